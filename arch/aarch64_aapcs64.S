@@ -1,0 +1,128 @@
+/* fern_arch_switch for AArch64, AAPCS64 (ELF; Mach-O via __APPLE__).
+ *
+ * void* fern_arch_switch(Context* save /x0/, Context to /x1/, void* arg /x2/)
+ *
+ * Frame of a suspended context (176 bytes from its saved stack pointer):
+ *   +0 x19 x20  +16 x21 x22  +32 x23 x24  +48 x25 x26  +64 x27 x28
+ *   +80 x29 x30 (x30 = resume address)  +96 d8 d9  +112 d10 d11
+ *   +128 d12 d13  +144 d14 d15  +160 FPCR
+ * x18 is the platform register and is never touched. FPSR (status) is not
+ * callee-saved and stays with the CPU. */
+
+#if defined(__APPLE__)
+#  define SYM(name) _##name
+#  define FUNC(name) .globl SYM(name); .private_extern SYM(name); .p2align 4; SYM(name):
+#  define ENDFUNC(name)
+#else
+#  define SYM(name) name
+#  define FUNC(name) .globl name; .hidden name; .type name,%function; .p2align 4; name:
+#  define ENDFUNC(name) .size name, .-name
+#endif
+
+#if defined(__ARM_FEATURE_BTI_DEFAULT) && __ARM_FEATURE_BTI_DEFAULT
+#  define BTI_C hint #34            /* bti c: landing pad for bl/blr */
+#else
+#  define BTI_C
+#endif
+
+    .text
+
+FUNC(fern_arch_switch)
+    .cfi_startproc
+    BTI_C
+    sub     sp, sp, #176
+    .cfi_def_cfa_offset 176
+    stp     x19, x20, [sp, #0]      /* callee-saved */
+    stp     x21, x22, [sp, #16]     /* callee-saved */
+    stp     x23, x24, [sp, #32]     /* callee-saved */
+    stp     x25, x26, [sp, #48]     /* callee-saved */
+    stp     x27, x28, [sp, #64]     /* callee-saved */
+    stp     x29, x30, [sp, #80]     /* frame pointer, link register = resume address */
+    .cfi_offset x19, -176
+    .cfi_offset x20, -168
+    .cfi_offset x29, -96
+    .cfi_offset x30, -88
+    stp     d8,  d9,  [sp, #96]     /* callee-saved: low halves of v8-v15 */
+    stp     d10, d11, [sp, #112]
+    stp     d12, d13, [sp, #128]
+    stp     d14, d15, [sp, #144]
+    mrs     x9, fpcr                /* FP control: rounding, flush-to-zero, traps */
+    str     x9, [sp, #160]
+    mov     x10, sp
+    str     x10, [x0]               /* *save = our stack pointer */
+    mov     sp, x1                  /* the target's frame has the same layout: CFI holds */
+    ldr     x10, [sp, #160]
+    cmp     x9, x10                 /* writing FPCR is slow: only when it differs */
+    b.ne    .Lfpcr_differs
+.Lfpcr_done:
+    ldp     x19, x20, [sp, #0]
+    ldp     x21, x22, [sp, #16]
+    ldp     x23, x24, [sp, #32]
+    ldp     x25, x26, [sp, #48]
+    ldp     x27, x28, [sp, #64]
+    ldp     x29, x30, [sp, #80]
+    ldp     d8,  d9,  [sp, #96]
+    ldp     d10, d11, [sp, #112]
+    ldp     d12, d13, [sp, #128]
+    ldp     d14, d15, [sp, #144]
+    add     sp, sp, #176
+    .cfi_def_cfa_offset 0
+    mov     x0, x2                  /* arg: the resumed switch's result (a fresh one's too) */
+    /* ret, not br: ret is exempt from BTI checks, so it may land on any call
+     * site, and it predicts through the return stack like a call/return pair. */
+    ret
+.Lfpcr_differs:
+    msr     fpcr, x10
+    b       .Lfpcr_done
+    .cfi_endproc
+ENDFUNC(fern_arch_switch)
+
+/* First code of a fresh context, entered by fern_arch_switch's ret with
+ * x0 = arg, x19 = entry, x20 = data, x29 = 0. Ends the unwind chain (x30
+ * undefined) and the frame-record chain (x29 = 0). entry must never return. */
+FUNC(fern_arch_trampoline)
+    .cfi_startproc
+    .cfi_undefined x30
+    BTI_C
+    mov     x29, #0                 /* frame-record chain terminator */
+    mov     x30, #0
+    mov     x1, x20                 /* entry(arg, data) */
+    blr     x19
+    brk     #1                      /* entry returned: a broken invariant */
+    .cfi_endproc
+ENDFUNC(fern_arch_trampoline)
+
+/* uint64_t fern_arch_fp_control(): FPCR, for fresh frames. */
+FUNC(fern_arch_fp_control)
+    .cfi_startproc
+    BTI_C
+    mrs     x0, fpcr
+    ret
+    .cfi_endproc
+ENDFUNC(fern_arch_fp_control)
+
+#if !defined(__APPLE__)
+    .section .note.GNU-stack,"",%progbits
+#  if (defined(__ARM_FEATURE_BTI_DEFAULT) && __ARM_FEATURE_BTI_DEFAULT) || \
+      (defined(__ARM_FEATURE_PAC_DEFAULT) && __ARM_FEATURE_PAC_DEFAULT)
+#    if defined(__ARM_FEATURE_BTI_DEFAULT) && __ARM_FEATURE_BTI_DEFAULT
+#      define FEATURE_BTI 1
+#    else
+#      define FEATURE_BTI 0
+#    endif
+#    if defined(__ARM_FEATURE_PAC_DEFAULT) && __ARM_FEATURE_PAC_DEFAULT
+#      define FEATURE_PAC 2
+#    else
+#      define FEATURE_PAC 0
+#    endif
+    /* The switch signs nothing itself: it restores x30 exactly as the caller
+     * left it, so pac-ret callers authenticate their own, unchanged LR. */
+    .section .note.gnu.property,"a"
+    .p2align 3
+    .long 4, 16, 5              /* namesz, descsz, NT_GNU_PROPERTY_TYPE_0 */
+    .asciz "GNU"
+    .long 0xc0000000, 4         /* GNU_PROPERTY_AARCH64_FEATURE_1_AND */
+    .long (FEATURE_BTI | FEATURE_PAC)
+    .p2align 3
+#  endif
+#endif

@@ -1,0 +1,63 @@
+// Lays out the first frame of a fresh context so that fern_arch_switch's
+// ordinary restore path lands in fern_arch_trampoline (see the .S files for
+// the frame layouts this mirrors).
+#include "fern/arch/context.h"
+
+#include <cstdint>
+#include <cstring>
+
+extern "C" {
+void fern_arch_trampoline();
+// The caller's FP control state as the switch stores it (see the .S files).
+std::uint64_t fern_arch_fp_control() noexcept;
+}
+
+namespace fern::arch {
+namespace {
+
+std::uintptr_t aligned_top(void* stack_base, std::size_t size) {
+  // 16 bytes of zeros above the first frame: a clean end for anything that
+  // walks past the trampoline.
+  return ((reinterpret_cast<std::uintptr_t>(stack_base) + size) & ~std::uintptr_t{15}) - 16;
+}
+
+}  // namespace
+
+#if defined(__x86_64__)
+
+Context make_context(void* stack_base, std::size_t size, EntryFn entry, void* data) noexcept {
+  // After the switch pops 6 registers and the resume address, rsp must be
+  // 16-byte aligned so that the trampoline's call enters entry ABI-aligned.
+  auto top = aligned_top(stack_base, size);
+  auto* frame = reinterpret_cast<std::uint64_t*>(top - 7 * 8);
+  frame[0] = 0;                                                      // r15
+  frame[1] = 0;                                                      // r14
+  frame[2] = 0;                                                      // r13
+  frame[3] = reinterpret_cast<std::uint64_t>(data);                  // r12
+  frame[4] = reinterpret_cast<std::uint64_t>(entry);                 // rbx
+  frame[5] = 0;                                                      // rbp: chain end
+  frame[6] = reinterpret_cast<std::uint64_t>(&fern_arch_trampoline); // resume address
+  // FP window in the red zone: the creator's x87 control word and MXCSR
+  // bits 0-15 at -8, MXCSR bits 16-31 (reserved, zero) at -4.
+  frame[-1] = fern_arch_fp_control();
+  return frame;
+}
+
+#elif defined(__aarch64__)
+
+Context make_context(void* stack_base, std::size_t size, EntryFn entry, void* data) noexcept {
+  auto top = aligned_top(stack_base, size);
+  auto* frame = reinterpret_cast<std::uint64_t*>(top - 176);
+  std::memset(frame, 0, 176);
+  frame[0] = reinterpret_cast<std::uint64_t>(entry);                  // x19
+  frame[1] = reinterpret_cast<std::uint64_t>(data);                   // x20
+  frame[11] = reinterpret_cast<std::uint64_t>(&fern_arch_trampoline); // x30: resume address
+  frame[20] = fern_arch_fp_control();                                         // FPCR
+  return frame;
+}
+
+#else
+#  error "fern: unsupported architecture (CMake should have stopped here)"
+#endif
+
+}  // namespace fern::arch

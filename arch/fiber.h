@@ -1,0 +1,73 @@
+#pragma once
+// The switch as higher layers use it: fern_arch_switch plus the sanitizer
+// and valgrind annotations that tell those tools about stack changes.
+// In ordinary builds Fiber holds only the Context and every hook is empty, so
+// switch_fiber compiles to the bare call.
+#include "fern/arch/context.h"
+#include "fern/arch/stack.h"
+
+#if defined(__has_feature)
+#  if __has_feature(address_sanitizer)
+#    define FERN_ASAN 1
+#  endif
+#  if __has_feature(thread_sanitizer)
+#    define FERN_TSAN 1
+#  endif
+#endif
+#if defined(__SANITIZE_ADDRESS__) && !defined(FERN_ASAN)
+#  define FERN_ASAN 1
+#endif
+#if defined(__SANITIZE_THREAD__) && !defined(FERN_TSAN)
+#  define FERN_TSAN 1
+#endif
+
+namespace fern::arch {
+
+// One execution context as the switch and the tools see it.
+struct Fiber {
+  Context context = nullptr;
+#if FERN_ASAN
+  void* fake_stack = nullptr;      // ASan's fake frames of this context, kept while suspended
+  const void* bottom = nullptr;    // stack bounds for ASan (learned for the thread's stack)
+  std::size_t size = 0;
+#endif
+#if FERN_TSAN
+  void* tsan = nullptr;
+  bool owns_tsan = false;
+#endif
+#if FERN_VALGRIND
+  unsigned valgrind_id = 0;
+#endif
+};
+
+#if FERN_ASAN || FERN_TSAN || FERN_VALGRIND
+void fiber_adopt_thread(Fiber& fiber) noexcept;           // the thread's own stack
+void fiber_prepare(Fiber& fiber, Stack stack) noexcept;   // before the first switch in
+void fiber_retire(Fiber& fiber) noexcept;                 // after its last switch out
+void fiber_before_switch(Fiber& from, Fiber& to, bool from_ends) noexcept;
+void fiber_after_switch(Fiber& self) noexcept;            // resumed (or entered) `self`
+#else
+inline void fiber_adopt_thread(Fiber&) noexcept {}
+inline void fiber_prepare(Fiber&, Stack) noexcept {}
+inline void fiber_retire(Fiber&) noexcept {}
+inline void fiber_before_switch(Fiber&, Fiber&, bool) noexcept {}
+inline void fiber_after_switch(Fiber&) noexcept {}
+#endif
+
+// Lays out `fiber` on `stack` to start with entry(arg, data). No allocation.
+inline void fiber_start(Fiber& fiber, Stack stack, EntryFn entry, void* data) noexcept {
+  fiber.context = make_context(stack.base, stack.size, entry, data);
+  fiber_prepare(fiber, stack);
+}
+
+// Switches from `from` (the running context) to `to`, handing it `arg`;
+// returns the arg of the switch that resumes `from`. `from_ends`: `from` will
+// never be resumed (its tool state may be dropped).
+inline void* switch_fiber(Fiber& from, Fiber& to, void* arg, bool from_ends = false) noexcept {
+  fiber_before_switch(from, to, from_ends);
+  void* result = fern_arch_switch(&from.context, to.context, arg);
+  fiber_after_switch(from);
+  return result;
+}
+
+}  // namespace fern::arch

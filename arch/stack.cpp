@@ -1,0 +1,169 @@
+// Stack allocation: carved regions, guard pages, a per-thread pool.
+#include "fern/arch/stack.h"
+
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cerrno>
+#include <cstring>
+#include <vector>
+
+#ifndef MADV_GUARD_INSTALL
+#  define MADV_GUARD_INSTALL 102  // Linux 6.13 uapi; older headers lack it
+#endif
+
+namespace fern::arch {
+namespace {
+
+constexpr std::size_t kRegionBytes = std::size_t{2} << 20;  // carve about 2 MiB at a time
+
+std::atomic<std::size_t> g_default_size{64 * 1024};
+std::atomic<std::size_t> g_pool_capacity{1024};
+// -1 unknown, 1 MADV_GUARD_INSTALL works, 0 it does not (fall back to mprotect).
+std::atomic<int> g_guard_install{-1};
+
+std::size_t page_size() noexcept {
+  static const std::size_t size = static_cast<std::size_t>(sysconf(_SC_PAGESIZE));
+  return size;
+}
+
+std::size_t round_to_pages(std::size_t bytes) noexcept {
+  std::size_t page = page_size();
+  return (bytes + page - 1) / page * page;
+}
+
+struct SizeClass {
+  std::size_t size;
+  std::vector<void*> free;  // bases of free stacks; never written into the stacks
+};
+
+struct Pool {
+  std::vector<SizeClass> classes;  // usually one entry: linear search is fastest
+  std::size_t live = 0;
+
+  SizeClass& of(std::size_t size) {
+    for (auto& c : classes)
+      if (c.size == size) return c;
+    classes.push_back(SizeClass{size, {}});
+    return classes.back();
+  }
+
+  ~Pool();
+};
+
+// Set once this thread's pool is destroyed: stacks released later (by
+// objects destroyed after it at thread exit) are unmapped directly.
+thread_local bool t_pool_gone = false;
+
+Pool::~Pool() {
+  t_pool_gone = true;
+  {
+    std::size_t guard = page_size();
+    for (auto& c : classes)
+      for (void* base : c.free) munmap(static_cast<char*>(base) - guard, guard + c.size);
+  }
+}
+
+thread_local Pool t_pool;
+
+[[noreturn]] void refuse(const char* what, std::size_t count, std::size_t size, int err) {
+  std::string msg = std::string("fern: cannot ") + what + " for " + std::to_string(count) +
+                    " stack(s) of " + std::to_string(size) + " bytes (+" +
+                    std::to_string(page_size()) + " guard): " + std::strerror(err);
+  if (err == ENOMEM)
+    msg += "; the process may be at vm.max_map_count (/proc/sys/vm/max_map_count) "
+           "or out of address space: use smaller stacks or raise the limit";
+  throw StackError(msg);
+}
+
+// Guard page below each stack. MADV_GUARD_INSTALL keeps the mapping whole;
+// mprotect splits it. The first failure of the former picks the latter for good.
+void install_guard(void* guard, std::size_t count, std::size_t size) {
+  int mode = g_guard_install.load(std::memory_order_relaxed);
+  if (mode != 0) {
+    if (madvise(guard, page_size(), MADV_GUARD_INSTALL) == 0) {
+      if (mode < 0) g_guard_install.store(1, std::memory_order_relaxed);
+      return;
+    }
+    if (errno != EINVAL) refuse("install a guard page", count, size, errno);
+    g_guard_install.store(0, std::memory_order_relaxed);
+  }
+  if (mprotect(guard, page_size(), PROT_NONE) != 0) refuse("protect a guard page", count, size, errno);
+}
+
+// Maps a region of `count` slots ([guard][stack]) and files all but the
+// first in `into`; returns the first stack's base.
+void* carve(SizeClass& into, std::size_t count) {
+  std::size_t guard = page_size();
+  std::size_t slot = guard + into.size;
+  void* region = mmap(nullptr, slot * count, PROT_READ | PROT_WRITE,
+                      MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_STACK, -1, 0);
+  if (region == MAP_FAILED) refuse("map a region", count, into.size, errno);
+  // A transparent huge page would commit 2 MiB for a few touched bytes.
+  madvise(region, slot * count, MADV_NOHUGEPAGE);
+  char* first = static_cast<char*>(region);
+  try {
+    for (std::size_t i = 0; i < count; ++i) install_guard(first + i * slot, count, into.size);
+  } catch (...) {
+    munmap(region, slot * count);
+    throw;
+  }
+  into.free.reserve(into.free.size() + count);
+  for (std::size_t i = count; i-- > 1;) into.free.push_back(first + i * slot + guard);
+  return first + guard;
+}
+
+}  // namespace
+
+std::size_t default_stack_size() noexcept { return g_default_size.load(std::memory_order_relaxed); }
+
+void set_default_stack_size(std::size_t bytes) {
+  if (bytes == 0) throw std::invalid_argument("fern: stack size must be greater than zero");
+  g_default_size.store(round_to_pages(bytes), std::memory_order_relaxed);
+}
+
+void set_pool_capacity(std::size_t stacks) noexcept {
+  g_pool_capacity.store(stacks, std::memory_order_relaxed);
+}
+
+Stack allocate_stack(std::size_t bytes) {
+  std::size_t size = round_to_pages(bytes ? bytes : default_stack_size());
+  SizeClass& cls = t_pool.of(size);
+  void* base;
+  if (!cls.free.empty()) {
+    base = cls.free.back();
+    cls.free.pop_back();
+  } else {
+    std::size_t slots = kRegionBytes / (size + page_size());
+    base = carve(cls, slots ? slots : 1);
+  }
+  ++t_pool.live;
+  return Stack{base, size};
+}
+
+void release_stack(Stack stack) noexcept {
+  if (!stack) return;
+  if (t_pool_gone) {
+    munmap(static_cast<char*>(stack.base) - page_size(), page_size() + stack.size);
+    return;
+  }
+  --t_pool.live;
+  SizeClass& cls = t_pool.of(stack.size);
+  if (cls.free.size() < g_pool_capacity.load(std::memory_order_relaxed)) {
+    cls.free.push_back(stack.base);
+    return;
+  }
+  std::size_t guard = page_size();
+  munmap(static_cast<char*>(stack.base) - guard, guard + stack.size);
+}
+
+StackStats stack_stats() noexcept {
+  StackStats stats;
+  stats.live = t_pool.live;
+  for (auto& c : t_pool.classes) stats.pooled += c.free.size();
+  stats.guard_install = g_guard_install.load(std::memory_order_relaxed) == 1;
+  return stats;
+}
+
+}  // namespace fern::arch

@@ -1,0 +1,150 @@
+/* fern_arch_switch for x86-64, System V ABI (ELF; Mach-O via __APPLE__).
+ *
+ * void* fern_arch_switch(Context* save /rdi/, Context to /rsi/, void* arg /rdx/)
+ *
+ * Frame of a suspended context, from its saved stack pointer upwards:
+ *   +0 r15  +8 r14  +16 r13  +24 r12  +32 rbx  +40 rbp  +48 resume address
+ * and in its red zone, below the saved stack pointer (signals skip the red
+ * zone, and nothing else runs on a suspended stack):
+ *   -8 x87 control word (16 bits)   -6 MXCSR (32 bits)
+ * so the 32-bit word at -8 holds the x87 control word and MXCSR bits 0-15. */
+
+#if defined(__APPLE__)
+#  define SYM(name) _##name
+#  define FUNC(name) .globl SYM(name); .private_extern SYM(name); .p2align 4; SYM(name):
+#  define ENDFUNC(name)
+#else
+#  define SYM(name) name
+#  define FUNC(name) .globl name; .hidden name; .type name,@function; .p2align 4; name:
+#  define ENDFUNC(name) .size name, .-name
+#endif
+
+#if defined(__CET__) && (__CET__ & 1)
+#  define LANDING_PAD endbr64
+#  define RESUME_JMP notrack jmp
+#else
+#  define LANDING_PAD
+#  define RESUME_JMP jmp
+#endif
+
+#define MXCSR_CONTROL_IN_WINDOW 0xFFC00000 /* MXCSR bits 6-15 (DAZ, masks, RC, FZ) */
+
+    .text
+
+FUNC(fern_arch_switch)
+    .cfi_startproc
+    LANDING_PAD
+    pushq   %rbp                    /* callee-saved: frame pointer */
+    .cfi_adjust_cfa_offset 8
+    .cfi_rel_offset %rbp, 0
+    pushq   %rbx                    /* callee-saved */
+    .cfi_adjust_cfa_offset 8
+    .cfi_rel_offset %rbx, 0
+    pushq   %r12                    /* callee-saved */
+    .cfi_adjust_cfa_offset 8
+    .cfi_rel_offset %r12, 0
+    pushq   %r13                    /* callee-saved */
+    .cfi_adjust_cfa_offset 8
+    .cfi_rel_offset %r13, 0
+    pushq   %r14                    /* callee-saved */
+    .cfi_adjust_cfa_offset 8
+    .cfi_rel_offset %r14, 0
+    pushq   %r15                    /* callee-saved */
+    .cfi_adjust_cfa_offset 8
+    .cfi_rel_offset %r15, 0
+    fnstcw  -8(%rsp)                /* callee-saved: x87 control word */
+    stmxcsr -6(%rsp)                /* callee-saved: MXCSR control bits (status rides along) */
+    movl    -8(%rsp), %r8d          /* our FP window, to compare with the target's */
+    movq    %rsp, (%rdi)            /* *save = our stack pointer */
+    movq    %rsi, %rsp              /* the target's frame has the same layout: CFI holds */
+    cmpl    -8(%rsp), %r8d          /* same FP control and status: nothing to load */
+    jne     .Lfp_differs
+.Lfp_done:
+    popq    %r15
+    .cfi_adjust_cfa_offset -8
+    .cfi_restore %r15
+    popq    %r14
+    .cfi_adjust_cfa_offset -8
+    .cfi_restore %r14
+    popq    %r13
+    .cfi_adjust_cfa_offset -8
+    .cfi_restore %r13
+    popq    %r12
+    .cfi_adjust_cfa_offset -8
+    .cfi_restore %r12
+    popq    %rbx
+    .cfi_adjust_cfa_offset -8
+    .cfi_restore %rbx
+    popq    %rbp
+    .cfi_adjust_cfa_offset -8
+    .cfi_restore %rbp
+    popq    %rcx                    /* resume address; pop+jmp, not a mispredicted ret */
+    .cfi_adjust_cfa_offset -8
+    .cfi_register %rip, %rcx
+    movq    %rdx, %rax              /* arg: the resumed switch's result (a fresh one's too) */
+    RESUME_JMP *%rcx
+
+    /* Differing control bits are loaded; differing MXCSR status flags are not
+     * (loading them costs ~50 ns): the target gets its control bits and keeps
+     * the status flags the CPU has now. */
+.Lfp_differs:
+    movl    -8(%rsp), %eax
+    xorl    %r8d, %eax              /* bits that differ */
+    testl   $0xFFFF, %eax
+    jz      1f
+    fldcw   -8(%rsp)                /* x87 control word differs */
+1:  testl   $MXCSR_CONTROL_IN_WINDOW, %eax
+    jz      .Lfp_done
+    movl    -6(%rsp), %eax          /* target MXCSR ... */
+    andl    $0xFFFFFFC0, %eax       /* ... control bits only */
+    shrl    $16, %r8d               /* current MXCSR bits 0-15 */
+    andl    $0x3F, %r8d             /* current status flags */
+    orl     %r8d, %eax
+    movl    %eax, -16(%rsp)         /* scratch below the FP window */
+    ldmxcsr -16(%rsp)
+    jmp     .Lfp_done
+    .cfi_endproc
+ENDFUNC(fern_arch_switch)
+
+/* First code of a fresh context, entered from fern_arch_switch's jmp with
+ * rax = arg, rbx = entry, r12 = data, rbp = 0. It ends both the unwind chain
+ * (return address undefined) and the frame-pointer chain (rbp = 0), so
+ * debuggers and unwinders stop here. entry must never return. */
+FUNC(fern_arch_trampoline)
+    .cfi_startproc
+    .cfi_undefined %rip
+    LANDING_PAD
+    xorl    %ebp, %ebp              /* frame-pointer chain terminator */
+    movq    %rax, %rdi              /* entry(arg, */
+    movq    %r12, %rsi              /*       data) */
+    callq   *%rbx                   /* rsp is 16-byte aligned here: ABI entry alignment */
+    ud2                             /* entry returned: a broken invariant */
+    .cfi_endproc
+ENDFUNC(fern_arch_trampoline)
+
+/* uint64_t fern_arch_fp_control(): the FP window as the switch stores it
+ * (x87 control word in bits 0-15, MXCSR in bits 16-47), for fresh frames. */
+FUNC(fern_arch_fp_control)
+    .cfi_startproc
+    LANDING_PAD
+    movl    $0, -4(%rsp)            /* bytes -2..-1 above the MXCSR stay zero */
+    fnstcw  -8(%rsp)
+    stmxcsr -6(%rsp)
+    movq    -8(%rsp), %rax
+    ret
+    .cfi_endproc
+ENDFUNC(fern_arch_fp_control)
+
+#if !defined(__APPLE__)
+    .section .note.GNU-stack,"",@progbits
+#  if defined(__CET__) && (__CET__ & 1)
+    /* IBT landing pads are present; shadow stacks are not supported (the
+     * pop+jmp switch does not maintain one), so only IBT is claimed. */
+    .section .note.gnu.property,"a"
+    .p2align 3
+    .long 4, 16, 5              /* namesz, descsz, NT_GNU_PROPERTY_TYPE_0 */
+    .asciz "GNU"
+    .long 0xc0000002, 4, 1      /* GNU_PROPERTY_X86_FEATURE_1_AND: IBT */
+    .p2align 3
+#  endif
+#endif

@@ -1,0 +1,47 @@
+#pragma once
+// Exceptions of the greenlet layer.
+//
+// GreenletExit deliberately does not derive from std::exception (as in
+// greenlet, where it derives from BaseException): `catch (const
+// std::exception&)` in user code does not swallow a kill.
+#include <stdexcept>
+#include <string>
+#include <utility>
+
+namespace fern {
+
+// Thrown into a greenlet to kill it (throw_in() with no argument, or the
+// destruction of its last handle while suspended). A greenlet that lets it
+// escape dies successfully: its parent receives the GreenletExit as a value.
+class GreenletExit {
+ public:
+  GreenletExit() = default;
+  explicit GreenletExit(std::string message) : message_(std::move(message)) {}
+  const std::string& message() const noexcept { return message_; }
+
+ private:
+  std::string message_;
+};
+
+// Misuse of the greenlet API (greenlet.error and its ValueError /
+// AttributeError cases in Python): switching to an empty handle or to a
+// greenlet without a run function, re-parenting a main greenlet.
+class GreenletError : public std::logic_error {
+ public:
+  explicit GreenletError(const std::string& what) : std::logic_error(what) {}
+};
+
+// A parent change that would make the parent chain a cycle (GL-14).
+class CyclicParentError : public GreenletError {
+ public:
+  CyclicParentError() : GreenletError("fern: cyclic parent chain") {}
+};
+
+// Switching to, throwing into, or re-parenting onto a greenlet of another
+// thread (GL-18). Greenlets never migrate between threads.
+class CrossThreadError : public GreenletError {
+ public:
+  explicit CrossThreadError(const std::string& what) : GreenletError(what) {}
+};
+
+}  // namespace fern

@@ -1,0 +1,110 @@
+// Stacks: usable, guarded, pooled, carved without splitting mappings, and a
+// clear error when the kernel refuses.
+#include <gtest/gtest.h>
+
+#include <sys/resource.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <fstream>
+#include <string>
+#include <vector>
+
+#include "fern/arch/stack.h"
+
+namespace {
+
+using fern::arch::Stack;
+
+std::size_t mapping_count() {
+  std::ifstream maps("/proc/self/maps");
+  std::size_t n = 0;
+  for (std::string line; std::getline(maps, line);) ++n;
+  return n;
+}
+
+TEST(Stack, IsWritableFromBottomToTop) {
+  Stack s = fern::arch::allocate_stack(32 * 1024);
+  ASSERT_TRUE(s);
+  EXPECT_EQ(s.size, 32u * 1024);
+  auto* bytes = static_cast<unsigned char*>(s.base);
+  bytes[0] = 1;
+  bytes[s.size - 1] = 2;
+  EXPECT_EQ(bytes[0] + bytes[s.size - 1], 3);
+  fern::arch::release_stack(s);
+}
+
+TEST(Stack, SizeIsRoundedUpToPagesAndDefaultApplies) {
+  Stack odd = fern::arch::allocate_stack(5000);
+  EXPECT_EQ(odd.size % 4096, 0u);
+  EXPECT_GE(odd.size, 5000u);
+  Stack def = fern::arch::allocate_stack();
+  EXPECT_EQ(def.size, fern::arch::default_stack_size());
+  fern::arch::release_stack(odd);
+  fern::arch::release_stack(def);
+}
+
+TEST(Stack, ZeroDefaultSizeIsATypedError) {
+  EXPECT_THROW(fern::arch::set_default_stack_size(0), std::invalid_argument);
+}
+
+TEST(Stack, ReleasedStackIsReusedFromThePool) {
+  auto before = fern::arch::stack_stats();
+  Stack a = fern::arch::allocate_stack(48 * 1024);
+  EXPECT_EQ(fern::arch::stack_stats().live, before.live + 1);
+  void* base = a.base;
+  fern::arch::release_stack(a);
+  EXPECT_EQ(fern::arch::stack_stats().live, before.live);
+  Stack b = fern::arch::allocate_stack(48 * 1024);
+  EXPECT_EQ(b.base, base);
+  fern::arch::release_stack(b);
+}
+
+TEST(StackDeathTest, WriteIntoGuardPageFaults) {
+  Stack s = fern::arch::allocate_stack(16 * 1024);
+  EXPECT_DEATH(static_cast<volatile char*>(s.base)[-1] = 1, "");
+  fern::arch::release_stack(s);
+}
+
+TEST(Stack, ManyGuardedStacksStayWithinAFewMappings) {
+  if (!fern::arch::stack_stats().guard_install) {
+    // Probe once: the first allocation decides the guard mode.
+    fern::arch::release_stack(fern::arch::allocate_stack(12 * 1024));
+    if (!fern::arch::stack_stats().guard_install)
+      GTEST_SKIP() << "kernel without MADV_GUARD_INSTALL: one mapping pair per stack";
+  }
+  // More guarded stacks than vm.max_map_count / 2 could hold with mprotect guards.
+  constexpr std::size_t kStacks = 40000;
+  std::size_t maps_before = mapping_count();
+  std::vector<Stack> stacks;
+  stacks.reserve(kStacks);
+  for (std::size_t i = 0; i < kStacks; ++i) {
+    stacks.push_back(fern::arch::allocate_stack(12 * 1024));
+    static_cast<char*>(stacks.back().base)[stacks.back().size - 1] = 1;  // touch the top
+  }
+  EXPECT_LT(mapping_count(), maps_before + 1000);
+  fern::arch::set_pool_capacity(0);  // unmap on release
+  for (Stack s : stacks) fern::arch::release_stack(s);
+  fern::arch::set_pool_capacity(1024);
+}
+
+void allocate_under_small_address_space_limit() {
+  rlimit limit{};
+  limit.rlim_cur = limit.rlim_max = 64u << 20;  // 64 MiB of address space
+  setrlimit(RLIMIT_AS, &limit);
+  try {
+    fern::arch::allocate_stack(std::size_t{1} << 30);
+  } catch (const fern::arch::StackError& e) {
+    std::fprintf(stderr, "%s\n", e.what());
+    std::exit(3);
+  }
+  std::exit(0);
+}
+
+TEST(StackDeathTest, RefusedMappingNamesTheLimitAndTheSize) {
+  EXPECT_EXIT(allocate_under_small_address_space_limit(), ::testing::ExitedWithCode(3),
+              "1073741824 bytes.*vm.max_map_count");
+}
+
+}  // namespace

@@ -1,0 +1,151 @@
+// The raw switch: values both ways, fresh-context entry, alignment, and the
+// registers and FP control state the ABI says a call preserves.
+#include <gtest/gtest.h>
+
+#include <cfenv>
+#include <cmath>
+#include <cstdint>
+#include <cstdio>
+
+#include "fern/arch/context.h"
+#include "fern/arch/stack.h"
+
+namespace {
+
+using fern::arch::Context;
+
+struct Pair {
+  Context main = nullptr;
+  Context side = nullptr;
+  fern::arch::Stack stack = fern::arch::allocate_stack();
+  ~Pair() { fern::arch::release_stack(stack); }
+  void start(fern::arch::EntryFn entry) {
+    side = fern::arch::make_context(stack.base, stack.size, entry, this);
+  }
+};
+
+TEST(ArchSwitch, FreshContextGetsArgAndDataAndValuesTravelBothWays) {
+  static Pair* seen_data;
+  static void* seen_arg;
+  Pair p;
+  p.start([](void* arg, void* data) {
+    seen_arg = arg;
+    seen_data = static_cast<Pair*>(data);
+    auto* pair = seen_data;
+    void* got = fern_arch_switch(&pair->side, pair->main, reinterpret_cast<void*>(100));
+    fern_arch_switch(&pair->side, pair->main, static_cast<char*>(got) + 1);
+    std::abort();  // never resumed again
+  });
+  void* r1 = fern_arch_switch(&p.main, p.side, reinterpret_cast<void*>(7));
+  EXPECT_EQ(seen_arg, reinterpret_cast<void*>(7));
+  EXPECT_EQ(seen_data, &p);
+  EXPECT_EQ(r1, reinterpret_cast<void*>(100));
+  void* r2 = fern_arch_switch(&p.main, p.side, reinterpret_cast<void*>(41));
+  EXPECT_EQ(r2, reinterpret_cast<void*>(42));
+}
+
+TEST(ArchSwitch, EntryFrameIsSixteenByteAlignedAndVarargsOfDoublesWork) {
+  static std::uintptr_t frame;
+  static char printed[64];
+  static double scanned;
+  Pair p;
+  p.start([](void*, void* data) {
+    auto* pair = static_cast<Pair*>(data);
+    frame = reinterpret_cast<std::uintptr_t>(__builtin_frame_address(0));
+    // printf/sscanf of doubles use aligned SSE stores on x86-64: misalignment crashes.
+    std::snprintf(printed, sizeof printed, "%.3f %d %.1e", 3.14159, 42, 2.5e-7);
+    std::sscanf("6.25", "%lf", &scanned);
+    fern_arch_switch(&pair->side, pair->main, nullptr);
+    std::abort();
+  });
+  fern_arch_switch(&p.main, p.side, nullptr);
+  EXPECT_EQ(frame % 16, 0u);
+  EXPECT_STREQ(printed, "3.142 42 2.5e-07");
+  EXPECT_EQ(scanned, 6.25);
+}
+
+// Doubles live across a switch: on AArch64 the compiler keeps them in
+// d8-d15 (callee-saved), which the other side clobbers with its own.
+double clobber_fp(double seed) {
+  volatile double v[16];
+  for (int i = 0; i < 16; ++i) v[i] = seed * (i + 1);
+  double s = 0;
+  for (int i = 0; i < 16; ++i) s += std::sqrt(v[i]);
+  return s;
+}
+
+TEST(ArchSwitch, CalleeSavedFloatingPointRegistersSurvive) {
+  static volatile double sink;
+  Pair p;
+  p.start([](void*, void* data) {
+    auto* pair = static_cast<Pair*>(data);
+    for (;;) {
+      double a = clobber_fp(3.0), b = a * 1.5, c = b - 2.0, d = c * c, e = d / 7.0, f = e + a;
+      double g = f * 0.25, h = g + b, i = h * h, j = i - c, k = j / 3.0, l = k + d;
+      sink = a + b + c + d + e + f + g + h + i + j + k + l;
+      fern_arch_switch(&pair->side, pair->main, nullptr);
+    }
+  });
+  double x = clobber_fp(1.0), y = x * 2.0, z = y + 0.5, w = z * z, u = w / 3.0, v = u + x;
+  double q = v * 0.5, r = q + y, s = r * r, t = s - z, o = t / 5.0, m = o + w;
+  const double before[] = {x, y, z, w, u, v, q, r, s, t, o, m};
+  for (int round = 0; round < 3; ++round) {
+    fern_arch_switch(&p.main, p.side, nullptr);
+    const double after[] = {x, y, z, w, u, v, q, r, s, t, o, m};
+    for (int i = 0; i < 12; ++i) EXPECT_EQ(before[i], after[i]) << "value " << i;
+  }
+}
+
+TEST(ArchSwitch, FloatingPointControlStateIsPerContext) {
+  static int side_saw_at_entry;
+  static int side_saw_after;
+  Pair p;
+  std::fesetround(FE_DOWNWARD);
+  p.start([](void*, void* data) {
+    auto* pair = static_cast<Pair*>(data);
+    side_saw_at_entry = std::fegetround();  // inherited from the creator
+    std::fesetround(FE_UPWARD);
+    fern_arch_switch(&pair->side, pair->main, nullptr);
+    side_saw_after = std::fegetround();
+    fern_arch_switch(&pair->side, pair->main, nullptr);
+    std::abort();
+  });
+  std::fesetround(FE_TOWARDZERO);
+  fern_arch_switch(&p.main, p.side, nullptr);
+  int main_after_first = std::fegetround();
+  std::fesetround(FE_TONEAREST);
+  fern_arch_switch(&p.main, p.side, nullptr);
+  int main_after_second = std::fegetround();
+  std::fesetround(FE_TONEAREST);
+  EXPECT_EQ(side_saw_at_entry, FE_DOWNWARD);
+  EXPECT_EQ(main_after_first, FE_TOWARDZERO);
+  EXPECT_EQ(side_saw_after, FE_UPWARD);
+  EXPECT_EQ(main_after_second, FE_TONEAREST);
+}
+
+TEST(ArchSwitch, StatusFlagsStayWithTheCpuWhileControlBitsSwitch) {
+  // Differing status flags are not loaded (that costs ~50 ns); the control
+  // bits still switch. So an inexact flag raised on one side is visible on
+  // the other, and the rounding mode is not.
+  static int side_round;
+  Pair p;
+  std::feclearexcept(FE_ALL_EXCEPT);
+  p.start([](void*, void* data) {
+    auto* pair = static_cast<Pair*>(data);
+    std::fesetround(FE_UPWARD);
+    volatile double third = 1.0;
+    third = third / 3.0;  // raises FE_INEXACT
+    fern_arch_switch(&pair->side, pair->main, nullptr);
+    side_round = std::fegetround();
+    fern_arch_switch(&pair->side, pair->main, nullptr);
+    std::abort();
+  });
+  fern_arch_switch(&p.main, p.side, nullptr);
+  EXPECT_EQ(std::fegetround(), FE_TONEAREST);
+  EXPECT_TRUE(std::fetestexcept(FE_INEXACT));
+  fern_arch_switch(&p.main, p.side, nullptr);
+  EXPECT_EQ(side_round, FE_UPWARD);
+  std::feclearexcept(FE_ALL_EXCEPT);
+}
+
+}  // namespace

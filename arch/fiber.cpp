@@ -32,6 +32,8 @@ void fiber_adopt_thread(Fiber& fiber) noexcept {
 
 void fiber_prepare(Fiber& fiber, Stack stack) noexcept {
 #if FERN_ASAN
+  // A pooled stack still carries the poison of its last user's frames.
+  __asan_unpoison_memory_region(stack.base, stack.size);
   fiber.fake_stack = nullptr;
   fiber.bottom = stack.base;
   fiber.size = stack.size;

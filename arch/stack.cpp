@@ -77,16 +77,32 @@ thread_local Pool t_pool;
   throw StackError(msg);
 }
 
+// Whether `guard` really faults: the kernel copying from it must fail with
+// EFAULT. Some environments (qemu-user) accept unknown madvise advice and
+// ignore it, so success of MADV_GUARD_INSTALL alone proves nothing.
+bool faults(void* guard) {
+  int fds[2];
+  if (pipe(fds) != 0) return false;
+  bool guarded = write(fds[1], guard, 1) < 0 && errno == EFAULT;
+  close(fds[0]);
+  close(fds[1]);
+  return guarded;
+}
+
 // Guard page below each stack. MADV_GUARD_INSTALL keeps the mapping whole;
 // mprotect splits it. The first failure of the former picks the latter for good.
 void install_guard(void* guard, std::size_t count, std::size_t size) {
   int mode = g_guard_install.load(std::memory_order_relaxed);
   if (mode != 0) {
     if (madvise(guard, page_size(), MADV_GUARD_INSTALL) == 0) {
-      if (mode < 0) g_guard_install.store(1, std::memory_order_relaxed);
-      return;
+      if (mode == 1) return;
+      if (faults(guard)) {
+        g_guard_install.store(1, std::memory_order_relaxed);
+        return;
+      }
+    } else if (errno != EINVAL) {
+      refuse("install a guard page", count, size, errno);
     }
-    if (errno != EINVAL) refuse("install a guard page", count, size, errno);
     g_guard_install.store(0, std::memory_order_relaxed);
   }
   if (mprotect(guard, page_size(), PROT_NONE) != 0) refuse("protect a guard page", count, size, errno);

@@ -65,7 +65,8 @@ struct ThreadState {
   EhGlobals* eh;
   unsigned long next_id;
   std::size_t live;
-  bool alive;              // false once the thread's cleanup ran
+  bool alive;              // between the first use and the thread's cleanup
+  bool ended;              // the thread's cleanup ran: no new main greenlet
 };
 
 namespace {
@@ -84,15 +85,20 @@ arch::OverflowInfo describe_current() noexcept {
 // Drops the main greenlet when the thread ends.
 struct ThreadCleanup {
   ~ThreadCleanup() {
-    t_state.alive = false;
-    if (t_state.current) release(t_state.current);
-    t_state.current = nullptr;
+    ThreadState& ts = t_state;
+    ts.alive = false;
+    ts.ended = true;
+    GreenletImpl* current = std::exchange(ts.current, nullptr);
+    GreenletImpl* main = std::exchange(ts.main, nullptr);
+    if (current) release(current);
+    if (main) release(main);  // survives only while suspended children hold it
   }
 };
 
 ThreadState& state() {
   ThreadState& ts = t_state;
   if (__builtin_expect(ts.main == nullptr, 0)) {
+    if (ts.ended) throw GreenletError("fern: greenlets used after their thread's cleanup");
     thread_local ThreadCleanup cleanup;
     (void)cleanup;
     auto* main = new GreenletImpl;

@@ -19,6 +19,11 @@
 #  define ENDFUNC(name) .size name, .-name
 #endif
 
+/* FERN_FP_CONTROL=1 (default): FPCR is per context; 0: thread state. */
+#ifndef FERN_FP_CONTROL
+#  define FERN_FP_CONTROL 1
+#endif
+
 #if defined(__ARM_FEATURE_BTI_DEFAULT) && __ARM_FEATURE_BTI_DEFAULT
 #  define BTI_C hint #34            /* bti c: landing pad for bl/blr */
 #else
@@ -46,14 +51,18 @@ FUNC(fern_arch_switch)
     stp     d10, d11, [sp, #112]
     stp     d12, d13, [sp, #128]
     stp     d14, d15, [sp, #144]
+#if FERN_FP_CONTROL
     mrs     x9, fpcr                /* FP control: rounding, flush-to-zero, traps */
     str     x9, [sp, #160]
+#endif
     mov     x10, sp
     str     x10, [x0]               /* *save = our stack pointer */
     mov     sp, x1                  /* the target's frame has the same layout: CFI holds */
+#if FERN_FP_CONTROL
     ldr     x10, [sp, #160]
     cmp     x9, x10                 /* writing FPCR is slow: only when it differs */
     b.ne    .Lfpcr_differs
+#endif
 .Lfpcr_done:
     ldp     x19, x20, [sp, #0]
     ldp     x21, x22, [sp, #16]
@@ -71,9 +80,11 @@ FUNC(fern_arch_switch)
     /* ret, not br: ret is exempt from BTI checks, so it may land on any call
      * site, and it predicts through the return stack like a call/return pair. */
     ret
+#if FERN_FP_CONTROL
 .Lfpcr_differs:
     msr     fpcr, x10
     b       .Lfpcr_done
+#endif
     .cfi_endproc
 ENDFUNC(fern_arch_switch)
 

@@ -37,8 +37,8 @@ Context make_context(void* stack_base, std::size_t size, EntryFn entry, void* da
   frame[4] = reinterpret_cast<std::uint64_t>(entry);                 // rbx
   frame[5] = 0;                                                      // rbp: chain end
   frame[6] = reinterpret_cast<std::uint64_t>(&fern_arch_trampoline); // resume address
-  // FP window in the red zone: the creator's x87 control word and MXCSR
-  // bits 0-15 at -8, MXCSR bits 16-31 (reserved, zero) at -4.
+  // FP save area in the red zone: the creator's x87 control word at -8,
+  // its MXCSR at -4.
   frame[-1] = fern_arch_fp_control();
   return frame;
 }

@@ -4,7 +4,9 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
+#include <cstdio>
 #include <cerrno>
 #include <cstring>
 #include <vector>
@@ -35,17 +37,30 @@ std::size_t round_to_pages(std::size_t bytes) noexcept {
 
 struct SizeClass {
   std::size_t size;
-  std::vector<void*> free;  // bases of free stacks; never written into the stacks
+  std::vector<void*> hot;   // free, pages still committed: reuse is free
+  std::vector<void*> cold;  // free, pages returned with MADV_DONTNEED
 };
 
+struct Region {
+  char* base;
+  std::size_t bytes;
+  std::size_t slots;
+  std::size_t slot;  // guard + stack size
+};
+
+// Stacks are never unmapped one by one: unmapping a stack in the middle of
+// a carved region splits the mapping, and enough splits hit vm.max_map_count.
+// Memory goes back with MADV_DONTNEED; whole regions are unmapped at thread
+// exit when all their stacks are free.
 struct Pool {
   std::vector<SizeClass> classes;  // usually one entry: linear search is fastest
+  std::vector<Region> regions;
   std::size_t live = 0;
 
   SizeClass& of(std::size_t size) {
     for (auto& c : classes)
       if (c.size == size) return c;
-    classes.push_back(SizeClass{size, {}});
+    classes.push_back(SizeClass{size, {}, {}});
     return classes.back();
   }
 
@@ -53,16 +68,22 @@ struct Pool {
 };
 
 // Set once this thread's pool is destroyed: stacks released later (by
-// objects destroyed after it at thread exit) are unmapped directly.
+// objects destroyed after it at thread exit) are left to the process.
 thread_local bool t_pool_gone = false;
 
 Pool::~Pool() {
   t_pool_gone = true;
-  {
-    std::size_t guard = page_size();
-    for (auto& c : classes)
-      for (void* base : c.free) munmap(static_cast<char*>(base) - guard, guard + c.size);
-  }
+  std::sort(regions.begin(), regions.end(), [](const Region& a, const Region& b) { return a.base < b.base; });
+  std::vector<std::size_t> free_in(regions.size(), 0);
+  for (auto& c : classes)
+    for (auto* list : {&c.hot, &c.cold})
+      for (void* base : *list) {
+        auto it = std::upper_bound(regions.begin(), regions.end(), static_cast<char*>(base),
+                                   [](char* p, const Region& r) { return p < r.base; });
+        if (it != regions.begin()) ++free_in[static_cast<std::size_t>(it - regions.begin()) - 1];
+      }
+  for (std::size_t i = 0; i < regions.size(); ++i)
+    if (free_in[i] == regions[i].slots) munmap(regions[i].base, regions[i].bytes);
 }
 
 thread_local Pool t_pool;
@@ -125,8 +146,9 @@ void* carve(SizeClass& into, std::size_t count) {
     munmap(region, slot * count);
     throw;
   }
-  into.free.reserve(into.free.size() + count);
-  for (std::size_t i = count; i-- > 1;) into.free.push_back(first + i * slot + guard);
+  t_pool.regions.push_back(Region{first, slot * count, count, slot});
+  into.cold.reserve(into.cold.size() + count);
+  for (std::size_t i = count; i-- > 1;) into.cold.push_back(first + i * slot + guard);
   return first + guard;
 }
 
@@ -147,9 +169,12 @@ Stack allocate_stack(std::size_t bytes) {
   std::size_t size = round_to_pages(bytes ? bytes : default_stack_size());
   SizeClass& cls = t_pool.of(size);
   void* base;
-  if (!cls.free.empty()) {
-    base = cls.free.back();
-    cls.free.pop_back();
+  if (!cls.hot.empty()) {
+    base = cls.hot.back();
+    cls.hot.pop_back();
+  } else if (!cls.cold.empty()) {
+    base = cls.cold.back();
+    cls.cold.pop_back();
   } else {
     std::size_t slots = kRegionBytes / (size + page_size());
     base = carve(cls, slots ? slots : 1);
@@ -159,25 +184,25 @@ Stack allocate_stack(std::size_t bytes) {
 }
 
 void release_stack(Stack stack) noexcept {
-  if (!stack) return;
-  if (t_pool_gone) {
-    munmap(static_cast<char*>(stack.base) - page_size(), page_size() + stack.size);
-    return;
-  }
+  if (!stack || t_pool_gone) return;
   --t_pool.live;
   SizeClass& cls = t_pool.of(stack.size);
-  if (cls.free.size() < g_pool_capacity.load(std::memory_order_relaxed)) {
-    cls.free.push_back(stack.base);
+  if (cls.hot.size() < g_pool_capacity.load(std::memory_order_relaxed)) {
+    cls.hot.push_back(stack.base);
     return;
   }
-  std::size_t guard = page_size();
-  munmap(static_cast<char*>(stack.base) - guard, guard + stack.size);
+  // Keeps the mapping (and its guard page); only the memory goes back.
+  if (madvise(stack.base, stack.size, MADV_DONTNEED) != 0) {
+    std::fprintf(stderr, "fern: madvise(MADV_DONTNEED) on a %zu-byte stack failed: %s\n", stack.size,
+                 std::strerror(errno));
+  }
+  cls.cold.push_back(stack.base);
 }
 
 StackStats stack_stats() noexcept {
   StackStats stats;
   stats.live = t_pool.live;
-  for (auto& c : t_pool.classes) stats.pooled += c.free.size();
+  for (auto& c : t_pool.classes) stats.pooled += c.hot.size() + c.cold.size();
   stats.guard_install = g_guard_install.load(std::memory_order_relaxed) == 1;
   return stats;
 }

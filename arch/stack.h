@@ -38,11 +38,15 @@ void set_default_stack_size(std::size_t bytes);
 // otherwise carved from a fresh mapping. Throws StackError.
 Stack allocate_stack(std::size_t bytes = 0);
 
-// Returns a stack to this thread's pool; beyond the pool's capacity
-// (pool_capacity stacks of each size) it is unmapped.
+// Returns a stack to this thread's pool. Beyond the pool's capacity
+// (set_pool_capacity stacks of each size kept committed) its memory goes back
+// to the kernel (MADV_DONTNEED) but its address range and guard stay, for
+// reuse: stacks are never unmapped one by one, since splitting carved
+// regions would eat into vm.max_map_count. Regions whose stacks are all free
+// are unmapped when the thread exits.
 void release_stack(Stack stack) noexcept;
 
-// Stacks kept hot per size class and thread (default 1024); any thread.
+// Free stacks kept committed per size class and thread (default 1024).
 void set_pool_capacity(std::size_t stacks) noexcept;
 
 struct StackStats {

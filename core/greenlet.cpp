@@ -142,15 +142,15 @@ void after_landing(ThreadState& ts) noexcept {
   }
 }
 
-Transfer land(ThreadState& ts, void* arg) noexcept {
-  Transfer in = std::move(*static_cast<Transfer*>(arg));
+// Takes the sender's transfer (it lives on the sender's stack, which may be
+// released by after_landing) and finishes the landing.
+std::any receive(ThreadState& ts, void* arg) {
+  auto* in = static_cast<Transfer*>(arg);
+  std::exception_ptr error = std::move(in->error);
+  std::any value = std::move(in->value);
   after_landing(ts);
-  return in;
-}
-
-std::any unpack(Transfer&& in) {
-  if (in.error) std::rethrow_exception(std::move(in.error));
-  return std::move(in.value);
+  if (__builtin_expect(error != nullptr, 0)) std::rethrow_exception(std::move(error));
+  return value;
 }
 
 // The one place that switches stacks. `ending`: the caller never resumes.
@@ -199,13 +199,16 @@ GreenletImpl* resolve(GreenletImpl* target, Transfer& t) {
   }
 }
 
-std::any switch_into(GreenletImpl* target, Transfer t) {
+std::any switch_into(GreenletImpl* target, Transfer* t) {
   ThreadState& ts = state();
-  if (target->thread != &ts)
+  if (__builtin_expect(target->thread != &ts, 0))
     throw CrossThreadError("fern: cannot switch to a greenlet of a different thread");
-  target = resolve(target, t);
-  if (target == ts.current) return unpack(std::move(t));
-  return unpack(land(ts, transfer(ts, target, &t, false)));
+  if (__builtin_expect(target->state != State::kActive, 0)) target = resolve(target, *t);
+  if (__builtin_expect(target == ts.current, 0)) {
+    if (t->error) std::rethrow_exception(std::move(t->error));
+    return std::move(t->value);
+  }
+  return receive(ts, transfer(ts, target, t, false));
 }
 
 // Kills a suspended greenlet whose last handle went away (GL-19): it unwinds
@@ -219,7 +222,8 @@ void kill_on_release(GreenletImpl* g) noexcept {
   retain(ts.current);
   release(old_parent);
   try {
-    switch_into(g, Transfer{{}, std::make_exception_ptr(GreenletExit())});
+    Transfer t{{}, std::make_exception_ptr(GreenletExit())};
+    switch_into(g, &t);
   } catch (const GreenletError& e) {
     std::fprintf(stderr, "fern: while killing greenlet #%lu: %s\n", g->id, e.what());
   } catch (...) {
@@ -263,11 +267,11 @@ void GreenletImpl::entry(void* arg, void* data) {
   ThreadState& ts = t_state;
   Transfer out;
   {
-    Transfer in = land(ts, arg);
+    std::any first = receive(ts, arg);  // a fresh greenlet never receives an error
     Greenlet::Run run = std::move(self->run);  // a started greenlet has no run (GL-16)
     self->run = nullptr;
     try {
-      out.value = run(std::move(in.value));
+      out.value = run(std::move(first));
     } catch (const GreenletExit& e) {
       out.value = std::any(e);  // GL-7: a kill is a result, not an error
     } catch (...) {
@@ -349,12 +353,14 @@ GreenletImpl& Greenlet::checked() const {
 }
 
 std::any Greenlet::switch_value(std::any value) {
-  return detail::switch_into(&checked(), detail::Transfer{std::move(value), nullptr});
+  detail::Transfer t{std::move(value), nullptr};
+  return detail::switch_into(&checked(), &t);
 }
 
 std::any Greenlet::throw_in(std::exception_ptr error) {
   if (!error) throw GreenletError("fern: throw_in needs an exception");
-  return detail::switch_into(&checked(), detail::Transfer{{}, std::move(error)});
+  detail::Transfer t{{}, std::move(error)};
+  return detail::switch_into(&checked(), &t);
 }
 
 bool Greenlet::started() const noexcept { return impl_ && impl_->state != State::kUnstarted; }

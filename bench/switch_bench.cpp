@@ -1,0 +1,459 @@
+// Switch latency of fern against Boost.Context, swapcontext and an empty
+// indirect call, all in one binary so that every figure is also a ratio.
+//
+// Rows are BM_<Subject>_<impl>. One item is one switch (a ping-pong round
+// trip is two), one call for indirect_call, or one greenlet for CreateRun, so
+// items_per_second of any two rows of a subject divide into a ratio. With the
+// console format, a summary of those ratios follows Google Benchmark's output.
+#include <benchmark/benchmark.h>
+#include <ucontext.h>
+#include <unistd.h>
+
+#include <any>
+#include <cctype>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <iostream>
+#include <string>
+#include <vector>
+
+#if defined(__x86_64__)
+#  include <xmmintrin.h>
+#endif
+
+#include "fern/arch/context.h"
+#include "fern/arch/stack.h"
+#include "fern/core/greenlet.h"
+
+#if FERN_HAVE_BOOST
+#  include <boost/context/detail/fcontext.hpp>
+#  include <boost/context/fiber.hpp>
+#  include <boost/context/fixedsize_stack.hpp>
+#  include <boost/context/pooled_fixedsize_stack.hpp>
+#endif
+
+namespace {
+
+using fern::arch::Context;
+
+// A stack from fern's pool for the length of one benchmark run.
+class ScopedStack {
+ public:
+  ScopedStack() : stack_(fern::arch::allocate_stack()) {}
+  ~ScopedStack() { fern::arch::release_stack(stack_); }
+  ScopedStack(const ScopedStack&) = delete;
+  ScopedStack& operator=(const ScopedStack&) = delete;
+  void* base() const { return stack_.base; }
+  void* top() const { return static_cast<char*>(stack_.base) + stack_.size; }
+  std::size_t size() const { return stack_.size; }
+
+ private:
+  fern::arch::Stack stack_;
+};
+
+// What each side of a ping-pong does to the FP state before it switches.
+// Clean: nothing, and both sides start with the same status flags, so no
+// switch ever sees differing MXCSR words.
+struct Clean {
+  static void main_side() {}
+  static void other_side() {}
+};
+
+#if defined(__x86_64__)
+constexpr unsigned kMxcsrStatus = 0x3F;  // bits 0-5: sticky exception flags
+volatile double g_one = 1.0;
+volatile double g_tiny = 1e-30;
+volatile double g_sum = 0.0;
+
+// Clears the status flags that earlier code (the benchmark library's own
+// arithmetic) left, so that a fresh context starts with the current flags.
+void settle_fp_status() { _mm_setcsr(_mm_getcsr() & ~kMxcsrStatus); }
+
+// The main side's saved MXCSR has the inexact flag, the other side's has no
+// flag, at every switch; the control bits are identical (the fresh context
+// inherits them). An SSE add sets the flag without loading MXCSR; clearing
+// it needs ldmxcsr, which both impls pay alike.
+struct DirtyMxcsr {
+  static void main_side() { g_sum = g_one + g_tiny; }
+  static void other_side() { _mm_setcsr(_mm_getcsr() & ~kMxcsrStatus); }
+};
+
+// DirtyMxcsr that also records the MXCSR each side switches with, to check
+// the scenario before timing it.
+struct ProbedDirtyMxcsr {
+  static inline unsigned main_csr = 0;
+  static inline unsigned other_csr = 0;
+  static void main_side() {
+    DirtyMxcsr::main_side();
+    main_csr = _mm_getcsr();
+  }
+  static void other_side() {
+    DirtyMxcsr::other_side();
+    other_csr = _mm_getcsr();
+  }
+};
+
+// Runs a few round trips of ping_pong (an impl's probed dirty loop) and says
+// whether the sides' status flags differed and their control bits matched.
+template <class PingPong>
+bool dirty_scenario_holds(PingPong ping_pong) {
+  ping_pong(4);
+  unsigned a = ProbedDirtyMxcsr::main_csr, b = ProbedDirtyMxcsr::other_csr;
+  return (a & kMxcsrStatus) == 0x20 && (b & kMxcsrStatus) == 0 &&
+         (a & ~kMxcsrStatus) == (b & ~kMxcsrStatus);
+}
+#else
+void settle_fp_status() {}
+#endif
+
+// fern: the raw switch between the thread's stack and one fresh context.
+struct FernPair {
+  Context main = nullptr;
+  Context other = nullptr;
+};
+
+// The other side answers every switch with a switch back. It is abandoned
+// suspended when the run ends: nothing on its stack needs destroying.
+template <class Fp>
+void fern_echo(void* arg, void* data) {
+  auto* pair = static_cast<FernPair*>(data);
+  for (;;) {
+    Fp::other_side();
+    arg = fern_arch_switch(&pair->other, pair->main, arg);
+  }
+}
+
+template <class Fp>
+struct FernPingPong {
+  ScopedStack stack;
+  FernPair pair;
+  FernPingPong() {
+    settle_fp_status();
+    pair.other = fern::arch::make_context(stack.base(), stack.size(), &fern_echo<Fp>, &pair);
+  }
+  void round_trip() {
+    Fp::main_side();
+    fern_arch_switch(&pair.main, pair.other, nullptr);
+  }
+  void operator()(int rounds) {
+    for (int i = 0; i < rounds; ++i) round_trip();
+  }
+};
+
+template <class Fp>
+void run_fern_switch(benchmark::State& state) {
+  FernPingPong<Fp> pp;
+  for (auto _ : state) pp.round_trip();
+  state.SetItemsProcessed(2 * state.iterations());
+}
+
+void BM_Switch_fern(benchmark::State& state) { run_fern_switch<Clean>(state); }
+BENCHMARK(BM_Switch_fern);
+
+#if FERN_HAVE_BOOST
+namespace bctx = boost::context;
+
+template <class Fp>
+void boost_echo(bctx::detail::transfer_t t) {
+  for (;;) {
+    Fp::other_side();
+    t = bctx::detail::jump_fcontext(t.fctx, t.data);
+  }
+}
+
+template <class Fp>
+struct BoostPingPong {
+  ScopedStack stack;
+  bctx::detail::fcontext_t other;
+  BoostPingPong() {
+    settle_fp_status();
+    other = bctx::detail::make_fcontext(stack.top(), stack.size(), &boost_echo<Fp>);
+  }
+  void round_trip() {
+    Fp::main_side();
+    other = bctx::detail::jump_fcontext(other, nullptr).fctx;
+  }
+  void operator()(int rounds) {
+    for (int i = 0; i < rounds; ++i) round_trip();
+  }
+};
+
+template <class Fp>
+void run_boost_switch(benchmark::State& state) {
+  BoostPingPong<Fp> pp;
+  for (auto _ : state) pp.round_trip();
+  state.SetItemsProcessed(2 * state.iterations());
+}
+
+void BM_Switch_boost_fcontext(benchmark::State& state) { run_boost_switch<Clean>(state); }
+BENCHMARK(BM_Switch_boost_fcontext);
+#endif
+
+// makecontext passes only ints: the pair travels through a global.
+struct UcPair {
+  ucontext_t main;
+  ucontext_t other;
+};
+UcPair* g_uc_pair = nullptr;
+
+void uc_echo() {
+  for (;;) swapcontext(&g_uc_pair->other, &g_uc_pair->main);
+}
+
+void BM_Switch_swapcontext(benchmark::State& state) {
+  ScopedStack stack;
+  UcPair pair{};
+  getcontext(&pair.other);
+  pair.other.uc_stack.ss_sp = stack.base();
+  pair.other.uc_stack.ss_size = stack.size();
+  pair.other.uc_link = nullptr;
+  makecontext(&pair.other, &uc_echo, 0);
+  g_uc_pair = &pair;
+  for (auto _ : state) swapcontext(&pair.main, &pair.other);
+  state.SetItemsProcessed(2 * state.iterations());
+}
+BENCHMARK(BM_Switch_swapcontext);
+
+[[gnu::noinline]] void empty_call() {}
+void (*volatile g_empty_call)() = &empty_call;
+
+void BM_Switch_indirect_call(benchmark::State& state) {
+  for (auto _ : state) g_empty_call();
+  state.SetItemsProcessed(state.iterations());
+}
+BENCHMARK(BM_Switch_indirect_call);
+
+#if defined(__x86_64__)
+void BM_SwitchDirtyMxcsr_fern(benchmark::State& state) {
+  if (!dirty_scenario_holds(FernPingPong<ProbedDirtyMxcsr>())) {
+    state.SkipWithError("MXCSR status flags do not differ between the sides");
+    return;
+  }
+  run_fern_switch<DirtyMxcsr>(state);
+}
+BENCHMARK(BM_SwitchDirtyMxcsr_fern);
+
+#  if FERN_HAVE_BOOST
+void BM_SwitchDirtyMxcsr_boost_fcontext(benchmark::State& state) {
+  if (!dirty_scenario_holds(BoostPingPong<ProbedDirtyMxcsr>())) {
+    state.SkipWithError("MXCSR status flags do not differ between the sides");
+    return;
+  }
+  run_boost_switch<DirtyMxcsr>(state);
+}
+BENCHMARK(BM_SwitchDirtyMxcsr_boost_fcontext);
+#  endif
+#endif
+
+// Greenlets: an int each way through switch_to (std::any).
+void BM_SwitchValue_fern(benchmark::State& state) {
+  settle_fp_status();
+  fern::Greenlet main = fern::Greenlet::current();
+  fern::Greenlet echo([&main](std::any v) {
+    for (;;) v = main.switch_to(std::any_cast<int>(v) + 1);
+  });
+  int x = 0;
+  for (auto _ : state) x = std::any_cast<int>(echo.switch_to(x));
+  benchmark::DoNotOptimize(x);
+  state.SetItemsProcessed(2 * state.iterations());
+}  // dropping `echo` kills it: GreenletExit unwinds its loop
+BENCHMARK(BM_SwitchValue_fern);
+
+#if FERN_HAVE_BOOST
+void BM_SwitchValue_boost_fiber(benchmark::State& state) {
+  settle_fp_status();
+  int value = 0;
+  bctx::fiber echo{std::allocator_arg, bctx::fixedsize_stack(fern::arch::default_stack_size()),
+                   [&value](bctx::fiber&& main) {
+                     for (;;) {
+                       value += 1;
+                       main = std::move(main).resume();
+                     }
+                     return std::move(main);
+                   }};
+  int x = 0;
+  for (auto _ : state) {
+    value = x;
+    echo = std::move(echo).resume();
+    x = value;
+  }
+  benchmark::DoNotOptimize(x);
+  state.SetItemsProcessed(2 * state.iterations());
+}  // dropping `echo` unwinds it with forced_unwind
+BENCHMARK(BM_SwitchValue_boost_fiber);
+#endif
+
+// Create, run to completion, destroy; stacks from a warm per-thread pool.
+void BM_CreateRun_fern(benchmark::State& state) {
+  settle_fp_status();
+  auto create_run = [] {
+    fern::Greenlet g([] {});
+    g.switch_to();
+  };
+  for (int i = 0; i < 16; ++i) create_run();
+  for (auto _ : state) create_run();
+  state.SetItemsProcessed(state.iterations());
+}
+BENCHMARK(BM_CreateRun_fern);
+
+#if FERN_HAVE_BOOST
+void BM_CreateRun_boost_fiber(benchmark::State& state) {
+  settle_fp_status();
+  bctx::pooled_fixedsize_stack pool(fern::arch::default_stack_size());
+  auto create_run = [&pool] {
+    bctx::fiber f{std::allocator_arg, pool, [](bctx::fiber&& main) { return std::move(main); }};
+    f = std::move(f).resume();
+  };
+  for (int i = 0; i < 16; ++i) create_run();
+  for (auto _ : state) create_run();
+  state.SetItemsProcessed(state.iterations());
+}
+BENCHMARK(BM_CreateRun_boost_fiber);
+#endif
+
+// Prints as ConsoleReporter does and keeps each row's ns per item for the
+// summary: the median aggregate when repetitions produce one, else the mean
+// of the repetitions.
+class SummaryReporter : public benchmark::ConsoleReporter {
+ public:
+  using ConsoleReporter::ConsoleReporter;
+
+  void ReportRuns(const std::vector<Run>& runs) override {
+    for (const Run& run : runs) record(run);
+    ConsoleReporter::ReportRuns(runs);
+  }
+
+  void print_summary(std::ostream& out) const;
+
+ private:
+  struct Row {
+    std::string name, subject, impl;
+    double ns_sum = 0;
+    int runs = 0;
+    double median = -1;
+    double ns() const { return median >= 0 ? median : ns_sum / runs; }
+  };
+
+  void record(const Run& run);
+  const Row* find(const std::string& subject, const std::string& impl) const {
+    for (const Row& r : rows_)
+      if (r.subject == subject && r.impl == impl) return &r;
+    return nullptr;
+  }
+
+  std::vector<Row> rows_;
+};
+
+void SummaryReporter::record(const Run& run) {
+  if (run.error_occurred) return;
+  bool median = run.run_type == Run::RT_Aggregate;
+  if (median && run.aggregate_name != "median") return;
+  auto rate = run.counters.find("items_per_second");
+  if (rate == run.counters.end() || rate->second.value <= 0) return;
+  double ns = 1e9 / rate->second.value;
+
+  std::string name = run.run_name.str();
+  Row* row = nullptr;
+  for (Row& r : rows_)
+    if (r.name == name) row = &r;
+  if (!row) {
+    // BM_<Subject>_<impl>[/args]: subjects have no underscore, impls may.
+    std::string fn = run.run_name.function_name;
+    if (fn.rfind("BM_", 0) == 0) fn.erase(0, 3);
+    auto cut = fn.find('_');
+    Row r;
+    r.name = name;
+    r.subject = fn.substr(0, cut);
+    r.impl = cut == std::string::npos ? std::string("?") : fn.substr(cut + 1);
+    if (!run.run_name.args.empty()) r.impl += "/" + run.run_name.args;
+    rows_.push_back(r);
+    row = &rows_.back();
+  }
+  if (median) {
+    row->median = ns;
+  } else {
+    row->ns_sum += ns;
+    ++row->runs;
+  }
+}
+
+void SummaryReporter::print_summary(std::ostream& out) const {
+  if (rows_.empty()) return;
+  out << "\nns per item (switch, call or greenlet) and ratio to the subject's reference\n";
+  char line[160];
+  for (const Row& r : rows_) {
+    bool switch_subject = r.subject == "Switch" || r.subject == "SwitchDirtyMxcsr";
+    std::string ref_subject = switch_subject ? "Switch" : r.subject;
+    std::string ref_impl = switch_subject ? "boost_fcontext" : "boost_fiber";
+    std::string ratio;
+    if (const Row* ref = find(ref_subject, ref_impl)) {
+      char buf[64];
+      std::snprintf(buf, sizeof buf, "%6.2fx ", r.ns() / ref->ns());
+      ratio = buf + ref_impl + (ref_subject != r.subject ? " (clean Switch)" : "");
+    } else {
+#if FERN_HAVE_BOOST
+      ratio = "no " + ref_impl + " row in this run";
+#else
+      ratio = "no Boost baseline";
+#endif
+    }
+    std::snprintf(line, sizeof line, "%-17s %-15s %9.2f ns  %s\n", r.subject.c_str(),
+                  r.impl.c_str(), r.ns(), ratio.c_str());
+    out << line;
+  }
+}
+
+// Google Benchmark's flag syntax: -name=value or --name=value, a bare -name
+// for true, the environment variable NAME (upper case) as the default.
+std::string flag(int argc, char** argv, const std::string& name, std::string value) {
+  std::string env = name;
+  for (char& c : env) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+  if (const char* e = std::getenv(env.c_str())) value = e;
+  for (int i = 1; i < argc; ++i) {
+    std::string arg = argv[i];
+    std::size_t dashes = arg.rfind("--", 0) == 0 ? 2 : arg.rfind('-', 0) == 0 ? 1 : 0;
+    if (dashes == 0) continue;
+    arg.erase(0, dashes);
+    if (arg == name) value = "true";
+    else if (arg.rfind(name + "=", 0) == 0) value = arg.substr(name.size() + 1);
+  }
+  return value;
+}
+
+bool truthy(std::string v) {
+  for (char& c : v) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return !(v == "0" || v == "f" || v == "false" || v == "n" || v == "no" || v == "off");
+}
+
+// The console options Google Benchmark would pick from the same flags.
+benchmark::ConsoleReporter::OutputOptions console_options(int argc, char** argv) {
+  int opts = benchmark::ConsoleReporter::OO_None;
+  std::string color = flag(argc, argv, "benchmark_color", "auto");
+  const char* term = std::getenv("TERM");
+  bool auto_color = isatty(STDOUT_FILENO) && term && std::strcmp(term, "dumb") != 0;
+  if (color == "auto" ? auto_color : truthy(color)) opts |= benchmark::ConsoleReporter::OO_Color;
+  if (truthy(flag(argc, argv, "benchmark_counters_tabular", "false")))
+    opts |= benchmark::ConsoleReporter::OO_Tabular;
+  return static_cast<benchmark::ConsoleReporter::OutputOptions>(opts);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  // Read before Initialize, which removes the flags it knows from argv.
+  bool console = flag(argc, argv, "benchmark_format", "console") == "console";
+  auto options = console_options(argc, argv);
+  benchmark::Initialize(&argc, argv);
+  if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
+  if (!console) {
+    // JSON or CSV stays machine-readable: no summary.
+    benchmark::RunSpecifiedBenchmarks();
+  } else {
+    SummaryReporter reporter(options);
+    benchmark::RunSpecifiedBenchmarks(&reporter);
+    reporter.print_summary(std::cout);
+  }
+  benchmark::Shutdown();
+  return 0;
+}

@@ -1,0 +1,95 @@
+// A deterministic switch loop for instruction counting (callgrind_switch.sh):
+// N switches as N/2 ping-pong round trips between the thread's stack and one
+// other context.
+//
+//   switch_count N [fern | boost_fcontext | greenlet]
+//
+// fern: the raw fern_arch_switch; boost_fcontext: jump_fcontext (when built
+// with Boost); greenlet: fern::Greenlet::switch_to with an int each way.
+#include <any>
+#include <cstdio>
+#include <cstdlib>
+#include <string>
+
+#include "fern/arch/context.h"
+#include "fern/arch/stack.h"
+#include "fern/core/greenlet.h"
+
+#if FERN_HAVE_BOOST
+#  include <boost/context/detail/fcontext.hpp>
+#endif
+
+namespace {
+
+using fern::arch::Context;
+
+struct FernPair {
+  Context main = nullptr;
+  Context other = nullptr;
+};
+
+void fern_echo(void* arg, void* data) {
+  auto* pair = static_cast<FernPair*>(data);
+  for (;;) arg = fern_arch_switch(&pair->other, pair->main, arg);
+}
+
+void run_fern(long round_trips) {
+  fern::arch::Stack stack = fern::arch::allocate_stack();
+  FernPair pair;
+  pair.other = fern::arch::make_context(stack.base, stack.size, &fern_echo, &pair);
+  for (long i = 0; i < round_trips; ++i) fern_arch_switch(&pair.main, pair.other, nullptr);
+  fern::arch::release_stack(stack);  // the other side is abandoned suspended
+}
+
+#if FERN_HAVE_BOOST
+namespace bctx = boost::context::detail;
+
+void boost_echo(bctx::transfer_t t) {
+  for (;;) t = bctx::jump_fcontext(t.fctx, t.data);
+}
+
+void run_boost(long round_trips) {
+  fern::arch::Stack stack = fern::arch::allocate_stack();
+  bctx::fcontext_t other =
+      bctx::make_fcontext(static_cast<char*>(stack.base) + stack.size, stack.size, &boost_echo);
+  for (long i = 0; i < round_trips; ++i) other = bctx::jump_fcontext(other, nullptr).fctx;
+  fern::arch::release_stack(stack);
+}
+#endif
+
+void run_greenlet(long round_trips) {
+  fern::Greenlet main = fern::Greenlet::current();
+  fern::Greenlet echo([&main](std::any v) {
+    for (;;) v = main.switch_to(std::any_cast<int>(v) + 1);
+  });
+  int x = 0;
+  for (long i = 0; i < round_trips; ++i) x = std::any_cast<int>(echo.switch_to(x));
+  if (x != static_cast<int>(round_trips)) std::abort();
+}  // dropping `echo` kills it
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  char* end = nullptr;
+  long n = argc > 1 ? std::strtol(argv[1], &end, 10) : -1;
+  std::string impl = argc > 2 ? argv[2] : "fern";
+  if (argc < 2 || argc > 3 || *end != '\0' || n < 0 || n % 2 != 0) {
+    std::fprintf(stderr, "usage: %s N [fern | boost_fcontext | greenlet]  (N switches, even)\n",
+                 argv[0]);
+    return 2;
+  }
+  if (impl == "fern") {
+    run_fern(n / 2);
+  } else if (impl == "greenlet") {
+    run_greenlet(n / 2);
+#if FERN_HAVE_BOOST
+  } else if (impl == "boost_fcontext") {
+    run_boost(n / 2);
+#endif
+  } else {
+    std::fprintf(stderr, "switch_count: unknown or unavailable impl '%s'\n", impl.c_str());
+    return 2;
+  }
+  std::printf("%ld switches (%s)\n", n, impl.c_str());
+  return 0;
+}

@@ -1,0 +1,20 @@
+# Picks the poller backend: epoll on Linux, kqueue on macOS and the BSDs,
+# poll(2) elsewhere (embedded POSIX targets). poll is always built as the
+# portable fallback, and so that the poller tests can run against it too.
+if(CMAKE_SYSTEM_NAME STREQUAL "Linux" OR CMAKE_SYSTEM_NAME STREQUAL "Android")
+  set(FERN_POLLER_BACKEND epoll)
+elseif(APPLE OR CMAKE_SYSTEM_NAME MATCHES "BSD|DragonFly")
+  set(FERN_POLLER_BACKEND kqueue)
+else()
+  set(FERN_POLLER_BACKEND poll)
+endif()
+set(FERN_POLLER_BACKEND "${FERN_POLLER_BACKEND}" CACHE STRING "Poller backend: epoll, kqueue or poll")
+set_property(CACHE FERN_POLLER_BACKEND PROPERTY STRINGS epoll kqueue poll)
+if(NOT FERN_POLLER_BACKEND MATCHES "^(epoll|kqueue|poll)$")
+  message(FATAL_ERROR "fern: FERN_POLLER_BACKEND must be epoll, kqueue or poll, not '${FERN_POLLER_BACKEND}'")
+endif()
+set(FERN_POLLER_SOURCES core/poller.cpp core/poller_poll.cpp)
+if(NOT FERN_POLLER_BACKEND STREQUAL "poll")
+  list(APPEND FERN_POLLER_SOURCES core/poller_${FERN_POLLER_BACKEND}.cpp)
+endif()
+message(STATUS "fern: poller backend ${FERN_POLLER_BACKEND} (poll also built)")

@@ -1,0 +1,170 @@
+#include "fern/core/timer_heap.h"
+
+#include <cassert>
+#include <cstring>
+#include <new>
+
+namespace fern {
+namespace {
+
+// Children of i are 4i+1 .. 4i+4. A 4-ary heap is half as deep as a binary
+// one, and the four 16-byte siblings fill exactly one 64-byte cache line
+// because entries_[0] sits kPad entries into a line-aligned block.
+constexpr std::size_t kArity = 4;
+constexpr std::size_t kPad = 3;
+constexpr std::align_val_t kLine{64};
+constexpr std::size_t kInitialCapacity = 64;
+
+// The templates below deduce TimerHeap's private Entry without naming it.
+// Sequences are unique, so this is a strict total order; the node is read
+// only on equal deadlines.
+template <class E>
+inline bool before(const E& a, const E& b) noexcept {
+  return a.deadline < b.deadline ||
+         (a.deadline == b.deadline && a.node->sequence < b.node->sequence);
+}
+
+// Sifts move entries into a hole, each moved node learning its new slot; the
+// sifted entry is written, with its slot, once at the end.
+template <class E>
+void sift_up(E* h, std::size_t hole, E e) noexcept {
+  while (hole > 0) {
+    const std::size_t parent = (hole - 1) / kArity;
+    if (!before(e, h[parent])) break;
+    h[hole] = h[parent];
+    h[hole].node->slot = hole;
+    hole = parent;
+  }
+  h[hole] = e;
+  e.node->slot = hole;
+}
+
+// cond ? a : b by masks: GCC turns a plain ?: on an unpredictable bool back
+// into a branch.
+inline std::uint64_t pick(bool cond, std::uint64_t a, std::uint64_t b) noexcept {
+  return b ^ ((a ^ b) & (0 - std::uint64_t{cond}));
+}
+
+// For a pushed entry, whose sequence exceeds every queued one: it goes
+// before an entry exactly when its deadline is earlier. Whether a new
+// deadline passes its parent is a coin toss to the branch predictor, so the
+// first level is decided without a branch; the loop then runs only when the
+// entry rose and rises further, which is rare.
+template <class E>
+void sift_up_pushed(E* h, std::size_t hole, E e) noexcept {
+  if (hole > 0) {
+    const std::size_t parent = (hole - 1) / kArity;
+    const E above = h[parent];
+    const bool up = e.deadline < above.deadline;
+    auto* down = reinterpret_cast<TimerNode*>(
+        pick(up, reinterpret_cast<std::uintptr_t>(above.node), reinterpret_cast<std::uintptr_t>(e.node)));
+    h[hole].deadline = static_cast<Nanos>(pick(up, above.deadline, e.deadline));
+    h[hole].node = down;
+    down->slot = hole;
+    hole = pick(up, parent, hole);
+    while (hole > 0 && e.deadline < h[(hole - 1) / kArity].deadline) {
+      h[hole] = h[(hole - 1) / kArity];
+      h[hole].node->slot = hole;
+      hole = (hole - 1) / kArity;
+    }
+  }
+  h[hole] = e;
+  e.node->slot = hole;
+}
+
+// The earliest of the children first .. min(first + 4, n) - 1. A full
+// family is a tournament: two independent compares, then one.
+template <class E>
+inline std::size_t min_child(const E* h, std::size_t first, std::size_t n) noexcept {
+  if (n - first >= kArity) {
+    const std::size_t a = before(h[first + 1], h[first]) ? first + 1 : first;
+    const std::size_t b = before(h[first + 3], h[first + 2]) ? first + 3 : first + 2;
+    return before(h[b], h[a]) ? b : a;
+  }
+  std::size_t best = first;
+  for (std::size_t c = first + 1; c < n; ++c) {
+    if (before(h[c], h[best])) best = c;
+  }
+  return best;
+}
+
+template <class E>
+void sift_down(E* h, std::size_t n, std::size_t hole, E e) noexcept {
+  for (;;) {
+    const std::size_t first = kArity * hole + 1;
+    if (first >= n) break;
+    // The grandchildren fill four lines; fetching them now overlaps their
+    // misses with this level's compares instead of serialising them.
+    const std::size_t grand = kArity * first + 1;
+    for (std::size_t g = grand; g < grand + kArity * kArity && g < n; g += kArity) {
+      __builtin_prefetch(h + g);
+    }
+    const std::size_t best = min_child(h, first, n);
+    if (!before(h[best], e)) break;
+    h[hole] = h[best];
+    h[hole].node->slot = hole;
+    hole = best;
+  }
+  h[hole] = e;
+  e.node->slot = hole;
+}
+
+// Out of line so that push's hot path saves no registers for it.
+template <class E>
+[[gnu::noinline]] E* regrow(E* entries, std::size_t size, std::size_t n) {
+  auto* block = static_cast<E*>(::operator new((n + kPad) * sizeof(E), kLine));
+  if (entries) {
+    std::memcpy(static_cast<void*>(block + kPad), entries, size * sizeof(E));
+    ::operator delete(entries - kPad, kLine);
+  }
+  return block + kPad;
+}
+
+}  // namespace
+
+TimerHeap::~TimerHeap() {
+  // Nodes outlive the heap; none may go on believing it is queued.
+  for (std::size_t i = 0; i < size_; ++i) entries_[i].node->slot = TimerNode::kNotQueued;
+  if (entries_) ::operator delete(entries_ - kPad, kLine);
+}
+
+void TimerHeap::reserve(std::size_t n) {
+  if (n <= capacity_) return;
+  entries_ = regrow(entries_, size_, n);
+  capacity_ = n;
+}
+
+void TimerHeap::push(TimerNode* node) {
+  // Pushing a queued node again re-queues it rather than corrupting the heap.
+  if (node->queued()) remove(node);
+  if (size_ == capacity_) reserve(capacity_ ? 2 * capacity_ : kInitialCapacity);
+  node->sequence = next_sequence_++;
+  sift_up_pushed(entries_, size_++, Entry{node->deadline, node});
+}
+
+void TimerHeap::remove(TimerNode* node) noexcept {
+  if (!node->queued()) return;
+  const std::size_t hole = node->slot;
+  assert(hole < size_ && entries_[hole].node == node && "node queued in another heap");
+  const Entry last = entries_[--size_];
+  // The last entry belongs above the hole or at or below it. When node was
+  // the last entry, hole == size_ and sift_down just writes it back, which
+  // is cheaper than a branch on that coin toss; the slot is cleared after.
+  if (hole > 0 && before(last, entries_[(hole - 1) / kArity])) {
+    sift_up(entries_, hole, last);
+  } else {
+    sift_down(entries_, size_, hole, last);
+  }
+  node->slot = TimerNode::kNotQueued;
+}
+
+TimerNode* TimerHeap::pop_expired(Nanos now) noexcept {
+  if (size_ == 0 || entries_[0].deadline > now) return nullptr;
+  TimerNode* node = entries_[0].node;
+  node->slot = TimerNode::kNotQueued;
+  const Entry last = entries_[--size_];
+  if (size_ > 0) sift_down(entries_, size_, 0, last);
+  return node;
+}
+
+}  // namespace fern

@@ -9,7 +9,6 @@
 #include <ucontext.h>
 #include <unistd.h>
 
-#include <any>
 #include <cctype>
 #include <cstdio>
 #include <cstdlib>
@@ -246,15 +245,15 @@ BENCHMARK(BM_SwitchDirtyMxcsr_boost_fcontext);
 #  endif
 #endif
 
-// Greenlets: an int each way through switch_to (std::any).
+// Greenlets: an int each way through switch_to (a fern::Value).
 void BM_SwitchValue_fern(benchmark::State& state) {
   settle_fp_status();
   fern::Greenlet main = fern::Greenlet::current();
-  fern::Greenlet echo([&main](std::any v) {
-    for (;;) v = main.switch_to(std::any_cast<int>(v) + 1);
+  fern::Greenlet echo([&main](fern::Value v) {
+    for (;;) v = main.switch_to(fern::value_cast<int>(v) + 1);
   });
   int x = 0;
-  for (auto _ : state) x = std::any_cast<int>(echo.switch_to(x));
+  for (auto _ : state) x = fern::value_cast<int>(echo.switch_to(x));
   benchmark::DoNotOptimize(x);
   state.SetItemsProcessed(2 * state.iterations());
 }  // dropping `echo` kills it: GreenletExit unwinds its loop

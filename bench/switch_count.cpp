@@ -2,11 +2,12 @@
 // N switches as N/2 ping-pong round trips between the thread's stack and one
 // other context.
 //
-//   switch_count N [fern | boost_fcontext | greenlet]
+//   switch_count N [fern | boost_fcontext | greenlet | create_run]
 //
 // fern: the raw fern_arch_switch; boost_fcontext: jump_fcontext (when built
-// with Boost); greenlet: fern::Greenlet::switch_to with an int each way.
-#include <any>
+// with Boost); greenlet: fern::Greenlet::switch_to with an int each way;
+// create_run: N/2 greenlets created, run to completion (two switches each)
+// and destroyed, so twice the per-switch figure is the cost of one.
 #include <cstdio>
 #include <cstdlib>
 #include <string>
@@ -59,13 +60,22 @@ void run_boost(long round_trips) {
 
 void run_greenlet(long round_trips) {
   fern::Greenlet main = fern::Greenlet::current();
-  fern::Greenlet echo([&main](std::any v) {
-    for (;;) v = main.switch_to(std::any_cast<int>(v) + 1);
+  fern::Greenlet echo([&main](fern::Value v) {
+    for (;;) v = main.switch_to(fern::value_cast<int>(v) + 1);
   });
   int x = 0;
-  for (long i = 0; i < round_trips; ++i) x = std::any_cast<int>(echo.switch_to(x));
+  for (long i = 0; i < round_trips; ++i) x = fern::value_cast<int>(echo.switch_to(x));
   if (x != static_cast<int>(round_trips)) std::abort();
 }  // dropping `echo` kills it
+
+void run_create_run(long greenlets) {
+  long ran = 0;
+  for (long i = 0; i < greenlets; ++i) {
+    fern::Greenlet g([&ran] { ++ran; });
+    g.switch_to();
+  }
+  if (ran != greenlets) std::abort();
+}
 
 }  // namespace
 
@@ -74,7 +84,7 @@ int main(int argc, char** argv) {
   long n = argc > 1 ? std::strtol(argv[1], &end, 10) : -1;
   std::string impl = argc > 2 ? argv[2] : "fern";
   if (argc < 2 || argc > 3 || *end != '\0' || n < 0 || n % 2 != 0) {
-    std::fprintf(stderr, "usage: %s N [fern | boost_fcontext | greenlet]  (N switches, even)\n",
+    std::fprintf(stderr, "usage: %s N [fern | boost_fcontext | greenlet | create_run]  (N switches, even)\n",
                  argv[0]);
     return 2;
   }
@@ -82,6 +92,8 @@ int main(int argc, char** argv) {
     run_fern(n / 2);
   } else if (impl == "greenlet") {
     run_greenlet(n / 2);
+  } else if (impl == "create_run") {
+    run_create_run(n / 2);
 #if FERN_HAVE_BOOST
   } else if (impl == "boost_fcontext") {
     run_boost(n / 2);

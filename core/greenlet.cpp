@@ -7,8 +7,12 @@
 //   kills a suspended greenlet: never do that before the landing is complete).
 // - A finishing greenlet cannot free the stack it runs on: it parks itself in
 //   `zombie` and the side that lands returns the stack to the pool.
-// - A Transfer lives on the sender's stack; the receiver moves it out before
-//   anything else, since the sender's stack may be released right after.
+// - A Transfer and what it points to live on the sender's stack; the receiver
+//   moves them out before anything else, since the sender's stack may be
+//   released right after.
+// - The hot path (Greenlet::switch_value to an active greenlet of this
+//   thread) moves the value once and touches no exception_ptr when there is
+//   no error; everything else goes through switch_into.
 #include "fern/core/greenlet.h"
 
 #include <cxxabi.h>
@@ -29,9 +33,11 @@ struct EhGlobals {
   unsigned int uncaught_exceptions;
 };
 
+// What a switch carries. The receiver move-constructs its result from
+// *value (exactly one move per switch) or rethrows *error.
 struct Transfer {
-  std::any value;
-  std::exception_ptr error;
+  Value* value;
+  std::exception_ptr* error;  // null: no error
 };
 
 enum class State : unsigned char { kUnstarted, kActive, kDead };
@@ -42,7 +48,7 @@ class GreenletImpl {
  public:
   arch::Fiber fiber;
   arch::Stack stack;
-  Greenlet::Run run;
+  RunSlot run;
   GreenletImpl* parent = nullptr;  // holds a reference
   struct ThreadState* thread = nullptr;
   EhGlobals eh{nullptr, 0};
@@ -128,36 +134,51 @@ bool is_greenlet_exit(const std::exception_ptr& error) {
   }
 }
 
-// Work the landing side does for the switch that brought it here.
-void after_landing(ThreadState& ts) noexcept {
-  if (GreenletImpl* z = ts.zombie) {
-    ts.zombie = nullptr;
-    arch::fiber_retire(z->fiber);
-    arch::release_stack(z->stack);
-    z->stack = {};
-  }
-  if (GreenletImpl* p = ts.previous) {
-    ts.previous = nullptr;
-    release(p);
-  }
+// A finished greenlet's stack goes back once nothing runs on it any more.
+[[gnu::noinline]] void bury_zombie(ThreadState& ts) noexcept {
+  GreenletImpl* z = ts.zombie;
+  ts.zombie = nullptr;
+  arch::fiber_retire(z->fiber);
+  arch::release_stack(z->stack);
+  z->stack = {};
 }
 
-// Takes the sender's transfer (it lives on the sender's stack, which may be
-// released by after_landing) and finishes the landing.
-std::any receive(ThreadState& ts, void* arg) {
-  auto* in = static_cast<Transfer*>(arg);
-  std::exception_ptr error = std::move(in->error);
-  std::any value = std::move(in->value);
+// Work the landing side does for the switch that brought it here.
+inline void after_landing(ThreadState& ts) noexcept {
+  if (__builtin_expect(ts.zombie != nullptr, 0)) bury_zombie(ts);
+  GreenletImpl* p = ts.previous;  // every switch sets it
+  ts.previous = nullptr;
+  release(p);
+}
+
+[[noreturn, gnu::noinline]] void land_with_error(ThreadState& ts, Transfer* in) {
+  std::exception_ptr error = std::move(*in->error);
   after_landing(ts);
-  if (__builtin_expect(error != nullptr, 0)) std::rethrow_exception(std::move(error));
-  return value;
+  std::rethrow_exception(std::move(error));
+}
+
+// Finishes the landing when the receiver's result has been built.
+struct Landing {
+  ThreadState& ts;
+  ~Landing() { after_landing(ts); }
+};
+
+// Takes the sender's transfer (it lives on the sender's stack, which may be
+// released by after_landing) and finishes the landing. The result is built
+// in the caller's return slot: the one move of the switch.
+inline Value receive(ThreadState& ts, void* arg) {
+  auto* in = static_cast<Transfer*>(arg);
+  if (__builtin_expect(in->error != nullptr, 0)) land_with_error(ts, in);
+  Landing landing{ts};
+  return std::move(*in->value);
 }
 
 // The one place that switches stacks. `ending`: the caller never resumes.
-void* transfer(ThreadState& ts, GreenletImpl* target, Transfer* out, bool ending) noexcept {
-  GreenletImpl* from = ts.current;
-  from->eh = *ts.eh;  // per-greenlet C++ exception state (GL-21, GL-22)
-  *ts.eh = target->eh;
+inline void* transfer(ThreadState& ts, GreenletImpl* from, GreenletImpl* target, Transfer* out,
+                      bool ending) noexcept {
+  EhGlobals* eh = ts.eh;
+  from->eh = *eh;  // per-greenlet C++ exception state (GL-21, GL-22)
+  *eh = target->eh;
   retain(target);
   ts.current = target;
   ts.previous = from;
@@ -183,9 +204,9 @@ GreenletImpl* resolve(GreenletImpl* target, Transfer& t) {
     if (target->state == State::kActive) return target;
     if (t.error) {
       target->state = State::kDead;
-      target->run = nullptr;
-      if (is_greenlet_exit(t.error)) {
-        t.value = std::any(GreenletExit());
+      target->run.reset();
+      if (is_greenlet_exit(*t.error)) {
+        *t.value = Value(GreenletExit());
         t.error = nullptr;
       }
       target = target->parent;
@@ -199,16 +220,18 @@ GreenletImpl* resolve(GreenletImpl* target, Transfer& t) {
   }
 }
 
-std::any switch_into(GreenletImpl* target, Transfer* t) {
+// Any switch: checks, resolves the target, and handles a switch to oneself.
+Value switch_into(GreenletImpl* target, Transfer* t) {
+  if (!target) throw GreenletError("fern: empty Greenlet handle");
   ThreadState& ts = state();
   if (__builtin_expect(target->thread != &ts, 0))
     throw CrossThreadError("fern: cannot switch to a greenlet of a different thread");
   if (__builtin_expect(target->state != State::kActive, 0)) target = resolve(target, *t);
   if (__builtin_expect(target == ts.current, 0)) {
-    if (t->error) std::rethrow_exception(std::move(t->error));
-    return std::move(t->value);
+    if (t->error) std::rethrow_exception(*t->error);
+    return std::move(*t->value);
   }
-  return receive(ts, transfer(ts, target, t, false));
+  return receive(ts, transfer(ts, ts.current, target, t, false));
 }
 
 // Kills a suspended greenlet whose last handle went away (GL-19): it unwinds
@@ -222,7 +245,9 @@ void kill_on_release(GreenletImpl* g) noexcept {
   retain(ts.current);
   release(old_parent);
   try {
-    Transfer t{{}, std::make_exception_ptr(GreenletExit())};
+    Value none;
+    std::exception_ptr exit = std::make_exception_ptr(GreenletExit());
+    Transfer t{&none, &exit};
     switch_into(g, &t);
   } catch (const GreenletError& e) {
     std::fprintf(stderr, "fern: while killing greenlet #%lu: %s\n", g->id, e.what());
@@ -259,26 +284,31 @@ void release(GreenletImpl* g) noexcept {
   if (--g->refs == 0) destroy(g);
 }
 
+// The body, with what it lets escape turned into the result (GL-7) or the error (GL-6).
+Value run_body(GreenletImpl* self, Value first, std::exception_ptr& error) noexcept {
+  try {
+    return self->run.invoke(self->run.storage, std::move(first));
+  } catch (const GreenletExit& e) {
+    return Value(e);  // GL-7: a kill is a result, not an error
+  } catch (...) {
+    error = std::current_exception();  // GL-6: rethrown in the parent
+    return Value();
+  }
+}
+
 }  // namespace
 
 void GreenletImpl::entry(void* arg, void* data) {
   auto* self = static_cast<GreenletImpl*>(data);
   arch::fiber_after_switch(self->fiber);
   ThreadState& ts = t_state;
-  Transfer out;
-  {
-    std::any first = receive(ts, arg);  // a fresh greenlet never receives an error
-    Greenlet::Run run = std::move(self->run);  // a started greenlet has no run (GL-16)
-    self->run = nullptr;
-    try {
-      out.value = run(std::move(first));
-    } catch (const GreenletExit& e) {
-      out.value = std::any(e);  // GL-7: a kill is a result, not an error
-    } catch (...) {
-      out.error = std::current_exception();  // GL-6: rethrown in the parent
-    }
-  }
+  std::exception_ptr error;
+  Value result = run_body(self, receive(ts, arg), error);  // a fresh greenlet never receives an error
+  // Its captures die on this stack while it still runs; a started greenlet
+  // has no run (GL-16).
+  self->run.reset();
   self->state = State::kDead;
+  Transfer out{&result, error ? &error : nullptr};
   GreenletImpl* target;
   for (;;) {
     try {
@@ -286,11 +316,12 @@ void GreenletImpl::entry(void* arg, void* data) {
       break;
     } catch (...) {
       // An unstarted ancestor without run: it dies; the error goes further up.
-      out.error = std::current_exception();
+      error = std::current_exception();
+      out.error = &error;
     }
   }
   ts.zombie = self;
-  transfer(ts, target, &out, true);
+  transfer(ts, self, target, &out, true);
   std::fputs("fern: a finished greenlet was resumed\n", stderr);
   std::abort();
 }
@@ -300,12 +331,11 @@ void GreenletImpl::entry(void* arg, void* data) {
 using detail::GreenletImpl;
 using detail::State;
 
-Greenlet::Greenlet(Run run, const Greenlet& parent, std::size_t stack_size, int) {
+Greenlet::Greenlet(const Greenlet& parent, std::size_t stack_size) {
   detail::ThreadState& ts = detail::state();
   GreenletImpl* p = parent.impl_ ? parent.impl_ : ts.current;
   if (p->thread != &ts) throw CrossThreadError("fern: parent cannot be on a different thread");
   impl_ = new GreenletImpl;
-  impl_->run = std::move(run);
   impl_->parent = p;
   detail::retain(p);
   impl_->thread = &ts;
@@ -347,20 +377,34 @@ Greenlet Greenlet::current() {
   return Greenlet(detail::state().current);
 }
 
+detail::RunSlot& Greenlet::run_slot() noexcept { return impl_->run; }
+
 GreenletImpl& Greenlet::checked() const {
   if (!impl_) throw GreenletError("fern: empty Greenlet handle");
   return *impl_;
 }
 
-std::any Greenlet::switch_value(std::any value) {
-  detail::Transfer t{std::move(value), nullptr};
-  return detail::switch_into(&checked(), &t);
+// The hot path: an active greenlet of this thread other than the caller
+// needs no resolving and no checks beyond these. `value` is the caller's
+// temporary (passed by address, as the ABI passes any class with a
+// non-trivial destructor); the receiver moves it out.
+Value Greenlet::switch_value(Value value) {
+  detail::ThreadState& ts = detail::t_state;
+  GreenletImpl* target = impl_;
+  GreenletImpl* from = ts.current;
+  detail::Transfer t{&value, nullptr};
+  if (__builtin_expect(target != nullptr && target->thread == &ts && target->state == State::kActive &&
+                           target != from && from != nullptr,
+                       1))
+    return detail::receive(ts, detail::transfer(ts, from, target, &t, false));
+  return detail::switch_into(target, &t);
 }
 
-std::any Greenlet::throw_in(std::exception_ptr error) {
+Value Greenlet::throw_in(std::exception_ptr error) {
   if (!error) throw GreenletError("fern: throw_in needs an exception");
-  detail::Transfer t{{}, std::move(error)};
-  return detail::switch_into(&checked(), &t);
+  Value none;
+  detail::Transfer t{&none, &error};
+  return detail::switch_into(impl_, &t);
 }
 
 bool Greenlet::started() const noexcept { return impl_ && impl_->state != State::kUnstarted; }

@@ -3,19 +3,22 @@
 //
 // Mapping from greenlet (Python) to fern:
 //   greenlet(run, parent)      Greenlet(run, parent)  (parent defaults to current)
-//   g.switch(*args)            g.switch_to(args...)   -> std::any
+//   g.switch(*args)            g.switch_to(args...)   -> fern::Value
 //   g.throw(exc) / g.throw()   g.throw_in(exc) / g.throw_in()  (GreenletExit)
 //   getcurrent()               Greenlet::current()
 //   bool(g), g.dead            g.active(), g.dead();  g.started() = active or dead
 //   g.parent = p               g.set_parent(p)  (typed errors, GL-14)
 //   greenlet.error             GreenletError, CrossThreadError, CyclicParentError
 //
-// Values (GL-3): a switch packs its arguments into one std::any, the value
-// the other side's switch returns (or run receives): no arguments -> an empty
-// std::any; one argument -> that value (decayed); several -> a std::tuple of
-// them. C++ has no keyword arguments. A body's return value (empty for void)
-// travels to its parent the same way; a body that lets GreenletExit escape
-// sends the GreenletExit object as the value (GL-7).
+// Values (GL-3): a switch packs its arguments into one fern::Value (value.h),
+// the value the other side's switch returns (or run receives): no arguments
+// -> an empty Value; one argument -> that value (decayed); several -> a
+// std::tuple of them. Read it with value_cast<T> or get_if<T>. C++ has no
+// keyword arguments. A body's return value (empty for void) travels to its
+// parent the same way; a body that lets GreenletExit escape sends a Value
+// holding the GreenletExit (GL-7). A switch moves the value once, from the
+// sender's frame into the receiver's result: no allocation for values that
+// fit a Value's inline storage (ints, pointers, small PODs).
 //
 // Ownership: Greenlet is a reference-counted handle (copies share one
 // greenlet); a child holds its parent, the running greenlet holds itself.
@@ -24,24 +27,103 @@
 // not keep it alive forever). When the last counting handle to a suspended
 // greenlet goes, GreenletExit is thrown into it so every destructor on its
 // stack runs (GL-19). Handles, like greenlets, belong to their thread.
-#include <any>
 #include <cstddef>
 #include <exception>
 #include <functional>
+#include <new>
 #include <tuple>
 #include <type_traits>
 #include <utility>
 
 #include "fern/core/exceptions.h"
+#include "fern/core/value.h"
 
 namespace fern {
 namespace detail {
 class GreenletImpl;
-}
+
+// A greenlet's run callable, kept inside the greenlet: no allocation when it
+// fits (a lambda capturing a few references or handles does), else one.
+struct RunSlot {
+  static constexpr std::size_t kInlineSize = 48;
+
+  RunSlot() noexcept = default;
+  RunSlot(const RunSlot&) = delete;
+  RunSlot& operator=(const RunSlot&) = delete;
+  ~RunSlot() { reset(); }
+
+  explicit operator bool() const noexcept { return invoke != nullptr; }
+  // Destroys the callable (its destructor may run user code: clear first).
+  void reset() noexcept {
+    invoke = nullptr;
+    if (auto* d = std::exchange(destroy, nullptr)) d(storage);
+  }
+
+  alignas(std::max_align_t) unsigned char storage[kInlineSize];
+  Value (*invoke)(void* storage, Value&& first) = nullptr;  // null: no run
+  void (*destroy)(void* storage) noexcept = nullptr;
+};
+
+// How a callable of type Fn sits in a RunSlot and is called: with the first
+// switch's value when it takes one, else with nothing; void returns empty.
+template <class Fn>
+struct RunThunk {
+  static constexpr bool kInline =
+      sizeof(Fn) <= RunSlot::kInlineSize && alignof(Fn) <= alignof(std::max_align_t);
+  static constexpr bool kTakesValue = std::is_invocable_v<Fn&, Value>;
+  static_assert(kTakesValue || std::is_invocable_v<Fn&>,
+                "fern::Greenlet run must take a fern::Value or nothing");
+
+  static Fn& get(void* storage) noexcept {
+    if constexpr (kInline) {
+      return *std::launder(reinterpret_cast<Fn*>(storage));
+    } else {
+      return **std::launder(reinterpret_cast<Fn**>(storage));
+    }
+  }
+  template <class F>
+  static void emplace(RunSlot& slot, F&& f) {
+    if constexpr (kInline) {
+      ::new (static_cast<void*>(slot.storage)) Fn(std::forward<F>(f));
+    } else {
+      ::new (static_cast<void*>(slot.storage)) Fn*(new Fn(std::forward<F>(f)));
+    }
+    slot.invoke = &invoke;
+    slot.destroy = &destroy;
+  }
+  static Value invoke(void* storage, Value&& first) {
+    Fn& fn = get(storage);
+    if constexpr (kTakesValue) {
+      if constexpr (std::is_void_v<std::invoke_result_t<Fn&, Value>>) {
+        fn(std::move(first));
+        return {};
+      } else {
+        return Value(fn(std::move(first)));
+      }
+    } else {
+      if constexpr (std::is_void_v<std::invoke_result_t<Fn&>>) {
+        fn();
+        return {};
+      } else {
+        return Value(fn());
+      }
+    }
+  }
+  static void destroy(void* storage) noexcept {
+    if constexpr (kInline) {
+      get(storage).~Fn();
+    } else {
+      delete &get(storage);
+    }
+  }
+};
+
+}  // namespace detail
 
 class Greenlet {
  public:
-  using Run = std::function<std::any(std::any)>;
+  // A run function as an object; an empty one makes a greenlet without run.
+  using Run = std::function<Value(Value)>;
 
   // An empty handle: refers to no greenlet.
   Greenlet() noexcept = default;
@@ -50,10 +132,20 @@ class Greenlet {
   // of stack_size bytes (0: arch::default_stack_size()) the first time it is
   // switched to; does not run it (GL-1). Its parent is `parent`, or the
   // current greenlet when parent is empty (GL-5). `run` may also take no
-  // argument, and may return void.
+  // argument, and may return void. An empty Run or a null function pointer
+  // makes a greenlet without run (switching to it is a GreenletError).
+  // Throws CrossThreadError for another thread's parent.
   template <class F, class = std::enable_if_t<!std::is_same_v<std::decay_t<F>, Greenlet>>>
   explicit Greenlet(F&& run, const Greenlet& parent = {}, std::size_t stack_size = 0)
-      : Greenlet(wrap(std::forward<F>(run)), parent, stack_size, 0) {}
+      : Greenlet(parent, stack_size) {
+    // The delegating constructor finished: if this throws, ~Greenlet drops
+    // the new (unstarted, run-less) greenlet.
+    using Fn = std::decay_t<F>;
+    if constexpr (std::is_pointer_v<Fn> || std::is_same_v<Fn, Run>) {
+      if (!run) return;
+    }
+    detail::RunThunk<Fn>::emplace(run_slot(), std::forward<F>(run));
+  }
 
   Greenlet(const Greenlet& other) noexcept : impl_(other.impl_) { hold(); }
   Greenlet(Greenlet&& other) noexcept : impl_(std::exchange(other.impl_, nullptr)) { rehold(&other); }
@@ -85,19 +177,20 @@ class Greenlet {
   // rethrows the exception thrown to it. Throws GreenletError for an empty
   // handle or a greenlet without run, CrossThreadError for another thread's.
   template <class... Args>
-  std::any switch_to(Args&&... args) {
+  Value switch_to(Args&&... args) {
     return switch_value(pack(std::forward<Args>(args)...));
   }
-  std::any switch_value(std::any value);
+  // switch_to with the value already packed (moved, never copied).
+  Value switch_value(Value value);
 
   // Raises `error` in this greenlet at its switch point (an unstarted one
   // dies without running and the error goes on to its parent, GL-11) and
   // suspends the caller; returns what is next switched to the caller (GL-10).
   // throw_in() throws GreenletExit.
-  std::any throw_in(std::exception_ptr error);
-  std::any throw_in() { return throw_in(std::make_exception_ptr(GreenletExit())); }
+  Value throw_in(std::exception_ptr error);
+  Value throw_in() { return throw_in(std::make_exception_ptr(GreenletExit())); }
   template <class E, class = std::enable_if_t<!std::is_same_v<std::decay_t<E>, std::exception_ptr>>>
-  std::any throw_in(E&& error) {
+  Value throw_in(E&& error) {
     return throw_in(std::make_exception_ptr(std::forward<E>(error)));
   }
 
@@ -128,7 +221,9 @@ class Greenlet {
 
  private:
   friend class detail::GreenletImpl;
-  Greenlet(Run run, const Greenlet& parent, std::size_t stack_size, int);
+  // A new greenlet without run (the templated constructor adds it).
+  Greenlet(const Greenlet& parent, std::size_t stack_size);
+  detail::RunSlot& run_slot() noexcept;
   // Shares g. Returned as a prvalue, the handle is built in its final place,
   // which is what hold() must see.
   explicit Greenlet(detail::GreenletImpl* g) noexcept : impl_(g) { hold(); }
@@ -147,41 +242,14 @@ class Greenlet {
   void drop_slow() noexcept;
   void rehold_slow(const Greenlet* from) noexcept;
 
-  static std::any pack() { return {}; }
+  static Value pack() noexcept { return {}; }
   template <class A>
-  static std::any pack(A&& a) {
-    return std::any(std::forward<A>(a));
+  static Value pack(A&& a) {
+    return Value(std::forward<A>(a));
   }
   template <class A, class B, class... Rest>
-  static std::any pack(A&& a, B&& b, Rest&&... rest) {
-    return std::any(std::make_tuple(std::forward<A>(a), std::forward<B>(b), std::forward<Rest>(rest)...));
-  }
-
-  template <class F>
-  static Run wrap(F&& f) {
-    using Fn = std::decay_t<F>;
-    if constexpr (std::is_same_v<Fn, Run>) {
-      return std::forward<F>(f);
-    } else if constexpr (std::is_invocable_v<Fn&, std::any>) {
-      return [fn = Fn(std::forward<F>(f))](std::any v) mutable -> std::any {
-        if constexpr (std::is_void_v<std::invoke_result_t<Fn&, std::any>>) {
-          fn(std::move(v));
-          return {};
-        } else {
-          return std::any(fn(std::move(v)));
-        }
-      };
-    } else {
-      static_assert(std::is_invocable_v<Fn&>, "fern::Greenlet run must take std::any or nothing");
-      return [fn = Fn(std::forward<F>(f))](std::any) mutable -> std::any {
-        if constexpr (std::is_void_v<std::invoke_result_t<Fn&>>) {
-          fn();
-          return {};
-        } else {
-          return std::any(fn());
-        }
-      };
-    }
+  static Value pack(A&& a, B&& b, Rest&&... rest) {
+    return Value(std::make_tuple(std::forward<A>(a), std::forward<B>(b), std::forward<Rest>(rest)...));
   }
 
   detail::GreenletImpl* impl_ = nullptr;

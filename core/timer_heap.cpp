@@ -1,6 +1,7 @@
 #include "fern/core/timer_heap.h"
 
 #include <cassert>
+#include <cstdint>
 #include <cstring>
 #include <new>
 
@@ -48,25 +49,26 @@ inline std::uint64_t pick(bool cond, std::uint64_t a, std::uint64_t b) noexcept 
 // For a pushed entry, whose sequence exceeds every queued one: it goes
 // before an entry exactly when its deadline is earlier. Whether a new
 // deadline passes its parent is a coin toss to the branch predictor, so the
-// first level is decided without a branch; the loop then runs only when the
-// entry rose and rises further, which is rare.
+// first level is decided without a branch; the loop runs only when the entry
+// rose and rises again, which is rare.
 template <class E>
 void sift_up_pushed(E* h, std::size_t hole, E e) noexcept {
   if (hole > 0) {
     const std::size_t parent = (hole - 1) / kArity;
     const E above = h[parent];
     const bool up = e.deadline < above.deadline;
-    auto* down = reinterpret_cast<TimerNode*>(
-        pick(up, reinterpret_cast<std::uintptr_t>(above.node), reinterpret_cast<std::uintptr_t>(e.node)));
-    h[hole].deadline = static_cast<Nanos>(pick(up, above.deadline, e.deadline));
-    h[hole].node = down;
+    const auto as_int = [](TimerNode* n) { return reinterpret_cast<std::uintptr_t>(n); };
+    auto* down = reinterpret_cast<TimerNode*>(pick(up, as_int(above.node), as_int(e.node)));
+    h[hole] = E{static_cast<Nanos>(pick(up, above.deadline, e.deadline)), down};
     down->slot = hole;
     hole = pick(up, parent, hole);
-    while (hole > 0 && e.deadline < h[(hole - 1) / kArity].deadline) {
-      h[hole] = h[(hole - 1) / kArity];
-      h[hole].node->slot = hole;
-      hole = (hole - 1) / kArity;
-    }
+    // Opaque, or GCC branches on up again to skip the loop's first test.
+    __asm__("" : "+r"(hole));
+  }
+  while (hole > 0 && e.deadline < h[(hole - 1) / kArity].deadline) {
+    h[hole] = h[(hole - 1) / kArity];
+    h[hole].node->slot = hole;
+    hole = (hole - 1) / kArity;
   }
   h[hole] = e;
   e.node->slot = hole;
@@ -109,17 +111,6 @@ void sift_down(E* h, std::size_t n, std::size_t hole, E e) noexcept {
   e.node->slot = hole;
 }
 
-// Out of line so that push's hot path saves no registers for it.
-template <class E>
-[[gnu::noinline]] E* regrow(E* entries, std::size_t size, std::size_t n) {
-  auto* block = static_cast<E*>(::operator new((n + kPad) * sizeof(E), kLine));
-  if (entries) {
-    std::memcpy(static_cast<void*>(block + kPad), entries, size * sizeof(E));
-    ::operator delete(entries - kPad, kLine);
-  }
-  return block + kPad;
-}
-
 }  // namespace
 
 TimerHeap::~TimerHeap() {
@@ -130,7 +121,12 @@ TimerHeap::~TimerHeap() {
 
 void TimerHeap::reserve(std::size_t n) {
   if (n <= capacity_) return;
-  entries_ = regrow(entries_, size_, n);
+  auto* block = static_cast<Entry*>(::operator new((n + kPad) * sizeof(Entry), kLine));
+  if (entries_) {
+    std::memcpy(static_cast<void*>(block + kPad), entries_, size_ * sizeof(Entry));
+    ::operator delete(entries_ - kPad, kLine);
+  }
+  entries_ = block + kPad;
   capacity_ = n;
 }
 
@@ -145,17 +141,16 @@ void TimerHeap::push(TimerNode* node) {
 void TimerHeap::remove(TimerNode* node) noexcept {
   if (!node->queued()) return;
   const std::size_t hole = node->slot;
-  assert(hole < size_ && entries_[hole].node == node && "node queued in another heap");
+  assert(hole < size_ && entries_[hole].node == node && "node is queued in another heap");
+  node->slot = TimerNode::kNotQueued;
   const Entry last = entries_[--size_];
-  // The last entry belongs above the hole or at or below it. When node was
-  // the last entry, hole == size_ and sift_down just writes it back, which
-  // is cheaper than a branch on that coin toss; the slot is cleared after.
+  if (hole == size_) return;
+  // The last entry belongs above the hole or at or below it, never both.
   if (hole > 0 && before(last, entries_[(hole - 1) / kArity])) {
     sift_up(entries_, hole, last);
   } else {
     sift_down(entries_, size_, hole, last);
   }
-  node->slot = TimerNode::kNotQueued;
 }
 
 TimerNode* TimerHeap::pop_expired(Nanos now) noexcept {

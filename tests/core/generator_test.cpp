@@ -1,5 +1,4 @@
 // GL-30: generators built from greenlets (greenlet's test_generator.py).
-#include <any>
 #include <functional>
 #include <optional>
 #include <set>
@@ -21,9 +20,9 @@ class Genlet {
 
   std::optional<int> next() {
     g_.set_parent(Greenlet::current());
-    std::any v = g_.switch_to();
+    fern::Value v = g_.switch_to();
     if (!g_.active()) return std::nullopt;  // fell off the end: StopIteration
-    return std::any_cast<int>(v);
+    return fern::value_cast<int>(v);
   }
 
   // Yield(v): find the innermost genlet above the current greenlet and send v to its parent.

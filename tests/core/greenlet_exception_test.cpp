@@ -1,6 +1,5 @@
 // Exceptions: errors go to the parent, GreenletExit is a value, throw_in,
 // and C++ exception state that stays with each greenlet.
-#include <any>
 #include <exception>
 #include <stdexcept>
 #include <string>
@@ -32,9 +31,9 @@ TEST_F(GreenletExceptions, UncaughtExceptionKillsAndIsRethrownInTheParent) {
 // GL-7
 TEST_F(GreenletExceptions, EscapingGreenletExitComesBackAsAValue) {
   Greenlet g([] { throw fern::GreenletExit("bye"); });
-  std::any r = g.switch_to();
+  fern::Value r = g.switch_to();
   ASSERT_EQ(r.type(), typeid(fern::GreenletExit));
-  EXPECT_EQ(std::any_cast<fern::GreenletExit>(r).message(), "bye");
+  EXPECT_EQ(fern::value_cast<fern::GreenletExit>(r).message(), "bye");
   EXPECT_TRUE(g.dead());
 }
 
@@ -53,9 +52,9 @@ TEST_F(GreenletExceptions, ThrowInRaisesAtTheSwitchPointAndReturnsTheNextValue) 
     return std::string("result");
   });
   g.switch_to();
-  std::any r = g.throw_in(std::logic_error("oops"));
-  EXPECT_EQ(std::any_cast<std::string>(r), "handled");
-  EXPECT_EQ(std::any_cast<std::string>(g.switch_to()), "result");
+  fern::Value r = g.throw_in(std::logic_error("oops"));
+  EXPECT_EQ(fern::value_cast<std::string>(r), "handled");
+  EXPECT_EQ(fern::value_cast<std::string>(g.switch_to()), "result");
   EXPECT_EQ(log, (std::vector<std::string>{"caught oops", "end"}));
 }
 
@@ -63,7 +62,7 @@ TEST_F(GreenletExceptions, ThrowInRaisesAtTheSwitchPointAndReturnsTheNextValue) 
 TEST_F(GreenletExceptions, ThrowInWithoutArgumentKills) {
   Greenlet g([] { Greenlet::current().parent().switch_to(); });
   g.switch_to();
-  std::any r = g.throw_in();
+  fern::Value r = g.throw_in();
   EXPECT_EQ(r.type(), typeid(fern::GreenletExit));
   EXPECT_TRUE(g.dead());
 }
@@ -95,8 +94,8 @@ TEST_F(GreenletExceptions, ThrownErrorPropagatesToTheOriginalParent) {
   parent.switch_to();
   Greenlet child([] { Greenlet::current().parent().parent().switch_to(); }, parent);
   child.switch_to();  // child parks back in main
-  std::any r = child.throw_in(std::runtime_error("thrown"));
-  EXPECT_EQ(std::any_cast<std::string>(r), "parent done");
+  fern::Value r = child.throw_in(std::runtime_error("thrown"));
+  EXPECT_EQ(fern::value_cast<std::string>(r), "parent done");
   EXPECT_EQ(log, std::vector<std::string>{"parent caught thrown"});
 }
 

@@ -1,6 +1,5 @@
 // Killing: GreenletExit at the switch point runs every destructor on the
 // stack, whether thrown in or caused by dropping the last handle (GL-19).
-#include <any>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -105,7 +104,7 @@ TEST_F(GreenletKill, ChildKeepsItsParentAlive) {
   std::string got;
   Greenlet child;
   {
-    Greenlet parent([&](std::any v) { got = std::any_cast<std::string>(v); });
+    Greenlet parent([&](fern::Value v) { got = fern::value_cast<std::string>(v); });
     child = Greenlet([] { return std::string("to parent"); }, parent);
   }
   child.switch_to();

@@ -1,6 +1,5 @@
 // Greenlet basics: creation, switching values, finishing into the parent,
 // current/main, lifecycle flags, scale.
-#include <any>
 #include <string>
 #include <tuple>
 #include <vector>
@@ -27,29 +26,29 @@ TEST_F(GreenletBasics, CreatingDoesNotRunTheBody) {
 // GL-1, GL-2
 TEST_F(GreenletBasics, FirstSwitchRunsBodyWithItsValueAndValuesTravelBothWays) {
   std::vector<std::string> log;
-  Greenlet g([&](std::any first) {
-    log.push_back("run " + std::any_cast<std::string>(first));
-    std::any back = Greenlet::current().parent().switch_to(std::string("to-main"));
-    log.push_back("resumed " + std::any_cast<std::string>(back));
+  Greenlet g([&](fern::Value first) {
+    log.push_back("run " + fern::value_cast<std::string>(first));
+    fern::Value back = Greenlet::current().parent().switch_to(std::string("to-main"));
+    log.push_back("resumed " + fern::value_cast<std::string>(back));
     return std::string("done");
   });
-  std::any a = g.switch_to(std::string("hello"));
-  log.push_back("main got " + std::any_cast<std::string>(a));
-  std::any b = g.switch_to(std::string("again"));
-  log.push_back("main got " + std::any_cast<std::string>(b));
+  fern::Value a = g.switch_to(std::string("hello"));
+  log.push_back("main got " + fern::value_cast<std::string>(a));
+  fern::Value b = g.switch_to(std::string("again"));
+  log.push_back("main got " + fern::value_cast<std::string>(b));
   EXPECT_EQ(log, (std::vector<std::string>{"run hello", "main got to-main", "resumed again",
                                            "main got done"}));
 }
 
 // GL-3: no arguments -> empty, one -> itself, several -> a tuple.
 TEST_F(GreenletBasics, SwitchArgumentsArePackedLikeGreenlet) {
-  Greenlet echo([](std::any v) {
+  Greenlet echo([](fern::Value v) {
     Greenlet parent = Greenlet::current().parent();
     for (;;) v = parent.switch_value(std::move(v));
   });
   EXPECT_FALSE(echo.switch_to().has_value());
-  EXPECT_EQ(std::any_cast<int>(echo.switch_to(5)), 5);
-  auto t = std::any_cast<std::tuple<int, std::string>>(echo.switch_to(1, std::string("x")));
+  EXPECT_EQ(fern::value_cast<int>(echo.switch_to(5)), 5);
+  auto t = fern::value_cast<std::tuple<int, std::string>>(echo.switch_to(1, std::string("x")));
   EXPECT_EQ(t, std::make_tuple(1, std::string("x")));
   EXPECT_FALSE(echo.switch_to().has_value());
   echo.throw_in();  // end it before the leak check
@@ -64,12 +63,12 @@ TEST_F(GreenletBasics, FinishedChildReturnsValueToParentNotToLastSwitcher) {
     return 42;
   });
   Greenlet other([&] {
-    std::any r = child.switch_to();  // child finishes -> main, not us
+    fern::Value r = child.switch_to();  // child finishes -> main, not us
     log.push_back("never");
     return r;
   });
-  std::any got = other.switch_to();
-  EXPECT_EQ(std::any_cast<int>(got), 42);
+  fern::Value got = other.switch_to();
+  EXPECT_EQ(fern::value_cast<int>(got), 42);
   EXPECT_TRUE(child.dead());
   EXPECT_TRUE(other.active());
   EXPECT_EQ(log, std::vector<std::string>{"child"});
@@ -129,7 +128,7 @@ TEST_F(GreenletBasics, SwitchingToEmptyHandleOrMissingRunIsATypedError) {
 }
 
 TEST_F(GreenletBasics, SwitchingToItselfReturnsTheValue) {
-  EXPECT_EQ(std::any_cast<int>(Greenlet::current().switch_to(9)), 9);
+  EXPECT_EQ(fern::value_cast<int>(Greenlet::current().switch_to(9)), 9);
 }
 
 TEST_F(GreenletBasics, DeepRecursionOnAGreenletStack) {
@@ -141,7 +140,7 @@ TEST_F(GreenletBasics, DeepRecursionOnAGreenletStack) {
     }
   };
   Greenlet g([] { return R::depth(400); }, Greenlet(), 256 * 1024);
-  EXPECT_EQ(std::any_cast<int>(g.switch_to()), 400);
+  EXPECT_EQ(fern::value_cast<int>(g.switch_to()), 400);
 }
 
 TEST_F(GreenletBasics, ThousandsOfLiveGreenletsInterleave) {

@@ -1,6 +1,5 @@
 // The tree: dead targets forward to ancestors, unstarted ancestors start,
 // parents are writable with typed errors, greenlets belong to one thread.
-#include <any>
 #include <string>
 #include <thread>
 #include <vector>
@@ -12,7 +11,7 @@ namespace {
 using fern::Greenlet;
 using GreenletTree = fern::testing::FernTest;
 
-std::string str(const std::any& v) { return v.has_value() ? std::any_cast<std::string>(v) : "()"; }
+std::string str(const fern::Value& v) { return v.has_value() ? fern::value_cast<std::string>(v) : "()"; }
 
 // GL-8: switching to a dead greenlet whose parent is the caller returns the arguments.
 TEST_F(GreenletTree, SwitchToDeadChildOfCallerReturnsTheArguments) {
@@ -25,7 +24,7 @@ TEST_F(GreenletTree, SwitchToDeadChildOfCallerReturnsTheArguments) {
 // GL-8: ... and otherwise delivers them to the first live ancestor.
 TEST_F(GreenletTree, SwitchToDeadGreenletGoesToFirstLiveAncestor) {
   std::vector<std::string> log;
-  Greenlet mid([&](std::any v) {
+  Greenlet mid([&](fern::Value v) {
     Greenlet main = Greenlet::current().parent();
     for (;;) {
       log.push_back("mid got " + str(v));
@@ -39,7 +38,7 @@ TEST_F(GreenletTree, SwitchToDeadGreenletGoesToFirstLiveAncestor) {
   log.push_back("main resumed");
   EXPECT_TRUE(dead1.dead());
   EXPECT_TRUE(dead2.dead());
-  std::any r = dead2.switch_to(std::string("via dead"));
+  fern::Value r = dead2.switch_to(std::string("via dead"));
   EXPECT_EQ(str(r), "from mid");
   EXPECT_EQ(log, (std::vector<std::string>{"mid got start", "mid got ()", "main resumed",
                                            "mid got via dead"}));
@@ -49,12 +48,12 @@ TEST_F(GreenletTree, SwitchToDeadGreenletGoesToFirstLiveAncestor) {
 // GL-9: a finishing child starts its unstarted parent with its result.
 TEST_F(GreenletTree, FallingOffTheEndStartsAnUnstartedParent) {
   std::string parent_got;
-  Greenlet parent([&](std::any v) {
+  Greenlet parent([&](fern::Value v) {
     parent_got = str(v);
     return std::string("parent done");
   });
   Greenlet child([] { return std::string("child result"); }, parent);
-  std::any r = child.switch_to();
+  fern::Value r = child.switch_to();
   EXPECT_EQ(parent_got, "child result");
   EXPECT_EQ(str(r), "parent done");  // parent finished into main
   EXPECT_TRUE(parent.dead());
@@ -117,7 +116,7 @@ TEST_F(GreenletTree, OtherThreadsGreenletsAreTypedErrors) {
   EXPECT_TRUE(throw_refused);
   EXPECT_TRUE(parent_refused);
   EXPECT_TRUE(ctor_refused);
-  EXPECT_EQ(std::any_cast<int>(mine.switch_to()), 1);  // still fine on its own thread
+  EXPECT_EQ(fern::value_cast<int>(mine.switch_to()), 1);  // still fine on its own thread
 }
 
 // GL-15: one main greenlet per thread.
@@ -132,7 +131,7 @@ TEST_F(GreenletTree, EachThreadHasItsOwnMainGreenlet) {
     other_main_id = m.id();
     differs = !(m == here);
     Greenlet g([] { return 3; });
-    EXPECT_EQ(std::any_cast<int>(g.switch_to()), 3);
+    EXPECT_EQ(fern::value_cast<int>(g.switch_to()), 3);
   });
   t.join();
   EXPECT_TRUE(other_is_main);

@@ -197,7 +197,9 @@ TEST(TimerHeap, MatchesReferenceUnderRandomOperations) {
       }
     }
     ASSERT_EQ(heap.size(), reference.size()) << "op " << op;
-    if (!reference.empty()) ASSERT_EQ(key(*heap.top()), *reference.begin()) << "op " << op;
+    if (!reference.empty()) {
+      ASSERT_EQ(key(*heap.top()), *reference.begin()) << "op " << op;
+    }
   }
   std::size_t queued = 0;
   for (const auto& node : nodes) queued += node.queued();

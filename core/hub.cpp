@@ -1,0 +1,463 @@
+// The hub's loop: callbacks -> timers -> fd events -> idle (SEMANTICS F4).
+#include "fern/core/hub.h"
+
+#include <fcntl.h>
+#include <unistd.h>
+#if defined(__linux__)
+#  include <sys/eventfd.h>
+#endif
+
+#include <cxxabi.h>
+
+#include <cerrno>
+#include <cstdlib>
+#include <cstdio>
+#include <ctime>
+#include <system_error>
+
+namespace fern {
+namespace {
+
+constexpr Nanos kSwitchInterval = 5'000'000;  // gevent's getswitchinterval(): 5 ms
+constexpr int kMaxEvents = 256;
+
+thread_local Hub* t_hub = nullptr;
+std::atomic<void (*)(Hub&)> g_wakeup_hook{nullptr};
+
+std::string demangled(const char* name) {
+  int status = 0;
+  char* d = abi::__cxa_demangle(name, nullptr, nullptr, &status);
+  std::string out = status == 0 && d ? d : name;
+  std::free(d);
+  return out;
+}
+
+thread_local std::unique_ptr<Hub> t_hub_owner;
+
+}  // namespace
+
+// ---- Waiter ----
+
+void Waiter::wait() {
+  if (!ready_) {
+    greenlet_ = Greenlet::current();  // on our own stack: a weak self-reference
+    struct Forget {
+      Greenlet& g;
+      ~Forget() { g = Greenlet(); }
+    } forget{greenlet_};
+    Hub::current().switch_to_hub();
+    if (!ready_) throw InvalidSwitchError("fern: invalid switch into a greenlet waiting in the hub");
+  }
+  ready_ = false;
+  if (error_) std::rethrow_exception(std::exchange(error_, nullptr));
+}
+
+// Runs in the hub. The switch returns when the woken greenlet blocks again;
+// it throws only when the hub itself is being destroyed (GreenletExit).
+void Waiter::wake() {
+  ready_ = true;
+  if (greenlet_) {
+    Greenlet g = greenlet_;
+    g.switch_to();
+  }
+}
+
+void Waiter::wake_error(std::exception_ptr error) {
+  error_ = std::move(error);
+  wake();
+}
+
+// ---- Hub ----
+
+Hub& Hub::current() {
+  if (__builtin_expect(t_hub == nullptr, 0)) {
+    // Build the hub (and with it the thread's greenlet state) before the
+    // owner is first touched: thread_locals die in reverse order of first
+    // use, and the hub must go before the greenlet state it needs.
+    Hub* hub = new Hub;
+    t_hub_owner.reset(hub);
+    t_hub = hub;
+  }
+  return *t_hub;
+}
+
+Hub* Hub::current_if_exists() noexcept { return t_hub; }
+
+void Hub::destroy_current() noexcept { t_hub_owner.reset(); }
+
+void Hub::run_callback(std::function<void()> fn) {
+  struct Owned : Callback {
+    std::function<void()> fn;
+  };
+  auto* node = new Owned;
+  node->fn = std::move(fn);
+  static_cast<Callback*>(node)->fn = [](Callback* cb) {
+    std::unique_ptr<Owned> self(static_cast<Owned*>(cb));
+    try {
+      self->fn();
+    } catch (...) {
+      Hub::report_error("a callback", std::current_exception());  // HUB-8: the loop goes on
+    }
+  };
+  schedule(node);
+}
+
+Hub::Hub() : poller_(Poller::create()) {
+  Greenlet main = Greenlet::current();
+  while (main.parent()) main = main.parent();
+  greenlet_ = Greenlet([this] { loop(); }, main);
+  now_ = monotonic_now();
+  init_wakeup();
+}
+
+Hub::~Hub() {
+  if (greenlet_.active() && !in_hub()) {
+    try {
+      greenlet_.throw_in();  // unwinds the suspended loop
+    } catch (...) {
+    }
+  }
+  if (wake_read_fd_ >= 0) {
+    unwatch_fd(wake_read_fd_, kReadable, &wake_watcher_);
+    close(wake_read_fd_);
+    if (wake_write_fd_ != wake_read_fd_) close(wake_write_fd_);
+  }
+  t_hub = nullptr;
+  // Dropping greenlet_ kills the suspended loop (GreenletExit unwinds it).
+}
+
+bool Hub::in_hub() const noexcept { return Greenlet::current() == greenlet_; }
+
+void Hub::init_wakeup() {
+#if defined(__linux__)
+  wake_read_fd_ = wake_write_fd_ = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+  if (wake_read_fd_ < 0) throw std::system_error(errno, std::generic_category(), "fern: eventfd");
+#else
+  int fds[2];
+  if (pipe(fds) != 0) throw std::system_error(errno, std::generic_category(), "fern: pipe");
+  for (int fd : fds) {
+    fcntl(fd, F_SETFD, FD_CLOEXEC);
+    fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
+  }
+  wake_read_fd_ = fds[0];
+  wake_write_fd_ = fds[1];
+#endif
+  wake_watcher_.ref = false;  // cross-thread wake-ups do not keep the loop alive
+  wake_watcher_.fn = [](IoWatcher*, unsigned) { Hub::current().drain_threadsafe(); };
+  watch_fd(wake_read_fd_, kReadable, &wake_watcher_);
+}
+
+void Hub::switch_to_hub() {
+  if (in_hub()) throw BlockingSwitchOutError();
+  greenlet_.switch_to();
+}
+
+void Hub::schedule(Callback* cb) noexcept {
+  cb->next = nullptr;
+  cb->queued = true;
+  if (tail_) tail_->next = cb;
+  else head_ = cb;
+  tail_ = cb;
+}
+
+void Hub::unschedule(Callback* cb) noexcept {
+  if (!cb->queued) return;
+  Callback* prev = nullptr;
+  for (Callback* c = head_; c; prev = c, c = c->next) {
+    if (c != cb) continue;
+    if (prev) prev->next = c->next;
+    else head_ = c->next;
+    if (tail_ == c) tail_ = prev;
+    break;
+  }
+  for (Callback *c = idle_head_, *p = nullptr; c; p = c, c = c->next) {
+    if (c != cb) continue;
+    if (p) p->next = c->next;
+    else idle_head_ = c->next;
+    if (idle_tail_ == c) idle_tail_ = p;
+    break;
+  }
+  cb->queued = false;
+}
+
+void Hub::schedule_idle(Callback* cb) noexcept {
+  cb->next = nullptr;
+  cb->queued = true;
+  if (idle_tail_) idle_tail_->next = cb;
+  else idle_head_ = cb;
+  idle_tail_ = cb;
+}
+
+void Hub::start_timer(Timer* t, Nanos deadline) {
+  stop_timer(t);
+  t->deadline = deadline;
+  timers_.push(t);
+  if (t->ref) ++ref_timers_;
+}
+
+void Hub::stop_timer(Timer* t) noexcept {
+  if (!t->queued()) return;
+  timers_.remove(t);
+  if (t->ref) --ref_timers_;
+}
+
+bool Hub::has_work() const noexcept {
+  return head_ || idle_head_ || ref_timers_ || ref_fds_ ||
+         remote_pending_.load(std::memory_order_acquire);
+}
+
+// The hub greenlet's body. When nothing can wake anyone, LoopExit goes to
+// the main greenlet; if main blocks again later, the loop carries on.
+void Hub::loop() {
+  Greenlet main = greenlet_.parent();
+  for (;;) {
+    while (has_work()) {
+      run_callbacks();
+      run_timers();
+      // Block in the poller only while something referenced can still fire.
+      poll_io(!head_ && !idle_head_ && (ref_timers_ || ref_fds_));
+      if (!head_) run_idle();
+    }
+    main.throw_in(std::make_exception_ptr(LoopExit()));
+  }
+}
+
+namespace {
+// HUB-8: an error escaping a callback (or a raw greenlet it switched into)
+// is reported and the loop goes on. GreenletExit reaching the hub means the
+// hub itself is being destroyed: let it unwind the loop.
+template <class F>
+void guarded(const char* what, F&& f) {
+  try {
+    f();
+  } catch (const GreenletExit&) {
+    throw;
+  } catch (...) {
+    Hub::report_error(what, std::current_exception());
+  }
+}
+}  // namespace
+
+void Hub::run_callbacks() {
+  Nanos start = 0;
+  unsigned ran = 0;
+  while (Callback* cb = head_) {
+    head_ = cb->next;
+    if (!head_) tail_ = nullptr;
+    cb->queued = false;
+    guarded("a callback", [cb] { cb->fn(cb); });
+    // F6: cut the batch after the switch interval so timers get their turn.
+    if ((++ran & 63) == 0) {
+      Nanos t = monotonic_now();
+      if (start == 0) start = t;
+      else if (t - start > kSwitchInterval) break;
+    }
+  }
+}
+
+void Hub::run_timers() {
+  Nanos now = update_now();
+  // Fire at most the timers queued now: one re-armed for "now" waits a turn.
+  for (std::size_t budget = timers_.size(); budget; --budget) {
+    auto* t = static_cast<Timer*>(timers_.pop_expired(now));
+    if (!t) break;
+    if (t->ref) --ref_timers_;
+    guarded("a timer", [t] { t->fn(t); });
+  }
+}
+
+void Hub::poll_io(bool block) {
+  Nanos timeout = 0;
+  if (block) {
+    if (TimerNode* next = timers_.top()) {
+      timeout = next->deadline - monotonic_now();
+      if (timeout < 0) timeout = 0;
+    } else {
+      timeout = -1;
+    }
+  }
+  PollEvent events[kMaxEvents];
+  int n = poller_->wait(timeout, events, kMaxEvents);
+  if (n > 0) update_now();
+  for (int i = 0; i < n; ++i) {
+    const PollEvent& ev = events[i];
+    for (unsigned direction : {unsigned{kReadable}, unsigned{kWritable}}) {
+      if (!(ev.ready & direction) || !poller_->is_current(ev)) continue;
+      FdSlot& slot = fds_[static_cast<std::size_t>(ev.fd)];
+      IoWatcher* w = direction == kReadable ? slot.reader : slot.writer;
+      if (w) guarded("an fd watcher", [w, &ev] { w->fn(w, ev.ready); });
+    }
+  }
+}
+
+void Hub::run_idle() {
+  Callback* batch = idle_head_;
+  idle_head_ = idle_tail_ = nullptr;
+  while (Callback* cb = batch) {
+    batch = cb->next;
+    cb->queued = false;
+    guarded("an idle callback", [cb] { cb->fn(cb); });
+  }
+}
+
+Hub::Watch Hub::watch_fd(int fd, unsigned direction, IoWatcher* w) {
+  if (fd < 0) throw std::system_error(EBADF, std::generic_category(), "fern: invalid fd " + std::to_string(fd));
+  if (static_cast<std::size_t>(fd) >= fds_.size()) fds_.resize(static_cast<std::size_t>(fd) + 1);
+  FdSlot& slot = fds_[static_cast<std::size_t>(fd)];
+  IoWatcher*& mine = direction == kReadable ? slot.reader : slot.writer;
+  if (mine) return Watch::kBusy;
+  unsigned want = slot.registered | direction;
+  try {
+    if (slot.registered == kNone) poller_->add(fd, want);
+    else poller_->modify(fd, want);
+  } catch (const std::system_error& e) {
+    if (e.code().value() == EPERM) return Watch::kAlwaysReady;  // regular files never block
+    throw;
+  }
+  if (slot.registered == kNone) ++watched_fds_;
+  slot.registered = want;
+  mine = w;
+  if (w->ref) ++ref_fds_;
+  return Watch::kStarted;
+}
+
+void Hub::unwatch_fd(int fd, unsigned direction, IoWatcher* w) noexcept {
+  if (fd < 0 || static_cast<std::size_t>(fd) >= fds_.size()) return;
+  FdSlot& slot = fds_[static_cast<std::size_t>(fd)];
+  IoWatcher*& mine = direction == kReadable ? slot.reader : slot.writer;
+  if (mine != w) return;
+  mine = nullptr;
+  if (w->ref) --ref_fds_;
+  unsigned want = slot.registered & ~direction;
+  if (want == kNone) {
+    poller_->remove(fd);
+    --watched_fds_;
+  } else {
+    try {
+      poller_->modify(fd, want);
+    } catch (...) {
+      poller_->remove(fd);  // the fd is gone under us: forget it
+    }
+  }
+  slot.registered = want;
+}
+
+void Hub::cancel_fd(int fd, std::exception_ptr error) noexcept {
+  if (fd < 0 || static_cast<std::size_t>(fd) >= fds_.size()) return;
+  FdSlot& slot = fds_[static_cast<std::size_t>(fd)];
+  for (IoWatcher* w : {slot.reader, slot.writer}) {
+    if (!w) continue;
+    w->error = error;
+    w->cancel.watcher = w;
+    w->cancel.fn = [](Callback* cb) {
+      IoWatcher* watcher = static_cast<IoWatcher::Cancel*>(cb)->watcher;
+      watcher->fn(watcher, 0);
+    };
+    schedule(&w->cancel);
+    if (w->ref) --ref_fds_;
+  }
+  if (slot.registered != kNone) {
+    poller_->remove(fd);
+    --watched_fds_;
+  }
+  slot = FdSlot{};
+}
+
+void Hub::run_callback_threadsafe(std::function<void()> fn) {
+  {
+    std::lock_guard<std::mutex> lock(remote_mutex_);
+    remote_.push_back(std::move(fn));
+  }
+  if (!remote_pending_.exchange(true, std::memory_order_acq_rel)) {
+    std::uint64_t one = 1;
+    // EAGAIN means the counter is already non-zero: the hub will wake anyway.
+    ssize_t ignored = write(wake_write_fd_, &one, wake_write_fd_ == wake_read_fd_ ? 8 : 1);
+    (void)ignored;
+  }
+}
+
+void Hub::wake_from_signal() noexcept {
+  std::uint64_t one = 1;
+  ssize_t ignored = write(wake_write_fd_, &one, wake_write_fd_ == wake_read_fd_ ? 8 : 1);
+  (void)ignored;
+}
+
+void Hub::set_wakeup_hook(void (*hook)(Hub&)) noexcept { g_wakeup_hook.store(hook); }
+
+void Hub::drain_threadsafe() {
+  char buf[64];
+  while (read(wake_read_fd_, buf, sizeof buf) > 0) {
+  }
+  if (auto hook = g_wakeup_hook.load()) hook(*this);
+  std::vector<std::function<void()>> batch;
+  {
+    std::lock_guard<std::mutex> lock(remote_mutex_);
+    batch.swap(remote_);
+    remote_pending_.store(false, std::memory_order_release);
+  }
+  for (auto& fn : batch) {
+    try {
+      fn();
+    } catch (...) {
+      report_error("a thread-safe callback", std::current_exception());
+    }
+  }
+}
+
+bool Hub::run_until_idle(double timeout_seconds) {
+  struct Deadline : Timer {
+    Greenlet waiter;
+    bool expired = false;
+  } deadline;
+  if (timeout_seconds >= 0) {
+    deadline.ref = false;  // the deadline itself is no reason to keep running
+    deadline.waiter = Greenlet::current();
+    deadline.fn = [](Timer* t) {
+      auto* d = static_cast<Deadline*>(t);
+      d->expired = true;
+      d->waiter.switch_to();
+    };
+    start_timer(&deadline, update_now() + seconds_to_nanos(timeout_seconds));
+  }
+  try {
+    switch_to_hub();
+  } catch (const LoopExit&) {
+  }
+  stop_timer(&deadline);
+  return !deadline.expired;
+}
+
+void Hub::reinit_after_fork() {
+  poller_->reinit();
+  int old_read = wake_read_fd_, old_write = wake_write_fd_;
+  unwatch_fd(old_read, kReadable, &wake_watcher_);
+  close(old_read);
+  if (old_write != old_read) close(old_write);
+  remote_.clear();
+  remote_pending_.store(false);
+  init_wakeup();
+}
+
+// Mirrors gevent's report: the error (where Python prints the traceback),
+// then "<timestamp> <context> failed with <Type>" and a blank line.
+void Hub::report_error(const std::string& context, std::exception_ptr error) noexcept {
+  std::string type = "unknown exception", what;
+  try {
+    std::rethrow_exception(error);
+  } catch (const std::exception& e) {
+    type = demangled(typeid(e).name());
+    what = e.what();
+  } catch (const GreenletExit&) {
+    type = "fern::GreenletExit";
+  } catch (...) {
+    if (const std::type_info* t = abi::__cxa_current_exception_type()) type = demangled(t->name());
+  }
+  char stamp[32] = "";
+  std::time_t now = std::time(nullptr);
+  std::tm tm{};
+  if (gmtime_r(&now, &tm)) std::strftime(stamp, sizeof stamp, "%Y-%m-%dT%H:%M:%SZ", &tm);
+  std::fprintf(stderr, "%s: %s\n%s %s failed with %s\n\n", type.c_str(), what.c_str(), stamp,
+               context.c_str(), type.c_str());
+}
+
+}  // namespace fern

@@ -1,0 +1,288 @@
+// Tasks (gevent's Greenlet), joinall/killall, sleep and idle.
+#include "fern/core/task.h"
+
+#include <algorithm>
+#include <cstdio>
+
+#include "fern/core/timeout.h"
+
+namespace fern {
+namespace {
+
+thread_local unsigned long t_next_ident = 1;
+
+bool is_greenlet_exit(const std::exception_ptr& error) {
+  try {
+    std::rethrow_exception(error);
+  } catch (const GreenletExit&) {
+    return true;
+  } catch (...) {
+    return false;
+  }
+}
+
+// Delivers one kill: queued by kill(), runs in the hub (gevent's _kill).
+struct KillCallback : Callback {
+  std::shared_ptr<TaskBase> task;
+  std::exception_ptr error;
+};
+
+}  // namespace
+
+struct TaskAccess {
+  static void start_now(Callback* cb) { static_cast<TaskBase::TaskCallback*>(cb)->task->greenlet_.switch_to(); }
+  static void start_timer(Timer* t) { static_cast<TaskBase::TaskTimer*>(t)->task->greenlet_.switch_to(); }
+  static void links(Callback* cb) { static_cast<TaskBase::TaskCallback*>(cb)->task->run_links(); }
+  static void kill(Callback* cb) {
+    std::unique_ptr<KillCallback> k(static_cast<KillCallback*>(cb));
+    TaskBase& task = *k->task;
+    if (task.dead_ || !task.greenlet_.active()) return;
+    task.greenlet_.throw_in(k->error);  // returns when the task blocks again or ends
+  }
+};
+
+TaskBase::TaskBase() : ident_(t_next_ident++) {
+  Hub& hub = Hub::current();
+  name_ = "Greenlet-" + std::to_string(ident_ - 1);
+  greenlet_ = Greenlet([this] { bootstrap(); }, hub.greenlet());
+  start_cb_.fn = &TaskAccess::start_now;
+  start_cb_.task = this;
+  start_timer_.fn = &TaskAccess::start_timer;
+  start_timer_.task = this;
+  links_cb_.fn = &TaskAccess::links;
+  links_cb_.task = this;
+}
+
+TaskBase::~TaskBase() {
+  if (Hub* hub = Hub::current_if_exists()) {
+    hub->unschedule(&start_cb_);
+    hub->stop_timer(&start_timer_);
+    hub->unschedule(&links_cb_);
+  }
+}
+
+std::string TaskBase::describe() const {
+  char address[32];
+  std::snprintf(address, sizeof address, "%p", static_cast<const void*>(this));
+  return "<Task \"" + name_ + "\" at " + address + ">";
+}
+
+void TaskBase::start() {
+  if (scheduled_ || dead_) return;
+  scheduled_ = true;
+  self_ = shared_from_this();
+  Hub::current().schedule(&start_cb_);
+}
+
+void TaskBase::start_later(double seconds) {
+  if (scheduled_ || dead_) return;
+  scheduled_ = true;
+  self_ = shared_from_this();
+  Hub& hub = Hub::current();
+  hub.start_timer(&start_timer_, hub.now() + seconds_to_nanos(seconds));  // cached clock (F5)
+}
+
+void TaskBase::bootstrap() {
+  running_ = true;
+  try {
+    run();
+  } catch (const GreenletExit&) {
+    finish(nullptr, true);
+    return;
+  } catch (...) {
+    finish(std::current_exception(), false);
+    return;
+  }
+  finish(nullptr, false);
+}
+
+void TaskBase::finish(std::exception_ptr error, bool killed) {
+  dead_ = true;
+  running_ = false;
+  killed_ = killed;
+  exception_ = std::move(error);
+  if (exception_) Hub::report_error(describe(), exception_);  // GV-3
+  schedule_links();
+}
+
+// Links run from a hub callback, which also drops the hub's reference: the
+// task's greenlet has finished by then, so the task may be destroyed.
+void TaskBase::schedule_links() {
+  if (!self_) self_ = shared_from_this();
+  if (!links_cb_.queued) Hub::current().schedule(&links_cb_);
+}
+
+void TaskBase::run_links() {
+  std::shared_ptr<TaskBase> keep = std::move(self_);
+  while (!links_.empty()) {
+    Link link = std::move(links_.front());
+    links_.pop_front();
+    if ((link.when == 1 && exception_) || (link.when == 2 && !exception_)) continue;
+    try {
+      link.fn(*this);
+    } catch (...) {
+      Hub::report_error("a link of " + describe(), std::current_exception());  // GV-12
+    }
+  }
+}
+
+TaskBase::LinkId TaskBase::add_link(LinkFn fn, int when) {
+  LinkId id = next_link_++;
+  links_.push_back(Link{id, std::move(fn), when});
+  if (dead_) schedule_links();  // linking an ended task fires soon (GV-11)
+  return id;
+}
+
+TaskBase::LinkId TaskBase::link(LinkFn fn) { return add_link(std::move(fn), 0); }
+TaskBase::LinkId TaskBase::link_value(LinkFn fn) { return add_link(std::move(fn), 1); }
+TaskBase::LinkId TaskBase::link_exception(LinkFn fn) { return add_link(std::move(fn), 2); }
+
+void TaskBase::unlink(LinkId id) noexcept {
+  auto it = std::find_if(links_.begin(), links_.end(), [id](const Link& l) { return l.id == id; });
+  if (it != links_.end()) links_.erase(it);
+}
+
+bool TaskBase::has_links() const noexcept { return !links_.empty(); }
+
+bool TaskBase::join(double timeout) {
+  if (dead_) return true;
+  Hub& hub = Hub::current();
+  Waiter waiter;
+  LinkId id = link([&waiter](TaskBase&) { waiter.wake(); });
+  struct Unlink {
+    TaskBase* task;
+    LinkId id;
+    ~Unlink() { task->unlink(id); }
+  } unlink_on_exit{this, id};
+  detail::WakeTimer timer(hub, waiter, timeout);
+  waiter.wait();
+  return dead_;
+}
+
+bool TaskBase::kill(std::exception_ptr error, bool block, double timeout) {
+  if (dead_) return true;
+  if (!error) error = std::make_exception_ptr(GreenletExit());
+  if (!running_) {
+    // Never ran: it dies now without running (GV-5); links still fire.
+    Hub& hub = Hub::current();
+    hub.unschedule(&start_cb_);
+    hub.stop_timer(&start_timer_);
+    bool exit = is_greenlet_exit(error);
+    finish(exit ? nullptr : error, exit);
+    return true;
+  }
+  if (greenlet_ == Greenlet::current()) std::rethrow_exception(error);
+  auto* k = new KillCallback;
+  k->fn = &TaskAccess::kill;
+  k->task = shared_from_this();
+  k->error = std::move(error);
+  Hub::current().schedule(k);
+  if (block) join(timeout);
+  return dead_;
+}
+
+namespace detail {
+
+void throw_not_ready(const TaskBase& task, bool block) {
+  (void)task;
+  (void)block;
+  throw Timeout();  // gevent raises Timeout for get(block=False) and an expired get(timeout)
+}
+
+}  // namespace detail
+
+std::vector<AnyTask> joinall(const std::vector<AnyTask>& tasks, double timeout, bool raise_error,
+                             std::size_t count) {
+  std::vector<AnyTask> unique;
+  for (const AnyTask& t : tasks)
+    if (t && std::find(unique.begin(), unique.end(), t) == unique.end()) unique.push_back(t);
+  std::size_t wanted = count == 0 || count > unique.size() ? unique.size() : count;
+
+  std::vector<AnyTask> done;
+  std::exception_ptr first_error;
+  for (const AnyTask& t : unique)
+    if (t->dead()) {
+      done.push_back(t);
+      if (!first_error && t->exception()) first_error = t->exception();
+    }
+  auto finished = [&] { return done.size() >= wanted || (raise_error && first_error); };
+  if (!finished()) {
+    Hub& hub = Hub::current();
+    Waiter waiter;
+    std::vector<std::pair<AnyTask, TaskBase::LinkId>> linked;
+    struct Unlink {
+      std::vector<std::pair<AnyTask, TaskBase::LinkId>>& links;
+      ~Unlink() {
+        for (auto& [t, id] : links) t->unlink(id);
+      }
+    } unlink_on_exit{linked};
+    for (const AnyTask& t : unique) {
+      if (t->dead()) continue;
+      linked.emplace_back(t, t->link([&, t](TaskBase&) {
+        done.push_back(t);
+        if (!first_error && t->exception()) first_error = t->exception();
+        if (finished() && !waiter.ready()) waiter.wake();
+      }));
+    }
+    detail::WakeTimer timer(hub, waiter, timeout);
+    waiter.wait();
+  }
+  if (raise_error && first_error) std::rethrow_exception(first_error);
+  if (done.size() > wanted) done.resize(wanted);
+  return done;
+}
+
+void killall(const std::vector<AnyTask>& tasks, std::exception_ptr error, bool block, double timeout) {
+  std::vector<AnyTask> alive;
+  for (const AnyTask& t : tasks) {
+    if (!t || t->dead()) continue;
+    t->kill(error, false);
+    if (!t->dead()) alive.push_back(t);
+  }
+  if (!block || alive.empty()) return;
+  joinall(alive, timeout);
+  for (const AnyTask& t : alive)
+    if (!t->dead()) throw Timeout(timeout);  // GV-8: started tasks that outlived the timeout
+}
+
+void sleep(double seconds) {
+  Hub& hub = Hub::current();
+  Waiter waiter;
+  if (seconds <= 0) {
+    // F3: a yield goes through the same FIFO as spawn's start callbacks.
+    struct Yield : Callback {
+      Waiter* waiter;
+    } yield;
+    yield.waiter = &waiter;
+    yield.fn = [](Callback* cb) { static_cast<Yield*>(cb)->waiter->wake(); };
+    hub.schedule(&yield);
+    struct Unschedule {
+      Hub& hub;
+      Callback* cb;
+      ~Unschedule() { hub.unschedule(cb); }
+    } guard{hub, &yield};
+    waiter.wait();
+    return;
+  }
+  detail::WakeTimer timer(hub, waiter, seconds);  // refreshes the cached clock first (F5)
+  waiter.wait();
+}
+
+void idle() {
+  Hub& hub = Hub::current();
+  Waiter waiter;
+  struct Idle : Callback {
+    Waiter* waiter;
+  } cb;
+  cb.waiter = &waiter;
+  cb.fn = [](Callback* c) { static_cast<Idle*>(c)->waiter->wake(); };
+  hub.schedule_idle(&cb);
+  struct Unschedule {
+    Hub& hub;
+    Callback* cb;
+    ~Unschedule() { hub.unschedule(cb); }
+  } guard{hub, &cb};
+  waiter.wait();
+}
+
+}  // namespace fern

@@ -1,0 +1,155 @@
+// The hub: SEMANTICS HUB-1 .. HUB-12 (ordering facts in scheduling_test).
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <stdexcept>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "fern/core/task.h"
+#include "fern/core/timeout.h"
+#include "hub_fixture.h"
+
+namespace {
+
+using fern::Hub;
+using fern::sleep;
+using Vec = std::vector<std::string>;
+using HubLoop = fern::testing::HubTest;
+
+// HUB-1
+TEST_F(HubLoop, HubIsAGreenletWhoseParentIsTheMainGreenlet) {
+  fern::Greenlet hub = Hub::current().greenlet();
+  EXPECT_EQ(hub.parent(), fern::Greenlet::current());
+  EXPECT_TRUE(fern::Greenlet::current().is_main());
+  EXPECT_EQ(&Hub::current(), &Hub::current());
+}
+
+// HUB-2, seed 44
+TEST_F(HubLoop, BlockingWithNothingThatCanWakeRaisesLoopExit) {
+  fern::Waiter forever;
+  EXPECT_THROW(forever.wait(), fern::LoopExit);
+  // The loop carries on afterwards.
+  sleep(0.001);
+}
+
+// HUB-2: a task blocked forever does not hang main's join either.
+TEST_F(HubLoop, JoiningATaskThatCanNeverWakeRaisesLoopExit) {
+  auto stuck = fern::spawn([] {
+    fern::Waiter never;
+    never.wait();
+  });
+  EXPECT_THROW(stuck.join(), fern::LoopExit);
+  stuck.kill(nullptr, false);
+  sleep(0);
+  EXPECT_TRUE(stuck.dead());
+}
+
+// HUB-4, HUB-8
+TEST_F(HubLoop, CallbackErrorsAreReportedAndTheLoopGoesOn) {
+  Hub& hub = Hub::current();
+  ::testing::internal::CaptureStderr();
+  hub.run_callback([] { throw std::runtime_error("callback failed"); });
+  hub.run_callback([&] { log.push_back("next callback ran"); });
+  sleep(0);
+  std::string err = ::testing::internal::GetCapturedStderr();
+  EXPECT_NE(err.find("callback failed"), std::string::npos) << err;
+  EXPECT_EQ(log, Vec{"next callback ran"});
+  EXPECT_FALSE(std::current_exception());
+}
+
+// HUB-6, HUB-7
+TEST_F(HubLoop, RunUntilIdleReturnsWhenWorkEndsAndHonoursTimeout) {
+  Hub& hub = Hub::current();
+  auto t = fern::spawn([&] {
+    sleep(0.001);
+    log.push_back("done");
+  });
+  EXPECT_TRUE(hub.run_until_idle());
+  EXPECT_EQ(log, Vec{"done"});
+  EXPECT_TRUE(hub.run_until_idle());  // again: nothing to do, still true
+  auto slow = fern::spawn([] { sleep(10); });
+  EXPECT_FALSE(hub.run_until_idle(0.002));
+  slow.kill();
+  // An unreferenced timer does not keep the loop alive.
+  struct Never : fern::Timer {
+  } unref;
+  unref.ref = false;
+  unref.fn = [](fern::Timer*) {};
+  hub.start_timer(&unref, hub.update_now() + 10'000'000'000);
+  EXPECT_TRUE(hub.run_until_idle());
+  hub.stop_timer(&unref);
+}
+
+// HUB-9
+TEST_F(HubLoop, BlockingInsideTheHubIsATypedError) {
+  Hub& hub = Hub::current();
+  bool refused = false;
+  hub.run_callback([&] {
+    try {
+      sleep(0);
+    } catch (const fern::BlockingSwitchOutError&) {
+      refused = true;
+    }
+  });
+  sleep(0);
+  EXPECT_TRUE(refused);
+}
+
+// HUB-10
+TEST_F(HubLoop, WaiterWokenBeforeWaitReturnsAtOnce) {
+  fern::Waiter w;
+  Hub::current().run_callback([&] { w.wake(); });
+  sleep(0);
+  EXPECT_TRUE(w.ready());
+  w.wait();  // no switch needed
+  fern::Waiter e;
+  Hub::current().run_callback([&] { e.wake_error(std::make_exception_ptr(std::logic_error("woken with error"))); });
+  EXPECT_THROW(e.wait(), std::logic_error);
+}
+
+// Cross-thread callbacks (run_callback_threadsafe) wake a blocked hub.
+TEST_F(HubLoop, ThreadsafeCallbackFromAnotherThreadWakesTheHub) {
+  Hub& hub = Hub::current();
+  fern::Waiter w;
+  fern::Timeout guard(30);  // referenced: keeps the loop waiting for the thread
+  guard.start();
+  std::thread other([&] { hub.run_callback_threadsafe([&] { w.wake(); }); });
+  w.wait();
+  guard.cancel();
+  other.join();
+}
+
+// After fork, the child rebuilds its poller and wake-up fd (reinit).
+TEST_F(HubLoop, ChildAfterForkReinitialisesItsLoop) {
+  Hub& hub = Hub::current();
+  int fds[2];
+  ASSERT_EQ(pipe(fds), 0);
+  pid_t pid = fork();
+  if (pid == 0) {
+    hub.reinit_after_fork();
+    std::atomic<bool> called{false};
+    std::thread t([&] { hub.run_callback_threadsafe([&] { called = true; }); });
+    fern::Timeout guard(5);
+    guard.start();
+    bool ok = true;
+    try {
+      while (!called) sleep(0.001);
+    } catch (...) {
+      ok = false;
+    }
+    t.join();
+    _exit(ok ? 0 : 1);
+  }
+  int status = 0;
+  ASSERT_EQ(waitpid(pid, &status, 0), pid);
+  EXPECT_TRUE(WIFEXITED(status));
+  EXPECT_EQ(WEXITSTATUS(status), 0);
+  close(fds[0]);
+  close(fds[1]);
+  sleep(0.001);  // the parent's loop still works
+}
+
+}  // namespace

@@ -1,0 +1,190 @@
+// Scheduling order on the hub: SEMANTICS F1-F6, F11-F14.
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <string>
+#include <vector>
+
+#include "fern/core/task.h"
+#include "fern/core/timeout.h"
+#include "hub_fixture.h"
+
+namespace {
+
+using fern::sleep;
+using fern::spawn;
+using Vec = std::vector<std::string>;
+using Scheduling = fern::testing::HubTest;
+
+// F1
+TEST_F(Scheduling, SpawnIsLazyAndFifo) {
+  auto a = spawn([&] { log.push_back("a"); });
+  auto b = spawn([&] { log.push_back("b"); });
+  auto c = spawn([&] { log.push_back("c"); });
+  log.push_back("main-after-spawn");
+  fern::joinall({a.core(), b.core(), c.core()});
+  EXPECT_EQ(log, (Vec{"main-after-spawn", "a", "b", "c"}));
+}
+
+// F2
+TEST_F(Scheduling, TaskSpawnedByARunningTaskQueuesBehindEverythingQueued) {
+  fern::Task<void> child;
+  auto p = spawn([&] {
+    log.push_back("p-start");
+    child = spawn([&] { log.push_back("child"); });
+    log.push_back("p-end");
+  });
+  auto sibling = spawn([&] { log.push_back("sibling"); });
+  fern::joinall({p.core(), sibling.core()});
+  child.join();
+  EXPECT_EQ(log, (Vec{"p-start", "p-end", "sibling", "child"}));
+}
+
+// F3, HUB-3
+TEST_F(Scheduling, SleepZeroIsARoundRobinYield) {
+  std::vector<fern::AnyTask> tasks;
+  for (int i = 1; i <= 3; ++i)
+    tasks.push_back(spawn([this, i] {
+      for (const char* step : {"A", "B", "C"}) {
+        log.push_back(std::to_string(i) + step);
+        sleep(0);
+      }
+    }).core());
+  fern::joinall(tasks);
+  EXPECT_EQ(log, (Vec{"1A", "2A", "3A", "1B", "2B", "3B", "1C", "2C", "3C"}));
+}
+
+// F4, F14, HUB-4, HUB-5
+TEST_F(Scheduling, OneIterationRunsCallbacksThenTimersThenIdle) {
+  fern::Hub& hub = fern::Hub::current();
+  struct Mark : fern::Timer {
+    Vec* log;
+  } timer0;
+  timer0.log = &log;
+  timer0.fn = [](fern::Timer* t) { static_cast<Mark*>(t)->log->push_back("timer(0)"); };
+  hub.start_timer(&timer0, hub.now());
+  auto later = fern::spawn_later(0, [&] { log.push_back("spawn_later(0)"); });
+  hub.run_callback([&] { log.push_back("run_callback#1"); });
+  auto spawned = spawn([&] { log.push_back("spawn"); });
+  hub.run_callback([&] { log.push_back("run_callback#2"); });
+  auto idler = spawn([&] {
+    fern::idle();
+    log.push_back("after idle()");
+  });
+  auto zero = spawn([&] {
+    sleep(0);
+    log.push_back("after sleep(0)");
+  });
+  auto tiny = spawn([&] {
+    sleep(1e-6);
+    log.push_back("after sleep(1e-6)");
+  });
+  fern::joinall({later.core(), spawned.core(), idler.core(), zero.core(), tiny.core()});
+  EXPECT_EQ(log, (Vec{"run_callback#1", "spawn", "run_callback#2", "after sleep(0)", "timer(0)",
+                      "spawn_later(0)", "after sleep(1e-6)", "after idle()"}));
+}
+
+// F5
+TEST_F(Scheduling, TimersFireByDeadlineThenCreationOrder) {
+  std::vector<fern::AnyTask> tasks;
+  for (int i = 0; i < 5; ++i)
+    tasks.push_back(fern::spawn_later(0.001, [this, i] { log.push_back("later-" + std::to_string(i)); }).core());
+  tasks.push_back(fern::spawn_later(0.003, [this] { log.push_back("c"); }).core());
+  tasks.push_back(fern::spawn_later(0.002, [this] { log.push_back("b"); }).core());
+  fern::joinall(tasks);
+  EXPECT_EQ(log, (Vec{"later-0", "later-1", "later-2", "later-3", "later-4", "b", "c"}));
+}
+
+// F6
+TEST_F(Scheduling, SleepZeroSpinningDoesNotStarveTimers) {
+  bool fired = false;
+  long spins = 0;
+  auto timer = fern::spawn_later(0.01, [&] { fired = true; });
+  while (!fired) {
+    sleep(0);
+    ++spins;
+  }
+  EXPECT_GT(spins, 0);
+  timer.join();
+}
+
+// F11, GV-11
+TEST_F(Scheduling, LinksRunInLinkOrderBeforeTheJoinerResumes) {
+  auto t = spawn([&] { log.push_back("body"); });
+  for (int i = 0; i < 3; ++i) t->link([this, i](fern::TaskBase&) { log.push_back("link-" + std::to_string(i)); });
+  t.join();
+  log.push_back("after join");
+  EXPECT_EQ(log, (Vec{"body", "link-0", "link-1", "link-2", "after join"}));
+}
+
+// F12, GV-13
+TEST_F(Scheduling, JoinallReturnsReadyTasksInCompletionOrder) {
+  auto a = spawn([] { sleep(0.002); });
+  auto b = spawn([] {});
+  auto ready = fern::joinall({a.core(), b.core()});
+  ASSERT_EQ(ready.size(), 2u);
+  EXPECT_EQ(ready[0], b.core());
+  EXPECT_EQ(ready[1], a.core());
+  auto slow = spawn([] { sleep(10); });
+  auto quick = spawn([] {});
+  auto some = fern::joinall({slow.core(), quick.core()}, 0.005);
+  ASSERT_EQ(some.size(), 1u);
+  EXPECT_EQ(some[0], quick.core());
+  slow.kill();
+}
+
+// F13, TO-9
+TEST_F(Scheduling, OverdueTimeoutDoesNotFireAtSleepZero) {
+  fern::Timeout t(0.001);
+  t.start();
+  fern::Nanos until = fern::monotonic_now() + 3'000'000;
+  while (fern::monotonic_now() < until) {
+  }  // CPU-bound: never preempted
+  log.push_back("cpu done");
+  sleep(0);
+  log.push_back("after sleep(0)");
+  try {
+    sleep(0.001);
+    log.push_back("not raised");
+  } catch (const fern::Timeout& fired) {
+    log.push_back(fired == t ? "raised at next blocking call" : "wrong timeout");
+  }
+  EXPECT_EQ(log, (Vec{"cpu done", "after sleep(0)", "raised at next blocking call"}));
+}
+
+// F14
+TEST_F(Scheduling, SpawnLaterZeroRunsAfterSpawnQueuedLater) {
+  auto later = fern::spawn_later(0, [&] { log.push_back("later0"); });
+  auto now = spawn([&] { log.push_back("spawn"); });
+  fern::joinall({later.core(), now.core()});
+  EXPECT_EQ(log, (Vec{"spawn", "later0"}));
+}
+
+// F4 (timers before fd events within one iteration)
+TEST_F(Scheduling, ExpiredTimerRunsBeforeReadyFdInTheSameIteration) {
+  int fds[2];
+  ASSERT_EQ(pipe(fds), 0);
+  ASSERT_EQ(write(fds[1], "x", 1), 1);
+  fern::Hub& hub = fern::Hub::current();
+  struct Watch : fern::Hub::IoWatcher {
+    Vec* log;
+  } watch;
+  watch.log = &log;
+  watch.fn = [](fern::Hub::IoWatcher* w, unsigned) { static_cast<Watch*>(w)->log->push_back("io-ready"); };
+  struct Mark : fern::Timer {
+    Vec* log;
+  } timer;
+  timer.log = &log;
+  timer.fn = [](fern::Timer* t) { static_cast<Mark*>(t)->log->push_back("timer-expired"); };
+  hub.start_timer(&timer, hub.update_now());
+  hub.run_callback([&] { log.push_back("run_callback"); });
+  ASSERT_EQ(hub.watch_fd(fds[0], fern::kReadable, &watch), fern::Hub::Watch::kStarted);
+  sleep(0.001);
+  hub.unwatch_fd(fds[0], fern::kReadable, &watch);
+  close(fds[0]);
+  close(fds[1]);
+  ASSERT_GE(log.size(), 3u);
+  EXPECT_EQ(Vec(log.begin(), log.begin() + 3), (Vec{"run_callback", "timer-expired", "io-ready"}));
+}
+
+}  // namespace

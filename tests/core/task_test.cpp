@@ -1,0 +1,296 @@
+// gevent's Greenlet as fern::Task: SEMANTICS GV-1 .. GV-21.
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "fern/core/task.h"
+#include "fern/core/timeout.h"
+#include "hub_fixture.h"
+
+namespace {
+
+using fern::sleep;
+using fern::spawn;
+using Vec = std::vector<std::string>;
+using Tasks = fern::testing::HubTest;
+
+// GV-1, GV-2, GV-17
+TEST_F(Tasks, StateTableFollowsGevent) {
+  auto t = fern::Task<int>::create([] { return 42; });
+  EXPECT_FALSE(t.started());
+  EXPECT_FALSE(t.ready());
+  EXPECT_FALSE(t.successful());
+  EXPECT_FALSE(t.value());
+  t.start();
+  EXPECT_TRUE(t.started());
+  EXPECT_FALSE(t.ready());
+  EXPECT_EQ(t->greenlet().parent(), fern::Hub::current().greenlet());
+  EXPECT_EQ(t->name().rfind("Greenlet-", 0), 0u);
+  EXPECT_EQ(t.get(), 42);
+  EXPECT_FALSE(t.started());  // GV-2: started is False again once dead
+  EXPECT_TRUE(t.ready());
+  EXPECT_TRUE(t.dead());
+  EXPECT_TRUE(t.successful());
+  EXPECT_EQ(*t.value(), 42);
+  EXPECT_FALSE(t.exception());
+}
+
+// GV-3
+TEST_F(Tasks, FailureIsReportedAndKeptNotRaisedInJoiners) {
+  ::testing::internal::CaptureStderr();
+  auto t = spawn([]() -> int { throw std::invalid_argument("bad"); });
+  EXPECT_TRUE(t.join());
+  std::string err = ::testing::internal::GetCapturedStderr();
+  EXPECT_NE(err.find("std::invalid_argument: bad"), std::string::npos) << err;
+  EXPECT_NE(err.find("failed with std::invalid_argument"), std::string::npos) << err;
+  EXPECT_FALSE(t.successful());
+  EXPECT_FALSE(t.value());
+  ASSERT_TRUE(t.exception());
+  EXPECT_THROW(t.get(), std::invalid_argument);
+}
+
+// GV-4, GV-5
+TEST_F(Tasks, KillingAnUnstartedTaskMeansItNeverRunsAndLinksStillFire) {
+  bool ran = false, linked = false;
+  auto t = spawn([&] { ran = true; });
+  t->link([&](fern::TaskBase&) { linked = true; });
+  EXPECT_TRUE(t.kill());
+  EXPECT_TRUE(t.dead());
+  EXPECT_TRUE(t.successful());
+  EXPECT_TRUE(t->killed());
+  sleep(0);
+  EXPECT_FALSE(ran);
+  EXPECT_TRUE(linked);
+  EXPECT_THROW(t.get(), fern::GreenletExit);
+}
+
+// GV-6
+TEST_F(Tasks, KillRaisesAtTheBlockingPointAndBlockingKillWaits) {
+  auto t = spawn([&] {
+    struct Finally {
+      Vec& log;
+      ~Finally() { log.push_back("finally"); }
+    } f{log};
+    try {
+      sleep(10);
+    } catch (const fern::GreenletExit&) {
+      log.push_back("got GreenletExit");
+      throw;
+    }
+  });
+  sleep(0);
+  t.kill();
+  log.push_back("kill returned");
+  EXPECT_EQ(log, (Vec{"got GreenletExit", "finally", "kill returned"}));
+  EXPECT_TRUE(t.successful());
+  EXPECT_TRUE(t.kill());  // killing a dead task again is a no-op
+}
+
+// GV-6
+TEST_F(Tasks, NonBlockingKillHappensWhenTheHubRuns) {
+  auto t = spawn([] { sleep(10); });
+  sleep(0);
+  EXPECT_FALSE(t.kill(nullptr, false));
+  EXPECT_FALSE(t.dead());
+  sleep(0);
+  EXPECT_TRUE(t.dead());
+}
+
+// GV-7
+TEST_F(Tasks, KillWithAnotherExceptionFailsTheTask) {
+  ::testing::internal::CaptureStderr();
+  auto t = spawn([] { sleep(10); });
+  sleep(0);
+  t.kill(std::make_exception_ptr(std::out_of_range("custom")));
+  ::testing::internal::GetCapturedStderr();
+  EXPECT_FALSE(t.successful());
+  EXPECT_THROW(t.get(), std::out_of_range);
+  auto stubborn = fern::spawn([]() -> std::string {
+    try {
+      sleep(10);
+    } catch (const fern::GreenletExit&) {
+      return "survived";
+    }
+    return "slept";
+  });
+  sleep(0);
+  stubborn.kill();
+  EXPECT_TRUE(stubborn.successful());
+  EXPECT_EQ(stubborn.get(), "survived");
+}
+
+// GV-8
+TEST_F(Tasks, KillWithTimeoutReturnsWhileAStubbornTaskLives) {
+  bool stop = false;
+  auto t = spawn([&] {
+    while (!stop) {
+      try {
+        sleep(10);
+      } catch (const fern::GreenletExit&) {
+      }
+    }
+  });
+  sleep(0);
+  EXPECT_FALSE(t.kill(nullptr, true, 0.002));
+  EXPECT_FALSE(t.dead());
+  stop = true;
+  t.kill();
+  EXPECT_TRUE(t.dead());
+}
+
+// GV-9
+TEST_F(Tasks, JoinAndGetTimeouts) {
+  auto t = spawn([] { sleep(10); });
+  EXPECT_FALSE(t.join(0.002));
+  EXPECT_THROW(t.get(true, 0.002), fern::Timeout);
+  EXPECT_THROW(t.get(false), fern::Timeout);
+  t.kill();
+}
+
+// GV-11, GV-12
+TEST_F(Tasks, LinkVariantsRunOnlyForTheirOutcome) {
+  ::testing::internal::CaptureStderr();
+  auto ok = spawn([] { return 5; });
+  auto bad = spawn([]() -> int { throw std::runtime_error("bad"); });
+  for (auto* t : {&ok, &bad}) {
+    std::string name = t == &ok ? "ok" : "bad";
+    (*t)->link([this, name](fern::TaskBase&) { log.push_back(name + ":link"); });
+    (*t)->link_value([this, name](fern::TaskBase&) { log.push_back(name + ":link_value"); });
+    (*t)->link_exception([this, name](fern::TaskBase&) { log.push_back(name + ":link_exception"); });
+  }
+  fern::joinall({ok.core(), bad.core()});
+  sleep(0);
+  ok->link([this](fern::TaskBase&) { log.push_back("ok:late-link"); });
+  sleep(0);
+  ::testing::internal::GetCapturedStderr();
+  EXPECT_EQ(log, (Vec{"ok:link", "ok:link_value", "bad:link", "bad:link_exception", "ok:late-link"}));
+}
+
+// GV-12
+TEST_F(Tasks, FailingLinkIsReportedAndLaterLinksStillRunOrCanBeUnlinked) {
+  auto t = spawn([] { return 1; });
+  fern::TaskBase::LinkId third = 0;
+  t->link([&](fern::TaskBase&) {
+    log.push_back("1");
+    t->unlink(third);
+    throw std::runtime_error("in link");
+  });
+  t->link([&](fern::TaskBase&) { log.push_back("2"); });
+  third = t->link([&](fern::TaskBase&) { log.push_back("3"); });
+  EXPECT_TRUE(t->has_links());
+  ::testing::internal::CaptureStderr();
+  t.join();
+  sleep(0);
+  std::string err = ::testing::internal::GetCapturedStderr();
+  EXPECT_EQ(log, (Vec{"1", "2"}));
+  EXPECT_NE(err.find("in link"), std::string::npos);
+  EXPECT_FALSE(t->has_links());
+}
+
+// GV-13
+TEST_F(Tasks, JoinallRaisesTheFirstFailureToHappenAndHonoursCount) {
+  ::testing::internal::CaptureStderr();
+  auto a = spawn([] {
+    sleep(0.002);
+    throw std::runtime_error("first in list");
+  });
+  auto b = spawn([] { throw std::logic_error("first to happen"); });
+  EXPECT_THROW(fern::joinall({a.core(), b.core()}, -1, true), std::logic_error);
+  fern::joinall({a.core(), b.core()});
+  ::testing::internal::GetCapturedStderr();
+  auto s = spawn([] { sleep(10); });
+  auto f = spawn([] {});
+  auto one = fern::joinall({s.core(), f.core(), f.core()}, -1, false, 1);
+  ASSERT_EQ(one.size(), 1u);
+  EXPECT_EQ(one[0], f.core());
+  s.kill();
+}
+
+// GV-8, GV-14
+TEST_F(Tasks, KillallKillsUnstartedAtOnceAndTimesOutOnStubbornOnes) {
+  bool stop = false;
+  auto stubborn = spawn([&] {
+    while (!stop) {
+      try {
+        sleep(10);
+      } catch (const fern::GreenletExit&) {
+      }
+    }
+  });
+  sleep(0);
+  auto unstarted = spawn([] {});
+  EXPECT_THROW(fern::killall({stubborn.core(), unstarted.core()}, nullptr, true, 0.002), fern::Timeout);
+  EXPECT_TRUE(unstarted.dead());
+  stop = true;
+  fern::killall({stubborn.core()});
+  EXPECT_TRUE(stubborn.dead());
+}
+
+// GV-16
+TEST_F(Tasks, StartingTwiceOrAfterTheEndDoesNothing) {
+  int runs = 0;
+  auto t = fern::Task<void>::create([&] { ++runs; });
+  t.start();
+  t.start();
+  t.join();
+  t.start();
+  sleep(0);
+  EXPECT_EQ(runs, 1);
+}
+
+// GV-18 (seed 07)
+class Greeter : public fern::TaskBase {
+ public:
+  Greeter(Vec& log, std::string message) : log_(log), message_(std::move(message)) {}
+
+ protected:
+  void run() override {
+    log_.push_back(message_);
+    sleep(0.001);
+  }
+
+ private:
+  Vec& log_;
+  std::string message_;
+};
+
+TEST_F(Tasks, SubclassOverridesRun) {
+  auto t = fern::Task<void>::adopt(std::make_shared<Greeter>(log, "Hi there!"));
+  t.start();
+  t.join();
+  EXPECT_EQ(log, Vec{"Hi there!"});
+}
+
+// GV-20
+TEST_F(Tasks, DeadReadsFalseWhileTheTaskRuns) {
+  fern::Task<bool> t;
+  t = fern::spawn([&] { return t.dead(); });
+  EXPECT_FALSE(t.get());
+}
+
+// GV-21
+TEST_F(Tasks, UnexpectedSwitchIntoAWaitingTaskIsAnInvalidSwitch) {
+  auto t = spawn([] {
+    try {
+      sleep(10);
+    } catch (const fern::InvalidSwitchError&) {
+      return std::string("invalid switch");
+    }
+    return std::string("slept");
+  });
+  sleep(0);
+  fern::Hub::current().run_callback([&] { fern::Greenlet(t->greenlet()).switch_to(); });  // not its waiter
+  EXPECT_EQ(t.get(), "invalid switch");
+}
+
+// A dropped handle does not stop a started task (the hub keeps it).
+TEST_F(Tasks, StartedTaskRunsToTheEndWithoutHandles) {
+  spawn([&] {
+    sleep(0.001);
+    log.push_back("finished");
+  });
+  fern::Hub::current().run_until_idle();
+  EXPECT_EQ(log, Vec{"finished"});
+}
+
+}  // namespace

@@ -1,0 +1,165 @@
+// Timeout: SEMANTICS TO-1 .. TO-10 (TO-9 with F13 in scheduling_test).
+#include <stdexcept>
+#include <string>
+#include <type_traits>
+#include <vector>
+
+#include "fern/core/task.h"
+#include "fern/core/timeout.h"
+#include "hub_fixture.h"
+
+namespace {
+
+using fern::sleep;
+using fern::Timeout;
+using Vec = std::vector<std::string>;
+using Timeouts = fern::testing::HubTest;
+
+// TO-1
+static_assert(!std::is_base_of_v<std::exception, Timeout>, "catch (std::exception&) must not swallow a Timeout");
+
+// TO-2
+TEST_F(Timeouts, InertUntilStartedThenRaisesInTheStarterWhileItBlocks) {
+  Timeout t(0.001);
+  EXPECT_FALSE(t.pending());
+  sleep(0.002);  // not started: nothing happens
+  t.start();
+  EXPECT_TRUE(t.pending());
+  try {
+    sleep(1);
+    FAIL() << "not raised";
+  } catch (const Timeout& fired) {
+    EXPECT_TRUE(fired == t);
+  }
+  EXPECT_FALSE(t.pending());
+  Timeout c(0.001);
+  c.start();
+  c.cancel();
+  EXPECT_FALSE(c.pending());
+  sleep(0.002);  // cancelled: nothing raised
+}
+
+// TO-3
+TEST_F(Timeouts, StartingAPendingTimeoutIsATypedErrorButRestartingWorks) {
+  Timeout t(0.001);
+  t.start();
+  EXPECT_THROW(t.start(), fern::TimeoutPendingError);
+  EXPECT_THROW(sleep(1), Timeout);
+  t.start();  // after it fired
+  t.cancel();
+  t.start();  // after cancel
+  t.cancel();
+}
+
+// TO-4
+struct TooLong {
+  int code;
+};
+
+TEST_F(Timeouts, CustomExceptionIsRaisedInsteadOfTheTimeout) {
+  Timeout t(0.001, TooLong{7});
+  t.start();
+  try {
+    sleep(1);
+    FAIL();
+  } catch (const TooLong& e) {
+    EXPECT_EQ(e.code, 7);
+  }
+}
+
+// TO-4, TO-5: a silent timeout ends its own block and nothing else.
+TEST_F(Timeouts, SilentTimeoutEndsOnlyItsOwnScope) {
+  bool finished = Timeout::silently(0.001, [&] {
+    log.push_back("inside");
+    sleep(1);
+    log.push_back("not reached");
+  });
+  EXPECT_FALSE(finished);
+  EXPECT_TRUE(Timeout::silently(1, [&] { log.push_back("quick"); }));
+  EXPECT_EQ(log, (Vec{"inside", "quick"}));
+}
+
+// TO-5
+TEST_F(Timeouts, NestedTimeoutsEachReactOnlyToTheirOwn) {
+  Timeout outer(10);
+  outer.start();
+  try {
+    fern::TimeoutScope inner(0.001);
+    sleep(1);
+    FAIL();
+  } catch (const Timeout& fired) {
+    EXPECT_FALSE(fired == outer);
+    EXPECT_TRUE(outer.pending());
+  }
+  outer.cancel();
+  Timeout outer2(0.001);
+  outer2.start();
+  try {
+    fern::TimeoutScope inner(10);
+    sleep(1);
+    FAIL();
+  } catch (const Timeout& fired) {
+    EXPECT_TRUE(fired == outer2);  // the inner one was cancelled at its scope's exit
+  }
+}
+
+// TO-6
+TEST_F(Timeouts, NoneNeverFiresAndZeroFiresOnTheNextIteration) {
+  Timeout never;
+  never.start();
+  EXPECT_FALSE(never.pending());
+  sleep(0.001);
+  Timeout zero = Timeout::start_new(0);
+  EXPECT_THROW(sleep(1), Timeout);
+}
+
+// TO-7
+TEST_F(Timeouts, StrSpellsSecondsLikeGevent) {
+  EXPECT_EQ(Timeout(1).str(), "1 second");
+  EXPECT_EQ(Timeout(2).str(), "2 seconds");
+  EXPECT_EQ(Timeout::silent(0.5).str(), "0.5 seconds (silent)");
+  EXPECT_EQ(Timeout::with_message(1, "XXX").str(), "1 second: XXX");
+  EXPECT_EQ(Timeout().str(), "");
+}
+
+// TO-8
+TEST_F(Timeouts, WithTimeoutReturnsTheValueOrTheTimeoutValue) {
+  EXPECT_EQ(fern::with_timeout(1, [] { return 5; }, -1), 5);
+  EXPECT_EQ(fern::with_timeout(0.001, [] { sleep(1); return 5; }, -1), -1);
+  EXPECT_THROW(fern::with_timeout(0.001, [] { sleep(1); return 5; }), Timeout);
+  // An outer timeout passes through an inner with_timeout's timeout_value.
+  Timeout outer(0.001);
+  outer.start();
+  try {
+    fern::with_timeout(10, [] { sleep(1); return 5; }, -1);
+    FAIL();
+  } catch (const Timeout& fired) {
+    EXPECT_TRUE(fired == outer);
+  }
+}
+
+// TO-2, seed 10: raised in the starter even while it is joining another task.
+TEST_F(Timeouts, FiresInTheStarterWhileItJoinsAnotherTask) {
+  Timeout t(0.001);
+  t.start();
+  auto sleeper = fern::spawn([] { sleep(1); });
+  try {
+    sleeper.join();
+    FAIL();
+  } catch (const Timeout& fired) {
+    EXPECT_TRUE(fired == t);
+  }
+  EXPECT_FALSE(sleeper.dead());
+  EXPECT_FALSE(sleeper->has_links());  // the interrupted join unlinked itself (TO-10)
+  sleeper.kill();
+}
+
+TEST_F(Timeouts, SleepNeverReturnsEarly) {
+  for (double s : {0.0002, 0.001, 0.003}) {
+    fern::Nanos start = fern::monotonic_now();
+    sleep(s);
+    EXPECT_GE(fern::monotonic_now() - start, fern::seconds_to_nanos(s));
+  }
+}
+
+}  // namespace

@@ -1,0 +1,163 @@
+// Cooperative fd waiting, close, select and signals: SEMANTICS IO-1, IO-2,
+// IO-3, IO-5, HUB-11, HUB-12, SIG-1, SIG-2.
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <string>
+#include <system_error>
+#include <vector>
+
+#include "fern/core/task.h"
+#include "fern/io/signal.h"
+#include "fern/io/wait.h"
+#include "hub_fixture.h"
+
+namespace {
+
+using fern::sleep;
+using fern::spawn;
+using Vec = std::vector<std::string>;
+using FdWaiting = fern::testing::HubTest;
+
+struct Pipe {
+  int r = -1, w = -1;
+  Pipe() {
+    int fds[2];
+    if (pipe2(fds, O_NONBLOCK | O_CLOEXEC) == 0) {
+      r = fds[0];
+      w = fds[1];
+    }
+  }
+  ~Pipe() {
+    if (r >= 0) ::close(r);
+    if (w >= 0) ::close(w);
+  }
+};
+
+// IO-1
+TEST_F(FdWaiting, WaitReadBlocksOnlyTheCallerUntilData) {
+  Pipe p;
+  auto reader = spawn([&] {
+    log.push_back("waiting");
+    bool ready = fern::wait_read(p.r);
+    char c = 0;
+    EXPECT_EQ(read(p.r, &c, 1), 1);
+    log.push_back(std::string(ready ? "ready " : "timeout ") + c);
+  });
+  auto other = spawn([&] { log.push_back("other runs meanwhile"); });
+  sleep(0);
+  ASSERT_EQ(write(p.w, "x", 1), 1);
+  reader.join();
+  other.join();
+  EXPECT_EQ(log, (Vec{"waiting", "other runs meanwhile", "ready x"}));
+}
+
+// IO-1
+TEST_F(FdWaiting, TimeoutIsAFalseResultAndNeverEarly) {
+  Pipe p;
+  fern::Nanos start = fern::monotonic_now();
+  EXPECT_FALSE(fern::wait_read(p.r, 0.002));
+  EXPECT_GE(fern::monotonic_now() - start, 2'000'000);
+  EXPECT_TRUE(fern::wait_write(p.w, 1));  // an empty pipe is writable
+}
+
+// IO-2
+TEST_F(FdWaiting, SecondReaderIsATypedErrorButAWriterIsFine) {
+  int sv[2];
+  ASSERT_EQ(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, sv), 0);
+  auto first = spawn([&] { fern::wait_read(sv[0]); });
+  sleep(0);
+  EXPECT_THROW(fern::wait_read(sv[0], 0.001), fern::ConcurrentObjectUseError);
+  EXPECT_TRUE(fern::wait_write(sv[0], 0.001));  // the other direction is free
+  ASSERT_EQ(write(sv[1], "y", 1), 1);
+  first.join();
+  ::close(sv[0]);
+  ::close(sv[1]);
+}
+
+// IO-3, HUB-12
+TEST_F(FdWaiting, ClosingThroughFernWakesWaitersWithATypedError) {
+  Pipe p;
+  int fd = dup(p.r);
+  auto waiter = spawn([&] {
+    try {
+      fern::wait_read(fd);
+      log.push_back("woke normally");
+    } catch (const fern::FdClosedError& e) {
+      log.push_back(e.code().value() == EBADF ? "EBADF" : "other errno");
+    }
+  });
+  sleep(0);
+  EXPECT_EQ(fern::close(fd), 0);
+  waiter.join();
+  EXPECT_EQ(log, Vec{"EBADF"});
+}
+
+// Invalid fds are typed errors, never aborts.
+TEST_F(FdWaiting, InvalidFdIsATypedError) {
+  try {
+    fern::wait_read(-1, 0);
+    FAIL();
+  } catch (const std::system_error& e) {
+    EXPECT_EQ(e.code().value(), EBADF);
+  }
+  int closed = dup(0);
+  ::close(closed);
+  try {
+    fern::wait_read(closed, 0);
+    FAIL();
+  } catch (const std::system_error& e) {
+    EXPECT_EQ(e.code().value(), EBADF);
+  }
+}
+
+// IO-5, seed 02
+TEST_F(FdWaiting, SelectIsCooperativeAndReportsReadyFds) {
+  Pipe a, b;
+  auto writer = spawn([&] {
+    log.push_back("writer runs while select waits");
+    ASSERT_EQ(write(b.w, "z", 1), 1);
+  });
+  fern::SelectResult r = fern::select({a.r, b.r}, {}, {}, 5);
+  writer.join();
+  EXPECT_EQ(r.readable, std::vector<int>{b.r});
+  EXPECT_TRUE(r.writable.empty());
+  EXPECT_EQ(log, Vec{"writer runs while select waits"});
+  fern::SelectResult none = fern::select({a.r}, {}, {}, 0.001);
+  EXPECT_TRUE(none.readable.empty());
+  fern::SelectResult w = fern::select({}, {a.w}, {}, 1);
+  EXPECT_EQ(w.writable, std::vector<int>{a.w});
+  fern::Nanos start = fern::monotonic_now();
+  fern::select({}, {}, {}, 0.002);  // a sleep
+  EXPECT_GE(fern::monotonic_now() - start, 2'000'000);
+  int closed = dup(0);
+  ::close(closed);
+  EXPECT_THROW(fern::select({closed}, {}, {}, 0), std::system_error);
+}
+
+// SIG-1, SIG-2
+TEST_F(FdWaiting, SignalRunsTheHandlerInANewGreenletFromTheHub) {
+  fern::Greenlet main = fern::Greenlet::current();
+  bool in_other_greenlet = false;
+  auto sleeper = spawn([] { sleep(10); });
+  fern::SignalHandler h = fern::signal_handler(SIGUSR1, [&] {
+    in_other_greenlet = !(fern::Greenlet::current() == main);
+    sleeper.kill(nullptr, false);
+  });
+  sleep(0);
+  ASSERT_EQ(raise(SIGUSR1), 0);  // delivered now; handled when the hub runs
+  EXPECT_FALSE(in_other_greenlet);
+  sleeper.join();
+  EXPECT_TRUE(in_other_greenlet);
+  h.cancel();
+  EXPECT_FALSE(h.active());
+  // Unreferenced: an installed handler alone does not keep the loop alive.
+  fern::SignalHandler h2 = fern::signal_handler(SIGUSR2, [] {});
+  EXPECT_TRUE(fern::Hub::current().run_until_idle());
+  h2.cancel();
+  EXPECT_THROW(fern::signal_handler(SIGKILL, [] {}), std::invalid_argument);
+}
+
+}  // namespace

@@ -34,6 +34,21 @@ std::string demangled(const char* name) {
 
 thread_local std::unique_ptr<Hub> t_hub_owner;
 
+// HUB-8: an error escaping a callback (or a raw greenlet it switched into)
+// is reported and the loop goes on. GreenletExit reaching the hub means the
+// hub itself is being destroyed: let it unwind the loop.
+template <class F>
+void guarded(const char* what, F&& f) {
+  try {
+    f();
+  } catch (const GreenletExit&) {
+    throw;
+  } catch (...) {
+    Hub::report_error(what, std::current_exception());
+  }
+}
+
+
 }  // namespace
 
 // ---- Waiter ----
@@ -93,11 +108,7 @@ void Hub::run_callback(std::function<void()> fn) {
   node->fn = std::move(fn);
   static_cast<Callback*>(node)->fn = [](Callback* cb) {
     std::unique_ptr<Owned> self(static_cast<Owned*>(cb));
-    try {
-      self->fn();
-    } catch (...) {
-      Hub::report_error("a callback", std::current_exception());  // HUB-8: the loop goes on
-    }
+    guarded("a callback", [&] { self->fn(); });  // HUB-8: the loop goes on
   };
   schedule(node);
 }
@@ -222,21 +233,6 @@ void Hub::loop() {
   }
 }
 
-namespace {
-// HUB-8: an error escaping a callback (or a raw greenlet it switched into)
-// is reported and the loop goes on. GreenletExit reaching the hub means the
-// hub itself is being destroyed: let it unwind the loop.
-template <class F>
-void guarded(const char* what, F&& f) {
-  try {
-    f();
-  } catch (const GreenletExit&) {
-    throw;
-  } catch (...) {
-    Hub::report_error(what, std::current_exception());
-  }
-}
-}  // namespace
 
 void Hub::run_callbacks() {
   Nanos start = 0;
@@ -395,13 +391,7 @@ void Hub::drain_threadsafe() {
     batch.swap(remote_);
     remote_pending_.store(false, std::memory_order_release);
   }
-  for (auto& fn : batch) {
-    try {
-      fn();
-    } catch (...) {
-      report_error("a thread-safe callback", std::current_exception());
-    }
-  }
+  for (auto& fn : batch) guarded("a thread-safe callback", fn);
 }
 
 bool Hub::run_until_idle(double timeout_seconds) {

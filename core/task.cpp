@@ -120,6 +120,8 @@ void TaskBase::run_links() {
     if ((link.when == 1 && exception_) || (link.when == 2 && !exception_)) continue;
     try {
       link.fn(*this);
+    } catch (const GreenletExit&) {
+      throw;  // the hub itself is being destroyed: unwind it
     } catch (...) {
       Hub::report_error("a link of " + describe(), std::current_exception());  // GV-12
     }

@@ -56,8 +56,8 @@ inline void fiber_after_switch(Fiber&) noexcept {}
 
 // Lays out `fiber` on `stack` to start with entry(arg, data). No allocation.
 inline void fiber_start(Fiber& fiber, Stack stack, EntryFn entry, void* data) noexcept {
+  fiber_prepare(fiber, stack);  // first: it unpoisons a reused stack for ASan
   fiber.context = make_context(stack.base, stack.size, entry, data);
-  fiber_prepare(fiber, stack);
 }
 
 // Switches from `from` (the running context) to `to`, handing it `arg`;

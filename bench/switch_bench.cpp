@@ -24,6 +24,7 @@
 #include "fern/arch/context.h"
 #include "fern/arch/stack.h"
 #include "fern/core/greenlet.h"
+#include "ratio_report.h"
 
 #if FERN_HAVE_BOOST
 #  include <boost/context/detail/fcontext.hpp>
@@ -311,148 +312,13 @@ void BM_CreateRun_boost_fiber(benchmark::State& state) {
 BENCHMARK(BM_CreateRun_boost_fiber);
 #endif
 
-// Prints as ConsoleReporter does and keeps each row's ns per item for the
-// summary: the median aggregate when repetitions produce one, else the mean
-// of the repetitions.
-class SummaryReporter : public benchmark::ConsoleReporter {
- public:
-  using ConsoleReporter::ConsoleReporter;
-
-  void ReportRuns(const std::vector<Run>& runs) override {
-    for (const Run& run : runs) record(run);
-    ConsoleReporter::ReportRuns(runs);
-  }
-
-  void print_summary(std::ostream& out) const;
-
- private:
-  struct Row {
-    std::string name, subject, impl;
-    double ns_sum = 0;
-    int runs = 0;
-    double median = -1;
-    double ns() const { return median >= 0 ? median : ns_sum / runs; }
-  };
-
-  void record(const Run& run);
-  const Row* find(const std::string& subject, const std::string& impl) const {
-    for (const Row& r : rows_)
-      if (r.subject == subject && r.impl == impl) return &r;
-    return nullptr;
-  }
-
-  std::vector<Row> rows_;
-};
-
-void SummaryReporter::record(const Run& run) {
-  if (run.error_occurred) return;
-  bool median = run.run_type == Run::RT_Aggregate;
-  if (median && run.aggregate_name != "median") return;
-  auto rate = run.counters.find("items_per_second");
-  if (rate == run.counters.end() || rate->second.value <= 0) return;
-  double ns = 1e9 / rate->second.value;
-
-  std::string name = run.run_name.str();
-  Row* row = nullptr;
-  for (Row& r : rows_)
-    if (r.name == name) row = &r;
-  if (!row) {
-    // BM_<Subject>_<impl>[/args]: subjects have no underscore, impls may.
-    std::string fn = run.run_name.function_name;
-    if (fn.rfind("BM_", 0) == 0) fn.erase(0, 3);
-    auto cut = fn.find('_');
-    Row r;
-    r.name = name;
-    r.subject = fn.substr(0, cut);
-    r.impl = cut == std::string::npos ? std::string("?") : fn.substr(cut + 1);
-    if (!run.run_name.args.empty()) r.impl += "/" + run.run_name.args;
-    rows_.push_back(r);
-    row = &rows_.back();
-  }
-  if (median) {
-    row->median = ns;
-  } else {
-    row->ns_sum += ns;
-    ++row->runs;
-  }
-}
-
-void SummaryReporter::print_summary(std::ostream& out) const {
-  if (rows_.empty()) return;
-  out << "\nns per item (switch, call or greenlet) and ratio to the subject's reference\n";
-  char line[160];
-  for (const Row& r : rows_) {
-    bool switch_subject = r.subject == "Switch" || r.subject == "SwitchDirtyMxcsr";
-    std::string ref_subject = switch_subject ? "Switch" : r.subject;
-    std::string ref_impl = switch_subject ? "boost_fcontext" : "boost_fiber";
-    std::string ratio;
-    if (const Row* ref = find(ref_subject, ref_impl)) {
-      char buf[64];
-      std::snprintf(buf, sizeof buf, "%6.2fx ", r.ns() / ref->ns());
-      ratio = buf + ref_impl + (ref_subject != r.subject ? " (clean Switch)" : "");
-    } else {
-#if FERN_HAVE_BOOST
-      ratio = "no " + ref_impl + " row in this run";
-#else
-      ratio = "no Boost baseline";
-#endif
-    }
-    std::snprintf(line, sizeof line, "%-17s %-15s %9.2f ns  %s\n", r.subject.c_str(),
-                  r.impl.c_str(), r.ns(), ratio.c_str());
-    out << line;
-  }
-}
-
-// Google Benchmark's flag syntax: -name=value or --name=value, a bare -name
-// for true, the environment variable NAME (upper case) as the default.
-std::string flag(int argc, char** argv, const std::string& name, std::string value) {
-  std::string env = name;
-  for (char& c : env) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
-  if (const char* e = std::getenv(env.c_str())) value = e;
-  for (int i = 1; i < argc; ++i) {
-    std::string arg = argv[i];
-    std::size_t dashes = arg.rfind("--", 0) == 0 ? 2 : arg.rfind('-', 0) == 0 ? 1 : 0;
-    if (dashes == 0) continue;
-    arg.erase(0, dashes);
-    if (arg == name) value = "true";
-    else if (arg.rfind(name + "=", 0) == 0) value = arg.substr(name.size() + 1);
-  }
-  return value;
-}
-
-bool truthy(std::string v) {
-  for (char& c : v) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return !(v == "0" || v == "f" || v == "false" || v == "n" || v == "no" || v == "off");
-}
-
-// The console options Google Benchmark would pick from the same flags.
-benchmark::ConsoleReporter::OutputOptions console_options(int argc, char** argv) {
-  int opts = benchmark::ConsoleReporter::OO_None;
-  std::string color = flag(argc, argv, "benchmark_color", "auto");
-  const char* term = std::getenv("TERM");
-  bool auto_color = isatty(STDOUT_FILENO) && term && std::strcmp(term, "dumb") != 0;
-  if (color == "auto" ? auto_color : truthy(color)) opts |= benchmark::ConsoleReporter::OO_Color;
-  if (truthy(flag(argc, argv, "benchmark_counters_tabular", "false")))
-    opts |= benchmark::ConsoleReporter::OO_Tabular;
-  return static_cast<benchmark::ConsoleReporter::OutputOptions>(opts);
+// Switch rows divide by the clean Boost fcontext switch; the others by
+// boost::context::fiber.
+fern::bench::Reference reference(const std::string& subject) {
+  if (subject == "Switch" || subject == "SwitchDirtyMxcsr") return {"Switch", "boost_fcontext"};
+  return {subject, "boost_fiber"};
 }
 
 }  // namespace
 
-int main(int argc, char** argv) {
-  // Read before Initialize, which removes the flags it knows from argv.
-  bool console = flag(argc, argv, "benchmark_format", "console") == "console";
-  auto options = console_options(argc, argv);
-  benchmark::Initialize(&argc, argv);
-  if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
-  if (!console) {
-    // JSON or CSV stays machine-readable: no summary.
-    benchmark::RunSpecifiedBenchmarks();
-  } else {
-    SummaryReporter reporter(options);
-    benchmark::RunSpecifiedBenchmarks(&reporter);
-    reporter.print_summary(std::cout);
-  }
-  benchmark::Shutdown();
-  return 0;
-}
+int main(int argc, char** argv) { return fern::bench::run_with_ratios(argc, argv, &reference); }

@@ -1,0 +1,85 @@
+// Channel: parked putters and getters paired FIFO by one hub callback.
+#include "fern/sync/channel.h"
+
+namespace fern::detail {
+
+ChannelCore::ChannelCore(HandOver hand_over) noexcept : unlock_(this, &ChannelCore::unlock), hand_over_(hand_over) {}
+
+// In the hub (a loop callback), which cannot wait: hand the item straight
+// to a parked getter, if any, and let it run.
+bool ChannelCore::put_in_hub(void* item) {
+  if (getters_.empty()) return false;
+  auto* getter = static_cast<Node*>(getters_.pop_front());
+  hand_over_(item, getter->item);
+  notify(*getter);
+  return true;
+}
+
+bool ChannelCore::get_in_hub(void* slot) {
+  if (putters_.empty()) return false;
+  auto* putter = static_cast<Node*>(putters_.pop_front());
+  hand_over_(putter->item, slot);
+  notify(*putter);
+  return true;
+}
+
+// Not blocking, gevent still waits one loop pass (a 0 s timeout) so that a
+// parked partner can take part; without one it comes back at once. The hub
+// check costs a greenlet handle, so the blocking paths leave it to
+// Waiter::wait, which refuses to block in the hub (BlockingSwitchOutError).
+bool ChannelCore::put_item(void* item, bool block, double timeout) {
+  if (!block) {
+    if (Hub::current().in_hub()) return put_in_hub(item);
+    if (getters_.empty()) return false;
+    timeout = 0;
+  }
+  try {
+    Node node;
+    node.item = item;
+    if (!getters_.empty()) unlock_.schedule();
+    return park(putters_, node, timeout);
+  } catch (const BlockingSwitchOutError&) {
+    return put_in_hub(item);
+  }
+}
+
+bool ChannelCore::get_item(void* slot, bool block, double timeout) {
+  if (!block) {
+    if (Hub::current().in_hub()) return get_in_hub(slot);
+    if (putters_.empty()) return false;
+    timeout = 0;
+  }
+  try {
+    Node node;
+    node.item = slot;
+    if (!putters_.empty()) unlock_.schedule();
+    return park(getters_, node, timeout);
+  } catch (const BlockingSwitchOutError&) {
+    return get_in_hub(slot);
+  }
+}
+
+// Pairs the first putter with the first getter: the getter runs with its
+// item, then the putter's put() returns (Q-9: "hello" before "sent hello").
+void ChannelCore::unlock(void* p, const bool& gone) {
+  auto* self = static_cast<ChannelCore*>(p);
+  while (!self->putters_.empty() && !self->getters_.empty()) {
+    auto* putter = static_cast<Node*>(self->putters_.pop_front());
+    auto* getter = static_cast<Node*>(self->getters_.front());
+    try {
+      self->hand_over_(putter->item, getter->item);
+    } catch (...) {
+      putter->waiter.wake_error(std::current_exception());  // that put fails; the getter waits on
+      if (gone) return;
+      continue;
+    }
+    self->getters_.pop_front();
+    notify(*getter);
+    // The putter is off the list and parked on its own stack: wake it even
+    // if the getter destroyed the channel meanwhile.
+    notify(*putter);
+    if (gone) return;
+  }
+}
+
+}  // namespace fern::detail

@@ -1,0 +1,38 @@
+// Event: a flag plus a FIFO of parked greenlets, woken by one hub callback.
+#include "fern/sync/event.h"
+
+namespace fern {
+
+Event::Event() noexcept : notifier_(this, &Event::notify) {}
+
+void Event::set() noexcept {
+  flag_ = true;
+  // A round already running covers only the waiters it started with; the
+  // later ones are picked up by its run_again() check.
+  if (!waiters_.empty()) notifier_.schedule();
+}
+
+bool Event::wait(double timeout) {
+  if (flag_ && !notifier_.pending()) return true;
+  if (timeout == 0) return flag_;
+  // When set with a round pending, queue behind it (F8): the pending round
+  // covers this node, or run_again() schedules one that does.
+  detail::WaitNode node;
+  return detail::park(waiters_, node, timeout);
+}
+
+// Wakes everyone who was waiting when the round started, flag or no flag
+// (F10): gevent's Event notifies all links, not only while ready.
+void Event::notify(void* p, const bool& gone) {
+  auto* self = static_cast<Event*>(p);
+  const std::uint64_t bound = self->waiters_.next_seq();
+  while (detail::WaitNode* n = self->waiters_.front()) {
+    if (n->seq >= bound) break;
+    self->waiters_.pop_front();
+    detail::notify(*n);
+    if (gone) return;
+  }
+  if (self->flag_ && !self->waiters_.empty()) self->notifier_.run_again();
+}
+
+}  // namespace fern

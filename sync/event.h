@@ -1,0 +1,174 @@
+#pragma once
+// Event and AsyncResult (gevent.event), built on the hub's one-shot Waiter.
+//
+// Mapping from gevent:
+//   Event()                          Event
+//   e.set() / e.clear()              e.set() / e.clear()            (never switch)
+//   e.is_set(), e.ready()            e.is_set(), e.ready()
+//   e.wait(timeout=None)             e.wait(timeout) -> bool        (timeout < 0: none)
+//   e.linkcount()                    e.waiter_count()
+//   AsyncResult()                    AsyncResult<T>                 (AsyncResult<void>: no value)
+//   a.set(v), a.set_exception(exc)   a.set(v), a.set_exception(std::exception_ptr)
+//   a.get(block, timeout)            a.get(block, timeout): the value or the exception rethrown;
+//                                    fern::Timeout when not ready in time or not blocking (EV-4)
+//   a.get_nowait()                   a.get_nowait()
+//   a.wait(timeout) -> value|None    a.wait(timeout) -> bool ready; then a.value() (std::optional)
+//   a.ready(), successful(), value, exception      same names
+//   g.link(a), g.link_value(a), g.link_exception(a)
+//                                    g->link(a.as_link()), g->link_value(...), g->link_exception(...),
+//                                    or link_to(g, a)  (EV-6)
+// Order (SEMANTICS F7, F8, F10): set() schedules one hub callback that wakes
+// the greenlets waiting at that moment, FIFO; a wait() while that round is
+// pending queues behind it; a set() then clear() before the round runs still
+// wakes them and their wait() returns true. One thread: the hub's.
+#include <cstddef>
+#include <exception>
+#include <optional>
+#include <stdexcept>
+#include <type_traits>
+#include <utility>
+
+#include "fern/core/task.h"
+#include "fern/core/timeout.h"
+#include "fern/sync/wait_list.h"
+
+namespace fern {
+
+class Event {
+ public:
+  Event() noexcept;
+  Event(const Event&) = delete;
+  Event& operator=(const Event&) = delete;
+  // Greenlets still waiting stay parked (until their timeout or a kill).
+  ~Event() = default;
+
+  // Sets the flag and schedules waking every current waiter (EV-1). No switch.
+  void set() noexcept;
+  // Clears the flag; waiters already being notified still wake with true (F10).
+  void clear() noexcept { flag_ = false; }
+  bool is_set() const noexcept { return flag_; }
+  bool ready() const noexcept { return flag_; }
+
+  // True at once if set and no notification round is pending; else blocks
+  // (switches to the hub) until a set() wakes it (true, even if cleared since)
+  // or `timeout` seconds pass (false; 0: no block, < 0: no limit). A kill or
+  // Timeout thrown in propagates and the greenlet stops waiting (EV-2, TO-10).
+  bool wait(double timeout = -1);
+
+  // Greenlets currently parked in wait() (gevent's linkcount()).
+  std::size_t waiter_count() const noexcept { return waiters_.size(); }
+
+ private:
+  static void notify(void* self, const bool& gone);
+
+  detail::WaitList waiters_;
+  detail::Notifier notifier_;  // after waiters_: destroyed first
+  bool flag_ = false;
+};
+
+namespace detail {
+struct NoValue {};
+// The value of a finished task, for AsyncResult's link (throws std::logic_error
+// when the task's body does not return R, e.g. a TaskBase subclass).
+template <class R>
+const R& task_value(TaskBase& task) {
+  auto* f = dynamic_cast<FunctionTask<R>*>(&task);
+  if (!f || !f->value) throw std::logic_error("fern: AsyncResult linked to a task of another result type");
+  return *f->value;
+}
+}  // namespace detail
+
+// A value or an exception that will arrive later (gevent's AsyncResult).
+// T may be void. Copying T out in get() leaves it for other waiters.
+template <class T>
+class AsyncResult {
+  using Stored = std::conditional_t<std::is_void_v<T>, detail::NoValue, T>;
+
+ public:
+  AsyncResult() = default;
+  AsyncResult(const AsyncResult&) = delete;
+  AsyncResult& operator=(const AsyncResult&) = delete;
+
+  // Stores the value (overwriting an earlier one, EV-5) and schedules waking
+  // every waiter (F7). No switch.
+  template <class U = T, class = std::enable_if_t<!std::is_void_v<U>>>
+  void set(U value) {
+    value_.emplace(std::move(value));
+    error_ = nullptr;
+    event_.set();
+  }
+  template <class U = T, class = std::enable_if_t<std::is_void_v<U>>>
+  void set() {
+    value_.emplace();
+    error_ = nullptr;
+    event_.set();
+  }
+  // Stores the exception get() will rethrow and wakes every waiter. No switch.
+  void set_exception(std::exception_ptr error) {
+    value_.reset();
+    error_ = std::move(error);
+    event_.set();
+  }
+
+  bool ready() const noexcept { return event_.is_set(); }
+  bool successful() const noexcept { return ready() && !error_; }
+  std::exception_ptr exception() const noexcept { return error_; }
+  // The value once set (empty before, or when an exception was set).
+  template <class U = T, class = std::enable_if_t<!std::is_void_v<U>>>
+  std::optional<U> value() const {
+    return value_;
+  }
+
+  // The value, or the stored exception rethrown. Not ready: with block,
+  // waits (switches to the hub) up to `timeout` seconds (< 0: no limit);
+  // throws fern::Timeout if still not ready or when not blocking (EV-4).
+  T get(bool block = true, double timeout = -1) {
+    if (!ready()) {
+      if (!block) throw Timeout();
+      event_.wait(timeout);
+      if (!ready()) throw Timeout(timeout);
+    }
+    if (error_) std::rethrow_exception(error_);
+    if constexpr (!std::is_void_v<T>) return *value_;
+  }
+  T get_nowait() { return get(false); }
+
+  // Blocks (switches to the hub) until ready or `timeout` seconds pass;
+  // true when ready, also when an exception was set. Never throws the
+  // stored exception.
+  bool wait(double timeout = -1) {
+    event_.wait(timeout);
+    return ready();
+  }
+
+  // A task link that settles this result with the task's outcome: its value,
+  // its exception, or GreenletExit for a killed task (EV-6). This result must
+  // outlive the link (or unlink it). Runs in the hub, so never switches.
+  TaskBase::LinkFn as_link() {
+    return [this](TaskBase& task) {
+      if (task.exception()) {
+        set_exception(task.exception());
+      } else if (task.killed()) {
+        set_exception(std::make_exception_ptr(GreenletExit()));
+      } else if constexpr (std::is_void_v<T>) {
+        set();
+      } else {
+        set(detail::task_value<T>(task));
+      }
+    };
+  }
+
+ private:
+  Event event_;
+  std::optional<Stored> value_;
+  std::exception_ptr error_;
+};
+
+// gevent's task.link(async_result): settles `result` when `task` ends.
+// Returns the link id for unlink. No switch.
+template <class R>
+TaskBase::LinkId link_to(const Task<R>& task, AsyncResult<R>& result) {
+  return task->link(result.as_link());
+}
+
+}  // namespace fern

@@ -1,0 +1,248 @@
+#pragma once
+// Group and Pool (gevent.pool): sets of tasks, with waiting, killing and
+// map-style helpers; a Pool also bounds how many run at once.
+//
+// Mapping from gevent:
+//   Group(), Pool(size=None)        Group, Pool(size): std::nullopt (default) = unbounded;
+//                                   negative -> std::invalid_argument; 0 = always full (PL-5)
+//   g.add(gl), g.discard(gl)        add(task[, blocking, timeout]), discard(task); full pool:
+//                                   add blocks, or throws PoolFull (blocking=false or timeout)
+//   len(g), gl in g, g.greenlets    size(), contains(task), members()
+//   g.spawn(f, *args)               spawn(f, args...) -> Task<R>; blocks while a Pool is full (F15)
+//   g.start(gl)                     start(task): add, then start it
+//   g.join(timeout, raise_error)    join(timeout, raise_error) -> bool empty
+//   g.kill(exc, block, timeout)     kill(error, block, timeout) -> bool empty
+//   g.killone(gl, exc, block, t)    killone(task, error, block, timeout) -> bool dead
+//   g.map(f, it)                    map(f, inputs) -> std::vector<R>, input order (PL-4)
+//   g.imap(f, it) / imap_unordered  imap(f, inputs) / imap_unordered(f, inputs) -> IMap<R>:
+//                                   next() -> std::optional<R>, or range-for (PL-4, PL-7)
+//   g.apply(f, args)                apply(f, args...): a member calls f directly (PL-4)
+//   g.apply_async(f, args, kw, cb)  apply_async(f, args...) / apply_async_cb(cb, f, args...)
+//   g.full(), free_count(), wait_available(timeout)   same names; an unbounded Pool's
+//                                   free_count() is SIZE_MAX (gevent says 1)
+// A member leaves when it ends, through a link that runs in the hub after
+// it ends (so a Pool slot frees only then, PL-6). A Group must outlive the
+// tasks, IMaps and apply_async wrappers that use it. One thread: the hub's.
+#include <cstddef>
+#include <exception>
+#include <functional>
+#include <list>
+#include <memory>
+#include <optional>
+#include <stdexcept>
+#include <unordered_map>
+#include <utility>
+#include <vector>
+
+#include "fern/core/task.h"
+#include "fern/sync/event.h"
+#include "fern/sync/imap.h"
+#include "fern/sync/semaphore.h"
+
+namespace fern {
+
+// Pool::add (or spawn) found no free slot in time, or without blocking.
+class PoolFull : public std::runtime_error {
+ public:
+  PoolFull() : std::runtime_error("fern: pool is full") {}
+};
+
+class Group {
+ public:
+  Group();
+  Group(const Group&) = delete;
+  Group& operator=(const Group&) = delete;
+  // Forgets the members (unlinks them); they keep running.
+  virtual ~Group();
+
+  // Makes task a member until it ends (PL-1); a member already: no-op.
+  // A Group never blocks; a full Pool blocks (switches to the hub) up to
+  // `timeout`, or throws PoolFull when not blocking or on timeout (PL-6).
+  virtual void add(const AnyTask& task, bool blocking = true, double timeout = -1);
+  template <class R>
+  void add(const Task<R>& task, bool blocking = true, double timeout = -1) {
+    add(task.core(), blocking, timeout);
+  }
+  // Stops tracking task (no-op if not a member); never switches.
+  void discard(const AnyTask& task);
+  template <class R>
+  void discard(const Task<R>& task) {
+    discard(task.core());
+  }
+
+  std::size_t size() const noexcept { return members_.size(); }
+  bool contains(const AnyTask& task) const { return index_.count(task.get()) != 0; }
+  template <class R>
+  bool contains(const Task<R>& task) const {
+    return contains(task.core());
+  }
+  // Whether the calling greenlet is a member's (apply runs f inline then).
+  bool contains_current() const;
+  // The members, in the order they were added.
+  std::vector<AnyTask> members() const;
+
+  // add(task) (blocking while a Pool is full), then task->start().
+  void start(const AnyTask& task) {
+    add(task);
+    task->start();
+  }
+  // Creates f(args...) as a task, adds it (blocking while a Pool is full,
+  // F15) and starts it; it runs once the caller blocks (F1).
+  template <class F, class... Args>
+  Task<TaskResult<F, Args...>> spawn(F&& fn, Args&&... args) {
+    auto task = Task<TaskResult<F, Args...>>::create(std::forward<F>(fn), std::forward<Args>(args)...);
+    start(task.core());
+    return task;
+  }
+
+  // Blocks (switches to the hub) until there are no members, at most
+  // `timeout` seconds (< 0: no limit); true when empty (PL-2). raise_error:
+  // then rethrows the first failure among those that were members.
+  bool join(double timeout = -1, bool raise_error = false);
+  // Kills every member once (error: default GreenletExit; repeated calls do
+  // not kill a member twice); with block waits up to `timeout` for them to
+  // end, killing members added meanwhile too. True when empty (PL-3).
+  bool kill(std::exception_ptr error = nullptr, bool block = true, double timeout = -1);
+  // Kills one member (once), optionally waiting up to `timeout`; true if dead.
+  bool killone(const AnyTask& task, std::exception_ptr error = nullptr, bool block = true, double timeout = -1);
+
+  // A Group is never full; a Pool is when its size is reached.
+  virtual bool full() const noexcept { return false; }
+  virtual std::size_t free_count() const noexcept;
+  // Blocks until a slot is free or `timeout`; the number of free slots
+  // (0 on timeout). A Group returns at once.
+  virtual long wait_available(double timeout = -1);
+
+  // f(x) for each input in a member task; the results in input order. Spawns
+  // (blocking while a Pool is full), then waits; rethrows the first failure
+  // in input order (PL-4, PL-7).
+  template <class F, class Range>
+  auto map(F fn, const Range& inputs) {
+    using R = TaskResult<F, typename Range::value_type>;
+    static_assert(!std::is_void_v<R>, "fern: map needs a function that returns a value");
+    std::vector<Task<R>> tasks;
+    for (const auto& x : inputs) tasks.push_back(spawn(fn, x));
+    std::vector<R> out;
+    out.reserve(tasks.size());
+    for (auto& t : tasks) out.push_back(t.get());
+    return out;
+  }
+  // Lazy map: results in input order (imap) or completion order
+  // (imap_unordered). Returns at once; a feeder task spawns the members.
+  template <class F, class Range>
+  auto imap(F fn, const Range& inputs) {
+    return make_imap(std::move(fn), inputs, true);
+  }
+  template <class F, class Range>
+  auto imap_unordered(F fn, const Range& inputs) {
+    return make_imap(std::move(fn), inputs, false);
+  }
+
+  // f(args...) in a member, waiting for its result; called directly when
+  // the caller is already a member, so nesting cannot deadlock (PL-4).
+  template <class F, class... Args>
+  TaskResult<F, Args...> apply(F&& fn, Args&&... args) {
+    if (contains_current()) return std::invoke(std::forward<F>(fn), std::forward<Args>(args)...);
+    return spawn(std::forward<F>(fn), std::forward<Args>(args)...).get();
+  }
+  // f(args...) in a member, without waiting. Never blocks: when full, the
+  // returned task is a non-member that calls apply() (gevent does the same).
+  template <class F, class... Args>
+  Task<TaskResult<F, Args...>> apply_async(F fn, Args... args) {
+    if (full()) return fern::spawn([this, fn, args...]() mutable { return apply(fn, args...); });
+    return spawn(std::move(fn), std::move(args)...);
+  }
+  // apply_async that then calls callback(result) (callback() for void) on
+  // success: in the hub from a link, or in the wrapper task when full.
+  template <class Callback, class F, class... Args>
+  Task<TaskResult<F, Args...>> apply_async_cb(Callback callback, F fn, Args... args);
+
+ protected:
+  // Called when a member leaves (its end, discard): a Pool frees a slot.
+  virtual void on_removed() noexcept {}
+  // Adds without any capacity check (the Pool checked).
+  void add_member(const AnyTask& task);
+
+ private:
+  struct Member {
+    AnyTask task;
+    TaskBase::LinkId link = 0;
+    bool dying = false;
+  };
+  void remove(TaskBase* task, bool unlink);
+  template <class F, class Range>
+  auto make_imap(F fn, const Range& inputs, bool ordered);
+
+  std::list<Member> members_;
+  std::unordered_map<TaskBase*, std::list<Member>::iterator> index_;
+  Event empty_;  // set while there are no members
+};
+
+class Pool : public Group {
+ public:
+  // At most `size` members; std::nullopt: unbounded. Negative throws
+  // std::invalid_argument; 0 is always full (PL-5).
+  explicit Pool(std::optional<long> size = std::nullopt);
+
+  // As Group::add, waiting for a slot first (PL-6).
+  void add(const AnyTask& task, bool blocking = true, double timeout = -1) override;
+  using Group::add;
+  bool full() const noexcept override { return free_count() == 0; }
+  std::size_t free_count() const noexcept override;
+  long wait_available(double timeout = -1) override;
+  // The size given to the constructor.
+  std::optional<long> capacity() const noexcept { return capacity_; }
+
+ private:
+  void on_removed() noexcept override;
+
+  std::optional<long> capacity_;
+  std::optional<Semaphore> slots_;  // empty when unbounded
+};
+
+template <class Callback, class F, class... Args>
+Task<TaskResult<F, Args...>> Group::apply_async_cb(Callback callback, F fn, Args... args) {
+  using R = TaskResult<F, Args...>;
+  if (full()) {
+    return fern::spawn([this, callback, fn, args...]() mutable -> R {
+      if constexpr (std::is_void_v<R>) {
+        apply(fn, args...);
+        callback();
+      } else {
+        R result = apply(fn, args...);
+        callback(result);
+        return result;
+      }
+    });
+  }
+  Task<R> task = spawn(std::move(fn), std::move(args)...);
+  task->link_value([callback](TaskBase& t) mutable {
+    if constexpr (std::is_void_v<R>) {
+      (void)t;
+      callback();
+    } else {
+      callback(detail::task_value<R>(t));
+    }
+  });
+  return task;
+}
+
+template <class F, class Range>
+auto Group::make_imap(F fn, const Range& inputs, bool ordered) {
+  using X = typename Range::value_type;
+  using R = TaskResult<F, X>;
+  static_assert(!std::is_void_v<R>, "fern: imap needs a function that returns a value");
+  std::vector<X> items(std::begin(inputs), std::end(inputs));
+  auto state = std::make_shared<detail::IMapState<R>>(items.size(), ordered);
+  // The feeder blocks in spawn() while a Pool is full; the consumer meanwhile
+  // takes results as they come (gevent's IMap greenlet).
+  auto feeder = fern::spawn([this, state, fn = std::move(fn), items = std::move(items)]() mutable {
+    for (std::size_t i = 0; i < items.size(); ++i) {
+      Task<R> task = spawn(fn, std::move(items[i]));
+      task->link([state, i](TaskBase& t) { state->finished(i, t); });
+    }
+  });
+  return IMap<R>(std::move(state), feeder.core());
+}
+
+}  // namespace fern

@@ -1,0 +1,91 @@
+// The waiting side of gevent's Queue: parked getters and putters served FIFO
+// by one hub callback (gevent's _unlock).
+#include "fern/sync/queue.h"
+
+namespace fern::detail {
+
+QueueCore::QueueCore(std::size_t maxsize, StoreFrom store_from) noexcept
+    : unlock_(this, &QueueCore::unlock), store_from_(store_from), maxsize_(maxsize) {}
+
+// A move of the putter's item that throws fails that put, not the hub.
+bool QueueCore::store_for(PutNode& putter) {
+  try {
+    store_from_(this, putter.item);
+  } catch (...) {
+    putter.waiter.wake_error(std::current_exception());
+    return false;
+  }
+  ++size_;
+  return true;
+}
+
+// Called in the hub (a loop callback), which cannot block, by a put that
+// found the queue full: parked getters may drain it first, each running
+// until it blocks (gevent's Queue.put in the hub).
+bool QueueCore::put_in_hub(void* item) {
+  while (!getters_.empty() && size_ > 0 && full()) notify(*getters_.pop_front());
+  if (full()) return false;
+  store_from_(this, item);
+  stored_one();
+  return true;
+}
+
+// As above for a get or peek on an empty queue: parked putters may fill it
+// first.
+bool QueueCore::get_in_hub() {
+  while (!putters_.empty() && size_ == 0) {
+    auto* putter = static_cast<PutNode*>(putters_.pop_front());
+    if (store_for(*putter)) notify(*putter);
+  }
+  return size_ > 0;
+}
+
+// The hub check costs a greenlet handle, so the blocking paths leave it to
+// Waiter::wait, which refuses to block in the hub (BlockingSwitchOutError).
+bool QueueCore::put_waiting(void* item, bool block, double timeout) {
+  if (!block) return Hub::current().in_hub() && put_in_hub(item);
+  try {
+    PutNode node;
+    node.item = item;
+    if (!getters_.empty()) unlock_.schedule();
+    return park(putters_, node, timeout);
+  } catch (const BlockingSwitchOutError&) {
+    return put_in_hub(item);
+  }
+}
+
+bool QueueCore::await_item(bool block, double timeout) {
+  if (!block) return Hub::current().in_hub() && get_in_hub();
+  try {
+    WaitNode node;
+    if (!putters_.empty()) unlock_.schedule();
+    return park(getters_, node, timeout);
+  } catch (const BlockingSwitchOutError&) {
+    return get_in_hub();
+  }
+}
+
+// Alternates: one parked putter stores its item while there is room, one
+// parked getter is woken while there are items; each woken greenlet runs
+// (and may put, get or park again) before the loop looks again. Requests
+// made while it runs are served by this same run, as in gevent.
+void QueueCore::unlock(void* p, const bool& gone) {
+  auto* self = static_cast<QueueCore*>(p);
+  for (;;) {
+    bool repeat = false;
+    if (!self->putters_.empty() && !self->full()) {
+      repeat = true;
+      auto* putter = static_cast<PutNode*>(self->putters_.pop_front());
+      if (self->store_for(*putter)) notify(*putter);
+      if (gone) return;
+    }
+    if (!self->getters_.empty() && self->size_ > 0) {
+      repeat = true;
+      notify(*self->getters_.pop_front());
+      if (gone) return;
+    }
+    if (!repeat) return;
+  }
+}
+
+}  // namespace fern::detail

@@ -1,0 +1,85 @@
+// Semaphore: a counter plus a FIFO of parked greenlets; permits are handed
+// to waiters by one hub callback.
+#include "fern/sync/semaphore.h"
+
+namespace fern {
+namespace {
+
+long checked_value(long value) {
+  if (value < 0) throw std::invalid_argument("fern: semaphore initial value must be >= 0");
+  return value;
+}
+
+}  // namespace
+
+Semaphore::Semaphore(long value) : Semaphore(value, -1) {}
+
+Semaphore::Semaphore(long value, long bound)
+    : notifier_(this, &Semaphore::notify), counter_(checked_value(value)), bound_(bound) {}
+
+bool Semaphore::acquire(bool blocking, double timeout) {
+  // F9: a free permit goes to the caller even with waiters queued; they are
+  // only ever handed permits by the notifier, so none is skipped for good.
+  if (counter_ > 0) {
+    --counter_;
+    return true;
+  }
+  if (!blocking || timeout == 0) return false;
+  Node node;
+  // Notified means the notifier already took the permit for us.
+  return detail::park(waiters_, node, timeout);
+}
+
+long Semaphore::release() {
+  if (bound_ >= 0 && counter_ >= bound_) throw SemaphoreReleasedTooManyTimes();
+  ++counter_;
+  if (!waiters_.empty()) notifier_.schedule();
+  return counter_;
+}
+
+long Semaphore::wait(double timeout) {
+  if (counter_ > 0) return counter_;
+  if (timeout == 0) return 0;
+  Node node;
+  node.acquiring = false;
+  return detail::park(waiters_, node, timeout) ? counter_ : 0;
+}
+
+// Hands permits out while they last, to the waiters present when the round
+// started (gevent's _notify_links with only_while_ready). The permit is
+// taken here, before the switch, so the woken greenlet owns it outright.
+void Semaphore::notify(void* p, const bool& gone) {
+  auto* self = static_cast<Semaphore*>(p);
+  const std::uint64_t bound = self->waiters_.next_seq();
+  while (self->counter_ > 0) {
+    auto* n = static_cast<Node*>(self->waiters_.front());
+    if (!n || n->seq >= bound) break;
+    self->waiters_.pop_front();
+    if (n->acquiring) --self->counter_;
+    detail::notify(*n);
+    if (gone) return;
+  }
+  if (self->counter_ > 0 && !self->waiters_.empty()) self->notifier_.run_again();
+}
+
+bool RLock::is_owned_by_current() const noexcept { return count_ > 0 && owner_ == Greenlet::current().id(); }
+
+bool RLock::acquire(bool blocking, double timeout) {
+  unsigned long me = Greenlet::current().id();
+  if (count_ > 0 && owner_ == me) {
+    ++count_;
+    return true;
+  }
+  if (!block_.acquire(blocking, timeout)) return false;
+  owner_ = me;
+  count_ = 1;
+  return true;
+}
+
+void RLock::release() {
+  if (count_ == 0 || owner_ != Greenlet::current().id())
+    throw NotOwnerError("fern: cannot release un-acquired lock");
+  if (--count_ == 0) block_.release();
+}
+
+}  // namespace fern

@@ -1,0 +1,94 @@
+// Channel: SEMANTICS, TO-10 (probes Q2, Q3; test__queue TestChannel).
+#include "fern/sync/channel.h"
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "fern/core/task.h"
+#include "hub_fixture.h"
+
+namespace {
+
+using fern::sleep;
+using fern::spawn;
+using Vec = std::vector<std::string>;
+using Channels = fern::testing::HubTest;
+
+// Q-9 (TestChannel::test_send)
+TEST_F(Channels, PutReturnsOnlyAfterAGetterTookTheItemAndRan) {
+  fern::Channel<std::string> channel;
+  auto other = spawn([&] {
+    log.push_back(channel.get());
+    log.push_back(channel.get());
+  });
+  log.push_back("sending");
+  channel.put("hello");
+  log.push_back("sent hello");
+  channel.put("world");
+  log.push_back("sent world");
+  EXPECT_EQ(log, (Vec{"sending", "hello", "sent hello", "world", "sent world"}));
+  other.join();
+}
+
+// Q-9 (probe Q3): the getter runs with the item before put returns.
+TEST_F(Channels, ParkedGetterRunsBeforeThePutterResumes) {
+  fern::Channel<std::string> ch;
+  auto getter = spawn([&] { log.push_back("got " + ch.get()); });
+  log.push_back("putting");
+  ch.put("hello");
+  log.push_back("put returned");
+  EXPECT_EQ(log, (Vec{"putting", "got hello", "put returned"}));
+  getter.join();
+}
+
+// Q-9 (probe Q2)
+TEST_F(Channels, HasNoBufferAndReportsBalance) {
+  fern::Channel<int> ch;
+  EXPECT_TRUE(ch.empty());
+  EXPECT_TRUE(ch.full());
+  EXPECT_EQ(ch.qsize(), 0u);
+  EXPECT_EQ(ch.balance(), 0);
+  EXPECT_THROW(ch.put_nowait(1), fern::QueueFull);
+  EXPECT_THROW(ch.get_nowait(), fern::QueueEmpty);
+  auto a = spawn([&] { return ch.get(); });
+  auto b = spawn([&] { return ch.get(); });
+  sleep(0);
+  EXPECT_EQ(ch.balance(), -2);
+  ch.put_nowait(1);  // a getter is parked: it takes the item
+  ch.put(2);
+  EXPECT_EQ(a.get(), 1);
+  EXPECT_EQ(b.get(), 2);
+  auto putter = spawn([&] { ch.put(3); });
+  sleep(0);
+  EXPECT_EQ(ch.balance(), 1);
+  EXPECT_EQ(ch.get_nowait(), 3);
+  putter.join();
+}
+
+// Q-2 for channels, TO-10: a timed-out side is gone, nothing is lost.
+TEST_F(Channels, TimeoutsThrowQueueEmptyAndQueueFullAndLoseNothing) {
+  fern::Channel<int> ch;
+  EXPECT_THROW(ch.get(true, 0.01), fern::QueueEmpty);
+  EXPECT_THROW(ch.put(1, true, 0.01), fern::QueueFull);
+  EXPECT_EQ(ch.balance(), 0);
+  EXPECT_EQ(ch.try_get(0.01), std::nullopt);
+  auto putter = spawn([&] { ch.put(2); });
+  EXPECT_EQ(ch.try_get(1.0), 2);
+  putter.join();
+}
+
+// Q-10 (TestChannel::test_iterable)
+TEST_F(Channels, IterationStopsAtTheStopItem) {
+  fern::Channel<std::optional<int>> ch;
+  auto producer = spawn([&] {
+    for (int i = 0; i < 3; ++i) ch.put(i);
+    ch.put(std::nullopt);
+  });
+  std::vector<int> got;
+  for (int x : ch) got.push_back(x);
+  EXPECT_EQ(got, (std::vector<int>{0, 1, 2}));
+  producer.join();
+}
+
+}  // namespace

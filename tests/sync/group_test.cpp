@@ -1,0 +1,242 @@
+// Group and Pool: SEMANTICS PL-1 .. PL-7, PL-9, PL-10, F15, probe sequences
+// PL1 .. PL6, seed 30.
+#include "fern/sync/group.h"
+
+#include <chrono>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "fern/core/task.h"
+#include "hub_fixture.h"
+
+namespace {
+
+using fern::sleep;
+using fern::spawn;
+using Vec = std::vector<std::string>;
+using Groups = fern::testing::HubTest;
+using Pools = fern::testing::HubTest;
+
+double seconds_since(std::chrono::steady_clock::time_point t0) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+}
+
+// PL1, F15, PL-6
+TEST_F(Pools, SpawnOnAFullPoolBlocksTheSpawnerUntilASlotFrees) {
+  fern::Pool p(2);
+  auto job = [&](std::string n, double d) {
+    sleep(d);
+    log.push_back(n);
+  };
+  p.spawn(job, "a", 0.02);
+  p.spawn(job, "b", 0.04);
+  EXPECT_EQ(p.size(), 2u);
+  EXPECT_EQ(p.free_count(), 0u);
+  EXPECT_TRUE(p.full());
+  auto t0 = std::chrono::steady_clock::now();
+  p.spawn(job, "c", 0.0);
+  EXPECT_GE(seconds_since(t0), 0.015);  // blocked until "a" ended
+  EXPECT_EQ(log, (Vec{"a"}));
+  EXPECT_TRUE(p.join());
+  EXPECT_EQ(log, (Vec{"a", "c", "b"}));
+  EXPECT_EQ(p.size(), 0u);
+}
+
+// PL2, PL-4, PL-9
+TEST_F(Pools, MapAndImapKeepInputOrderImapUnorderedFollowsCompletion) {
+  auto d = [](int n) {
+    sleep(n / 1000.0);
+    return n;
+  };
+  const std::vector<int> in{30, 10, 20};
+  fern::Pool p(5);
+  EXPECT_EQ(p.map(d, in), in);
+  std::vector<int> ordered, unordered, single;
+  for (int x : p.imap(d, in)) ordered.push_back(x);
+  for (int x : p.imap_unordered(d, in)) unordered.push_back(x);
+  EXPECT_EQ(ordered, in);
+  EXPECT_EQ(unordered, (std::vector<int>{10, 20, 30}));
+  fern::Pool p1(1);
+  for (int x : p1.imap_unordered(d, in)) single.push_back(x);
+  EXPECT_EQ(single, in);  // PL-9: one slot runs them in input order
+}
+
+// PL3, PL-4
+TEST_F(Pools, ApplyAndApplyAsyncWithCallback) {
+  fern::Pool p(2);
+  EXPECT_EQ(p.apply([](int a, int b) { return a + b; }, 1, 2), 3);
+  int called_with = 0;
+  auto r = p.apply_async_cb([&](int v) { called_with = v; }, [](int x) { return x * 10; }, 1);
+  EXPECT_EQ(r.get(), 10);
+  sleep(0);
+  EXPECT_EQ(called_with, 10);
+  EXPECT_EQ(p.apply_async([] { return 7; }).get(), 7);
+}
+
+// PL-4 (TestCoroutinePool::test_reentrant): nested apply in a full pool.
+TEST_F(Pools, ApplyFromAMemberCallsTheFunctionDirectly) {
+  fern::Pool p(1);
+  int result = p.apply([&] { return p.apply([] { return 41; }) + 1; });
+  EXPECT_EQ(result, 42);
+}
+
+// PL-6: apply_async on a full pool does not block the caller.
+TEST_F(Pools, ApplyAsyncOnAFullPoolReturnsAtOnce) {
+  fern::Pool p(1);
+  auto first = p.spawn([] { sleep(0.01); });
+  auto second = p.apply_async([] { return 2; });
+  EXPECT_FALSE(p.contains(second));
+  EXPECT_EQ(second.get(), 2);
+  first.join();
+}
+
+// PL-7 (probe PL3)
+TEST_F(Pools, MapRethrowsAndImapContinuesAfterAFailure) {
+  ::testing::internal::CaptureStderr();
+  fern::Pool p(2);
+  auto inverse = [](int x) {
+    if (x == 0) throw std::domain_error("division by zero");
+    return 1.0 / x;
+  };
+  EXPECT_THROW(p.map(inverse, std::vector<int>{1, 0, 2}), std::domain_error);
+  fern::Pool one(1);
+  auto it = one.imap(inverse, std::vector<int>{1, 0, 2});
+  Vec out;
+  for (int i = 0; i < 3; ++i) {
+    try {
+      out.push_back(std::to_string(*it.next()));
+    } catch (const std::domain_error&) {
+      out.push_back("error");
+    }
+  }
+  EXPECT_EQ(it.next(), std::nullopt);
+  EXPECT_EQ(out, (Vec{"1.000000", "error", "0.500000"}));
+  p.join();
+  std::string err = ::testing::internal::GetCapturedStderr();
+  EXPECT_NE(err.find("failed with std::domain_error"), std::string::npos) << err;
+}
+
+// PL4, PL-5, PL-6
+TEST_F(Pools, AddOnAFullPoolThrowsPoolFullAndZeroSizeIsAlwaysFull) {
+  fern::Pool p(1);
+  auto g1 = spawn([] { sleep(10); });
+  auto g2 = spawn([] { sleep(10); });
+  p.add(g1);
+  EXPECT_THROW(p.add(g2, false), fern::PoolFull);
+  EXPECT_THROW(p.add(g2, true, 0.01), fern::PoolFull);
+  p.discard(g1);
+  EXPECT_EQ(p.size(), 0u);
+  EXPECT_EQ(p.free_count(), 1u);
+  fern::killall({g1.core(), g2.core()});
+
+  fern::Pool p0(0);
+  EXPECT_EQ(p0.free_count(), 0u);
+  EXPECT_TRUE(p0.full());
+  EXPECT_EQ(p0.wait_available(0.01), 0);
+  EXPECT_THROW(fern::Pool(-1), std::invalid_argument);
+  EXPECT_FALSE(fern::Pool().full());
+}
+
+// PL4, PL-10
+TEST_F(Pools, KillEndsEveryMember) {
+  fern::Pool p(3);
+  for (int i = 0; i < 3; ++i) p.spawn([] { sleep(10); });
+  sleep(0);
+  EXPECT_TRUE(p.kill());
+  EXPECT_EQ(p.size(), 0u);
+}
+
+// Seed 30: Pool(2).map prints the pool size from each worker.
+TEST_F(Pools, MapBlocksWhileFull) {
+  fern::Pool pool(2);
+  std::vector<std::size_t> sizes;
+  pool.map([&](int) { sizes.push_back(pool.size()); return 0; }, std::vector<int>{0, 1, 2});
+  EXPECT_EQ(sizes, (std::vector<std::size_t>{2, 2, 1}));
+}
+
+// PL5, PL-1, PL-2
+TEST_F(Groups, MembersLeaveWhenTheyEndAndJoinReportsEmptiness) {
+  fern::Group g;
+  auto a = g.spawn([] { sleep(0.02); });
+  auto b = spawn([] { sleep(0.05); });
+  g.add(b);
+  EXPECT_EQ(g.size(), 2u);
+  EXPECT_TRUE(g.contains(a));
+  EXPECT_FALSE(g.join(0.01));
+  EXPECT_EQ(g.size(), 2u);
+  EXPECT_TRUE(g.join());
+  EXPECT_EQ(g.size(), 0u);
+  EXPECT_TRUE(fern::Group().join());
+  EXPECT_FALSE(g.full());
+}
+
+// PL5: Group.map interleaving.
+TEST_F(Groups, MapRunsMembersConcurrently) {
+  fern::Group g;
+  g.map(
+      [&](const std::string& m) {
+        for (int i = 0; i < 2; ++i) {
+          log.push_back(m);
+          sleep(0);
+        }
+        return 0;
+      },
+      Vec{"x", "y"});
+  EXPECT_EQ(log, (Vec{"x", "y", "x", "y"}));
+}
+
+// PL5, PL-3
+TEST_F(Groups, KillAndKilloneEndMembers) {
+  fern::Group g;
+  for (int i = 0; i < 3; ++i) g.spawn([] { sleep(10); });
+  EXPECT_TRUE(g.kill());
+  EXPECT_EQ(g.size(), 0u);
+  auto x = g.spawn([] { sleep(10); });
+  auto y = g.spawn([] { sleep(10); });
+  sleep(0);
+  EXPECT_TRUE(g.killone(x.core()));
+  EXPECT_TRUE(x.dead());
+  EXPECT_EQ(g.size(), 1u);
+  EXPECT_FALSE(g.contains(x));
+  EXPECT_FALSE(g.kill(nullptr, false));  // not blocking: y is still dying
+  EXPECT_TRUE(g.join());
+  EXPECT_TRUE(y.dead());
+}
+
+// PL-3 (test_kill_fires_once): a second kill does not hit a member again.
+TEST_F(Groups, RepeatedKillDeliversTheExceptionOnce) {
+  fern::Group g;
+  int hits = 0;
+  g.spawn([&] {
+    for (;;) {
+      try {
+        sleep(10);
+      } catch (const fern::GreenletExit&) {
+        if (++hits == 1) continue;  // survive the first kill
+        throw;
+      }
+    }
+  });
+  sleep(0);
+  g.kill(nullptr, false);
+  g.kill(nullptr, false);
+  sleep(0);
+  sleep(0);
+  EXPECT_EQ(hits, 1);
+  EXPECT_EQ(g.size(), 1u);
+  g.members()[0]->kill();
+  EXPECT_EQ(hits, 2);
+}
+
+// PL6
+TEST_F(Groups, JoinWithRaiseErrorRethrowsTheFirstFailure) {
+  ::testing::internal::CaptureStderr();
+  fern::Group g;
+  g.spawn([]() -> int { throw std::range_error("zero"); });
+  g.spawn([] { sleep(0.01); });
+  EXPECT_THROW(g.join(-1, true), std::range_error);
+  ::testing::internal::GetCapturedStderr();
+}
+
+}  // namespace

@@ -1,0 +1,91 @@
+// local<T>: SEMANTICS LOC-1 .. LOC-3 (probes LOC1, LOC2, LOC4; seed 31).
+#include "fern/sync/local.h"
+
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "fern/core/task.h"
+#include "hub_fixture.h"
+
+namespace {
+
+using fern::spawn;
+using Locals = fern::testing::HubTest;
+
+// LOC-1 (probe LOC1)
+TEST_F(Locals, ValuesArePerGreenlet) {
+  fern::local<std::string> st;
+  *st = "main";
+  auto f = spawn([&] {
+    bool had = st.has_value();
+    *st = "child";
+    return std::make_pair(had, *st);
+  });
+  EXPECT_EQ(f.get(), std::make_pair(false, std::string("child")));
+  EXPECT_EQ(*st, "main");
+  EXPECT_TRUE(st.has_value());
+}
+
+struct Counted {
+  static int made;
+  int v;
+  std::vector<int> items;
+  explicit Counted(int value) : v(value) { ++made; }
+};
+int Counted::made = 0;
+
+// LOC-2 (probe LOC2): each greenlet's value is built from the same arguments.
+TEST_F(Locals, EachGreenletBuildsItsValueFromTheConstructorArguments) {
+  Counted::made = 0;
+  fern::local<Counted> l(7);
+  auto g2 = [&] {
+    l->items.push_back(1);
+    return std::make_pair(l->v, l->items.size());
+  };
+  EXPECT_EQ(spawn(g2).get(), std::make_pair(7, std::size_t{1}));
+  EXPECT_EQ(spawn(g2).get(), std::make_pair(7, std::size_t{1}));
+  EXPECT_TRUE(l->items.empty());
+  EXPECT_EQ(Counted::made, 3);
+}
+
+// LOC-3 (probe LOC4): values of ended greenlets go; all go with the local.
+TEST_F(Locals, ValuesAreReleasedAfterTheirGreenletEndsAndWithTheLocal) {
+  auto holder = std::make_unique<fern::local<std::shared_ptr<int>>>();
+  std::weak_ptr<int> ref;
+  spawn([&] {
+    **holder = std::make_shared<int>(1);
+    ref = **holder;
+  }).join();
+  EXPECT_FALSE(ref.expired());  // no greenlet-end hook in core: released lazily
+  EXPECT_EQ(holder->collect(), 1u);
+  EXPECT_TRUE(ref.expired());
+
+  **holder = std::make_shared<int>(2);
+  std::weak_ptr<int> main_ref = **holder;
+  holder->reset();
+  EXPECT_TRUE(main_ref.expired());
+  EXPECT_FALSE(holder->has_value());
+
+  auto running = spawn([&] {
+    **holder = std::make_shared<int>(3);
+    ref = **holder;
+    fern::sleep(10);
+  });
+  fern::sleep(0);
+  holder.reset();  // while its greenlet still runs
+  EXPECT_TRUE(ref.expired());
+  running.kill();
+}
+
+// LOC-3: the table sweeps ended greenlets' values as new greenlets arrive.
+TEST_F(Locals, SweepKeepsTheTableBoundedByLiveGreenlets) {
+  fern::local<int> l;
+  for (int i = 0; i < 100; ++i) spawn([&] { *l = 1; }).join();
+  EXPECT_LT(l.size(), 40u);
+  l.collect();
+  EXPECT_EQ(l.size(), 0u);
+}
+
+}  // namespace

@@ -1,0 +1,321 @@
+// Queue, LifoQueue, PriorityQueue, JoinableQueue: SEMANTICS Q-1 .. Q-8,
+// Q-10 .. Q-12, F7, TO-10, probe sequences S11, S12, seeds 22 and 23.
+#include "fern/sync/queue.h"
+
+#include <functional>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "fern/core/task.h"
+#include "fern/core/timeout.h"
+#include "hub_fixture.h"
+
+namespace {
+
+using fern::sleep;
+using fern::spawn;
+using Vec = std::vector<std::string>;
+using Queues = fern::testing::HubTest;
+using JoinableQueues = fern::testing::HubTest;
+
+// S11, F7, Q-2, Q-3
+TEST_F(Queues, GettersAreServedFifoAndPutDoesNotSwitch) {
+  fern::Queue<std::string> q;
+  std::vector<fern::AnyTask> tasks;
+  for (int n = 0; n < 3; ++n)
+    tasks.push_back(spawn([&, n] {
+      log.push_back("get-" + std::to_string(n));
+      std::string item = q.get();
+      log.push_back("got-" + std::to_string(n) + ":" + item);
+    }).core());
+  sleep(0);
+  for (const char* item : {"x", "y", "z"}) q.put(item);
+  log.push_back("after 3 puts");
+  sleep(0);
+  EXPECT_EQ(log, (Vec{"get-0", "get-1", "get-2", "after 3 puts", "got-0:x", "got-1:y", "got-2:z"}));
+  fern::joinall(tasks);
+}
+
+// S12, F7, Q-3
+TEST_F(Queues, BlockedPuttersAreServedFifo) {
+  fern::Queue<int> q(1);
+  std::vector<fern::AnyTask> tasks;
+  for (int n = 0; n < 3; ++n)
+    tasks.push_back(spawn([&, n] {
+      q.put(n);
+      log.push_back("put-" + std::to_string(n) + " done");
+    }).core());
+  sleep(0);
+  for (int i = 0; i < 3; ++i) log.push_back("main get " + std::to_string(q.get()));
+  sleep(0);
+  EXPECT_EQ(log, (Vec{"put-0 done", "main get 0", "put-1 done", "main get 1", "put-2 done", "main get 2"}));
+  fern::joinall(tasks);
+}
+
+// Q-6 (probe Q1)
+TEST_F(Queues, BasicsFollowGevent) {
+  fern::Queue<int> q(2);
+  q.put(1);
+  q.put(2);
+  EXPECT_EQ(q.qsize(), 2u);
+  EXPECT_FALSE(q.empty());
+  EXPECT_TRUE(q.full());
+  EXPECT_THROW(q.put_nowait(3), fern::QueueFull);
+  EXPECT_EQ(q.peek(), 1);
+  EXPECT_EQ(q.get(), 1);
+  EXPECT_EQ(q.get(), 2);
+  EXPECT_THROW(q.get_nowait(), fern::QueueEmpty);
+  EXPECT_THROW(q.get(true, 0.01), fern::QueueEmpty);
+  fern::Queue<int> one(1);
+  one.put(1);
+  EXPECT_THROW(one.put(2, true, 0.01), fern::QueueFull);
+  EXPECT_EQ(one.qsize(), 1u);
+  EXPECT_EQ(one.putter_count(), 0u);
+}
+
+// Q-1 (probe Q2): maxsize 0 is unbounded, as in gevent 22.10.
+TEST_F(Queues, ZeroMaxsizeIsUnbounded) {
+  fern::Queue<int> q(0);
+  for (int i = 0; i < 5; ++i) q.put(i);
+  EXPECT_EQ(q.qsize(), 5u);
+  EXPECT_EQ(q.maxsize(), 0u);
+  EXPECT_FALSE(q.full());
+}
+
+// STYLE: the per-call timeout outcome as a value.
+TEST_F(Queues, TryGetAndTryPutReturnTheOutcome) {
+  fern::Queue<std::string> q(1);
+  EXPECT_EQ(q.try_get(), std::nullopt);
+  EXPECT_EQ(q.try_get(0.01), std::nullopt);
+  std::string item = "a";
+  EXPECT_TRUE(q.try_put(std::move(item)));
+  std::string second = "b";
+  EXPECT_FALSE(q.try_put(std::move(second), 0.01));
+  EXPECT_EQ(second, "b");  // left untouched when refused
+  EXPECT_EQ(q.try_get(), "a");
+}
+
+//
+TEST_F(Queues, BlockingGetWithNothingElseRunnableEndsInLoopExit) {
+  fern::Queue<int> q;
+  EXPECT_THROW(q.get(), fern::LoopExit);
+  EXPECT_EQ(q.getter_count(), 0u);
+}
+
+// TO-10 (probe TO8): a getter interrupted by a Timeout takes nothing.
+TEST_F(Queues, GetterInterruptedByTimeoutConsumesNothing) {
+  fern::Queue<int> q;
+  auto g = spawn([&] {
+    try {
+      fern::TimeoutScope scope(0.01);
+      q.get();
+    } catch (const fern::Timeout&) {
+      return std::string("timed out");
+    }
+    return std::string("got one");
+  });
+  EXPECT_EQ(g.get(), "timed out");
+  q.put(1);
+  EXPECT_EQ(q.qsize(), 1u);
+  EXPECT_EQ(q.get(), 1);
+}
+
+// TO-10, Q-8 (test_two_waiters_one_dies): the item goes to the survivor.
+TEST_F(Queues, ItemGoesToTheWaiterThatDidNotDie) {
+  fern::Queue<int> q;
+  auto dying = spawn([&] { return q.get(true, 0.001); });
+  auto waiting = spawn([&] { return q.get(); });
+  EXPECT_THROW(dying.get(), fern::QueueEmpty);
+  q.put(7);
+  EXPECT_EQ(waiting.get(), 7);
+  EXPECT_TRUE(q.empty());
+}
+
+// TO-10: a killed putter leaves nothing behind; the next one is served.
+TEST_F(Queues, KilledPutterLeavesNothingBehind) {
+  fern::Queue<int> q(1);
+  q.put(0);
+  auto killed = spawn([&] { q.put(1); });
+  auto kept = spawn([&] { q.put(2); });
+  sleep(0);
+  killed.kill();
+  EXPECT_EQ(q.putter_count(), 1u);
+  EXPECT_EQ(q.get(), 0);
+  EXPECT_EQ(q.get(), 2);
+  EXPECT_TRUE(kept.join());
+}
+
+// Q-4 (test_max_size)
+TEST_F(Queues, PutterOfThreeBlocksOnTheThirdUntilOneGet) {
+  fern::Queue<std::string> q(2);
+  auto putter = spawn([&] {
+    for (const char* s : {"a", "b", "c"}) {
+      q.put(s);
+      log.push_back(std::string("put ") + s);
+    }
+  });
+  sleep(0);
+  EXPECT_EQ(log, (Vec{"put a", "put b"}));
+  EXPECT_EQ(q.get(), "a");
+  sleep(0);
+  EXPECT_EQ(log, (Vec{"put a", "put b", "put c"}));
+  putter.join();
+}
+
+// Q-6 (test_peek_multi_greenlet)
+TEST_F(Queues, PeekBlocksAndLeavesTheItem) {
+  fern::Queue<int> q;
+  auto peeker = spawn([&] { return q.peek(); });
+  sleep(0);
+  q.put(5);
+  EXPECT_EQ(peeker.get(), 5);
+  EXPECT_EQ(q.qsize(), 1u);
+  EXPECT_EQ(q.get(), 5);
+  EXPECT_THROW(q.peek(true, 0.01), fern::QueueEmpty);
+}
+
+// Q-7 (test_put_nowait_unlock): put_nowait from a loop callback while a
+// getter waits succeeds; the getter wakes on a later pass.
+TEST_F(Queues, PutNowaitFromALoopCallbackWakesTheGetter) {
+  fern::Queue<int> q(1);
+  auto getter = spawn([&] { return q.get(); });
+  sleep(0);
+  fern::Hub::current().run_callback([&] {
+    q.put_nowait(1);
+    log.push_back("put");
+  });
+  EXPECT_EQ(getter.get(), 1);
+  EXPECT_EQ(log, (Vec{"put"}));
+}
+
+// Q-7 (test_put_nowait_simple): two put_nowait from callbacks on a 1-slot
+// queue: the first is stored, the second raises QueueFull.
+TEST_F(Queues, SecondPutNowaitFromALoopCallbackIsFull) {
+  fern::Queue<int> q(1);
+  for (int item : {2, 3})
+    fern::Hub::current().run_callback([&, item] {
+      try {
+        q.put_nowait(item);
+        log.push_back("stored");
+      } catch (const fern::QueueFull&) {
+        log.push_back("full");
+      }
+    });
+  sleep(0);
+  EXPECT_EQ(log, (Vec{"stored", "full"}));
+  EXPECT_EQ(q.get(), 2);
+}
+
+// Q-8, seed 22: workers take items in strict rotation.
+TEST_F(Queues, WorkersTakeItemsInRotation) {
+  fern::Queue<int> tasks;
+  spawn([&] {
+    for (int i = 1; i < 7; ++i) tasks.put_nowait(i);
+  }).join();
+  auto worker = [&](std::string name) {
+    while (!tasks.empty()) {
+      log.push_back(name + " got " + std::to_string(tasks.get()));
+      sleep(0);
+    }
+    log.push_back("Quitting time!");
+  };
+  fern::joinall({spawn(worker, "steve").core(), spawn(worker, "john").core(), spawn(worker, "nancy").core()});
+  EXPECT_EQ(log, (Vec{"steve got 1", "john got 2", "nancy got 3", "steve got 4", "john got 5", "nancy got 6",
+                      "Quitting time!", "Quitting time!", "Quitting time!"}));
+}
+
+// seed 23: a boss blocked on a full queue and three workers.
+TEST_F(Queues, BossBlocksOnAFullQueueWhileWorkersRotate) {
+  fern::Queue<int> tasks(3);
+  auto worker = [&](std::string name) {
+    try {
+      for (;;) {
+        log.push_back(name + " " + std::to_string(tasks.get(true, 0.05)));
+        sleep(0);
+      }
+    } catch (const fern::QueueEmpty&) {
+      log.push_back("quit");
+    }
+  };
+  auto boss = [&] {
+    for (int i = 1; i < 10; ++i) tasks.put(i);
+    log.push_back("iteration 1");
+    for (int i = 10; i < 20; ++i) tasks.put(i);
+    log.push_back("iteration 2");
+  };
+  fern::joinall({spawn(boss).core(), spawn(worker, "steve").core(), spawn(worker, "john").core(),
+                 spawn(worker, "bob").core()});
+  EXPECT_EQ(log, (Vec{"steve 1",  "john 2",  "bob 3",       "steve 4",  "john 5",  "bob 6",  "iteration 1",
+                      "steve 7",  "john 8",  "bob 9",       "steve 10", "john 11", "bob 12", "steve 13",
+                      "john 14",  "bob 15",  "steve 16",    "john 17",  "bob 18",  "iteration 2",
+                      "steve 19", "quit",    "quit",        "quit"}));
+}
+
+// Q-11 (probe Q4)
+TEST_F(Queues, LifoPopsNewestAndPriorityPopsSmallestFirst) {
+  fern::LifoQueue<int> l;
+  fern::PriorityQueue<int> p;
+  fern::PriorityQueue<int, std::greater<int>> largest_first;
+  for (int i : {1, 2, 3}) l.put(i);
+  for (int i : {3, 1, 2}) {
+    p.put(i);
+    largest_first.put(i);
+  }
+  EXPECT_EQ(l.peek(), 3);
+  std::vector<int> lifo, prio, big;
+  for (int i = 0; i < 3; ++i) {
+    lifo.push_back(l.get());
+    prio.push_back(p.get());
+    big.push_back(largest_first.get());
+  }
+  EXPECT_EQ(lifo, (std::vector<int>{3, 2, 1}));
+  EXPECT_EQ(prio, (std::vector<int>{1, 2, 3}));
+  EXPECT_EQ(big, (std::vector<int>{3, 2, 1}));
+}
+
+// Q-10 (probe Q4): iteration stops at, and consumes, the stop item.
+TEST_F(Queues, IterationStopsAtTheStopItem) {
+  fern::Queue<std::optional<int>> q;
+  for (auto item : {std::optional<int>(1), std::optional<int>(2), std::optional<int>(), std::optional<int>(4)})
+    q.put(item);
+  std::vector<int> seen;
+  for (int x : q) seen.push_back(x);
+  EXPECT_EQ(seen, (std::vector<int>{1, 2}));
+  EXPECT_EQ(q.qsize(), 1u);
+
+  fern::Queue<std::string> words;
+  auto producer = spawn([&] {
+    for (const char* w : {"a", "b", "STOP"}) {
+      words.put(w);
+      sleep(0);
+    }
+  });
+  Vec got;
+  for (std::string& w : words.until("STOP")) got.push_back(w);
+  EXPECT_EQ(got, (Vec{"a", "b"}));
+  producer.join();
+}
+
+// Q-12 (probe Q5)
+TEST_F(JoinableQueues, JoinWaitsUntilEveryItemIsDone) {
+  fern::JoinableQueue<int> jq;
+  EXPECT_TRUE(jq.join());  // nothing was ever put
+  jq.put(1);
+  jq.put(2);
+  EXPECT_EQ(jq.unfinished_tasks(), 2u);
+  auto worker = spawn([&] {
+    for (;;) {
+      jq.get();
+      sleep(0);
+      jq.task_done();
+    }
+  });
+  EXPECT_FALSE(jq.join(0));
+  EXPECT_TRUE(jq.join());
+  EXPECT_EQ(jq.unfinished_tasks(), 0u);
+  worker.kill();
+  EXPECT_THROW(jq.task_done(), fern::TaskDoneError);
+}
+
+}  // namespace

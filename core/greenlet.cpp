@@ -7,12 +7,14 @@
 //   kills a suspended greenlet: never do that before the landing is complete).
 // - A finishing greenlet cannot free the stack it runs on: it parks itself in
 //   `zombie` and the side that lands returns the stack to the pool.
-// - A Transfer and what it points to live on the sender's stack; the receiver
-//   moves them out before anything else, since the sender's stack may be
-//   released right after.
-// - The hot path (Greenlet::switch_value to an active greenlet of this
-//   thread) moves the value once and touches no exception_ptr when there is
-//   no error; everything else goes through switch_into.
+// - A Transfer and what it points to live on the sender's stack (a finishing
+//   greenlet's in ThreadState::ending and its GreenletImpl, which `previous`
+//   keeps alive); the receiver moves them out before anything else, since
+//   the sender's stack may be released right after.
+// - The hot path (Greenlet::switch_value, inline in the caller, around
+//   begin_switch and finish_switch) takes an active or unstarted greenlet of
+//   this thread: it moves the value once and touches no exception_ptr when
+//   there is no error. Everything else goes through switch_general.
 #include "fern/core/greenlet.h"
 
 #include <cxxabi.h>
@@ -33,13 +35,6 @@ struct EhGlobals {
   unsigned int uncaught_exceptions;
 };
 
-// What a switch carries. The receiver move-constructs its result from
-// *value (exactly one move per switch) or rethrows *error.
-struct Transfer {
-  Value* value;
-  std::exception_ptr* error;  // null: no error
-};
-
 enum class State : unsigned char { kUnstarted, kActive, kDead };
 
 }  // namespace
@@ -57,6 +52,9 @@ class GreenletImpl {
   unsigned refs = 1;
   State state = State::kUnstarted;
   bool is_main = false;
+  // What it finished with, until the landing side moves it out.
+  Value result;
+  std::exception_ptr error;
 
   static void entry(void* arg, void* data);
 };
@@ -68,9 +66,12 @@ struct ThreadState {
   GreenletImpl* main;
   GreenletImpl* previous;  // reference to drop after landing
   GreenletImpl* zombie;    // finished greenlet whose stack to release after landing
+  Transfer ending;         // the finishing greenlet's transfer of its result
   EhGlobals* eh;
   unsigned long next_id;
   std::size_t live;
+  void* free_blocks;       // memory of destroyed greenlets, for new ones (a list)
+  std::size_t free_count;
   bool alive;              // between the first use and the thread's cleanup
   bool ended;              // the thread's cleanup ran: no new main greenlet
 };
@@ -81,6 +82,38 @@ thread_local ThreadState t_state;
 
 void retain(GreenletImpl* g) noexcept { ++g->refs; }
 void release(GreenletImpl* g) noexcept;
+
+// Greenlet memory is kept per thread for reuse: creating one then costs no
+// malloc/free pair. Not under ASan, which should see every use after free.
+#if FERN_ASAN
+constexpr std::size_t kKeptBlocks = 0;
+#else
+constexpr std::size_t kKeptBlocks = 256;
+#endif
+
+GreenletImpl* new_greenlet(ThreadState& ts) {
+  void* block = ts.free_blocks;
+  if (block) {
+    ts.free_blocks = *static_cast<void**>(block);
+    --ts.free_count;
+  } else {
+    block = ::operator new(sizeof(GreenletImpl));
+  }
+  return ::new (block) GreenletImpl;
+}
+
+void delete_greenlet(GreenletImpl* g) noexcept {
+  bool ours = g->thread == &t_state;
+  g->~GreenletImpl();  // may run user code (the run callable's captures)
+  if (ours && t_state.alive && t_state.free_count < kKeptBlocks) {
+    void* block = g;
+    *static_cast<void**>(block) = t_state.free_blocks;
+    t_state.free_blocks = block;
+    ++t_state.free_count;
+  } else {
+    ::operator delete(static_cast<void*>(g));
+  }
+}
 
 arch::OverflowInfo describe_current() noexcept {
   GreenletImpl* g = t_state.current;
@@ -98,6 +131,11 @@ struct ThreadCleanup {
     GreenletImpl* main = std::exchange(ts.main, nullptr);
     if (current) release(current);
     if (main) release(main);  // survives only while suspended children hold it
+    while (void* block = ts.free_blocks) {
+      ts.free_blocks = *static_cast<void**>(block);
+      ::operator delete(block);
+    }
+    ts.free_count = 0;
   }
 };
 
@@ -107,7 +145,7 @@ ThreadState& state() {
     if (ts.ended) throw GreenletError("fern: greenlets used after their thread's cleanup");
     thread_local ThreadCleanup cleanup;
     (void)cleanup;
-    auto* main = new GreenletImpl;
+    auto* main = new_greenlet(ts);
     main->thread = &ts;
     main->state = State::kActive;
     main->is_main = true;
@@ -173,15 +211,21 @@ inline Value receive(ThreadState& ts, void* arg) {
   return std::move(*in->value);
 }
 
-// The one place that switches stacks. `ending`: the caller never resumes.
-inline void* transfer(ThreadState& ts, GreenletImpl* from, GreenletImpl* target, Transfer* out,
-                      bool ending) noexcept {
+// The bookkeeping of a switch from `from` (running) to `target`.
+inline void prepare_transfer(ThreadState& ts, GreenletImpl* from, GreenletImpl* target) noexcept {
   EhGlobals* eh = ts.eh;
   from->eh = *eh;  // per-greenlet C++ exception state (GL-21, GL-22)
   *eh = target->eh;
   retain(target);
   ts.current = target;
   ts.previous = from;
+}
+
+// Switches stacks (the hot path does the same in Greenlet::switch_value,
+// inline in the caller). `ending`: the caller never resumes.
+inline void* transfer(ThreadState& ts, GreenletImpl* from, GreenletImpl* target, Transfer* out,
+                      bool ending) noexcept {
+  prepare_transfer(ts, from, target);
   return arch::switch_fiber(from->fiber, target->fiber, out, ending);
 }
 
@@ -193,8 +237,8 @@ void start(GreenletImpl* g) {
 
 // Where a switch or a finished greenlet's result goes: the first live
 // ancestor (GL-8); an unstarted one is started with the value (GL-9) or, for
-// an error, dies without running and passes it on (GL-11). Returns nullptr
-// when the resolved target is `self_ok` (the caller itself).
+// an error, dies without running and passes it on (GL-11). Throws
+// GreenletError for an unstarted one without run.
 GreenletImpl* resolve(GreenletImpl* target, Transfer& t) {
   for (;;) {
     if (target->state == State::kDead) {
@@ -220,8 +264,10 @@ GreenletImpl* resolve(GreenletImpl* target, Transfer& t) {
   }
 }
 
+}  // namespace
+
 // Any switch: checks, resolves the target, and handles a switch to oneself.
-Value switch_into(GreenletImpl* target, Transfer* t) {
+Value switch_general(GreenletImpl* target, Transfer* t) {
   if (!target) throw GreenletError("fern: empty Greenlet handle");
   ThreadState& ts = state();
   if (__builtin_expect(target->thread != &ts, 0))
@@ -233,6 +279,44 @@ Value switch_into(GreenletImpl* target, Transfer* t) {
   }
   return receive(ts, transfer(ts, ts.current, target, t, false));
 }
+
+namespace {
+// begin_switch for an unstarted or dead target: a dead one needs resolving.
+[[gnu::noinline]] SwitchFibers begin_start(ThreadState& ts, GreenletImpl* from, GreenletImpl* target) {
+  if (target->state == State::kDead || !target->run) return {nullptr, nullptr};
+  start(target);  // GL-9: it starts with the value; may throw StackError
+  prepare_transfer(ts, from, target);
+  return {&from->fiber, &target->fiber};
+}
+}  // namespace
+
+// The hot path (Greenlet::switch_value): an active or startable greenlet of
+// this thread other than the running one needs no resolving.
+SwitchFibers begin_switch(GreenletImpl* target) {
+  ThreadState& ts = t_state;
+  GreenletImpl* from = ts.current;
+  if (__builtin_expect(target == nullptr || target->thread != &ts || target == from || from == nullptr, 0))
+    return {nullptr, nullptr};
+  if (__builtin_expect(target->state != State::kActive, 0)) return begin_start(ts, from, target);
+  prepare_transfer(ts, from, target);
+  return {&from->fiber, &target->fiber};
+}
+
+GreenletImpl* current_impl() noexcept {
+  ThreadState& ts = t_state;
+  if (__builtin_expect(ts.current == nullptr, 0)) {
+    try {
+      return state().current;
+    } catch (...) {
+      return nullptr;  // after the thread's cleanup
+    }
+  }
+  return ts.current;
+}
+
+Value finish_switch(void* arg) { return receive(t_state, arg); }
+
+namespace {
 
 // Kills a suspended greenlet whose last handle went away (GL-19): it unwinds
 // and returns to the current greenlet. Anything but GreenletExit that it
@@ -248,7 +332,7 @@ void kill_on_release(GreenletImpl* g) noexcept {
     Value none;
     std::exception_ptr exit = std::make_exception_ptr(GreenletExit());
     Transfer t{&none, &exit};
-    switch_into(g, &t);
+    switch_general(g, &t);
   } catch (const GreenletError& e) {
     std::fprintf(stderr, "fern: while killing greenlet #%lu: %s\n", g->id, e.what());
   } catch (...) {
@@ -277,7 +361,7 @@ void destroy(GreenletImpl* g) noexcept {
   }
   if (g->parent) release(g->parent);
   if (g->thread && g->thread == &t_state) --t_state.live;
-  delete g;
+  delete_greenlet(g);
 }
 
 void release(GreenletImpl* g) noexcept {
@@ -296,32 +380,43 @@ Value run_body(GreenletImpl* self, Value first, std::exception_ptr& error) noexc
   }
 }
 
-}  // namespace
-
-void GreenletImpl::entry(void* arg, void* data) {
-  auto* self = static_cast<GreenletImpl*>(data);
-  arch::fiber_after_switch(self->fiber);
-  ThreadState& ts = t_state;
-  std::exception_ptr error;
-  Value result = run_body(self, receive(ts, arg), error);  // a fresh greenlet never receives an error
+// Runs the body and finds where its result goes (GL-4, GL-8). The result
+// and the transfer that carries it are kept in `self` and `ts`, not on this
+// stack: see entry.
+[[gnu::noinline]] GreenletImpl* run_to_end(ThreadState& ts, GreenletImpl* self, void* arg) noexcept {
+  // A fresh greenlet never receives an error.
+  self->result = run_body(self, receive(ts, arg), self->error);
   // Its captures die on this stack while it still runs; a started greenlet
   // has no run (GL-16).
   self->run.reset();
   self->state = State::kDead;
-  Transfer out{&result, error ? &error : nullptr};
-  GreenletImpl* target;
-  for (;;) {
+  Transfer& out = ts.ending;
+  out = Transfer{&self->result, self->error ? &self->error : nullptr};
+  GreenletImpl* target = self->parent;
+  while (target->state != State::kActive) {
     try {
-      target = resolve(self->parent, out);
-      break;
+      target = resolve(target, out);
     } catch (...) {
       // An unstarted ancestor without run: it dies; the error goes further up.
-      error = std::current_exception();
-      out.error = &error;
+      self->error = std::current_exception();
+      out.error = &self->error;
+      target = self->parent;
     }
   }
+  return target;
+}
+
+}  // namespace
+
+// No local of this frame has its address taken: it is never returned from,
+// so ASan would keep such a local's redzones poisoned on the pooled stack.
+void GreenletImpl::entry(void* arg, void* data) {
+  auto* self = static_cast<GreenletImpl*>(data);
+  arch::fiber_after_switch(self->fiber);
+  ThreadState& ts = t_state;
+  GreenletImpl* target = run_to_end(ts, self, arg);
   ts.zombie = self;
-  transfer(ts, self, target, &out, true);
+  transfer(ts, self, target, &ts.ending, true);
   std::fputs("fern: a finished greenlet was resumed\n", stderr);
   std::abort();
 }
@@ -335,7 +430,7 @@ Greenlet::Greenlet(const Greenlet& parent, std::size_t stack_size) {
   detail::ThreadState& ts = detail::state();
   GreenletImpl* p = parent.impl_ ? parent.impl_ : ts.current;
   if (p->thread != &ts) throw CrossThreadError("fern: parent cannot be on a different thread");
-  impl_ = new GreenletImpl;
+  impl_ = detail::new_greenlet(ts);
   impl_->parent = p;
   detail::retain(p);
   impl_->thread = &ts;
@@ -384,27 +479,11 @@ GreenletImpl& Greenlet::checked() const {
   return *impl_;
 }
 
-// The hot path: an active greenlet of this thread other than the caller
-// needs no resolving and no checks beyond these. `value` is the caller's
-// temporary (passed by address, as the ABI passes any class with a
-// non-trivial destructor); the receiver moves it out.
-Value Greenlet::switch_value(Value value) {
-  detail::ThreadState& ts = detail::t_state;
-  GreenletImpl* target = impl_;
-  GreenletImpl* from = ts.current;
-  detail::Transfer t{&value, nullptr};
-  if (__builtin_expect(target != nullptr && target->thread == &ts && target->state == State::kActive &&
-                           target != from && from != nullptr,
-                       1))
-    return detail::receive(ts, detail::transfer(ts, from, target, &t, false));
-  return detail::switch_into(target, &t);
-}
-
 Value Greenlet::throw_in(std::exception_ptr error) {
   if (!error) throw GreenletError("fern: throw_in needs an exception");
   Value none;
   detail::Transfer t{&none, &error};
-  return detail::switch_into(impl_, &t);
+  return detail::switch_general(impl_, &t);
 }
 
 bool Greenlet::started() const noexcept { return impl_ && impl_->state != State::kUnstarted; }

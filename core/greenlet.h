@@ -35,12 +35,44 @@
 #include <type_traits>
 #include <utility>
 
+#include "fern/arch/fiber.h"
 #include "fern/core/exceptions.h"
 #include "fern/core/value.h"
 
 namespace fern {
+class Greenlet;
 namespace detail {
 class GreenletImpl;
+
+// What a switch carries; it lives on the sender's stack. The receiver
+// move-constructs its result from *value (the one move of a switch) or
+// rethrows *error.
+struct Transfer {
+  Value* value;
+  std::exception_ptr* error;  // null: no error
+};
+
+// The switch's hot path is inline in the caller (see Greenlet::switch_value):
+// begin_switch checks that `target` is a greenlet of this thread other than
+// the running one, active or unstarted with a run (which it starts, or
+// throws StackError), and then does the bookkeeping and returns the two
+// fibers to switch between; else it returns {nullptr, nullptr} and
+// switch_general must do the whole switch. finish_switch is the landing: it
+// takes the transfer `arg` and finishes the switch.
+struct SwitchFibers {
+  arch::Fiber* from;
+  arch::Fiber* to;
+};
+SwitchFibers begin_switch(GreenletImpl* target);
+Value finish_switch(void* arg);
+Value switch_general(GreenletImpl* target, Transfer* t);
+
+// For the hub's hot paths, which park and resume greenlets by pointer
+// without building handles: the running greenlet, and the greenlet a
+// handle refers to. A parked greenlet stays alive while it waits (killing
+// it unwinds the wait first), so a pointer to it is enough.
+GreenletImpl* current_impl() noexcept;
+inline GreenletImpl* impl_of(const Greenlet& g) noexcept;
 
 // A greenlet's run callable, kept inside the greenlet: no allocation when it
 // fits (a lambda capturing a few references or handles does), else one.
@@ -125,8 +157,9 @@ class Greenlet {
   // A run function as an object; an empty one makes a greenlet without run.
   using Run = std::function<Value(Value)>;
 
-  // An empty handle: refers to no greenlet.
-  Greenlet() noexcept = default;
+  // An empty handle: refers to no greenlet. (Not defaulted: the default
+  // argument below needs it before impl_'s initializer is parsed.)
+  Greenlet() noexcept : impl_(nullptr) {}
 
   // Creates a greenlet that calls run(value of the first switch) on a stack
   // of stack_size bytes (0: arch::default_stack_size()) the first time it is
@@ -181,7 +214,20 @@ class Greenlet {
     return switch_value(pack(std::forward<Args>(args)...));
   }
   // switch_to with the value already packed (moved, never copied).
-  Value switch_value(Value value);
+  Value switch_value(Value value) { return switch_impl(impl_, std::move(value)); }
+
+  // switch_value by implementation pointer (the hub's paths use it).
+  static Value switch_impl(detail::GreenletImpl* target, Value&& value) {
+    // Inline so that no return follows the stack switch before the caller's
+    // own: a return right after it would be mispredicted (the CPU's return
+    // stack holds the other side's addresses), ~4 ns a switch. The calls
+    // around it return on their own side and predict well.
+    detail::Transfer t{&value, nullptr};
+    detail::SwitchFibers f = detail::begin_switch(target);
+    if (__builtin_expect(f.from != nullptr, 1))
+      return detail::finish_switch(arch::switch_fiber(*f.from, *f.to, &t));
+    return detail::switch_general(target, &t);
+  }
 
   // Raises `error` in this greenlet at its switch point (an unstarted one
   // dies without running and the error goes on to its parent, GL-11) and
@@ -221,6 +267,7 @@ class Greenlet {
 
  private:
   friend class detail::GreenletImpl;
+  friend detail::GreenletImpl* detail::impl_of(const Greenlet& g) noexcept;
   // A new greenlet without run (the templated constructor adds it).
   Greenlet(const Greenlet& parent, std::size_t stack_size);
   detail::RunSlot& run_slot() noexcept;
@@ -254,5 +301,9 @@ class Greenlet {
 
   detail::GreenletImpl* impl_ = nullptr;
 };
+
+namespace detail {
+inline GreenletImpl* impl_of(const Greenlet& g) noexcept { return g.impl_; }
+}  // namespace detail
 
 }  // namespace fern

@@ -55,12 +55,13 @@ void guarded(const char* what, F&& f) {
 
 void Waiter::wait() {
   if (!ready_) {
-    greenlet_ = Greenlet::current();  // on our own stack: a weak self-reference
+    Hub& hub = Hub::current();
+    waiting_ = detail::current_impl();
     struct Forget {
-      Greenlet& g;
-      ~Forget() { g = Greenlet(); }
-    } forget{greenlet_};
-    Hub::current().switch_to_hub();
+      detail::GreenletImpl*& g;
+      ~Forget() { g = nullptr; }
+    } forget{waiting_};
+    hub.switch_to_hub();
     if (!ready_) throw InvalidSwitchError("fern: invalid switch into a greenlet waiting in the hub");
   }
   ready_ = false;
@@ -71,10 +72,9 @@ void Waiter::wait() {
 // it throws only when the hub itself is being destroyed (GreenletExit).
 void Waiter::wake() {
   ready_ = true;
-  if (greenlet_) {
-    Greenlet g = greenlet_;
-    g.switch_to();
-  }
+  // Cleared first: the woken greenlet may destroy this Waiter before the
+  // switch returns here.
+  if (detail::GreenletImpl* g = std::exchange(waiting_, nullptr)) Greenlet::switch_impl(g, Value());
 }
 
 void Waiter::wake_error(std::exception_ptr error) {
@@ -117,6 +117,7 @@ Hub::Hub() : poller_(Poller::create()) {
   Greenlet main = Greenlet::current();
   while (main.parent()) main = main.parent();
   greenlet_ = Greenlet([this] { loop(); }, main);
+  hub_impl_ = detail::impl_of(greenlet_);
   now_ = monotonic_now();
   init_wakeup();
 }
@@ -137,7 +138,7 @@ Hub::~Hub() {
   // Dropping greenlet_ kills the suspended loop (GreenletExit unwinds it).
 }
 
-bool Hub::in_hub() const noexcept { return Greenlet::current() == greenlet_; }
+bool Hub::in_hub() const noexcept { return detail::current_impl() == hub_impl_; }
 
 void Hub::init_wakeup() {
 #if defined(__linux__)
@@ -159,8 +160,8 @@ void Hub::init_wakeup() {
 }
 
 void Hub::switch_to_hub() {
-  if (in_hub()) throw BlockingSwitchOutError();
-  greenlet_.switch_to();
+  if (__builtin_expect(in_hub(), 0)) throw BlockingSwitchOutError();
+  Greenlet::switch_impl(hub_impl_, Value());
 }
 
 void Hub::schedule(Callback* cb) noexcept {

@@ -80,10 +80,10 @@ class Waiter {
   void wake();
   void wake_error(std::exception_ptr error);
   bool ready() const noexcept { return ready_; }
-  bool waiting() const noexcept { return static_cast<bool>(greenlet_); }
+  bool waiting() const noexcept { return waiting_ != nullptr; }
 
  private:
-  Greenlet greenlet_;
+  detail::GreenletImpl* waiting_ = nullptr;  // the parked greenlet (alive while parked)
   std::exception_ptr error_;
   bool ready_ = false;
 };
@@ -186,6 +186,7 @@ class Hub {
   void init_wakeup();
 
   Greenlet greenlet_;
+  detail::GreenletImpl* hub_impl_ = nullptr;
   std::unique_ptr<Poller> poller_;
   TimerHeap timers_;
   Nanos now_ = 0;

@@ -2,8 +2,9 @@
 // fern::Value: the type-erased value a greenlet switch carries (std::any's
 // role, shaped for the switch's hot path).
 //
-// A Value is 32 bytes: 24 bytes of inline storage and a pointer to a
-// per-type static table of operations. What goes where:
+// A Value is 32 bytes: 24 bytes of inline storage and a word naming a
+// per-type static table of operations (its address, with flag bits that say
+// whether moving and destroying need the table). What goes where:
 //   trivial   trivially copyable/destructible types that fit (int, pointers,
 //             small PODs): move and copy are byte copies with no indirect
 //             call, destruction is nothing;
@@ -11,6 +12,9 @@
 //             and destroyed through the table;
 //   heap      everything else (std::string, big structs, over-aligned
 //             types): one allocation; moving a Value copies the pointer.
+// Trivial types of up to 8 bytes and heap pointers are stored and moved as
+// one 8-byte word: a move then never loads more bytes than were stored
+// (a wider load over a narrower, recent store stalls store forwarding).
 // The held type is identified by the table's address (one compare, no
 // typeid on the hot path); a mismatch falls back to comparing type_info, so
 // values that cross a shared-library boundary still match.
@@ -19,6 +23,7 @@
 // holds one throws BadValueCopy. A moved-from Value is empty. Not
 // thread-safe; a Value may be moved between threads like any object.
 #include <cstddef>
+#include <cstdint>
 #include <cstring>
 #include <new>
 #include <stdexcept>
@@ -54,7 +59,7 @@ namespace detail {
 inline constexpr std::size_t kValueSize = 24;
 inline constexpr std::size_t kValueAlign = alignof(std::max_align_t);
 
-struct ValueOps {
+struct alignas(8) ValueOps {
   const std::type_info* type;
   void (*relocate)(void* to, void* from) noexcept;  // null: copying the bytes moves it
   void (*copy)(void* to, const void* from);         // null: copying the bytes copies it
@@ -73,6 +78,9 @@ struct ValueTraits {
   static constexpr bool kTrivial = kInline && std::is_trivially_copy_constructible_v<T> &&
                                    std::is_trivially_move_constructible_v<T> &&
                                    std::is_trivially_destructible_v<T>;
+  // Stored as one 8-byte word: the object itself, zero-extended, or the
+  // pointer to it on the heap.
+  static constexpr bool kWord = (kTrivial && sizeof(T) <= 8) || !kInline;
 
   static T* get(void* storage) noexcept {
     if constexpr (kInline) {
@@ -83,7 +91,14 @@ struct ValueTraits {
   }
   template <class... A>
   static void construct(void* storage, A&&... args) {
-    if constexpr (kInline) {
+    if constexpr (kTrivial && kWord) {
+      // One whole-word store, which the one-word load of a move forwards
+      // from (a wider load over a narrower store would stall).
+      T object(std::forward<A>(args)...);
+      std::uint64_t word = 0;
+      std::memcpy(&word, &object, sizeof(T));
+      std::memcpy(storage, &word, sizeof word);
+    } else if constexpr (kInline) {
       ::new (storage) T(std::forward<A>(args)...);
     } else {
       ::new (storage) T*(new T(std::forward<A>(args)...));
@@ -131,6 +146,26 @@ struct IsInPlaceType : std::false_type {};
 template <class T>
 struct IsInPlaceType<std::in_place_type_t<T>> : std::true_type {};
 
+// A Value's type word is the address of the held type's table plus these
+// flags, so the hot paths test a bit instead of loading from the table.
+inline constexpr std::uintptr_t kValueDestroy = 1;   // destroy (and copy) through the table
+inline constexpr std::uintptr_t kValueRelocate = 2;  // move through the table, not by bytes
+inline constexpr std::uintptr_t kValueWord = 4;      // the storage is one 8-byte word
+inline constexpr std::uintptr_t kValueFlags = kValueDestroy | kValueRelocate | kValueWord;
+static_assert(alignof(ValueOps) > kValueFlags);
+
+template <class T>
+std::uintptr_t value_word() noexcept {
+  using Traits = ValueTraits<T>;
+  constexpr std::uintptr_t flags = (Traits::kTrivial ? 0
+                                    : Traits::kInline ? kValueDestroy | kValueRelocate
+                                                      : kValueDestroy) |
+                                   (Traits::kWord ? kValueWord : 0);
+  return reinterpret_cast<std::uintptr_t>(&kValueOps<T>) + flags;
+}
+
+struct ValueAccess;
+
 }  // namespace detail
 
 class Value {
@@ -145,29 +180,28 @@ class Value {
                                      std::is_constructible_v<D, T&&>>>
   Value(T&& v) {  // NOLINT: implicit, like std::any
     detail::ValueTraits<D>::construct(storage_, std::forward<T>(v));
-    ops_ = &detail::kValueOps<D>;
+    word_ = detail::value_word<D>();
   }
   // Holds a T made from args.
   template <class T, class... A>
   explicit Value(std::in_place_type_t<T>, A&&... args) {
     using D = std::decay_t<T>;
     detail::ValueTraits<D>::construct(storage_, std::forward<A>(args)...);
-    ops_ = &detail::kValueOps<D>;
+    word_ = detail::value_word<D>();
   }
 
   // Copies the held object; throws BadValueCopy for a move-only one.
   Value(const Value& other) {
-    if (!other.ops_) return;
-    if (other.ops_->copy) {
-      other.ops_->copy(storage_, other.storage_);
+    if (other.word_ & detail::kValueDestroy) {
+      other.ops()->copy(storage_, other.storage_);
     } else {
-      std::memcpy(storage_, other.storage_, sizeof storage_);
+      copy_bytes(other.word_, other);
     }
-    ops_ = other.ops_;
+    word_ = other.word_;
   }
   // Takes the held object; `other` becomes empty. No allocation, and no
   // call for trivial and heap-held types.
-  Value(Value&& other) noexcept : ops_(other.ops_) { take(other); }
+  Value(Value&& other) noexcept : word_(other.word_) { take(other); }
 
   Value& operator=(const Value& other) {
     if (this != &other) *this = Value(other);
@@ -176,7 +210,7 @@ class Value {
   Value& operator=(Value&& other) noexcept {
     if (this != &other) {
       reset();
-      ops_ = other.ops_;
+      word_ = other.word_;
       take(other);
     }
     return *this;
@@ -187,7 +221,7 @@ class Value {
   }
 
   ~Value() {
-    if (ops_ && ops_->destroy) ops_->destroy(storage_);
+    if (word_ & detail::kValueDestroy) ops()->destroy(storage_);
   }
 
   // Destroys the held object (if any), then holds a T made from args.
@@ -196,14 +230,14 @@ class Value {
     using D = std::decay_t<T>;
     reset();
     detail::ValueTraits<D>::construct(storage_, std::forward<A>(args)...);
-    ops_ = &detail::kValueOps<D>;
+    word_ = detail::value_word<D>();
     return *detail::ValueTraits<D>::get(storage_);
   }
 
   // Destroys the held object; the Value is empty afterwards.
   void reset() noexcept {
-    const detail::ValueOps* ops = std::exchange(ops_, nullptr);
-    if (ops && ops->destroy) ops->destroy(storage_);
+    std::uintptr_t word = std::exchange(word_, 0);
+    if (word & detail::kValueDestroy) ops(word)->destroy(storage_);
   }
   void swap(Value& other) noexcept {
     Value tmp(std::move(other));
@@ -211,16 +245,15 @@ class Value {
     *this = std::move(tmp);
   }
 
-  bool has_value() const noexcept { return ops_ != nullptr; }
+  bool has_value() const noexcept { return word_ != 0; }
   // The held type; typeid(void) when empty.
-  const std::type_info& type() const noexcept { return ops_ ? *ops_->type : typeid(void); }
+  const std::type_info& type() const noexcept { return word_ ? *ops()->type : typeid(void); }
 
   // Whether it holds a T (cv-qualifiers ignored).
   template <class T>
   bool holds() const noexcept {
     using U = std::remove_cv_t<T>;
-    const detail::ValueOps* want = &detail::kValueOps<U>;
-    return ops_ == want || (ops_ && detail::same_value_type(ops_, typeid(U)));
+    return word_ == detail::value_word<U>() || (word_ && detail::same_value_type(ops(), typeid(U)));
   }
   // The held T, or nullptr when it holds something else or nothing.
   template <class T>
@@ -235,8 +268,8 @@ class Value {
   // The held T; throws BadValueCast when it holds something else or nothing.
   template <class T>
   T& get() {
-    if (T* p = get_if<T>()) return *p;
-    detail::throw_bad_value_cast(typeid(T), type());
+    if (!holds<T>()) detail::throw_bad_value_cast(typeid(T), type());
+    return *detail::ValueTraits<std::remove_cv_t<T>>::get(storage_);
   }
   template <class T>
   const T& get() const {
@@ -244,18 +277,33 @@ class Value {
   }
 
  private:
-  // Moves other's object into *this (ops_ already copied); empties other.
+  friend struct detail::ValueAccess;
+
+  static const detail::ValueOps* ops(std::uintptr_t word) noexcept {
+    return reinterpret_cast<const detail::ValueOps*>(word & ~detail::kValueFlags);
+  }
+  const detail::ValueOps* ops() const noexcept { return ops(word_); }
+
+  // Moves other's object into *this (word_ already copied); empties other.
   void take(Value& other) noexcept {
-    if (ops_ && ops_->relocate) {
-      ops_->relocate(storage_, other.storage_);
+    if (word_ & detail::kValueRelocate) {
+      ops()->relocate(storage_, other.storage_);
     } else {
+      copy_bytes(word_, other);
+    }
+    other.word_ = 0;
+  }
+  // Copies the bytes other's object is stored in (`word` is other's type word).
+  void copy_bytes(std::uintptr_t word, const Value& other) noexcept {
+    if (word & detail::kValueWord) {
+      std::memcpy(storage_, other.storage_, 8);
+    } else if (word) {
       std::memcpy(storage_, other.storage_, sizeof storage_);
     }
-    other.ops_ = nullptr;
   }
 
   alignas(detail::kValueAlign) unsigned char storage_[detail::kValueSize];
-  const detail::ValueOps* ops_ = nullptr;
+  std::uintptr_t word_ = 0;  // see detail::value_word; 0: empty
 };
 
 inline void swap(Value& a, Value& b) noexcept { a.swap(b); }
@@ -266,29 +314,43 @@ Value make_value(A&&... args) {
   return Value(std::in_place_type<T>, std::forward<A>(args)...);
 }
 
+namespace detail {
+struct ValueAccess {
+  // The held U, which the caller has checked it holds.
+  template <class U>
+  static U& held(Value& v) noexcept {
+    return *ValueTraits<U>::get(v.storage_);
+  }
+  template <class U>
+  static U& checked(Value& v) {
+    if (!v.holds<U>()) throw_bad_value_cast(typeid(U), v.type());
+    return held<U>(v);
+  }
+};
+}  // namespace detail
+
 // As std::any_cast: T is the held type, optionally cv/ref-qualified; the
 // result is a copy (a move for an rvalue Value) or a reference. Throws
 // BadValueCast when the Value holds something else or nothing.
 template <class T>
 T value_cast(const Value& v) {
   using U = std::remove_cv_t<std::remove_reference_t<T>>;
-  static_assert(std::is_constructible_v<T, const U&>, "fern::value_cast<T>(const Value&): T cannot be made from const T&");
-  if (const U* p = v.get_if<U>()) return static_cast<T>(*p);
-  detail::throw_bad_value_cast(typeid(U), v.type());
+  static_assert(std::is_constructible_v<T, const U&>,
+                "fern::value_cast<T>(const Value&): T cannot be made from const T&");
+  return static_cast<T>(
+      static_cast<const U&>(detail::ValueAccess::checked<U>(const_cast<Value&>(v))));
 }
 template <class T>
 T value_cast(Value& v) {
   using U = std::remove_cv_t<std::remove_reference_t<T>>;
   static_assert(std::is_constructible_v<T, U&>, "fern::value_cast<T>(Value&): T cannot be made from T&");
-  if (U* p = v.get_if<U>()) return static_cast<T>(*p);
-  detail::throw_bad_value_cast(typeid(U), v.type());
+  return static_cast<T>(detail::ValueAccess::checked<U>(v));
 }
 template <class T>
 T value_cast(Value&& v) {
   using U = std::remove_cv_t<std::remove_reference_t<T>>;
   static_assert(std::is_constructible_v<T, U>, "fern::value_cast<T>(Value&&): T cannot be made from T&&");
-  if (U* p = v.get_if<U>()) return static_cast<T>(std::move(*p));
-  detail::throw_bad_value_cast(typeid(U), v.type());
+  return static_cast<T>(std::move(detail::ValueAccess::checked<U>(v)));
 }
 
 }  // namespace fern

@@ -1,7 +1,9 @@
 // Greenlet basics: creation, switching values, finishing into the parent,
 // current/main, lifecycle flags, scale.
+#include <array>
 #include <string>
 #include <tuple>
+#include <utility>
 #include <vector>
 
 #include "fern_test.h"
@@ -125,6 +127,58 @@ TEST_F(GreenletBasics, SwitchingToEmptyHandleOrMissingRunIsATypedError) {
   EXPECT_THROW(no_run.switch_to(), fern::GreenletError);
   EXPECT_FALSE(no_run.started());
   EXPECT_THROW(Greenlet::current().throw_in(std::exception_ptr()), fern::GreenletError);
+}
+
+// Counts the moves of the object it is; copying it is a compile error.
+struct MoveCounter {
+  int* moves;
+  explicit MoveCounter(int* m) : moves(m) {}
+  MoveCounter(MoveCounter&& o) noexcept : moves(o.moves) { ++*moves; }
+  MoveCounter(const MoveCounter&) = delete;
+};
+
+// GL-3: the value goes from the sender's frame into the receiver's result in one move.
+TEST_F(GreenletBasics, SwitchMovesTheValueOnceAndNeverCopiesIt) {
+  int moves = 0, moves_seen = -1;
+  bool held = false;
+  Greenlet g([&] {
+    fern::Value got = Greenlet::current().parent().switch_to();
+    moves_seen = moves;
+    held = got.holds<MoveCounter>();
+  });
+  g.switch_to();
+  g.switch_value(fern::make_value<MoveCounter>(&moves));
+  EXPECT_EQ(moves_seen, 1);
+  EXPECT_TRUE(held);
+}
+
+// Counts how often the copies of it that a run callable captures are destroyed.
+struct Capture {
+  int* destroyed;
+  char pad[8];
+  ~Capture() {
+    if (destroyed) ++*destroyed;
+  }
+  explicit Capture(int* d) : destroyed(d), pad{} {}
+  Capture(Capture&& o) noexcept : destroyed(std::exchange(o.destroyed, nullptr)), pad{} {}
+};
+
+// GL-16: a started greenlet has no run: its captures die when the body ends
+// (whether they fit inside the greenlet or not), an unstarted one's with it.
+TEST_F(GreenletBasics, RunCallableDiesWhenTheBodyEnds) {
+  int destroyed = 0;
+  std::array<char, 200> big{};
+  Greenlet small([c = Capture(&destroyed)] { return c.pad[0]; });
+  Greenlet large([c = Capture(&destroyed), big] { return c.pad[0] + big[0]; });
+  small.switch_to();
+  EXPECT_EQ(destroyed, 1);
+  large.switch_to();
+  EXPECT_EQ(destroyed, 2);
+  EXPECT_TRUE(small.dead() && large.dead());
+  {
+    Greenlet never([c = Capture(&destroyed)] {});
+  }
+  EXPECT_EQ(destroyed, 3);
 }
 
 TEST_F(GreenletBasics, SwitchingToItselfReturnsTheValue) {

@@ -98,7 +98,7 @@ TEST(Value, HoldsTuplesAndEmplaces) {
 }
 
 TEST(Value, MoveLeavesTheSourceEmpty) {
-  for (Value v : {Value(1), Value(std::string("s")), Value(BigPod{})}) {
+  for (Value v : {Value(1), Value(std::string("s")), Value(BigPod{}), Value(std::make_pair(3, 4.0))}) {
     const std::type_info& held = v.type();
     Value to = std::move(v);
     EXPECT_FALSE(v.has_value());  // NOLINT(bugprone-use-after-move): the contract under test
@@ -108,6 +108,12 @@ TEST(Value, MoveLeavesTheSourceEmpty) {
     EXPECT_FALSE(to.has_value());  // NOLINT(bugprone-use-after-move)
     EXPECT_EQ(assigned.type(), held);
   }
+  Value i = 41;
+  Value j = std::move(i);
+  EXPECT_EQ(j.get<int>(), 41);
+  Value p = std::make_pair(3, 4.0);
+  Value q = std::move(p);
+  EXPECT_EQ((q.get<std::pair<int, double>>()), std::make_pair(3, 4.0));
   Value u = std::make_unique<int>(1);
   Value u2 = std::move(u);
   EXPECT_FALSE(u.has_value());  // NOLINT(bugprone-use-after-move)
@@ -126,6 +132,12 @@ TEST(Value, CopyCopiesTheHeldObject) {
   Value empty;
   Value copy_of_empty = empty;
   EXPECT_FALSE(copy_of_empty.has_value());
+  Value i = 7;
+  Value j = i;
+  EXPECT_EQ(j.get<int>(), 7);
+  Value p = std::make_pair(1, 2.5);
+  Value q = p;
+  EXPECT_EQ((q.get<std::pair<int, double>>()), std::make_pair(1, 2.5));
 }
 
 TEST(Value, CopyingAMoveOnlyHeldTypeThrowsBadValueCopy) {

@@ -22,6 +22,13 @@ namespace {
 thread_local Fiber* t_switching_from = nullptr;
 }  // namespace
 
+#if FERN_ASAN
+bool in_running_fake_frame(const void* addr) noexcept {
+  void* fake = __asan_get_current_fake_stack();
+  return fake && __asan_addr_is_in_fake_stack(fake, const_cast<void*>(addr), nullptr, nullptr);
+}
+#endif
+
 void fiber_adopt_thread(Fiber& fiber) noexcept {
 #if FERN_TSAN
   fiber.tsan = __tsan_get_current_fiber();

@@ -54,6 +54,14 @@ inline void fiber_before_switch(Fiber&, Fiber&, bool) noexcept {}
 inline void fiber_after_switch(Fiber&) noexcept {}
 #endif
 
+// Whether addr is in one of the running context's frames that ASan moved
+// off the real stack (detect_stack_use_after_return's fake frames).
+#if FERN_ASAN
+bool in_running_fake_frame(const void* addr) noexcept;
+#else
+inline bool in_running_fake_frame(const void*) noexcept { return false; }
+#endif
+
 // Lays out `fiber` on `stack` to start with entry(arg, data). No allocation.
 inline void fiber_start(Fiber& fiber, Stack stack, EntryFn entry, void* data) noexcept {
   fiber_prepare(fiber, stack);  // first: it unpoisons a reused stack for ASan

@@ -442,10 +442,13 @@ Greenlet::Greenlet(const Greenlet& parent, std::size_t stack_size) {
 namespace detail {
 namespace {
 // A handle on the greenlet's own stack is a weak self-reference.
+// Only the greenlet itself touches handles in its own frames, so it is the
+// running one whenever such a handle is made, moved or dropped.
 bool counts(const void* where, const GreenletImpl* g) noexcept {
   auto at = reinterpret_cast<std::uintptr_t>(where);
   auto base = reinterpret_cast<std::uintptr_t>(g->stack.base);
-  return at - base >= g->stack.size;
+  if (at - base < g->stack.size) return false;
+  return !(g == t_state.current && arch::in_running_fake_frame(where));
 }
 }  // namespace
 }  // namespace detail

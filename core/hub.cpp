@@ -114,6 +114,7 @@ void Hub::run_callback(std::function<void()> fn) {
 }
 
 Hub::Hub() : poller_(Poller::create()) {
+  exit_hooks_.prev = exit_hooks_.next = &exit_hooks_;
   Greenlet main = Greenlet::current();
   while (main.parent()) main = main.parent();
   greenlet_ = Greenlet([this] { loop(); }, main);
@@ -122,7 +123,49 @@ Hub::Hub() : poller_(Poller::create()) {
   init_wakeup();
 }
 
+void Hub::add_exit_hook(ExitHook* h) noexcept {
+  h->next = &exit_hooks_;
+  h->prev = exit_hooks_.prev;
+  exit_hooks_.prev->next = h;
+  exit_hooks_.prev = h;
+}
+
+void Hub::remove_exit_hook(ExitHook* h) noexcept {
+  if (!h->next) return;
+  h->prev->next = h->next;
+  h->next->prev = h->prev;
+  h->prev = h->next = nullptr;
+}
+
 Hub::~Hub() {
+  // Let queued callbacks (links of tasks that just ended, among others) run:
+  // yield through the queue until it is empty.
+  if (greenlet_.active() && !in_hub()) {
+    struct Yield : Callback {
+      Waiter waiter;
+    };
+    for (int rounds = 0; head_ && rounds < 64; ++rounds) {
+      Yield y;
+      y.fn = [](Callback* cb) { static_cast<Yield*>(cb)->waiter.wake(); };
+      schedule(&y);
+      try {
+        y.waiter.wait();
+      } catch (...) {
+        unschedule(&y);
+        break;
+      }
+    }
+  }
+  // Tasks still suspended: unwind them, so their stacks release what they
+  // hold (each hook removes itself when its task ends).
+  while (exit_hooks_.next != &exit_hooks_) {
+    ExitHook* h = exit_hooks_.next;
+    remove_exit_hook(h);
+    try {
+      h->fn(h);
+    } catch (...) {
+    }
+  }
   if (greenlet_.active() && !in_hub()) {
     try {
       greenlet_.throw_in();  // unwinds the suspended loop

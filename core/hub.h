@@ -58,6 +58,14 @@ struct Callback {
   bool queued = false;
 };
 
+// Something the hub must end when it is destroyed (a started task): an
+// intrusive list node; fn unwinds it (throws GreenletExit into it).
+struct ExitHook {
+  ExitHook* prev = nullptr;
+  ExitHook* next = nullptr;
+  void (*fn)(ExitHook*) = nullptr;
+};
+
 // An intrusive timer on the hub's heap.
 struct Timer : TimerNode {
   void (*fn)(Timer*) = nullptr;
@@ -147,6 +155,11 @@ class Hub {
   // with `error` set (gevent's cancel_wait, HUB-12, IO-3). No switch.
   void cancel_fd(int fd, std::exception_ptr error) noexcept;
 
+  // Registers / removes a hook run by ~Hub (before the loop is unwound), so
+  // that tasks still suspended at thread exit unwind their stacks. O(1).
+  void add_exit_hook(ExitHook* h) noexcept;
+  void remove_exit_hook(ExitHook* h) noexcept;
+
   // Idle callbacks run only when nothing else is pending (HUB-5).
   void schedule_idle(Callback* cb) noexcept;
 
@@ -193,6 +206,7 @@ class Hub {
 
   Callback* head_ = nullptr;  // FIFO of callbacks
   Callback* tail_ = nullptr;
+  ExitHook exit_hooks_;  // sentinel of a circular list
   Callback* idle_head_ = nullptr;
   Callback* idle_tail_ = nullptr;
 

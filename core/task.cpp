@@ -32,6 +32,19 @@ struct KillCallback : Callback {
 struct TaskAccess {
   static void start_now(Callback* cb) { static_cast<TaskBase::TaskCallback*>(cb)->task->greenlet_.switch_to(); }
   static void start_timer(Timer* t) { static_cast<TaskBase::TaskTimer*>(t)->task->greenlet_.switch_to(); }
+  // The hub is going away with this task suspended: unwind it now.
+  static void at_hub_exit(ExitHook* h) {
+    TaskBase& task = *static_cast<TaskBase::TaskExit*>(h)->task;
+    std::shared_ptr<TaskBase> keep = task.self_;
+    if (!task.greenlet_.active()) return;
+    task.greenlet_.set_parent(Greenlet::current());  // end back here, not in the hub's loop
+    task.greenlet_.throw_in();
+    // Its links would run in a loop that is going away: drop them and the
+    // hub's reference with them.
+    Hub::current().unschedule(&task.links_cb_);
+    task.links_.clear();
+    task.self_.reset();
+  }
   static void links(Callback* cb) { static_cast<TaskBase::TaskCallback*>(cb)->task->run_links(); }
   static void kill(Callback* cb) {
     std::unique_ptr<KillCallback> k(static_cast<KillCallback*>(cb));
@@ -51,10 +64,13 @@ TaskBase::TaskBase() : ident_(t_next_ident++) {
   start_timer_.task = this;
   links_cb_.fn = &TaskAccess::links;
   links_cb_.task = this;
+  exit_hook_.fn = &TaskAccess::at_hub_exit;
+  exit_hook_.task = this;
 }
 
 TaskBase::~TaskBase() {
   if (Hub* hub = Hub::current_if_exists()) {
+    hub->remove_exit_hook(&exit_hook_);
     hub->unschedule(&start_cb_);
     hub->stop_timer(&start_timer_);
     hub->unschedule(&links_cb_);
@@ -84,6 +100,7 @@ void TaskBase::start_later(double seconds) {
 
 void TaskBase::bootstrap() {
   running_ = true;
+  Hub::current().add_exit_hook(&exit_hook_);
   try {
     run();
   } catch (const GreenletExit&) {
@@ -97,6 +114,7 @@ void TaskBase::bootstrap() {
 }
 
 void TaskBase::finish(std::exception_ptr error, bool killed) {
+  if (Hub* hub = Hub::current_if_exists()) hub->remove_exit_hook(&exit_hook_);
   dead_ = true;
   running_ = false;
   killed_ = killed;

@@ -114,12 +114,16 @@ class TaskBase : public std::enable_shared_from_this<TaskBase> {
   struct TaskTimer : Timer {
     TaskBase* task;
   };
+  struct TaskExit : ExitHook {
+    TaskBase* task;
+  };
 
   Greenlet greenlet_;
   std::shared_ptr<TaskBase> self_;  // the hub's reference while scheduled or running
   TaskCallback start_cb_;
   TaskTimer start_timer_;
   TaskCallback links_cb_;
+  TaskExit exit_hook_;  // registered while running
   std::deque<Link> links_;
   LinkId next_link_ = 1;
   std::exception_ptr exception_;

@@ -168,9 +168,16 @@ TEST_F(Scheduling, ExpiredTimerRunsBeforeReadyFdInTheSameIteration) {
   fern::Hub& hub = fern::Hub::current();
   struct Watch : fern::Hub::IoWatcher {
     Vec* log;
+    fern::Waiter* done;
   } watch;
+  fern::Waiter done;
   watch.log = &log;
-  watch.fn = [](fern::Hub::IoWatcher* w, unsigned) { static_cast<Watch*>(w)->log->push_back("io-ready"); };
+  watch.done = &done;
+  watch.fn = [](fern::Hub::IoWatcher* w, unsigned) {
+    auto* self = static_cast<Watch*>(w);
+    self->log->push_back("io-ready");
+    if (!self->done->ready()) self->done->wake();
+  };
   struct Mark : fern::Timer {
     Vec* log;
   } timer;
@@ -179,7 +186,7 @@ TEST_F(Scheduling, ExpiredTimerRunsBeforeReadyFdInTheSameIteration) {
   hub.start_timer(&timer, hub.update_now());
   hub.run_callback([&] { log.push_back("run_callback"); });
   ASSERT_EQ(hub.watch_fd(fds[0], fern::kReadable, &watch), fern::Hub::Watch::kStarted);
-  sleep(0.001);
+  done.wait();  // woken by the fd event itself: no timing involved
   hub.unwatch_fd(fds[0], fern::kReadable, &watch);
   close(fds[0]);
   close(fds[1]);

@@ -52,6 +52,7 @@ class GreenletImpl {
   unsigned refs = 1;
   State state = State::kUnstarted;
   bool is_main = false;
+  GreenletExitHook* exit_hooks = nullptr;  // newest first
   // What it finished with, until the landing side moves it out.
   Value result;
   std::exception_ptr error;
@@ -389,6 +390,14 @@ Value run_body(GreenletImpl* self, Value first, std::exception_ptr& error) noexc
   // Its captures die on this stack while it still runs; a started greenlet
   // has no run (GL-16).
   self->run.reset();
+  while (GreenletExitHook* hook = self->exit_hooks) {
+    Greenlet::cancel_exit(hook);
+    try {
+      hook->fn(hook);
+    } catch (...) {
+      std::fprintf(stderr, "fern: an exit hook of greenlet #%lu raised; ignored\n", self->id);
+    }
+  }
   self->state = State::kDead;
   Transfer& out = ts.ending;
   out = Transfer{&self->result, self->error ? &self->error : nullptr};
@@ -511,6 +520,28 @@ void Greenlet::set_parent(const Greenlet& parent) {
   detail::retain(parent.impl_);
   GreenletImpl* old = std::exchange(self.parent, parent.impl_);
   detail::release(old);
+}
+
+bool Greenlet::at_exit(GreenletExitHook* hook) noexcept {
+  GreenletImpl* g = detail::current_impl();
+  if (!g || g->is_main) return false;
+  cancel_exit(hook);
+  hook->owner = g;
+  hook->prev = nullptr;
+  hook->next = g->exit_hooks;
+  if (g->exit_hooks) g->exit_hooks->prev = hook;
+  g->exit_hooks = hook;
+  return true;
+}
+
+void Greenlet::cancel_exit(GreenletExitHook* hook) noexcept {
+  GreenletImpl* g = hook->owner;
+  if (!g) return;
+  if (hook->prev) hook->prev->next = hook->next;
+  else g->exit_hooks = hook->next;
+  if (hook->next) hook->next->prev = hook->prev;
+  hook->owner = nullptr;
+  hook->prev = hook->next = nullptr;
 }
 
 std::size_t Greenlet::live_count() noexcept { return detail::t_state.live; }

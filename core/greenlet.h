@@ -43,6 +43,20 @@ namespace fern {
 class Greenlet;
 namespace detail {
 class GreenletImpl;
+}
+
+// A hook run when a greenlet ends (its run returned or raised, including by
+// a kill), on that greenlet's stack, before its stack is released; hooks run
+// newest first. Intrusive: the node stays valid until it ran or is removed.
+// For greenlet-local storage (sync/local.h) and similar per-greenlet state.
+struct GreenletExitHook {
+  void (*fn)(GreenletExitHook*) = nullptr;
+  GreenletExitHook* prev = nullptr;
+  GreenletExitHook* next = nullptr;
+  detail::GreenletImpl* owner = nullptr;  // set while registered
+};
+
+namespace detail {
 
 // What a switch carries; it lives on the sender's stack. The receiver
 // move-constructs its result from *value (the one move of a switch) or
@@ -251,6 +265,12 @@ class Greenlet {
   // parent or a main greenlet (GL-14, GL-18).
   Greenlet parent() const;
   void set_parent(const Greenlet& parent);
+
+  // Registers hook for the running greenlet; false for a main greenlet,
+  // which ends only with its thread (the hook is then not registered).
+  static bool at_exit(GreenletExitHook* hook) noexcept;
+  // Unregisters a hook that has not run; a no-op otherwise.
+  static void cancel_exit(GreenletExitHook* hook) noexcept;
 
   // A number unique among this thread's greenlets (the main greenlet is 0).
   unsigned long id() const noexcept;

@@ -1,16 +1,16 @@
-// Greenlet-local values keyed by greenlet id, swept lazily once their
-// greenlet has ended (core offers no greenlet-end hook).
+// Greenlet-local values keyed by greenlet id; each is destroyed by an exit
+// hook of its greenlet, or with the table.
 #include "fern/sync/local.h"
-
-#include <algorithm>
-#include <vector>
 
 namespace fern::detail {
 
 LocalTable::~LocalTable() {
   // A value's destructor may touch other locals, never this one: detach first.
   auto entries = std::move(entries_);
-  for (auto& [id, e] : entries) destroy_(e.value);
+  for (auto& [id, e] : entries) {
+    Greenlet::cancel_exit(&e.hook);
+    destroy_(e.value);
+  }
 }
 
 void* LocalTable::find() const noexcept {
@@ -19,42 +19,32 @@ void* LocalTable::find() const noexcept {
 }
 
 void LocalTable::insert(void* value) {
-  if (entries_.size() + 1 >= sweep_at_) {
-    collect();
-    sweep_at_ = std::max<std::size_t>(16, 2 * (entries_.size() + 1));
-  }
-  Greenlet me = Greenlet::current();
-  unsigned long id = me.id();
+  unsigned long id = Greenlet::current().id();
   try {
-    entries_.emplace(id, Entry{std::move(me), value});
+    auto [it, inserted] = entries_.emplace(id, Entry{GreenletExitHook{}, this, value});
+    (void)inserted;
+    it->second.hook.fn = &on_exit;
+    Greenlet::at_exit(&it->second.hook);  // not for the main greenlet: it ends with the thread
   } catch (...) {
     destroy_(value);
     throw;
   }
 }
 
+// Runs on the ending greenlet's stack, with that greenlet current.
+void LocalTable::on_exit(GreenletExitHook* hook) noexcept {
+  auto* entry = reinterpret_cast<Entry*>(hook);
+  entry->table->erase();
+}
+
 bool LocalTable::erase() noexcept {
   auto it = entries_.find(Greenlet::current().id());
   if (it == entries_.end()) return false;
+  Greenlet::cancel_exit(&it->second.hook);
   void* value = it->second.value;
-  entries_.erase(it);
+  entries_.erase(it);  // unhook first, destroy after: a destructor may use this local again
   destroy_(value);
   return true;
-}
-
-std::size_t LocalTable::collect() {
-  // Unhook first, destroy after: a destructor may use this local again.
-  std::vector<void*> dead;
-  for (auto it = entries_.begin(); it != entries_.end();) {
-    if (it->second.owner.dead()) {
-      dead.push_back(it->second.value);
-      it = entries_.erase(it);
-    } else {
-      ++it;
-    }
-  }
-  for (void* v : dead) destroy_(v);
-  return dead.size();
 }
 
 }  // namespace fern::detail

@@ -7,13 +7,9 @@
 //   l.attr (per greenlet)          l->member, *l, l.get()   (LOC-1)
 //   hasattr(l, 'attr')             l.has_value(): has this greenlet made its value yet?
 //   del l.attr                     l.reset(): destroys this greenlet's value
-// Lifetime (LOC-3): every value is destroyed with the local. A value of a
-// greenlet that has ended is destroyed lazily, because core has no
-// greenlet-end hook: by collect(), or by the sweep that runs when a new
-// greenlet's value makes the table twice as big as after the last sweep (so
-// at most about as many dead values as live ones are kept). Until then the
-// table keeps a handle to each greenlet that made a value, so such a
-// greenlet's record (not its stack, which goes when it ends) lives on.
+// Lifetime (LOC-3): a greenlet's value is destroyed when that greenlet ends
+// (a Greenlet::at_exit hook, on its own stack), and every value is destroyed
+// with the local. The main greenlet's value lives until the local goes.
 // One thread: use one local per thread (e.g. thread_local) for threads.
 #include <cstddef>
 #include <functional>
@@ -43,17 +39,16 @@ class LocalTable {
   void insert(void* value);
   // Destroys the calling greenlet's value; false if it had none.
   bool erase() noexcept;
-  // Destroys the values of greenlets that have ended; returns how many.
-  std::size_t collect();
   std::size_t size() const noexcept { return entries_.size(); }
 
  private:
   struct Entry {
-    Greenlet owner;
+    GreenletExitHook hook;  // first: the hook's address is the entry's
+    LocalTable* table;
     void* value;
   };
-  std::unordered_map<unsigned long, Entry> entries_;  // by Greenlet::id()
-  std::size_t sweep_at_ = 16;
+  static void on_exit(GreenletExitHook* hook) noexcept;
+  std::unordered_map<unsigned long, Entry> entries_;  // by Greenlet::id(); nodes never move
   Destroy destroy_;
 };
 
@@ -88,9 +83,7 @@ class local {
   bool has_value() const noexcept { return table_.find() != nullptr; }
   // Destroys the calling greenlet's value; its next access makes a new one.
   void reset() noexcept { table_.erase(); }
-  // Destroys the values of greenlets that have ended; returns how many.
-  std::size_t collect() { return table_.collect(); }
-  // Values currently held (live greenlets' and not yet collected ones).
+  // Values currently held (one per greenlet that made one and still runs).
   std::size_t size() const noexcept { return table_.size(); }
 
  private:

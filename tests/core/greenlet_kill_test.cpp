@@ -112,3 +112,43 @@ TEST_F(GreenletKill, ChildKeepsItsParentAlive) {
 }
 
 }  // namespace
+
+namespace {
+
+struct Hook : fern::GreenletExitHook {
+  std::vector<std::string>* log;
+  std::string name;
+};
+
+void log_hook(fern::GreenletExitHook* h) {
+  auto* self = static_cast<Hook*>(h);
+  self->log->push_back(self->name + (fern::Greenlet::current().dead() ? " (dead)" : " (on its stack)"));
+}
+
+// Exit hooks (for greenlet-local storage, LOC-3): newest first, on the
+// ending greenlet's stack, also when it is killed; cancelled ones do not run.
+TEST_F(GreenletKill, ExitHooksRunNewestFirstWhenTheGreenletEnds) {
+  std::vector<std::string> log;
+  Hook a, b, c;
+  for (auto* h : {&a, &b, &c}) {
+    h->log = &log;
+    h->fn = &log_hook;
+  }
+  a.name = "a";
+  b.name = "b";
+  c.name = "c";
+  EXPECT_FALSE(fern::Greenlet::at_exit(&a));  // the main greenlet ends with its thread
+  Greenlet g([&] {
+    EXPECT_TRUE(Greenlet::at_exit(&a));
+    EXPECT_TRUE(Greenlet::at_exit(&b));
+    EXPECT_TRUE(Greenlet::at_exit(&c));
+    Greenlet::cancel_exit(&b);
+    Greenlet::current().parent().switch_to();
+  });
+  g.switch_to();
+  EXPECT_TRUE(log.empty());
+  g.throw_in();  // killed: hooks still run
+  EXPECT_EQ(log, (std::vector<std::string>{"c (on its stack)", "a (on its stack)"}));
+}
+
+}  // namespace

@@ -58,9 +58,8 @@ TEST_F(Locals, ValuesAreReleasedAfterTheirGreenletEndsAndWithTheLocal) {
     **holder = std::make_shared<int>(1);
     ref = **holder;
   }).join();
-  EXPECT_FALSE(ref.expired());  // no greenlet-end hook in core: released lazily
-  EXPECT_EQ(holder->collect(), 1u);
-  EXPECT_TRUE(ref.expired());
+  EXPECT_TRUE(ref.expired());  // released when its greenlet ended
+  EXPECT_EQ(holder->size(), 0u);
 
   **holder = std::make_shared<int>(2);
   std::weak_ptr<int> main_ref = **holder;
@@ -79,12 +78,40 @@ TEST_F(Locals, ValuesAreReleasedAfterTheirGreenletEndsAndWithTheLocal) {
   running.kill();
 }
 
-// LOC-3: the table sweeps ended greenlets' values as new greenlets arrive.
-TEST_F(Locals, SweepKeepsTheTableBoundedByLiveGreenlets) {
+// LOC-3: the table holds values of running greenlets only.
+TEST_F(Locals, TableHoldsOnlyRunningGreenletsValues) {
   fern::local<int> l;
   for (int i = 0; i < 100; ++i) spawn([&] { *l = 1; }).join();
-  EXPECT_LT(l.size(), 40u);
-  l.collect();
+  EXPECT_EQ(l.size(), 0u);
+  auto parked = spawn([&] {
+    *l = 2;
+    fern::sleep(10);
+  });
+  fern::sleep(0);
+  EXPECT_EQ(l.size(), 1u);
+  parked.kill();  // killed: its value goes too
+  EXPECT_EQ(l.size(), 0u);
+}
+
+// The hook runs for raw greenlets as well, and a value that is reset
+// beforehand is not destroyed twice.
+TEST_F(Locals, RawGreenletValuesGoWhenTheGreenletEnds) {
+  fern::local<std::shared_ptr<int>> l;
+  std::weak_ptr<int> ref;
+  fern::Greenlet g([&] {
+    *l = std::make_shared<int>(7);
+    ref = *l;
+    fern::Greenlet::current().parent().switch_to();
+  });
+  g.switch_to();
+  EXPECT_FALSE(ref.expired());
+  g.switch_to();  // ends
+  EXPECT_TRUE(ref.expired());
+  fern::Greenlet h([&] {
+    *l = std::make_shared<int>(8);
+    l.reset();
+  });
+  h.switch_to();
   EXPECT_EQ(l.size(), 0u);
 }
 

@@ -129,13 +129,15 @@ class Group {
   }
   // Lazy map: results in input order (imap) or completion order
   // (imap_unordered). Returns at once; a feeder task spawns the members.
+  // maxsize > 0 bounds the results buffered ahead of the consumer: the
+  // feeder waits before spawning more (PL-8).
   template <class F, class Range>
-  auto imap(F fn, const Range& inputs) {
-    return make_imap(std::move(fn), inputs, true);
+  auto imap(F fn, const Range& inputs, std::size_t maxsize = 0) {
+    return make_imap(std::move(fn), inputs, true, maxsize);
   }
   template <class F, class Range>
-  auto imap_unordered(F fn, const Range& inputs) {
-    return make_imap(std::move(fn), inputs, false);
+  auto imap_unordered(F fn, const Range& inputs, std::size_t maxsize = 0) {
+    return make_imap(std::move(fn), inputs, false, maxsize);
   }
 
   // f(args...) in a member, waiting for its result; called directly when
@@ -171,7 +173,7 @@ class Group {
   };
   void remove(TaskBase* task, bool unlink);
   template <class F, class Range>
-  auto make_imap(F fn, const Range& inputs, bool ordered);
+  auto make_imap(F fn, const Range& inputs, bool ordered, std::size_t maxsize);
 
   std::list<Member> members_;
   std::unordered_map<TaskBase*, std::list<Member>::iterator> index_;
@@ -228,16 +230,17 @@ Task<TaskResult<F, Args...>> Group::apply_async_cb(Callback callback, F fn, Args
 }
 
 template <class F, class Range>
-auto Group::make_imap(F fn, const Range& inputs, bool ordered) {
+auto Group::make_imap(F fn, const Range& inputs, bool ordered, std::size_t maxsize) {
   using X = typename Range::value_type;
   using R = TaskResult<F, X>;
   static_assert(!std::is_void_v<R>, "fern: imap needs a function that returns a value");
   std::vector<X> items(std::begin(inputs), std::end(inputs));
-  auto state = std::make_shared<detail::IMapState<R>>(items.size(), ordered);
+  auto state = std::make_shared<detail::IMapState<R>>(items.size(), ordered, maxsize);
   // The feeder blocks in spawn() while a Pool is full; the consumer meanwhile
   // takes results as they come (gevent's IMap greenlet).
   auto feeder = fern::spawn([this, state, fn = std::move(fn), items = std::move(items)]() mutable {
     for (std::size_t i = 0; i < items.size(); ++i) {
+      if (state->bound) state->bound->acquire();  // PL-8: wait for the consumer
       Task<R> task = spawn(fn, std::move(items[i]));
       task->link([state, i](TaskBase& t) { state->finished(i, t); });
     }

@@ -7,8 +7,9 @@
 //                                   (std::nullopt after the last result)
 //   for r in g.imap_unordered(...)  for (R& r : g.imap_unordered(...))
 // A worker's exception is rethrown by next() at that worker's position; the
-// next call goes on with the remaining results (PL-7). The maxsize bound of
-// PL-8 is not offered: results are kept until taken. One thread: the hub's.
+// next call goes on with the remaining results (PL-7). With maxsize, at most
+// that many results are in flight or buffered ahead of the consumer (PL-8).
+// One thread: the hub's.
 #include <cstddef>
 #include <exception>
 #include <iterator>
@@ -20,6 +21,7 @@
 #include "fern/core/task.h"
 #include "fern/sync/event.h"
 #include "fern/sync/queue.h"
+#include "fern/sync/semaphore.h"
 
 namespace fern {
 namespace detail {
@@ -32,7 +34,9 @@ struct IMapState {
     std::exception_ptr error;
   };
 
-  IMapState(std::size_t n, bool in_order) : total(n), ordered(in_order) {}
+  IMapState(std::size_t n, bool in_order, std::size_t maxsize) : total(n), ordered(in_order) {
+    if (maxsize) bound.emplace(static_cast<int>(maxsize));
+  }
 
   // From a member's link, in the hub: records its outcome. Never switches.
   void finished(std::size_t index, TaskBase& task) {
@@ -61,6 +65,7 @@ struct IMapState {
   }
 
   Queue<Slot> results;
+  std::optional<Semaphore> bound;  // PL-8: one permit per result not yet taken
   std::map<std::size_t, Slot> early;  // ordered: results that overtook an earlier input
   std::size_t total;
   std::size_t yielded = 0;
@@ -82,6 +87,7 @@ class IMap {
     if (state_->yielded == state_->total) return std::nullopt;
     auto slot = state_->take();
     ++state_->yielded;
+    if (state_->bound) state_->bound->release();
     if (slot.error) std::rethrow_exception(slot.error);
     return std::move(slot.value);
   }

@@ -1,6 +1,8 @@
-// Group and Pool: SEMANTICS PL-1 .. PL-7, PL-9, PL-10, F15, probe sequences
+// Group and Pool: SEMANTICS PL-1 .. PL-10, F15, probe sequences
 // PL1 .. PL6, seed 30.
 #include "fern/sync/group.h"
+
+#include <algorithm>
 
 #include <chrono>
 #include <stdexcept>
@@ -60,6 +62,32 @@ TEST_F(Pools, MapAndImapKeepInputOrderImapUnorderedFollowsCompletion) {
   fern::Pool p1(1);
   for (int x : p1.imap_unordered(d, in)) single.push_back(x);
   EXPECT_EQ(single, in);  // PL-9: one slot runs them in input order
+}
+
+// PL-8: with maxsize, the feeder never gets more than maxsize results ahead.
+TEST_F(Pools, ImapMaxsizeBoundsResultsAheadOfTheConsumer) {
+  fern::Group g;
+  int started = 0, taken = 0, most_ahead = 0;
+  auto f = [&](int x) {
+    ++started;
+    most_ahead = std::max(most_ahead, started - taken);
+    return x;
+  };
+  std::vector<int> in(20), out;
+  for (int i = 0; i < 20; ++i) in[i] = i;
+  for (int x : g.imap_unordered(f, in, 3)) {
+    out.push_back(x);
+    ++taken;
+    sleep(0);
+    sleep(0);
+  }
+  std::sort(out.begin(), out.end());
+  EXPECT_EQ(out, in);
+  EXPECT_LE(most_ahead, 3);
+  EXPECT_GE(most_ahead, 2);  // and it does run ahead
+  out.clear();
+  for (int x : g.imap(f, in, 1)) out.push_back(x);
+  EXPECT_EQ(out, in);
 }
 
 // PL3, PL-4

@@ -3,7 +3,6 @@
 #include "fern/sync/group.h"
 
 #include <algorithm>
-
 #include <chrono>
 #include <stdexcept>
 #include <string>

@@ -1,0 +1,46 @@
+// Twin of gevent's tutorial program 23_queue_maxsize_timeout.py: the boss
+// blocks on put() into a Queue of maxsize 3 until a worker takes an item;
+// workers get(timeout) and quit on QueueEmpty (gevent's queue.Empty) once
+// the work is done. Strict steve, john, bob rotation as real gevent 22.10.
+// Deliberate difference: get timeout 1 s -> 0.1 s.
+#include <cstdio>
+
+#include "fern/core/task.h"
+#include "fern/sync/queue.h"
+
+namespace {
+
+fern::Queue<int> tasks(3);
+
+void worker(const char* n) {
+  try {
+    while (true) {
+      int task = tasks.get(true, 0.1);  // decrements queue size by 1
+      std::printf("Worker %s got task %d\n", n, task);
+      fern::sleep(0);
+    }
+  } catch (const fern::QueueEmpty&) {
+    std::puts("Quitting time!");
+  }
+}
+
+// Boss will wait to hand out work until an individual worker is free since
+// the maxsize of the task queue is 3.
+void boss() {
+  for (int i = 1; i < 10; ++i) tasks.put(i);
+  std::puts("Assigned all work in iteration 1");
+
+  for (int i = 10; i < 20; ++i) tasks.put(i);
+  std::puts("Assigned all work in iteration 2");
+}
+
+}  // namespace
+
+int main() {
+  fern::joinall({
+      fern::any_task(fern::spawn(boss)),
+      fern::any_task(fern::spawn(worker, "steve")),
+      fern::any_task(fern::spawn(worker, "john")),
+      fern::any_task(fern::spawn(worker, "bob")),
+  });
+}

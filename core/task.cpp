@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <unordered_set>
 
 #include "fern/core/timeout.h"
 
@@ -56,7 +57,6 @@ struct TaskAccess {
 
 TaskBase::TaskBase() : ident_(t_next_ident++) {
   Hub& hub = Hub::current();
-  name_ = "Greenlet-" + std::to_string(ident_ - 1);
   greenlet_ = Greenlet([this] { bootstrap(); }, hub.greenlet());
   start_cb_.fn = &TaskAccess::start_now;
   start_cb_.task = this;
@@ -77,10 +77,15 @@ TaskBase::~TaskBase() {
   }
 }
 
+const std::string& TaskBase::name() const {
+  if (name_.empty()) name_ = "Greenlet-" + std::to_string(ident_ - 1);
+  return name_;
+}
+
 std::string TaskBase::describe() const {
   char address[32];
   std::snprintf(address, sizeof address, "%p", static_cast<const void*>(this));
-  return "<Task \"" + name_ + "\" at " + address + ">";
+  return "<Task \"" + name() + "\" at " + address + ">";
 }
 
 void TaskBase::start() {
@@ -132,9 +137,10 @@ void TaskBase::schedule_links() {
 
 void TaskBase::run_links() {
   std::shared_ptr<TaskBase> keep = std::move(self_);
+  // Taken one at a time from the front: a link may unlink later ones (GV-12).
   while (!links_.empty()) {
     Link link = std::move(links_.front());
-    links_.pop_front();
+    links_.erase(links_.begin());
     if ((link.when == 1 && exception_) || (link.when == 2 && !exception_)) continue;
     try {
       link.fn(*this);
@@ -211,45 +217,73 @@ void throw_not_ready(const TaskBase& task, bool block) {
 
 }  // namespace detail
 
-std::vector<AnyTask> joinall(const std::vector<AnyTask>& tasks, double timeout, bool raise_error,
-                             std::size_t count) {
-  std::vector<AnyTask> unique;
-  for (const AnyTask& t : tasks)
-    if (t && std::find(unique.begin(), unique.end(), t) == unique.end()) unique.push_back(t);
-  std::size_t wanted = count == 0 || count > unique.size() ? unique.size() : count;
+namespace {
 
+// What joinall's links share; each link captures only a pointer to it and
+// the task's index (small enough for std::function's inline storage).
+struct JoinAll {
+  const std::vector<AnyTask>& tasks;
   std::vector<AnyTask> done;
   std::exception_ptr first_error;
+  std::size_t wanted;
+  bool raise_error;
+  Waiter waiter;
+
+  bool finished() const { return done.size() >= wanted || (raise_error && first_error); }
+  void add(const AnyTask& t) {
+    done.push_back(t);
+    if (!first_error && t->exception()) first_error = t->exception();
+  }
+};
+
+}  // namespace
+
+std::vector<AnyTask> joinall(const std::vector<AnyTask>& tasks, double timeout, bool raise_error,
+                             std::size_t count) {
+  // Duplicates are tolerated (GV-13): keep the first of each. Checking costs
+  // a sort; only lists that have duplicates pay for a set.
+  std::vector<AnyTask> unique;
+  {
+    std::vector<TaskBase*> seen;
+    seen.reserve(tasks.size());
+    for (const AnyTask& t : tasks)
+      if (t) seen.push_back(t.get());
+    std::sort(seen.begin(), seen.end());
+    bool duplicates = std::adjacent_find(seen.begin(), seen.end()) != seen.end();
+    unique.reserve(seen.size());
+    std::unordered_set<TaskBase*> taken;
+    for (const AnyTask& t : tasks)
+      if (t && (!duplicates || taken.insert(t.get()).second)) unique.push_back(t);
+  }
+  JoinAll state{unique, {}, nullptr, 0, raise_error, {}};
+  state.wanted = count == 0 || count > unique.size() ? unique.size() : count;
+  state.done.reserve(unique.size());
   for (const AnyTask& t : unique)
-    if (t->dead()) {
-      done.push_back(t);
-      if (!first_error && t->exception()) first_error = t->exception();
-    }
-  auto finished = [&] { return done.size() >= wanted || (raise_error && first_error); };
-  if (!finished()) {
+    if (t->dead()) state.add(t);
+  if (!state.finished()) {
     Hub& hub = Hub::current();
-    Waiter waiter;
-    std::vector<std::pair<AnyTask, TaskBase::LinkId>> linked;
+    std::vector<std::pair<TaskBase*, TaskBase::LinkId>> linked;
+    linked.reserve(unique.size());
     struct Unlink {
-      std::vector<std::pair<AnyTask, TaskBase::LinkId>>& links;
+      std::vector<std::pair<TaskBase*, TaskBase::LinkId>>& links;
       ~Unlink() {
         for (auto& [t, id] : links) t->unlink(id);
       }
     } unlink_on_exit{linked};
-    for (const AnyTask& t : unique) {
-      if (t->dead()) continue;
-      linked.emplace_back(t, t->link([&, t](TaskBase&) {
-        done.push_back(t);
-        if (!first_error && t->exception()) first_error = t->exception();
-        if (finished() && !waiter.ready()) waiter.wake();
+    for (std::size_t i = 0; i < unique.size(); ++i) {
+      if (unique[i]->dead()) continue;
+      JoinAll* shared = &state;
+      linked.emplace_back(unique[i].get(), unique[i]->link([shared, i](TaskBase&) {
+        shared->add(shared->tasks[i]);
+        if (shared->finished() && !shared->waiter.ready()) shared->waiter.wake();
       }));
     }
-    detail::WakeTimer timer(hub, waiter, timeout);
-    waiter.wait();
+    detail::WakeTimer timer(hub, state.waiter, timeout);
+    state.waiter.wait();
   }
-  if (raise_error && first_error) std::rethrow_exception(first_error);
-  if (done.size() > wanted) done.resize(wanted);
-  return done;
+  if (raise_error && state.first_error) std::rethrow_exception(state.first_error);
+  if (state.done.size() > state.wanted) state.done.resize(state.wanted);
+  return std::move(state.done);
 }
 
 void killall(const std::vector<AnyTask>& tasks, std::exception_ptr error, bool block, double timeout) {

@@ -24,7 +24,6 @@
 // (GV-3) and kept, never thrown into joiners. A started task stays alive
 // until it ends even when every handle is dropped (the hub owns it).
 #include <cstddef>
-#include <deque>
 #include <exception>
 #include <functional>
 #include <memory>
@@ -59,7 +58,7 @@ class TaskBase : public std::enable_shared_from_this<TaskBase> {
   std::exception_ptr exception() const noexcept { return exception_; }
 
   // "Greenlet-N" unless set (GV-17); minimal_ident is small and unique per hub.
-  const std::string& name() const noexcept { return name_; }
+  const std::string& name() const;
   void set_name(std::string name) { name_ = std::move(name); }
   unsigned long minimal_ident() const noexcept { return ident_; }
   const Greenlet& greenlet() const noexcept { return greenlet_; }
@@ -124,10 +123,10 @@ class TaskBase : public std::enable_shared_from_this<TaskBase> {
   TaskTimer start_timer_;
   TaskCallback links_cb_;
   TaskExit exit_hook_;  // registered while running
-  std::deque<Link> links_;
+  std::vector<Link> links_;  // few, and most tasks have none: no allocation until one
   LinkId next_link_ = 1;
   std::exception_ptr exception_;
-  std::string name_;
+  mutable std::string name_;  // made on first use: spawning pays nothing for it
   unsigned long ident_ = 0;
   bool scheduled_ = false;
   bool running_ = false;

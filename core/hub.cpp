@@ -1,19 +1,12 @@
 // The hub's loop: callbacks -> timers -> fd events -> idle (SEMANTICS F4).
 #include "fern/core/hub.h"
 
-#include <fcntl.h>
-#include <unistd.h>
-#if defined(__linux__)
-#  include <sys/eventfd.h>
-#endif
 
 #include <cxxabi.h>
 
-#include <cerrno>
 #include <cstdlib>
 #include <cstdio>
 #include <ctime>
-#include <system_error>
 
 namespace fern {
 namespace {
@@ -22,7 +15,6 @@ constexpr Nanos kSwitchInterval = 5'000'000;  // gevent's getswitchinterval(): 5
 constexpr int kMaxEvents = 256;
 
 thread_local Hub* t_hub = nullptr;
-std::atomic<void (*)(Hub&)> g_wakeup_hook{nullptr};
 
 std::string demangled(const char* name) {
   int status = 0;
@@ -33,21 +25,6 @@ std::string demangled(const char* name) {
 }
 
 thread_local std::unique_ptr<Hub> t_hub_owner;
-
-// HUB-8: an error escaping a callback (or a raw greenlet it switched into)
-// is reported and the loop goes on. GreenletExit reaching the hub means the
-// hub itself is being destroyed: let it unwind the loop.
-template <class F>
-void guarded(const char* what, F&& f) {
-  try {
-    f();
-  } catch (const GreenletExit&) {
-    throw;
-  } catch (...) {
-    Hub::report_error(what, std::current_exception());
-  }
-}
-
 
 }  // namespace
 
@@ -108,7 +85,7 @@ void Hub::run_callback(std::function<void()> fn) {
   node->fn = std::move(fn);
   static_cast<Callback*>(node)->fn = [](Callback* cb) {
     std::unique_ptr<Owned> self(static_cast<Owned*>(cb));
-    guarded("a callback", [&] { self->fn(); });  // HUB-8: the loop goes on
+    detail::run_guarded("a callback", [&] { self->fn(); });  // HUB-8: the loop goes on
   };
   schedule(node);
 }
@@ -182,25 +159,6 @@ Hub::~Hub() {
 }
 
 bool Hub::in_hub() const noexcept { return detail::current_impl() == hub_impl_; }
-
-void Hub::init_wakeup() {
-#if defined(__linux__)
-  wake_read_fd_ = wake_write_fd_ = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-  if (wake_read_fd_ < 0) throw std::system_error(errno, std::generic_category(), "fern: eventfd");
-#else
-  int fds[2];
-  if (pipe(fds) != 0) throw std::system_error(errno, std::generic_category(), "fern: pipe");
-  for (int fd : fds) {
-    fcntl(fd, F_SETFD, FD_CLOEXEC);
-    fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
-  }
-  wake_read_fd_ = fds[0];
-  wake_write_fd_ = fds[1];
-#endif
-  wake_watcher_.ref = false;  // cross-thread wake-ups do not keep the loop alive
-  wake_watcher_.fn = [](IoWatcher*, unsigned) { Hub::current().drain_threadsafe(); };
-  watch_fd(wake_read_fd_, kReadable, &wake_watcher_);
-}
 
 void Hub::switch_to_hub() {
   if (__builtin_expect(in_hub(), 0)) throw BlockingSwitchOutError();
@@ -285,7 +243,7 @@ void Hub::run_callbacks() {
     head_ = cb->next;
     if (!head_) tail_ = nullptr;
     cb->queued = false;
-    guarded("a callback", [cb] { cb->fn(cb); });
+    detail::run_guarded("a callback", [cb] { cb->fn(cb); });
     // F6: cut the batch after the switch interval so timers get their turn.
     if ((++ran & 63) == 0) {
       Nanos t = monotonic_now();
@@ -302,7 +260,7 @@ void Hub::run_timers() {
     auto* t = static_cast<Timer*>(timers_.pop_expired(now));
     if (!t) break;
     if (t->ref) --ref_timers_;
-    guarded("a timer", [t] { t->fn(t); });
+    detail::run_guarded("a timer", [t] { t->fn(t); });
   }
 }
 
@@ -325,7 +283,7 @@ void Hub::poll_io(bool block) {
       if (!(ev.ready & direction) || !poller_->is_current(ev)) continue;
       FdSlot& slot = fds_[static_cast<std::size_t>(ev.fd)];
       IoWatcher* w = direction == kReadable ? slot.reader : slot.writer;
-      if (w) guarded("an fd watcher", [w, &ev] { w->fn(w, ev.ready); });
+      if (w) detail::run_guarded("an fd watcher", [w, &ev] { w->fn(w, ev.ready); });
     }
   }
 }
@@ -336,106 +294,8 @@ void Hub::run_idle() {
   while (Callback* cb = batch) {
     batch = cb->next;
     cb->queued = false;
-    guarded("an idle callback", [cb] { cb->fn(cb); });
+    detail::run_guarded("an idle callback", [cb] { cb->fn(cb); });
   }
-}
-
-Hub::Watch Hub::watch_fd(int fd, unsigned direction, IoWatcher* w) {
-  if (fd < 0) throw std::system_error(EBADF, std::generic_category(), "fern: invalid fd " + std::to_string(fd));
-  if (static_cast<std::size_t>(fd) >= fds_.size()) fds_.resize(static_cast<std::size_t>(fd) + 1);
-  FdSlot& slot = fds_[static_cast<std::size_t>(fd)];
-  IoWatcher*& mine = direction == kReadable ? slot.reader : slot.writer;
-  if (mine) return Watch::kBusy;
-  unsigned want = slot.registered | direction;
-  try {
-    if (slot.registered == kNone) poller_->add(fd, want);
-    else poller_->modify(fd, want);
-  } catch (const std::system_error& e) {
-    if (e.code().value() == EPERM) return Watch::kAlwaysReady;  // regular files never block
-    throw;
-  }
-  if (slot.registered == kNone) ++watched_fds_;
-  slot.registered = want;
-  mine = w;
-  if (w->ref) ++ref_fds_;
-  return Watch::kStarted;
-}
-
-void Hub::unwatch_fd(int fd, unsigned direction, IoWatcher* w) noexcept {
-  if (fd < 0 || static_cast<std::size_t>(fd) >= fds_.size()) return;
-  FdSlot& slot = fds_[static_cast<std::size_t>(fd)];
-  IoWatcher*& mine = direction == kReadable ? slot.reader : slot.writer;
-  if (mine != w) return;
-  mine = nullptr;
-  if (w->ref) --ref_fds_;
-  unsigned want = slot.registered & ~direction;
-  if (want == kNone) {
-    poller_->remove(fd);
-    --watched_fds_;
-  } else {
-    try {
-      poller_->modify(fd, want);
-    } catch (...) {
-      poller_->remove(fd);  // the fd is gone under us: forget it
-    }
-  }
-  slot.registered = want;
-}
-
-void Hub::cancel_fd(int fd, std::exception_ptr error) noexcept {
-  if (fd < 0 || static_cast<std::size_t>(fd) >= fds_.size()) return;
-  FdSlot& slot = fds_[static_cast<std::size_t>(fd)];
-  for (IoWatcher* w : {slot.reader, slot.writer}) {
-    if (!w) continue;
-    w->error = error;
-    w->cancel.watcher = w;
-    w->cancel.fn = [](Callback* cb) {
-      IoWatcher* watcher = static_cast<IoWatcher::Cancel*>(cb)->watcher;
-      watcher->fn(watcher, 0);
-    };
-    schedule(&w->cancel);
-    if (w->ref) --ref_fds_;
-  }
-  if (slot.registered != kNone) {
-    poller_->remove(fd);
-    --watched_fds_;
-  }
-  slot = FdSlot{};
-}
-
-void Hub::run_callback_threadsafe(std::function<void()> fn) {
-  {
-    std::lock_guard<std::mutex> lock(remote_mutex_);
-    remote_.push_back(std::move(fn));
-  }
-  if (!remote_pending_.exchange(true, std::memory_order_acq_rel)) {
-    std::uint64_t one = 1;
-    // EAGAIN means the counter is already non-zero: the hub will wake anyway.
-    ssize_t ignored = write(wake_write_fd_, &one, wake_write_fd_ == wake_read_fd_ ? 8 : 1);
-    (void)ignored;
-  }
-}
-
-void Hub::wake_from_signal() noexcept {
-  std::uint64_t one = 1;
-  ssize_t ignored = write(wake_write_fd_, &one, wake_write_fd_ == wake_read_fd_ ? 8 : 1);
-  (void)ignored;
-}
-
-void Hub::set_wakeup_hook(void (*hook)(Hub&)) noexcept { g_wakeup_hook.store(hook); }
-
-void Hub::drain_threadsafe() {
-  char buf[64];
-  while (read(wake_read_fd_, buf, sizeof buf) > 0) {
-  }
-  if (auto hook = g_wakeup_hook.load()) hook(*this);
-  std::vector<std::function<void()>> batch;
-  {
-    std::lock_guard<std::mutex> lock(remote_mutex_);
-    batch.swap(remote_);
-    remote_pending_.store(false, std::memory_order_release);
-  }
-  for (auto& fn : batch) guarded("a thread-safe callback", fn);
 }
 
 bool Hub::run_until_idle(double timeout_seconds) {
@@ -461,19 +321,6 @@ bool Hub::run_until_idle(double timeout_seconds) {
   return !deadline.expired;
 }
 
-void Hub::reinit_after_fork() {
-  poller_->reinit();
-  int old_read = wake_read_fd_, old_write = wake_write_fd_;
-  unwatch_fd(old_read, kReadable, &wake_watcher_);
-  close(old_read);
-  if (old_write != old_read) close(old_write);
-  remote_.clear();
-  remote_pending_.store(false);
-  init_wakeup();
-}
-
-// Mirrors gevent's report: the error (where Python prints the traceback),
-// then "<timestamp> <context> failed with <Type>" and a blank line.
 void Hub::report_error(const std::string& context, std::exception_ptr error) noexcept {
   std::string type = "unknown exception", what;
   try {

@@ -233,6 +233,20 @@ class Hub {
 
 namespace detail {
 
+// HUB-8: an error escaping a callback (or a raw greenlet it switched into)
+// is reported and the loop goes on. GreenletExit reaching the hub means the
+// hub itself is being destroyed: let it unwind the loop.
+template <class F>
+void run_guarded(const char* what, F&& f) {
+  try {
+    f();
+  } catch (const GreenletExit&) {
+    throw;
+  } catch (...) {
+    Hub::report_error(what, std::current_exception());
+  }
+}
+
 // A timer that wakes a Waiter (for per-call timeouts); not armed when
 // seconds < 0. Disarms itself on destruction, so every exit path is clean.
 struct WakeTimer : Timer {

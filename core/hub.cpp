@@ -1,8 +1,8 @@
 // The hub's loop: callbacks -> timers -> fd events -> idle (SEMANTICS F4).
 #include "fern/core/hub.h"
 
-
 #include <cxxabi.h>
+#include <unistd.h>
 
 #include <cstdlib>
 #include <cstdio>

@@ -228,10 +228,10 @@ class Greenlet {
     return switch_value(pack(std::forward<Args>(args)...));
   }
   // switch_to with the value already packed (moved, never copied).
-  Value switch_value(Value value) { return switch_impl(impl_, std::move(value)); }
+  [[gnu::always_inline]] Value switch_value(Value value) { return switch_impl(impl_, std::move(value)); }
 
   // switch_value by implementation pointer (the hub's paths use it).
-  static Value switch_impl(detail::GreenletImpl* target, Value&& value) {
+  [[gnu::always_inline]] static Value switch_impl(detail::GreenletImpl* target, Value&& value) {
     // Inline so that no return follows the stack switch before the caller's
     // own: a return right after it would be mispredicted (the CPU's return
     // stack holds the other side's addresses), ~4 ns a switch. The calls

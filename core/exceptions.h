@@ -4,6 +4,7 @@
 // GreenletExit deliberately does not derive from std::exception (as in
 // greenlet, where it derives from BaseException): `catch (const
 // std::exception&)` in user code does not swallow a kill.
+#include <exception>
 #include <stdexcept>
 #include <string>
 #include <utility>
@@ -22,6 +23,9 @@ class GreenletExit {
  private:
   std::string message_;
 };
+
+// Whether `error` holds a GreenletExit (a kill, which counts as a result).
+bool is_greenlet_exit(const std::exception_ptr& error) noexcept;
 
 // Misuse of the greenlet API (greenlet.error and its ValueError /
 // AttributeError cases in Python): switching to an empty handle or to a

@@ -163,15 +163,6 @@ ThreadState& state() {
   return ts;
 }
 
-bool is_greenlet_exit(const std::exception_ptr& error) {
-  try {
-    std::rethrow_exception(error);
-  } catch (const GreenletExit&) {
-    return true;
-  } catch (...) {
-    return false;
-  }
-}
 
 // A finished greenlet's stack goes back once nothing runs on it any more.
 [[gnu::noinline]] void bury_zombie(ThreadState& ts) noexcept {
@@ -520,6 +511,16 @@ void Greenlet::set_parent(const Greenlet& parent) {
   detail::retain(parent.impl_);
   GreenletImpl* old = std::exchange(self.parent, parent.impl_);
   detail::release(old);
+}
+
+bool is_greenlet_exit(const std::exception_ptr& error) noexcept {
+  try {
+    std::rethrow_exception(error);
+  } catch (const GreenletExit&) {
+    return true;
+  } catch (...) {
+    return false;
+  }
 }
 
 bool Greenlet::at_exit(GreenletExitHook* hook) noexcept {

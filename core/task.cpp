@@ -12,15 +12,6 @@ namespace {
 
 thread_local unsigned long t_next_ident = 1;
 
-bool is_greenlet_exit(const std::exception_ptr& error) {
-  try {
-    std::rethrow_exception(error);
-  } catch (const GreenletExit&) {
-    return true;
-  } catch (...) {
-    return false;
-  }
-}
 
 // Delivers one kill: queued by kill(), runs in the hub (gevent's _kill).
 struct KillCallback : Callback {
@@ -299,44 +290,38 @@ void killall(const std::vector<AnyTask>& tasks, std::exception_ptr error, bool b
     if (!t->dead()) throw Timeout(timeout);  // GV-8: started tasks that outlived the timeout
 }
 
+namespace {
+
+// Parks the caller until the hub runs a callback queued with `queue`
+// (schedule: FIFO with everything else; schedule_idle: when nothing else is
+// pending); the callback is unqueued on every exit path.
+void park_on_callback(Hub& hub, void (Hub::*queue)(Callback*) noexcept) {
+  struct Wake : Callback {
+    Waiter waiter;
+  } wake;
+  wake.fn = [](Callback* cb) { static_cast<Wake*>(cb)->waiter.wake(); };
+  (hub.*queue)(&wake);
+  struct Unqueue {
+    Hub& hub;
+    Callback* cb;
+    ~Unqueue() { hub.unschedule(cb); }
+  } guard{hub, &wake};
+  wake.waiter.wait();
+}
+
+}  // namespace
+
 void sleep(double seconds) {
   Hub& hub = Hub::current();
-  Waiter waiter;
   if (seconds <= 0) {
-    // F3: a yield goes through the same FIFO as spawn's start callbacks.
-    struct Yield : Callback {
-      Waiter* waiter;
-    } yield;
-    yield.waiter = &waiter;
-    yield.fn = [](Callback* cb) { static_cast<Yield*>(cb)->waiter->wake(); };
-    hub.schedule(&yield);
-    struct Unschedule {
-      Hub& hub;
-      Callback* cb;
-      ~Unschedule() { hub.unschedule(cb); }
-    } guard{hub, &yield};
-    waiter.wait();
+    park_on_callback(hub, &Hub::schedule);  // F3: the same FIFO as spawn's start callbacks
     return;
   }
+  Waiter waiter;
   detail::WakeTimer timer(hub, waiter, seconds);  // refreshes the cached clock first (F5)
   waiter.wait();
 }
 
-void idle() {
-  Hub& hub = Hub::current();
-  Waiter waiter;
-  struct Idle : Callback {
-    Waiter* waiter;
-  } cb;
-  cb.waiter = &waiter;
-  cb.fn = [](Callback* c) { static_cast<Idle*>(c)->waiter->wake(); };
-  hub.schedule_idle(&cb);
-  struct Unschedule {
-    Hub& hub;
-    Callback* cb;
-    ~Unschedule() { hub.unschedule(cb); }
-  } guard{hub, &cb};
-  waiter.wait();
-}
+void idle() { park_on_callback(Hub::current(), &Hub::schedule_idle); }
 
 }  // namespace fern

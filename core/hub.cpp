@@ -34,11 +34,12 @@ void Waiter::wait() {
   if (!ready_) {
     Hub& hub = Hub::current();
     waiting_ = detail::current_impl();
+    if (__builtin_expect(waiting_ == hub.hub_impl_, 0)) throw BlockingSwitchOutError();
     struct Forget {
       detail::GreenletImpl*& g;
       ~Forget() { g = nullptr; }
     } forget{waiting_};
-    hub.switch_to_hub();
+    Greenlet::switch_impl(hub.hub_impl_, Value());  // what switch_to_hub does, current known
     if (!ready_) throw InvalidSwitchError("fern: invalid switch into a greenlet waiting in the hub");
   }
   ready_ = false;

@@ -228,7 +228,7 @@ class Hub {
   int wake_read_fd_ = -1;
   int wake_write_fd_ = -1;
   IoWatcher wake_watcher_;
-  friend struct HubAccess;
+  friend class Waiter;  // parks by pointer on the hot path
 };
 
 namespace detail {

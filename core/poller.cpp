@@ -2,9 +2,13 @@
 // backend, and says which through FERN_POLLER_DEFAULT_<BACKEND>; a backend
 // is available here exactly when its file was compiled.
 #include <memory>
+#include <stdexcept>
+#include <string>
 #include <string_view>
+#include <system_error>
 
 #include "fern/core/poller.h"
+#include "fern/core/poller_backend.h"
 
 #if defined(FERN_POLLER_DEFAULT_EPOLL) && !defined(__linux__)
 #error "fern: the epoll poller backend needs Linux; set FERN_POLLER_BACKEND to kqueue or poll"
@@ -21,15 +25,22 @@
 
 namespace fern {
 
-// Each defined in its backend's file; no header, as nothing else calls them.
 namespace detail {
-std::unique_ptr<Poller> make_poll_poller();
-#ifdef FERN_POLLER_DEFAULT_EPOLL
-std::unique_ptr<Poller> make_epoll_poller();
-#endif
-#ifdef FERN_POLLER_DEFAULT_KQUEUE
-std::unique_ptr<Poller> make_kqueue_poller();
-#endif
+
+void throw_poller_errno(const char* backend, int err, const std::string& what) {
+  throw std::system_error(err, std::system_category(), std::string("fern: ") + backend + " " + what);
+}
+
+void throw_poller_errno(const char* backend, int err, const char* op, int fd) {
+  throw_poller_errno(backend, err, std::string(op) + " fd " + std::to_string(fd));
+}
+
+void check_interest(const char* backend, unsigned interest, const char* op, int fd) {
+  if (interest == kNone || (interest & ~unsigned{kReadable | kWritable}) != 0)
+    throw std::invalid_argument(std::string("fern: ") + backend + " " + op + " fd " + std::to_string(fd) +
+                                ": interest must be kReadable, kWritable or both");
+}
+
 }  // namespace detail
 
 std::unique_ptr<Poller> Poller::create() {

@@ -23,26 +23,13 @@
 #include <vector>
 
 #include "fern/core/poller.h"
+#include "fern/core/poller_backend.h"
 
 namespace fern::detail {
 
 namespace {
 
-[[noreturn]] void throw_errno(int err, const std::string& what) {
-  throw std::system_error(err, std::system_category(), "fern: epoll " + what);
-}
-
-[[noreturn]] void throw_errno(int err, const char* op, int fd) {
-  throw_errno(err, std::string(op) + " fd " + std::to_string(fd));
-}
-
-void check_interest(unsigned interest, const char* op, int fd) {
-  if (interest == kNone || (interest & ~unsigned{kReadable | kWritable}) != 0) {
-    throw std::invalid_argument(std::string("fern: epoll ") + op + " fd " +
-                                std::to_string(fd) +
-                                ": interest must be kReadable, kWritable or both");
-  }
-}
+constexpr char kBackend[] = "epoll";
 
 std::uint32_t to_epoll(unsigned interest) {
   std::uint32_t events = 0;
@@ -63,7 +50,7 @@ unsigned from_epoll(std::uint32_t events) {
 
 int new_epoll_fd() {
   int fd = epoll_create1(EPOLL_CLOEXEC);
-  if (fd < 0) throw_errno(errno, "epoll_create1");
+  if (fd < 0) throw_poller_errno(kBackend, errno, "epoll_create1");
   return fd;
 }
 
@@ -77,9 +64,9 @@ class EpollPoller final : public Poller {
   const char* name() const noexcept override { return "epoll"; }
 
   void add(int fd, unsigned interest) override {
-    check_interest(interest, "add", fd);
-    if (fd < 0) throw_errno(EBADF, "add", fd);
-    if (registered(fd)) throw_errno(EEXIST, "add", fd);
+    check_interest(kBackend, interest, "add", fd);
+    if (fd < 0) throw_poller_errno(kBackend, EBADF, "add", fd);
+    if (registered(fd)) throw_poller_errno(kBackend, EEXIST, "add", fd);
     grow(fd);  // may throw bad_alloc: before any kernel state changes
     const std::uint32_t generation = generation_[fd] + 1;
     epoll_ctl_or_throw(EPOLL_CTL_ADD, fd, interest, generation, "add");
@@ -88,8 +75,8 @@ class EpollPoller final : public Poller {
   }
 
   void modify(int fd, unsigned interest) override {
-    check_interest(interest, "modify", fd);
-    if (!registered(fd)) throw_errno(ENOENT, "modify", fd);
+    check_interest(kBackend, interest, "modify", fd);
+    if (!registered(fd)) throw_poller_errno(kBackend, ENOENT, "modify", fd);
     epoll_ctl_or_throw(EPOLL_CTL_MOD, fd, interest, generation_[fd], "modify");
     interest_[fd] = interest;
   }
@@ -134,7 +121,7 @@ class EpollPoller final : public Poller {
       interest_[i] = kNone;
       ++generation_[i];
     }
-    if (first_error != 0) throw_errno(first_error, "reinit re-add", failed_fd);
+    if (first_error != 0) throw_poller_errno(kBackend, first_error, "reinit re-add", failed_fd);
   }
 
  private:
@@ -160,7 +147,7 @@ class EpollPoller final : public Poller {
   void epoll_ctl_or_throw(int op, int fd, unsigned interest, std::uint32_t generation,
                           const char* what) {
     epoll_event ev = make_event(fd, interest, generation);
-    if (epoll_ctl(epfd_, op, fd, &ev) < 0) throw_errno(errno, what, fd);
+    if (epoll_ctl(epfd_, op, fd, &ev) < 0) throw_poller_errno(kBackend, errno, what, fd);
   }
 
   // epoll_pwait2 takes a timespec (ns); kernels before 5.11 lack it, and
@@ -182,7 +169,7 @@ class EpollPoller final : public Poller {
     }
     if (n < 0) {
       if (errno == EINTR) return 0;
-      throw_errno(errno, "wait");
+      throw_poller_errno(kBackend, errno, "wait");
     }
     return n;
   }

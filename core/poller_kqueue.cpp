@@ -23,34 +23,21 @@
 #include <vector>
 
 #include "fern/core/poller.h"
+#include "fern/core/poller_backend.h"
 
 namespace fern::detail {
 
 namespace {
 
-[[noreturn]] void throw_errno(int err, const std::string& what) {
-  throw std::system_error(err, std::system_category(), "fern: kqueue " + what);
-}
-
-[[noreturn]] void throw_errno(int err, const char* op, int fd) {
-  throw_errno(err, std::string(op) + " fd " + std::to_string(fd));
-}
-
-void check_interest(unsigned interest, const char* op, int fd) {
-  if (interest == kNone || (interest & ~unsigned{kReadable | kWritable}) != 0) {
-    throw std::invalid_argument(std::string("fern: kqueue ") + op + " fd " +
-                                std::to_string(fd) +
-                                ": interest must be kReadable, kWritable or both");
-  }
-}
+constexpr char kBackend[] = "kqueue";
 
 int new_kqueue_fd() {
   const int fd = kqueue();
-  if (fd < 0) throw_errno(errno, "kqueue");
+  if (fd < 0) throw_poller_errno(kBackend, errno, "kqueue");
   if (fcntl(fd, F_SETFD, FD_CLOEXEC) < 0) {
     const int err = errno;
     close(fd);
-    throw_errno(err, "fcntl(FD_CLOEXEC)");
+    throw_poller_errno(kBackend, err, "fcntl(FD_CLOEXEC)");
   }
   return fd;
 }
@@ -68,21 +55,21 @@ class KqueuePoller final : public Poller {
   const char* name() const noexcept override { return "kqueue"; }
 
   void add(int fd, unsigned interest) override {
-    check_interest(interest, "add", fd);
-    if (fd < 0) throw_errno(EBADF, "add", fd);
-    if (registered(fd)) throw_errno(EEXIST, "add", fd);
+    check_interest(kBackend, interest, "add", fd);
+    if (fd < 0) throw_poller_errno(kBackend, EBADF, "add", fd);
+    if (registered(fd)) throw_poller_errno(kBackend, EEXIST, "add", fd);
     grow(fd);  // may throw bad_alloc: before any kernel state changes
     const std::uint32_t generation = generation_[fd] + 1;
-    if (const int err = change(fd, kNone, interest, generation)) throw_errno(err, "add", fd);
+    if (const int err = change(fd, kNone, interest, generation)) throw_poller_errno(kBackend, err, "add", fd);
     generation_[fd] = generation;
     interest_[fd] = interest;
   }
 
   void modify(int fd, unsigned interest) override {
-    check_interest(interest, "modify", fd);
-    if (!registered(fd)) throw_errno(ENOENT, "modify", fd);
+    check_interest(kBackend, interest, "modify", fd);
+    if (!registered(fd)) throw_poller_errno(kBackend, ENOENT, "modify", fd);
     if (const int err = change(fd, interest_[fd], interest, generation_[fd])) {
-      throw_errno(err, "modify", fd);
+      throw_poller_errno(kBackend, err, "modify", fd);
     }
     interest_[fd] = interest;
   }
@@ -106,7 +93,7 @@ class KqueuePoller final : public Poller {
                          timeout_ns < 0 ? nullptr : &ts);
     if (n < 0) {
       if (errno == EINTR) return 0;
-      throw_errno(errno, "wait");
+      throw_poller_errno(kBackend, errno, "wait");
     }
     return merge(n, out);
   }
@@ -138,7 +125,7 @@ class KqueuePoller final : public Poller {
       interest_[i] = kNone;
       ++generation_[i];
     }
-    if (first_error != 0) throw_errno(first_error, "reinit re-add", failed_fd);
+    if (first_error != 0) throw_poller_errno(kBackend, first_error, "reinit re-add", failed_fd);
   }
 
  private:

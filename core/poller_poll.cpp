@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "fern/core/poller.h"
+#include "fern/core/poller_backend.h"
 
 #if defined(__linux__) || defined(__FreeBSD__) || defined(__OpenBSD__) || \
     defined(__NetBSD__) || defined(__DragonFly__)
@@ -28,21 +29,7 @@ namespace fern::detail {
 
 namespace {
 
-[[noreturn]] void throw_errno(int err, const std::string& what) {
-  throw std::system_error(err, std::system_category(), "fern: poll " + what);
-}
-
-[[noreturn]] void throw_errno(int err, const char* op, int fd) {
-  throw_errno(err, std::string(op) + " fd " + std::to_string(fd));
-}
-
-void check_interest(unsigned interest, const char* op, int fd) {
-  if (interest == kNone || (interest & ~unsigned{kReadable | kWritable}) != 0) {
-    throw std::invalid_argument(std::string("fern: poll ") + op + " fd " +
-                                std::to_string(fd) +
-                                ": interest must be kReadable, kWritable or both");
-  }
-}
+constexpr char kBackend[] = "poll";
 
 short to_poll(unsigned interest) {
   short events = 0;
@@ -65,10 +52,10 @@ class PollPoller final : public Poller {
   const char* name() const noexcept override { return "poll"; }
 
   void add(int fd, unsigned interest) override {
-    check_interest(interest, "add", fd);
+    check_interest(kBackend, interest, "add", fd);
     // poll() itself would accept a bad fd and report POLLNVAL forever.
-    if (fd < 0 || fcntl(fd, F_GETFD) < 0) throw_errno(EBADF, "add", fd);
-    if (registered(fd)) throw_errno(EEXIST, "add", fd);
+    if (fd < 0 || fcntl(fd, F_GETFD) < 0) throw_poller_errno(kBackend, EBADF, "add", fd);
+    if (registered(fd)) throw_poller_errno(kBackend, EEXIST, "add", fd);
     if (static_cast<std::size_t>(fd) >= index_.size()) {
       index_.resize(fd + 1, -1);
       generation_.resize(fd + 1, 0);
@@ -79,8 +66,8 @@ class PollPoller final : public Poller {
   }
 
   void modify(int fd, unsigned interest) override {
-    check_interest(interest, "modify", fd);
-    if (!registered(fd)) throw_errno(ENOENT, "modify", fd);
+    check_interest(kBackend, interest, "modify", fd);
+    if (!registered(fd)) throw_poller_errno(kBackend, ENOENT, "modify", fd);
     fds_[index_[fd]].events = to_poll(interest);
   }
 
@@ -131,7 +118,7 @@ class PollPoller final : public Poller {
 #endif
     if (n < 0) {
       if (errno == EINTR) return 0;
-      throw_errno(errno, "wait");
+      throw_poller_errno(kBackend, errno, "wait");
     }
     return n;
   }

@@ -23,6 +23,7 @@
 #include <vector>
 
 #include "fern/core/clock.h"
+#include "fern/core/deadline.h"
 #include "fern/core/greenlet.h"
 #include "fern/core/poller.h"
 #include "fern/core/timer_heap.h"
@@ -253,14 +254,19 @@ struct WakeTimer : Timer {
   Waiter* waiter;
   Hub* hub;
   bool expired = false;
-  WakeTimer(Hub& h, Waiter& w, double seconds) : waiter(&w), hub(&h) {
+  WakeTimer(Hub& h, Waiter& w, double seconds) : WakeTimer(h, w, Deadline(), 0) {
+    // The cached clock is refreshed first, as gevent's sleep and Timeout do (F5).
+    if (seconds >= 0) h.start_timer(this, Deadline::after(seconds, h.update_now()).nanos());
+  }
+  WakeTimer(Hub& h, Waiter& w, Deadline d) : WakeTimer(h, w, d, 0) {
+    if (!d.is_never()) h.start_timer(this, d.nanos());
+  }
+  WakeTimer(Hub& h, Waiter& w, Deadline, int) : waiter(&w), hub(&h) {
     fn = [](Timer* t) {
       auto* self = static_cast<WakeTimer*>(t);
       self->expired = true;
       self->waiter->wake();
     };
-    // The cached clock is refreshed first, as gevent's sleep and Timeout do (F5).
-    if (seconds >= 0) h.start_timer(this, h.update_now() + seconds_to_nanos(seconds));
   }
   WakeTimer(const WakeTimer&) = delete;
   WakeTimer& operator=(const WakeTimer&) = delete;

@@ -23,14 +23,14 @@ std::string tic() {
 void gr1() {
   // Busy waits for a second, but we don't want to stick around...
   std::printf("Started Polling: %s\n", tic().c_str());
-  fern::select({}, {}, {}, 2);
+  fern::select_for({}, {}, {}, 2);
   std::printf("Ended Polling: %s\n", tic().c_str());
 }
 
 void gr2() {
   // Busy waits for a second, but we don't want to stick around...
   std::printf("Started Polling: %s\n", tic().c_str());
-  fern::select({}, {}, {}, 2);
+  fern::select_for({}, {}, {}, 2);
   std::printf("Ended Polling: %s\n", tic().c_str());
 }
 

@@ -62,21 +62,21 @@ struct Registration {
   ~Registration() { release(); }
 };
 
-bool wait_fd(int fd, unsigned directions, double timeout) {
+bool wait_fd(int fd, unsigned directions, Deadline deadline) {
   Hub& hub = Hub::current();
   FdWait w;
   Registration reg(hub, fd, w, directions);
   if (reg.always_ready) return true;
-  detail::WakeTimer timer(hub, w.waiter, timeout);
+  detail::WakeTimer timer(hub, w.waiter, deadline);
   w.waiter.wait();
   return !timer.expired;
 }
 
 }  // namespace
 
-bool wait_read(int fd, double timeout) { return wait_fd(fd, kReadable, timeout); }
-bool wait_write(int fd, double timeout) { return wait_fd(fd, kWritable, timeout); }
-bool wait_readwrite(int fd, double timeout) { return wait_fd(fd, kReadable | kWritable, timeout); }
+bool wait_read(int fd, Deadline deadline) { return wait_fd(fd, kReadable, deadline); }
+bool wait_write(int fd, Deadline deadline) { return wait_fd(fd, kWritable, deadline); }
+bool wait_readwrite(int fd, Deadline deadline) { return wait_fd(fd, kReadable | kWritable, deadline); }
 
 int close(int fd) noexcept {
   if (Hub* hub = Hub::current_if_exists()) hub->cancel_fd(fd, std::make_exception_ptr(FdClosedError(fd)));
@@ -84,13 +84,13 @@ int close(int fd) noexcept {
 }
 
 SelectResult select(const std::vector<int>& readable, const std::vector<int>& writable,
-                    const std::vector<int>& exceptional, double timeout) {
+                    const std::vector<int>& exceptional, Deadline deadline) {
   (void)exceptional;
   std::vector<pollfd> fds;
   for (int fd : readable) fds.push_back(pollfd{fd, POLLIN, 0});
   for (int fd : writable) fds.push_back(pollfd{fd, POLLOUT, 0});
   if (fds.empty()) {
-    fern::sleep(timeout < 0 ? 1e9 : timeout);
+    fern::sleep(deadline.is_never() ? 1e9 : deadline.remaining(monotonic_now()) / 1e9);
     return {};
   }
   // Readiness is read with one non-blocking poll(2); the hub only does the waiting.
@@ -107,7 +107,7 @@ SelectResult select(const std::vector<int>& readable, const std::vector<int>& wr
     return r;
   };
   SelectResult ready = collect();
-  if (!ready.readable.empty() || !ready.writable.empty() || timeout == 0) return ready;
+  if (!ready.readable.empty() || !ready.writable.empty() || deadline.expired(monotonic_now())) return ready;
 
   Hub& hub = Hub::current();
   std::vector<std::unique_ptr<FdWait>> watchers;
@@ -123,7 +123,7 @@ SelectResult select(const std::vector<int>& readable, const std::vector<int>& wr
     regs.push_back(std::make_unique<Registration>(hub, p.fd, *w, p.events == POLLIN ? kReadable : kWritable));
     watchers.push_back(std::move(w));
   }
-  detail::WakeTimer timer(hub, shared, timeout);
+  detail::WakeTimer timer(hub, shared, deadline);
   shared.wait();
   regs.clear();
   return timer.expired ? SelectResult{} : collect();

@@ -2,16 +2,21 @@
 // Cooperative fd waiting: blocks only the calling greenlet.
 //
 // Mapping from gevent:
-//   wait_read(fd, timeout)   wait_read(fd, timeout) -> bool (false: timed out;
-//                            gevent raises socket.timeout, STYLE: timeouts are values)
+//   wait_read(fd)            wait_read(fd)
+//   wait_read(fd, timeout)   wait_read_for(fd, seconds or chrono), wait_read(fd, Deadline)
+//                            -> bool (false: timed out; gevent raises socket.timeout,
+//                            STYLE: timeouts are values)
 //   wait_write / wait_readwrite   same
 //   cancel_wait + close      close(fd): waiters get FdClosedError, then the fd is closed
-//   select.select(r, w, x, t)  select(r, w, x, t) -> SelectResult
+//   select.select(r, w, x)   select(r, w, x) -> SelectResult
+//   select.select(r, w, x, t)  select_for(r, w, x, t), select(r, w, x, Deadline)
 // One reader and one writer per fd (IO-2): a second is a typed error.
 #include <stdexcept>
 #include <string>
 #include <system_error>
 #include <vector>
+
+#include "fern/core/deadline.h"
 
 namespace fern {
 
@@ -30,14 +35,17 @@ class FdClosedError : public std::system_error {
                           "fern: file descriptor " + std::to_string(fd) + " was closed in another greenlet") {}
 };
 
-// Blocks until fd is readable (writable), or `timeout` seconds pass (< 0:
-// no limit). True when ready, false on timeout. Throws std::system_error
+// Blocks until fd is readable (writable), or the deadline passes. True when
+// ready, false on timeout. Throws std::system_error
 // (EBADF) for an invalid fd, ConcurrentObjectUseError for a second waiter,
 // FdClosedError if closed meanwhile. Regular files are always ready.
-bool wait_read(int fd, double timeout = -1);
-bool wait_write(int fd, double timeout = -1);
+bool wait_read(int fd, Deadline deadline = Deadline::never());
+bool wait_write(int fd, Deadline deadline = Deadline::never());
 // Either direction: true when readable or writable.
-bool wait_readwrite(int fd, double timeout = -1);
+bool wait_readwrite(int fd, Deadline deadline = Deadline::never());
+inline bool wait_read_for(int fd, Duration d) { return wait_read(fd, d.from_now()); }
+inline bool wait_write_for(int fd, Duration d) { return wait_write(fd, d.from_now()); }
+inline bool wait_readwrite_for(int fd, Duration d) { return wait_readwrite(fd, d.from_now()); }
 
 // Wakes every greenlet waiting on fd with FdClosedError (scheduled, no
 // switch), forgets the fd in the hub, then closes it. Returns close(2)'s result.
@@ -49,9 +57,14 @@ struct SelectResult {
   std::vector<int> exceptional;  // always empty, as gevent's select
 };
 // Cooperative select (IO-5): returns the ready fds of each list, or empty
-// lists after `timeout` (< 0: no limit). select({}, {}, {}, t) is a sleep.
+// lists once the deadline passes. select({}, {}, {}, d) is a sleep; with no
+// fds and no deadline nothing can wake the caller: LoopExit in main.
 // Throws std::system_error (EBADF) for an invalid or closed fd.
 SelectResult select(const std::vector<int>& readable, const std::vector<int>& writable,
-                    const std::vector<int>& exceptional, double timeout = -1);
+                    const std::vector<int>& exceptional, Deadline deadline = Deadline::never());
+inline SelectResult select_for(const std::vector<int>& readable, const std::vector<int>& writable,
+                               const std::vector<int>& exceptional, Duration d) {
+  return select(readable, writable, exceptional, d.from_now());
+}
 
 }  // namespace fern

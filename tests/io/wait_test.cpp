@@ -58,9 +58,9 @@ TEST_F(FdWaiting, WaitReadBlocksOnlyTheCallerUntilData) {
 TEST_F(FdWaiting, TimeoutIsAFalseResultAndNeverEarly) {
   Pipe p;
   fern::Nanos start = fern::monotonic_now();
-  EXPECT_FALSE(fern::wait_read(p.r, 0.002));
+  EXPECT_FALSE(fern::wait_read_for(p.r, 0.002));
   EXPECT_GE(fern::monotonic_now() - start, 2'000'000);
-  EXPECT_TRUE(fern::wait_write(p.w, 1));  // an empty pipe is writable
+  EXPECT_TRUE(fern::wait_write_for(p.w, 1));  // an empty pipe is writable
 }
 
 // IO-2
@@ -69,8 +69,8 @@ TEST_F(FdWaiting, SecondReaderIsATypedErrorButAWriterIsFine) {
   ASSERT_EQ(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, sv), 0);
   auto first = spawn([&] { fern::wait_read(sv[0]); });
   sleep(0);
-  EXPECT_THROW(fern::wait_read(sv[0], 0.001), fern::ConcurrentObjectUseError);
-  EXPECT_TRUE(fern::wait_write(sv[0], 0.001));  // the other direction is free
+  EXPECT_THROW(fern::wait_read_for(sv[0], 0.001), fern::ConcurrentObjectUseError);
+  EXPECT_TRUE(fern::wait_write_for(sv[0], 0.001));  // the other direction is free
   ASSERT_EQ(write(sv[1], "y", 1), 1);
   first.join();
   ::close(sv[0]);
@@ -98,7 +98,7 @@ TEST_F(FdWaiting, ClosingThroughFernWakesWaitersWithATypedError) {
 // Invalid fds are typed errors, never aborts.
 TEST_F(FdWaiting, InvalidFdIsATypedError) {
   try {
-    fern::wait_read(-1, 0);
+    fern::wait_read_for(-1, 0);
     FAIL();
   } catch (const std::system_error& e) {
     EXPECT_EQ(e.code().value(), EBADF);
@@ -106,7 +106,7 @@ TEST_F(FdWaiting, InvalidFdIsATypedError) {
   int closed = dup(0);
   ::close(closed);
   try {
-    fern::wait_read(closed, 0);
+    fern::wait_read_for(closed, 0);
     FAIL();
   } catch (const std::system_error& e) {
     EXPECT_EQ(e.code().value(), EBADF);
@@ -120,21 +120,21 @@ TEST_F(FdWaiting, SelectIsCooperativeAndReportsReadyFds) {
     log.push_back("writer runs while select waits");
     ASSERT_EQ(write(b.w, "z", 1), 1);
   });
-  fern::SelectResult r = fern::select({a.r, b.r}, {}, {}, 5);
+  fern::SelectResult r = fern::select_for({a.r, b.r}, {}, {}, 5);
   writer.join();
   EXPECT_EQ(r.readable, std::vector<int>{b.r});
   EXPECT_TRUE(r.writable.empty());
   EXPECT_EQ(log, Vec{"writer runs while select waits"});
-  fern::SelectResult none = fern::select({a.r}, {}, {}, 0.001);
+  fern::SelectResult none = fern::select_for({a.r}, {}, {}, 0.001);
   EXPECT_TRUE(none.readable.empty());
-  fern::SelectResult w = fern::select({}, {a.w}, {}, 1);
+  fern::SelectResult w = fern::select_for({}, {a.w}, {}, 1);
   EXPECT_EQ(w.writable, std::vector<int>{a.w});
   fern::Nanos start = fern::monotonic_now();
-  fern::select({}, {}, {}, 0.002);  // a sleep
+  fern::select_for({}, {}, {}, 0.002);  // a sleep
   EXPECT_GE(fern::monotonic_now() - start, 2'000'000);
   int closed = dup(0);
   ::close(closed);
-  EXPECT_THROW(fern::select({closed}, {}, {}, 0), std::system_error);
+  EXPECT_THROW(fern::select_for({closed}, {}, {}, 0), std::system_error);
 }
 
 // SIG-1, SIG-2

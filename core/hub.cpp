@@ -2,11 +2,14 @@
 #include "fern/core/hub.h"
 
 #include <cxxabi.h>
+#include <pthread.h>
 #include <unistd.h>
 
 #include <cstdlib>
 #include <cstdio>
 #include <ctime>
+#include <mutex>
+#include <stdexcept>
 
 namespace fern {
 namespace {
@@ -30,25 +33,12 @@ thread_local std::unique_ptr<Hub> t_hub_owner;
 
 // ---- Waiter ----
 
-void Waiter::wait() {
-  if (!ready_) {
-    Hub& hub = Hub::current();
-    waiting_ = detail::current_impl();
-    if (__builtin_expect(waiting_ == hub.hub_impl_, 0)) throw BlockingSwitchOutError();
-    struct Forget {
-      detail::GreenletImpl*& g;
-      ~Forget() { g = nullptr; }
-    } forget{waiting_};
-    Greenlet::switch_impl(hub.hub_impl_, Value());  // what switch_to_hub does, current known
-    if (!ready_) throw InvalidSwitchError("fern: invalid switch into a greenlet waiting in the hub");
-  }
-  ready_ = false;
-  if (error_) std::rethrow_exception(std::exchange(error_, nullptr));
-}
+void Waiter::wait() { Hub::current().park(*this); }
 
 // Runs in the hub. The switch returns when the woken greenlet blocks again;
 // it throws only when the hub itself is being destroyed (GreenletExit).
 void Waiter::wake() {
+  if (ready_) return;  // one-shot: a second wake (a timer racing an event) is ignored
   ready_ = true;
   // Cleared first: the woken greenlet may destroy this Waiter before the
   // switch returns here.
@@ -56,11 +46,57 @@ void Waiter::wake() {
 }
 
 void Waiter::wake_error(std::exception_ptr error) {
+  if (ready_) return;
   error_ = std::move(error);
   wake();
 }
 
 // ---- Hub ----
+
+namespace {
+
+// The deadline of one park: wakes the waiter when it passes.
+struct Expiry : Timer {
+  Waiter* waiter;
+  bool fired = false;
+  explicit Expiry(Waiter& w) : waiter(&w) {
+    fn = [](Timer* t) {
+      auto* self = static_cast<Expiry*>(t);
+      self->fired = true;
+      self->waiter->wake();
+    };
+  }
+};
+
+std::once_flag g_atfork_once;
+
+}  // namespace
+
+bool Hub::park(Waiter& w, Deadline deadline) {
+  bool expired = false;
+  if (!w.ready_) {
+    detail::GreenletImpl* me = detail::current_impl();
+    if (__builtin_expect(me == hub_impl_, 0)) throw BlockingSwitchOutError();
+    w.waiting_ = me;
+    struct Forget {
+      Waiter& w;
+      ~Forget() { w.waiting_ = nullptr; }
+    } forget{w};
+    if (deadline.is_never()) {
+      // No timer at all: the hub can tell when nothing will wake us (LoopExit).
+      Greenlet::switch_impl(hub_impl_, Value());
+    } else {
+      Expiry timer(w);  // disarmed by its destructor on every exit
+      start_timer(&timer, deadline);
+      Greenlet::switch_impl(hub_impl_, Value());
+      expired = timer.fired;
+    }
+    if (!w.ready_) throw InvalidSwitchError("fern: invalid switch into a greenlet waiting in the hub");
+  }
+  w.ready_ = false;
+  if (w.error_) std::rethrow_exception(std::exchange(w.error_, nullptr));
+  return !expired;
+}
 
 Hub& Hub::current() {
   if (__builtin_expect(t_hub == nullptr, 0)) {
@@ -76,7 +112,18 @@ Hub& Hub::current() {
 
 Hub* Hub::current_if_exists() noexcept { return t_hub; }
 
-void Hub::destroy_current() noexcept { t_hub_owner.reset(); }
+void Hub::destroy_current() {
+  Hub* hub = t_hub;
+  if (!hub) return;
+  // From inside the hub or one of its tasks the loop we would unwind is
+  // our own caller: refuse clearly instead of leaving a broken thread.
+  for (Greenlet g = Greenlet::current(); g; g = g.parent()) {
+    if (g == hub->greenlet_)
+      throw std::logic_error("fern: Hub::destroy_current() called from inside the hub or one of its tasks; "
+                             "call it from the thread's main greenlet");
+  }
+  t_hub_owner.reset();
+}
 
 void Hub::run_callback(std::function<void()> fn) {
   struct Owned : Callback {
@@ -91,54 +138,46 @@ void Hub::run_callback(std::function<void()> fn) {
   schedule(node);
 }
 
-Hub::Hub() : poller_(Poller::create()) {
-  exit_hooks_.prev = exit_hooks_.next = &exit_hooks_;
+Hub::Hub() : poller_(Poller::create()), remote_(std::make_shared<RemoteQueue>()) {
+  fd_table_.hub = this;
+  fd_table_.detach = &Hub::detach_watcher;
   Greenlet main = Greenlet::current();
   while (main.parent()) main = main.parent();
   greenlet_ = Greenlet([this] { loop(); }, main);
   hub_impl_ = detail::impl_of(greenlet_);
   now_ = monotonic_now();
-  init_wakeup();
+  watch_wakeup();
+  // A child of fork() must not share the parent's epoll set or wake-up fd:
+  // the forking thread's hub is renewed in the child before fork returns.
+  std::call_once(g_atfork_once, [] {
+    pthread_atfork(nullptr, nullptr, [] {
+      if (t_hub) t_hub->reinit_after_fork();
+    });
+  });
 }
 
-void Hub::add_exit_hook(ExitHook* h) noexcept {
-  h->next = &exit_hooks_;
-  h->prev = exit_hooks_.prev;
-  exit_hooks_.prev->next = h;
-  exit_hooks_.prev = h;
-}
-
-void Hub::remove_exit_hook(ExitHook* h) noexcept {
-  if (!h->next) return;
-  h->prev->next = h->next;
-  h->next->prev = h->prev;
-  h->prev = h->next = nullptr;
-}
+void Hub::add_exit_hook(ExitHook* h) noexcept { exit_hooks_.push_back(h); }
 
 Hub::~Hub() {
   // Let queued callbacks (links of tasks that just ended, among others) run:
   // yield through the queue until it is empty.
   if (greenlet_.active() && !in_hub()) {
-    struct Yield : Callback {
-      Waiter waiter;
-    };
-    for (int rounds = 0; head_ && rounds < 64; ++rounds) {
-      Yield y;
+    for (int rounds = 0; !callbacks_.empty() && rounds < 64; ++rounds) {
+      struct Yield : Callback {
+        Waiter waiter;
+      } y;
       y.fn = [](Callback* cb) { static_cast<Yield*>(cb)->waiter.wake(); };
       schedule(&y);
       try {
         y.waiter.wait();
       } catch (...) {
-        unschedule(&y);
         break;
       }
     }
   }
   // Tasks still suspended: unwind them, so their stacks release what they
-  // hold (each hook removes itself when its task ends).
-  while (exit_hooks_.next != &exit_hooks_) {
-    ExitHook* h = exit_hooks_.next;
-    remove_exit_hook(h);
+  // hold (each hook leaves the list when its task ends).
+  while (auto* h = static_cast<ExitHook*>(exit_hooks_.pop_front())) {
     try {
       h->fn(h);
     } catch (...) {
@@ -150,74 +189,32 @@ Hub::~Hub() {
     } catch (...) {
     }
   }
-  if (wake_read_fd_ >= 0) {
-    unwatch_fd(wake_read_fd_, kReadable, &wake_watcher_);
-    close(wake_read_fd_);
-    if (wake_write_fd_ != wake_read_fd_) close(wake_write_fd_);
+  // Timers still armed will never fire: owners that keep themselves alive
+  // for their timer (a dropped Timeout) are told.
+  while (auto* t = static_cast<Timer*>(timers_.top())) {
+    t->unlink();
+    if (t->orphan) t->orphan(t);
   }
+  wake_watcher_.unlink();
+  remote_->close_door();
   t_hub = nullptr;
   // Dropping greenlet_ kills the suspended loop (GreenletExit unwinds it).
 }
 
 bool Hub::in_hub() const noexcept { return detail::current_impl() == hub_impl_; }
 
-void Hub::switch_to_hub() {
-  if (__builtin_expect(in_hub(), 0)) throw BlockingSwitchOutError();
-  Greenlet::switch_impl(hub_impl_, Value());
-}
+void Hub::schedule(Callback* cb) noexcept { callbacks_.push_back(cb); }
 
-void Hub::schedule(Callback* cb) noexcept {
-  cb->next = nullptr;
-  cb->queued = true;
-  if (tail_) tail_->next = cb;
-  else head_ = cb;
-  tail_ = cb;
-}
+void Hub::schedule_idle(Callback* cb) noexcept { idle_.push_back(cb); }
 
-void Hub::unschedule(Callback* cb) noexcept {
-  if (!cb->queued) return;
-  Callback* prev = nullptr;
-  for (Callback* c = head_; c; prev = c, c = c->next) {
-    if (c != cb) continue;
-    if (prev) prev->next = c->next;
-    else head_ = c->next;
-    if (tail_ == c) tail_ = prev;
-    break;
-  }
-  for (Callback *c = idle_head_, *p = nullptr; c; p = c, c = c->next) {
-    if (c != cb) continue;
-    if (p) p->next = c->next;
-    else idle_head_ = c->next;
-    if (idle_tail_ == c) idle_tail_ = p;
-    break;
-  }
-  cb->queued = false;
-}
-
-void Hub::schedule_idle(Callback* cb) noexcept {
-  cb->next = nullptr;
-  cb->queued = true;
-  if (idle_tail_) idle_tail_->next = cb;
-  else idle_head_ = cb;
-  idle_tail_ = cb;
-}
-
-void Hub::start_timer(Timer* t, Nanos deadline) {
-  stop_timer(t);
-  t->deadline = deadline;
+void Hub::start_timer(Timer* t, Deadline deadline) {
+  t->deadline = deadline.nanos();
   timers_.push(t);
-  if (t->ref) ++ref_timers_;
-}
-
-void Hub::stop_timer(Timer* t) noexcept {
-  if (!t->queued()) return;
-  timers_.remove(t);
-  if (t->ref) --ref_timers_;
 }
 
 bool Hub::has_work() const noexcept {
-  return head_ || idle_head_ || ref_timers_ || ref_fds_ ||
-         remote_pending_.load(std::memory_order_acquire);
+  return !callbacks_.empty() || !idle_.empty() || timers_.ref_count() || ref_fds_ ||
+         remote_->pending_.load(std::memory_order_acquire);
 }
 
 // The hub greenlet's body. When nothing can wake anyone, LoopExit goes to
@@ -229,21 +226,17 @@ void Hub::loop() {
       run_callbacks();
       run_timers();
       // Block in the poller only while something referenced can still fire.
-      poll_io(!head_ && !idle_head_ && (ref_timers_ || ref_fds_));
-      if (!head_) run_idle();
+      poll_io(callbacks_.empty() && idle_.empty() && (timers_.ref_count() || ref_fds_));
+      if (callbacks_.empty()) run_idle();
     }
     main.throw_in(std::make_exception_ptr(LoopExit()));
   }
 }
 
-
 void Hub::run_callbacks() {
   Nanos start = 0;
   unsigned ran = 0;
-  while (Callback* cb = head_) {
-    head_ = cb->next;
-    if (!head_) tail_ = nullptr;
-    cb->queued = false;
+  while (auto* cb = static_cast<Callback*>(callbacks_.pop_front())) {
     detail::run_guarded("a callback", [cb] { cb->fn(cb); });
     // F6: cut the batch after the switch interval so timers get their turn.
     if ((++ran & 63) == 0) {
@@ -260,7 +253,6 @@ void Hub::run_timers() {
   for (std::size_t budget = timers_.size(); budget; --budget) {
     auto* t = static_cast<Timer*>(timers_.pop_expired(now));
     if (!t) break;
-    if (t->ref) --ref_timers_;
     detail::run_guarded("a timer", [t] { t->fn(t); });
   }
 }
@@ -268,12 +260,9 @@ void Hub::run_timers() {
 void Hub::poll_io(bool block) {
   Nanos timeout = 0;
   if (block) {
-    if (TimerNode* next = timers_.top()) {
-      timeout = next->deadline - monotonic_now();
-      if (timeout < 0) timeout = 0;
-    } else {
-      timeout = -1;
-    }
+    TimerNode* next = timers_.top();
+    Nanos left = next ? Deadline::at(next->deadline).remaining(monotonic_now()) : Deadline::kNever;
+    timeout = left == Deadline::kNever ? -1 : left;
   }
   PollEvent events[kMaxEvents];
   int n = poller_->wait(timeout, events, kMaxEvents);
@@ -289,37 +278,37 @@ void Hub::poll_io(bool block) {
   }
 }
 
+// The batch is moved to a list of its own: a node whose owner goes while
+// the batch runs (a waiter killed by an earlier idle callback) leaves it.
 void Hub::run_idle() {
-  Callback* batch = idle_head_;
-  idle_head_ = idle_tail_ = nullptr;
-  while (Callback* cb = batch) {
-    batch = cb->next;
-    cb->queued = false;
+  detail::HookList batch;
+  batch.splice_back(idle_);
+  while (auto* cb = static_cast<Callback*>(batch.pop_front())) {
     detail::run_guarded("an idle callback", [cb] { cb->fn(cb); });
   }
 }
 
-bool Hub::run_until_idle(double timeout_seconds) {
-  struct Deadline : Timer {
+bool Hub::run_until_idle(Deadline deadline) {
+  struct Stop : Timer {
     Greenlet waiter;
     bool expired = false;
-  } deadline;
-  if (timeout_seconds >= 0) {
-    deadline.ref = false;  // the deadline itself is no reason to keep running
-    deadline.waiter = Greenlet::current();
-    deadline.fn = [](Timer* t) {
-      auto* d = static_cast<Deadline*>(t);
+  } stop;
+  if (!deadline.is_never()) {
+    stop.set_ref(false);  // the deadline itself is no reason to keep running
+    stop.waiter = Greenlet::current();
+    stop.fn = [](Timer* t) {
+      auto* d = static_cast<Stop*>(t);
       d->expired = true;
       d->waiter.switch_to();
     };
-    start_timer(&deadline, update_now() + seconds_to_nanos(timeout_seconds));
+    start_timer(&stop, deadline);
   }
+  if (in_hub()) throw BlockingSwitchOutError();
   try {
-    switch_to_hub();
+    Greenlet::switch_impl(hub_impl_, Value());
   } catch (const LoopExit&) {
   }
-  stop_timer(&deadline);
-  return !deadline.expired;
+  return !stop.expired;
 }
 
 void Hub::report_error(const std::string& context, std::exception_ptr error) noexcept {

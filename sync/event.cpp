@@ -12,13 +12,13 @@ void Event::set() noexcept {
   if (!waiters_.empty()) notifier_.schedule();
 }
 
-bool Event::wait(double timeout) {
+bool Event::wait_until(Deadline deadline) {
   if (flag_ && !notifier_.pending()) return true;
-  if (timeout == 0) return flag_;
+  if (deadline.expired(monotonic_now())) return flag_;
   // When set with a round pending, queue behind it (F8): the pending round
   // covers this node, or run_again() schedules one that does.
   detail::WaitNode node;
-  return detail::park(waiters_, node, timeout);
+  return detail::park(waiters_, node, deadline);
 }
 
 // Wakes everyone who was waiting when the round started, flag or no flag

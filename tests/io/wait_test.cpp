@@ -144,7 +144,7 @@ TEST_F(FdWaiting, SignalRunsTheHandlerInANewGreenletFromTheHub) {
   auto sleeper = spawn([] { sleep(10); });
   fern::SignalHandler h = fern::signal_handler(SIGUSR1, [&] {
     in_other_greenlet = !(fern::Greenlet::current() == main);
-    sleeper.kill(nullptr, false);
+    sleeper.kill_async();
   });
   sleep(0);
   ASSERT_EQ(raise(SIGUSR1), 0);  // delivered now; handled when the hub runs

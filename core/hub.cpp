@@ -311,6 +311,15 @@ bool Hub::run_until_idle(Deadline deadline) {
   return !stop.expired;
 }
 
+void Hub::raise_in_main(std::exception_ptr error) {
+  if (in_hub()) {
+    Greenlet main = greenlet_.parent();
+    main.throw_in(std::move(error));  // returns when main blocks again
+    return;
+  }
+  run_callback([this, error] { raise_in_main(error); });
+}
+
 void Hub::report_error(const std::string& context, std::exception_ptr error) noexcept {
   std::string type = "unknown exception", what;
   try {

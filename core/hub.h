@@ -38,6 +38,19 @@ class LoopExit : public std::runtime_error {
   LoopExit() : std::runtime_error("fern: this operation would block forever (LoopExit)") {}
 };
 
+// gevent's SystemExit / KeyboardInterrupt / SystemError (GV-19, HUB-15):
+// escaping a task or a loop callback, it is not reported and swallowed like
+// other failures but raised in the main greenlet, interrupting whatever main
+// is blocked on. Not a std::exception. code() is for the caller's exit status.
+class SystemExit {
+ public:
+  explicit SystemExit(int code = 0) noexcept : code_(code) {}
+  int code() const noexcept { return code_; }
+
+ private:
+  int code_;
+};
+
 // A blocking call made while running in the hub itself, e.g. in a callback
 // (gevent's BlockingSwitchOutError, HUB-9).
 class BlockingSwitchOutError : public std::logic_error {
@@ -229,6 +242,11 @@ class Hub {
   // (pthread_atfork) for the forking thread's hub.
   void reinit_after_fork();
 
+  // Raises `error` in the thread's main greenlet at its blocking point: at
+  // once when called in the hub, else from the next callback batch (GV-19,
+  // SIG-3). No switch when called outside the hub.
+  void raise_in_main(std::exception_ptr error);
+
   // Reports an exception that escaped a hub-run callback or task on stderr
   // the way gevent does (GV-3, HUB-8); `context` names what raised it.
   static void report_error(const std::string& context, std::exception_ptr error) noexcept;
@@ -290,6 +308,8 @@ void run_guarded(const char* what, F&& f) {
     f();
   } catch (const GreenletExit&) {
     throw;
+  } catch (const SystemExit&) {
+    Hub::current().raise_in_main(std::current_exception());
   } catch (...) {
     Hub::report_error(what, std::current_exception());
   }

@@ -107,6 +107,12 @@ void TaskBase::bootstrap() {
   } catch (const GreenletExit&) {
     finish(nullptr, true);
     return;
+  } catch (const SystemExit&) {
+    // GV-19: kept as the task's exception, raised in main, not reported.
+    std::exception_ptr error = std::current_exception();
+    Hub::current().raise_in_main(error);
+    finish(error, false, false);
+    return;
   } catch (...) {
     finish(std::current_exception(), false);
     return;
@@ -114,13 +120,13 @@ void TaskBase::bootstrap() {
   finish(nullptr, false);
 }
 
-void TaskBase::finish(std::exception_ptr error, bool killed) {
+void TaskBase::finish(std::exception_ptr error, bool killed, bool report) {
   exit_hook_.unlink();
   dead_ = true;
   running_ = false;
   killed_ = killed;
   exception_ = std::move(error);
-  if (exception_) Hub::report_error(describe(), exception_);  // GV-3
+  if (exception_ && report) Hub::report_error(describe(), exception_);  // GV-3
   schedule_links();
 }
 

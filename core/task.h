@@ -117,7 +117,7 @@ class TaskBase : public std::enable_shared_from_this<TaskBase> {
   bool kill_until(std::exception_ptr error, Deadline deadline);
   LinkId add_link(LinkFn fn, int when);
   void bootstrap();
-  void finish(std::exception_ptr error, bool killed);
+  void finish(std::exception_ptr error, bool killed, bool report = true);
   void schedule_links();
   void run_links();
 

@@ -9,8 +9,16 @@ void Event::set() noexcept {
   flag_ = true;
   // A round already running covers only the waiters it started with; the
   // later ones are picked up by its run_again() check.
-  if (!waiters_.empty()) notifier_.schedule();
+  if (!waiters_.empty() || !links_.empty()) notifier_.schedule();
 }
+
+std::size_t Event::rawlink(std::function<void()> fn) {
+  std::size_t id = links_.add(std::move(fn));
+  if (flag_) notifier_.schedule();
+  return id;
+}
+
+void Event::unlink(std::size_t id) noexcept { links_.remove(id); }
 
 bool Event::wait_until(Deadline deadline) {
   if (flag_ && !notifier_.pending()) return true;
@@ -32,7 +40,12 @@ void Event::notify(void* p, const bool& gone) {
     detail::notify(*n);
     if (gone) return;
   }
-  if (self->flag_ && !self->waiters_.empty()) self->notifier_.run_again();
+  if (self->flag_ && !self->waiters_.empty()) {
+    self->notifier_.run_again();
+    return;
+  }
+  // Links after the waiters, while set.
+  self->links_.run_each(gone, [self] { return self->flag_; }, [](const std::function<void()>& fn) { fn(); });
 }
 
 }  // namespace fern

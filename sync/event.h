@@ -27,10 +27,12 @@
 // wakes them and their wait() returns true. One thread: the hub's.
 #include <cstddef>
 #include <exception>
+#include <functional>
 #include <optional>
 #include <stdexcept>
 #include <type_traits>
 #include <utility>
+#include <vector>
 
 #include "fern/core/task.h"
 #include "fern/core/timeout.h"
@@ -65,9 +67,16 @@ class Event {
   // Greenlets currently parked in wait() (gevent's linkcount()).
   std::size_t waiter_count() const noexcept { return waiters_.size(); }
 
+  // gevent's rawlink: fn() runs in the hub after the waiters of a set()
+  // round (at once, scheduled, when already set), every round until
+  // unlinked. For wait()/iwait() over several objects (HUB-13).
+  std::size_t rawlink(std::function<void()> fn);
+  void unlink(std::size_t id) noexcept;
+
  private:
   static void notify(void* self, const bool& gone);
 
+  detail::RawLinks<std::function<void()>> links_;
   detail::WaitList waiters_;
   detail::Notifier notifier_;  // after waiters_: destroyed first
   bool flag_ = false;
@@ -172,6 +181,10 @@ class AsyncResult {
   }
   void wait() { wait_until(Deadline::never()); }
   bool wait_for(Duration d) { return wait_until(d.from_now()); }
+
+  // gevent's rawlink: fn() runs in the hub once settled (see Event::rawlink).
+  std::size_t rawlink(std::function<void()> fn) { return event_.rawlink(std::move(fn)); }
+  void unlink(std::size_t id) noexcept { event_.unlink(id); }
 
   // A task link that settles this result with the task's outcome: its value,
   // its exception, or GreenletExit for a killed task (EV-6). This result must

@@ -44,20 +44,12 @@ long Semaphore::wait_until(Deadline deadline) {
 }
 
 std::size_t Semaphore::rawlink(LinkFn fn) {
-  std::size_t id = next_link_++;
-  links_.push_back(Link{id, std::move(fn)});
+  std::size_t id = links_.add(std::move(fn));
   if (counter_ > 0) notifier_.schedule();
   return id;
 }
 
-void Semaphore::unlink(std::size_t id) noexcept {
-  for (auto it = links_.begin(); it != links_.end(); ++it) {
-    if (it->id == id) {
-      links_.erase(it);
-      return;
-    }
-  }
-}
+void Semaphore::unlink(std::size_t id) noexcept { links_.remove(id); }
 
 // Hands permits out while they last, to the waiters present when the round
 // started (gevent's _notify_links with only_while_ready). The permit is
@@ -79,11 +71,7 @@ void Semaphore::notify(void* p, const bool& gone) {
   }
   // Rawlinks run after the waiters, while a permit is free (gevent calls
   // them as links in the same round).
-  for (std::size_t i = 0; i < self->links_.size() && self->counter_ > 0; ++i) {
-    LinkFn fn = self->links_[i].fn;  // a link may unlink itself
-    detail::run_guarded("a semaphore rawlink", [&] { fn(*self); });
-    if (gone) return;
-  }
+  self->links_.run_each(gone, [self] { return self->counter_ > 0; }, [self](const LinkFn& fn) { fn(*self); });
 }
 
 bool RLock::is_owned_by_current() const noexcept { return count_ > 0 && owner_ == Greenlet::current().id(); }

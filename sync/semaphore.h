@@ -107,12 +107,7 @@ class Semaphore {
   static void notify(void* self, const bool& gone);
   void run_links();
 
-  struct Link {
-    std::size_t id;
-    LinkFn fn;
-  };
-  std::vector<Link> links_;
-  std::size_t next_link_ = 1;
+  detail::RawLinks<LinkFn> links_;
   detail::WaitList waiters_;
   detail::Notifier notifier_;  // after waiters_: destroyed first
   long counter_;

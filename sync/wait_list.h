@@ -15,6 +15,7 @@
 // Everything here belongs to one thread: the thread of the hub it runs on.
 #include <cstddef>
 #include <cstdint>
+#include <vector>
 
 #include "fern/core/hub.h"
 
@@ -110,6 +111,51 @@ class Liveness {
 
  private:
   Guard* top_ = nullptr;
+};
+
+// gevent's rawlink list of a primitive: callbacks by id, run from its
+// Notifier. A callback may unlink others or itself while they run.
+template <class Fn>
+class RawLinks {
+ public:
+  bool empty() const noexcept { return links_.empty(); }
+  std::size_t add(Fn fn) {
+    links_.push_back(Link{next_id_, std::move(fn)});
+    return next_id_++;
+  }
+  void remove(std::size_t id) noexcept {
+    for (auto it = links_.begin(); it != links_.end(); ++it) {
+      if (it->id == id) {
+        links_.erase(it);
+        return;
+      }
+    }
+  }
+  // Calls run(fn) for each link present now and still linked when its turn
+  // comes, while more() holds; stops when `gone` (the owner was destroyed).
+  template <class More, class Run>
+  void run_each(const bool& gone, More&& more, Run&& run) {
+    std::vector<std::size_t> ids;
+    for (const Link& l : links_) ids.push_back(l.id);
+    for (std::size_t id : ids) {
+      if (!more()) return;
+      for (const Link& l : links_) {
+        if (l.id != id) continue;
+        Fn fn = l.fn;  // the link may remove itself while it runs
+        run_guarded("a rawlink", [&] { run(fn); });
+        break;
+      }
+      if (gone) return;
+    }
+  }
+
+ private:
+  struct Link {
+    std::size_t id;
+    Fn fn;
+  };
+  std::vector<Link> links_;
+  std::size_t next_id_ = 1;
 };
 
 // A primitive's wake-up callback: at most one queued at a time. Because each

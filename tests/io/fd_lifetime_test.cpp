@@ -16,6 +16,7 @@
 #include "fern/io/signal.h"
 #include "fern/io/wait.h"
 #include "hub_fixture.h"
+#include "io/pipe.h"
 
 namespace {
 
@@ -23,20 +24,7 @@ using fern::sleep;
 using fern::spawn;
 using FdLifetime = fern::testing::HubTest;
 
-struct Pipe {
-  int r = -1, w = -1;
-  Pipe() {
-    int fds[2];
-    if (pipe2(fds, O_NONBLOCK | O_CLOEXEC) == 0) {
-      r = fds[0];
-      w = fds[1];
-    }
-  }
-  ~Pipe() {
-    if (r >= 0) ::close(r);
-    if (w >= 0) ::close(w);
-  }
-};
+using fern::testing::Pipe;
 
 // One watcher per direction: closing the fd wakes the waiter once.
 TEST_F(FdLifetime, WaitReadwriteThenCloseWakesTheWaiterOnce) {

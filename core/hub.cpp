@@ -17,7 +17,6 @@ namespace {
 constexpr Nanos kSwitchInterval = 5'000'000;  // gevent's getswitchinterval(): 5 ms
 constexpr int kMaxEvents = 256;
 
-thread_local Hub* t_hub = nullptr;
 
 std::string demangled(const char* name) {
   int status = 0;
@@ -84,11 +83,11 @@ bool Hub::park(Waiter& w, Deadline deadline) {
     } forget{w};
     if (deadline.is_never()) {
       // No timer at all: the hub can tell when nothing will wake us (LoopExit).
-      Greenlet::switch_impl(hub_impl_, Value());
+      switch_out(me);
     } else {
       Expiry timer(w);  // disarmed by its destructor on every exit
       start_timer(&timer, deadline);
-      Greenlet::switch_impl(hub_impl_, Value());
+      switch_out(me);
       expired = timer.fired;
     }
     if (!w.ready_) throw InvalidSwitchError("fern: invalid switch into a greenlet waiting in the hub");
@@ -98,22 +97,63 @@ bool Hub::park(Waiter& w, Deadline deadline) {
   return !expired;
 }
 
-Hub& Hub::current() {
-  if (__builtin_expect(t_hub == nullptr, 0)) {
-    // Build the hub (and with it the thread's greenlet state) before the
-    // owner is first touched: thread_locals die in reverse order of first
-    // use, and the hub must go before the greenlet state it needs.
-    Hub* hub = new Hub;
-    t_hub_owner.reset(hub);
-    t_hub = hub;
+void ResumeNode::fire(Callback* cb) { static_cast<ResumeNode*>(cb)->waiter->wake(); }
+
+// What the hub would run next, run from here when it is a resume node:
+// then the switch goes straight to that greenlet. The calling greenlet is
+// parked (its waiter set); it may itself be the one at the head (a yield
+// with nothing else queued), which returns at once, as the hub would have
+// resumed it at once.
+// Only when the hub is suspended in a resume node's wake, which has nothing
+// left to do: any other callback (a primitive's wake-up round) must get
+// control back when the greenlet it woke blocks.
+detail::GreenletImpl* Hub::next_to_run(detail::GreenletImpl* me) noexcept {
+  while (in_batch_ && in_resume_) {
+    auto* head = static_cast<Callback*>(callbacks_.front());
+    if (!head || head->fn != &ResumeNode::fire || !batch_continues()) break;
+    callbacks_.remove(head);
+    Waiter* w = static_cast<ResumeNode*>(head)->waiter;
+    detail::GreenletImpl* target = w->waiting_;
+    if (w->ready_ || !target) continue;  // nothing to resume: the hub would do nothing either
+    w->ready_ = true;
+    w->waiting_ = nullptr;
+    return target;  // may be `me`: a yield with nothing queued before it
   }
-  return *t_hub;
+  return hub_impl_;
 }
 
-Hub* Hub::current_if_exists() noexcept { return t_hub; }
+void Hub::switch_out(detail::GreenletImpl* me) {
+  detail::GreenletImpl* next = next_to_run(me);
+  if (next != me) Greenlet::switch_impl(next, Value());
+}
+
+void Hub::throw_invalid_switch() {
+  throw InvalidSwitchError("fern: invalid switch into a greenlet waiting in the hub");
+}
+
+// F6: the batch is cut after the switch interval so timers get their turn;
+// the clock is read once every 64 callbacks.
+bool Hub::batch_continues() noexcept {
+  if (batch_cut_) return false;
+  if ((++batch_ran_ & 63) != 0) return true;
+  Nanos t = monotonic_now();
+  if (batch_start_ == 0) batch_start_ = t;
+  else if (t - batch_start_ > kSwitchInterval) batch_cut_ = true;
+  return !batch_cut_;
+}
+
+Hub& Hub::create_current() {
+  // Build the hub (and with it the thread's greenlet state) before the
+  // owner is first touched: thread_locals die in reverse order of first
+  // use, and the hub must go before the greenlet state it needs.
+  Hub* hub = new Hub;
+  t_hub_owner.reset(hub);
+  t_current_ = hub;
+  return *hub;
+}
 
 void Hub::destroy_current() {
-  Hub* hub = t_hub;
+  Hub* hub = t_current_;
   if (!hub) return;
   // From inside the hub or one of its tasks the loop we would unwind is
   // our own caller: refuse clearly instead of leaving a broken thread.
@@ -151,7 +191,7 @@ Hub::Hub() : poller_(Poller::create()), remote_(std::make_shared<RemoteQueue>())
   // the forking thread's hub is renewed in the child before fork returns.
   std::call_once(g_atfork_once, [] {
     pthread_atfork(nullptr, nullptr, [] {
-      if (t_hub) t_hub->reinit_after_fork();
+      if (t_current_) t_current_->reinit_after_fork();
     });
   });
 }
@@ -163,13 +203,12 @@ Hub::~Hub() {
   // yield through the queue until it is empty.
   if (greenlet_.active() && !in_hub()) {
     for (int rounds = 0; !callbacks_.empty() && rounds < 64; ++rounds) {
-      struct Yield : Callback {
-        Waiter waiter;
-      } y;
-      y.fn = [](Callback* cb) { static_cast<Yield*>(cb)->waiter.wake(); };
+      Waiter waiter;
+      ResumeNode y;
+      y.waiter = &waiter;
       schedule(&y);
       try {
-        y.waiter.wait();
+        waiter.wait();
       } catch (...) {
         break;
       }
@@ -197,7 +236,7 @@ Hub::~Hub() {
   }
   wake_watcher_.unlink();
   remote_->close_door();
-  t_hub = nullptr;
+  t_current_ = nullptr;
   // Dropping greenlet_ kills the suspended loop (GreenletExit unwinds it).
 }
 
@@ -234,16 +273,19 @@ void Hub::loop() {
 }
 
 void Hub::run_callbacks() {
-  Nanos start = 0;
-  unsigned ran = 0;
-  while (auto* cb = static_cast<Callback*>(callbacks_.pop_front())) {
+  batch_start_ = 0;
+  batch_ran_ = 0;
+  batch_cut_ = false;
+  in_batch_ = true;
+  struct End {
+    bool& flag;
+    ~End() { flag = false; }
+  } end{in_batch_};
+  while (auto* cb = static_cast<Callback*>(callbacks_.front())) {
+    if (!batch_continues()) break;
+    callbacks_.remove(cb);
+    in_resume_ = cb->fn == &ResumeNode::fire;
     detail::run_guarded("a callback", [cb] { cb->fn(cb); });
-    // F6: cut the batch after the switch interval so timers get their turn.
-    if ((++ran & 63) == 0) {
-      Nanos t = monotonic_now();
-      if (start == 0) start = t;
-      else if (t - start > kSwitchInterval) break;
-    }
   }
 }
 

@@ -147,13 +147,28 @@ class RemoteQueue {
   int write_fd_ = -1;
 };
 
+// A callback whose whole job is to resume one parked greenlet (a sleep(0)
+// yield). While the hub runs its callback batch, a greenlet that parks
+// hands off to the greenlet of such a node at the head of the queue
+// directly, one switch instead of two through the hub; any other node, the
+// end of the batch or the 5 ms batch cut (F6) goes through the hub, so the
+// order is exactly the one the hub itself would run (F3, F4).
+struct ResumeNode : Callback {
+  Waiter* waiter = nullptr;
+  ResumeNode() noexcept { fn = &fire; }
+  static void fire(Callback* cb);
+};
+
 class Hub {
  public:
   // This thread's hub, created on first use; its parent is the thread's
   // main greenlet (HUB-1).
-  static Hub& current();
+  static Hub& current() {
+    if (__builtin_expect(t_current_ != nullptr, 1)) return *t_current_;
+    return create_current();
+  }
   // The hub if one exists on this thread, else nullptr.
-  static Hub* current_if_exists() noexcept;
+  static Hub* current_if_exists() noexcept { return t_current_; }
   // Destroys this thread's hub (its suspended loop is unwound); the next
   // current() makes a new one (HUB-14). Call from the thread's main
   // greenlet or another greenlet that is not a task of this hub; from inside
@@ -176,6 +191,27 @@ class Hub {
   // BlockingSwitchOutError in the hub (HUB-9), InvalidSwitchError when
   // something else switches in (GV-21). Every blocking call in fern is this.
   bool park(Waiter& w, Deadline deadline = Deadline::never());
+
+  // sleep(0): a FIFO yield through the callback queue (F3, HUB-3). Inline,
+  // with the switch in the caller's frame: after it, no return goes through
+  // a frame from before the switch (each such return is mispredicted).
+  [[gnu::always_inline]] void yield() {
+    Waiter w;
+    ResumeNode node;
+    node.waiter = &w;
+    callbacks_.push_back(&node);
+    detail::GreenletImpl* me = detail::current_impl();
+    if (__builtin_expect(me == hub_impl_, 0)) throw BlockingSwitchOutError();
+    w.waiting_ = me;
+    struct Forget {
+      Waiter& w;
+      ~Forget() { w.waiting_ = nullptr; }
+    } forget{w};
+    detail::GreenletImpl* next = next_to_run(me);
+    if (next != me) Greenlet::switch_impl(next, Value());
+    if (__builtin_expect(!w.ready_, 0)) throw_invalid_switch();
+    if (__builtin_expect(w.error_ != nullptr, 0)) std::rethrow_exception(std::exchange(w.error_, nullptr));
+  }
 
   // ---- Callbacks ----
   // Queues cb to run in the hub on the next callback batch (FIFO). No
@@ -263,6 +299,12 @@ class Hub {
   void run_timers();
   void poll_io(bool block);
   void run_idle();
+  static Hub& create_current();
+  bool batch_continues() noexcept;
+  void switch_out(detail::GreenletImpl* me);
+  detail::GreenletImpl* next_to_run(detail::GreenletImpl* me) noexcept;
+  [[noreturn]] static void throw_invalid_switch();
+  static inline thread_local Hub* t_current_ = nullptr;
   bool has_work() const noexcept;
   void drain_remote();
   void watch_wakeup();
@@ -277,6 +319,11 @@ class Hub {
   Nanos now_ = 0;
 
   detail::HookList callbacks_;
+  bool in_batch_ = false;     // run_callbacks is on the hub's stack
+  unsigned batch_ran_ = 0;    // callbacks (and direct hand-offs) of this batch
+  Nanos batch_start_ = 0;
+  bool batch_cut_ = false;    // F6: the rest waits for the next iteration
+  bool in_resume_ = false;    // the callback running is a ResumeNode
   detail::HookList idle_;
   detail::HookList exit_hooks_;
 

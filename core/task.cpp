@@ -317,12 +317,11 @@ void killall_until(Deadline deadline, const std::vector<AnyTask>& tasks, const s
 // (schedule: FIFO with everything else; schedule_idle: when nothing else is
 // pending); the callback leaves the queue on every exit path by itself.
 void park_on_callback(Hub& hub, void (Hub::*queue)(Callback*) noexcept) {
-  struct Wake : Callback {
-    Waiter waiter;
-  } wake;
-  wake.fn = [](Callback* cb) { static_cast<Wake*>(cb)->waiter.wake(); };
+  Waiter waiter;
+  ResumeNode wake;
+  wake.waiter = &waiter;
   (hub.*queue)(&wake);
-  hub.park(wake.waiter);
+  hub.park(waiter);
 }
 
 }  // namespace
@@ -335,12 +334,8 @@ void killall_for(Duration d, const std::vector<AnyTask>& tasks, std::exception_p
 }
 void killall_async(const std::vector<AnyTask>& tasks, std::exception_ptr error) { kill_each(tasks, error); }
 
-void sleep(Duration d) {
+void sleep_after(Duration d) {
   Hub& hub = Hub::current();
-  if (d.nanos() <= 0) {
-    park_on_callback(hub, &Hub::schedule);  // F3: the same FIFO as spawn's start callbacks
-    return;
-  }
   sleep_until(d.from(hub.update_now()));  // refreshes the cached clock first (F5)
 }
 

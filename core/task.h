@@ -370,8 +370,12 @@ void killall_async(const std::vector<AnyTask>& tasks, std::exception_ptr error =
 // callback queue (F3, HUB-3), otherwise a timer on the refreshed clock (F5);
 // never returns early. A huge or infinite duration sleeps "forever": the
 // timer still keeps the loop alive, as gevent's does.
-void sleep(Duration d = 0.0);
 void sleep_until(Deadline deadline);
+void sleep_after(Duration d);  // sleep's timer path
+inline void sleep(Duration d = 0.0) {
+  if (d.nanos() <= 0) Hub::current().yield();  // F3: the same FIFO as spawn's start callbacks
+  else sleep_after(d);
+}
 // Returns once the loop has nothing else pending (HUB-5).
 void idle();
 

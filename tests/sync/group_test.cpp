@@ -31,7 +31,7 @@ TEST_F(Pools, SpawnOnAFullPoolBlocksTheSpawnerUntilASlotFrees) {
     log.push_back(n);
   };
   p.spawn(job, "a", 0.02);
-  p.spawn(job, "b", 0.04);
+  p.spawn(job, "b", 0.3);  // far enough behind "a" and "c" on a loaded machine
   EXPECT_EQ(p.size(), 2u);
   EXPECT_EQ(p.free_count(), 0u);
   EXPECT_TRUE(p.full());

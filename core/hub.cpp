@@ -72,29 +72,22 @@ std::once_flag g_atfork_once;
 }  // namespace
 
 bool Hub::park(Waiter& w, Deadline deadline) {
-  bool expired = false;
-  if (!w.ready_) {
-    detail::GreenletImpl* me = detail::current_impl();
-    if (__builtin_expect(me == hub_impl_, 0)) throw BlockingSwitchOutError();
-    w.waiting_ = me;
-    struct Forget {
-      Waiter& w;
-      ~Forget() { w.waiting_ = nullptr; }
-    } forget{w};
-    if (deadline.is_never()) {
-      // No timer at all: the hub can tell when nothing will wake us (LoopExit).
-      switch_out(me);
-    } else {
-      Expiry timer(w);  // disarmed by its destructor on every exit
-      start_timer(&timer, deadline);
-      switch_out(me);
-      expired = timer.fired;
-    }
-    if (!w.ready_) throw InvalidSwitchError("fern: invalid switch into a greenlet waiting in the hub");
+  if (w.ready_) {
+    consume(w);
+    return true;
   }
-  w.ready_ = false;
-  if (w.error_) std::rethrow_exception(std::exchange(w.error_, nullptr));
-  return !expired;
+  detail::GreenletImpl* me = checked_current();
+  if (deadline.is_never()) {
+    // No timer at all: the hub can tell when nothing will wake us (LoopExit).
+    suspend(w, me);
+    consume(w);
+    return true;
+  }
+  Expiry timer(w);  // disarmed by its destructor on every exit
+  start_timer(&timer, deadline);
+  suspend(w, me);
+  consume(w);
+  return !timer.fired;
 }
 
 void ResumeNode::fire(Callback* cb) { static_cast<ResumeNode*>(cb)->waiter->wake(); }
@@ -120,11 +113,6 @@ detail::GreenletImpl* Hub::next_to_run(detail::GreenletImpl* me) noexcept {
     return target;  // may be `me`: a yield with nothing queued before it
   }
   return hub_impl_;
-}
-
-void Hub::switch_out(detail::GreenletImpl* me) {
-  detail::GreenletImpl* next = next_to_run(me);
-  if (next != me) Greenlet::switch_impl(next, Value());
 }
 
 void Hub::throw_invalid_switch() {

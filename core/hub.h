@@ -200,17 +200,8 @@ class Hub {
     ResumeNode node;
     node.waiter = &w;
     callbacks_.push_back(&node);
-    detail::GreenletImpl* me = detail::current_impl();
-    if (__builtin_expect(me == hub_impl_, 0)) throw BlockingSwitchOutError();
-    w.waiting_ = me;
-    struct Forget {
-      Waiter& w;
-      ~Forget() { w.waiting_ = nullptr; }
-    } forget{w};
-    detail::GreenletImpl* next = next_to_run(me);
-    if (next != me) Greenlet::switch_impl(next, Value());
-    if (__builtin_expect(!w.ready_, 0)) throw_invalid_switch();
-    if (__builtin_expect(w.error_ != nullptr, 0)) std::rethrow_exception(std::exchange(w.error_, nullptr));
+    suspend(w, checked_current());
+    consume(w);
   }
 
   // ---- Callbacks ----
@@ -301,9 +292,31 @@ class Hub {
   void run_idle();
   static Hub& create_current();
   bool batch_continues() noexcept;
-  void switch_out(detail::GreenletImpl* me);
   detail::GreenletImpl* next_to_run(detail::GreenletImpl* me) noexcept;
   [[noreturn]] static void throw_invalid_switch();
+  // The running greenlet; BlockingSwitchOutError in the hub (HUB-9).
+  detail::GreenletImpl* checked_current() const {
+    detail::GreenletImpl* me = detail::current_impl();
+    if (__builtin_expect(me == hub_impl_, 0)) throw BlockingSwitchOutError();
+    return me;
+  }
+  // Parks `me` on w and switches to whatever runs next (the hub, or a
+  // greenlet handed off to directly); returns when switched back.
+  [[gnu::always_inline]] void suspend(Waiter& w, detail::GreenletImpl* me) {
+    w.waiting_ = me;
+    struct Forget {
+      Waiter& w;
+      ~Forget() { w.waiting_ = nullptr; }
+    } forget{w};
+    detail::GreenletImpl* next = next_to_run(me);
+    if (next != me) Greenlet::switch_impl(next, Value());
+  }
+  // After a suspend: the wake it got (GV-21: something else switched in).
+  [[gnu::always_inline]] static void consume(Waiter& w) {
+    if (__builtin_expect(!w.ready_, 0)) throw_invalid_switch();
+    w.ready_ = false;
+    if (__builtin_expect(w.error_ != nullptr, 0)) std::rethrow_exception(std::exchange(w.error_, nullptr));
+  }
   static inline thread_local Hub* t_current_ = nullptr;
   bool has_work() const noexcept;
   void drain_remote();

@@ -313,17 +313,6 @@ void killall_until(Deadline deadline, const std::vector<AnyTask>& tasks, const s
     if (!t->dead()) throw Timeout();  // GV-8: started tasks that outlived the timeout
 }
 
-// Parks the caller until the hub runs a callback queued with `queue`
-// (schedule: FIFO with everything else; schedule_idle: when nothing else is
-// pending); the callback leaves the queue on every exit path by itself.
-void park_on_callback(Hub& hub, void (Hub::*queue)(Callback*) noexcept) {
-  Waiter waiter;
-  ResumeNode wake;
-  wake.waiter = &waiter;
-  (hub.*queue)(&wake);
-  hub.park(waiter);
-}
-
 }  // namespace
 
 void killall(const std::vector<AnyTask>& tasks, std::exception_ptr error) {
@@ -351,6 +340,15 @@ void sleep_until(Deadline deadline) {
   hub.park(alarm.waiter);
 }
 
-void idle() { park_on_callback(Hub::current(), &Hub::schedule_idle); }
+// Parks until the hub runs an idle callback (HUB-5); the node leaves the
+// idle queue by itself on every exit path.
+void idle() {
+  Hub& hub = Hub::current();
+  Waiter waiter;
+  ResumeNode wake;
+  wake.waiter = &waiter;
+  hub.schedule_idle(&wake);
+  hub.park(waiter);
+}
 
 }  // namespace fern

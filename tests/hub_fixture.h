@@ -1,6 +1,7 @@
 #pragma once
 // Fixture for hub-level tests: a fresh hub per test, a watchdog, and a leak
-// check (greenlets, stacks, armed timers, watched fds) at the end.
+// check (greenlets, stacks, armed timers, queued callbacks, watched fds) at
+// the end.
 #include <gtest/gtest.h>
 #include <unistd.h>
 
@@ -27,6 +28,7 @@ class HubTest : public ::testing::Test {
     Hub& hub = Hub::current();
     hub.run_until_idle();  // let queued links and callbacks finish
     EXPECT_EQ(hub.armed_timers(), 0u) << "timers leaked";
+    EXPECT_EQ(hub.queued_callbacks(), 0u) << "callbacks left queued";
     EXPECT_EQ(hub.watched_fds(), fds_) << "fd watchers leaked";
     Hub::destroy_current();
     alarm(0);

@@ -227,29 +227,41 @@ void start(GreenletImpl* g) {
   g->state = State::kActive;
 }
 
+// A GreenletExit that reaches a dead greenlet, or dies with an unstarted
+// one, travels on as a value (GL-7, GL-11; greenlet's throw_greenlet).
+void eat_greenlet_exit(Transfer& t) {
+  try {
+    std::rethrow_exception(*t.error);
+  } catch (const GreenletExit& e) {
+    *t.value = Value(e);
+    t.error = nullptr;
+  } catch (...) {
+  }
+}
+
 // Where a switch or a finished greenlet's result goes: the first live
 // ancestor (GL-8); an unstarted one is started with the value (GL-9) or, for
 // an error, dies without running and passes it on (GL-11). Throws
-// GreenletError for an unstarted one without run.
-GreenletImpl* resolve(GreenletImpl* target, Transfer& t) {
+// GreenletError for an unstarted one without run (GL-17) and StackError when
+// its stack cannot be had; `target` is then the greenlet that could not be
+// started, which stays unstarted (GL-9).
+GreenletImpl* resolve(GreenletImpl*& target, Transfer& t) {
   for (;;) {
     if (target->state == State::kDead) {
+      if (t.error) eat_greenlet_exit(t);
       target = target->parent;
       continue;
     }
     if (target->state == State::kActive) return target;
+    if (!target->run) {
+      throw GreenletError("fern: cannot switch to or throw into a greenlet without a run function");
+    }
     if (t.error) {
       target->state = State::kDead;
       target->run.reset();
-      if (is_greenlet_exit(*t.error)) {
-        *t.value = Value(GreenletExit());
-        t.error = nullptr;
-      }
+      eat_greenlet_exit(t);
       target = target->parent;
       continue;
-    }
-    if (!target->run) {
-      throw GreenletError("fern: cannot switch to a greenlet without a run function");
     }
     start(target);
     return target;
@@ -316,10 +328,11 @@ namespace {
 void kill_on_release(GreenletImpl* g) noexcept {
   ThreadState& ts = t_state;
   g->refs = 1;  // alive again while it unwinds
-  GreenletImpl* old_parent = g->parent;
+  // The kill comes back here: the killer is its parent while it unwinds, and
+  // the old parent is back afterwards for one that survives (GL-20).
+  GreenletImpl* old_parent = g->parent;  // keeps its reference
   g->parent = ts.current;
   retain(ts.current);
-  release(old_parent);
   try {
     Value none;
     std::exception_ptr exit = std::make_exception_ptr(GreenletExit());
@@ -330,6 +343,7 @@ void kill_on_release(GreenletImpl* g) noexcept {
   } catch (...) {
     std::fprintf(stderr, "fern: greenlet #%lu raised an exception while being killed; ignored\n", g->id);
   }
+  release(std::exchange(g->parent, old_parent));
 }
 
 void destroy(GreenletImpl* g) noexcept {
@@ -393,17 +407,18 @@ Value run_body(GreenletImpl* self, Value first, std::exception_ptr& error) noexc
   Transfer& out = ts.ending;
   out = Transfer{&self->result, self->error ? &self->error : nullptr};
   GreenletImpl* target = self->parent;
-  while (target->state != State::kActive) {
+  for (;;) {
     try {
-      target = resolve(target, out);
+      return resolve(target, out);
     } catch (...) {
-      // An unstarted ancestor without run: it dies; the error goes further up.
+      // An ancestor that could not be started stays unstarted (GL-9); the
+      // error goes on to its parent. The main greenlet ends the walk: it is
+      // always active.
       self->error = std::current_exception();
       out.error = &self->error;
-      target = self->parent;
+      target = target->parent;
     }
   }
-  return target;
 }
 
 }  // namespace

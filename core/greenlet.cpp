@@ -19,6 +19,7 @@
 
 #include <cxxabi.h>
 
+#include <atomic>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
@@ -45,7 +46,7 @@ class GreenletImpl {
   arch::Stack stack;
   RunSlot run;
   GreenletImpl* parent = nullptr;  // holds a reference
-  struct ThreadState* thread = nullptr;
+  std::uint64_t thread = 0;  // ThreadState::serial of its thread
   EhGlobals eh{nullptr, 0};
   unsigned long id = 0;
   std::size_t requested_stack = 0;
@@ -63,6 +64,9 @@ class GreenletImpl {
 // Trivially constructible and destructible, so that it can be read at any
 // time (even from the overflow signal handler or after thread exit).
 struct ThreadState {
+  // Never reused, unlike the address of a thread's state: a new thread may
+  // get the address of one that exited, whose greenlets must stay foreign.
+  std::uint64_t serial;
   GreenletImpl* current;
   GreenletImpl* main;
   GreenletImpl* previous;  // reference to drop after landing
@@ -80,6 +84,7 @@ struct ThreadState {
 namespace {
 
 thread_local ThreadState t_state;
+std::atomic<std::uint64_t> g_next_serial{1};
 
 void retain(GreenletImpl* g) noexcept { ++g->refs; }
 void release(GreenletImpl* g) noexcept;
@@ -104,7 +109,7 @@ GreenletImpl* new_greenlet(ThreadState& ts) {
 }
 
 void delete_greenlet(GreenletImpl* g) noexcept {
-  bool ours = g->thread == &t_state;
+  bool ours = g->thread == t_state.serial;
   g->~GreenletImpl();  // may run user code (the run callable's captures)
   if (ours && t_state.alive && t_state.free_count < kKeptBlocks) {
     void* block = g;
@@ -147,7 +152,8 @@ ThreadState& state() {
     thread_local ThreadCleanup cleanup;
     (void)cleanup;
     auto* main = new_greenlet(ts);
-    main->thread = &ts;
+    ts.serial = g_next_serial.fetch_add(1, std::memory_order_relaxed);
+    main->thread = ts.serial;
     main->state = State::kActive;
     main->is_main = true;
     main->refs = 2;  // one for `current`, one for `main`
@@ -274,8 +280,9 @@ GreenletImpl* resolve(GreenletImpl*& target, Transfer& t) {
 Value switch_general(GreenletImpl* target, Transfer* t) {
   if (!target) throw GreenletError("fern: empty Greenlet handle");
   ThreadState& ts = state();
-  if (__builtin_expect(target->thread != &ts, 0))
-    throw CrossThreadError("fern: cannot switch to a greenlet of a different thread");
+  if (__builtin_expect(target->thread != ts.serial, 0))
+    throw CrossThreadError("fern: cannot switch to a greenlet of a different thread "
+                           "(or of a thread that has exited)");
   if (__builtin_expect(target->state != State::kActive, 0)) target = resolve(target, *t);
   if (__builtin_expect(target == ts.current, 0)) {
     if (t->error) std::rethrow_exception(*t->error);
@@ -299,7 +306,7 @@ namespace {
 SwitchFibers begin_switch(GreenletImpl* target) {
   ThreadState& ts = t_state;
   GreenletImpl* from = ts.current;
-  if (__builtin_expect(target == nullptr || target->thread != &ts || target == from || from == nullptr, 0))
+  if (__builtin_expect(target == nullptr || target->thread != ts.serial || target == from || from == nullptr, 0))
     return {nullptr, nullptr};
   if (__builtin_expect(target->state != State::kActive, 0)) return begin_start(ts, from, target);
   prepare_transfer(ts, from, target);
@@ -348,7 +355,7 @@ void kill_on_release(GreenletImpl* g) noexcept {
 
 void destroy(GreenletImpl* g) noexcept {
   if (g->state == State::kActive && !g->is_main) {
-    if (!t_state.alive || g->thread != &t_state) {
+    if (!t_state.alive || g->thread != t_state.serial) {
       // Its thread is gone or it is not ours: nothing can run its unwinding.
       std::fprintf(stderr, "fern: greenlet #%lu dropped while suspended outside its thread; "
                            "its stack is leaked\n", g->id);
@@ -361,12 +368,13 @@ void destroy(GreenletImpl* g) noexcept {
                              "its stack is released without unwinding\n", g->id);
     }
   }
-  if (g->stack) {
+  bool ours = g->thread == t_state.serial;
+  if (g->stack && ours) {  // another thread's stack belongs to that thread's pool
     arch::fiber_retire(g->fiber);
     arch::release_stack(g->stack);
   }
   if (g->parent) release(g->parent);
-  if (g->thread && g->thread == &t_state) --t_state.live;
+  if (ours) --t_state.live;
   delete_greenlet(g);
 }
 
@@ -374,12 +382,20 @@ void release(GreenletImpl* g) noexcept {
   if (--g->refs == 0) destroy(g);
 }
 
-// The body, with what it lets escape turned into the result (GL-7) or the error (GL-6).
-Value run_body(GreenletImpl* self, Value first, std::exception_ptr& error) noexcept {
+// The body, with what it lets escape turned into the result (GL-7) or the
+// error (GL-6). pthread_exit (and cancellation) unwind with
+// abi::__forced_unwind, which must go on: it unwinds this stack (destructors
+// run) up to the trampoline, whose unwind info ends the stack, and the C
+// library then leaves the thread from its own start frame. The greenlet is
+// dead; frames on the thread's own stack are skipped, as by longjmp.
+Value run_body(GreenletImpl* self, Value first, std::exception_ptr& error) {
   try {
     return self->run.invoke(self->run.storage, std::move(first));
   } catch (const GreenletExit& e) {
     return Value(e);  // GL-7: a kill is a result, not an error
+  } catch (abi::__forced_unwind&) {
+    self->state = State::kDead;
+    throw;
   } catch (...) {
     error = std::current_exception();  // GL-6: rethrown in the parent
     return Value();
@@ -389,7 +405,7 @@ Value run_body(GreenletImpl* self, Value first, std::exception_ptr& error) noexc
 // Runs the body and finds where its result goes (GL-4, GL-8). The result
 // and the transfer that carries it are kept in `self` and `ts`, not on this
 // stack: see entry.
-[[gnu::noinline]] GreenletImpl* run_to_end(ThreadState& ts, GreenletImpl* self, void* arg) noexcept {
+[[gnu::noinline]] GreenletImpl* run_to_end(ThreadState& ts, GreenletImpl* self, void* arg) {
   // A fresh greenlet never receives an error.
   self->result = run_body(self, receive(ts, arg), self->error);
   // Its captures die on this stack while it still runs; a started greenlet
@@ -444,11 +460,11 @@ using detail::State;
 Greenlet::Greenlet(const Greenlet& parent, std::size_t stack_size) {
   detail::ThreadState& ts = detail::state();
   GreenletImpl* p = parent.impl_ ? parent.impl_ : ts.current;
-  if (p->thread != &ts) throw CrossThreadError("fern: parent cannot be on a different thread");
+  if (p->thread != ts.serial) throw CrossThreadError("fern: parent cannot be on a different thread");
   impl_ = detail::new_greenlet(ts);
   impl_->parent = p;
   detail::retain(p);
-  impl_->thread = &ts;
+  impl_->thread = ts.serial;
   impl_->id = ts.next_id++;
   impl_->requested_stack = stack_size;
   ++ts.live;

@@ -26,6 +26,8 @@
 
 #include "fern/arch/fiber.h"
 
+extern "C" void* __dso_handle;  // this library's handle, for __cxa_thread_atexit
+
 namespace fern {
 namespace detail {
 namespace {
@@ -79,6 +81,12 @@ struct ThreadState {
   std::size_t free_count;
   bool alive;              // between the first use and the thread's cleanup
   bool ended;              // the thread's cleanup ran: no new main greenlet
+  // Thread-local destructors began while a greenlet other than main ran
+  // (exit() or pthread_exit inside a greenlet): no switch happens any more.
+  bool exiting;
+  unsigned sentinels;          // exit sentinels registered (see arm_exit_sentinel)
+  unsigned long sentinel_mark; // next_id when the last one was registered
+  unsigned long starts;        // greenlets started
 };
 
 namespace {
@@ -227,7 +235,36 @@ inline void* transfer(ThreadState& ts, GreenletImpl* from, GreenletImpl* target,
   return arch::switch_fiber(from->fiber, target->fiber, out, ending);
 }
 
+// Runs among the thread-local destructors. When they run on a greenlet
+// other than main, the thread (or with exit() the process) ends from inside
+// that greenlet: the frames of main and of every suspended greenlet will
+// never be returned to, so switching into them (a hub's destructor killing
+// its tasks, say) would resume code that expects the thread to go on.
+// Switches stop; suspended greenlets are abandoned, as other threads' stacks
+// are at exit().
+void on_thread_locals_ending(void*) {
+  ThreadState& ts = t_state;
+  if (!ts.alive || ts.current == ts.main || ts.exiting) return;
+  ts.exiting = true;
+  ts.serial = 0;  // every greenlet is foreign now: the hot path refuses them too
+}
+
+// Thread-local destructors run newest first, so the sentinel must be
+// registered after the thread-locals that switch in their destructors (a
+// hub, which makes a greenlet and then registers itself). It is registered
+// when a greenlet starts after new greenlets were made: at most 16 times,
+// then at every power-of-two start (O(log n) registrations in all).
+void arm_exit_sentinel(ThreadState& ts) {
+  ++ts.starts;
+  if (ts.sentinel_mark == ts.next_id) return;
+  if (ts.sentinels >= 16 && (ts.starts & (ts.starts - 1)) != 0) return;
+  if (abi::__cxa_thread_atexit(&on_thread_locals_ending, nullptr, &__dso_handle) != 0) return;
+  ++ts.sentinels;
+  ts.sentinel_mark = ts.next_id;
+}
+
 void start(GreenletImpl* g) {
+  arm_exit_sentinel(t_state);
   g->stack = arch::allocate_stack(g->requested_stack);
   arch::fiber_start(g->fiber, g->stack, &GreenletImpl::entry, g);
   g->state = State::kActive;
@@ -280,6 +317,9 @@ GreenletImpl* resolve(GreenletImpl*& target, Transfer& t) {
 Value switch_general(GreenletImpl* target, Transfer* t) {
   if (!target) throw GreenletError("fern: empty Greenlet handle");
   ThreadState& ts = state();
+  if (__builtin_expect(ts.exiting, 0))
+    throw GreenletError("fern: no greenlet switches while the thread exits from inside a greenlet "
+                        "(exit() or pthread_exit there); suspended greenlets are abandoned");
   if (__builtin_expect(target->thread != ts.serial, 0))
     throw CrossThreadError("fern: cannot switch to a greenlet of a different thread "
                            "(or of a thread that has exited)");
@@ -355,7 +395,9 @@ void kill_on_release(GreenletImpl* g) noexcept {
 
 void destroy(GreenletImpl* g) noexcept {
   if (g->state == State::kActive && !g->is_main) {
-    if (!t_state.alive || g->thread != t_state.serial) {
+    if (t_state.exiting) {
+      g->stack = {};  // abandoned without unwinding (see on_thread_locals_ending)
+    } else if (!t_state.alive || g->thread != t_state.serial) {
       // Its thread is gone or it is not ours: nothing can run its unwinding.
       std::fprintf(stderr, "fern: greenlet #%lu dropped while suspended outside its thread; "
                            "its stack is leaked\n", g->id);

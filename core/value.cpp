@@ -25,9 +25,10 @@ bool unique_name(const char* signature) noexcept {
 
 // GCC: "... type_signature() [with T = int]"; Clang: "... [T = int]".
 std::string TypeId::name() const {
-  const char* begin = std::strstr(signature_, "T = ");
-  const char* end = std::strrchr(signature_, ']');
-  if (!begin || !end || end < begin) return signature_;
+  const char* signature = type_->signature;
+  const char* begin = std::strstr(signature, "T = ");
+  const char* end = std::strrchr(signature, ']');
+  if (!begin || !end || end < begin) return signature;
   return std::string(begin + 4, end);
 }
 
@@ -43,9 +44,11 @@ BadValueCopy::BadValueCopy(TypeId held)
 
 namespace detail {
 
-bool same_type_name(const char* a, const char* b) noexcept {
-  return std::strcmp(a, b) == 0 && unique_name(a);
+bool same_type_name(const TypeDescriptor* a, const TypeDescriptor* b) noexcept {
+  return std::strcmp(a->signature, b->signature) == 0 && unique_name(a->signature);
 }
+
+bool same_value_type(const ValueOps* held, TypeId wanted) noexcept { return held->type == wanted; }
 
 void throw_bad_value_cast(TypeId wanted, TypeId held) { throw BadValueCast(wanted, held); }
 

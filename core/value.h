@@ -35,17 +35,19 @@
 
 namespace fern {
 namespace detail {
-bool same_type_name(const char* a, const char* b) noexcept;
-// The compiler's signature of this function names T. The strings of types
-// spelt alike (GCC's lambdas) may be merged: the tag's address tells them apart.
+// The compiler's signature of this function names T.
 template <class T>
 constexpr const char* type_signature() noexcept {
   return __PRETTY_FUNCTION__;
 }
-template <class T>
-struct TypeTag {
-  static constexpr char tag = 0;
+// One per type (and library): its address identifies the type, since the
+// strings of types spelt alike (GCC's lambdas) may be merged.
+struct TypeDescriptor {
+  const char* signature;
 };
+template <class T>
+inline constexpr TypeDescriptor kTypeDescriptor{type_signature<T>()};
+bool same_type_name(const TypeDescriptor* a, const TypeDescriptor* b) noexcept;
 }  // namespace detail
 
 // A type's identity without RTTI, from the name the compiler gives it.
@@ -54,23 +56,22 @@ struct TypeTag {
 // themselves within one library.
 class TypeId {
  public:
-  constexpr TypeId(const char* tag, const char* signature) noexcept : tag_(tag), signature_(signature) {}
+  constexpr explicit TypeId(const detail::TypeDescriptor* type) noexcept : type_(type) {}
   // The type's name as the compiler spells it ("int", "std::__cxx11::basic_string<char>").
   std::string name() const;
   friend bool operator==(TypeId a, TypeId b) noexcept {
-    return a.tag_ == b.tag_ || detail::same_type_name(a.signature_, b.signature_);
+    return a.type_ == b.type_ || detail::same_type_name(a.type_, b.type_);
   }
   friend bool operator!=(TypeId a, TypeId b) noexcept { return !(a == b); }
 
  private:
-  const char* tag_;        // one per type and library
-  const char* signature_;  // detail::type_signature<T>()
+  const detail::TypeDescriptor* type_;
 };
 
 // The TypeId of T (cv-qualifiers and references are part of it).
 template <class T>
 constexpr TypeId type_id() noexcept {
-  return TypeId(&detail::TypeTag<T>::tag, detail::type_signature<T>());
+  return TypeId(&detail::kTypeDescriptor<T>);
 }
 
 // value_cast / Value::get to a type the Value does not hold (or on an empty
@@ -108,6 +109,9 @@ struct alignas(8) ValueOps {
 
 [[noreturn]] void throw_bad_value_cast(TypeId wanted, TypeId held);
 [[noreturn]] void throw_bad_value_copy(TypeId held);
+// Same type under different tables (one per shared library that made one).
+// Out of line: the hot paths hold the matching table.
+bool same_value_type(const ValueOps* held, TypeId wanted) noexcept;
 
 template <class T>
 struct ValueTraits {
@@ -291,8 +295,7 @@ class Value {
   template <class T>
   bool holds() const noexcept {
     using U = std::remove_cv_t<T>;
-    // Same type under another table: one per shared library that made one.
-    return word_ == detail::value_word<U>() || (word_ && ops()->type == type_id<U>());
+    return word_ == detail::value_word<U>() || (word_ && detail::same_value_type(ops(), type_id<U>()));
   }
   // The held T, or nullptr when it holds something else or nothing.
   template <class T>

@@ -430,7 +430,9 @@ void release(GreenletImpl* g) noexcept {
 // run) up to the trampoline, whose unwind info ends the stack, and the C
 // library then leaves the thread from its own start frame. The greenlet is
 // dead; frames on the thread's own stack are skipped, as by longjmp.
-Value run_body(GreenletImpl* self, Value first, std::exception_ptr& error) {
+// (A forced unwind carries no C++ object: the handler's reference is null by
+// design, which UBSan would report.)
+[[gnu::no_sanitize_undefined]] Value run_body(GreenletImpl* self, Value first, std::exception_ptr& error) {
   try {
     return self->run.invoke(self->run.storage, std::move(first));
   } catch (const GreenletExit& e) {

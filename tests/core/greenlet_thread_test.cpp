@@ -29,9 +29,11 @@ void* on_new_thread(Fn fn) {
 // GL-18: the new thread may get the exited one's thread-local addresses;
 // the greenlet is still another thread's.
 TEST_F(GreenletThreads, GreenletOfAnExitedThreadIsForeignToANewThread) {
+  Greenlet their_main;  // no handle stays on the abandoned stack
   Greenlet parked;
   on_new_thread([&] {
-    parked = Greenlet([] { Greenlet::current().parent().switch_to(); });
+    their_main = Greenlet::current();
+    parked = Greenlet([&] { their_main.switch_to(); });
     parked.switch_to();
   });
   ASSERT_TRUE(parked.active());

@@ -45,12 +45,28 @@ FUNC(fern_arch_switch)
     stp     x29, x30, [sp, #80]     /* frame pointer, link register = resume address */
     .cfi_offset x19, -176
     .cfi_offset x20, -168
+    .cfi_offset x21, -160
+    .cfi_offset x22, -152
+    .cfi_offset x23, -144
+    .cfi_offset x24, -136
+    .cfi_offset x25, -128
+    .cfi_offset x26, -120
+    .cfi_offset x27, -112
+    .cfi_offset x28, -104
     .cfi_offset x29, -96
     .cfi_offset x30, -88
     stp     d8,  d9,  [sp, #96]     /* callee-saved: low halves of v8-v15 */
     stp     d10, d11, [sp, #112]
     stp     d12, d13, [sp, #128]
     stp     d14, d15, [sp, #144]
+    .cfi_offset d8, -80
+    .cfi_offset d9, -72
+    .cfi_offset d10, -64
+    .cfi_offset d11, -56
+    .cfi_offset d12, -48
+    .cfi_offset d13, -40
+    .cfi_offset d14, -32
+    .cfi_offset d15, -24
 #if FERN_FP_CONTROL
     mrs     x9, fpcr                /* FP control: rounding, flush-to-zero, traps */
     str     x9, [sp, #160]
@@ -63,6 +79,7 @@ FUNC(fern_arch_switch)
     cmp     x9, x10                 /* writing FPCR is slow: only when it differs */
     b.ne    .Lfpcr_differs
 #endif
+    .cfi_remember_state             /* the whole frame is saved: .Lfpcr_differs runs here */
 .Lfpcr_done:
     ldp     x19, x20, [sp, #0]
     ldp     x21, x22, [sp, #16]
@@ -76,12 +93,33 @@ FUNC(fern_arch_switch)
     ldp     d14, d15, [sp, #144]
     add     sp, sp, #176
     .cfi_def_cfa_offset 0
+    .cfi_restore x19                /* every register holds its own value again */
+    .cfi_restore x20
+    .cfi_restore x21
+    .cfi_restore x22
+    .cfi_restore x23
+    .cfi_restore x24
+    .cfi_restore x25
+    .cfi_restore x26
+    .cfi_restore x27
+    .cfi_restore x28
+    .cfi_restore x29
+    .cfi_restore x30
+    .cfi_restore d8
+    .cfi_restore d9
+    .cfi_restore d10
+    .cfi_restore d11
+    .cfi_restore d12
+    .cfi_restore d13
+    .cfi_restore d14
+    .cfi_restore d15
     mov     x0, x2                  /* arg: the resumed switch's result (a fresh one's too) */
     /* ret, not br: ret is exempt from BTI checks, so it may land on any call
      * site, and it predicts through the return stack like a call/return pair. */
     ret
 #if FERN_FP_CONTROL
 .Lfpcr_differs:
+    .cfi_restore_state              /* the frame as before .Lfpcr_done, not as after the ret */
     msr     fpcr, x10
     b       .Lfpcr_done
 #endif

@@ -5,21 +5,7 @@
 // switch_fiber compiles to the bare call.
 #include "fern/arch/context.h"
 #include "fern/arch/stack.h"
-
-#if defined(__has_feature)
-#  if __has_feature(address_sanitizer)
-#    define FERN_ASAN 1
-#  endif
-#  if __has_feature(thread_sanitizer)
-#    define FERN_TSAN 1
-#  endif
-#endif
-#if defined(__SANITIZE_ADDRESS__) && !defined(FERN_ASAN)
-#  define FERN_ASAN 1
-#endif
-#if defined(__SANITIZE_THREAD__) && !defined(FERN_TSAN)
-#  define FERN_TSAN 1
-#endif
+#include "fern/config.h"  // FERN_ASAN, FERN_TSAN, FERN_VALGRIND: fixed when fern was built
 
 namespace fern::arch {
 

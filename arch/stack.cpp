@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cstdint>
 #include <cstdio>
 #include <cerrno>
 #include <cstring>
@@ -19,6 +20,7 @@ namespace fern::arch {
 namespace {
 
 constexpr std::size_t kRegionBytes = std::size_t{2} << 20;  // carve about 2 MiB at a time
+constexpr std::size_t kGuardBytes = 64 * 1024;
 
 std::atomic<std::size_t> g_default_size{64 * 1024};
 std::atomic<std::size_t> g_pool_capacity{1024};
@@ -30,9 +32,15 @@ std::size_t page_size() noexcept {
   return size;
 }
 
+// Callers check bytes <= max_stack_size() first: no overflow here.
 std::size_t round_to_pages(std::size_t bytes) noexcept {
   std::size_t page = page_size();
   return (bytes + page - 1) / page * page;
+}
+
+std::size_t checked_size(std::size_t bytes) {
+  if (bytes > max_stack_size()) throw StackSizeError(bytes, max_stack_size());
+  return round_to_pages(bytes);
 }
 
 struct SizeClass {
@@ -91,7 +99,7 @@ thread_local Pool t_pool;
 [[noreturn]] void refuse(const char* what, std::size_t count, std::size_t size, int err) {
   std::string msg = std::string("fern: cannot ") + what + " for " + std::to_string(count) +
                     " stack(s) of " + std::to_string(size) + " bytes (+" +
-                    std::to_string(page_size()) + " guard): " + std::strerror(err);
+                    std::to_string(guard_size()) + " guard): " + std::strerror(err);
   if (err == ENOMEM)
     msg += "; the process may be at vm.max_map_count (/proc/sys/vm/max_map_count) "
            "or out of address space: use smaller stacks or raise the limit";
@@ -110,12 +118,12 @@ bool faults(void* guard) {
   return guarded;
 }
 
-// Guard page below each stack. MADV_GUARD_INSTALL keeps the mapping whole;
+// Guard region below each stack. MADV_GUARD_INSTALL keeps the mapping whole;
 // mprotect splits it. The first failure of the former picks the latter for good.
 void install_guard(void* guard, std::size_t count, std::size_t size) {
   int mode = g_guard_install.load(std::memory_order_relaxed);
   if (mode != 0) {
-    if (madvise(guard, page_size(), MADV_GUARD_INSTALL) == 0) {
+    if (madvise(guard, guard_size(), MADV_GUARD_INSTALL) == 0) {
       if (mode == 1) return;
       if (faults(guard)) {
         g_guard_install.store(1, std::memory_order_relaxed);
@@ -126,13 +134,13 @@ void install_guard(void* guard, std::size_t count, std::size_t size) {
     }
     g_guard_install.store(0, std::memory_order_relaxed);
   }
-  if (mprotect(guard, page_size(), PROT_NONE) != 0) refuse("protect a guard page", count, size, errno);
+  if (mprotect(guard, guard_size(), PROT_NONE) != 0) refuse("protect a guard region", count, size, errno);
 }
 
 // Maps a region of `count` slots ([guard][stack]) and files all but the
 // first in `into`; returns the first stack's base.
 void* carve(SizeClass& into, std::size_t count) {
-  std::size_t guard = page_size();
+  std::size_t guard = guard_size();
   std::size_t slot = guard + into.size;
   void* region = mmap(nullptr, slot * count, PROT_READ | PROT_WRITE,
                       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_STACK, -1, 0);
@@ -154,11 +162,22 @@ void* carve(SizeClass& into, std::size_t count) {
 
 }  // namespace
 
+StackSizeError::StackSizeError(std::size_t requested, std::size_t limit)
+    : StackError("fern: a stack of " + std::to_string(requested) + " bytes was asked for; the limit is " +
+                 std::to_string(limit) + " bytes (fern::arch::max_stack_size())"),
+      requested_(requested),
+      limit_(limit) {}
+
+std::size_t guard_size() noexcept {
+  static const std::size_t size = std::max(kGuardBytes, round_to_pages(kGuardBytes));
+  return size;
+}
+
 std::size_t default_stack_size() noexcept { return g_default_size.load(std::memory_order_relaxed); }
 
 void set_default_stack_size(std::size_t bytes) {
   if (bytes == 0) throw std::invalid_argument("fern: stack size must be greater than zero");
-  g_default_size.store(round_to_pages(bytes), std::memory_order_relaxed);
+  g_default_size.store(checked_size(bytes), std::memory_order_relaxed);
 }
 
 void set_pool_capacity(std::size_t stacks) noexcept {
@@ -166,7 +185,7 @@ void set_pool_capacity(std::size_t stacks) noexcept {
 }
 
 Stack allocate_stack(std::size_t bytes) {
-  std::size_t size = round_to_pages(bytes ? bytes : default_stack_size());
+  std::size_t size = checked_size(bytes ? bytes : default_stack_size());
   SizeClass& cls = t_pool.of(size);
   void* base;
   if (!cls.hot.empty()) {
@@ -176,7 +195,7 @@ Stack allocate_stack(std::size_t bytes) {
     base = cls.cold.back();
     cls.cold.pop_back();
   } else {
-    std::size_t slots = kRegionBytes / (size + page_size());
+    std::size_t slots = kRegionBytes / (size + guard_size());
     base = carve(cls, slots ? slots : 1);
   }
   ++t_pool.live;
@@ -197,6 +216,23 @@ void release_stack(Stack stack) noexcept {
                  std::strerror(errno));
   }
   cls.cold.push_back(stack.base);
+}
+
+// Reads only this thread's region list, which the faulting thread (the
+// caller) cannot be changing unless the fault is inside carve itself.
+Stack stack_guarded_at(const void* addr) noexcept {
+  if (t_pool_gone) return {};
+  auto at = reinterpret_cast<std::uintptr_t>(addr);
+  std::size_t guard = guard_size();
+  for (const Region& r : t_pool.regions) {
+    auto base = reinterpret_cast<std::uintptr_t>(r.base);
+    if (at < base || at - base >= r.bytes) continue;
+    std::size_t offset = (at - base) % r.slot;
+    if (offset >= guard) return {};
+    char* stack = r.base + (at - base) / r.slot * r.slot + guard;
+    return Stack{stack, r.slot - guard};
+  }
+  return {};
 }
 
 StackStats stack_stats() noexcept {

@@ -1,13 +1,19 @@
 #pragma once
-// Stacks for contexts: mmap'd, lazily committed, a guard page below each,
+// Stacks for contexts: mmap'd, lazily committed, a guard region below each,
 // pooled per thread.
 //
 // Many stacks are carved from one mapping. Where the kernel has
-// MADV_GUARD_INSTALL (Linux 6.13+), guard pages are installed inside that
-// mapping without splitting it, so a million guarded stacks cost a handful of
-// kernel mappings. Elsewhere the guard is an mprotect(PROT_NONE) page, which
-// splits the mapping: each stack then costs two of vm.max_map_count (65530 by
-// default), about 32,000 guarded stacks. stack_stats() says which is in use.
+// MADV_GUARD_INSTALL (Linux 6.13+), guards are installed inside that mapping
+// without splitting it, so a million guarded stacks cost a handful of kernel
+// mappings. Elsewhere the guard is mprotect(PROT_NONE), which splits the
+// mapping: each stack then costs two of vm.max_map_count (65530 by default),
+// about 32,000 guarded stacks. stack_stats() says which is in use.
+//
+// The guard is guard_size() bytes (64 KiB), not one page: a frame or an
+// alloca larger than the guard would step over it into the neighbouring
+// stack. Neither kind of guard commits memory; it costs address space only.
+// Code compiled with -fstack-clash-protection probes every page of a large
+// frame and so cannot step over any guard (fern is built with it).
 #include <cstddef>
 #include <stdexcept>
 #include <string>
@@ -15,7 +21,7 @@
 namespace fern::arch {
 
 struct Stack {
-  void* base = nullptr;   // lowest usable byte; the guard page is just below
+  void* base = nullptr;   // lowest usable byte; the guard region is just below
   std::size_t size = 0;   // usable bytes, a multiple of the page size
   explicit operator bool() const noexcept { return base != nullptr; }
 };
@@ -27,15 +33,37 @@ class StackError : public std::runtime_error {
   explicit StackError(const std::string& what) : std::runtime_error(what) {}
 };
 
+// A stack size beyond max_stack_size() was asked for. The message names the
+// size asked for and the limit.
+class StackSizeError : public StackError {
+ public:
+  StackSizeError(std::size_t requested, std::size_t limit);
+  std::size_t requested() const noexcept { return requested_; }
+  std::size_t limit() const noexcept { return limit_; }
+
+ private:
+  std::size_t requested_;
+  std::size_t limit_;
+};
+
+// The largest size of one stack that fern tries to map: a quarter of the
+// address space (2^62 bytes on 64-bit), so that no size arithmetic can
+// overflow; the kernel refuses far smaller ones (StackError).
+constexpr std::size_t max_stack_size() noexcept { return std::size_t{1} << (sizeof(std::size_t) * 8 - 2); }
+
+// Bytes of the guard region below each stack (64 KiB, at least one page).
+std::size_t guard_size() noexcept;
+
 // Usable size of stacks allocated with size 0. Default 64 KiB; any thread.
 std::size_t default_stack_size() noexcept;
 // Sets it (rounded up to whole pages, at least one page besides the guard).
-// Throws std::invalid_argument for 0.
+// Throws std::invalid_argument for 0, StackSizeError above max_stack_size().
 void set_default_stack_size(std::size_t bytes);
 
 // A stack of at least `bytes` usable bytes (0: the default), from this
 // thread's pool when one of that size is free (O(1), no system call),
-// otherwise carved from a fresh mapping. Throws StackError.
+// otherwise carved from a fresh mapping. Throws StackSizeError above
+// max_stack_size(), StackError when the kernel refuses.
 Stack allocate_stack(std::size_t bytes = 0);
 
 // Returns a stack to this thread's pool. Beyond the pool's capacity
@@ -56,11 +84,20 @@ struct StackStats {
 };
 StackStats stack_stats() noexcept;
 
-// Installs this thread's overflow reporter: a SIGSEGV/SIGBUS handler on an
-// alternate signal stack that, for a fault in the guard page of the stack
-// `describe` reports as current, prints which context overflowed and its
-// stack size, then aborts. Other faults go to the previous handler.
-// `describe` runs in the signal handler: it must be async-signal-safe.
+// The stack of this thread whose guard region holds `addr`, or an empty
+// Stack. Async-signal-safe (for the overflow reporter): no allocation.
+Stack stack_guarded_at(const void* addr) noexcept;
+
+// Installs the overflow reporter and this thread's alternate signal stack:
+// a SIGSEGV/SIGBUS handler that, for a fault below the running context's
+// stack in a guard region of this thread's stacks (its own guard, or a
+// neighbour's that a large frame reached), prints which context overflowed
+// and its stack size, then aborts. Other faults go to the handler that was
+// installed before (its SA_SIGINFO, SA_NODEFER, SA_RESETHAND flags and mask
+// honoured; SIG_DFL ends the process with the signal), and the reporter stays
+// installed. The handler is installed once per process (a handler installed
+// later should chain to it); each thread that calls this gets its alternate
+// stack. `describe` runs in the signal handler: it must be async-signal-safe.
 struct OverflowInfo {
   Stack stack;            // the running context's stack (empty: thread stack)
   const char* label;      // e.g. "greenlet"

@@ -72,6 +72,7 @@ FUNC(fern_arch_switch)
     cmpl    -4(%rsp), %r9d          /* ... and same MXCSR: nothing to load */
     jne     .Lfp_differs
 #endif
+    .cfi_remember_state             /* the whole frame is saved: .Lfp_differs runs here */
 .Lfp_done:
     popq    %r15
     .cfi_adjust_cfa_offset -8
@@ -102,6 +103,7 @@ FUNC(fern_arch_switch)
      * (loading them can cost ~50 ns): the target gets its control bits and
      * keeps the status flags the CPU has now. */
 .Lfp_differs:
+    .cfi_restore_state              /* the frame as before .Lfp_done, not as after the jmp */
     cmpw    -8(%rsp), %r8w
     je      1f
     fldcw   -8(%rsp)                /* x87 control word differs */

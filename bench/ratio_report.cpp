@@ -4,6 +4,7 @@
 #include <benchmark/benchmark.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cctype>
 #include <cstdio>
 #include <cstdlib>
@@ -32,10 +33,17 @@ class SummaryReporter : public benchmark::ConsoleReporter {
  private:
   struct Row {
     std::string name, subject, impl;
-    double ns_sum = 0;
+    double ns_sum = 0, ns_min = 0, ns_max = 0;
     int runs = 0;
     double median = -1;
+    double mean_rate = -1, stddev_rate = -1;  // of items per second, across repetitions
     double ns() const { return median >= 0 ? median : ns_sum / runs; }
+    // Spread across repetitions as a percentage of the mean; -1 when unknown.
+    double spread() const {
+      if (mean_rate > 0 && stddev_rate >= 0) return 100 * stddev_rate / mean_rate;
+      if (runs > 1) return 100 * (ns_max - ns_min) / ns();
+      return -1;
+    }
   };
 
   void record(const Run& run);
@@ -50,11 +58,12 @@ class SummaryReporter : public benchmark::ConsoleReporter {
 
 void SummaryReporter::record(const Run& run) {
   if (run.error_occurred) return;
-  bool median = run.run_type == Run::RT_Aggregate;
-  if (median && run.aggregate_name != "median") return;
+  bool aggregate = run.run_type == Run::RT_Aggregate;
+  const std::string kind = aggregate ? run.aggregate_name : "";
+  if (aggregate && kind != "median" && kind != "mean" && kind != "stddev") return;
   auto rate = run.counters.find("items_per_second");
-  if (rate == run.counters.end() || rate->second.value <= 0) return;
-  double ns = 1e9 / rate->second.value;
+  if (rate == run.counters.end() || (kind != "stddev" && rate->second.value <= 0)) return;
+  double ns = kind == "stddev" ? 0 : 1e9 / rate->second.value;
 
   std::string name = run.run_name.str();
   Row* row = nullptr;
@@ -73,9 +82,15 @@ void SummaryReporter::record(const Run& run) {
     rows_.push_back(r);
     row = &rows_.back();
   }
-  if (median) {
+  if (kind == "median") {
     row->median = ns;
+  } else if (kind == "mean") {
+    row->mean_rate = rate->second.value;
+  } else if (kind == "stddev") {
+    row->stddev_rate = rate->second.value;
   } else {
+    row->ns_min = row->runs ? std::min(row->ns_min, ns) : ns;
+    row->ns_max = row->runs ? std::max(row->ns_max, ns) : ns;
     row->ns_sum += ns;
     ++row->runs;
   }
@@ -83,7 +98,16 @@ void SummaryReporter::record(const Run& run) {
 
 void SummaryReporter::print_summary(std::ostream& out, Reference (*reference)(const std::string&)) const {
   if (rows_.empty()) return;
-  out << "\nns per item and ratio to the subject's reference row\n";
+  out << "\nns per item and ratio to the subject's reference row\n"
+         "  ns per item: CPU time per item, from items_per_second (the table above\n"
+         "  is per iteration, wall and CPU time; an iteration may hold several items,\n"
+         "  e.g. a Switch round trip is two switches). One item is one switch, yield,\n"
+         "  task, timer or message. The median of the repetitions when there are\n"
+         "  several (spread: their standard deviation as % of the mean), else the\n"
+         "  mean of the runs. Ratio: to the reference row of the same run.\n"
+         "  A \"Library was built as DEBUG\" warning above is about the Google\n"
+         "  Benchmark library (Debian's package is built so), not fern, which this\n"
+         "  binary uses as built with CMAKE_BUILD_TYPE=" FERN_BENCH_BUILD_TYPE ".\n";
   char line[200];
   for (const Row& r : rows_) {
     Reference ref = reference(r.subject);
@@ -98,8 +122,10 @@ void SummaryReporter::print_summary(std::ostream& out, Reference (*reference)(co
     } else {
       ratio = "no " + ref.impl + " row in this run";
     }
-    std::snprintf(line, sizeof line, "%-17s %-20s %10.2f ns  %s\n", r.subject.c_str(), r.impl.c_str(),
-                  r.ns(), ratio.c_str());
+    char spread[32] = "";
+    if (r.spread() >= 0) std::snprintf(spread, sizeof spread, " +-%.1f%%", r.spread());
+    std::snprintf(line, sizeof line, "%-17s %-20s %10.2f ns%-8s  %s\n", r.subject.c_str(), r.impl.c_str(),
+                  r.ns(), spread, ratio.c_str());
     out << line;
   }
 }

@@ -11,13 +11,21 @@ nofp=${2:-build/release-nofp}
 min_time=${MIN_TIME:-0.5}
 reps=${REPS:-3}
 
-run() {  # binary [filter]: the ratio table only
+run() {  # binary [filter]: the ratio table only (its explanation is printed once, below)
   local bin=$1; shift
   echo '```'
   "$bin" --benchmark_min_time="$min_time" --benchmark_repetitions="$reps" \
-    --benchmark_report_aggregates_only=true "$@" 2>/dev/null | sed -n '/^ns per item/,$p'
+    --benchmark_report_aggregates_only=true "$@" 2>/dev/null | sed -n '/^ns per item/,$p' | grep -v '^  '
   echo '```'
 }
+
+echo "How to read the tables: one row per benchmark, BM_<Subject>_<impl>. ns per item is"
+echo "CPU time per item (one switch, yield, task, timer or message), the median of $reps"
+echo "repetitions of at least ${min_time}s each, +-spread the standard deviation across them"
+echo "as % of the mean; the ratio divides by the subject's reference row of the same run."
+echo "Google Benchmark's \"Library was built as DEBUG\" (not shown here) is about Debian's"
+echo "libbenchmark package, not fern, which is built as the build directory's CMAKE_BUILD_TYPE."
+echo
 
 echo "### Switch latency ($build/bench/switch_bench)"
 run "$build/bench/switch_bench"

@@ -19,11 +19,14 @@
 
 #include <cxxabi.h>
 
+#include <atomic>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 
 #include "fern/arch/fiber.h"
+
+extern "C" void* __dso_handle;  // this library's handle, for __cxa_thread_atexit
 
 namespace fern {
 namespace detail {
@@ -45,7 +48,7 @@ class GreenletImpl {
   arch::Stack stack;
   RunSlot run;
   GreenletImpl* parent = nullptr;  // holds a reference
-  struct ThreadState* thread = nullptr;
+  std::uint64_t thread = 0;  // ThreadState::serial of its thread
   EhGlobals eh{nullptr, 0};
   unsigned long id = 0;
   std::size_t requested_stack = 0;
@@ -63,6 +66,9 @@ class GreenletImpl {
 // Trivially constructible and destructible, so that it can be read at any
 // time (even from the overflow signal handler or after thread exit).
 struct ThreadState {
+  // Never reused, unlike the address of a thread's state: a new thread may
+  // get the address of one that exited, whose greenlets must stay foreign.
+  std::uint64_t serial;
   GreenletImpl* current;
   GreenletImpl* main;
   GreenletImpl* previous;  // reference to drop after landing
@@ -75,11 +81,18 @@ struct ThreadState {
   std::size_t free_count;
   bool alive;              // between the first use and the thread's cleanup
   bool ended;              // the thread's cleanup ran: no new main greenlet
+  // Thread-local destructors began while a greenlet other than main ran
+  // (exit() or pthread_exit inside a greenlet): no switch happens any more.
+  bool exiting;
+  unsigned sentinels;          // exit sentinels registered (see arm_exit_sentinel)
+  unsigned long sentinel_mark; // next_id when the last one was registered
+  unsigned long starts;        // greenlets started
 };
 
 namespace {
 
 thread_local ThreadState t_state;
+std::atomic<std::uint64_t> g_next_serial{1};
 
 void retain(GreenletImpl* g) noexcept { ++g->refs; }
 void release(GreenletImpl* g) noexcept;
@@ -104,7 +117,7 @@ GreenletImpl* new_greenlet(ThreadState& ts) {
 }
 
 void delete_greenlet(GreenletImpl* g) noexcept {
-  bool ours = g->thread == &t_state;
+  bool ours = g->thread == t_state.serial;
   g->~GreenletImpl();  // may run user code (the run callable's captures)
   if (ours && t_state.alive && t_state.free_count < kKeptBlocks) {
     void* block = g;
@@ -147,7 +160,8 @@ ThreadState& state() {
     thread_local ThreadCleanup cleanup;
     (void)cleanup;
     auto* main = new_greenlet(ts);
-    main->thread = &ts;
+    ts.serial = g_next_serial.fetch_add(1, std::memory_order_relaxed);
+    main->thread = ts.serial;
     main->state = State::kActive;
     main->is_main = true;
     main->refs = 2;  // one for `current`, one for `main`
@@ -221,35 +235,76 @@ inline void* transfer(ThreadState& ts, GreenletImpl* from, GreenletImpl* target,
   return arch::switch_fiber(from->fiber, target->fiber, out, ending);
 }
 
+// Runs among the thread-local destructors. When they run on a greenlet
+// other than main, the thread (or with exit() the process) ends from inside
+// that greenlet: the frames of main and of every suspended greenlet will
+// never be returned to, so switching into them (a hub's destructor killing
+// its tasks, say) would resume code that expects the thread to go on.
+// Switches stop; suspended greenlets are abandoned, as other threads' stacks
+// are at exit().
+void on_thread_locals_ending(void*) {
+  ThreadState& ts = t_state;
+  if (!ts.alive || ts.current == ts.main || ts.exiting) return;
+  ts.exiting = true;
+  ts.serial = 0;  // every greenlet is foreign now: the hot path refuses them too
+}
+
+// Thread-local destructors run newest first, so the sentinel must be
+// registered after the thread-locals that switch in their destructors (a
+// hub, which makes a greenlet and then registers itself). It is registered
+// when a greenlet starts after new greenlets were made: at most 16 times,
+// then at every power-of-two start (O(log n) registrations in all).
+void arm_exit_sentinel(ThreadState& ts) {
+  ++ts.starts;
+  if (ts.sentinel_mark == ts.next_id) return;
+  if (ts.sentinels >= 16 && (ts.starts & (ts.starts - 1)) != 0) return;
+  if (abi::__cxa_thread_atexit(&on_thread_locals_ending, nullptr, &__dso_handle) != 0) return;
+  ++ts.sentinels;
+  ts.sentinel_mark = ts.next_id;
+}
+
 void start(GreenletImpl* g) {
+  arm_exit_sentinel(t_state);
   g->stack = arch::allocate_stack(g->requested_stack);
   arch::fiber_start(g->fiber, g->stack, &GreenletImpl::entry, g);
   g->state = State::kActive;
 }
 
+// A GreenletExit that reaches a dead greenlet, or dies with an unstarted
+// one, travels on as a value (GL-7, GL-11; greenlet's throw_greenlet).
+void eat_greenlet_exit(Transfer& t) {
+  try {
+    std::rethrow_exception(*t.error);
+  } catch (const GreenletExit& e) {
+    *t.value = Value(e);
+    t.error = nullptr;
+  } catch (...) {
+  }
+}
+
 // Where a switch or a finished greenlet's result goes: the first live
 // ancestor (GL-8); an unstarted one is started with the value (GL-9) or, for
 // an error, dies without running and passes it on (GL-11). Throws
-// GreenletError for an unstarted one without run.
-GreenletImpl* resolve(GreenletImpl* target, Transfer& t) {
+// GreenletError for an unstarted one without run (GL-17) and StackError when
+// its stack cannot be had; `target` is then the greenlet that could not be
+// started, which stays unstarted (GL-9).
+GreenletImpl* resolve(GreenletImpl*& target, Transfer& t) {
   for (;;) {
     if (target->state == State::kDead) {
+      if (t.error) eat_greenlet_exit(t);
       target = target->parent;
       continue;
     }
     if (target->state == State::kActive) return target;
+    if (!target->run) {
+      throw GreenletError("fern: cannot switch to or throw into a greenlet without a run function");
+    }
     if (t.error) {
       target->state = State::kDead;
       target->run.reset();
-      if (is_greenlet_exit(*t.error)) {
-        *t.value = Value(GreenletExit());
-        t.error = nullptr;
-      }
+      eat_greenlet_exit(t);
       target = target->parent;
       continue;
-    }
-    if (!target->run) {
-      throw GreenletError("fern: cannot switch to a greenlet without a run function");
     }
     start(target);
     return target;
@@ -262,8 +317,12 @@ GreenletImpl* resolve(GreenletImpl* target, Transfer& t) {
 Value switch_general(GreenletImpl* target, Transfer* t) {
   if (!target) throw GreenletError("fern: empty Greenlet handle");
   ThreadState& ts = state();
-  if (__builtin_expect(target->thread != &ts, 0))
-    throw CrossThreadError("fern: cannot switch to a greenlet of a different thread");
+  if (__builtin_expect(ts.exiting, 0))
+    throw GreenletError("fern: no greenlet switches while the thread exits from inside a greenlet "
+                        "(exit() or pthread_exit there); suspended greenlets are abandoned");
+  if (__builtin_expect(target->thread != ts.serial, 0))
+    throw CrossThreadError("fern: cannot switch to a greenlet of a different thread "
+                           "(or of a thread that has exited)");
   if (__builtin_expect(target->state != State::kActive, 0)) target = resolve(target, *t);
   if (__builtin_expect(target == ts.current, 0)) {
     if (t->error) std::rethrow_exception(*t->error);
@@ -287,7 +346,7 @@ namespace {
 SwitchFibers begin_switch(GreenletImpl* target) {
   ThreadState& ts = t_state;
   GreenletImpl* from = ts.current;
-  if (__builtin_expect(target == nullptr || target->thread != &ts || target == from || from == nullptr, 0))
+  if (__builtin_expect(target == nullptr || target->thread != ts.serial || target == from || from == nullptr, 0))
     return {nullptr, nullptr};
   if (__builtin_expect(target->state != State::kActive, 0)) return begin_start(ts, from, target);
   prepare_transfer(ts, from, target);
@@ -316,10 +375,11 @@ namespace {
 void kill_on_release(GreenletImpl* g) noexcept {
   ThreadState& ts = t_state;
   g->refs = 1;  // alive again while it unwinds
-  GreenletImpl* old_parent = g->parent;
+  // The kill comes back here: the killer is its parent while it unwinds, and
+  // the old parent is back afterwards for one that survives (GL-20).
+  GreenletImpl* old_parent = g->parent;  // keeps its reference
   g->parent = ts.current;
   retain(ts.current);
-  release(old_parent);
   try {
     Value none;
     std::exception_ptr exit = std::make_exception_ptr(GreenletExit());
@@ -330,11 +390,14 @@ void kill_on_release(GreenletImpl* g) noexcept {
   } catch (...) {
     std::fprintf(stderr, "fern: greenlet #%lu raised an exception while being killed; ignored\n", g->id);
   }
+  release(std::exchange(g->parent, old_parent));
 }
 
 void destroy(GreenletImpl* g) noexcept {
   if (g->state == State::kActive && !g->is_main) {
-    if (!t_state.alive || g->thread != &t_state) {
+    if (t_state.exiting) {
+      g->stack = {};  // abandoned without unwinding (see on_thread_locals_ending)
+    } else if (!t_state.alive || g->thread != t_state.serial) {
       // Its thread is gone or it is not ours: nothing can run its unwinding.
       std::fprintf(stderr, "fern: greenlet #%lu dropped while suspended outside its thread; "
                            "its stack is leaked\n", g->id);
@@ -347,12 +410,13 @@ void destroy(GreenletImpl* g) noexcept {
                              "its stack is released without unwinding\n", g->id);
     }
   }
-  if (g->stack) {
+  bool ours = g->thread == t_state.serial;
+  if (g->stack && ours) {  // another thread's stack belongs to that thread's pool
     arch::fiber_retire(g->fiber);
     arch::release_stack(g->stack);
   }
   if (g->parent) release(g->parent);
-  if (g->thread && g->thread == &t_state) --t_state.live;
+  if (ours) --t_state.live;
   delete_greenlet(g);
 }
 
@@ -360,12 +424,22 @@ void release(GreenletImpl* g) noexcept {
   if (--g->refs == 0) destroy(g);
 }
 
-// The body, with what it lets escape turned into the result (GL-7) or the error (GL-6).
-Value run_body(GreenletImpl* self, Value first, std::exception_ptr& error) noexcept {
+// The body, with what it lets escape turned into the result (GL-7) or the
+// error (GL-6). pthread_exit (and cancellation) unwind with
+// abi::__forced_unwind, which must go on: it unwinds this stack (destructors
+// run) up to the trampoline, whose unwind info ends the stack, and the C
+// library then leaves the thread from its own start frame. The greenlet is
+// dead; frames on the thread's own stack are skipped, as by longjmp.
+// (A forced unwind carries no C++ object: the handler's reference is null by
+// design, which UBSan would report.)
+[[gnu::no_sanitize_undefined]] Value run_body(GreenletImpl* self, Value first, std::exception_ptr& error) {
   try {
     return self->run.invoke(self->run.storage, std::move(first));
   } catch (const GreenletExit& e) {
     return Value(e);  // GL-7: a kill is a result, not an error
+  } catch (abi::__forced_unwind&) {
+    self->state = State::kDead;
+    throw;
   } catch (...) {
     error = std::current_exception();  // GL-6: rethrown in the parent
     return Value();
@@ -375,7 +449,7 @@ Value run_body(GreenletImpl* self, Value first, std::exception_ptr& error) noexc
 // Runs the body and finds where its result goes (GL-4, GL-8). The result
 // and the transfer that carries it are kept in `self` and `ts`, not on this
 // stack: see entry.
-[[gnu::noinline]] GreenletImpl* run_to_end(ThreadState& ts, GreenletImpl* self, void* arg) noexcept {
+[[gnu::noinline]] GreenletImpl* run_to_end(ThreadState& ts, GreenletImpl* self, void* arg) {
   // A fresh greenlet never receives an error.
   self->result = run_body(self, receive(ts, arg), self->error);
   // Its captures die on this stack while it still runs; a started greenlet
@@ -393,17 +467,18 @@ Value run_body(GreenletImpl* self, Value first, std::exception_ptr& error) noexc
   Transfer& out = ts.ending;
   out = Transfer{&self->result, self->error ? &self->error : nullptr};
   GreenletImpl* target = self->parent;
-  while (target->state != State::kActive) {
+  for (;;) {
     try {
-      target = resolve(target, out);
+      return resolve(target, out);
     } catch (...) {
-      // An unstarted ancestor without run: it dies; the error goes further up.
+      // An ancestor that could not be started stays unstarted (GL-9); the
+      // error goes on to its parent. The main greenlet ends the walk: it is
+      // always active.
       self->error = std::current_exception();
       out.error = &self->error;
-      target = self->parent;
+      target = target->parent;
     }
   }
-  return target;
 }
 
 }  // namespace
@@ -429,11 +504,11 @@ using detail::State;
 Greenlet::Greenlet(const Greenlet& parent, std::size_t stack_size) {
   detail::ThreadState& ts = detail::state();
   GreenletImpl* p = parent.impl_ ? parent.impl_ : ts.current;
-  if (p->thread != &ts) throw CrossThreadError("fern: parent cannot be on a different thread");
+  if (p->thread != ts.serial) throw CrossThreadError("fern: parent cannot be on a different thread");
   impl_ = detail::new_greenlet(ts);
   impl_->parent = p;
   detail::retain(p);
-  impl_->thread = &ts;
+  impl_->thread = ts.serial;
   impl_->id = ts.next_id++;
   impl_->requested_stack = stack_size;
   ++ts.live;

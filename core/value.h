@@ -15,9 +15,10 @@
 // Trivial types of up to 8 bytes and heap pointers are stored and moved as
 // one 8-byte word: a move then never loads more bytes than were stored
 // (a wider load over a narrower, recent store stalls store forwarding).
-// The held type is identified by the table's address (one compare, no
-// typeid on the hot path); a mismatch falls back to comparing type_info, so
-// values that cross a shared-library boundary still match.
+// The held type is identified by the table's address (one compare on the
+// hot path); a mismatch falls back to comparing type names (TypeId), so
+// values that cross a shared-library boundary still match. No RTTI: Value
+// and everything up to greenlet.h work with -fno-rtti.
 //
 // Like std::any, except: move-only types can be held; copying a Value that
 // holds one throws BadValueCopy. A moved-from Value is empty. Not
@@ -27,31 +28,71 @@
 #include <cstring>
 #include <new>
 #include <stdexcept>
+#include <string>
 #include <type_traits>
-#include <typeinfo>
+#include <typeinfo>  // std::bad_cast only: no typeid
 #include <utility>
 
 namespace fern {
+namespace detail {
+// The compiler's signature of this function names T.
+template <class T>
+constexpr const char* type_signature() noexcept {
+  return __PRETTY_FUNCTION__;
+}
+// One per type (and library): its address identifies the type, since the
+// strings of types spelt alike (GCC's lambdas) may be merged.
+struct TypeDescriptor {
+  const char* signature;
+};
+template <class T>
+inline constexpr TypeDescriptor kTypeDescriptor{type_signature<T>()};
+bool same_type_name(const TypeDescriptor* a, const TypeDescriptor* b) noexcept;
+}  // namespace detail
+
+// A type's identity without RTTI, from the name the compiler gives it.
+// Equal for the same type in every library of the program. Types without a
+// program-wide name (lambdas, anonymous namespaces) are equal only to
+// themselves within one library.
+class TypeId {
+ public:
+  constexpr explicit TypeId(const detail::TypeDescriptor* type) noexcept : type_(type) {}
+  // The type's name as the compiler spells it ("int", "std::__cxx11::basic_string<char>").
+  std::string name() const;
+  friend bool operator==(TypeId a, TypeId b) noexcept {
+    return a.type_ == b.type_ || detail::same_type_name(a.type_, b.type_);
+  }
+  friend bool operator!=(TypeId a, TypeId b) noexcept { return !(a == b); }
+
+ private:
+  const detail::TypeDescriptor* type_;
+};
+
+// The TypeId of T (cv-qualifiers and references are part of it).
+template <class T>
+constexpr TypeId type_id() noexcept {
+  return TypeId(&detail::kTypeDescriptor<T>);
+}
 
 // value_cast / Value::get to a type the Value does not hold (or on an empty
 // one). what() names the wanted and the held type.
 class BadValueCast : public std::bad_cast {
  public:
-  BadValueCast(const std::type_info& wanted, const std::type_info& held);
+  BadValueCast(TypeId wanted, TypeId held);
   const char* what() const noexcept override { return message_.what(); }
-  const std::type_info& wanted() const noexcept { return *wanted_; }
-  const std::type_info& held() const noexcept { return *held_; }  // typeid(void) when empty
+  TypeId wanted() const noexcept { return wanted_; }
+  TypeId held() const noexcept { return held_; }  // type_id<void>() when empty
 
  private:
   std::runtime_error message_;  // a copy never throws
-  const std::type_info* wanted_;
-  const std::type_info* held_;
+  TypeId wanted_;
+  TypeId held_;
 };
 
 // Copying a Value that holds a move-only type: move the Value instead.
 class BadValueCopy : public std::logic_error {
  public:
-  explicit BadValueCopy(const std::type_info& held);
+  explicit BadValueCopy(TypeId held);
 };
 
 namespace detail {
@@ -60,16 +101,17 @@ inline constexpr std::size_t kValueSize = 24;
 inline constexpr std::size_t kValueAlign = alignof(std::max_align_t);
 
 struct alignas(8) ValueOps {
-  const std::type_info* type;
+  TypeId type;
   void (*relocate)(void* to, void* from) noexcept;  // null: copying the bytes moves it
   void (*copy)(void* to, const void* from);         // null: copying the bytes copies it
   void (*destroy)(void* storage) noexcept;          // null: nothing to destroy
 };
 
-[[noreturn]] void throw_bad_value_cast(const std::type_info& wanted, const std::type_info& held);
-[[noreturn]] void throw_bad_value_copy(const std::type_info& held);
+[[noreturn]] void throw_bad_value_cast(TypeId wanted, TypeId held);
+[[noreturn]] void throw_bad_value_copy(TypeId held);
 // Same type under different tables (one per shared library that made one).
-bool same_value_type(const ValueOps* held, const std::type_info& wanted) noexcept;
+// Out of line: the hot paths hold the matching table.
+bool same_value_type(const ValueOps* held, TypeId wanted) noexcept;
 
 template <class T>
 struct ValueTraits {
@@ -113,7 +155,7 @@ struct ValueTraits {
     if constexpr (std::is_copy_constructible_v<T>) {
       construct(to, static_cast<const T&>(*get(const_cast<void*>(from))));
     } else {
-      throw_bad_value_copy(typeid(T));
+      throw_bad_value_copy(type_id<T>());
     }
   }
   static void destroy(void* storage) noexcept {
@@ -128,7 +170,7 @@ struct ValueTraits {
 template <class T>
 constexpr ValueOps make_value_ops() noexcept {
   using Traits = ValueTraits<T>;
-  ValueOps ops{&typeid(T), nullptr, nullptr, nullptr};
+  ValueOps ops{type_id<T>(), nullptr, nullptr, nullptr};
   if constexpr (!Traits::kTrivial) {
     if constexpr (Traits::kInline) ops.relocate = &Traits::relocate;  // a heap object moves with its pointer
     ops.copy = &Traits::copy;
@@ -246,14 +288,14 @@ class Value {
   }
 
   bool has_value() const noexcept { return word_ != 0; }
-  // The held type; typeid(void) when empty.
-  const std::type_info& type() const noexcept { return word_ ? *ops()->type : typeid(void); }
+  // The held type; type_id<void>() when empty.
+  TypeId type() const noexcept { return word_ ? ops()->type : type_id<void>(); }
 
   // Whether it holds a T (cv-qualifiers ignored).
   template <class T>
   bool holds() const noexcept {
     using U = std::remove_cv_t<T>;
-    return word_ == detail::value_word<U>() || (word_ && detail::same_value_type(ops(), typeid(U)));
+    return word_ == detail::value_word<U>() || (word_ && detail::same_value_type(ops(), type_id<U>()));
   }
   // The held T, or nullptr when it holds something else or nothing.
   template <class T>
@@ -268,7 +310,7 @@ class Value {
   // The held T; throws BadValueCast when it holds something else or nothing.
   template <class T>
   T& get() {
-    if (!holds<T>()) detail::throw_bad_value_cast(typeid(T), type());
+    if (!holds<T>()) detail::throw_bad_value_cast(type_id<std::remove_cv_t<T>>(), type());
     return *detail::ValueTraits<std::remove_cv_t<T>>::get(storage_);
   }
   template <class T>
@@ -323,7 +365,7 @@ struct ValueAccess {
   }
   template <class U>
   static U& checked(Value& v) {
-    if (!v.holds<U>()) throw_bad_value_cast(typeid(U), v.type());
+    if (!v.holds<U>()) throw_bad_value_cast(type_id<U>(), v.type());
     return held<U>(v);
   }
 };

@@ -2,6 +2,8 @@
 // clear error when the kernel refuses.
 #include <gtest/gtest.h>
 
+#include <cstddef>
+#include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -89,6 +91,39 @@ TEST(Stack, ManyGuardedStacksStayWithinAFewMappings) {
   for (std::size_t i = 1; i < kStacks; i += 2) fern::arch::release_stack(stacks[i]);
   EXPECT_LT(mapping_count(), maps_before + 1000);
   fern::arch::set_pool_capacity(1024);
+}
+
+// Sizes near SIZE_MAX used to wrap in the rounding (a segfault, or a
+// division by zero).
+TEST(Stack, SizeAboveTheLimitIsATypedErrorNamingSizeAndLimit) {
+  const std::size_t limit = fern::arch::max_stack_size();
+  for (std::size_t huge : {SIZE_MAX, SIZE_MAX - 4096, limit + 1}) {
+    try {
+      fern::arch::allocate_stack(huge);
+      FAIL() << "a stack of " << huge << " bytes was allocated";
+    } catch (const fern::arch::StackSizeError& e) {
+      EXPECT_EQ(e.requested(), huge);
+      EXPECT_EQ(e.limit(), limit);
+      std::string what = e.what();
+      EXPECT_NE(what.find(std::to_string(huge) + " bytes"), std::string::npos) << what;
+      EXPECT_NE(what.find("limit is " + std::to_string(limit)), std::string::npos) << what;
+    }
+  }
+  EXPECT_THROW(fern::arch::set_default_stack_size(SIZE_MAX), fern::arch::StackSizeError);
+  EXPECT_LT(fern::arch::default_stack_size(), limit);
+}
+
+// A frame or alloca larger than one page must not step over the guard into
+// the neighbouring stack: every byte of a 64 KiB region below faults.
+TEST(StackDeathTest, GuardRegionIsWideAndFaultsEverywhere) {
+  ASSERT_GE(fern::arch::guard_size(), 64u * 1024);
+  Stack s = fern::arch::allocate_stack(16 * 1024);
+  auto* base = static_cast<volatile char*>(s.base);
+  const std::size_t guard = fern::arch::guard_size();
+  EXPECT_DEATH(base[-1] = 1, "");
+  EXPECT_DEATH(base[-static_cast<std::ptrdiff_t>(guard / 2)] = 1, "");
+  EXPECT_DEATH(base[-static_cast<std::ptrdiff_t>(guard)] = 1, "");
+  fern::arch::release_stack(s);
 }
 
 TEST(Stack, RefusedMappingIsATypedErrorNamingTheLimitAndTheSize) {

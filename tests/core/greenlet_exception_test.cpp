@@ -32,7 +32,7 @@ TEST_F(GreenletExceptions, UncaughtExceptionKillsAndIsRethrownInTheParent) {
 TEST_F(GreenletExceptions, EscapingGreenletExitComesBackAsAValue) {
   Greenlet g([] { throw fern::GreenletExit("bye"); });
   fern::Value r = g.switch_to();
-  ASSERT_EQ(r.type(), typeid(fern::GreenletExit));
+  ASSERT_TRUE(r.holds<fern::GreenletExit>());
   EXPECT_EQ(fern::value_cast<fern::GreenletExit>(r).message(), "bye");
   EXPECT_TRUE(g.dead());
 }
@@ -63,7 +63,7 @@ TEST_F(GreenletExceptions, ThrowInWithoutArgumentKills) {
   Greenlet g([] { Greenlet::current().parent().switch_to(); });
   g.switch_to();
   fern::Value r = g.throw_in();
-  EXPECT_EQ(r.type(), typeid(fern::GreenletExit));
+  EXPECT_TRUE(r.holds<fern::GreenletExit>());
   EXPECT_TRUE(g.dead());
 }
 
@@ -75,7 +75,7 @@ TEST_F(GreenletExceptions, ThrowIntoUnstartedGreenletKillsItWithoutRunning) {
   EXPECT_FALSE(ran);
   EXPECT_TRUE(g.dead());
   Greenlet h([&] { ran = true; });
-  EXPECT_EQ(h.throw_in().type(), typeid(fern::GreenletExit));
+  EXPECT_TRUE(h.throw_in().holds<fern::GreenletExit>());
   EXPECT_FALSE(ran);
 }
 

@@ -1,0 +1,59 @@
+// std::exit inside a task or a greenlet ends the process with its code:
+// thread-local destructors that run on that greenlet (the hub's, killing
+// its tasks) must not switch into frames that will never be returned to.
+#include <gtest/gtest.h>
+
+#include <stdlib.h>
+
+#include <cstdlib>
+#include <string>
+
+#include "fern/core/greenlet.h"
+#include "fern/core/task.h"
+
+namespace {
+
+// The child exits on a greenlet's stack; LeakSanitizer, scanning from
+// there, would call objects on main's stack leaked and change the exit code.
+class ExitInsideGreenletDeathTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    GTEST_FLAG_SET(death_test_style, "threadsafe");  // a fresh process with one hub
+    const char* old = std::getenv("ASAN_OPTIONS");
+    saved_ = old ? old : "";
+    had_ = old != nullptr;
+    setenv("ASAN_OPTIONS", (saved_ + ":detect_leaks=0").c_str(), 1);
+  }
+  void TearDown() override {
+    if (had_) setenv("ASAN_OPTIONS", saved_.c_str(), 1);
+    else unsetenv("ASAN_OPTIONS");
+  }
+
+ private:
+  std::string saved_;
+  bool had_ = false;
+};
+
+TEST_F(ExitInsideGreenletDeathTest, ExitInsideATaskExitsWithItsCode) {
+  auto run = [] {
+    fern::spawn([] { std::exit(0); });
+    fern::spawn([] { fern::sleep(0); });  // another task, suspended at the exit
+    fern::sleep(0);
+    std::abort();  // not reached: the first task exits
+  };
+  EXPECT_EXIT(run(), ::testing::ExitedWithCode(0), "");
+}
+
+TEST_F(ExitInsideGreenletDeathTest, ExitInsideAGreenletUnderATaskExitsWithItsCode) {
+  auto run = [] {
+    fern::spawn([] {
+      fern::Greenlet g([] { std::exit(3); });
+      g.switch_to();
+    });
+    fern::sleep(0);
+    std::abort();
+  };
+  EXPECT_EXIT(run(), ::testing::ExitedWithCode(3), "");
+}
+
+}  // namespace

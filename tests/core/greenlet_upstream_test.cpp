@@ -1,0 +1,162 @@
+// Ported from python-greenlet's src/greenlet/tests/test_throw.py and
+// test_greenlet.py: throwing into dead, unstarted and run-less greenlets,
+// parents that cannot be started, and the parent during a kill.
+#include <cstdint>
+#include <memory>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "fern_test.h"
+
+namespace {
+
+using fern::Greenlet;
+using GreenletUpstream = fern::testing::FernTest;
+
+fern::Value to_parent(fern::Value v = {}) { return Greenlet::current().parent().switch_value(std::move(v)); }
+
+std::string str(const fern::Value& v) { return fern::value_cast<std::string>(v); }
+
+// test_throw.py::test_kill (GL-7, GL-8, GL-10): a GreenletExit thrown into a
+// dead greenlet is eaten and comes back as a value.
+TEST_F(GreenletUpstream, ThrowGreenletExitIntoDeadGreenletReturnsItAsValue) {
+  Greenlet g([] {
+    to_parent(std::string("ok"));
+    to_parent(std::string("fail"));
+  });
+  EXPECT_EQ(str(g.switch_to()), "ok");
+  EXPECT_TRUE(g.throw_in().holds<fern::GreenletExit>());
+  EXPECT_TRUE(g.dead());
+  fern::Value again = g.throw_in(fern::GreenletExit("again"));
+  ASSERT_TRUE(again.holds<fern::GreenletExit>());
+  EXPECT_EQ(fern::value_cast<fern::GreenletExit>(again).message(), "again");
+}
+
+// GL-8, GL-10: any other error thrown into a dead greenlet is raised in its
+// first live ancestor, at that one's switch point.
+TEST_F(GreenletUpstream, ThrowErrorIntoDeadGreenletRaisesInItsParent) {
+  Greenlet done([] {});
+  done.switch_to();
+  ASSERT_TRUE(done.dead());
+  EXPECT_THROW(done.throw_in(std::out_of_range("dead")), std::out_of_range);
+
+  std::string caught;
+  Greenlet parent([&] {
+    try {
+      to_parent();
+    } catch (const std::out_of_range& e) {
+      caught = e.what();
+    }
+    return std::string("parent done");
+  });
+  parent.switch_to();
+  done.set_parent(parent);
+  EXPECT_EQ(str(done.throw_in(std::out_of_range("to parent"))), "parent done");
+  EXPECT_EQ(caught, "to parent");
+}
+
+// test_throw.py::test_throw_goes_to_original_parent (GL-11, GL-12)
+TEST_F(GreenletUpstream, ThrowGoesToTheOriginalParent) {
+  Greenlet main = Greenlet::current();
+  auto f1 = [&] {
+    try {
+      main.switch_to(std::string("f1 ready to catch"));
+    } catch (const std::out_of_range&) {
+      return std::string("caught");
+    }
+    return std::string("normal exit");
+  };
+  auto f2 = [&] { main.switch_to(std::string("from f2")); };
+
+  Greenlet g1(f1), g2(f2, g1);
+  EXPECT_THROW(g2.throw_in(std::out_of_range("x")), std::out_of_range);
+  EXPECT_TRUE(g2.dead());
+  EXPECT_TRUE(g1.dead());
+
+  g1 = Greenlet(f1);
+  g2 = Greenlet(f2, g1);
+  EXPECT_EQ(str(g1.switch_to()), "f1 ready to catch");
+  EXPECT_EQ(str(g2.throw_in(std::out_of_range("x"))), "caught");
+  EXPECT_TRUE(g2.dead());
+  EXPECT_TRUE(g1.dead());
+
+  g1 = Greenlet(f1);
+  g2 = Greenlet(f2, g1);
+  EXPECT_EQ(str(g1.switch_to()), "f1 ready to catch");
+  EXPECT_EQ(str(g2.switch_to()), "from f2");
+  EXPECT_EQ(str(g2.throw_in(std::out_of_range("x"))), "caught");
+  EXPECT_TRUE(g2.dead());
+  EXPECT_TRUE(g1.dead());
+}
+
+// test_greenlet.py::test_throw_no_run_raises_AttributeError (GL-17): the
+// thrower gets the misuse error, the greenlet stays unstarted.
+TEST_F(GreenletUpstream, ThrowIntoGreenletWithoutRunIsAGreenletError) {
+  Greenlet g{Greenlet::Run()};
+  try {
+    g.throw_in(std::out_of_range("x"));
+    FAIL() << "no exception";
+  } catch (const fern::GreenletError& e) {
+    EXPECT_NE(std::string(e.what()).find("run"), std::string::npos);
+  }
+  EXPECT_THROW(g.throw_in(), fern::GreenletError);
+  EXPECT_FALSE(g.started());
+}
+
+// test_greenlet.py::test_parent_return_failure and
+// test_switch_to_dead_greenlet_with_unstarted_perverse_parent (GL-9): the
+// child runs once; its run-less parent cannot start, stays unstarted, and
+// every later switch to the dead child raises the same error again.
+TEST_F(GreenletUpstream, ParentThatCannotStartStaysUnstarted) {
+  Greenlet parent{Greenlet::Run()};
+  std::vector<int> seen;
+  Greenlet child([&] { seen.push_back(42); }, parent);
+  EXPECT_THROW(child.switch_to(), fern::GreenletError);
+  EXPECT_EQ(seen, std::vector<int>{42});
+  EXPECT_TRUE(child.dead());
+  EXPECT_FALSE(parent.started());
+  EXPECT_THROW(child.switch_to(), fern::GreenletError);
+  EXPECT_EQ(seen, std::vector<int>{42});
+  EXPECT_FALSE(parent.started());
+}
+
+// GL-9: a parent whose stack cannot be had stays unstarted too; the child's
+// StackError goes on to the grandparent.
+TEST_F(GreenletUpstream, ParentWhoseStackFailsStaysUnstarted) {
+  Greenlet parent([] {}, Greenlet(), SIZE_MAX / 2);
+  Greenlet child([] {}, parent);
+  EXPECT_THROW(child.switch_to(), fern::arch::StackError);
+  EXPECT_TRUE(child.dead());
+  EXPECT_FALSE(parent.started());
+}
+
+// test_greenlet.py::test_parent_restored_on_kill (GL-20): while it unwinds
+// from a kill by its last handle, the killer is its parent; a greenlet that
+// survives has its own parent back.
+TEST_F(GreenletUpstream, ParentRestoredAfterACaughtKill) {
+  Greenlet hub([] {});
+  Greenlet main = Greenlet::current();
+  std::vector<Greenlet> result;
+  auto g = std::make_unique<Greenlet>([&] {
+    try {
+      main.switch_to();
+    } catch (const fern::GreenletExit&) {
+      result.push_back(Greenlet::current().parent());
+      result.push_back(Greenlet::current());
+      hub.switch_to();
+    }
+  }, hub);
+  g->switch_to();
+  g.reset();
+  ASSERT_EQ(result.size(), 2u);
+  EXPECT_EQ(result[0], main);
+  EXPECT_EQ(result[1].parent(), hub);
+  // It survived, suspended in its catch block: unwind it for the leak check.
+  Greenlet survivor = result[1];
+  result.clear();
+  survivor.throw_in();
+  EXPECT_TRUE(survivor.dead());
+}
+
+}  // namespace

@@ -38,9 +38,12 @@ void ThreadPool::work() {
     ++running_;
     lock.unlock();
     job->run();
+    lock.lock();
+    --running_;  // before the delivery: a delivered result is no longer pending
+    lock.unlock();
+    job->deliver();
     job.reset();  // the job's captures go in the worker, before it takes the next
     lock.lock();
-    --running_;
   }
 }
 

@@ -39,7 +39,8 @@ namespace detail {
 // One queued job: run() executes in a worker thread.
 struct ThreadJob {
   virtual ~ThreadJob() = default;
-  virtual void run() noexcept = 0;
+  virtual void run() noexcept = 0;      // the work, in a worker thread
+  virtual void deliver() noexcept = 0;  // hands the outcome to the hub
 };
 
 // The hub side of one result. `hold` is a referenced timer that never fires:
@@ -142,10 +143,8 @@ class ThreadPool {
   template <class R, class F>
   struct Job final : detail::ThreadJob {
     Job(std::shared_ptr<detail::ThreadResultState<R>> s, F f) : state(std::move(s)), fn(std::move(f)) {}
+    using Stored = std::conditional_t<std::is_void_v<R>, bool, R>;
     void run() noexcept override {
-      using Stored = std::conditional_t<std::is_void_v<R>, bool, R>;
-      std::optional<Stored> value;
-      std::exception_ptr error;
       try {
         if constexpr (std::is_void_v<R>) {
           fn();
@@ -156,11 +155,13 @@ class ThreadPool {
       } catch (...) {
         error = std::current_exception();
       }
+    }
+    void deliver() noexcept override {
       // The state travels to the hub with the outcome; from here on only the
       // hub thread touches it.
       Hub* hub = state->hub;
-      hub->run_callback_threadsafe([s = std::move(state), v = std::move(value), error]() mutable {
-        if (error) s->result.set_exception(error);
+      hub->run_callback_threadsafe([s = std::move(state), v = std::move(value), e = error]() mutable {
+        if (e) s->result.set_exception(e);
         else if constexpr (std::is_void_v<R>) s->result.set();
         else s->result.set(std::move(*v));
         s->hub->stop_timer(&s->hold);
@@ -168,6 +169,8 @@ class ThreadPool {
     }
     std::shared_ptr<detail::ThreadResultState<R>> state;
     F fn;
+    std::optional<Stored> value;
+    std::exception_ptr error;
   };
 
   void submit(std::unique_ptr<detail::ThreadJob> job);

@@ -257,6 +257,11 @@ TEST_F(ServerIo, EchoSoakAccountsForEveryByte) {
 // server backs off (a log line at most once a second), and each freed fd
 // lets the next connection in promptly.
 TEST_F(ServerIo, AcceptBacksOffOnEmfileAndResumesWhenAnFdIsFreed) {
+#if defined(__SANITIZE_ADDRESS__)
+  // The asan preset adds UBSan, whose vptr check probes memory through a
+  // pipe(2): with every fd taken it reports a false "invalid vptr" and aborts.
+  GTEST_SKIP() << "not under UBSan: its vptr check needs free fds";
+#endif
   constexpr int kClients = 16;
   fern::PopenOptions po;
   po.out = fern::Stdio::kPipe;
@@ -280,7 +285,11 @@ TEST_F(ServerIo, AcceptBacksOffOnEmfileAndResumesWhenAnFdIsFreed) {
   for (; greeted < kClients; ++greeted) {
     clients[greeted].set_timeout(0.3);
     try {
-      ASSERT_EQ(clients[greeted].recv(2), "hi");
+      std::string got = clients[greeted].recv(2);
+      if (got != "hi") {
+        clients.clear();
+        FAIL() << "client " << greeted << " got '" << got << "'; helper said: " << helper.communicate({}, 10.0).err;
+      }
     } catch (const fern::SocketTimeout&) {
       break;
     }

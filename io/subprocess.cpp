@@ -145,10 +145,26 @@ Popen::Popen(std::vector<std::string> args, PopenOptions options) {
   errpipe[1] = -1;
   for (Pipe& p : pipes)
     if (p.child >= 0) ::close(std::exchange(p.child, -1));
-  // Blocks the thread only until exec or the child's failure: both are immediate.
+  // Until the child execs (EOF) or reports its errno, only this greenlet
+  // waits: exec of a large program takes milliseconds (gevent reads this
+  // pipe cooperatively too, so other greenlets run meanwhile).
   int child_errno = 0;
   ssize_t n;
-  while ((n = ::read(errpipe[0], &child_errno, sizeof child_errno)) < 0 && errno == EINTR) {
+  try {
+    fcntl(errpipe[0], F_SETFL, O_NONBLOCK);
+    while ((n = ::read(errpipe[0], &child_errno, sizeof child_errno)) < 0) {
+      if (errno == EAGAIN) fern::wait_read(errpipe[0]);
+      else if (errno != EINTR) throw std::system_error(errno, std::generic_category(), "fern: read exec status");
+    }
+  } catch (...) {
+    // Killed (or failed) while waiting: the child must not outlive us.
+    close_all();
+    ::kill(pid, SIGKILL);
+    int status;
+    while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+    }
+    pid_ = -1;
+    throw;
   }
   ::close(errpipe[0]);
   errpipe[0] = -1;

@@ -65,7 +65,8 @@ class CalledProcessError : public std::runtime_error {
 class Popen {
  public:
   // Starts the child; throws std::system_error with the exec errno
-  // (ENOENT for a missing program, SP-4). No switch.
+  // (ENOENT for a missing program, SP-4). Blocks (switches to the hub)
+  // until the child has exec'd; a kill meanwhile kills and reaps the child.
   explicit Popen(std::vector<std::string> args, PopenOptions options = {});
   Popen(Popen&&) noexcept;
   Popen& operator=(Popen&&) = delete;

@@ -140,6 +140,10 @@ class Hub {
   struct IoWatcher {
     void (*fn)(IoWatcher*, unsigned ready) = nullptr;
     bool ref = true;
+    // The fd is closed only through fern::close (a Socket's): when this
+    // watcher leaves, the poller keeps the fd's interest, so the next wait
+    // costs no syscall; an event that finds no watcher drops it then.
+    bool sticky = false;
     std::exception_ptr error;
     struct Cancel : Callback {
       IoWatcher* watcher;
@@ -152,6 +156,8 @@ class Hub {
   // invalid fd (EBADF).
   Watch watch_fd(int fd, unsigned direction, IoWatcher* w);
   void unwatch_fd(int fd, unsigned direction, IoWatcher* w) noexcept;
+  // Drops a sticky interest in `direction` that no watcher holds (O(1), one poller call).
+  void drop_unwatched(int fd, unsigned direction) noexcept;
   // For an fd being closed: unregisters it and schedules every watcher's fn
   // with `error` set (gevent's cancel_wait, HUB-12, IO-3). No switch.
   void cancel_fd(int fd, std::exception_ptr error) noexcept;

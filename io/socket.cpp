@@ -96,7 +96,7 @@ Deadline Socket::deadline() const noexcept {
 
 void Socket::wait(bool write, Deadline d, const char* op) {
   if (fd_ < 0) throw SocketError(EBADF, op);
-  bool ready = write ? wait_write(fd_, d) : wait_read(fd_, d);
+  bool ready = detail::wait_owned_fd(fd_, write, d);
   if (!ready) throw SocketTimeout(op);
 }
 

@@ -55,7 +55,8 @@ class Socket {
 
   int fd() const noexcept { return fd_; }
   explicit operator bool() const noexcept { return fd_ >= 0; }
-  // Gives up ownership: the caller closes the fd.
+  // Gives up ownership: the caller closes the fd, with fern::close (the
+  // hub may still watch it).
   int release() noexcept { return std::exchange(fd_, -1); }
 
   // gevent's settimeout: every later blocking call raises SocketTimeout

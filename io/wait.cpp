@@ -62,9 +62,10 @@ struct Registration {
   ~Registration() { release(); }
 };
 
-bool wait_fd(int fd, unsigned directions, Deadline deadline) {
+bool wait_fd(int fd, unsigned directions, Deadline deadline, bool sticky = false) {
   Hub& hub = Hub::current();
   FdWait w;
+  w.sticky = sticky;
   Registration reg(hub, fd, w, directions);
   if (reg.always_ready) return true;
   detail::WakeTimer timer(hub, w.waiter, deadline);
@@ -77,6 +78,10 @@ bool wait_fd(int fd, unsigned directions, Deadline deadline) {
 bool wait_read(int fd, Deadline deadline) { return wait_fd(fd, kReadable, deadline); }
 bool wait_write(int fd, Deadline deadline) { return wait_fd(fd, kWritable, deadline); }
 bool wait_readwrite(int fd, Deadline deadline) { return wait_fd(fd, kReadable | kWritable, deadline); }
+
+bool detail::wait_owned_fd(int fd, bool write, Deadline deadline) {
+  return wait_fd(fd, write ? kWritable : kReadable, deadline, true);
+}
 
 int close(int fd) noexcept {
   if (Hub* hub = Hub::current_if_exists()) hub->cancel_fd(fd, std::make_exception_ptr(FdClosedError(fd)));

@@ -376,3 +376,45 @@ TEST_F(SocketIo, AMovedSocketOwnsTheFdOnce) {
 }
 
 }  // namespace
+
+namespace {
+
+// A socket's poller interest outlives a wait (no epoll_ctl per blocking
+// call) and goes when the socket is closed.
+TEST_F(SocketIo, ASocketKeepsItsPollerInterestBetweenWaitsUntilClosed) {
+  fern::Hub& hub = fern::Hub::current();
+  std::size_t base = hub.watched_fds();
+  auto [a, b] = Socket::pair();
+  auto reader = spawn([&, &a = a] {
+    EXPECT_EQ(a.recv(1), "x");
+    EXPECT_EQ(a.recv(1), "y");
+  });
+  fern::sleep(0);
+  b.send("x");
+  fern::sleep(0.001);  // the reader takes "x" and waits again
+  EXPECT_EQ(hub.watched_fds(), base + 1);
+  b.send("y");
+  reader.join();
+  EXPECT_EQ(hub.watched_fds(), base + 1);  // kept after the last wait
+  a.close();
+  EXPECT_EQ(hub.watched_fds(), base);
+}
+
+// Level-triggered polling would report a kept interest on every loop
+// iteration; the first event that finds no waiter drops it instead.
+TEST_F(SocketIo, AnEventNobodyWaitsForDropsTheKeptInterest) {
+  fern::Hub& hub = fern::Hub::current();
+  std::size_t base = hub.watched_fds();
+  auto [a, b] = Socket::pair();
+  auto reader = spawn([&, &a = a] { EXPECT_EQ(a.recv(1), "x"); });
+  fern::sleep(0);
+  b.send("x");
+  reader.join();
+  EXPECT_EQ(hub.watched_fds(), base + 1);
+  b.send("unread");
+  fern::sleep(0.001);  // one poll: the event finds no waiter
+  EXPECT_EQ(hub.watched_fds(), base);
+  EXPECT_EQ(a.recv(16), "unread");  // and a later wait still works
+}
+
+}  // namespace

@@ -1,7 +1,10 @@
 #include "fern/io/server.h"
 
+#include <netinet/in.h>
+
 #include <cerrno>
 #include <cstdio>
+#include <cstring>
 
 #include "fern/core/clock.h"
 
@@ -16,13 +19,68 @@ constexpr double kMaxBackoff = 0.05;
 
 }  // namespace
 
+// A handler task owns its connection: a task killed before it starts
+// still closes the socket when it is destroyed. While not ended it is on
+// the server's list, which stop() waits on; no Group, no std::function.
+class StreamServer::Connection final : public TaskBase {
+ public:
+  Connection(StreamServer& server, Socket::Accepted conn) : server_(&server), socket_(std::move(conn.socket)) {
+    // The peer is kept in 28 bytes, not a 136-byte Address: this object is
+    // most of an idle connection's heap.
+    if (conn.address.size() <= sizeof peer_) {
+      std::memcpy(peer_, conn.address.data(), conn.address.size());
+      peer_len_ = conn.address.size();
+    } else {
+      long_peer_ = std::make_unique<Address>(conn.address);
+    }
+    next_ = server.connections_;
+    if (next_) next_->prev_ = this;
+    server.connections_ = this;
+    ++server.connection_count_;
+  }
+  ~Connection() override { detach(); }
+
+  // Leaves the server's list (when it ends, or when the server goes first).
+  void detach() noexcept {
+    if (!server_) return;
+    if (prev_) prev_->next_ = next_;
+    else server_->connections_ = next_;
+    if (next_) next_->prev_ = prev_;
+    --server_->connection_count_;
+    server_ = nullptr;
+  }
+  Connection* next() const noexcept { return next_; }
+
+ protected:
+  void run() override {
+    struct Done {
+      Connection& c;
+      ~Done() {
+        c.socket_.close();  // SRV-4: closed when the handler returns or throws
+        c.detach();
+      }
+    } done{*this};
+    const Address peer =
+        long_peer_ ? *long_peer_ : Address::from_sockaddr(reinterpret_cast<const sockaddr*>(peer_), peer_len_);
+    server_->handle_(socket_, peer);
+  }
+
+ private:
+  StreamServer* server_;
+  Connection* prev_ = nullptr;
+  Connection* next_ = nullptr;
+  Socket socket_;
+  alignas(sockaddr_in6) unsigned char peer_[sizeof(sockaddr_in6)];
+  socklen_t peer_len_ = 0;
+  std::unique_ptr<Address> long_peer_;  // a named Unix-socket peer does not fit in peer_
+};
+
 StreamServer::StreamServer(const Address& address, Handler handle, Options options)
-    : address_(address), handle_(std::make_shared<const Handler>(std::move(handle))), options_(options),
-      group_(options.pool ? options.pool : &own_group_) {}
+    : address_(address), handle_(std::move(handle)), options_(options) {}
 
 StreamServer::StreamServer(Socket listener, Handler handle, Options options)
-    : address_(listener.local_address()), handle_(std::make_shared<const Handler>(std::move(handle))), options_(options),
-      listener_(std::move(listener)), group_(options.pool ? options.pool : &own_group_) {}
+    : address_(listener.local_address()), handle_(std::move(handle)), options_(options),
+      listener_(std::move(listener)) {}
 
 StreamServer::~StreamServer() {
   if (started_) {
@@ -32,6 +90,14 @@ StreamServer::~StreamServer() {
       Hub::report_error("StreamServer::~StreamServer", std::current_exception());
     }
   }
+  while (connections_) connections_->detach();  // killed but not yet destroyed
+}
+
+std::vector<AnyTask> StreamServer::running() const {
+  std::vector<AnyTask> out;
+  out.reserve(connection_count_);
+  for (Connection* c = connections_; c; c = c->next()) out.push_back(c->shared_from_this());
+  return out;
 }
 
 void StreamServer::start() {
@@ -77,7 +143,8 @@ void StreamServer::stop(Duration timeout) {
   listener_.close();
   // Handlers get until the deadline to finish, then are killed (SRV-5).
   double left = static_cast<double>(deadline.remaining(monotonic_now())) / 1e9;
-  if (!group_->join(left)) group_->kill();
+  std::vector<AnyTask> handlers = running();
+  if (joinall(handlers, left).size() < handlers.size()) killall(running());
   stopped_.set();
 }
 
@@ -86,7 +153,7 @@ Address StreamServer::address() const { return address_; }
 void StreamServer::accept_loop() {
   double backoff = 0.001;
   for (;;) {
-    group_->wait_available();  // a full pool stops accepting (SRV-6)
+    if (options_.pool) options_.pool->wait_available();  // a full pool stops accepting (SRV-6)
     Socket::Accepted conn;
     try {
       conn = listener_.accept();
@@ -118,21 +185,14 @@ void StreamServer::back_off(const SocketError& e) {
 }
 
 void StreamServer::spawn_handler(Socket::Accepted conn) {
-  // shared_ptr: a handler task killed before it starts (stop) still closes
-  // its socket when the task's function is destroyed.
-  auto sock = std::make_shared<Socket>(std::move(conn.socket));
   try {
-    group_->spawn([sock, addr = conn.address, handle = handle_] {
-      struct Closer {
-        Socket& s;
-        ~Closer() { s.close(); }
-      } closer{*sock};
-      (*handle)(*sock, addr);
-    });
+    AnyTask task = std::make_shared<Connection>(*this, std::move(conn));
+    if (options_.pool) options_.pool->start(task);
+    else task->start();
   } catch (const GreenletExit&) {
     throw;
   } catch (...) {
-    // SRV-8: the connection closes (sock's last owner goes) and the error is reported.
+    // SRV-8: the connection closes (its task is gone) and the error is reported.
     Hub::report_error("StreamServer spawn", std::current_exception());
   }
 }

@@ -21,6 +21,7 @@
 #include <functional>
 #include <memory>
 #include <optional>
+#include <vector>
 
 #include "fern/core/deadline.h"
 #include "fern/core/task.h"
@@ -68,22 +69,24 @@ class StreamServer {
   // The bound address (the ephemeral port once started, SRV-7).
   Address address() const;
   std::uint16_t server_port() const { return address().port(); }
-  // Handlers running now.
-  std::size_t connection_count() const noexcept { return group_->size(); }
+  // Handler tasks not yet ended.
+  std::size_t connection_count() const noexcept { return connection_count_; }
   // accept(2) failures for lack of resources seen so far (EMFILE, ...).
   std::size_t resource_errors() const noexcept { return resource_errors_; }
 
  private:
+  class Connection;  // one handler task: its socket, peer and list hook in one allocation
   void accept_loop();
   void spawn_handler(Socket::Accepted conn);
   void back_off(const SocketError& e);
+  std::vector<AnyTask> running() const;
 
   Address address_;
-  std::shared_ptr<const Handler> handle_;  // shared by the handler tasks, not copied
+  Handler handle_;  // the server outlives its running handlers (stop() ends them)
   Options options_;
   Socket listener_;
-  Group own_group_;
-  Group* group_;  // options_.pool or own_group_
+  Connection* connections_ = nullptr;  // intrusive list of handler tasks not yet ended
+  std::size_t connection_count_ = 0;
   Task<void> acceptor_;
   Event stopped_;
   Nanos last_log_ = 0;

@@ -91,6 +91,8 @@ std::optional<Duration> Socket::timeout() const noexcept {
 }
 
 Deadline Socket::deadline() const noexcept {
+  // No clock read without a timeout: the common case waits on every call.
+  if (timeout_ == Deadline::kNever) return Deadline::never();
   return Deadline::at(Deadline::saturating_add(monotonic_now(), timeout_));
 }
 

@@ -57,7 +57,8 @@ done
 
 echo
 echo "== thread pool round trip ($bench/thread_pool_bench)"
-"$bench/thread_pool_bench" --benchmark_min_time=0.5 2>/dev/null | sed -n '/^ns per item/,$p'
+"$bench/thread_pool_bench" --benchmark_min_time=0.5 --benchmark_repetitions="$reps" \
+  --benchmark_report_aggregates_only=true 2>/dev/null | sed -n '/^ns per item/,$p'
 
 echo
 echo "== idle connections"

@@ -2,11 +2,14 @@
 #include "fern/core/hub.h"
 
 #include <cxxabi.h>
+#include <pthread.h>
 #include <unistd.h>
 
 #include <cstdlib>
 #include <cstdio>
 #include <ctime>
+#include <mutex>
+#include <stdexcept>
 
 namespace fern {
 namespace {
@@ -14,7 +17,6 @@ namespace {
 constexpr Nanos kSwitchInterval = 5'000'000;  // gevent's getswitchinterval(): 5 ms
 constexpr int kMaxEvents = 256;
 
-thread_local Hub* t_hub = nullptr;
 
 std::string demangled(const char* name) {
   int status = 0;
@@ -30,25 +32,12 @@ thread_local std::unique_ptr<Hub> t_hub_owner;
 
 // ---- Waiter ----
 
-void Waiter::wait() {
-  if (!ready_) {
-    Hub& hub = Hub::current();
-    waiting_ = detail::current_impl();
-    if (__builtin_expect(waiting_ == hub.hub_impl_, 0)) throw BlockingSwitchOutError();
-    struct Forget {
-      detail::GreenletImpl*& g;
-      ~Forget() { g = nullptr; }
-    } forget{waiting_};
-    Greenlet::switch_impl(hub.hub_impl_, Value());  // what switch_to_hub does, current known
-    if (!ready_) throw InvalidSwitchError("fern: invalid switch into a greenlet waiting in the hub");
-  }
-  ready_ = false;
-  if (error_) std::rethrow_exception(std::exchange(error_, nullptr));
-}
+void Waiter::wait() { Hub::current().park(*this); }
 
 // Runs in the hub. The switch returns when the woken greenlet blocks again;
 // it throws only when the hub itself is being destroyed (GreenletExit).
 void Waiter::wake() {
+  if (ready_) return;  // one-shot: a second wake (a timer racing an event) is ignored
   ready_ = true;
   // Cleared first: the woken greenlet may destroy this Waiter before the
   // switch returns here.
@@ -56,27 +45,125 @@ void Waiter::wake() {
 }
 
 void Waiter::wake_error(std::exception_ptr error) {
+  if (ready_) return;
   error_ = std::move(error);
   wake();
 }
 
 // ---- Hub ----
 
-Hub& Hub::current() {
-  if (__builtin_expect(t_hub == nullptr, 0)) {
-    // Build the hub (and with it the thread's greenlet state) before the
-    // owner is first touched: thread_locals die in reverse order of first
-    // use, and the hub must go before the greenlet state it needs.
-    Hub* hub = new Hub;
-    t_hub_owner.reset(hub);
-    t_hub = hub;
+namespace {
+
+// The deadline of one park: wakes the waiter when it passes.
+struct Expiry : Timer {
+  Waiter* waiter;
+  bool fired = false;
+  explicit Expiry(Waiter& w) : waiter(&w) {
+    fn = [](Timer* t) {
+      auto* self = static_cast<Expiry*>(t);
+      self->fired = true;
+      self->waiter->wake();
+    };
   }
-  return *t_hub;
+};
+
+std::once_flag g_atfork_once;
+
+}  // namespace
+
+bool Hub::park(Waiter& w, Deadline deadline) {
+  bool expired = false;
+  if (!w.ready_) {
+    detail::GreenletImpl* me = detail::current_impl();
+    if (__builtin_expect(me == hub_impl_, 0)) throw BlockingSwitchOutError();
+    w.waiting_ = me;
+    struct Forget {
+      Waiter& w;
+      ~Forget() { w.waiting_ = nullptr; }
+    } forget{w};
+    if (deadline.is_never()) {
+      // No timer at all: the hub can tell when nothing will wake us (LoopExit).
+      switch_out(me);
+    } else {
+      Expiry timer(w);  // disarmed by its destructor on every exit
+      start_timer(&timer, deadline);
+      switch_out(me);
+      expired = timer.fired;
+    }
+    if (!w.ready_) throw InvalidSwitchError("fern: invalid switch into a greenlet waiting in the hub");
+  }
+  w.ready_ = false;
+  if (w.error_) std::rethrow_exception(std::exchange(w.error_, nullptr));
+  return !expired;
 }
 
-Hub* Hub::current_if_exists() noexcept { return t_hub; }
+void ResumeNode::fire(Callback* cb) { static_cast<ResumeNode*>(cb)->waiter->wake(); }
 
-void Hub::destroy_current() noexcept { t_hub_owner.reset(); }
+// What the hub would run next, run from here when it is a resume node:
+// then the switch goes straight to that greenlet. The calling greenlet is
+// parked (its waiter set); it may itself be the one at the head (a yield
+// with nothing else queued), which returns at once, as the hub would have
+// resumed it at once.
+// Only when the hub is suspended in a resume node's wake, which has nothing
+// left to do: any other callback (a primitive's wake-up round) must get
+// control back when the greenlet it woke blocks.
+detail::GreenletImpl* Hub::next_to_run(detail::GreenletImpl* me) noexcept {
+  while (in_batch_ && in_resume_) {
+    auto* head = static_cast<Callback*>(callbacks_.front());
+    if (!head || head->fn != &ResumeNode::fire || !batch_continues()) break;
+    callbacks_.remove(head);
+    Waiter* w = static_cast<ResumeNode*>(head)->waiter;
+    detail::GreenletImpl* target = w->waiting_;
+    if (w->ready_ || !target) continue;  // nothing to resume: the hub would do nothing either
+    w->ready_ = true;
+    w->waiting_ = nullptr;
+    return target;  // may be `me`: a yield with nothing queued before it
+  }
+  return hub_impl_;
+}
+
+void Hub::switch_out(detail::GreenletImpl* me) {
+  detail::GreenletImpl* next = next_to_run(me);
+  if (next != me) Greenlet::switch_impl(next, Value());
+}
+
+void Hub::throw_invalid_switch() {
+  throw InvalidSwitchError("fern: invalid switch into a greenlet waiting in the hub");
+}
+
+// F6: the batch is cut after the switch interval so timers get their turn;
+// the clock is read once every 64 callbacks.
+bool Hub::batch_continues() noexcept {
+  if (batch_cut_) return false;
+  if ((++batch_ran_ & 63) != 0) return true;
+  Nanos t = monotonic_now();
+  if (batch_start_ == 0) batch_start_ = t;
+  else if (t - batch_start_ > kSwitchInterval) batch_cut_ = true;
+  return !batch_cut_;
+}
+
+Hub& Hub::create_current() {
+  // Build the hub (and with it the thread's greenlet state) before the
+  // owner is first touched: thread_locals die in reverse order of first
+  // use, and the hub must go before the greenlet state it needs.
+  Hub* hub = new Hub;
+  t_hub_owner.reset(hub);
+  t_current_ = hub;
+  return *hub;
+}
+
+void Hub::destroy_current() {
+  Hub* hub = t_current_;
+  if (!hub) return;
+  // From inside the hub or one of its tasks the loop we would unwind is
+  // our own caller: refuse clearly instead of leaving a broken thread.
+  for (Greenlet g = Greenlet::current(); g; g = g.parent()) {
+    if (g == hub->greenlet_)
+      throw std::logic_error("fern: Hub::destroy_current() called from inside the hub or one of its tasks; "
+                             "call it from the thread's main greenlet");
+  }
+  t_hub_owner.reset();
+}
 
 void Hub::run_callback(std::function<void()> fn) {
   struct Owned : Callback {
@@ -91,54 +178,45 @@ void Hub::run_callback(std::function<void()> fn) {
   schedule(node);
 }
 
-Hub::Hub() : poller_(Poller::create()) {
-  exit_hooks_.prev = exit_hooks_.next = &exit_hooks_;
+Hub::Hub() : poller_(Poller::create()), remote_(std::make_shared<RemoteQueue>()) {
+  fd_table_.hub = this;
+  fd_table_.detach = &Hub::detach_watcher;
   Greenlet main = Greenlet::current();
   while (main.parent()) main = main.parent();
   greenlet_ = Greenlet([this] { loop(); }, main);
   hub_impl_ = detail::impl_of(greenlet_);
   now_ = monotonic_now();
-  init_wakeup();
+  watch_wakeup();
+  // A child of fork() must not share the parent's epoll set or wake-up fd:
+  // the forking thread's hub is renewed in the child before fork returns.
+  std::call_once(g_atfork_once, [] {
+    pthread_atfork(nullptr, nullptr, [] {
+      if (t_current_) t_current_->reinit_after_fork();
+    });
+  });
 }
 
-void Hub::add_exit_hook(ExitHook* h) noexcept {
-  h->next = &exit_hooks_;
-  h->prev = exit_hooks_.prev;
-  exit_hooks_.prev->next = h;
-  exit_hooks_.prev = h;
-}
-
-void Hub::remove_exit_hook(ExitHook* h) noexcept {
-  if (!h->next) return;
-  h->prev->next = h->next;
-  h->next->prev = h->prev;
-  h->prev = h->next = nullptr;
-}
+void Hub::add_exit_hook(ExitHook* h) noexcept { exit_hooks_.push_back(h); }
 
 Hub::~Hub() {
   // Let queued callbacks (links of tasks that just ended, among others) run:
   // yield through the queue until it is empty.
   if (greenlet_.active() && !in_hub()) {
-    struct Yield : Callback {
+    for (int rounds = 0; !callbacks_.empty() && rounds < 64; ++rounds) {
       Waiter waiter;
-    };
-    for (int rounds = 0; head_ && rounds < 64; ++rounds) {
-      Yield y;
-      y.fn = [](Callback* cb) { static_cast<Yield*>(cb)->waiter.wake(); };
+      ResumeNode y;
+      y.waiter = &waiter;
       schedule(&y);
       try {
-        y.waiter.wait();
+        waiter.wait();
       } catch (...) {
-        unschedule(&y);
         break;
       }
     }
   }
   // Tasks still suspended: unwind them, so their stacks release what they
-  // hold (each hook removes itself when its task ends).
-  while (exit_hooks_.next != &exit_hooks_) {
-    ExitHook* h = exit_hooks_.next;
-    remove_exit_hook(h);
+  // hold (each hook leaves the list when its task ends).
+  while (auto* h = static_cast<ExitHook*>(exit_hooks_.pop_front())) {
     try {
       h->fn(h);
     } catch (...) {
@@ -150,74 +228,32 @@ Hub::~Hub() {
     } catch (...) {
     }
   }
-  if (wake_read_fd_ >= 0) {
-    unwatch_fd(wake_read_fd_, kReadable, &wake_watcher_);
-    close(wake_read_fd_);
-    if (wake_write_fd_ != wake_read_fd_) close(wake_write_fd_);
+  // Timers still armed will never fire: owners that keep themselves alive
+  // for their timer (a dropped Timeout) are told.
+  while (auto* t = static_cast<Timer*>(timers_.top())) {
+    t->unlink();
+    if (t->orphan) t->orphan(t);
   }
-  t_hub = nullptr;
+  wake_watcher_.unlink();
+  remote_->close_door();
+  t_current_ = nullptr;
   // Dropping greenlet_ kills the suspended loop (GreenletExit unwinds it).
 }
 
 bool Hub::in_hub() const noexcept { return detail::current_impl() == hub_impl_; }
 
-void Hub::switch_to_hub() {
-  if (__builtin_expect(in_hub(), 0)) throw BlockingSwitchOutError();
-  Greenlet::switch_impl(hub_impl_, Value());
-}
+void Hub::schedule(Callback* cb) noexcept { callbacks_.push_back(cb); }
 
-void Hub::schedule(Callback* cb) noexcept {
-  cb->next = nullptr;
-  cb->queued = true;
-  if (tail_) tail_->next = cb;
-  else head_ = cb;
-  tail_ = cb;
-}
+void Hub::schedule_idle(Callback* cb) noexcept { idle_.push_back(cb); }
 
-void Hub::unschedule(Callback* cb) noexcept {
-  if (!cb->queued) return;
-  Callback* prev = nullptr;
-  for (Callback* c = head_; c; prev = c, c = c->next) {
-    if (c != cb) continue;
-    if (prev) prev->next = c->next;
-    else head_ = c->next;
-    if (tail_ == c) tail_ = prev;
-    break;
-  }
-  for (Callback *c = idle_head_, *p = nullptr; c; p = c, c = c->next) {
-    if (c != cb) continue;
-    if (p) p->next = c->next;
-    else idle_head_ = c->next;
-    if (idle_tail_ == c) idle_tail_ = p;
-    break;
-  }
-  cb->queued = false;
-}
-
-void Hub::schedule_idle(Callback* cb) noexcept {
-  cb->next = nullptr;
-  cb->queued = true;
-  if (idle_tail_) idle_tail_->next = cb;
-  else idle_head_ = cb;
-  idle_tail_ = cb;
-}
-
-void Hub::start_timer(Timer* t, Nanos deadline) {
-  stop_timer(t);
-  t->deadline = deadline;
+void Hub::start_timer(Timer* t, Deadline deadline) {
+  t->deadline = deadline.nanos();
   timers_.push(t);
-  if (t->ref) ++ref_timers_;
-}
-
-void Hub::stop_timer(Timer* t) noexcept {
-  if (!t->queued()) return;
-  timers_.remove(t);
-  if (t->ref) --ref_timers_;
 }
 
 bool Hub::has_work() const noexcept {
-  return head_ || idle_head_ || ref_timers_ || ref_fds_ ||
-         remote_pending_.load(std::memory_order_acquire);
+  return !callbacks_.empty() || !idle_.empty() || timers_.ref_count() || ref_fds_ ||
+         remote_->pending_.load(std::memory_order_acquire);
 }
 
 // The hub greenlet's body. When nothing can wake anyone, LoopExit goes to
@@ -229,28 +265,27 @@ void Hub::loop() {
       run_callbacks();
       run_timers();
       // Block in the poller only while something referenced can still fire.
-      poll_io(!head_ && !idle_head_ && (ref_timers_ || ref_fds_));
-      if (!head_) run_idle();
+      poll_io(callbacks_.empty() && idle_.empty() && (timers_.ref_count() || ref_fds_));
+      if (callbacks_.empty()) run_idle();
     }
     main.throw_in(std::make_exception_ptr(LoopExit()));
   }
 }
 
-
 void Hub::run_callbacks() {
-  Nanos start = 0;
-  unsigned ran = 0;
-  while (Callback* cb = head_) {
-    head_ = cb->next;
-    if (!head_) tail_ = nullptr;
-    cb->queued = false;
+  batch_start_ = 0;
+  batch_ran_ = 0;
+  batch_cut_ = false;
+  in_batch_ = true;
+  struct End {
+    bool& flag;
+    ~End() { flag = false; }
+  } end{in_batch_};
+  while (auto* cb = static_cast<Callback*>(callbacks_.front())) {
+    if (!batch_continues()) break;
+    callbacks_.remove(cb);
+    in_resume_ = cb->fn == &ResumeNode::fire;
     detail::run_guarded("a callback", [cb] { cb->fn(cb); });
-    // F6: cut the batch after the switch interval so timers get their turn.
-    if ((++ran & 63) == 0) {
-      Nanos t = monotonic_now();
-      if (start == 0) start = t;
-      else if (t - start > kSwitchInterval) break;
-    }
   }
 }
 
@@ -260,7 +295,6 @@ void Hub::run_timers() {
   for (std::size_t budget = timers_.size(); budget; --budget) {
     auto* t = static_cast<Timer*>(timers_.pop_expired(now));
     if (!t) break;
-    if (t->ref) --ref_timers_;
     detail::run_guarded("a timer", [t] { t->fn(t); });
   }
 }
@@ -268,12 +302,9 @@ void Hub::run_timers() {
 void Hub::poll_io(bool block) {
   Nanos timeout = 0;
   if (block) {
-    if (TimerNode* next = timers_.top()) {
-      timeout = next->deadline - monotonic_now();
-      if (timeout < 0) timeout = 0;
-    } else {
-      timeout = -1;
-    }
+    TimerNode* next = timers_.top();
+    Nanos left = next ? Deadline::at(next->deadline).remaining(monotonic_now()) : Deadline::kNever;
+    timeout = left == Deadline::kNever ? -1 : left;
   }
   PollEvent events[kMaxEvents];
   int n = poller_->wait(timeout, events, kMaxEvents);
@@ -290,37 +321,46 @@ void Hub::poll_io(bool block) {
   }
 }
 
+// The batch is moved to a list of its own: a node whose owner goes while
+// the batch runs (a waiter killed by an earlier idle callback) leaves it.
 void Hub::run_idle() {
-  Callback* batch = idle_head_;
-  idle_head_ = idle_tail_ = nullptr;
-  while (Callback* cb = batch) {
-    batch = cb->next;
-    cb->queued = false;
+  detail::HookList batch;
+  batch.splice_back(idle_);
+  while (auto* cb = static_cast<Callback*>(batch.pop_front())) {
     detail::run_guarded("an idle callback", [cb] { cb->fn(cb); });
   }
 }
 
-bool Hub::run_until_idle(double timeout_seconds) {
-  struct Deadline : Timer {
+bool Hub::run_until_idle(Deadline deadline) {
+  struct Stop : Timer {
     Greenlet waiter;
     bool expired = false;
-  } deadline;
-  if (timeout_seconds >= 0) {
-    deadline.ref = false;  // the deadline itself is no reason to keep running
-    deadline.waiter = Greenlet::current();
-    deadline.fn = [](Timer* t) {
-      auto* d = static_cast<Deadline*>(t);
+  } stop;
+  if (!deadline.is_never()) {
+    stop.set_ref(false);  // the deadline itself is no reason to keep running
+    stop.waiter = Greenlet::current();
+    stop.fn = [](Timer* t) {
+      auto* d = static_cast<Stop*>(t);
       d->expired = true;
       d->waiter.switch_to();
     };
-    start_timer(&deadline, update_now() + seconds_to_nanos(timeout_seconds));
+    start_timer(&stop, deadline);
   }
+  if (in_hub()) throw BlockingSwitchOutError();
   try {
-    switch_to_hub();
+    Greenlet::switch_impl(hub_impl_, Value());
   } catch (const LoopExit&) {
   }
-  stop_timer(&deadline);
-  return !deadline.expired;
+  return !stop.expired;
+}
+
+void Hub::raise_in_main(std::exception_ptr error) {
+  if (in_hub()) {
+    Greenlet main = greenlet_.parent();
+    main.throw_in(std::move(error));  // returns when main blocks again
+    return;
+  }
+  run_callback([this, error] { raise_in_main(error); });
 }
 
 void Hub::report_error(const std::string& context, std::exception_ptr error) noexcept {

@@ -8,8 +8,8 @@
 //   2. expired timers, by (deadline, creation order) (F5);
 //   3. fd readiness from the poller;
 //   4. idle callbacks, only when nothing else is pending (HUB-5).
-// Blocking means parking on a Waiter and switching to the hub; only the hub
-// resumes waiters. When the loop has nothing left that could wake anyone
+// Blocking means parking on a Waiter (Hub::park, the one wait) and switching
+// to the hub; only the hub resumes waiters. When the loop has nothing left that could wake anyone
 // (no callbacks, referenced timers or fds), the hub raises LoopExit in the
 // main greenlet (HUB-2) instead of hanging.
 #include <atomic>
@@ -25,6 +25,7 @@
 #include "fern/core/clock.h"
 #include "fern/core/deadline.h"
 #include "fern/core/greenlet.h"
+#include "fern/core/hook.h"
 #include "fern/core/poller.h"
 #include "fern/core/timer_heap.h"
 
@@ -35,6 +36,19 @@ namespace fern {
 class LoopExit : public std::runtime_error {
  public:
   LoopExit() : std::runtime_error("fern: this operation would block forever (LoopExit)") {}
+};
+
+// gevent's SystemExit / KeyboardInterrupt / SystemError (GV-19, HUB-15):
+// escaping a task or a loop callback, it is not reported and swallowed like
+// other failures but raised in the main greenlet, interrupting whatever main
+// is blocked on. Not a std::exception. code() is for the caller's exit status.
+class SystemExit {
+ public:
+  explicit SystemExit(int code = 0) noexcept : code_(code) {}
+  int code() const noexcept { return code_; }
+
+ private:
+  int code_;
 };
 
 // A blocking call made while running in the hub itself, e.g. in a callback
@@ -52,61 +66,114 @@ class InvalidSwitchError : public std::logic_error {
   explicit InvalidSwitchError(const std::string& what) : std::logic_error(what) {}
 };
 
+// Every node below is a detail::Hook: it leaves the hub's queue, timer
+// heap or fd table by itself when its owner goes (core/hook.h).
+
 // An intrusive callback: queued without allocation; `fn` gets the node.
-struct Callback {
-  Callback* next = nullptr;
+struct Callback : detail::Hook {
   void (*fn)(Callback*) = nullptr;
-  bool queued = false;
+  bool queued() const noexcept { return linked(); }
 };
 
-// Something the hub must end when it is destroyed (a started task): an
-// intrusive list node; fn unwinds it (throws GreenletExit into it).
-struct ExitHook {
-  ExitHook* prev = nullptr;
-  ExitHook* next = nullptr;
+// Something the hub must end when it is destroyed (a started task); fn
+// unwinds it (throws GreenletExit into it).
+struct ExitHook : detail::Hook {
   void (*fn)(ExitHook*) = nullptr;
 };
 
-// An intrusive timer on the hub's heap.
+// An intrusive timer on the hub's heap; ref()/set_ref(): keeps the loop
+// alive while armed (HUB-7).
 struct Timer : TimerNode {
   void (*fn)(Timer*) = nullptr;
-  bool ref = true;  // keeps the loop alive while armed (HUB-7)
+  // Called instead of fn for a timer still armed when its hub is destroyed
+  // (a Timeout that holds itself alive lets go).
+  void (*orphan)(Timer*) = nullptr;
 };
 
 // One-shot wake-up for one greenlet (gevent's Waiter, HUB-10). The waiting
-// greenlet calls wait(); the hub (a callback, timer or fd event) calls
-// wake() or wake_error(). A wake before wait() is kept: wait() returns at once.
+// greenlet parks on it with Hub::park (or wait()); the hub (a callback,
+// timer or fd event) calls wake() or wake_error(). A wake before the park
+// is kept: the park returns at once.
 class Waiter {
  public:
   Waiter() = default;
   Waiter(const Waiter&) = delete;
   Waiter& operator=(const Waiter&) = delete;
 
-  // Blocks: switches to the hub until woken; rethrows a wake_error, and
+  // Blocks: Hub::current().park(*this, never). Rethrows a wake_error, and
   // anything thrown into the greenlet meanwhile (kill, Timeout).
   void wait();
-  // From the hub only: resume the waiter (or mark it ready).
+  // From the hub only: resume the waiter (or mark it ready). A second wake
+  // of a ready waiter is ignored.
   void wake();
   void wake_error(std::exception_ptr error);
   bool ready() const noexcept { return ready_; }
   bool waiting() const noexcept { return waiting_ != nullptr; }
 
  private:
+  friend class Hub;
   detail::GreenletImpl* waiting_ = nullptr;  // the parked greenlet (alive while parked)
   std::exception_ptr error_;
   bool ready_ = false;
+};
+
+// A hub's cross-thread door: other threads queue callbacks through it and
+// wake the loop. Reference counted, so a thread that still holds it after
+// the hub is gone posts into nothing (post() returns false) instead of
+// writing to a closed fd. Hub::remote() hands it out.
+class RemoteQueue {
+ public:
+  RemoteQueue();
+  ~RemoteQueue();
+  RemoteQueue(const RemoteQueue&) = delete;
+  RemoteQueue& operator=(const RemoteQueue&) = delete;
+  // Any thread: queue fn for the hub's thread and wake its loop. False when
+  // the hub is gone (fn is dropped, on the calling thread).
+  bool post(std::function<void()> fn);
+  // Async-signal-safe: wakes the loop (one write(2)).
+  void wake() noexcept;
+
+ private:
+  friend class Hub;
+  std::vector<std::function<void()>> take();
+  void drain_fd() noexcept;
+  void close_door();
+
+  std::mutex mutex_;
+  std::vector<std::function<void()>> queue_;
+  bool open_ = true;
+  std::atomic<bool> pending_{false};
+  int read_fd_ = -1;
+  int write_fd_ = -1;
+};
+
+// A callback whose whole job is to resume one parked greenlet (a sleep(0)
+// yield). While the hub runs its callback batch, a greenlet that parks
+// hands off to the greenlet of such a node at the head of the queue
+// directly, one switch instead of two through the hub; any other node, the
+// end of the batch or the 5 ms batch cut (F6) goes through the hub, so the
+// order is exactly the one the hub itself would run (F3, F4).
+struct ResumeNode : Callback {
+  Waiter* waiter = nullptr;
+  ResumeNode() noexcept { fn = &fire; }
+  static void fire(Callback* cb);
 };
 
 class Hub {
  public:
   // This thread's hub, created on first use; its parent is the thread's
   // main greenlet (HUB-1).
-  static Hub& current();
+  static Hub& current() {
+    if (__builtin_expect(t_current_ != nullptr, 1)) return *t_current_;
+    return create_current();
+  }
   // The hub if one exists on this thread, else nullptr.
-  static Hub* current_if_exists() noexcept;
+  static Hub* current_if_exists() noexcept { return t_current_; }
   // Destroys this thread's hub (its suspended loop is unwound); the next
-  // current() makes a new one (HUB-14). Call from outside the hub.
-  static void destroy_current() noexcept;
+  // current() makes a new one (HUB-14). Call from the thread's main
+  // greenlet or another greenlet that is not a task of this hub; from inside
+  // the hub or one of its tasks it throws std::logic_error and changes nothing.
+  static void destroy_current();
 
   Hub(const Hub&) = delete;
   Hub& operator=(const Hub&) = delete;
@@ -115,76 +182,110 @@ class Hub {
   const Greenlet& greenlet() const noexcept { return greenlet_; }
   bool in_hub() const noexcept;  // is the hub the running greenlet?
 
-  // Queues cb to run in the hub on the next callback batch (FIFO). No switch.
+  // ---- The one wait ----
+  // Blocks the calling greenlet until `w` is woken (true) or the deadline
+  // passes (false); a wake before the call returns true at once. Rethrows
+  // wake_error's exception and anything thrown in meanwhile (kill,
+  // Timeout); its timer is disarmed on every exit. With no deadline and
+  // nothing left that could wake it, main gets LoopExit (HUB-2). Throws
+  // BlockingSwitchOutError in the hub (HUB-9), InvalidSwitchError when
+  // something else switches in (GV-21). Every blocking call in fern is this.
+  bool park(Waiter& w, Deadline deadline = Deadline::never());
+
+  // sleep(0): a FIFO yield through the callback queue (F3, HUB-3). Inline,
+  // with the switch in the caller's frame: after it, no return goes through
+  // a frame from before the switch (each such return is mispredicted).
+  [[gnu::always_inline]] void yield() {
+    Waiter w;
+    ResumeNode node;
+    node.waiter = &w;
+    callbacks_.push_back(&node);
+    detail::GreenletImpl* me = detail::current_impl();
+    if (__builtin_expect(me == hub_impl_, 0)) throw BlockingSwitchOutError();
+    w.waiting_ = me;
+    struct Forget {
+      Waiter& w;
+      ~Forget() { w.waiting_ = nullptr; }
+    } forget{w};
+    detail::GreenletImpl* next = next_to_run(me);
+    if (next != me) Greenlet::switch_impl(next, Value());
+    if (__builtin_expect(!w.ready_, 0)) throw_invalid_switch();
+    if (__builtin_expect(w.error_ != nullptr, 0)) std::rethrow_exception(std::exchange(w.error_, nullptr));
+  }
+
+  // ---- Callbacks ----
+  // Queues cb to run in the hub on the next callback batch (FIFO). No
+  // switch. A cb already queued stays where it is (checked: assert in debug).
   void schedule(Callback* cb) noexcept;
-  // Removes a queued callback (O(n) in the queue; used on cancellation).
-  void unschedule(Callback* cb) noexcept;
+  // Idle callbacks run only when nothing else is pending (HUB-5).
+  void schedule_idle(Callback* cb) noexcept;
   // gevent's loop.run_callback(f): fn runs in the hub on the next batch,
   // FIFO with everything else scheduled (HUB-4). Allocates one node.
   void run_callback(std::function<void()> fn);
 
-  // Arms / disarms a timer for an absolute monotonic deadline. No allocation.
-  void start_timer(Timer* t, Nanos deadline);
-  void stop_timer(Timer* t) noexcept;
+  // ---- Timers ----
+  // Arms (or re-arms) t for an absolute deadline. No allocation.
+  void start_timer(Timer* t, Deadline deadline);
   // The loop's cached clock (updated every iteration and by update_now()).
   Nanos now() const noexcept { return now_; }
   Nanos update_now() noexcept { return now_ = monotonic_now(); }
 
-  // Blocks the current greenlet: switches to the hub and returns when
-  // switched back. Throws BlockingSwitchOutError when called in the hub.
-  void switch_to_hub();
-
-  // fd readiness: at most one reader and one writer per fd (IO-2). fn runs
-  // in the hub with the readiness, or with 0 and `error` set when the fd was
-  // cancelled (closed through fern).
-  struct IoWatcher {
+  // ---- fds ----
+  // A watcher of one fd in one direction: fn runs in the hub with the
+  // readiness, or with 0 and `error` set when the fd was cancelled (closed
+  // through fern, or found closed behind fern's back). It leaves the hub's
+  // fd table, and its queued cancel callback, when destroyed.
+  struct IoWatcher : detail::Hook {
     void (*fn)(IoWatcher*, unsigned ready) = nullptr;
     bool ref = true;
     // The fd is closed only through fern::close (a Socket's): when this
     // watcher leaves, the poller keeps the fd's interest, so the next wait
     // costs no syscall; an event that finds no watcher drops it then.
     bool sticky = false;
+    int fd = -1;
+    unsigned direction = kNone;
     std::exception_ptr error;
-    struct Cancel : Callback {
-      IoWatcher* watcher;
-    } cancel;  // used by cancel_fd
+    Callback cancel;  // queued by cancel_fd
   };
   enum class Watch { kStarted, kBusy, kAlwaysReady };
   // Starts watching fd for `direction` (kReadable or kWritable). kBusy: that
   // direction already has a watcher. kAlwaysReady: the fd cannot be polled
-  // (a regular file), so it never blocks. Throws std::system_error for an
-  // invalid fd (EBADF).
+  // (a regular file), so it never blocks. Throws std::system_error (EBADF)
+  // for an invalid fd, without growing any table.
   Watch watch_fd(int fd, unsigned direction, IoWatcher* w);
-  void unwatch_fd(int fd, unsigned direction, IoWatcher* w) noexcept;
-  // Drops a sticky interest in `direction` that no watcher holds (O(1), one poller call).
-  void drop_unwatched(int fd, unsigned direction) noexcept;
   // For an fd being closed: unregisters it and schedules every watcher's fn
   // with `error` set (gevent's cancel_wait, HUB-12, IO-3). No switch.
   void cancel_fd(int fd, std::exception_ptr error) noexcept;
 
-  // Registers / removes a hook run by ~Hub (before the loop is unwound), so
-  // that tasks still suspended at thread exit unwind their stacks. O(1).
+  // Registers a hook run by ~Hub (before the loop is unwound), so that tasks
+  // still suspended at thread exit unwind their stacks. O(1); the hook
+  // leaves by itself when destroyed.
   void add_exit_hook(ExitHook* h) noexcept;
-  void remove_exit_hook(ExitHook* h) noexcept;
 
-  // Idle callbacks run only when nothing else is pending (HUB-5).
-  void schedule_idle(Callback* cb) noexcept;
-
+  // ---- Other threads and signals ----
   // Cross-thread: queue fn to run in this hub's thread (any thread may call).
-  void run_callback_threadsafe(std::function<void()> fn);
-  // Async-signal-safe: wakes the loop (one write(2) to its wake-up fd);
-  // the wake-up hook then runs in the hub.
-  void wake_from_signal() noexcept;
+  void run_callback_threadsafe(std::function<void()> fn) { remote_->post(std::move(fn)); }
+  // The door other threads keep; it outlives the hub.
+  std::shared_ptr<RemoteQueue> remote() const noexcept { return remote_; }
+  // Async-signal-safe: wakes the loop; the wake-up hook then runs in the hub.
+  void wake_from_signal() noexcept { remote_->wake(); }
   // Runs in the hub after every wake-up of the loop (signals use it).
   // One hook per process; set before the signal can arrive.
   static void set_wakeup_hook(void (*hook)(Hub&)) noexcept;
 
-  // Runs the loop until nothing is left to do, or until timeout (seconds,
-  // negative = none). True if it ran out of work (HUB-6).
-  bool run_until_idle(double timeout_seconds = -1);
+  // Runs the loop until nothing is left to do, or until the deadline. True
+  // if it ran out of work (HUB-6).
+  bool run_until_idle(Deadline deadline = Deadline::never());
+  bool run_until_idle_for(Duration d) { return run_until_idle(d.from(update_now())); }
 
-  // After fork(), in the child: new poller and wake-up fd.
+  // After fork(), in the child: new poller and wake-up fd. Runs by itself
+  // (pthread_atfork) for the forking thread's hub.
   void reinit_after_fork();
+
+  // Raises `error` in the thread's main greenlet at its blocking point: at
+  // once when called in the hub, else from the next callback batch (GV-19,
+  // SIG-3). No switch when called outside the hub.
+  void raise_in_main(std::exception_ptr error);
 
   // Reports an exception that escaped a hub-run callback or task on stderr
   // the way gevent does (GV-3, HUB-8); `context` names what raised it.
@@ -193,6 +294,7 @@ class Hub {
   // Counters for leak checks in tests.
   std::size_t armed_timers() const noexcept { return timers_.size(); }
   std::size_t watched_fds() const noexcept { return watched_fds_; }
+  std::size_t queued_callbacks() const noexcept { return callbacks_.size() + idle_.size(); }
 
  private:
   Hub();
@@ -201,9 +303,19 @@ class Hub {
   void run_timers();
   void poll_io(bool block);
   void run_idle();
+  static Hub& create_current();
+  bool batch_continues() noexcept;
+  void switch_out(detail::GreenletImpl* me);
+  detail::GreenletImpl* next_to_run(detail::GreenletImpl* me) noexcept;
+  [[noreturn]] static void throw_invalid_switch();
+  static inline thread_local Hub* t_current_ = nullptr;
   bool has_work() const noexcept;
-  void drain_threadsafe();
-  void init_wakeup();
+  void drain_remote();
+  void watch_wakeup();
+  void unwatch(IoWatcher* w) noexcept;
+  void drop_unwatched(int fd, unsigned direction) noexcept;
+  bool registration_stale(int fd) noexcept;
+  static void detach_watcher(detail::HookHolder* self, detail::Hook* h) noexcept;
 
   Greenlet greenlet_;
   detail::GreenletImpl* hub_impl_ = nullptr;
@@ -211,14 +323,16 @@ class Hub {
   TimerHeap timers_;
   Nanos now_ = 0;
 
-  Callback* head_ = nullptr;  // FIFO of callbacks
-  Callback* tail_ = nullptr;
-  ExitHook exit_hooks_;  // sentinel of a circular list
-  Callback* idle_head_ = nullptr;
-  Callback* idle_tail_ = nullptr;
+  detail::HookList callbacks_;
+  bool in_batch_ = false;     // run_callbacks is on the hub's stack
+  unsigned batch_ran_ = 0;    // callbacks (and direct hand-offs) of this batch
+  Nanos batch_start_ = 0;
+  bool batch_cut_ = false;    // F6: the rest waits for the next iteration
+  bool in_resume_ = false;    // the callback running is a ResumeNode
+  detail::HookList idle_;
+  detail::HookList exit_hooks_;
 
-  std::size_t ref_timers_ = 0;     // armed timers with ref
-  std::size_t ref_fds_ = 0;        // fd watchers with ref
+  std::size_t ref_fds_ = 0;  // fd watchers with ref
   std::size_t watched_fds_ = 0;
 
   struct FdSlot {
@@ -226,16 +340,13 @@ class Hub {
     IoWatcher* writer = nullptr;
     unsigned registered = kNone;
   };
+  struct FdTable : detail::HookHolder {
+    Hub* hub;
+  } fd_table_;
   std::vector<FdSlot> fds_;
 
-  // Cross-thread queue and the fd that wakes the poller for it.
-  std::mutex remote_mutex_;
-  std::vector<std::function<void()>> remote_;
-  std::atomic<bool> remote_pending_{false};
-  int wake_read_fd_ = -1;
-  int wake_write_fd_ = -1;
+  std::shared_ptr<RemoteQueue> remote_;
   IoWatcher wake_watcher_;
-  friend class Waiter;  // parks by pointer on the hot path
 };
 
 namespace detail {
@@ -249,35 +360,12 @@ void run_guarded(const char* what, F&& f) {
     f();
   } catch (const GreenletExit&) {
     throw;
+  } catch (const SystemExit&) {
+    Hub::current().raise_in_main(std::current_exception());
   } catch (...) {
     Hub::report_error(what, std::current_exception());
   }
 }
-
-// A timer that wakes a Waiter (for per-call timeouts); not armed when
-// seconds < 0. Disarms itself on destruction, so every exit path is clean.
-struct WakeTimer : Timer {
-  Waiter* waiter;
-  Hub* hub;
-  bool expired = false;
-  WakeTimer(Hub& h, Waiter& w, double seconds) : WakeTimer(h, w, Deadline(), 0) {
-    // The cached clock is refreshed first, as gevent's sleep and Timeout do (F5).
-    if (seconds >= 0) h.start_timer(this, Deadline::after(seconds, h.update_now()).nanos());
-  }
-  WakeTimer(Hub& h, Waiter& w, Deadline d) : WakeTimer(h, w, d, 0) {
-    if (!d.is_never()) h.start_timer(this, d.nanos());
-  }
-  WakeTimer(Hub& h, Waiter& w, Deadline, int) : waiter(&w), hub(&h) {
-    fn = [](Timer* t) {
-      auto* self = static_cast<WakeTimer*>(t);
-      self->expired = true;
-      self->waiter->wake();
-    };
-  }
-  WakeTimer(const WakeTimer&) = delete;
-  WakeTimer& operator=(const WakeTimer&) = delete;
-  ~WakeTimer() { hub->stop_timer(this); }
-};
 
 }  // namespace detail
 }  // namespace fern

@@ -1,25 +1,33 @@
 // The hub's fd side: fd watchers on the poller, and the wake-up fd through
-// which other threads (run_callback_threadsafe) and signals reach the loop.
-#include "fern/core/hub.h"
-
+// which other threads (RemoteQueue) and signals reach the loop.
 #include <fcntl.h>
 #include <unistd.h>
+
+#include "fern/core/hub.h"
 #if defined(__linux__)
 #  include <sys/eventfd.h>
 #endif
 
+#include <cassert>
 #include <cerrno>
+#include <cstddef>
 #include <system_error>
 
 namespace fern {
 namespace {
 std::atomic<void (*)(Hub&)> g_wakeup_hook{nullptr};
+
+[[noreturn]] void throw_ebadf(int fd) {
+  throw std::system_error(EBADF, std::generic_category(), "fern: invalid fd " + std::to_string(fd));
+}
 }  // namespace
 
-void Hub::init_wakeup() {
+// ---- RemoteQueue ----
+
+RemoteQueue::RemoteQueue() {
 #if defined(__linux__)
-  wake_read_fd_ = wake_write_fd_ = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-  if (wake_read_fd_ < 0) throw std::system_error(errno, std::generic_category(), "fern: eventfd");
+  read_fd_ = write_fd_ = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+  if (read_fd_ < 0) throw std::system_error(errno, std::generic_category(), "fern: eventfd");
 #else
   int fds[2];
   if (pipe(fds) != 0) throw std::system_error(errno, std::generic_category(), "fern: pipe");
@@ -27,20 +35,102 @@ void Hub::init_wakeup() {
     fcntl(fd, F_SETFD, FD_CLOEXEC);
     fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
   }
-  wake_read_fd_ = fds[0];
-  wake_write_fd_ = fds[1];
+  read_fd_ = fds[0];
+  write_fd_ = fds[1];
 #endif
+}
+
+// The last holder closes the fds: no thread can still be writing to them.
+RemoteQueue::~RemoteQueue() {
+  if (read_fd_ >= 0) ::close(read_fd_);
+  if (write_fd_ >= 0 && write_fd_ != read_fd_) ::close(write_fd_);
+}
+
+bool RemoteQueue::post(std::function<void()> fn) {
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (!open_) return false;  // fn is destroyed here, on the caller's thread
+    queue_.push_back(std::move(fn));
+  }
+  if (!pending_.exchange(true, std::memory_order_acq_rel)) wake();
+  return true;
+}
+
+void RemoteQueue::wake() noexcept {
+  std::uint64_t one = 1;
+  // EAGAIN means the counter is already non-zero: the hub will wake anyway.
+  ssize_t ignored = write(write_fd_, &one, write_fd_ == read_fd_ ? 8 : 1);
+  (void)ignored;
+}
+
+void RemoteQueue::drain_fd() noexcept {
+  char buf[64];
+  while (read(read_fd_, buf, sizeof buf) > 0) {
+  }
+}
+
+std::vector<std::function<void()>> RemoteQueue::take() {
+  std::vector<std::function<void()>> batch;
+  std::lock_guard<std::mutex> lock(mutex_);
+  batch.swap(queue_);
+  pending_.store(false, std::memory_order_release);
+  return batch;
+}
+
+void RemoteQueue::close_door() {
+  std::vector<std::function<void()>> dropped;
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    open_ = false;
+    dropped.swap(queue_);
+  }
+  pending_.store(false, std::memory_order_release);
+}
+
+// ---- fd watchers ----
+
+void Hub::watch_wakeup() {
   wake_watcher_.ref = false;  // cross-thread wake-ups do not keep the loop alive
-  wake_watcher_.fn = [](IoWatcher*, unsigned) { Hub::current().drain_threadsafe(); };
-  watch_fd(wake_read_fd_, kReadable, &wake_watcher_);
+  wake_watcher_.fn = [](IoWatcher*, unsigned) { Hub::current().drain_remote(); };
+  watch_fd(remote_->read_fd_, kReadable, &wake_watcher_);
+}
+
+void Hub::detach_watcher(detail::HookHolder* self, detail::Hook* h) noexcept {
+  static_cast<FdTable*>(self)->hub->unwatch(static_cast<IoWatcher*>(h));
+}
+
+// The registration of fd is stale when the kernel no longer has it: the fd
+// was closed with plain ::close (epoll forgets a closed file by itself) and
+// its number may now name another file.
+bool Hub::registration_stale(int fd) noexcept {
+  try {
+    poller_->modify(fd, fds_[static_cast<std::size_t>(fd)].registered);
+    return false;
+  } catch (const std::system_error& e) {
+    return e.code().value() == ENOENT || e.code().value() == EBADF;
+  }
 }
 
 Hub::Watch Hub::watch_fd(int fd, unsigned direction, IoWatcher* w) {
-  if (fd < 0) throw std::system_error(EBADF, std::generic_category(), "fern: invalid fd " + std::to_string(fd));
-  if (static_cast<std::size_t>(fd) >= fds_.size()) fds_.resize(static_cast<std::size_t>(fd) + 1);
+  if (fd < 0) throw_ebadf(fd);
+  // Grow the table only for an fd that exists: wait_read(50'000'000) must
+  // answer EBADF, not allocate gigabytes first.
+  if (static_cast<std::size_t>(fd) >= fds_.size()) {
+    if (fcntl(fd, F_GETFD) < 0) throw_ebadf(fd);
+    fds_.resize(static_cast<std::size_t>(fd) + 1);
+  }
   FdSlot& slot = fds_[static_cast<std::size_t>(fd)];
   IoWatcher*& mine = direction == kReadable ? slot.reader : slot.writer;
-  if (mine) return Watch::kBusy;
+  if (mine) {
+    if (!registration_stale(fd)) return Watch::kBusy;
+    // The old waiters wait on a file that is gone: wake them with an error
+    // and take the slot for the new file.
+    cancel_fd(fd, std::make_exception_ptr(std::system_error(
+                      EBADF, std::generic_category(),
+                      "fern: fd " + std::to_string(fd) + " was closed without fern::close while a greenlet waited on it")));
+  }
+  assert(!w->linked() && "fern: an IoWatcher watches one fd in one direction");
+  if (w->linked()) return Watch::kBusy;
   unsigned want = slot.registered | direction;
   try {
     if (slot.registered == kNone) poller_->add(fd, want);
@@ -52,21 +142,26 @@ Hub::Watch Hub::watch_fd(int fd, unsigned direction, IoWatcher* w) {
   if (slot.registered == kNone) ++watched_fds_;
   slot.registered = want;
   mine = w;
+  w->fd = fd;
+  w->direction = direction;
+  detail::HookAccess::attach(w, &fd_table_);
   if (w->ref) ++ref_fds_;
   return Watch::kStarted;
 }
 
-void Hub::unwatch_fd(int fd, unsigned direction, IoWatcher* w) noexcept {
-  if (fd < 0 || static_cast<std::size_t>(fd) >= fds_.size()) return;
+void Hub::unwatch(IoWatcher* w) noexcept {
+  detail::HookAccess::release(w);
+  if (w->ref) --ref_fds_;
+  const int fd = w->fd;
   FdSlot& slot = fds_[static_cast<std::size_t>(fd)];
-  IoWatcher*& mine = direction == kReadable ? slot.reader : slot.writer;
+  IoWatcher*& mine = w->direction == kReadable ? slot.reader : slot.writer;
   if (mine != w) return;
   mine = nullptr;
-  if (w->ref) --ref_fds_;
   if (w->sticky) return;  // the interest stays until an unwatched event or fern::close
-  drop_unwatched(fd, direction);
+  drop_unwatched(fd, w->direction);
 }
 
+// Drops an interest in `direction` that no watcher holds (one poller call).
 void Hub::drop_unwatched(int fd, unsigned direction) noexcept {
   FdSlot& slot = fds_[static_cast<std::size_t>(fd)];
   if (!(slot.registered & direction)) return;
@@ -79,6 +174,8 @@ void Hub::drop_unwatched(int fd, unsigned direction) noexcept {
       poller_->modify(fd, want);
     } catch (...) {
       poller_->remove(fd);  // the fd is gone under us: forget it
+      want = kNone;
+      --watched_fds_;
     }
   }
   slot.registered = want;
@@ -87,16 +184,17 @@ void Hub::drop_unwatched(int fd, unsigned direction) noexcept {
 void Hub::cancel_fd(int fd, std::exception_ptr error) noexcept {
   if (fd < 0 || static_cast<std::size_t>(fd) >= fds_.size()) return;
   FdSlot& slot = fds_[static_cast<std::size_t>(fd)];
-  for (IoWatcher* w : {slot.reader, slot.writer}) {
+  IoWatcher* watchers[2] = {slot.reader, slot.writer};
+  for (IoWatcher* w : watchers) {
     if (!w) continue;
+    w->unlink();  // leaves the fd table (and the poller)
     w->error = error;
-    w->cancel.watcher = w;
     w->cancel.fn = [](Callback* cb) {
-      IoWatcher* watcher = static_cast<IoWatcher::Cancel*>(cb)->watcher;
+      // The cancel node is the watcher's member: recover the watcher.
+      auto* watcher = reinterpret_cast<IoWatcher*>(reinterpret_cast<char*>(cb) - offsetof(IoWatcher, cancel));
       watcher->fn(watcher, 0);
     };
     schedule(&w->cancel);
-    if (w->ref) --ref_fds_;
   }
   if (slot.registered != kNone) {
     poller_->remove(fd);
@@ -105,52 +203,28 @@ void Hub::cancel_fd(int fd, std::exception_ptr error) noexcept {
   slot = FdSlot{};
 }
 
-void Hub::run_callback_threadsafe(std::function<void()> fn) {
-  {
-    std::lock_guard<std::mutex> lock(remote_mutex_);
-    remote_.push_back(std::move(fn));
-  }
-  if (!remote_pending_.exchange(true, std::memory_order_acq_rel)) {
-    std::uint64_t one = 1;
-    // EAGAIN means the counter is already non-zero: the hub will wake anyway.
-    ssize_t ignored = write(wake_write_fd_, &one, wake_write_fd_ == wake_read_fd_ ? 8 : 1);
-    (void)ignored;
-  }
-}
-
-void Hub::wake_from_signal() noexcept {
-  std::uint64_t one = 1;
-  ssize_t ignored = write(wake_write_fd_, &one, wake_write_fd_ == wake_read_fd_ ? 8 : 1);
-  (void)ignored;
-}
-
 void Hub::set_wakeup_hook(void (*hook)(Hub&)) noexcept { g_wakeup_hook.store(hook); }
 
-void Hub::drain_threadsafe() {
-  char buf[64];
-  while (read(wake_read_fd_, buf, sizeof buf) > 0) {
-  }
+void Hub::drain_remote() {
+  remote_->drain_fd();
   if (auto hook = g_wakeup_hook.load()) hook(*this);
-  std::vector<std::function<void()>> batch;
-  {
-    std::lock_guard<std::mutex> lock(remote_mutex_);
-    batch.swap(remote_);
-    remote_pending_.store(false, std::memory_order_release);
-  }
-  for (auto& fn : batch) detail::run_guarded("a thread-safe callback", fn);
+  for (auto& fn : remote_->take()) detail::run_guarded("a thread-safe callback", fn);
 }
 
+// In the child of fork(): a fresh poller and a fresh door. The old door is
+// abandoned, not destroyed: its mutex may have been held by a thread that
+// does not exist in the child.
 void Hub::reinit_after_fork() {
+  // The new kernel object first: until then every poller call would edit
+  // the set the parent still uses.
   poller_->reinit();
-  int old_read = wake_read_fd_, old_write = wake_write_fd_;
-  unwatch_fd(old_read, kReadable, &wake_watcher_);
-  close(old_read);
-  if (old_write != old_read) close(old_write);
-  remote_.clear();
-  remote_pending_.store(false);
-  init_wakeup();
+  wake_watcher_.unlink();
+  RemoteQueue* old = (new std::shared_ptr<RemoteQueue>(std::move(remote_)))->get();  // leaked, see above
+  ::close(old->read_fd_);
+  if (old->write_fd_ != old->read_fd_) ::close(old->write_fd_);
+  old->read_fd_ = old->write_fd_ = -1;
+  remote_ = std::make_shared<RemoteQueue>();
+  watch_wakeup();
 }
 
-// Mirrors gevent's report: the error (where Python prints the traceback),
-// then "<timestamp> <context> failed with <Type>" and a blank line.
 }  // namespace fern

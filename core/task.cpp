@@ -5,6 +5,7 @@
 #include <cstdio>
 #include <unordered_set>
 
+#include "fern/arch/stack.h"
 #include "fern/core/timeout.h"
 
 namespace fern {
@@ -22,8 +23,19 @@ struct KillCallback : Callback {
 }  // namespace
 
 struct TaskAccess {
-  static void start_now(Callback* cb) { static_cast<TaskBase::TaskCallback*>(cb)->task->greenlet_.switch_to(); }
-  static void start_timer(Timer* t) { static_cast<TaskBase::TaskTimer*>(t)->task->greenlet_.switch_to(); }
+  // The first switch allocates the stack: when that fails the task ends
+  // failed with the StackError, reported once (GV-3), instead of staying
+  // started forever.
+  static void start(TaskBase& task) {
+    try {
+      task.greenlet_.switch_to();
+    } catch (const arch::StackError&) {
+      if (task.running_ || task.dead_) throw;
+      task.finish(std::current_exception(), false);
+    }
+  }
+  static void start_now(Callback* cb) { start(*static_cast<TaskBase::TaskCallback*>(cb)->task); }
+  static void start_timer(Timer* t) { start(*static_cast<TaskBase::TaskTimer*>(t)->task); }
   // The hub is going away with this task suspended: unwind it now.
   static void at_hub_exit(ExitHook* h) {
     TaskBase& task = *static_cast<TaskBase::TaskExit*>(h)->task;
@@ -33,7 +45,7 @@ struct TaskAccess {
     task.greenlet_.throw_in();
     // Its links would run in a loop that is going away: drop them and the
     // hub's reference with them.
-    Hub::current().unschedule(&task.links_cb_);
+    task.links_cb_.unlink();
     task.links_.clear();
     task.self_.reset();
   }
@@ -59,14 +71,7 @@ TaskBase::TaskBase() : ident_(t_next_ident++) {
   exit_hook_.task = this;
 }
 
-TaskBase::~TaskBase() {
-  if (Hub* hub = Hub::current_if_exists()) {
-    hub->remove_exit_hook(&exit_hook_);
-    hub->unschedule(&start_cb_);
-    hub->stop_timer(&start_timer_);
-    hub->unschedule(&links_cb_);
-  }
-}
+TaskBase::~TaskBase() = default;  // its hooks leave the hub by themselves
 
 const std::string& TaskBase::name() const {
   if (name_.empty()) name_ = "Greenlet-" + std::to_string(ident_ - 1);
@@ -86,12 +91,12 @@ void TaskBase::start() {
   Hub::current().schedule(&start_cb_);
 }
 
-void TaskBase::start_later(double seconds) {
+void TaskBase::start_later(Duration delay) {
   if (scheduled_ || dead_) return;
   scheduled_ = true;
   self_ = shared_from_this();
   Hub& hub = Hub::current();
-  hub.start_timer(&start_timer_, hub.now() + seconds_to_nanos(seconds));  // cached clock (F5)
+  hub.start_timer(&start_timer_, delay.from(hub.now()));  // cached clock (F5)
 }
 
 void TaskBase::bootstrap() {
@@ -102,6 +107,12 @@ void TaskBase::bootstrap() {
   } catch (const GreenletExit&) {
     finish(nullptr, true);
     return;
+  } catch (const SystemExit&) {
+    // GV-19: kept as the task's exception, raised in main, not reported.
+    std::exception_ptr error = std::current_exception();
+    Hub::current().raise_in_main(error);
+    finish(error, false, false);
+    return;
   } catch (...) {
     finish(std::current_exception(), false);
     return;
@@ -109,13 +120,13 @@ void TaskBase::bootstrap() {
   finish(nullptr, false);
 }
 
-void TaskBase::finish(std::exception_ptr error, bool killed) {
-  if (Hub* hub = Hub::current_if_exists()) hub->remove_exit_hook(&exit_hook_);
+void TaskBase::finish(std::exception_ptr error, bool killed, bool report) {
+  exit_hook_.unlink();
   dead_ = true;
   running_ = false;
   killed_ = killed;
   exception_ = std::move(error);
-  if (exception_) Hub::report_error(describe(), exception_);  // GV-3
+  if (exception_ && report) Hub::report_error(describe(), exception_);  // GV-3
   schedule_links();
 }
 
@@ -123,7 +134,7 @@ void TaskBase::finish(std::exception_ptr error, bool killed) {
 // task's greenlet has finished by then, so the task may be destroyed.
 void TaskBase::schedule_links() {
   if (!self_) self_ = shared_from_this();
-  if (!links_cb_.queued) Hub::current().schedule(&links_cb_);
+  if (!links_cb_.queued()) Hub::current().schedule(&links_cb_);
 }
 
 void TaskBase::run_links() {
@@ -161,9 +172,8 @@ void TaskBase::unlink(LinkId id) noexcept {
 
 bool TaskBase::has_links() const noexcept { return !links_.empty(); }
 
-bool TaskBase::join(double timeout) {
+bool TaskBase::join_until(Deadline deadline) {
   if (dead_) return true;
-  Hub& hub = Hub::current();
   Waiter waiter;
   LinkId id = link([&waiter](TaskBase&) { waiter.wake(); });
   struct Unlink {
@@ -171,19 +181,17 @@ bool TaskBase::join(double timeout) {
     LinkId id;
     ~Unlink() { task->unlink(id); }
   } unlink_on_exit{this, id};
-  detail::WakeTimer timer(hub, waiter, timeout);
-  waiter.wait();
+  Hub::current().park(waiter, deadline);
   return dead_;
 }
 
-bool TaskBase::kill(std::exception_ptr error, bool block, double timeout) {
+bool TaskBase::kill_async(std::exception_ptr error) {
   if (dead_) return true;
   if (!error) error = std::make_exception_ptr(GreenletExit());
   if (!running_) {
     // Never ran: it dies now without running (GV-5); links still fire.
-    Hub& hub = Hub::current();
-    hub.unschedule(&start_cb_);
-    hub.stop_timer(&start_timer_);
+    start_cb_.unlink();
+    start_timer_.unlink();
     bool exit = is_greenlet_exit(error);
     finish(exit ? nullptr : error, exit);
     return true;
@@ -194,17 +202,25 @@ bool TaskBase::kill(std::exception_ptr error, bool block, double timeout) {
   k->task = shared_from_this();
   k->error = std::move(error);
   Hub::current().schedule(k);
-  if (block) join(timeout);
+  return dead_;
+}
+
+bool TaskBase::kill_until(std::exception_ptr error, Deadline deadline) {
+  if (kill_async(std::move(error))) return true;
+  join_until(deadline);
   return dead_;
 }
 
 namespace detail {
 
-void throw_not_ready(const TaskBase& task, bool block) {
-  (void)task;
-  (void)block;
+void throw_not_ready() {
   throw Timeout();  // gevent raises Timeout for get(block=False) and an expired get(timeout)
 }
+
+void start_timeout(Timeout& t) {
+  if (!t.pending()) t.start();
+}
+void cancel_timeout(Timeout& t) noexcept { t.cancel(); }
 
 }  // namespace detail
 
@@ -212,7 +228,7 @@ namespace {
 
 // What joinall's links share; each link captures only a pointer to it and
 // the task's index (small enough for std::function's inline storage).
-struct JoinAll {
+struct JoinState {
   const std::vector<AnyTask>& tasks;
   std::vector<AnyTask> done;
   std::exception_ptr first_error;
@@ -229,8 +245,9 @@ struct JoinAll {
 
 }  // namespace
 
-std::vector<AnyTask> joinall(const std::vector<AnyTask>& tasks, double timeout, bool raise_error,
-                             std::size_t count) {
+std::vector<AnyTask> joinall(const std::vector<AnyTask>& tasks, const JoinAll& options) {
+  const bool raise_error = options.raise;
+  const std::size_t count = options.n;
   // Duplicates are tolerated (GV-13): keep the first of each. Checking costs
   // a sort; only lists that have duplicates pay for a set.
   std::vector<AnyTask> unique;
@@ -246,13 +263,12 @@ std::vector<AnyTask> joinall(const std::vector<AnyTask>& tasks, double timeout, 
     for (const AnyTask& t : tasks)
       if (t && (!duplicates || taken.insert(t.get()).second)) unique.push_back(t);
   }
-  JoinAll state{unique, {}, nullptr, 0, raise_error, {}};
+  JoinState state{unique, {}, nullptr, 0, raise_error, {}};
   state.wanted = count == 0 || count > unique.size() ? unique.size() : count;
   state.done.reserve(unique.size());
   for (const AnyTask& t : unique)
     if (t->dead()) state.add(t);
   if (!state.finished()) {
-    Hub& hub = Hub::current();
     std::vector<std::pair<TaskBase*, TaskBase::LinkId>> linked;
     linked.reserve(unique.size());
     struct Unlink {
@@ -263,63 +279,76 @@ std::vector<AnyTask> joinall(const std::vector<AnyTask>& tasks, double timeout, 
     } unlink_on_exit{linked};
     for (std::size_t i = 0; i < unique.size(); ++i) {
       if (unique[i]->dead()) continue;
-      JoinAll* shared = &state;
+      JoinState* shared = &state;
       linked.emplace_back(unique[i].get(), unique[i]->link([shared, i](TaskBase&) {
         shared->add(shared->tasks[i]);
         if (shared->finished() && !shared->waiter.ready()) shared->waiter.wake();
       }));
     }
-    detail::WakeTimer timer(hub, state.waiter, timeout);
-    state.waiter.wait();
+    Hub::current().park(state.waiter, options.deadline);
   }
   if (raise_error && state.first_error) std::rethrow_exception(state.first_error);
   if (state.done.size() > state.wanted) state.done.resize(state.wanted);
   return std::move(state.done);
 }
 
-void killall(const std::vector<AnyTask>& tasks, std::exception_ptr error, bool block, double timeout) {
+namespace {
+
+// Kills what is alive without waiting; returns the tasks still alive.
+std::vector<AnyTask> kill_each(const std::vector<AnyTask>& tasks, const std::exception_ptr& error) {
   std::vector<AnyTask> alive;
   for (const AnyTask& t : tasks) {
     if (!t || t->dead()) continue;
-    t->kill(error, false);
+    t->kill_async(error);
     if (!t->dead()) alive.push_back(t);
   }
-  if (!block || alive.empty()) return;
-  joinall(alive, timeout);
-  for (const AnyTask& t : alive)
-    if (!t->dead()) throw Timeout(timeout);  // GV-8: started tasks that outlived the timeout
+  return alive;
 }
 
-namespace {
+void killall_until(Deadline deadline, const std::vector<AnyTask>& tasks, const std::exception_ptr& error) {
+  std::vector<AnyTask> alive = kill_each(tasks, error);
+  if (alive.empty()) return;
+  joinall(alive, JoinAll().until(deadline));
+  for (const AnyTask& t : alive)
+    if (!t->dead()) throw Timeout();  // GV-8: started tasks that outlived the timeout
+}
 
 // Parks the caller until the hub runs a callback queued with `queue`
 // (schedule: FIFO with everything else; schedule_idle: when nothing else is
-// pending); the callback is unqueued on every exit path.
+// pending); the callback leaves the queue on every exit path by itself.
 void park_on_callback(Hub& hub, void (Hub::*queue)(Callback*) noexcept) {
-  struct Wake : Callback {
-    Waiter waiter;
-  } wake;
-  wake.fn = [](Callback* cb) { static_cast<Wake*>(cb)->waiter.wake(); };
+  Waiter waiter;
+  ResumeNode wake;
+  wake.waiter = &waiter;
   (hub.*queue)(&wake);
-  struct Unqueue {
-    Hub& hub;
-    Callback* cb;
-    ~Unqueue() { hub.unschedule(cb); }
-  } guard{hub, &wake};
-  wake.waiter.wait();
+  hub.park(waiter);
 }
 
 }  // namespace
 
-void sleep(double seconds) {
+void killall(const std::vector<AnyTask>& tasks, std::exception_ptr error) {
+  killall_until(Deadline::never(), tasks, error);
+}
+void killall_for(Duration d, const std::vector<AnyTask>& tasks, std::exception_ptr error) {
+  killall_until(d.from_now(), tasks, error);
+}
+void killall_async(const std::vector<AnyTask>& tasks, std::exception_ptr error) { kill_each(tasks, error); }
+
+void sleep_after(Duration d) {
   Hub& hub = Hub::current();
-  if (seconds <= 0) {
-    park_on_callback(hub, &Hub::schedule);  // F3: the same FIFO as spawn's start callbacks
-    return;
-  }
-  Waiter waiter;
-  detail::WakeTimer timer(hub, waiter, seconds);  // refreshes the cached clock first (F5)
-  waiter.wait();
+  sleep_until(d.from(hub.update_now()));  // refreshes the cached clock first (F5)
+}
+
+// A timer even for "never": a sleeping greenlet keeps the loop alive, as
+// gevent's timer does, so sleep(1e10) blocks instead of raising LoopExit.
+void sleep_until(Deadline deadline) {
+  Hub& hub = Hub::current();
+  struct Alarm : Timer {
+    Waiter waiter;
+  } alarm;
+  alarm.fn = [](Timer* t) { static_cast<Alarm*>(t)->waiter.wake(); };
+  hub.start_timer(&alarm, deadline);
+  hub.park(alarm.waiter);
 }
 
 void idle() { park_on_callback(Hub::current(), &Hub::schedule_idle); }

@@ -2,27 +2,33 @@
 // gevent's Greenlet: a greenlet scheduled by the hub, with a result, links,
 // join/get/kill. fern calls it Task to keep Greenlet for the raw greenlet.
 //
-// Mapping from gevent:
+// Mapping from gevent (behaviour kept, C++ spelling: std::chrono or double
+// seconds for durations, Deadlines for absolute limits, distinct names for
+// what gevent passes as flags):
 //   Greenlet(f, *args) / spawn(f, *args)    Task<R>::create(f, args...) / spawn(f, args...)
-//   spawn_later(s, f), g.start_later(s)     spawn_later(s, f, args...), t.start_later(s)
+//                                           (the callable is stored inside the task, moved,
+//                                           never copied: move-only lambdas and results work)
+//   spawn_later(s, f), g.start_later(s)     spawn_later(d, f, args...), t.start_later(d)
+//   spawn_raw(f, *args)                     spawn_raw(f, args...) -> Greenlet (GV-22)
 //   subclass overriding _run                class X : public TaskBase { void run() override; }
 //                                           Task<void> t = Task<void>::adopt(std::make_shared<X>(...))
-//   g.join(timeout)                         t.join(timeout) -> bool ready (gevent returns None)
-//   g.get(block, timeout)                   t.get(block, timeout): the value, or rethrows the
-//                                           failure; not ready in time -> throws Timeout (GV-9).
-//                                           A killed Task<T> has no T: get() throws the GreenletExit.
-//   g.kill(exc, block, timeout)             t.kill(exc, block, timeout) -> bool dead
+//   g.join() / g.join(timeout)              t.join() / t.join_for(d) -> bool, t.join_until(deadline)
+//   g.get()                                 t.get(): the value (std::move(t).get() moves it out),
+//                                           or rethrows the failure; killed -> GreenletExit
+//   g.get(timeout=s) / g.get(block=False)   t.get_for(d) / t.get_nowait(): not ready -> Timeout (GV-9)
+//   g.get(timeout=Timeout(...))             t.get(timeout_object): that very Timeout is raised (GV-10)
+//   g.kill() / kill(exc)                    t.kill() / t.kill(exc): blocks until dead
+//   g.kill(block=False) / kill(timeout=s)   t.kill_async(exc) / t.kill_for(d, exc) -> bool dead
 //   g.value, g.exception, ready(), successful(), started, dead
-//                                           t.value() (std::optional<T>), t.exception(), ...
+//                                           t.value() (std::optional<R>), t.exception(), ...
 //   link / link_value / link_exception / unlink   same names; link returns an id for unlink
-//   joinall(gs, timeout, raise_error, count) joinall(tasks, timeout, raise_error, count) -> ready, in
+//   joinall(gs)                             joinall(range) / joinall(t1, t2, ...) -> ended tasks in
 //                                           completion order (F12)
-//   killall(gs, exc, block, timeout)        killall(tasks, exc, block, timeout)
-// Scheduling (SEMANTICS F1, F2, F11, F14): start() queues the first switch
-// as a hub callback (lazy, FIFO); links run in the hub after the task ends,
-// in link order, before joiners resume. A failure is printed by the hub
-// (GV-3) and kept, never thrown into joiners. A started task stays alive
-// until it ends even when every handle is dropped (the hub owns it).
+//   joinall(gs, timeout, raise_error, count)  joinall(range, JoinAll().within(d).raise_error().count(n))
+//   killall(gs, exc, block, timeout)        killall(range, exc) / killall_async / killall_for(d, ...)
+//   sleep(s)                                sleep(d) (double seconds or chrono), sleep_until(deadline)
+// Time: NaN and negative durations mean "now", +inf and huge ones "never"
+// (core/deadline.h), one rule everywhere.
 #include <cstddef>
 #include <exception>
 #include <functional>
@@ -38,6 +44,8 @@
 #include "fern/core/hub.h"
 
 namespace fern {
+
+class Timeout;
 
 class TaskBase : public std::enable_shared_from_this<TaskBase> {
  public:
@@ -64,18 +72,23 @@ class TaskBase : public std::enable_shared_from_this<TaskBase> {
   const Greenlet& greenlet() const noexcept { return greenlet_; }
 
   // Schedules the first run for the next callback batch; no-op if started
-  // or dead (GV-16). start_later uses a timer (F14).
+  // or dead (GV-16). start_later uses a timer on the loop's cached clock (F14).
   void start();
-  void start_later(double seconds);
+  void start_later(Duration delay);
 
-  // Blocks until the task ends or `timeout` seconds pass (< 0: no limit).
-  // True if it ended. Never rethrows its failure (GV-9).
-  bool join(double timeout = -1);
+  // Blocks until the task ends (true) or the deadline passes (false).
+  // Never rethrows its failure (GV-9).
+  bool join_until(Deadline deadline);
+  void join() { join_until(Deadline::never()); }
+  bool join_for(Duration d) { return join_until(d.from_now()); }
 
-  // Raises `error` (default GreenletExit) in the task at its blocking point;
-  // an unstarted task dies without running (GV-5). block: wait up to
-  // `timeout` for it to die. Returns dead(). Killing a dead task: no-op.
-  bool kill(std::exception_ptr error = nullptr, bool block = true, double timeout = -1);
+  // Raises `error` (null: GreenletExit) in the task at its blocking point;
+  // an unstarted task dies at once without running (GV-5). kill() waits for
+  // it to die; kill_for() up to d; kill_async() not at all (the kill is
+  // delivered from the hub). Return dead(). Killing a dead task: no-op.
+  bool kill(std::exception_ptr error = nullptr) { return kill_until(std::move(error), Deadline::never()); }
+  bool kill_for(Duration d, std::exception_ptr error = nullptr) { return kill_until(std::move(error), d.from_now()); }
+  bool kill_async(std::exception_ptr error = nullptr);
 
   // fn(task) runs in the hub after the task ends, in link order (F11, GV-11);
   // linking an ended task schedules fn soon. link_value / link_exception
@@ -101,9 +114,10 @@ class TaskBase : public std::enable_shared_from_this<TaskBase> {
     int when;  // 0 always, 1 on success, 2 on failure
   };
   friend struct TaskAccess;
+  bool kill_until(std::exception_ptr error, Deadline deadline);
   LinkId add_link(LinkFn fn, int when);
   void bootstrap();
-  void finish(std::exception_ptr error, bool killed);
+  void finish(std::exception_ptr error, bool killed, bool report = true);
   void schedule_links();
   void run_links();
 
@@ -136,38 +150,39 @@ class TaskBase : public std::enable_shared_from_this<TaskBase> {
 
 namespace detail {
 
+// A task's result slot, apart from the callable that fills it.
 template <class R>
-class FunctionTask final : public TaskBase {
+class ResultTask : public TaskBase {
  public:
-  explicit FunctionTask(std::function<R()> fn) : fn_(std::move(fn)) {}
   std::optional<R> value;
-
- protected:
-  void run() override {
-    value.emplace(fn_());
-    fn_ = nullptr;
-  }
-
- private:
-  std::function<R()> fn_;
 };
-
 template <>
-class FunctionTask<void> final : public TaskBase {
+class ResultTask<void> : public TaskBase {};
+
+// The callable is stored in the task itself (one allocation for both), and
+// destroyed as soon as it returns.
+template <class R, class F>
+class FunctionTask final : public ResultTask<R> {
  public:
-  explicit FunctionTask(std::function<void()> fn) : fn_(std::move(fn)) {}
+  explicit FunctionTask(F&& fn) : fn_(std::move(fn)) {}
 
  protected:
   void run() override {
-    fn_();
-    fn_ = nullptr;
+    if constexpr (std::is_void_v<R>) {
+      (*fn_)();
+    } else {
+      this->value.emplace((*fn_)());
+    }
+    fn_.reset();
   }
 
  private:
-  std::function<void()> fn_;
+  std::optional<F> fn_;
 };
 
-void throw_not_ready(const TaskBase& task, bool block);
+[[noreturn]] void throw_not_ready();
+void start_timeout(Timeout& t);
+void cancel_timeout(Timeout& t) noexcept;
 
 }  // namespace detail
 
@@ -177,14 +192,15 @@ class Task {
  public:
   Task() = default;
 
-  // Creates a task that will call fn(args...) once started (GV-1).
+  // Creates a task that will call fn(args...) once started (GV-1). fn and
+  // args are moved (or copied) into the task once.
   template <class F, class... Args>
   static Task create(F&& fn, Args&&... args) {
     auto bound = [f = std::forward<F>(fn), tup = std::make_tuple(std::forward<Args>(args)...)]() mutable -> R {
       return std::apply(f, std::move(tup));
     };
     Task t;
-    t.core_ = std::make_shared<detail::FunctionTask<R>>(std::function<R()>(std::move(bound)));
+    t.core_ = std::make_shared<detail::FunctionTask<R, decltype(bound)>>(std::move(bound));
     return t;
   }
   // Wraps a TaskBase subclass (gevent's Greenlet subclass with _run).
@@ -199,6 +215,7 @@ class Task {
   TaskBase* operator->() const { return core_.get(); }
   explicit operator bool() const noexcept { return core_ != nullptr; }
   const std::shared_ptr<TaskBase>& core() const noexcept { return core_; }
+  operator const std::shared_ptr<TaskBase>&() const noexcept { return core_; }  // NOLINT: an AnyTask
   friend bool operator==(const Task& a, const Task& b) noexcept { return a.core_ == b.core_; }
 
   // Convenience forwards of the common calls.
@@ -206,43 +223,67 @@ class Task {
     core_->start();
     return *this;
   }
-  bool join(double timeout = -1) { return core_->join(timeout); }
-  bool kill(std::exception_ptr error = nullptr, bool block = true, double timeout = -1) {
-    return core_->kill(std::move(error), block, timeout);
-  }
+  void join() { core_->join(); }
+  bool join_for(Duration d) { return core_->join_for(d); }
+  bool join_until(Deadline deadline) { return core_->join_until(deadline); }
+  bool kill(std::exception_ptr error = nullptr) { return core_->kill(std::move(error)); }
+  bool kill_for(Duration d, std::exception_ptr error = nullptr) { return core_->kill_for(d, std::move(error)); }
+  bool kill_async(std::exception_ptr error = nullptr) { return core_->kill_async(std::move(error)); }
   bool ready() const noexcept { return core_->ready(); }
   bool successful() const noexcept { return core_->successful(); }
   bool dead() const noexcept { return core_->dead(); }
   bool started() const noexcept { return core_->started(); }
   std::exception_ptr exception() const noexcept { return core_->exception(); }
 
-  // The result once ended successfully (empty before, on failure, or when killed).
+  // The result once ended successfully (empty before, on failure, or when
+  // killed). A copy: R must be copyable.
   template <class T = R, class = std::enable_if_t<!std::is_void_v<T>>>
   std::optional<T> value() const {
-    auto* f = dynamic_cast<detail::FunctionTask<T>*>(core_.get());
-    return f ? f->value : std::nullopt;
+    return result().value;
   }
 
-  // gevent's get(): waits (block, timeout < 0: no limit); the value, or the
-  // failure rethrown; Timeout when not ready in time (GV-9).
-  R get(bool block = true, double timeout = -1) const {
+  // gevent's get(): waits without limit; the value, or the failure rethrown.
+  // For a move-only R, std::move(task).get() moves the value out (later
+  // gets see the moved-from value).
+  R get() const& {
+    wait_settled(Deadline::never());
+    if constexpr (!std::is_void_v<R>) {
+      static_assert(std::is_copy_constructible_v<R>,
+                    "fern: a move-only result is moved out with std::move(task).get()");
+      return *result().value;
+    }
+  }
+  R get() && {
+    wait_settled(Deadline::never());
+    if constexpr (!std::is_void_v<R>) return std::move(*result().value);
+  }
+  // Not ready by the deadline (or at once, for get_nowait): throws Timeout (GV-9).
+  R get_until(Deadline deadline) const {
+    wait_settled(deadline);
+    if constexpr (!std::is_void_v<R>) return *result().value;
+  }
+  R get_for(Duration d) const { return get_until(d.from_now()); }
+  R get_nowait() const { return get_until(Deadline::at(0)); }
+  // GV-10: waits under `timeout` (started here unless pending); when it
+  // fires, that very Timeout (or its exception) is raised.
+  R get(Timeout timeout) const;
+
+ private:
+  detail::ResultTask<R>& result() const { return static_cast<detail::ResultTask<R>&>(*core_); }
+  void wait_settled(Deadline deadline) const {
     if (!core_->ready()) {
-      if (block) core_->join(timeout);
-      if (!core_->ready()) detail::throw_not_ready(*core_, block);
+      if (!deadline.expired(0)) core_->join_until(deadline);
+      if (!core_->ready()) detail::throw_not_ready();
     }
     if (core_->exception()) std::rethrow_exception(core_->exception());
     if (core_->killed()) throw GreenletExit();
-    if constexpr (!std::is_void_v<R>) {
-      auto* f = static_cast<detail::FunctionTask<R>*>(core_.get());
-      return *f->value;
-    }
   }
 
- private:
   std::shared_ptr<TaskBase> core_;
 };
 
-// A handle of any result type, for joinall / killall / groups.
+// A handle of any result type, for joinall / killall / groups. A Task<R>
+// converts to it.
 using AnyTask = std::shared_ptr<TaskBase>;
 template <class R>
 AnyTask any_task(const Task<R>& t) {
@@ -260,29 +301,99 @@ Task<TaskResult<F, Args...>> spawn(F&& fn, Args&&... args) {
   return t;
 }
 
-// Create + start_later(seconds): a timer, so after every spawn of this pass (F14).
+// Create + start_later(delay): a timer, so after every spawn of this pass (F14).
 template <class F, class... Args>
-Task<TaskResult<F, Args...>> spawn_later(double seconds, F&& fn, Args&&... args) {
+Task<TaskResult<F, Args...>> spawn_later(Duration delay, F&& fn, Args&&... args) {
   auto t = Task<TaskResult<F, Args...>>::create(std::forward<F>(fn), std::forward<Args>(args)...);
-  t->start_later(seconds);
+  t->start_later(delay);
   return t;
 }
 
-// Waits for all (or `count`) tasks; returns the ended ones in completion
-// order (F12), duplicates tolerated. raise_error: rethrows the first failure
-// to happen (GV-13). timeout < 0: no limit; count 0: all.
-std::vector<AnyTask> joinall(const std::vector<AnyTask>& tasks, double timeout = -1,
-                             bool raise_error = false, std::size_t count = 0);
+// gevent's spawn_raw (GV-22): starts fn(args...) in a greenlet whose parent
+// is the hub, from the next callback batch, and returns that greenlet: no
+// links, no join, no result. The hub keeps it alive until it ends; an
+// exception escaping it is reported (GV-3).
+template <class F, class... Args>
+Greenlet spawn_raw(F&& fn, Args&&... args) {
+  return spawn(std::forward<F>(fn), std::forward<Args>(args)...)->greenlet();
+}
 
-// Kills every task (GV-14): unstarted ones at once; with block, waits up to
-// timeout for started ones and throws Timeout if some are still alive (GV-8).
-void killall(const std::vector<AnyTask>& tasks, std::exception_ptr error = nullptr, bool block = true,
-             double timeout = -1);
+// joinall's options: a deadline (within / until), raise_error (rethrow the
+// first failure to happen, GV-13) and count (stop after that many ended).
+struct JoinAll {
+  Deadline deadline;
+  bool raise = false;
+  std::size_t n = 0;  // 0: all
+  JoinAll& within(Duration d) {
+    deadline = d.from_now();
+    return *this;
+  }
+  JoinAll& until(Deadline d) {
+    deadline = d;
+    return *this;
+  }
+  JoinAll& raise_error(bool on = true) {
+    raise = on;
+    return *this;
+  }
+  JoinAll& count(std::size_t count) {
+    n = count;
+    return *this;
+  }
+};
 
-// Blocks the caller: seconds <= 0 is a FIFO yield through the callback queue
-// (F3, HUB-3), otherwise a timer; never returns early.
-void sleep(double seconds = 0);
+// Waits for all (or JoinAll::count) tasks; returns the ended ones in
+// completion order (F12), duplicates tolerated (GV-13).
+std::vector<AnyTask> joinall(const std::vector<AnyTask>& tasks, const JoinAll& options = {});
+template <class Range, class = decltype(std::begin(std::declval<const Range&>()))>
+std::vector<AnyTask> joinall(const Range& tasks, const JoinAll& options = {}) {
+  std::vector<AnyTask> any;
+  for (const auto& t : tasks) any.push_back(AnyTask(t));
+  return joinall(any, options);
+}
+template <class R, class... Rs>
+std::vector<AnyTask> joinall(const Task<R>& first, const Task<Rs>&... rest) {
+  return joinall(std::vector<AnyTask>{first.core(), rest.core()...});
+}
+inline std::vector<AnyTask> joinall_for(Duration d, const std::vector<AnyTask>& tasks) {
+  return joinall(tasks, JoinAll().within(d));
+}
+
+// Kills every task (GV-14): unstarted ones at once; killall waits for the
+// started ones, killall_for up to d and then throws Timeout if some are
+// still alive (GV-8), killall_async does not wait.
+void killall(const std::vector<AnyTask>& tasks, std::exception_ptr error = nullptr);
+void killall_for(Duration d, const std::vector<AnyTask>& tasks, std::exception_ptr error = nullptr);
+void killall_async(const std::vector<AnyTask>& tasks, std::exception_ptr error = nullptr);
+
+// Blocks the caller: a duration <= 0 (or NaN) is a FIFO yield through the
+// callback queue (F3, HUB-3), otherwise a timer on the refreshed clock (F5);
+// never returns early. A huge or infinite duration sleeps "forever": the
+// timer still keeps the loop alive, as gevent's does.
+void sleep_until(Deadline deadline);
+void sleep_after(Duration d);  // sleep's timer path
+inline void sleep(Duration d = 0.0) {
+  if (d.nanos() <= 0) Hub::current().yield();  // F3: the same FIFO as spawn's start callbacks
+  else sleep_after(d);
+}
 // Returns once the loop has nothing else pending (HUB-5).
 void idle();
 
+}  // namespace fern
+
+#include "fern/core/timeout.h"
+
+namespace fern {
+template <class R>
+R Task<R>::get(Timeout timeout) const {
+  if (!core_->ready()) {
+    detail::start_timeout(timeout);
+    struct Cancel {
+      Timeout& t;
+      ~Cancel() { detail::cancel_timeout(t); }
+    } cancel{timeout};
+    core_->join();
+  }
+  return get_until(Deadline::at(0));
+}
 }  // namespace fern

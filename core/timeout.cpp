@@ -10,7 +10,8 @@ namespace fern {
 namespace detail {
 
 struct TimeoutState : Timer, std::enable_shared_from_this<TimeoutState> {
-  double seconds = -1;
+  Duration duration = Duration::forever();
+  std::shared_ptr<TimeoutState> self;  // while armed: a dropped handle still fires
   std::exception_ptr exception;  // null: raise the Timeout itself
   std::string message;
   bool silent = false;
@@ -34,7 +35,7 @@ namespace {
 
 void fire(Timer* timer) {
   auto* state = static_cast<detail::TimeoutState*>(timer);
-  std::shared_ptr<detail::TimeoutState> keep = state->shared_from_this();
+  std::shared_ptr<detail::TimeoutState> keep = std::move(state->self);
   Greenlet target = std::move(state->target);
   if (!target.active()) return;  // its greenlet ended without cancelling
   std::exception_ptr error = state->exception ? state->exception : std::make_exception_ptr(detail::TimeoutAccess::wrap(keep));
@@ -43,67 +44,70 @@ void fire(Timer* timer) {
 
 }  // namespace
 
-Timeout::Timeout() : Timeout(-1.0) {}
-
-Timeout::Timeout(double seconds) : state_(std::make_shared<detail::TimeoutState>()) {
-  state_->seconds = std::isnan(seconds) ? -1 : seconds;
+Timeout::Timeout() : state_(std::make_shared<detail::TimeoutState>()) {
   state_->fn = &fire;
+  state_->orphan = [](Timer* t) { static_cast<detail::TimeoutState*>(t)->self.reset(); };
 }
 
-Timeout::Timeout(double seconds, std::exception_ptr exception) : Timeout(seconds) {
+Timeout::Timeout(Duration d) : Timeout() { state_->duration = d; }
+
+Timeout::Timeout(Duration d, std::exception_ptr exception) : Timeout(d) {
   state_->exception = std::move(exception);
 }
 
-Timeout Timeout::with_message(double seconds, std::string message) {
-  Timeout t(seconds);
+Timeout Timeout::with_message(Duration d, std::string message) {
+  Timeout t(d);
   t.state_->message = std::move(message);
   return t;
 }
 
-Timeout Timeout::silent(double seconds) {
-  Timeout t(seconds);
+Timeout Timeout::silent(Duration d) {
+  Timeout t(d);
   t.state_->silent = true;
   return t;
 }
 
 Timeout& Timeout::start() {
   if (pending()) throw TimeoutPendingError();
-  if (state_->seconds < 0) return *this;  // Timeout(None) never fires
+  if (state_->duration.is_forever()) return *this;  // Timeout(None) never fires
   Hub& hub = Hub::current();
   state_->hub = &hub;
   state_->target = Greenlet::current();
   // F5: refresh the cached clock first, as gevent's Timeout.start does.
-  hub.start_timer(state_.get(), hub.update_now() + seconds_to_nanos(state_->seconds));
+  hub.start_timer(state_.get(), state_->duration.from(hub.update_now()));
+  state_->self = state_;
   return *this;
 }
 
-Timeout Timeout::start_new(double seconds) {
-  Timeout t(seconds);
+Timeout Timeout::start_new(Duration d) {
+  Timeout t(d);
   t.start();
   return t;
 }
 
-Timeout Timeout::start_new(double seconds, std::exception_ptr exception) {
-  Timeout t(seconds, std::move(exception));
+Timeout Timeout::start_new(Duration d, std::exception_ptr exception) {
+  Timeout t(d, std::move(exception));
   t.start();
   return t;
 }
 
 void Timeout::cancel() noexcept {
   if (!state_->queued()) return;
-  state_->hub->stop_timer(state_.get());
+  state_->unlink();
   state_->target = Greenlet();
+  state_->self.reset();  // the handle this is called on still holds the state
 }
 
 bool Timeout::pending() const noexcept { return state_->queued(); }
-double Timeout::seconds() const noexcept { return state_->seconds; }
+double Timeout::seconds() const noexcept { return state_->duration.seconds(); }
 bool Timeout::is_silent() const noexcept { return state_->silent; }
 
 std::string Timeout::str() const {
-  if (state_->seconds < 0) return "";
+  if (state_->duration.is_forever()) return "";
+  const double seconds = state_->duration.seconds();
   char number[32];
-  std::snprintf(number, sizeof number, "%g", state_->seconds);
-  std::string s = std::string(number) + (state_->seconds == 1 ? " second" : " seconds");
+  std::snprintf(number, sizeof number, "%g", seconds);
+  std::string s = std::string(number) + (seconds == 1 ? " second" : " seconds");
   if (state_->silent) s += " (silent)";
   else if (!state_->message.empty()) s += ": " + state_->message;
   return s;

@@ -3,7 +3,9 @@
 // greenlet that started it, at the point where that greenlet is blocked.
 //
 // Mapping from gevent:
-//   Timeout(seconds, exception)    Timeout(seconds) / Timeout(seconds, exc) / Timeout::silent(seconds)
+//   Timeout(None)                  Timeout() (never fires)
+//   Timeout(seconds, exception)    Timeout(d) / Timeout(d, exc) / Timeout::silent(d)
+//                                  (d: double seconds or a std::chrono duration)
 //   t.start(), t.cancel()          t.start(), t.cancel()   (t.close() too)
 //   Timeout.start_new(s, exc)      Timeout::start_new(s) / start_new(s, exc)
 //   with Timeout(s):               TimeoutScope scope(s);  (starts now, cancels at scope exit)
@@ -12,13 +14,18 @@
 //   except Timeout as t: t is mine catch (const Timeout& t) { if (t == mine) ... }
 // A Timeout is a handle: copies share one timer, and the exception thrown by
 // default is a copy, so it compares equal to the Timeout that fired (TO-4,
-// TO-5). Timeout does not derive from std::exception (TO-1).
+// TO-5). Timeout does not derive from std::exception (TO-1). An armed
+// Timeout keeps itself alive: Timeout::start_new(s) with the handle dropped
+// still fires, as in gevent; cancel() (or TimeoutScope) disarms it. NaN and
+// negative durations fire at once, +inf and huge ones never (core/deadline.h).
 #include <exception>
 #include <memory>
 #include <stdexcept>
 #include <string>
 #include <type_traits>
 #include <utility>
+
+#include "fern/core/deadline.h"
 
 namespace fern {
 
@@ -37,28 +44,29 @@ class Timeout {
  public:
   // A Timeout that never fires (Timeout(None), TO-6).
   Timeout();
-  // Raises this Timeout itself when it fires; `seconds` < 0 means never.
-  explicit Timeout(double seconds);
+  // Raises this Timeout itself when it fires, `d` after start().
+  explicit Timeout(Duration d);
   // Raises `exception` instead (a class in gevent; here any exception object).
-  Timeout(double seconds, std::exception_ptr exception);
+  Timeout(Duration d, std::exception_ptr exception);
   template <class E, class = std::enable_if_t<!std::is_same_v<std::decay_t<E>, std::exception_ptr> &&
                                               !std::is_arithmetic_v<std::decay_t<E>>>>
-  Timeout(double seconds, E&& exception) : Timeout(seconds, std::make_exception_ptr(std::forward<E>(exception))) {}
+  Timeout(Duration d, E&& exception) : Timeout(d, std::make_exception_ptr(std::forward<E>(exception))) {}
   // Raises a Timeout with a message: str() ends with ": message" (TO-4, TO-7).
-  static Timeout with_message(double seconds, std::string message);
+  static Timeout with_message(Duration d, std::string message);
   // gevent's exception=False: silently() swallows it at its own scope.
-  static Timeout silent(double seconds);
+  static Timeout silent(Duration d);
 
   // Arms the timer for the calling greenlet; TimeoutPendingError if pending.
   // Must be called in a greenlet of a thread with a hub (created on demand).
   Timeout& start();
   // Creates and starts one (Timeout.start_new).
-  static Timeout start_new(double seconds);
-  static Timeout start_new(double seconds, std::exception_ptr exception);
+  static Timeout start_new(Duration d);
+  static Timeout start_new(Duration d, std::exception_ptr exception);
   // Disarms; a no-op when not pending. close() is the same.
   void cancel() noexcept;
   void close() noexcept { cancel(); }
   bool pending() const noexcept;
+  // The duration in seconds (+inf for a Timeout that never fires).
   double seconds() const noexcept;
   bool is_silent() const noexcept;
 
@@ -68,8 +76,8 @@ class Timeout {
   // Runs fn under a silent timeout: true if fn finished, false if the
   // timeout cut it short (gevent's `with Timeout(s, False)`).
   template <class F>
-  static bool silently(double seconds, F&& fn) {
-    Timeout t = silent(seconds);
+  static bool silently(Duration d, F&& fn) {
+    Timeout t = silent(d);
     t.start();
     try {
       std::forward<F>(fn)();
@@ -97,7 +105,7 @@ class Timeout {
 // Timeout), cancels on destruction.
 class TimeoutScope {
  public:
-  explicit TimeoutScope(double seconds) : timeout_(seconds) { timeout_.start(); }
+  explicit TimeoutScope(Duration d) : timeout_(d) { timeout_.start(); }
   explicit TimeoutScope(Timeout timeout) : timeout_(std::move(timeout)) {
     if (!timeout_.pending()) timeout_.start();
   }
@@ -113,8 +121,8 @@ class TimeoutScope {
 // Calls fn; if `seconds` pass first, returns timeout_value instead (TO-8).
 // Another Timeout (an outer one) passes through untouched.
 template <class F, class V>
-auto with_timeout(double seconds, F&& fn, V&& timeout_value) -> decltype(fn()) {
-  Timeout t(seconds);
+auto with_timeout(Duration d, F&& fn, V&& timeout_value) -> decltype(fn()) {
+  Timeout t(d);
   t.start();
   try {
     auto result = std::forward<F>(fn)();
@@ -132,8 +140,8 @@ auto with_timeout(double seconds, F&& fn, V&& timeout_value) -> decltype(fn()) {
 
 // Without a timeout value: the Timeout propagates (raise in gevent).
 template <class F>
-auto with_timeout(double seconds, F&& fn) -> decltype(fn()) {
-  Timeout t(seconds);
+auto with_timeout(Duration d, F&& fn) -> decltype(fn()) {
+  Timeout t(d);
   t.start();
   struct Cancel {
     Timeout& t;

@@ -113,9 +113,28 @@ void sift_down(E* h, std::size_t n, std::size_t hole, E e) noexcept {
 
 }  // namespace
 
+TimerHeap::TimerHeap() noexcept { HookHolder::detach = &detach_from; }
+
+void TimerHeap::detach_from(HookHolder* self, detail::Hook* h) noexcept {
+  static_cast<TimerHeap*>(self)->remove(static_cast<TimerNode*>(h));
+}
+
+void TimerNode::set_ref(bool ref) noexcept {
+  if (ref == ref_) return;
+  ref_ = ref;
+  if (linked()) {
+    auto* heap = static_cast<TimerHeap*>(holder());
+    if (ref) ++heap->ref_count_;
+    else --heap->ref_count_;
+  }
+}
+
 TimerHeap::~TimerHeap() {
   // Nodes outlive the heap; none may go on believing it is queued.
-  for (std::size_t i = 0; i < size_; ++i) entries_[i].node->slot = TimerNode::kNotQueued;
+  for (std::size_t i = 0; i < size_; ++i) {
+    entries_[i].node->slot = TimerNode::kNotQueued;
+    entries_[i].node->holder_ = nullptr;
+  }
   if (entries_) ::operator delete(entries_ - kPad, kLine);
 }
 
@@ -130,19 +149,30 @@ void TimerHeap::reserve(std::size_t n) {
   capacity_ = n;
 }
 
-void TimerHeap::push(TimerNode* node) {
+bool TimerHeap::push(TimerNode* node) {
   // Pushing a queued node again re-queues it rather than corrupting the heap.
-  if (node->queued()) remove(node);
+  if (node->holder_ == this) remove(node);
+  assert(!node->linked() && "fern: a timer linked in another container");
+  if (node->linked()) return false;
   if (size_ == capacity_) reserve(capacity_ ? 2 * capacity_ : kInitialCapacity);
   node->sequence = next_sequence_++;
+  node->holder_ = this;
+  if (node->ref_) ++ref_count_;
   sift_up_pushed(entries_, size_++, Entry{node->deadline, node});
+  return true;
+}
+
+void TimerHeap::unqueue(TimerNode* node) noexcept {
+  node->slot = TimerNode::kNotQueued;
+  node->holder_ = nullptr;
+  if (node->ref_) --ref_count_;
 }
 
 void TimerHeap::remove(TimerNode* node) noexcept {
-  if (!node->queued()) return;
+  if (node->holder_ != this) return;
   const std::size_t hole = node->slot;
-  assert(hole < size_ && entries_[hole].node == node && "node is queued in another heap");
-  node->slot = TimerNode::kNotQueued;
+  assert(hole < size_ && entries_[hole].node == node);
+  unqueue(node);
   const Entry last = entries_[--size_];
   if (hole == size_) return;
   // The last entry belongs above the hole or at or below it, never both.
@@ -156,7 +186,7 @@ void TimerHeap::remove(TimerNode* node) noexcept {
 TimerNode* TimerHeap::pop_expired(Nanos now) noexcept {
   if (size_ == 0 || entries_[0].deadline > now) return nullptr;
   TimerNode* node = entries_[0].node;
-  node->slot = TimerNode::kNotQueued;
+  unqueue(node);
   const Entry last = entries_[--size_];
   if (size_ > 0) sift_down(entries_, size_, 0, last);
   return node;

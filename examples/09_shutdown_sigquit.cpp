@@ -12,7 +12,7 @@ namespace {
 
 void run_forever() { fern::sleep(1000); }
 
-void shutdown(fern::Task<void>& thread) { thread.kill(nullptr, /*block=*/false); }
+void shutdown(fern::Task<void>& thread) { thread.kill_async(); }
 
 }  // namespace
 

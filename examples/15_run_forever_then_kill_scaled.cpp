@@ -13,5 +13,5 @@ void run_forever() { fern::sleep(0.1); }
 int main() {
   fern::Task<void> thread = fern::spawn(run_forever);
   thread.join();
-  thread.kill(nullptr, /*block=*/false);  // gevent.kill(thread)
+  thread.kill_async();  // gevent.kill(thread)
 }

@@ -1,9 +1,10 @@
 // Twin of gevent's tutorial program 23_queue_maxsize_timeout.py: the boss
 // blocks on put() into a Queue of maxsize 3 until a worker takes an item;
-// workers get(timeout) and quit on QueueEmpty (gevent's queue.Empty) once
-// the work is done. Strict steve, john, bob rotation as real gevent 22.10.
+// workers get_for(timeout) and quit when it comes back empty (gevent raises
+// queue.Empty) once the work is done. Strict steve, john, bob rotation as real gevent 22.10.
 // Deliberate difference: get timeout 1 s -> 0.1 s.
 #include <cstdio>
+#include <optional>
 
 #include "fern/core/task.h"
 #include "fern/sync/queue.h"
@@ -13,15 +14,11 @@ namespace {
 fern::Queue<int> tasks(3);
 
 void worker(const char* n) {
-  try {
-    while (true) {
-      int task = tasks.get(true, 0.1);  // decrements queue size by 1
-      std::printf("Worker %s got task %d\n", n, task);
-      fern::sleep(0);
-    }
-  } catch (const fern::QueueEmpty&) {
-    std::puts("Quitting time!");
+  while (std::optional<int> task = tasks.get_for(0.1)) {  // decrements queue size by 1
+    std::printf("Worker %s got task %d\n", n, *task);
+    fern::sleep(0);
   }
+  std::puts("Quitting time!");
 }
 
 // Boss will wait to hand out work until an individual worker is free since

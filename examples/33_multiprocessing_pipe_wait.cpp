@@ -79,7 +79,7 @@ int main() {
       send_msg(to_child.a, "hi");
     }
   });
-  fern::joinall({fern::any_task(g1), fern::any_task(g2)}, 1);
+  fern::joinall({fern::any_task(g1), fern::any_task(g2)}, fern::JoinAll().within(1.0));
   std::fflush(stdout);
   int status;
   waitpid(pid, &status, 0);  // multiprocessing joins its children at exit

@@ -21,7 +21,7 @@ int main() {
     jobs.push_back(fern::spawn([url] { return fern::gethostbyname(url); }));
     any.push_back(fern::any_task(jobs.back()));
   }
-  fern::joinall(any, 2);
+  fern::joinall(any, fern::JoinAll().within(2.0));
   std::string result = "[";
   for (std::size_t i = 0; i < jobs.size(); ++i) {
     auto v = jobs[i].value();

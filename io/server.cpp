@@ -142,9 +142,8 @@ void StreamServer::stop(Duration timeout) {
   stop_accepting();
   listener_.close();
   // Handlers get until the deadline to finish, then are killed (SRV-5).
-  double left = static_cast<double>(deadline.remaining(monotonic_now())) / 1e9;
   std::vector<AnyTask> handlers = running();
-  if (joinall(handlers, left).size() < handlers.size()) killall(running());
+  if (joinall(handlers, JoinAll().until(deadline)).size() < handlers.size()) killall(running());
   stopped_.set();
 }
 

@@ -5,8 +5,11 @@
 // The OS-level handler is async-signal-safe: it sets a flag and writes to
 // the hub's wake-up fd; the hub then spawns a task that calls fn. The
 // watcher does not keep the loop alive (unreferenced, SIG-2). An exception
-// from fn is reported like any task failure (gevent additionally re-raises
-// it in the main greenlet, SIG-3: not done here).
+// from fn is reported like any task failure and then raised in the main
+// greenlet, interrupting whatever main is blocked on (SIG-3). A handler
+// still installed when its hub is destroyed stays harmless: the signal is
+// dropped (the handler holds the hub's reference-counted wake-up door, never
+// the hub), and the OS handler preserves errno.
 #include <functional>
 #include <memory>
 #include <stdexcept>

@@ -40,16 +40,23 @@ void ThreadPool::work() {
     job->run();
     lock.lock();
     --running_;  // before the delivery: a delivered result is no longer pending
+    ++delivering_;
     lock.unlock();
     job->deliver();
     job.reset();  // the job's captures go in the worker, before it takes the next
     lock.lock();
+    if (--delivering_ == 0 && queue_.empty() && running_ == 0) drained_.notify_all();
   }
 }
 
 std::size_t ThreadPool::pending() const {
   std::lock_guard<std::mutex> lock(mutex_);
   return queue_.size() + running_;
+}
+
+void ThreadPool::wait_idle() {
+  std::unique_lock<std::mutex> lock(mutex_);
+  drained_.wait(lock, [this] { return queue_.empty() && running_ == 0 && delivering_ == 0; });
 }
 
 std::size_t ThreadPool::threads() const {

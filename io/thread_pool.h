@@ -14,8 +14,8 @@
 // TP-1: threads start lazily, one per queued job while fewer than maxsize
 // are idle-or-busy. TP-4: work beyond maxsize queues and starts FIFO.
 // Rules: spawn from a greenlet (or plain code) of a thread with a hub; the
-// result is delivered to that hub, which must outlive the work (a pending
-// result keeps its hub's loop alive, so run_until_idle waits for it).
+// result is delivered to that hub (a pending result keeps its loop alive,
+// so run_until_idle waits for it; a hub destroyed first is not posted to).
 #include <condition_variable>
 #include <cstddef>
 #include <deque>
@@ -46,14 +46,15 @@ struct ThreadJob {
 // The hub side of one result. `hold` is a referenced timer that never fires:
 // the hub's "outstanding cross-thread work" reference (libuv's uv_ref), so
 // a greenlet waiting on the result is not told LoopExit.
+// Destroyed in the hub thread (or, when the hub went first, wherever the
+// last reference goes: the hub detached the timer then).
 template <class R>
 struct ThreadResultState {
-  explicit ThreadResultState(Hub& h) : hub(&h) {
+  explicit ThreadResultState(Hub& hub) : remote(hub.remote()) {
     hold.fn = [](Timer*) {};
-    hub->start_timer(&hold, Deadline::kNever);
+    hub.start_timer(&hold, Deadline::never());
   }
-  ~ThreadResultState() { hub->stop_timer(&hold); }
-  Hub* hub;
+  std::shared_ptr<RemoteQueue> remote;  // the hub's door; posting fails once the hub is gone
   Timer hold;
   AsyncResult<R> result;
 };
@@ -73,11 +74,7 @@ class ThreadResult {
   R get() { return state_->result.get(); }
   // Blocks until ready or the deadline; true when ready (never throws the
   // work's exception).
-  bool wait_until(Deadline d) {
-    if (ready()) return true;
-    if (d.is_never()) return state_->result.wait();
-    return state_->result.wait(static_cast<double>(d.remaining(monotonic_now())) / 1e9);
-  }
+  bool wait_until(Deadline d) { return state_->result.wait_until(d); }
   bool wait_for(Duration d) { return wait_until(d.from_now()); }
   void wait() { wait_until(Deadline::never()); }
 
@@ -131,6 +128,10 @@ class ThreadPool {
 
   // Queued + running jobs (gevent's len(pool)). Any thread.
   std::size_t pending() const;
+  // Blocks the OS thread (not cooperative) until no job is queued, running
+  // or being handed back: afterwards no worker holds a hub's door (tests
+  // count fds). Any thread.
+  void wait_idle();
   // OS threads started so far (never more than maxsize).
   std::size_t threads() const;
   std::size_t maxsize() const noexcept { return maxsize_; }
@@ -159,12 +160,12 @@ class ThreadPool {
     void deliver() noexcept override {
       // The state travels to the hub with the outcome; from here on only the
       // hub thread touches it.
-      Hub* hub = state->hub;
-      hub->run_callback_threadsafe([s = std::move(state), v = std::move(value), e = error]() mutable {
+      std::shared_ptr<RemoteQueue> remote = state->remote;
+      remote->post([s = std::move(state), v = std::move(value), e = error]() mutable {
         if (e) s->result.set_exception(e);
         else if constexpr (std::is_void_v<R>) s->result.set();
         else s->result.set(std::move(*v));
-        s->hub->stop_timer(&s->hold);
+        s->hold.unlink();  // the hub no longer waits for this work
       });
     }
     std::shared_ptr<detail::ThreadResultState<R>> state;
@@ -183,6 +184,8 @@ class ThreadPool {
   std::vector<std::thread> threads_;
   std::size_t idle_ = 0;
   std::size_t running_ = 0;
+  std::size_t delivering_ = 0;
+  std::condition_variable drained_;  // wait_idle
   bool stopping_ = false;
 };
 

@@ -13,64 +13,46 @@
 namespace fern {
 namespace {
 
-struct FdWait : Hub::IoWatcher {
-  Waiter waiter;
-  Waiter* waiter_target = nullptr;  // select: the one waiter shared by all its fds
-  unsigned ready = 0;
-  FdWait() {
-    fn = [](Hub::IoWatcher* w, unsigned ready) {
-      auto* self = static_cast<FdWait*>(w);
-      if (self->waiter.ready()) return;  // level-triggered: already woken this round
-      self->ready = ready;
-      if (w->error) self->waiter.wake_error(w->error);
-      else self->waiter.wake();
+// One watcher per (fd, direction), waking a Waiter that may be shared
+// (wait_readwrite, select). Its destructor leaves the hub's fd table and
+// drops a queued cancel callback: every exit path is clean by itself.
+struct FdWatch : Hub::IoWatcher {
+  Waiter* waiter = nullptr;
+  FdWatch() {
+    fn = [](Hub::IoWatcher* w, unsigned) {
+      auto* self = static_cast<FdWatch*>(w);
+      if (w->error) self->waiter->wake_error(w->error);
+      else self->waiter->wake();  // a second wake of the same round is ignored
     };
   }
 };
 
 const char* direction_name(unsigned direction) { return direction == kReadable ? "reader" : "writer"; }
 
-// Registers `w` for each direction; on exit every registration is removed.
-struct Registration {
-  Hub& hub;
-  int fd;
-  FdWait& w;
-  unsigned directions = 0;
-  bool always_ready = false;
-  Registration(Hub& h, int f, FdWait& watcher, unsigned wanted) : hub(h), fd(f), w(watcher) {
-    for (unsigned d : {unsigned{kReadable}, unsigned{kWritable}}) {
-      if (!(wanted & d)) continue;
-      switch (hub.watch_fd(fd, d, &w)) {
-        case Hub::Watch::kStarted:
-          directions |= d;
-          break;
-        case Hub::Watch::kBusy:
-          release();
-          throw ConcurrentObjectUseError("fern: fd " + std::to_string(fd) + " already has a " +
-                                         direction_name(d) + " waiting in another greenlet");
-        case Hub::Watch::kAlwaysReady:
-          always_ready = true;
-          break;
-      }
-    }
+// Starts `w` on fd for one direction: false when the fd can never block (a
+// regular file). ConcurrentObjectUseError for a second waiter (IO-2, HUB-11).
+bool watch(Hub& hub, int fd, unsigned direction, FdWatch& w, Waiter& waiter) {
+  w.waiter = &waiter;
+  switch (hub.watch_fd(fd, direction, &w)) {
+    case Hub::Watch::kStarted:
+      return true;
+    case Hub::Watch::kBusy:
+      throw ConcurrentObjectUseError("fern: fd " + std::to_string(fd) + " already has a " +
+                                     direction_name(direction) + " waiting in another greenlet");
+    case Hub::Watch::kAlwaysReady:
+      break;
   }
-  void release() noexcept {
-    for (unsigned d : {unsigned{kReadable}, unsigned{kWritable}})
-      if (directions & d) hub.unwatch_fd(fd, d, &w);
-    directions = 0;
-  }
-  ~Registration() { release(); }
-};
+  return false;
+}
 
 bool wait_fd(int fd, unsigned directions, Deadline deadline, bool sticky = false) {
   Hub& hub = Hub::current();
-  FdWait w;
-  w.sticky = sticky;
-  Registration reg(hub, fd, w, directions);
-  if (reg.always_ready) return true;
-  detail::WakeTimer timer(hub, w.waiter, deadline);
-  w.waiter.wait();
-  return !timer.expired;
+  Waiter waiter;
+  FdWatch watchers[2];
+  watchers[0].sticky = watchers[1].sticky = sticky;
+  if ((directions & kReadable) && !watch(hub, fd, kReadable, watchers[0], waiter)) return true;
+  if ((directions & kWritable) && !watch(hub, fd, kWritable, watchers[1], waiter)) return true;
+  return hub.park(waiter, deadline);
 }
 
 }  // namespace
@@ -95,7 +77,9 @@ SelectResult select(const std::vector<int>& readable, const std::vector<int>& wr
   for (int fd : readable) fds.push_back(pollfd{fd, POLLIN, 0});
   for (int fd : writable) fds.push_back(pollfd{fd, POLLOUT, 0});
   if (fds.empty()) {
-    fern::sleep(deadline.is_never() ? 1e9 : deadline.remaining(monotonic_now()) / 1e9);
+    // A sleep; with no deadline nothing can wake the caller (LoopExit in main).
+    Waiter never_woken;
+    Hub::current().park(never_woken, deadline);
     return {};
   }
   // Readiness is read with one non-blocking poll(2); the hub only does the waiting.
@@ -115,23 +99,15 @@ SelectResult select(const std::vector<int>& readable, const std::vector<int>& wr
   if (!ready.readable.empty() || !ready.writable.empty() || deadline.expired(monotonic_now())) return ready;
 
   Hub& hub = Hub::current();
-  std::vector<std::unique_ptr<FdWait>> watchers;
-  std::vector<std::unique_ptr<Registration>> regs;
   Waiter shared;
-  for (const pollfd& p : fds) {
-    auto w = std::make_unique<FdWait>();
-    w->fn = [](Hub::IoWatcher* iw, unsigned) {
-      Waiter* s = static_cast<FdWait*>(iw)->waiter_target;
-      if (!s->ready()) s->wake();
-    };
-    w->waiter_target = &shared;
-    regs.push_back(std::make_unique<Registration>(hub, p.fd, *w, p.events == POLLIN ? kReadable : kWritable));
-    watchers.push_back(std::move(w));
+  std::unique_ptr<FdWatch[]> watchers(new FdWatch[fds.size()]);
+  for (std::size_t i = 0; i < fds.size(); ++i) {
+    if (!watch(hub, fds[i].fd, fds[i].events == POLLIN ? kReadable : kWritable, watchers[i], shared))
+      return collect();  // a regular file: always ready
   }
-  detail::WakeTimer timer(hub, shared, deadline);
-  shared.wait();
-  regs.clear();
-  return timer.expired ? SelectResult{} : collect();
+  if (!hub.park(shared, deadline)) return {};
+  watchers.reset();
+  return collect();
 }
 
 }  // namespace fern

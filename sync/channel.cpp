@@ -27,33 +27,33 @@ bool ChannelCore::get_in_hub(void* slot) {
 // parked partner can take part; without one it comes back at once. The hub
 // check costs a greenlet handle, so the blocking paths leave it to
 // Waiter::wait, which refuses to block in the hub (BlockingSwitchOutError).
-bool ChannelCore::put_item(void* item, bool block, double timeout) {
+bool ChannelCore::put_item(void* item, bool block, Deadline deadline) {
   if (!block) {
     if (Hub::current().in_hub()) return put_in_hub(item);
     if (getters_.empty()) return false;
-    timeout = 0;
+    deadline = Deadline::at(0);
   }
   try {
     Node node;
     node.item = item;
     if (!getters_.empty()) unlock_.schedule();
-    return park(putters_, node, timeout);
+    return park(putters_, node, deadline);
   } catch (const BlockingSwitchOutError&) {
     return put_in_hub(item);
   }
 }
 
-bool ChannelCore::get_item(void* slot, bool block, double timeout) {
+bool ChannelCore::get_item(void* slot, bool block, Deadline deadline) {
   if (!block) {
     if (Hub::current().in_hub()) return get_in_hub(slot);
     if (putters_.empty()) return false;
-    timeout = 0;
+    deadline = Deadline::at(0);
   }
   try {
     Node node;
     node.item = slot;
     if (!putters_.empty()) unlock_.schedule();
-    return park(getters_, node, timeout);
+    return park(getters_, node, deadline);
   } catch (const BlockingSwitchOutError&) {
     return get_in_hub(slot);
   }

@@ -4,12 +4,14 @@
 //
 // Mapping from gevent:
 //   Channel()                       Channel<T>
-//   ch.put(item, block, timeout)    ch.put(item, block, timeout): returns once a getter has
-//                                   taken the item and run until it blocked; no getter in
-//                                   time -> throws QueueFull
-//   ch.put_nowait(item)             ch.put_nowait(item): QueueFull at once without a parked getter
-//   ch.get(block, timeout)          ch.get(block, timeout); nothing in time -> QueueEmpty
-//   ch.get_nowait()                 ch.get_nowait(): QueueEmpty at once without a parked putter
+//   ch.put(item)                    ch.put(item): returns once a getter has taken the item and
+//                                   run until it blocked
+//   ch.put(item, timeout=s)         ch.put_for(item, d) / put_until(item, deadline) -> bool
+//   ch.put(item, block=False)       ch.try_put(item) -> bool; ch.put_nowait(item): QueueFull
+//                                   without a parked getter
+//   ch.get() / get(timeout=s)       ch.get() / ch.get_for(d), get_until(deadline) -> std::optional
+//   ch.get(block=False)             ch.try_get() -> std::optional; ch.get_nowait(): QueueEmpty
+//                                   without a parked putter
 //   ch.balance                      ch.balance() = parked putters - parked getters
 //   qsize(), empty(), full()        0, true, true (there is never a buffered item)
 //   for x in ch:                    as Queue: for (U x : ch) on Channel<std::optional<U>>, or
@@ -47,9 +49,9 @@ class ChannelCore {
 
   // Parks a putter of *item until a getter took it (true) or, not blocking
   // or after `timeout`, nobody did (false).
-  bool put_item(void* item, bool block, double timeout);
+  bool put_item(void* item, bool block, Deadline deadline);
   // Parks a getter until a putter's item is in *slot (true), or false.
-  bool get_item(void* slot, bool block, double timeout);
+  bool get_item(void* slot, bool block, Deadline deadline);
 
  private:
   struct Node : WaitNode {
@@ -74,31 +76,44 @@ class Channel : public detail::ChannelCore {
 
   Channel() noexcept : ChannelCore(&hand_over) {}
 
-  // Blocks (switches to the hub) until a getter has taken item and run, at
-  // most `timeout` seconds (< 0: no limit); not blocking: waits only for
-  // getters already parked. Throws QueueFull when none took it. A kill or
-  // Timeout thrown in propagates and the item is not delivered.
-  void put(T item, bool block = true, double timeout = -1) {
-    if (!put_item(&item, block, timeout)) throw QueueFull();
+  // Blocks (switches to the hub) until a getter has taken item and run. A
+  // kill or Timeout thrown in propagates and the item is not delivered.
+  void put(T item) { put_item(&item, true, Deadline::never()); }
+  // Up to the deadline: false (an rvalue item left untouched) when no
+  // getter took it in time.
+  bool put_until(T&& item, Deadline deadline) { return put_item(&item, true, deadline); }
+  bool put_for(T&& item, Duration d) { return put_until(std::move(item), d.from_now()); }
+  // Only to a getter already parked (one loop pass): false without one.
+  bool try_put(T&& item) { return put_item(&item, false, Deadline::never()); }
+  // gevent's put_nowait: QueueFull when no getter took it.
+  void put_nowait(T item) {
+    if (!put_item(&item, false, Deadline::never())) throw QueueFull();
   }
-  void put_nowait(T item) { put(std::move(item), false); }
-  // put() with the outcome as a value: false (item untouched) when no getter
-  // took it within `timeout` (0: only a getter already parked).
-  bool try_put(T&& item, double timeout = 0) { return put_item(&item, timeout != 0, timeout); }
 
-  // Blocks (switches to the hub) until a putter hands an item over, at most
-  // `timeout` seconds (< 0: no limit); not blocking: takes only from putters
-  // already parked. Throws QueueEmpty when none came; nothing is lost.
-  T get(bool block = true, double timeout = -1) {
+  // Blocks (switches to the hub) until a putter hands an item over; nothing
+  // is lost when a kill or Timeout ends the wait.
+  T get() {
     std::optional<T> slot;
-    if (!get_item(&slot, block, timeout)) throw QueueEmpty();
+    get_item(&slot, true, Deadline::never());
     return std::move(*slot);
   }
-  T get_nowait() { return get(false); }
-  std::optional<T> try_get(double timeout = 0) {
+  std::optional<T> get_until(Deadline deadline) {
     std::optional<T> slot;
-    get_item(&slot, timeout != 0, timeout);
+    get_item(&slot, true, deadline);
     return slot;
+  }
+  std::optional<T> get_for(Duration d) { return get_until(d.from_now()); }
+  // Only from a putter already parked (one loop pass).
+  std::optional<T> try_get() {
+    std::optional<T> slot;
+    get_item(&slot, false, Deadline::never());
+    return slot;
+  }
+  // gevent's get_nowait: QueueEmpty without a parked putter.
+  T get_nowait() {
+    std::optional<T> slot;
+    if (!get_item(&slot, false, Deadline::never())) throw QueueEmpty();
+    return std::move(*slot);
   }
 
   // Range-for over items until a stop item, which is consumed.

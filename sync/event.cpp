@@ -9,16 +9,24 @@ void Event::set() noexcept {
   flag_ = true;
   // A round already running covers only the waiters it started with; the
   // later ones are picked up by its run_again() check.
-  if (!waiters_.empty()) notifier_.schedule();
+  if (!waiters_.empty() || !links_.empty()) notifier_.schedule();
 }
 
-bool Event::wait(double timeout) {
+std::size_t Event::rawlink(std::function<void()> fn) {
+  std::size_t id = links_.add(std::move(fn));
+  if (flag_) notifier_.schedule();
+  return id;
+}
+
+void Event::unlink(std::size_t id) noexcept { links_.remove(id); }
+
+bool Event::wait_until(Deadline deadline) {
   if (flag_ && !notifier_.pending()) return true;
-  if (timeout == 0) return flag_;
+  if (deadline.expired(monotonic_now())) return flag_;
   // When set with a round pending, queue behind it (F8): the pending round
   // covers this node, or run_again() schedules one that does.
   detail::WaitNode node;
-  return detail::park(waiters_, node, timeout);
+  return detail::park(waiters_, node, deadline);
 }
 
 // Wakes everyone who was waiting when the round started, flag or no flag
@@ -32,7 +40,12 @@ void Event::notify(void* p, const bool& gone) {
     detail::notify(*n);
     if (gone) return;
   }
-  if (self->flag_ && !self->waiters_.empty()) self->notifier_.run_again();
+  if (self->flag_ && !self->waiters_.empty()) {
+    self->notifier_.run_again();
+    return;
+  }
+  // Links after the waiters, while set.
+  self->links_.run_each(gone, [self] { return self->flag_; }, [](const std::function<void()>& fn) { fn(); });
 }
 
 }  // namespace fern

@@ -5,14 +5,18 @@
 //   Event()                          Event
 //   e.set() / e.clear()              e.set() / e.clear()            (never switch)
 //   e.is_set(), e.ready()            e.is_set(), e.ready()
-//   e.wait(timeout=None)             e.wait(timeout) -> bool        (timeout < 0: none)
+//   e.wait()                         e.wait()
+//   e.wait(timeout)                  e.wait_for(d) -> bool, e.wait_until(deadline) -> bool
 //   e.linkcount()                    e.waiter_count()
 //   AsyncResult()                    AsyncResult<T>                 (AsyncResult<void>: no value)
 //   a.set(v), a.set_exception(exc)   a.set(v), a.set_exception(std::exception_ptr)
-//   a.get(block, timeout)            a.get(block, timeout): the value or the exception rethrown;
-//                                    fern::Timeout when not ready in time or not blocking (EV-4)
-//   a.get_nowait()                   a.get_nowait()
-//   a.wait(timeout) -> value|None    a.wait(timeout) -> bool ready; then a.value() (std::optional)
+//   a.get()                          a.get(): the value (a copy; std::move(a).get() moves it out)
+//                                    or the exception rethrown
+//   a.get(timeout=s) / get(block=False)  a.get_for(d) / a.get_until(deadline) / a.get_nowait():
+//                                    fern::Timeout when not ready in time (EV-4)
+//   a.get(timeout=Timeout(..))       a.get(timeout_object): that Timeout is raised (GV-10)
+//   a.wait(timeout) -> value|None    a.wait() / a.wait_for(d) -> bool ready; then a.value()
+//   a.set_exception(None)            rejected: std::invalid_argument
 //   a.ready(), successful(), value, exception      same names
 //   g.link(a), g.link_value(a), g.link_exception(a)
 //                                    g->link(a.as_link()), g->link_value(...), g->link_exception(...),
@@ -23,10 +27,12 @@
 // wakes them and their wait() returns true. One thread: the hub's.
 #include <cstddef>
 #include <exception>
+#include <functional>
 #include <optional>
 #include <stdexcept>
 #include <type_traits>
 #include <utility>
+#include <vector>
 
 #include "fern/core/task.h"
 #include "fern/core/timeout.h"
@@ -51,16 +57,26 @@ class Event {
 
   // True at once if set and no notification round is pending; else blocks
   // (switches to the hub) until a set() wakes it (true, even if cleared since)
-  // or `timeout` seconds pass (false; 0: no block, < 0: no limit). A kill or
-  // Timeout thrown in propagates and the greenlet stops waiting (EV-2, TO-10).
-  bool wait(double timeout = -1);
+  // or the deadline passes (false; a deadline already past does not block).
+  // A kill or Timeout thrown in propagates and the greenlet stops waiting
+  // (EV-2, TO-10).
+  bool wait_until(Deadline deadline);
+  void wait() { wait_until(Deadline::never()); }
+  bool wait_for(Duration d) { return wait_until(d.from_now()); }
 
   // Greenlets currently parked in wait() (gevent's linkcount()).
   std::size_t waiter_count() const noexcept { return waiters_.size(); }
 
+  // gevent's rawlink: fn() runs in the hub after the waiters of a set()
+  // round (at once, scheduled, when already set), every round until
+  // unlinked. For wait()/iwait() over several objects (HUB-13).
+  std::size_t rawlink(std::function<void()> fn);
+  void unlink(std::size_t id) noexcept;
+
  private:
   static void notify(void* self, const bool& gone);
 
+  detail::RawLinks<std::function<void()>> links_;
   detail::WaitList waiters_;
   detail::Notifier notifier_;  // after waiters_: destroyed first
   bool flag_ = false;
@@ -72,7 +88,7 @@ struct NoValue {};
 // when the task's body does not return R, e.g. a TaskBase subclass).
 template <class R>
 const R& task_value(TaskBase& task) {
-  auto* f = dynamic_cast<FunctionTask<R>*>(&task);
+  auto* f = dynamic_cast<ResultTask<R>*>(&task);
   if (!f || !f->value) throw std::logic_error("fern: AsyncResult linked to a task of another result type");
   return *f->value;
 }
@@ -103,8 +119,10 @@ class AsyncResult {
     error_ = nullptr;
     event_.set();
   }
-  // Stores the exception get() will rethrow and wakes every waiter. No switch.
+  // Stores the exception get() will rethrow and wakes every waiter. No
+  // switch. A null exception_ptr is refused: std::invalid_argument.
   void set_exception(std::exception_ptr error) {
+    if (!error) throw std::invalid_argument("fern: AsyncResult::set_exception(nullptr): no exception to store");
     value_.reset();
     error_ = std::move(error);
     event_.set();
@@ -119,27 +137,54 @@ class AsyncResult {
     return value_;
   }
 
-  // The value, or the stored exception rethrown. Not ready: with block,
-  // waits (switches to the hub) up to `timeout` seconds (< 0: no limit);
-  // throws fern::Timeout if still not ready or when not blocking (EV-4).
-  T get(bool block = true, double timeout = -1) {
-    if (!ready()) {
-      if (!block) throw Timeout();
-      event_.wait(timeout);
-      if (!ready()) throw Timeout(timeout);
+  // The value (a copy), or the stored exception rethrown; blocks (switches
+  // to the hub) without limit until ready. std::move(a).get() moves it out.
+  T get() & {
+    settle(Deadline::never());
+    if constexpr (!std::is_void_v<T>) {
+      static_assert(std::is_copy_constructible_v<T>,
+                    "fern: a move-only value is moved out with std::move(result).get()");
+      return *value_;
     }
-    if (error_) std::rethrow_exception(error_);
+  }
+  T get() && {
+    settle(Deadline::never());
+    if constexpr (!std::is_void_v<T>) return std::move(*value_);
+  }
+  // Not ready by the deadline: throws fern::Timeout (EV-4).
+  T get_until(Deadline deadline) {
+    settle(deadline);
     if constexpr (!std::is_void_v<T>) return *value_;
   }
-  T get_nowait() { return get(false); }
+  T get_for(Duration d) { return get_until(d.from_now()); }
+  T get_nowait() { return get_until(Deadline::at(0)); }
+  // GV-10: waits under `timeout` (started here unless pending); when it
+  // fires, that very Timeout (or its exception) is raised.
+  T get(Timeout timeout) {
+    if (!ready()) {
+      if (!timeout.pending()) timeout.start();
+      struct Cancel {
+        Timeout& t;
+        ~Cancel() { t.cancel(); }
+      } cancel{timeout};
+      event_.wait();
+    }
+    return get_nowait();
+  }
 
-  // Blocks (switches to the hub) until ready or `timeout` seconds pass;
-  // true when ready, also when an exception was set. Never throws the
-  // stored exception.
-  bool wait(double timeout = -1) {
-    event_.wait(timeout);
+  // Blocks (switches to the hub) until ready or the deadline passes; true
+  // when ready, also when an exception was set. Never throws the stored
+  // exception.
+  bool wait_until(Deadline deadline) {
+    if (!ready()) event_.wait_until(deadline);
     return ready();
   }
+  void wait() { wait_until(Deadline::never()); }
+  bool wait_for(Duration d) { return wait_until(d.from_now()); }
+
+  // gevent's rawlink: fn() runs in the hub once settled (see Event::rawlink).
+  std::size_t rawlink(std::function<void()> fn) { return event_.rawlink(std::move(fn)); }
+  void unlink(std::size_t id) noexcept { event_.unlink(id); }
 
   // A task link that settles this result with the task's outcome: its value,
   // its exception, or GreenletExit for a killed task (EV-6). This result must
@@ -159,6 +204,12 @@ class AsyncResult {
   }
 
  private:
+  void settle(Deadline deadline) {
+    if (!ready() && !deadline.expired(0)) event_.wait_until(deadline);
+    if (!ready()) throw Timeout();
+    if (error_) std::rethrow_exception(error_);
+  }
+
   Event event_;
   std::optional<Stored> value_;
   std::exception_ptr error_;

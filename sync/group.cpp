@@ -12,7 +12,10 @@ Group::~Group() {
   for (Member& m : members_) m.task->unlink(m.link);
 }
 
-void Group::add(const AnyTask& task, bool, double) { add_member(task); }
+bool Group::add_until(const AnyTask& task, Deadline) {
+  add_member(task);
+  return true;
+}
 
 void Group::add_member(const AnyTask& task) {
   if (!task || contains(task)) return;
@@ -53,38 +56,41 @@ std::vector<AnyTask> Group::members() const {
   return out;
 }
 
-bool Group::join(double timeout, bool raise_error) {
+bool Group::join(const JoinAll& options) {
   std::vector<AnyTask> watched;
-  if (raise_error) watched = members();
-  bool empty = empty_.wait(timeout);
-  if (raise_error) {
+  if (options.raise) watched = members();
+  bool empty = empty_.wait_until(options.deadline);
+  if (options.raise) {
     for (const AnyTask& t : watched)
       if (t->exception()) std::rethrow_exception(t->exception());
   }
   return empty;
 }
 
-bool Group::kill(std::exception_ptr error, bool block, double timeout) {
-  Hub& hub = Hub::current();
-  const Nanos deadline = timeout >= 0 ? hub.update_now() + seconds_to_nanos(timeout) : 0;
+// Marks a member as being killed; false when it is not a member or already
+// marked (PL-3: each member gets the exception once).
+bool Group::mark_dying(const AnyTask& task) {
+  auto found = index_.find(task.get());
+  if (found == index_.end() || found->second->dying) return false;
+  found->second->dying = true;
+  return true;
+}
+
+bool Group::kill_async(std::exception_ptr error) {
+  // Mark first: kill of an unstarted task ends it at once (GV-5), and its
+  // link (which removes it) may run before the loop below is done.
+  std::vector<AnyTask> batch;
+  for (Member& m : members_)
+    if (mark_dying(m.task)) batch.push_back(m.task);
+  for (const AnyTask& t : batch) t->kill_async(error);
+  return members_.empty();
+}
+
+bool Group::kill_until(Deadline deadline, std::exception_ptr error) {
   while (!members_.empty()) {
-    // Mark first: kill() of an unstarted task ends it at once (GV-5).
-    std::vector<AnyTask> batch;
-    for (Member& m : members_) {
-      if (m.dying) continue;
-      m.dying = true;
-      batch.push_back(m.task);
-    }
-    for (const AnyTask& t : batch) t->kill(error, false);
-    if (!block) break;
-    double left = -1;
-    if (timeout >= 0) {
-      Nanos now = hub.update_now();
-      if (now >= deadline) break;
-      left = static_cast<double>(deadline - now) / 1e9;
-    }
+    kill_async(error);
     std::vector<AnyTask> alive = members();
-    if (joinall(alive, left).size() < alive.size()) break;
+    if (joinall(alive, JoinAll().until(deadline)).size() < alive.size()) break;
     // A member leaves through its link, which runs before any later link,
     // so after a wait in joinall it is gone. A task killed before it started
     // ended at once, with its link still queued: yield so that it runs.
@@ -98,19 +104,20 @@ bool Group::kill(std::exception_ptr error, bool block, double timeout) {
   return members_.empty();
 }
 
-bool Group::killone(const AnyTask& task, std::exception_ptr error, bool block, double timeout) {
-  auto found = index_.find(task.get());
-  if (found != index_.end() && !found->second->dying) {
-    found->second->dying = true;
-    task->kill(std::move(error), false);
-  }
-  if (block && !task->dead()) task->join(timeout);
+bool Group::killone_async(const AnyTask& task, std::exception_ptr error) {
+  if (mark_dying(task)) task->kill_async(std::move(error));
+  return task->dead();
+}
+
+bool Group::killone_until(const AnyTask& task, Deadline deadline, std::exception_ptr error) {
+  if (!mark_dying(task)) return task->dead();
+  if (!task->kill_async(std::move(error))) task->join_until(deadline);
   return task->dead();
 }
 
 std::size_t Group::free_count() const noexcept { return std::numeric_limits<std::size_t>::max(); }
 
-long Group::wait_available(double) { return std::numeric_limits<long>::max(); }
+long Group::wait_available_until(Deadline) { return std::numeric_limits<long>::max(); }
 
 namespace {
 std::optional<long> checked_size(std::optional<long> size) {
@@ -123,12 +130,15 @@ Pool::Pool(std::optional<long> size) : capacity_(checked_size(size)) {
   if (capacity_) slots_.emplace(*capacity_);
 }
 
-void Pool::add(const AnyTask& task, bool blocking, double timeout) {
-  if (!task || contains(task)) return;
-  if (slots_ && !slots_->acquire(blocking, timeout)) throw PoolFull();
+bool Pool::add_until(const AnyTask& task, Deadline deadline) {
+  if (!task || contains(task)) return true;
+  if (slots_) {
+    bool got = deadline.expired(0) ? slots_->try_acquire() : slots_->acquire_until(deadline);
+    if (!got) return false;
+  }
   if (contains(task)) {  // added by someone else while we waited
     if (slots_) slots_->release();
-    return;
+    return true;
   }
   try {
     add_member(task);
@@ -136,6 +146,7 @@ void Pool::add(const AnyTask& task, bool blocking, double timeout) {
     if (slots_) slots_->release();
     throw;
   }
+  return true;
 }
 
 std::size_t Pool::free_count() const noexcept {
@@ -144,9 +155,9 @@ std::size_t Pool::free_count() const noexcept {
   return size() >= cap ? 0 : cap - size();
 }
 
-long Pool::wait_available(double timeout) {
-  if (!slots_) return Group::wait_available(timeout);
-  return slots_->wait(timeout);
+long Pool::wait_available_until(Deadline deadline) {
+  if (!slots_) return Group::wait_available_until(deadline);
+  return slots_->wait_until(deadline);
 }
 
 void Pool::on_removed() noexcept {

@@ -5,20 +5,25 @@
 // Mapping from gevent:
 //   Group(), Pool(size=None)        Group, Pool(size): std::nullopt (default) = unbounded;
 //                                   negative -> std::invalid_argument; 0 = always full (PL-5)
-//   g.add(gl), g.discard(gl)        add(task[, blocking, timeout]), discard(task); full pool:
-//                                   add blocks, or throws PoolFull (blocking=false or timeout)
+//   g.add(gl), g.discard(gl)        add(task), discard(task); a full pool: add blocks
+//   g.add(gl, blocking=False)       try_add(task) -> bool (false: full; gevent raises PoolFull)
+//   g.add(gl, timeout=s)            add_for(task, d) / add_until(task, deadline) -> bool
 //   len(g), gl in g, g.greenlets    size(), contains(task), members()
 //   g.spawn(f, *args)               spawn(f, args...) -> Task<R>; blocks while a Pool is full (F15)
-//   g.start(gl)                     start(task): add, then start it
-//   g.join(timeout, raise_error)    join(timeout, raise_error) -> bool empty
-//   g.kill(exc, block, timeout)     kill(error, block, timeout) -> bool empty
-//   g.killone(gl, exc, block, t)    killone(task, error, block, timeout) -> bool dead
+//   g.start(gl[, blocking, timeout])  start(task), try_start(task), start_for(task, d) -> bool
+//   g.join()                        join()
+//   g.join(timeout, raise_error)    join_for(d) -> bool empty, join(JoinAll().within(d).raise_error())
+//   g.kill(exc, block, timeout)     kill(error) (waits), kill_for(d, error) -> bool empty,
+//                                   kill_async(error)
+//   g.killone(gl, exc, block, t)    killone(task, error), killone_for(task, d, error),
+//                                   killone_async(task, error) -> bool dead
 //   g.map(f, it)                    map(f, inputs) -> std::vector<R>, input order (PL-4)
 //   g.imap(f, it) / imap_unordered  imap(f, inputs) / imap_unordered(f, inputs) -> IMap<R>:
 //                                   next() -> std::optional<R>, or range-for (PL-4, PL-7)
 //   g.apply(f, args)                apply(f, args...): a member calls f directly (PL-4)
 //   g.apply_async(f, args, kw, cb)  apply_async(f, args...) / apply_async_cb(cb, f, args...)
-//   g.full(), free_count(), wait_available(timeout)   same names; an unbounded Pool's
+//   g.full(), free_count(), wait_available(timeout)   same names (wait_available_for(d));
+//                                   an unbounded Pool's
 //                                   free_count() is SIZE_MAX (gevent says 1)
 // A member leaves when it ends, through a link that runs in the hub after
 // it ends (so a Pool slot frees only then, PL-6). A Group must outlive the
@@ -55,14 +60,14 @@ class Group {
   // Forgets the members (unlinks them); they keep running.
   virtual ~Group();
 
-  // Makes task a member until it ends (PL-1); a member already: no-op.
-  // A Group never blocks; a full Pool blocks (switches to the hub) up to
-  // `timeout`, or throws PoolFull when not blocking or on timeout (PL-6).
-  virtual void add(const AnyTask& task, bool blocking = true, double timeout = -1);
-  template <class R>
-  void add(const Task<R>& task, bool blocking = true, double timeout = -1) {
-    add(task.core(), blocking, timeout);
-  }
+  // Makes task a member until it ends (PL-1); a member already: no-op,
+  // true. A Group never blocks; a full Pool blocks (switches to the hub) up
+  // to the deadline and returns false (nothing added) when it passed (PL-6).
+  virtual bool add_until(const AnyTask& task, Deadline deadline);
+  void add(const AnyTask& task) { add_until(task, Deadline::never()); }
+  bool add_for(const AnyTask& task, Duration d) { return add_until(task, d.from_now()); }
+  // Without blocking: false when the pool is full.
+  bool try_add(const AnyTask& task) { return add_until(task, Deadline::at(0)); }
   // Stops tracking task (no-op if not a member); never switches.
   void discard(const AnyTask& task);
   template <class R>
@@ -81,11 +86,17 @@ class Group {
   // The members, in the order they were added.
   std::vector<AnyTask> members() const;
 
-  // add(task) (blocking while a Pool is full), then task->start().
-  void start(const AnyTask& task) {
-    add(task);
+  // add(task) (blocking while a Pool is full), then task->start(). The
+  // bounded forms return false (task neither added nor started) when no
+  // slot came in time.
+  bool start_until(const AnyTask& task, Deadline deadline) {
+    if (!add_until(task, deadline)) return false;
     task->start();
+    return true;
   }
+  void start(const AnyTask& task) { start_until(task, Deadline::never()); }
+  bool start_for(const AnyTask& task, Duration d) { return start_until(task, d.from_now()); }
+  bool try_start(const AnyTask& task) { return start_until(task, Deadline::at(0)); }
   // Creates f(args...) as a task, adds it (blocking while a Pool is full,
   // F15) and starts it; it runs once the caller blocks (F1).
   template <class F, class... Args>
@@ -95,23 +106,39 @@ class Group {
     return task;
   }
 
-  // Blocks (switches to the hub) until there are no members, at most
-  // `timeout` seconds (< 0: no limit); true when empty (PL-2). raise_error:
-  // then rethrows the first failure among those that were members.
-  bool join(double timeout = -1, bool raise_error = false);
+  // Blocks (switches to the hub) until there are no members (at once when
+  // empty), up to the options' deadline; true when empty (PL-2). With
+  // raise_error, rethrows the first failure among those that were members.
+  bool join(const JoinAll& options);
+  void join() { join(JoinAll()); }
+  bool join_for(Duration d) { return join(JoinAll().within(d)); }
+  bool join_until(Deadline deadline) { return join(JoinAll().until(deadline)); }
   // Kills every member once (error: default GreenletExit; repeated calls do
-  // not kill a member twice); with block waits up to `timeout` for them to
-  // end, killing members added meanwhile too. True when empty (PL-3).
-  bool kill(std::exception_ptr error = nullptr, bool block = true, double timeout = -1);
-  // Kills one member (once), optionally waiting up to `timeout`; true if dead.
-  bool killone(const AnyTask& task, std::exception_ptr error = nullptr, bool block = true, double timeout = -1);
+  // not kill a member twice) and waits for them to end, killing members
+  // added meanwhile too; kill_for waits up to d, kill_async not at all.
+  // True when empty (PL-3).
+  bool kill(std::exception_ptr error = nullptr) { return kill_until(Deadline::never(), std::move(error)); }
+  bool kill_for(Duration d, std::exception_ptr error = nullptr) { return kill_until(d.from_now(), std::move(error)); }
+  bool kill_async(std::exception_ptr error = nullptr);
+  // Kills one member unless it is already being killed by this group (then,
+  // and for a non-member, nothing happens and nothing is awaited); waits for
+  // it to die (killone_for: up to d). True if dead.
+  bool killone(const AnyTask& task, std::exception_ptr error = nullptr) {
+    return killone_until(task, Deadline::never(), std::move(error));
+  }
+  bool killone_for(const AnyTask& task, Duration d, std::exception_ptr error = nullptr) {
+    return killone_until(task, d.from_now(), std::move(error));
+  }
+  bool killone_async(const AnyTask& task, std::exception_ptr error = nullptr);
 
   // A Group is never full; a Pool is when its size is reached.
   virtual bool full() const noexcept { return false; }
   virtual std::size_t free_count() const noexcept;
-  // Blocks until a slot is free or `timeout`; the number of free slots
+  // Blocks until a slot is free or the deadline; the number of free slots
   // (0 on timeout). A Group returns at once.
-  virtual long wait_available(double timeout = -1);
+  virtual long wait_available_until(Deadline deadline);
+  long wait_available() { return wait_available_until(Deadline::never()); }
+  long wait_available_for(Duration d) { return wait_available_until(d.from_now()); }
 
   // f(x) for each input in a member task; the results in input order. Spawns
   // (blocking while a Pool is full), then waits; rethrows the first failure
@@ -172,6 +199,9 @@ class Group {
     bool dying = false;
   };
   void remove(TaskBase* task, bool unlink);
+  bool kill_until(Deadline deadline, std::exception_ptr error);
+  bool killone_until(const AnyTask& task, Deadline deadline, std::exception_ptr error);
+  bool mark_dying(const AnyTask& task);
   template <class F, class Range>
   auto make_imap(F fn, const Range& inputs, bool ordered, std::size_t maxsize);
 
@@ -187,11 +217,10 @@ class Pool : public Group {
   explicit Pool(std::optional<long> size = std::nullopt);
 
   // As Group::add, waiting for a slot first (PL-6).
-  void add(const AnyTask& task, bool blocking = true, double timeout = -1) override;
-  using Group::add;
+  bool add_until(const AnyTask& task, Deadline deadline) override;
   bool full() const noexcept override { return free_count() == 0; }
   std::size_t free_count() const noexcept override;
-  long wait_available(double timeout = -1) override;
+  long wait_available_until(Deadline deadline) override;
   // The size given to the constructor.
   std::optional<long> capacity() const noexcept { return capacity_; }
 

@@ -10,7 +10,9 @@
 // next call goes on with the remaining results (PL-7). With maxsize, at most
 // that many results are in flight or buffered ahead of the consumer (PL-8).
 // One thread: the hub's.
+#include <algorithm>
 #include <cstddef>
+#include <limits>
 #include <exception>
 #include <iterator>
 #include <map>
@@ -35,7 +37,8 @@ struct IMapState {
   };
 
   IMapState(std::size_t n, bool in_order, std::size_t maxsize) : total(n), ordered(in_order) {
-    if (maxsize) bound.emplace(static_cast<int>(maxsize));
+    // A maxsize past what a semaphore counts is the same as no bound at all.
+    if (maxsize) bound.emplace(static_cast<long>(std::min<std::size_t>(maxsize, std::numeric_limits<long>::max())));
   }
 
   // From a member's link, in the hub: records its outcome. Never switches.

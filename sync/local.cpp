@@ -18,17 +18,14 @@ void* LocalTable::find() const noexcept {
   return it == entries_.end() ? nullptr : it->second.value;
 }
 
+// Ownership passes only once the entry exists: if the emplace throws, the
+// caller still owns (and frees) the value.
 void LocalTable::insert(void* value) {
   unsigned long id = Greenlet::current().id();
-  try {
-    auto [it, inserted] = entries_.emplace(id, Entry{GreenletExitHook{}, this, value});
-    (void)inserted;
-    it->second.hook.fn = &on_exit;
-    Greenlet::at_exit(&it->second.hook);  // not for the main greenlet: it ends with the thread
-  } catch (...) {
-    destroy_(value);
-    throw;
-  }
+  auto [it, inserted] = entries_.emplace(id, Entry{GreenletExitHook{}, this, value});
+  (void)inserted;
+  it->second.hook.fn = &on_exit;
+  Greenlet::at_exit(&it->second.hook);  // not for the main greenlet: it ends with the thread
 }
 
 // Runs on the ending greenlet's stack, with that greenlet current.

@@ -34,8 +34,8 @@ class LocalTable {
 
   // The calling greenlet's value, or nullptr.
   void* find() const noexcept;
-  // Stores `value` (owned from now on) for the calling greenlet, which has
-  // none; may first sweep values of ended greenlets.
+  // Stores `value` for the calling greenlet, which has none; the table owns
+  // it once this returns (if it throws, the caller still does).
   void insert(void* value);
   // Destroys the calling greenlet's value; false if it had none.
   bool erase() noexcept;

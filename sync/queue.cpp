@@ -2,6 +2,8 @@
 // by one hub callback (gevent's _unlock).
 #include "fern/sync/queue.h"
 
+#include <stdexcept>
+
 namespace fern::detail {
 
 QueueCore::QueueCore(std::size_t maxsize, StoreFrom store_from) noexcept
@@ -16,6 +18,7 @@ bool QueueCore::store_for(PutNode& putter) {
     return false;
   }
   ++size_;
+  counted();
   return true;
 }
 
@@ -23,7 +26,11 @@ bool QueueCore::store_for(PutNode& putter) {
 // found the queue full: parked getters may drain it first, each running
 // until it blocks (gevent's Queue.put in the hub).
 bool QueueCore::put_in_hub(void* item) {
-  while (!getters_.empty() && size_ > 0 && full()) notify(*getters_.pop_front());
+  Liveness::Guard guard(alive_);
+  while (!getters_.empty() && size_ > 0 && full()) {
+    notify(*getters_.pop_front());
+    if (guard.gone()) throw std::logic_error("fern: queue destroyed during put");
+  }
   if (full()) return false;
   store_from_(this, item);
   stored_one();
@@ -33,33 +40,35 @@ bool QueueCore::put_in_hub(void* item) {
 // As above for a get or peek on an empty queue: parked putters may fill it
 // first.
 bool QueueCore::get_in_hub() {
+  Liveness::Guard guard(alive_);
   while (!putters_.empty() && size_ == 0) {
     auto* putter = static_cast<PutNode*>(putters_.pop_front());
     if (store_for(*putter)) notify(*putter);
+    if (guard.gone()) throw std::logic_error("fern: queue destroyed during get");
   }
   return size_ > 0;
 }
 
 // The hub check costs a greenlet handle, so the blocking paths leave it to
 // Waiter::wait, which refuses to block in the hub (BlockingSwitchOutError).
-bool QueueCore::put_waiting(void* item, bool block, double timeout) {
+bool QueueCore::put_waiting(void* item, bool block, Deadline deadline) {
   if (!block) return Hub::current().in_hub() && put_in_hub(item);
   try {
     PutNode node;
     node.item = item;
     if (!getters_.empty()) unlock_.schedule();
-    return park(putters_, node, timeout);
+    return park(putters_, node, deadline);
   } catch (const BlockingSwitchOutError&) {
     return put_in_hub(item);
   }
 }
 
-bool QueueCore::await_item(bool block, double timeout) {
+bool QueueCore::await_item(bool block, Deadline deadline) {
   if (!block) return Hub::current().in_hub() && get_in_hub();
   try {
     WaitNode node;
     if (!putters_.empty()) unlock_.schedule();
-    return park(getters_, node, timeout);
+    return park(getters_, node, deadline);
   } catch (const BlockingSwitchOutError&) {
     return get_in_hub();
   }

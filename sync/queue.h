@@ -4,20 +4,24 @@
 // Mapping from gevent 22.10:
 //   Queue(maxsize=None)            Queue<T>(maxsize): 0 (the default) = unbounded, as gevent
 //                                  22.10 reads maxsize 0 and None alike
-//   q.put(item, block, timeout)    q.put(item, block, timeout); full -> throws QueueFull
-//   q.get(block, timeout)          q.get(block, timeout); empty -> throws QueueEmpty, never
-//                                  fern::Timeout
-//   q.put_nowait / q.get_nowait    same names
-//   (no gevent equivalent)         q.try_put(item, timeout) -> bool, q.try_get(timeout) ->
-//                                  std::optional<T>: the outcome as a value (STYLE)
-//   q.peek(block, timeout)         q.peek(block, timeout) -> a copy of the head
+//   q.put(item)                    q.put(item) (blocks while full)
+//   q.put(item, timeout=s)         q.put_for(item, d) / q.put_until(item, deadline) -> bool
+//   q.put(item, block=False)       q.try_put(item) -> bool; q.put_nowait(item) throws QueueFull
+//   q.get()                        q.get() (blocks while empty)
+//   q.get(timeout=s)               q.get_for(d) / q.get_until(deadline) -> std::optional<T>
+//   q.get(block=False)             q.try_get() -> std::optional<T>; q.get_nowait() throws
+//                                  QueueEmpty, never fern::Timeout
+//   q.peek(...)                    q.peek(), q.peek_for(d), q.try_peek(), q.peek_nowait()
+// Outcomes of a timed or non-blocking call are values (STYLE); the *_nowait
+// names keep gevent's exceptions.
 //   qsize(), empty(), full(), maxsize   same names; maxsize() is 0 when unbounded
 //   for x in q: (until StopIteration)   Queue<std::optional<U>>: for (U x : q) stops at (and
 //                                  consumes) a std::nullopt item; any T: for (T x : q.until(stop))
 //   LifoQueue, PriorityQueue       LifoQueue<T>, PriorityQueue<T, Compare = std::less<T>>
 //                                  (smallest first, like heapq)
-//   JoinableQueue                  JoinableQueue<T>: task_done(), join(timeout) -> bool,
-//                                  unfinished_tasks(); one task_done too many -> TaskDoneError
+//   JoinableQueue                  JoinableQueue<T>: task_done(), join(), join_for(d) -> bool,
+//                                  unfinished_tasks(); one task_done too many -> TaskDoneError;
+//                                  items put through a Queue<T>& count too
 //   Channel                        Channel<T> in fern/sync/channel.h
 // Order (SEMANTICS F7, Q-3, Q-4, S11, S12): neither put nor get switches
 // when it can complete; a put with getters parked, or a get with putters
@@ -86,6 +90,7 @@ class QueueCore {
   // After the template stored one item without waiting.
   void stored_one() noexcept {
     ++size_;
+    counted();
     if (!getters_.empty()) unlock_.schedule();
   }
   // After the template took one item.
@@ -94,15 +99,25 @@ class QueueCore {
     if (!putters_.empty()) unlock_.schedule();
   }
   // The queue is full: parks the caller as a putter of *item (or serves
-  // getters inline when called in the hub). True once *item is stored,
-  // false when not blocking or after `timeout`.
-  bool put_waiting(void* item, bool block, double timeout);
+  // getters inline when called in the hub) until the deadline; `block`
+  // false: only the hub's inline serving. True once *item is stored.
+  bool put_waiting(void* item, bool block, Deadline deadline);
   // The queue is empty: parks the caller as a getter. True once an item is
-  // there for the caller to take or peek, false when not blocking or after
-  // `timeout`.
-  bool await_item(bool block, double timeout);
+  // there for the caller to take or peek.
+  bool await_item(bool block, Deadline deadline);
+
+  // JoinableQueue's count of unfinished tasks, kept here so that every way
+  // of storing an item counts (also a put through a Queue<T>&).
+  struct JoinCount {
+    Event done;
+    std::size_t unfinished = 0;
+  };
+  JoinCount* join_count_ = nullptr;
 
  private:
+  void counted() noexcept {
+    if (join_count_ && join_count_->unfinished++ == 0) join_count_->done.clear();
+  }
   struct PutNode : WaitNode {
     void* item = nullptr;
   };
@@ -114,6 +129,7 @@ class QueueCore {
   WaitList getters_;
   WaitList putters_;
   Notifier unlock_;  // after the lists: destroyed first
+  Liveness alive_;   // for the inline hand-offs in the hub
   StoreFrom store_from_;
   std::size_t size_ = 0;
   std::size_t maxsize_;
@@ -232,45 +248,73 @@ class BasicQueue : public detail::QueueCore {
   BasicQueue(const BasicQueue&) = delete;
   BasicQueue& operator=(const BasicQueue&) = delete;
 
-  // Stores item (no switch) when there is room; else with block parks FIFO
-  // (switches to the hub) until a get makes room, at most `timeout` seconds
-  // (< 0: no limit). Throws QueueFull when not blocking or on timeout. A
-  // kill or Timeout thrown in propagates and nothing is stored.
-  void put(T item, bool block = true, double timeout = -1) {
-    if (!put_item(item, block, timeout)) throw QueueFull();
-  }
-  void put_nowait(T item) { put(std::move(item), false); }
-  // put() with the outcome as a value: false (item untouched) when there
-  // was no room within `timeout` (0: do not block).
-  bool try_put(T&& item, double timeout = 0) { return put_item(item, timeout != 0, timeout); }
-  bool try_put(const T& item, double timeout = 0) {
+  // Stores item (no switch) when there is room, else parks FIFO (switches
+  // to the hub) until a get makes room. A kill or Timeout thrown in
+  // propagates and nothing is stored.
+  void put(T item) { put_item(item, true, Deadline::never()); }
+  // As put, up to the deadline: false (and nothing stored) when there was
+  // no room in time. An rvalue item is left untouched on false.
+  bool put_until(T&& item, Deadline deadline) { return put_item(item, true, deadline); }
+  bool put_until(const T& item, Deadline deadline) {
     T copy = item;
-    return put_item(copy, timeout != 0, timeout);
+    return put_item(copy, true, deadline);
+  }
+  bool put_for(T&& item, Duration d) { return put_until(std::move(item), d.from_now()); }
+  bool put_for(const T& item, Duration d) { return put_until(item, d.from_now()); }
+  // Without blocking: false when full.
+  bool try_put(T&& item) { return put_item(item, false, Deadline::never()); }
+  bool try_put(const T& item) {
+    T copy = item;
+    return put_item(copy, false, Deadline::never());
+  }
+  // gevent's put_nowait: QueueFull when full.
+  void put_nowait(T item) {
+    if (!put_item(item, false, Deadline::never())) throw QueueFull();
   }
 
-  // Takes the next item (no switch) when there is one; else with block parks
-  // FIFO (switches to the hub) until a put, at most `timeout` seconds (< 0:
-  // no limit). Throws QueueEmpty when not blocking or on timeout; then, or
-  // after a kill or Timeout, nothing was taken (Q-2, TO-10).
-  T get(bool block = true, double timeout = -1) {
-    if (empty() && !await_item(block, timeout)) throw QueueEmpty();
+  // Takes the next item (no switch) when there is one, else parks FIFO
+  // (switches to the hub) until a put. After a kill or Timeout nothing was
+  // taken (Q-2, TO-10); with nothing else runnable: LoopExit.
+  T get() {
+    if (empty()) await_item(true, Deadline::never());
     return take();
   }
-  T get_nowait() { return get(false); }
-  // get() with the outcome as a value: empty when nothing came within
-  // `timeout` (0: do not block).
-  std::optional<T> try_get(double timeout = 0) {
-    if (empty() && !await_item(timeout != 0, timeout)) return std::nullopt;
+  // As get, up to the deadline: empty when nothing came in time.
+  std::optional<T> get_until(Deadline deadline) {
+    if (empty() && !await_item(true, deadline)) return std::nullopt;
+    return take();
+  }
+  std::optional<T> get_for(Duration d) { return get_until(d.from_now()); }
+  // Without blocking: empty when there is no item.
+  std::optional<T> try_get() {
+    if (empty() && !await_item(false, Deadline::never())) return std::nullopt;
+    return take();
+  }
+  // gevent's get_nowait: QueueEmpty when there is no item.
+  T get_nowait() {
+    if (empty() && !await_item(false, Deadline::never())) throw QueueEmpty();
     return take();
   }
 
-  // A copy of the item get() would return, left in the queue; blocks and
-  // throws like get().
-  T peek(bool block = true, double timeout = -1) {
-    if (empty() && !await_item(block, timeout)) throw QueueEmpty();
+  // A copy of the item get() would return, left in the queue; blocks,
+  // times out and refuses like the get of the same name.
+  T peek() {
+    if (empty()) await_item(true, Deadline::never());
     return store_.top();
   }
-  T peek_nowait() { return peek(false); }
+  std::optional<T> peek_until(Deadline deadline) {
+    if (empty() && !await_item(true, deadline)) return std::nullopt;
+    return store_.top();
+  }
+  std::optional<T> peek_for(Duration d) { return peek_until(d.from_now()); }
+  std::optional<T> try_peek() {
+    if (empty() && !await_item(false, Deadline::never())) return std::nullopt;
+    return store_.top();
+  }
+  T peek_nowait() {
+    if (empty() && !await_item(false, Deadline::never())) throw QueueEmpty();
+    return store_.top();
+  }
 
   // Range-for over items until a stop item, which is consumed.
   QueueRange<BasicQueue, T> until(T stop) { return QueueRange<BasicQueue, T>(*this, std::move(stop)); }
@@ -286,13 +330,13 @@ class BasicQueue : public detail::QueueCore {
   }
 
  protected:
-  bool put_item(T& item, bool block, double timeout) {
+  bool put_item(T& item, bool block, Deadline deadline) {
     if (!full()) {
       store_.push(std::move(item));
       stored_one();
       return true;
     }
-    return put_waiting(&item, block, timeout);
+    return put_waiting(&item, block, deadline);
   }
 
  private:
@@ -319,47 +363,32 @@ template <class T, class Compare = std::less<T>>
 using PriorityQueue = BasicQueue<T, detail::HeapStore<T, Compare>>;
 
 // A FIFO queue that counts unfinished tasks (gevent's JoinableQueue, Q-12):
-// every successful put adds one, task_done() removes one, join() waits for 0.
+// every stored item adds one (whichever put stored it, also through a
+// Queue<T>&), task_done() removes one, join() waits for 0.
 template <class T>
 class JoinableQueue : public Queue<T> {
  public:
-  explicit JoinableQueue(std::size_t maxsize = 0) : Queue<T>(maxsize) { done_.set(); }
-
-  // As Queue::put; counts one unfinished task once stored.
-  void put(T item, bool block = true, double timeout = -1) {
-    if (!this->put_item(item, block, timeout)) throw QueueFull();
-    added();
-  }
-  void put_nowait(T item) { put(std::move(item), false); }
-  bool try_put(T&& item, double timeout = 0) {
-    if (!this->put_item(item, timeout != 0, timeout)) return false;
-    added();
-    return true;
-  }
-  bool try_put(const T& item, double timeout = 0) {
-    T copy = item;
-    return try_put(std::move(copy), timeout);
+  explicit JoinableQueue(std::size_t maxsize = 0) : Queue<T>(maxsize) {
+    count_.done.set();
+    this->join_count_ = &count_;
   }
 
   // One task finished; at zero, wakes every join() (scheduled, no switch).
   // Throws TaskDoneError when none is unfinished.
   void task_done() {
-    if (unfinished_ == 0) throw TaskDoneError();
-    if (--unfinished_ == 0) done_.set();
+    if (count_.unfinished == 0) throw TaskDoneError();
+    if (--count_.unfinished == 0) count_.done.set();
   }
-  // Blocks (switches to the hub) until every put item was task_done(), at
-  // most `timeout` seconds (< 0: no limit); true when that happened. At once
-  // when nothing is unfinished.
-  bool join(double timeout = -1) { return done_.wait(timeout); }
-  std::size_t unfinished_tasks() const noexcept { return unfinished_; }
+  // Blocks (switches to the hub) until every stored item was task_done();
+  // at once when nothing is unfinished. join_until/join_for: false when
+  // the deadline passed first.
+  void join() { count_.done.wait(); }
+  bool join_until(Deadline deadline) { return count_.done.wait_until(deadline); }
+  bool join_for(Duration d) { return count_.done.wait_for(d); }
+  std::size_t unfinished_tasks() const noexcept { return count_.unfinished; }
 
  private:
-  void added() {
-    ++unfinished_;
-    done_.clear();
-  }
-  Event done_;
-  std::size_t unfinished_ = 0;
+  typename Queue<T>::JoinCount count_;
 };
 
 }  // namespace fern

@@ -17,33 +17,39 @@ Semaphore::Semaphore(long value) : Semaphore(value, -1) {}
 Semaphore::Semaphore(long value, long bound)
     : notifier_(this, &Semaphore::notify), counter_(checked_value(value)), bound_(bound) {}
 
-bool Semaphore::acquire(bool blocking, double timeout) {
+bool Semaphore::acquire_until(Deadline deadline) {
   // F9: a free permit goes to the caller even with waiters queued; they are
   // only ever handed permits by the notifier, so none is skipped for good.
   if (counter_ > 0) {
     --counter_;
     return true;
   }
-  if (!blocking || timeout == 0) return false;
   Node node;
   // Notified means the notifier already took the permit for us.
-  return detail::park(waiters_, node, timeout);
+  return detail::park(waiters_, node, deadline);
 }
 
 long Semaphore::release() {
   if (bound_ >= 0 && counter_ >= bound_) throw SemaphoreReleasedTooManyTimes();
   ++counter_;
-  if (!waiters_.empty()) notifier_.schedule();
+  if (!waiters_.empty() || !links_.empty()) notifier_.schedule();
   return counter_;
 }
 
-long Semaphore::wait(double timeout) {
+long Semaphore::wait_until(Deadline deadline) {
   if (counter_ > 0) return counter_;
-  if (timeout == 0) return 0;
   Node node;
   node.acquiring = false;
-  return detail::park(waiters_, node, timeout) ? counter_ : 0;
+  return detail::park(waiters_, node, deadline) ? counter_ : 0;
 }
+
+std::size_t Semaphore::rawlink(LinkFn fn) {
+  std::size_t id = links_.add(std::move(fn));
+  if (counter_ > 0) notifier_.schedule();
+  return id;
+}
+
+void Semaphore::unlink(std::size_t id) noexcept { links_.remove(id); }
 
 // Hands permits out while they last, to the waiters present when the round
 // started (gevent's _notify_links with only_while_ready). The permit is
@@ -59,19 +65,36 @@ void Semaphore::notify(void* p, const bool& gone) {
     detail::notify(*n);
     if (gone) return;
   }
-  if (self->counter_ > 0 && !self->waiters_.empty()) self->notifier_.run_again();
+  if (self->counter_ > 0 && !self->waiters_.empty()) {
+    self->notifier_.run_again();
+    return;
+  }
+  // Rawlinks run after the waiters, while a permit is free (gevent calls
+  // them as links in the same round).
+  self->links_.run_each(gone, [self] { return self->counter_ > 0; }, [self](const LinkFn& fn) { fn(*self); });
 }
 
 bool RLock::is_owned_by_current() const noexcept { return count_ > 0 && owner_ == Greenlet::current().id(); }
 
-bool RLock::acquire(bool blocking, double timeout) {
-  unsigned long me = Greenlet::current().id();
-  if (count_ > 0 && owner_ == me) {
+bool RLock::acquire_until(Deadline deadline) {
+  if (is_owned_by_current()) {
     ++count_;
     return true;
   }
-  if (!block_.acquire(blocking, timeout)) return false;
-  owner_ = me;
+  return take(block_.acquire_until(deadline));
+}
+
+bool RLock::try_acquire() {
+  if (is_owned_by_current()) {
+    ++count_;
+    return true;
+  }
+  return take(block_.try_acquire());
+}
+
+bool RLock::take(bool acquired) {
+  if (!acquired) return false;
+  owner_ = Greenlet::current().id();
   count_ = 1;
   return true;
 }

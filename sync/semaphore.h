@@ -3,9 +3,14 @@
 //
 // Mapping from gevent:
 //   Semaphore(value=1)               Semaphore(value)   (negative -> std::invalid_argument)
-//   s.acquire(blocking, timeout)     s.acquire(blocking, timeout) -> bool (timeout < 0: none)
+//   s.acquire()                      s.acquire()
+//   s.acquire(timeout=s)             s.acquire_for(d) / s.acquire_until(deadline) -> bool
+//   s.acquire(blocking=False)        s.try_acquire() -> bool
 //   s.release()                      s.release() -> counter    (never switches)
-//   s.wait(timeout)                  s.wait(timeout) -> counter (waits for a permit, takes none)
+//   s.wait() / wait(timeout)         s.wait() / s.wait_for(d) -> counter (waits for a permit,
+//                                    takes none; 0 on timeout)
+//   s.rawlink(cb) / unlink(cb)       s.rawlink(fn) -> id / s.unlink(id): fn(sem) runs in the hub
+//                                    after a release while a permit is free (LK-5)
 //   s.counter, s.locked()            s.counter(), s.locked()
 //   with s:                          std::lock_guard / std::unique_lock / std::scoped_lock:
 //                                    every class here has lock(), unlock(), try_lock()
@@ -22,7 +27,9 @@
 // One thread: the hub's (LK-7's cross-thread use is not supported).
 #include <cstddef>
 #include <stdexcept>
+#include <functional>
 #include <string>
+#include <vector>
 
 #include "fern/sync/wait_list.h"
 
@@ -49,28 +56,46 @@ class Semaphore {
   // Greenlets still waiting stay parked (until their timeout or a kill).
   ~Semaphore() = default;
 
-  // Takes a permit: at once if one is free (no switch), else with blocking
-  // parks FIFO (switches to the hub) until handed one (true) or `timeout`
-  // seconds pass (false; < 0: no limit). Not blocking: false at once.
-  // A kill or Timeout thrown in propagates and no permit is taken (TO-10).
-  bool acquire(bool blocking = true, double timeout = -1);
+  // Takes a permit: at once if one is free (no switch), else parks FIFO
+  // (switches to the hub) until handed one (true) or the deadline passes
+  // (false). A kill or Timeout thrown in propagates and no permit is taken
+  // (TO-10).
+  bool acquire_until(Deadline deadline);
+  void acquire() { acquire_until(Deadline::never()); }
+  bool acquire_for(Duration d) { return acquire_until(d.from_now()); }
+  // Without blocking: false when no permit is free.
+  bool try_acquire() noexcept {
+    if (counter_ <= 0) return false;
+    --counter_;
+    return true;
+  }
   // Returns a permit and schedules handing it to the first waiter. Never
   // switches. Returns the new counter. BoundedSemaphore: may throw
   // SemaphoreReleasedTooManyTimes.
   long release();
-  // Blocks until a permit is free or `timeout` passes, taking none; returns
-  // the counter (0 on timeout). Waits its turn behind earlier acquirers.
-  long wait(double timeout = -1);
+  // Blocks until a permit is free or the deadline passes, taking none;
+  // returns the counter (0 on timeout). Waits its turn behind earlier
+  // acquirers.
+  long wait_until(Deadline deadline);
+  long wait() { return wait_until(Deadline::never()); }
+  long wait_for(Duration d) { return wait_until(d.from_now()); }
+
+  // LK-5: fn(*this) runs in the hub after each release() that leaves a
+  // permit free (and at once, scheduled, if one is free now), until
+  // unlinked. Returns an id for unlink.
+  using LinkFn = std::function<void(Semaphore&)>;
+  std::size_t rawlink(LinkFn fn);
+  void unlink(std::size_t id) noexcept;
 
   long counter() const noexcept { return counter_; }
   bool locked() const noexcept { return counter_ <= 0; }
   std::size_t waiter_count() const noexcept { return waiters_.size(); }
 
   // Lockable (std::lock_guard, std::unique_lock): acquire() / release() /
-  // acquire(false).
+  // try_acquire().
   void lock() { acquire(); }
   void unlock() { release(); }
-  bool try_lock() { return acquire(false); }
+  bool try_lock() { return try_acquire(); }
 
  protected:
   Semaphore(long value, long bound);
@@ -80,7 +105,9 @@ class Semaphore {
     bool acquiring = true;  // false: wait() only watches for a permit
   };
   static void notify(void* self, const bool& gone);
+  void run_links();
 
+  detail::RawLinks<LinkFn> links_;
   detail::WaitList waiters_;
   detail::Notifier notifier_;  // after waiters_: destroyed first
   long counter_;
@@ -103,9 +130,13 @@ class Lock : public BoundedSemaphore {
 // A semaphore that never blocks and counts nothing (LK-7).
 class DummySemaphore {
  public:
-  bool acquire(bool = true, double = -1) noexcept { return true; }
+  void acquire() noexcept {}
+  bool try_acquire() noexcept { return true; }
+  bool acquire_for(Duration) noexcept { return true; }
+  bool acquire_until(Deadline) noexcept { return true; }
   long release() noexcept { return 1; }
-  long wait(double = -1) noexcept { return 1; }
+  long wait() noexcept { return 1; }
+  long wait_for(Duration) noexcept { return 1; }
   bool locked() const noexcept { return false; }
   void lock() noexcept {}
   void unlock() noexcept {}
@@ -121,8 +152,11 @@ class RLock {
   RLock& operator=(const RLock&) = delete;
 
   // The owner: count + 1, true, no switch. Anyone else: as
-  // Semaphore::acquire (blocks FIFO; false on timeout or when not blocking).
-  bool acquire(bool blocking = true, double timeout = -1);
+  // Semaphore::acquire_until (blocks FIFO; false on timeout).
+  bool acquire_until(Deadline deadline);
+  void acquire() { acquire_until(Deadline::never()); }
+  bool acquire_for(Duration d) { return acquire_until(d.from_now()); }
+  bool try_acquire();
   // Count - 1; frees the lock (waking the first waiter, no switch) at 0.
   // Throws NotOwnerError when the caller is not the owner or it is free.
   void release();
@@ -133,9 +167,10 @@ class RLock {
 
   void lock() { acquire(); }
   void unlock() { release(); }
-  bool try_lock() { return acquire(false); }
+  bool try_lock() { return try_acquire(); }
 
  private:
+  bool take(bool acquired);
   Semaphore block_{1};
   unsigned long owner_ = 0;  // Greenlet::id() of the owner while count_ > 0
   unsigned count_ = 0;

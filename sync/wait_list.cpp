@@ -3,10 +3,9 @@
 
 namespace fern::detail {
 
+// The queued callback leaves the hub's queue by itself (Hook); a running
+// one learns through `gone` that its primitive is no more.
 Notifier::~Notifier() {
-  if (Callback::queued) {
-    if (Hub* hub = Hub::current_if_exists()) hub->unschedule(this);
-  }
   if (gone_) *gone_ = true;
 }
 

@@ -15,100 +15,59 @@
 // Everything here belongs to one thread: the thread of the hub it runs on.
 #include <cstddef>
 #include <cstdint>
+#include <vector>
 
 #include "fern/core/hub.h"
 
 namespace fern::detail {
 
-// One parked greenlet. Lives on that greenlet's stack while it waits.
-struct WaitNode {
-  WaitNode* prev = nullptr;
-  WaitNode* next = nullptr;
+// One parked greenlet. Lives on that greenlet's stack while it waits and is
+// a Hook: it leaves the list by itself on every exit path.
+struct WaitNode : Hook {
   std::uint64_t seq = 0;  // arrival order: a notification round covers seq < its bound
   Waiter waiter;
-  bool linked = false;
   bool notified = false;  // set by the primitive right before it wakes the node
 };
 
-// Intrusive doubly linked FIFO: O(1) push, pop and removal, no allocation.
+// A FIFO of parked greenlets: O(1) push, pop and removal, no allocation.
 class WaitList {
  public:
   WaitList() = default;
   WaitList(const WaitList&) = delete;
   WaitList& operator=(const WaitList&) = delete;
-  // Nodes still parked are unlinked (left waiting for their timeout or a kill).
-  ~WaitList() { detach_all(); }
+  // Nodes still parked are detached (left waiting for their timeout or a kill).
 
-  bool empty() const noexcept { return head_ == nullptr; }
-  std::size_t size() const noexcept { return size_; }
-  WaitNode* front() const noexcept { return head_; }
+  bool empty() const noexcept { return list_.empty(); }
+  std::size_t size() const noexcept { return list_.size(); }
+  WaitNode* front() const noexcept { return static_cast<WaitNode*>(list_.front()); }
+  static WaitNode* next(const WaitNode* n) noexcept { return static_cast<WaitNode*>(HookList::next(n)); }
   // The seq the next pushed node will get: a round that starts now covers
   // exactly the nodes with a smaller seq.
   std::uint64_t next_seq() const noexcept { return next_seq_; }
 
   void push_back(WaitNode* n) noexcept {
-    n->prev = tail_;
-    n->next = nullptr;
-    n->seq = next_seq_++;
-    n->linked = true;
-    if (tail_) tail_->next = n;
-    else head_ = n;
-    tail_ = n;
-    ++size_;
-  }
-  // No-op when not linked.
-  void remove(WaitNode* n) noexcept {
-    if (!n->linked) return;
-    if (n->prev) n->prev->next = n->next;
-    else head_ = n->next;
-    if (n->next) n->next->prev = n->prev;
-    else tail_ = n->prev;
-    n->prev = n->next = nullptr;
-    n->linked = false;
-    --size_;
+    if (list_.push_back(n)) n->seq = next_seq_++;
   }
   // nullptr when empty.
-  WaitNode* pop_front() noexcept {
-    WaitNode* n = head_;
-    if (n) remove(n);
-    return n;
-  }
-  void detach_all() noexcept {
-    while (pop_front()) {
-    }
+  WaitNode* pop_front() noexcept { return static_cast<WaitNode*>(list_.pop_front()); }
+  void remove(WaitNode* n) noexcept {
+    if (list_.contains(n)) list_.remove(n);
   }
 
  private:
-  WaitNode* head_ = nullptr;
-  WaitNode* tail_ = nullptr;
-  std::size_t size_ = 0;
+  HookList list_;
   std::uint64_t next_seq_ = 0;
 };
 
 // Parks the calling greenlet on `node` at the back of `list` until the
-// primitive notifies it (returns true), `timeout` seconds pass (false;
-// timeout < 0: no limit and no timer, so a deadlock ends in LoopExit) or an
-// exception is thrown in (kill, Timeout, LoopExit: propagates). The node is
-// off the list on every exit. Blocks: switches to the hub. Not in the hub.
-// Inline: every call level between the switch and the caller costs a
-// mispredicted return after each switch.
-inline bool park(WaitList& list, WaitNode& node, double timeout) {
+// primitive notifies it (returns true), the deadline passes (false; never:
+// no timer, so a deadlock ends in LoopExit) or an exception is thrown in
+// (kill, Timeout, LoopExit: propagates). The node is off the list on every
+// exit (its destructor). Blocks: switches to the hub. Not in the hub.
+inline bool park(WaitList& list, WaitNode& node, Deadline deadline) {
   list.push_back(&node);
-  // A primitive destroyed while we wait has detached us (linked is false):
-  // then the list must not be touched.
-  struct Unlink {
-    WaitList& list;
-    WaitNode& node;
-    ~Unlink() {
-      if (node.linked) list.remove(&node);
-    }
-  } unlink{list, node};
-  if (timeout < 0) {
-    node.waiter.wait();  // no timer at all: the hub can tell nothing will wake us (LoopExit)
-  } else {
-    WakeTimer timer(Hub::current(), node.waiter, timeout);
-    node.waiter.wait();
-  }
+  Hub::current().park(node.waiter, deadline);
+  node.unlink();  // timed out: leave the list now, before anything else runs
   return node.notified;
 }
 
@@ -119,6 +78,85 @@ inline void notify(WaitNode& node) {
   node.notified = true;
   node.waiter.wake();
 }
+
+// Tells code that switches into user code from inside an object (a hand-off
+// loop in the hub) whether the object survived the switch: the woken
+// greenlet may destroy it. The object owns a Liveness; each loop holds a
+// Guard and checks gone() after every switch. Guards nest.
+class Liveness {
+ public:
+  Liveness() = default;
+  Liveness(const Liveness&) = delete;
+  Liveness& operator=(const Liveness&) = delete;
+  ~Liveness() {
+    for (Guard* g = top_; g; g = g->below_) g->gone_ = true;
+  }
+
+  class Guard {
+   public:
+    explicit Guard(Liveness& l) noexcept : owner_(&l), below_(l.top_) { l.top_ = this; }
+    Guard(const Guard&) = delete;
+    Guard& operator=(const Guard&) = delete;
+    ~Guard() {
+      if (!gone_) owner_->top_ = below_;
+    }
+    bool gone() const noexcept { return gone_; }
+
+   private:
+    friend class Liveness;
+    Liveness* owner_;
+    Guard* below_;
+    bool gone_ = false;
+  };
+
+ private:
+  Guard* top_ = nullptr;
+};
+
+// gevent's rawlink list of a primitive: callbacks by id, run from its
+// Notifier. A callback may unlink others or itself while they run.
+template <class Fn>
+class RawLinks {
+ public:
+  bool empty() const noexcept { return links_.empty(); }
+  std::size_t add(Fn fn) {
+    links_.push_back(Link{next_id_, std::move(fn)});
+    return next_id_++;
+  }
+  void remove(std::size_t id) noexcept {
+    for (auto it = links_.begin(); it != links_.end(); ++it) {
+      if (it->id == id) {
+        links_.erase(it);
+        return;
+      }
+    }
+  }
+  // Calls run(fn) for each link present now and still linked when its turn
+  // comes, while more() holds; stops when `gone` (the owner was destroyed).
+  template <class More, class Run>
+  void run_each(const bool& gone, More&& more, Run&& run) {
+    std::vector<std::size_t> ids;
+    for (const Link& l : links_) ids.push_back(l.id);
+    for (std::size_t id : ids) {
+      if (!more()) return;
+      for (const Link& l : links_) {
+        if (l.id != id) continue;
+        Fn fn = l.fn;  // the link may remove itself while it runs
+        run_guarded("a rawlink", [&] { run(fn); });
+        break;
+      }
+      if (gone) return;
+    }
+  }
+
+ private:
+  struct Link {
+    std::size_t id;
+    Fn fn;
+  };
+  std::vector<Link> links_;
+  std::size_t next_id_ = 1;
+};
 
 // A primitive's wake-up callback: at most one queued at a time. Because each
 // wake switches into user code, the primitive may be destroyed while its
@@ -136,14 +174,14 @@ class Notifier : private Callback {
 
   // Queues the callback unless it is queued or running. No switch.
   void schedule() noexcept {
-    if (!Callback::queued && !gone_) Hub::current().schedule(this);
+    if (!Callback::queued() && !gone_) Hub::current().schedule(this);
   }
   // From inside fn: run once more after this run (for waiters that arrived
   // during it and must queue behind, SEMANTICS F8).
   void run_again() noexcept { again_ = true; }
-  bool queued() const noexcept { return Callback::queued; }
+  bool queued() const noexcept { return Callback::queued(); }
   bool running() const noexcept { return gone_ != nullptr; }
-  bool pending() const noexcept { return Callback::queued || gone_ != nullptr; }
+  bool pending() const noexcept { return Callback::queued() || gone_ != nullptr; }
 
  private:
   static void fire(Callback* cb);

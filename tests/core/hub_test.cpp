@@ -42,7 +42,7 @@ TEST_F(HubLoop, JoiningATaskThatCanNeverWakeRaisesLoopExit) {
     never.wait();
   });
   EXPECT_THROW(stuck.join(), fern::LoopExit);
-  stuck.kill(nullptr, false);
+  stuck.kill_async();
   sleep(0);
   EXPECT_TRUE(stuck.dead());
 }
@@ -71,16 +71,16 @@ TEST_F(HubLoop, RunUntilIdleReturnsWhenWorkEndsAndHonoursTimeout) {
   EXPECT_EQ(log, Vec{"done"});
   EXPECT_TRUE(hub.run_until_idle());  // again: nothing to do, still true
   auto slow = fern::spawn([] { sleep(10); });
-  EXPECT_FALSE(hub.run_until_idle(0.002));
+  EXPECT_FALSE(hub.run_until_idle_for(0.002));
   slow.kill();
   // An unreferenced timer does not keep the loop alive.
   struct Never : fern::Timer {
   } unref;
-  unref.ref = false;
+  unref.set_ref(false);
   unref.fn = [](fern::Timer*) {};
-  hub.start_timer(&unref, hub.update_now() + 10'000'000'000);
+  hub.start_timer(&unref, fern::Deadline::after(10.0));
   EXPECT_TRUE(hub.run_until_idle());
-  hub.stop_timer(&unref);
+  unref.unlink();
 }
 
 // HUB-9

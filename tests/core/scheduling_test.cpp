@@ -62,7 +62,7 @@ TEST_F(Scheduling, OneIterationRunsCallbacksThenTimersThenIdle) {
   } timer0;
   timer0.log = &log;
   timer0.fn = [](fern::Timer* t) { static_cast<Mark*>(t)->log->push_back("timer(0)"); };
-  hub.start_timer(&timer0, hub.now());
+  hub.start_timer(&timer0, fern::Deadline::at(hub.now()));
   auto later = fern::spawn_later(0, [&] { log.push_back("spawn_later(0)"); });
   hub.run_callback([&] { log.push_back("run_callback#1"); });
   auto spawned = spawn([&] { log.push_back("spawn"); });
@@ -127,7 +127,7 @@ TEST_F(Scheduling, JoinallReturnsReadyTasksInCompletionOrder) {
   EXPECT_EQ(ready[1], a.core());
   auto slow = spawn([] { sleep(10); });
   auto quick = spawn([] {});
-  auto some = fern::joinall({slow.core(), quick.core()}, 0.005);
+  auto some = fern::joinall_for(0.005, {slow.core(), quick.core()});
   ASSERT_EQ(some.size(), 1u);
   EXPECT_EQ(some[0], quick.core());
   slow.kill();
@@ -183,11 +183,11 @@ TEST_F(Scheduling, ExpiredTimerRunsBeforeReadyFdInTheSameIteration) {
   } timer;
   timer.log = &log;
   timer.fn = [](fern::Timer* t) { static_cast<Mark*>(t)->log->push_back("timer-expired"); };
-  hub.start_timer(&timer, hub.update_now());
+  hub.start_timer(&timer, fern::Deadline::at(hub.update_now()));
   hub.run_callback([&] { log.push_back("run_callback"); });
   ASSERT_EQ(hub.watch_fd(fds[0], fern::kReadable, &watch), fern::Hub::Watch::kStarted);
   done.wait();  // woken by the fd event itself: no timing involved
-  hub.unwatch_fd(fds[0], fern::kReadable, &watch);
+  watch.unlink();
   close(fds[0]);
   close(fds[1]);
   ASSERT_GE(log.size(), 3u);

@@ -39,7 +39,7 @@ TEST_F(Tasks, StateTableFollowsGevent) {
 TEST_F(Tasks, FailureIsReportedAndKeptNotRaisedInJoiners) {
   ::testing::internal::CaptureStderr();
   auto t = spawn([]() -> int { throw std::invalid_argument("bad"); });
-  EXPECT_TRUE(t.join());
+  t.join();
   std::string err = ::testing::internal::GetCapturedStderr();
   EXPECT_NE(err.find("std::invalid_argument: bad"), std::string::npos) << err;
   EXPECT_NE(err.find("failed with std::invalid_argument"), std::string::npos) << err;
@@ -90,7 +90,7 @@ TEST_F(Tasks, KillRaisesAtTheBlockingPointAndBlockingKillWaits) {
 TEST_F(Tasks, NonBlockingKillHappensWhenTheHubRuns) {
   auto t = spawn([] { sleep(10); });
   sleep(0);
-  EXPECT_FALSE(t.kill(nullptr, false));
+  EXPECT_FALSE(t.kill_async());
   EXPECT_FALSE(t.dead());
   sleep(0);
   EXPECT_TRUE(t.dead());
@@ -131,7 +131,7 @@ TEST_F(Tasks, KillWithTimeoutReturnsWhileAStubbornTaskLives) {
     }
   });
   sleep(0);
-  EXPECT_FALSE(t.kill(nullptr, true, 0.002));
+  EXPECT_FALSE(t.kill_for(0.002));
   EXPECT_FALSE(t.dead());
   stop = true;
   t.kill();
@@ -141,9 +141,9 @@ TEST_F(Tasks, KillWithTimeoutReturnsWhileAStubbornTaskLives) {
 // GV-9
 TEST_F(Tasks, JoinAndGetTimeouts) {
   auto t = spawn([] { sleep(10); });
-  EXPECT_FALSE(t.join(0.002));
-  EXPECT_THROW(t.get(true, 0.002), fern::Timeout);
-  EXPECT_THROW(t.get(false), fern::Timeout);
+  EXPECT_FALSE(t.join_for(0.002));
+  EXPECT_THROW(t.get_for(0.002), fern::Timeout);
+  EXPECT_THROW(t.get_nowait(), fern::Timeout);
   t.kill();
 }
 
@@ -195,12 +195,12 @@ TEST_F(Tasks, JoinallRaisesTheFirstFailureToHappenAndHonoursCount) {
     throw std::runtime_error("first in list");
   });
   auto b = spawn([] { throw std::logic_error("first to happen"); });
-  EXPECT_THROW(fern::joinall({a.core(), b.core()}, -1, true), std::logic_error);
+  EXPECT_THROW(fern::joinall({a.core(), b.core()}, fern::JoinAll().raise_error()), std::logic_error);
   fern::joinall({a.core(), b.core()});
   ::testing::internal::GetCapturedStderr();
   auto s = spawn([] { sleep(10); });
   auto f = spawn([] {});
-  auto one = fern::joinall({s.core(), f.core(), f.core()}, -1, false, 1);
+  auto one = fern::joinall({s.core(), f.core(), f.core()}, fern::JoinAll().count(1));
   ASSERT_EQ(one.size(), 1u);
   EXPECT_EQ(one[0], f.core());
   s.kill();
@@ -219,7 +219,7 @@ TEST_F(Tasks, KillallKillsUnstartedAtOnceAndTimesOutOnStubbornOnes) {
   });
   sleep(0);
   auto unstarted = spawn([] {});
-  EXPECT_THROW(fern::killall({stubborn.core(), unstarted.core()}, nullptr, true, 0.002), fern::Timeout);
+  EXPECT_THROW(fern::killall_for(0.002, {stubborn.core(), unstarted.core()}), fern::Timeout);
   EXPECT_TRUE(unstarted.dead());
   stop = true;
   fern::killall({stubborn.core()});

@@ -6,6 +6,7 @@
 #include <cstddef>
 
 #include "fern/io/socket.h"
+#include "fern/io/thread_pool.h"
 #include "hub_fixture.h"
 
 namespace fern::testing {
@@ -24,11 +25,15 @@ class IoTest : public HubTest {
  protected:
   // Counted outside the hub's lifetime: its own wake-up fds come and go with it.
   void SetUp() override {
+    default_thread_pool().wait_idle();
     fds_ = open_fd_count();
     HubTest::SetUp();
   }
   void TearDown() override {
     HubTest::TearDown();
+    // A resolver worker may still hold the old hub's door (its eventfd) for
+    // the instant after handing a result back.
+    default_thread_pool().wait_idle();
     EXPECT_EQ(open_fd_count(), fds_) << "fds leaked";
   }
 

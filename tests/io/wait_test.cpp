@@ -13,6 +13,7 @@
 #include "fern/io/signal.h"
 #include "fern/io/wait.h"
 #include "hub_fixture.h"
+#include "io/pipe.h"
 
 namespace {
 
@@ -21,20 +22,7 @@ using fern::spawn;
 using Vec = std::vector<std::string>;
 using FdWaiting = fern::testing::HubTest;
 
-struct Pipe {
-  int r = -1, w = -1;
-  Pipe() {
-    int fds[2];
-    if (pipe2(fds, O_NONBLOCK | O_CLOEXEC) == 0) {
-      r = fds[0];
-      w = fds[1];
-    }
-  }
-  ~Pipe() {
-    if (r >= 0) ::close(r);
-    if (w >= 0) ::close(w);
-  }
-};
+using fern::testing::Pipe;
 
 // IO-1
 TEST_F(FdWaiting, WaitReadBlocksOnlyTheCallerUntilData) {
@@ -144,7 +132,7 @@ TEST_F(FdWaiting, SignalRunsTheHandlerInANewGreenletFromTheHub) {
   auto sleeper = spawn([] { sleep(10); });
   fern::SignalHandler h = fern::signal_handler(SIGUSR1, [&] {
     in_other_greenlet = !(fern::Greenlet::current() == main);
-    sleeper.kill(nullptr, false);
+    sleeper.kill_async();
   });
   sleep(0);
   ASSERT_EQ(raise(SIGUSR1), 0);  // delivered now; handled when the hub runs

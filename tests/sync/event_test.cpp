@@ -26,7 +26,7 @@ TEST_F(Events, SetDoesNotSwitchAndWakesWaitersInWaitOrder) {
   for (int n = 0; n < 4; ++n)
     tasks.push_back(spawn([&, n] {
       log.push_back("wait-" + std::to_string(n));
-      bool r = ev.wait();
+      bool r = ev.wait_until(fern::Deadline::never());
       log.push_back("woke-" + std::to_string(n) + "=" + (r ? "True" : "False"));
     }).core());
   sleep(0);
@@ -44,7 +44,7 @@ TEST_F(Events, SetThenClearStillWakesWaiters) {
   fern::Event ev;
   std::vector<bool> results;
   std::vector<fern::AnyTask> tasks;
-  for (int n = 0; n < 3; ++n) tasks.push_back(spawn([&] { results.push_back(ev.wait()); }).core());
+  for (int n = 0; n < 3; ++n) tasks.push_back(spawn([&] { results.push_back(ev.wait_until(fern::Deadline::never())); }).core());
   sleep(0);
   ev.set();
   ev.clear();
@@ -75,13 +75,13 @@ TEST_F(Events, StateAndWaitResultsFollowGevent) {
   fern::Event ev;
   EXPECT_FALSE(ev.is_set());
   EXPECT_FALSE(ev.ready());
-  EXPECT_FALSE(ev.wait(0.01));
-  EXPECT_FALSE(ev.wait(0));
+  EXPECT_FALSE(ev.wait_for(0.01));
+  EXPECT_FALSE(ev.wait_for(0));
   ev.set();
   EXPECT_TRUE(ev.is_set());
   EXPECT_TRUE(ev.ready());
-  EXPECT_TRUE(ev.wait());
-  EXPECT_TRUE(ev.wait(0));
+  EXPECT_TRUE(ev.wait_until(fern::Deadline::never()));
+  EXPECT_TRUE(ev.wait_for(0));
   ev.clear();
   EXPECT_FALSE(ev.is_set());
 }
@@ -89,7 +89,7 @@ TEST_F(Events, StateAndWaitResultsFollowGevent) {
 // TO-10: a timed-out waiter and one interrupted by a Timeout leave the list.
 TEST_F(Events, TimedOutAndInterruptedWaitersLeaveTheList) {
   fern::Event ev;
-  auto timed = spawn([&] { return ev.wait(0.01); });
+  auto timed = spawn([&] { return ev.wait_for(0.01); });
   auto interrupted = spawn([&] {
     try {
       fern::TimeoutScope scope(0.01);
@@ -112,7 +112,7 @@ TEST_F(Events, TimedOutAndInterruptedWaitersLeaveTheList) {
 TEST_F(Events, KilledWaiterLeavesTheListAndOthersStillWake) {
   fern::Event ev;
   auto a = spawn([&] { ev.wait(); });
-  auto b = spawn([&] { return ev.wait(); });
+  auto b = spawn([&] { return ev.wait_until(fern::Deadline::never()); });
   sleep(0);
   a.kill();
   EXPECT_EQ(ev.waiter_count(), 1u);
@@ -177,16 +177,16 @@ TEST_F(AsyncResults, StateBeforeAndAfterSetFollowsGevent) {
   EXPECT_FALSE(a.successful());
   EXPECT_FALSE(a.value());
   EXPECT_FALSE(a.exception());
-  EXPECT_THROW(a.get(false), fern::Timeout);
   EXPECT_THROW(a.get_nowait(), fern::Timeout);
-  EXPECT_THROW(a.get(true, 0.01), fern::Timeout);
-  EXPECT_FALSE(a.wait(0.01));
+  EXPECT_THROW(a.get_nowait(), fern::Timeout);
+  EXPECT_THROW(a.get_for(0.01), fern::Timeout);
+  EXPECT_FALSE(a.wait_for(0.01));
   a.set(5);
   EXPECT_TRUE(a.ready());
   EXPECT_TRUE(a.successful());
   EXPECT_EQ(a.value(), 5);
   EXPECT_EQ(a.get(), 5);
-  EXPECT_TRUE(a.wait());
+  EXPECT_TRUE(a.wait_until(fern::Deadline::never()));
   a.set(6);
   EXPECT_EQ(a.get(), 6);
 }
@@ -201,7 +201,7 @@ TEST_F(AsyncResults, SetExceptionIsRethrownByGet) {
   EXPECT_THROW(b.get(), std::out_of_range);
   EXPECT_TRUE(b.ready());
   EXPECT_FALSE(b.successful());
-  EXPECT_TRUE(b.wait());
+  EXPECT_TRUE(b.wait_until(fern::Deadline::never()));
   EXPECT_FALSE(b.value());
   EXPECT_TRUE(b.exception());
 }

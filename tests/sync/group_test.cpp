@@ -31,7 +31,7 @@ TEST_F(Pools, SpawnOnAFullPoolBlocksTheSpawnerUntilASlotFrees) {
     log.push_back(n);
   };
   p.spawn(job, "a", 0.02);
-  p.spawn(job, "b", 0.04);
+  p.spawn(job, "b", 0.3);  // far enough behind "a" and "c" on a loaded machine
   EXPECT_EQ(p.size(), 2u);
   EXPECT_EQ(p.free_count(), 0u);
   EXPECT_TRUE(p.full());
@@ -39,7 +39,7 @@ TEST_F(Pools, SpawnOnAFullPoolBlocksTheSpawnerUntilASlotFrees) {
   p.spawn(job, "c", 0.0);
   EXPECT_GE(seconds_since(t0), 0.015);  // blocked until "a" ended
   EXPECT_EQ(log, (Vec{"a"}));
-  EXPECT_TRUE(p.join());
+  EXPECT_TRUE(p.join_until(fern::Deadline::never()));
   EXPECT_EQ(log, (Vec{"a", "c", "b"}));
   EXPECT_EQ(p.size(), 0u);
 }
@@ -150,8 +150,8 @@ TEST_F(Pools, AddOnAFullPoolThrowsPoolFullAndZeroSizeIsAlwaysFull) {
   auto g1 = spawn([] { sleep(10); });
   auto g2 = spawn([] { sleep(10); });
   p.add(g1);
-  EXPECT_THROW(p.add(g2, false), fern::PoolFull);
-  EXPECT_THROW(p.add(g2, true, 0.01), fern::PoolFull);
+  EXPECT_FALSE(p.try_add(g2));
+  EXPECT_FALSE(p.add_for(g2, 0.01));
   p.discard(g1);
   EXPECT_EQ(p.size(), 0u);
   EXPECT_EQ(p.free_count(), 1u);
@@ -160,7 +160,7 @@ TEST_F(Pools, AddOnAFullPoolThrowsPoolFullAndZeroSizeIsAlwaysFull) {
   fern::Pool p0(0);
   EXPECT_EQ(p0.free_count(), 0u);
   EXPECT_TRUE(p0.full());
-  EXPECT_EQ(p0.wait_available(0.01), 0);
+  EXPECT_EQ(p0.wait_available_for(0.01), 0);
   EXPECT_THROW(fern::Pool(-1), std::invalid_argument);
   EXPECT_FALSE(fern::Pool().full());
 }
@@ -190,11 +190,11 @@ TEST_F(Groups, MembersLeaveWhenTheyEndAndJoinReportsEmptiness) {
   g.add(b);
   EXPECT_EQ(g.size(), 2u);
   EXPECT_TRUE(g.contains(a));
-  EXPECT_FALSE(g.join(0.01));
+  EXPECT_FALSE(g.join_for(0.01));
   EXPECT_EQ(g.size(), 2u);
-  EXPECT_TRUE(g.join());
+  EXPECT_TRUE(g.join_until(fern::Deadline::never()));
   EXPECT_EQ(g.size(), 0u);
-  EXPECT_TRUE(fern::Group().join());
+  EXPECT_TRUE(fern::Group().join_until(fern::Deadline::never()));
   EXPECT_FALSE(g.full());
 }
 
@@ -226,8 +226,8 @@ TEST_F(Groups, KillAndKilloneEndMembers) {
   EXPECT_TRUE(x.dead());
   EXPECT_EQ(g.size(), 1u);
   EXPECT_FALSE(g.contains(x));
-  EXPECT_FALSE(g.kill(nullptr, false));  // not blocking: y is still dying
-  EXPECT_TRUE(g.join());
+  EXPECT_FALSE(g.kill_async());  // not blocking: y is still dying
+  EXPECT_TRUE(g.join_until(fern::Deadline::never()));
   EXPECT_TRUE(y.dead());
 }
 
@@ -246,8 +246,8 @@ TEST_F(Groups, RepeatedKillDeliversTheExceptionOnce) {
     }
   });
   sleep(0);
-  g.kill(nullptr, false);
-  g.kill(nullptr, false);
+  g.kill_async();
+  g.kill_async();
   sleep(0);
   sleep(0);
   EXPECT_EQ(hits, 1);
@@ -262,7 +262,7 @@ TEST_F(Groups, JoinWithRaiseErrorRethrowsTheFirstFailure) {
   fern::Group g;
   g.spawn([]() -> int { throw std::range_error("zero"); });
   g.spawn([] { sleep(0.01); });
-  EXPECT_THROW(g.join(-1, true), std::range_error);
+  EXPECT_THROW(g.join(fern::JoinAll().raise_error()), std::range_error);
   ::testing::internal::GetCapturedStderr();
 }
 

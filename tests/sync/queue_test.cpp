@@ -66,10 +66,10 @@ TEST_F(Queues, BasicsFollowGevent) {
   EXPECT_EQ(q.get(), 1);
   EXPECT_EQ(q.get(), 2);
   EXPECT_THROW(q.get_nowait(), fern::QueueEmpty);
-  EXPECT_THROW(q.get(true, 0.01), fern::QueueEmpty);
+  EXPECT_EQ(q.get_for(0.01), std::nullopt);
   fern::Queue<int> one(1);
   one.put(1);
-  EXPECT_THROW(one.put(2, true, 0.01), fern::QueueFull);
+  EXPECT_FALSE(one.put_for(2, 0.01));
   EXPECT_EQ(one.qsize(), 1u);
   EXPECT_EQ(one.putter_count(), 0u);
 }
@@ -87,11 +87,11 @@ TEST_F(Queues, ZeroMaxsizeIsUnbounded) {
 TEST_F(Queues, TryGetAndTryPutReturnTheOutcome) {
   fern::Queue<std::string> q(1);
   EXPECT_EQ(q.try_get(), std::nullopt);
-  EXPECT_EQ(q.try_get(0.01), std::nullopt);
+  EXPECT_EQ(q.get_for(0.01), std::nullopt);
   std::string item = "a";
   EXPECT_TRUE(q.try_put(std::move(item)));
   std::string second = "b";
-  EXPECT_FALSE(q.try_put(std::move(second), 0.01));
+  EXPECT_FALSE(q.put_for(std::move(second), 0.01));
   EXPECT_EQ(second, "b");  // left untouched when refused
   EXPECT_EQ(q.try_get(), "a");
 }
@@ -124,9 +124,9 @@ TEST_F(Queues, GetterInterruptedByTimeoutConsumesNothing) {
 // TO-10, Q-8 (test_two_waiters_one_dies): the item goes to the survivor.
 TEST_F(Queues, ItemGoesToTheWaiterThatDidNotDie) {
   fern::Queue<int> q;
-  auto dying = spawn([&] { return q.get(true, 0.001); });
+  auto dying = spawn([&] { return q.get_for(0.001); });
   auto waiting = spawn([&] { return q.get(); });
-  EXPECT_THROW(dying.get(), fern::QueueEmpty);
+  EXPECT_EQ(dying.get(), std::nullopt);
   q.put(7);
   EXPECT_EQ(waiting.get(), 7);
   EXPECT_TRUE(q.empty());
@@ -143,7 +143,7 @@ TEST_F(Queues, KilledPutterLeavesNothingBehind) {
   EXPECT_EQ(q.putter_count(), 1u);
   EXPECT_EQ(q.get(), 0);
   EXPECT_EQ(q.get(), 2);
-  EXPECT_TRUE(kept.join());
+  EXPECT_TRUE(kept.join_until(fern::Deadline::never()));
 }
 
 // Q-4 (test_max_size)
@@ -172,7 +172,7 @@ TEST_F(Queues, PeekBlocksAndLeavesTheItem) {
   EXPECT_EQ(peeker.get(), 5);
   EXPECT_EQ(q.qsize(), 1u);
   EXPECT_EQ(q.get(), 5);
-  EXPECT_THROW(q.peek(true, 0.01), fern::QueueEmpty);
+  EXPECT_EQ(q.peek_for(0.01), std::nullopt);
 }
 
 // Q-7 (test_put_nowait_unlock): put_nowait from a loop callback while a
@@ -229,14 +229,11 @@ TEST_F(Queues, WorkersTakeItemsInRotation) {
 TEST_F(Queues, BossBlocksOnAFullQueueWhileWorkersRotate) {
   fern::Queue<int> tasks(3);
   auto worker = [&](std::string name) {
-    try {
-      for (;;) {
-        log.push_back(name + " " + std::to_string(tasks.get(true, 0.05)));
-        sleep(0);
-      }
-    } catch (const fern::QueueEmpty&) {
-      log.push_back("quit");
+    while (std::optional<int> task = tasks.get_for(0.05)) {
+      log.push_back(name + " " + std::to_string(*task));
+      sleep(0);
     }
+    log.push_back("quit");
   };
   auto boss = [&] {
     for (int i = 1; i < 10; ++i) tasks.put(i);
@@ -300,7 +297,7 @@ TEST_F(Queues, IterationStopsAtTheStopItem) {
 // Q-12 (probe Q5)
 TEST_F(JoinableQueues, JoinWaitsUntilEveryItemIsDone) {
   fern::JoinableQueue<int> jq;
-  EXPECT_TRUE(jq.join());  // nothing was ever put
+  EXPECT_TRUE(jq.join_for(0));  // nothing was ever put
   jq.put(1);
   jq.put(2);
   EXPECT_EQ(jq.unfinished_tasks(), 2u);
@@ -311,8 +308,8 @@ TEST_F(JoinableQueues, JoinWaitsUntilEveryItemIsDone) {
       jq.task_done();
     }
   });
-  EXPECT_FALSE(jq.join(0));
-  EXPECT_TRUE(jq.join());
+  EXPECT_FALSE(jq.join_for(0));
+  EXPECT_TRUE(jq.join_until(fern::Deadline::never()));
   EXPECT_EQ(jq.unfinished_tasks(), 0u);
   worker.kill();
   EXPECT_THROW(jq.task_done(), fern::TaskDoneError);

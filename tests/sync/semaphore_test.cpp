@@ -97,10 +97,10 @@ TEST_F(Semaphores, WaiterIsNotStarvedByGreenletsThatKeepSpawning) {
 // LK-1 (probe LK1)
 TEST_F(Semaphores, ApiFollowsGevent) {
   fern::Semaphore s(1);
-  EXPECT_TRUE(s.acquire());
+  EXPECT_TRUE(s.acquire_until(fern::Deadline::never()));
   EXPECT_EQ(s.counter(), 0);
-  EXPECT_FALSE(s.acquire(false));
-  EXPECT_FALSE(s.acquire(true, 0.01));
+  EXPECT_FALSE(s.try_acquire());
+  EXPECT_FALSE(s.acquire_for(0.01));
   EXPECT_TRUE(s.locked());
   EXPECT_EQ(s.waiter_count(), 0u);
   s.release();
@@ -168,7 +168,7 @@ TEST_F(Semaphores, InterruptedAcquirersTakeNoPermit) {
     return true;
   });
   auto killed = spawn([&] { sem.acquire(); });
-  auto patient = spawn([&] { return sem.acquire(); });
+  auto patient = spawn([&] { return sem.acquire_until(fern::Deadline::never()); });
   sleep(0);
   killed.kill();
   EXPECT_FALSE(interrupted.get());
@@ -181,9 +181,9 @@ TEST_F(Semaphores, InterruptedAcquirersTakeNoPermit) {
 // LK-5 analogue: wait() waits for a permit without taking it.
 TEST_F(Semaphores, WaitReturnsTheCounterWithoutTakingAPermit) {
   fern::Semaphore sem(0);
-  EXPECT_EQ(sem.wait(0.01), 0);
+  EXPECT_EQ(sem.wait_for(0.01), 0);
   auto watcher = spawn([&] { return sem.wait(); });
-  auto taker = spawn([&] { return sem.acquire(); });
+  auto taker = spawn([&] { return sem.acquire_until(fern::Deadline::never()); });
   sleep(0);
   sem.release();
   EXPECT_EQ(watcher.get(), 1);
@@ -201,8 +201,8 @@ TEST_F(Semaphores, DeadlockEndsInLoopExit) {
 // LK-7
 TEST_F(Semaphores, DummySemaphoreNeverBlocks) {
   fern::DummySemaphore d;
-  EXPECT_TRUE(d.acquire());
-  EXPECT_TRUE(d.acquire());
+  EXPECT_TRUE(d.try_acquire());
+  EXPECT_TRUE(d.try_acquire());
   EXPECT_FALSE(d.locked());
   std::lock_guard<fern::DummySemaphore> guard(d);
 }
@@ -210,11 +210,11 @@ TEST_F(Semaphores, DummySemaphoreNeverBlocks) {
 // LK-6 (probe LK2)
 TEST_F(RLocks, OwnerReentersOthersBlockAndOnlyTheOwnerReleases) {
   fern::RLock rl;
-  EXPECT_TRUE(rl.acquire());
-  EXPECT_TRUE(rl.acquire());
+  EXPECT_TRUE(rl.try_acquire());
+  EXPECT_TRUE(rl.try_acquire());
   EXPECT_EQ(rl.count(), 2u);
   EXPECT_TRUE(rl.is_owned_by_current());
-  EXPECT_FALSE(spawn([&] { return rl.acquire(true, 0.01); }).get());
+  EXPECT_FALSE(spawn([&] { return rl.acquire_for(0.01); }).get());
   auto bad_release = spawn([&] {
     try {
       rl.release();

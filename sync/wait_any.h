@@ -1,0 +1,112 @@
+#pragma once
+// Waiting on several objects at once (gevent.wait / gevent.iwait, HUB-13).
+//
+// Mapping from gevent:
+//   gevent.wait(objects)                    fern::wait({a, b, c}) -> indices of the ready ones
+//   gevent.wait(objects, timeout, count)    fern::wait({..}, WaitAny().within(d).count(n))
+//   gevent.wait()  (no objects)             Hub::current().run_until_idle()  (HUB-6)
+//   for x in gevent.iwait(objects, ...):    fern::IWait it({..}, options);
+//                                           while (auto i = it.next()) ...
+//   with iwait(...) as it:                  IWait unlinks from the objects not consumed when
+//                                           it goes (RAII)
+// An object is a task (Task<R> / AnyTask), an Event, an AsyncResult<T> or a
+// Semaphore (ready while a permit is free, none taken: LK-5). Results are
+// indices into the list, in the order the objects became ready; those
+// ready at the call come first, in list order. Each object is linked once
+// (one link per object, removed on every exit path); waiting costs no
+// polling. One thread: the hub's.
+#include <cstddef>
+#include <deque>
+#include <functional>
+#include <initializer_list>
+#include <memory>
+#include <optional>
+#include <vector>
+
+#include "fern/core/deadline.h"
+#include "fern/core/hub.h"
+#include "fern/core/task.h"
+#include "fern/sync/event.h"
+#include "fern/sync/semaphore.h"
+
+namespace fern {
+
+// A view of one waitable object (built implicitly from each kind above).
+class Waitable {
+ public:
+  template <class R>
+  Waitable(const Task<R>& task) : Waitable(task.core()) {}  // NOLINT: implicit
+  Waitable(const AnyTask& task);                             // NOLINT
+  Waitable(Event& event);                                     // NOLINT
+  template <class T>
+  Waitable(AsyncResult<T>& result)  // NOLINT
+      : object_(&result),
+        ready_([](void* o) { return static_cast<AsyncResult<T>*>(o)->ready(); }),
+        link_([](void* o, std::function<void()> fn) { return static_cast<AsyncResult<T>*>(o)->rawlink(std::move(fn)); }),
+        unlink_([](void* o, std::size_t id) noexcept { static_cast<AsyncResult<T>*>(o)->unlink(id); }) {}
+  Waitable(Semaphore& semaphore);  // NOLINT
+
+  bool ready() const { return ready_(object_); }
+
+ private:
+  friend class IWait;
+  void* object_;
+  std::shared_ptr<TaskBase> task_;  // keeps a task alive while watched
+  bool (*ready_)(void*);
+  std::size_t (*link_)(void*, std::function<void()>);
+  void (*unlink_)(void*, std::size_t) noexcept;
+};
+
+// wait()/IWait options: a deadline and how many objects to wait for (0: all).
+struct WaitAny {
+  Deadline deadline;
+  std::size_t n = 0;
+  WaitAny& within(Duration d) {
+    deadline = d.from_now();
+    return *this;
+  }
+  WaitAny& until(Deadline d) {
+    deadline = d;
+    return *this;
+  }
+  WaitAny& count(std::size_t count) {
+    n = count;
+    return *this;
+  }
+};
+
+// Yields the indices of objects as they become ready (gevent.iwait). next()
+// returns at once for those already ready, else blocks (switches to the
+// hub) until one is or the deadline passes (then, and after `count`
+// results, empty). Unlinks from every object when destroyed.
+class IWait {
+ public:
+  IWait(std::vector<Waitable> objects, const WaitAny& options = {});
+  IWait(std::initializer_list<Waitable> objects, const WaitAny& options = {})
+      : IWait(std::vector<Waitable>(objects), options) {}
+  IWait(const IWait&) = delete;
+  IWait& operator=(const IWait&) = delete;
+  ~IWait();
+
+  std::optional<std::size_t> next();
+
+ private:
+  void became_ready(std::size_t index);
+
+  std::vector<Waitable> objects_;
+  std::vector<std::size_t> links_;  // 0: not linked
+  std::deque<std::size_t> ready_;
+  Waiter* waiter_ = nullptr;  // the parked next(), if any
+  Deadline deadline_;
+  std::size_t remaining_;
+};
+
+// Waits until `count` (default: all) of the objects are ready or the
+// deadline passes; returns the indices of the ready ones in the order they
+// became ready (gevent.wait). Blocks: switches to the hub.
+std::vector<std::size_t> wait(std::vector<Waitable> objects, const WaitAny& options = {});
+inline std::vector<std::size_t> wait(std::initializer_list<Waitable> objects, const WaitAny& options = {}) {
+  return wait(std::vector<Waitable>(objects), options);
+}
+
+}  // namespace fern

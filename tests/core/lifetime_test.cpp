@@ -1,0 +1,174 @@
+// Nodes the hub queues or arms outlive no owner (issue 7: one node, one
+// wait); each test is a case that crashed or misbehaved before the Hook.
+#include <gtest/gtest.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cmath>
+#include <stdexcept>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "fern/arch/stack.h"
+#include "fern/core/task.h"
+#include "fern/core/timeout.h"
+#include "hub_fixture.h"
+
+namespace {
+
+using fern::Hub;
+using fern::sleep;
+using Lifetime = fern::testing::HubTest;
+
+// A dropped start_new() handle keeps its timer (gevent: the loop holds it):
+// it fires into the greenlet that started it, and nothing dangles (TO-2).
+TEST_F(Lifetime, DiscardedStartNewTimeoutStillFiresWithoutDangling) {
+  auto t = fern::spawn([] {
+    fern::Timeout::start_new(0.005);
+    sleep(0.5);
+  });
+  t.join();
+  ASSERT_TRUE(t.exception());
+  EXPECT_THROW(std::rethrow_exception(t.exception()), fern::Timeout);
+}
+
+// A Timeout destroyed by an exception while armed, then a sleep: no
+// use-after-free; many of them in a greenlet that ends fire into nothing.
+TEST_F(Lifetime, ArmedTimeoutsWhoseHandlesAndGreenletAreGoneFireIntoNothing) {
+  auto t = fern::spawn([] {
+    for (int i = 0; i < 2000; ++i) {
+      try {
+        fern::Timeout armed(0.002);
+        armed.start();
+        throw std::runtime_error("leaves the scope");
+      } catch (const std::runtime_error&) {
+      }
+    }
+  });
+  t.join();
+  EXPECT_TRUE(t.successful());
+  sleep(0.01);  // every timer fires into a dead greenlet
+  EXPECT_EQ(Hub::current().armed_timers(), 0u);
+}
+
+// Hub::schedule of a queued node leaves the queue intact (no self-loop): in
+// release builds the second link is refused; debug builds assert.
+#ifdef NDEBUG
+TEST_F(Lifetime, SchedulingAQueuedCallbackAgainRunsItOnce) {
+  struct Count : fern::Callback {
+    int runs = 0;
+  } cb;
+  cb.fn = [](fern::Callback* c) { ++static_cast<Count*>(c)->runs; };
+  Hub& hub = Hub::current();
+  hub.schedule(&cb);
+  hub.schedule(&cb);
+  sleep(0);
+  EXPECT_EQ(cb.runs, 1);
+  EXPECT_EQ(hub.queued_callbacks(), 0u);
+}
+#endif
+
+// A callback node destroyed while queued leaves the queue by itself.
+TEST_F(Lifetime, QueuedCallbackDestroyedByItsOwnerIsNeverRun) {
+  Hub& hub = Hub::current();
+  bool ran = false;
+  {
+    struct Flag : fern::Callback {
+      bool* ran;
+    } cb;
+    cb.ran = &ran;
+    cb.fn = [](fern::Callback* c) { *static_cast<Flag*>(c)->ran = true; };
+    hub.schedule(&cb);
+    EXPECT_EQ(hub.queued_callbacks(), 1u);
+  }
+  EXPECT_EQ(hub.queued_callbacks(), 0u);
+  sleep(0);
+  EXPECT_FALSE(ran);
+}
+
+// An idle waiter that kills another parked idle waiter: the victim's node
+// leaves the running idle batch (it crashed the hub before).
+TEST_F(Lifetime, IdleWaiterKillingAnotherIdleWaiterIsSafe) {
+  fern::Task<void> victim;
+  auto killer = fern::spawn([&] {
+    fern::idle();
+    victim.kill_async();
+    fern::idle();
+  });
+  victim = fern::spawn([] {
+    fern::idle();
+    fern::idle();
+  });
+  killer.join();
+  victim.join();
+  EXPECT_TRUE(victim.dead());
+}
+
+// HUB-14: destroying the hub from inside one of its tasks is refused clearly.
+TEST_F(Lifetime, DestroyingTheHubFromATaskIsAClearError) {
+  auto t = fern::spawn([] { Hub::destroy_current(); });
+  t.join();
+  ASSERT_TRUE(t.exception());
+  EXPECT_THROW(std::rethrow_exception(t.exception()), std::logic_error);
+  sleep(0.001);  // the hub still works
+}
+
+// Cross-thread posting after the hub is gone: refused, no write to a closed fd.
+TEST(RemoteDoor, PostingAfterTheHubIsGoneIsRefused) {
+  std::shared_ptr<fern::RemoteQueue> door = Hub::current().remote();
+  Hub::destroy_current();
+  std::atomic<bool> posted{true};
+  std::thread other([&] { posted = door->post([] {}); });
+  other.join();
+  EXPECT_FALSE(posted);
+}
+
+TEST(RemoteDoor, AnotherThreadWakesTheHub) {
+  Hub& hub = Hub::current();
+  std::shared_ptr<fern::RemoteQueue> door = hub.remote();
+  bool ran = false;
+  std::thread other([&] { door->post([&] { ran = true; }); });
+  // The door does not keep the loop alive: wait under a real timer.
+  for (int i = 0; i < 1000 && !ran; ++i) sleep(0.001);
+  other.join();
+  EXPECT_TRUE(ran);
+  Hub::destroy_current();
+}
+
+// In a child: spawns tasks under a small address-space limit until stacks
+// run out; exits 0 when some task ended failed with StackError.
+[[noreturn]] void spawn_until_stacks_run_out() {
+  rlimit limit{};
+  getrlimit(RLIMIT_AS, &limit);
+  limit.rlim_cur = static_cast<rlim_t>(512) << 20;  // room for what exists, not for 20,000 stacks
+  setrlimit(RLIMIT_AS, &limit);
+  std::vector<fern::Task<void>> tasks;
+  for (int i = 0; i < 20000; ++i) tasks.push_back(fern::spawn([] { fern::sleep(10); }));
+  fern::sleep(0);
+  int failed = 0;
+  for (auto& t : tasks) {
+    if (!t.dead()) continue;
+    try {
+      std::rethrow_exception(t.exception());
+    } catch (const fern::arch::StackError&) {
+      ++failed;
+    } catch (...) {
+    }
+  }
+  std::fprintf(stderr, "failed=%d\n", failed);
+  std::_Exit(failed > 0 ? 0 : 1);
+}
+
+// A task whose stack cannot be allocated ends failed with StackError,
+// reported once, instead of staying "started" forever.
+TEST(TaskStacks, StackAllocationFailureFailsTheTask) {
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+  GTEST_SKIP() << "sanitizers reserve more address space than the limit this test sets";
+#endif
+  EXPECT_EXIT(spawn_until_stacks_run_out(), ::testing::ExitedWithCode(0), "StackError[^]*failed=[1-9]");
+}
+
+}  // namespace

@@ -87,6 +87,19 @@ class HookList : private HookHolder {
     ++size_;
     return true;
   }
+  // Puts h first. False (and nothing changes) when h is already linked.
+  bool push_front(Hook* h) noexcept {
+    assert(!h->linked() && "fern: a hook linked twice");
+    if (h->linked()) return false;
+    h->holder_ = this;
+    h->prev_ = nullptr;
+    h->next_ = head_;
+    if (head_) head_->prev_ = h;
+    else tail_ = h;
+    head_ = h;
+    ++size_;
+    return true;
+  }
   // Unlinks and returns the first node, or nullptr.
   Hook* pop_front() noexcept {
     Hook* h = head_;

@@ -72,32 +72,46 @@ std::once_flag g_atfork_once;
 }  // namespace
 
 bool Hub::park(Waiter& w, Deadline deadline) {
-  bool expired = false;
-  if (!w.ready_) {
-    detail::GreenletImpl* me = detail::current_impl();
-    if (__builtin_expect(me == hub_impl_, 0)) throw BlockingSwitchOutError();
-    w.waiting_ = me;
-    struct Forget {
-      Waiter& w;
-      ~Forget() { w.waiting_ = nullptr; }
-    } forget{w};
-    if (deadline.is_never()) {
-      // No timer at all: the hub can tell when nothing will wake us (LoopExit).
-      switch_out(me);
-    } else {
-      Expiry timer(w);  // disarmed by its destructor on every exit
-      start_timer(&timer, deadline);
-      switch_out(me);
-      expired = timer.fired;
-    }
-    if (!w.ready_) throw InvalidSwitchError("fern: invalid switch into a greenlet waiting in the hub");
+  if (w.ready_) {
+    consume(w);
+    return true;
   }
-  w.ready_ = false;
-  if (w.error_) std::rethrow_exception(std::exchange(w.error_, nullptr));
-  return !expired;
+  detail::GreenletImpl* me = checked_current();
+  if (deadline.is_never()) {
+    // No timer at all: the hub can tell when nothing will wake us (LoopExit).
+    suspend(w, me);
+    consume(w);
+    return true;
+  }
+  Expiry timer(w);  // disarmed by its destructor on every exit
+  start_timer(&timer, deadline);
+  suspend(w, me);
+  consume(w);
+  return !timer.fired;
 }
 
 void ResumeNode::fire(Callback* cb) { static_cast<ResumeNode*>(cb)->waiter->wake(); }
+
+void RoundNode::fire(Callback* cb) {
+  auto* self = static_cast<RoundNode*>(cb);
+  if (Waiter* w = self->next()) {
+    Hub::current().schedule_first(self);  // the round goes on when w's greenlet blocks
+    w->wake();
+    return;
+  }
+  self->finish_round();
+}
+
+void RoundNode::finish_round() {
+  active = false;
+  again = false;
+  bool owner_gone = false;
+  gone = &owner_gone;
+  finish(this);
+  if (owner_gone) return;
+  gone = nullptr;
+  if (again) Hub::current().schedule(this);
+}
 
 // What the hub would run next, run from here when it is a resume node:
 // then the switch goes straight to that greenlet. The calling greenlet is
@@ -110,9 +124,25 @@ void ResumeNode::fire(Callback* cb) { static_cast<ResumeNode*>(cb)->waiter->wake
 detail::GreenletImpl* Hub::next_to_run(detail::GreenletImpl* me) noexcept {
   while (in_batch_ && in_resume_) {
     auto* head = static_cast<Callback*>(callbacks_.front());
-    if (!head || head->fn != &ResumeNode::fire || !batch_continues()) break;
-    callbacks_.remove(head);
-    Waiter* w = static_cast<ResumeNode*>(head)->waiter;
+    if (!head || !batch_continues()) break;
+    Waiter* w;
+    if (head->fn == &ResumeNode::fire) {
+      callbacks_.remove(head);
+      w = static_cast<ResumeNode*>(head)->waiter;
+    } else if (head->fn == &RoundNode::fire) {
+      // The round stays at the head: the greenlet woken now blocks before
+      // the round goes on.
+      auto* round = static_cast<RoundNode*>(head);
+      w = round->next();
+      if (!w) {
+        if (round->finish_switches && round->finish_switches(round)) break;  // in the hub
+        callbacks_.remove(round);
+        round->finish_round();
+        continue;
+      }
+    } else {
+      break;
+    }
     detail::GreenletImpl* target = w->waiting_;
     if (w->ready_ || !target) continue;  // nothing to resume: the hub would do nothing either
     w->ready_ = true;
@@ -120,11 +150,6 @@ detail::GreenletImpl* Hub::next_to_run(detail::GreenletImpl* me) noexcept {
     return target;  // may be `me`: a yield with nothing queued before it
   }
   return hub_impl_;
-}
-
-void Hub::switch_out(detail::GreenletImpl* me) {
-  detail::GreenletImpl* next = next_to_run(me);
-  if (next != me) Greenlet::switch_impl(next, Value());
 }
 
 void Hub::throw_invalid_switch() {
@@ -284,7 +309,7 @@ void Hub::run_callbacks() {
   while (auto* cb = static_cast<Callback*>(callbacks_.front())) {
     if (!batch_continues()) break;
     callbacks_.remove(cb);
-    in_resume_ = cb->fn == &ResumeNode::fire;
+    in_resume_ = cb->fn == &ResumeNode::fire || cb->fn == &RoundNode::fire;
     detail::run_guarded("a callback", [cb] { cb->fn(cb); });
   }
 }

@@ -109,6 +109,8 @@ class Waiter {
   void wake_error(std::exception_ptr error);
   bool ready() const noexcept { return ready_; }
   bool waiting() const noexcept { return waiting_ != nullptr; }
+  // The next wake delivers `error` (rethrown by the park); no switch.
+  void set_error(std::exception_ptr error) noexcept { error_ = std::move(error); }
 
  private:
   friend class Hub;
@@ -159,6 +161,40 @@ struct ResumeNode : Callback {
   static void fire(Callback* cb);
 };
 
+// A primitive's wake-up round (an Event's set, a Queue's unlock): wakes
+// parked greenlets one at a time, each running until it blocks before the
+// next is woken (F7-F9). step(node, first) does the bookkeeping of the next
+// wake and returns its waiter, or nullptr once none is left (and keeps
+// returning nullptr); finish(node) then runs, and may ask for another round
+// (`again`). Each run of the node does one step and puts the node back at
+// the head of the queue, so the round goes on exactly when the woken
+// greenlet blocks. A greenlet that parks with the round at the head of a
+// batch evaluates the step itself and switches straight to that waiter (one
+// switch per hand-off); a finish that may switch (finish_switches) runs in
+// the hub.
+struct RoundNode : Callback {
+  Waiter* (*step)(RoundNode*, bool first) = nullptr;
+  void (*finish)(RoundNode*) = nullptr;
+  bool (*finish_switches)(const RoundNode*) = nullptr;  // null: never
+  bool* gone = nullptr;   // while finish runs: set if the owner is destroyed
+  bool active = false;    // a round began and has not finished
+  bool again = false;     // set by finish: schedule another round
+  RoundNode() noexcept { fn = &fire; }
+  RoundNode(const RoundNode&) = delete;
+  RoundNode& operator=(const RoundNode&) = delete;
+  ~RoundNode() {
+    if (gone) *gone = true;
+  }
+  Waiter* next() {
+    Waiter* w = step(this, !active);
+    active = true;
+    return w;
+  }
+  // Ends the round: finish, then another round if it asked for one.
+  void finish_round();
+  static void fire(Callback* cb);
+};
+
 class Hub {
  public:
   // This thread's hub, created on first use; its parent is the thread's
@@ -200,23 +236,16 @@ class Hub {
     ResumeNode node;
     node.waiter = &w;
     callbacks_.push_back(&node);
-    detail::GreenletImpl* me = detail::current_impl();
-    if (__builtin_expect(me == hub_impl_, 0)) throw BlockingSwitchOutError();
-    w.waiting_ = me;
-    struct Forget {
-      Waiter& w;
-      ~Forget() { w.waiting_ = nullptr; }
-    } forget{w};
-    detail::GreenletImpl* next = next_to_run(me);
-    if (next != me) Greenlet::switch_impl(next, Value());
-    if (__builtin_expect(!w.ready_, 0)) throw_invalid_switch();
-    if (__builtin_expect(w.error_ != nullptr, 0)) std::rethrow_exception(std::exchange(w.error_, nullptr));
+    suspend(w, checked_current());
+    consume(w);
   }
 
   // ---- Callbacks ----
   // Queues cb to run in the hub on the next callback batch (FIFO). No
   // switch. A cb already queued stays where it is (checked: assert in debug).
   void schedule(Callback* cb) noexcept;
+  // Queues cb before everything else (a round that goes on). No switch.
+  void schedule_first(Callback* cb) noexcept { callbacks_.push_front(cb); }
   // Idle callbacks run only when nothing else is pending (HUB-5).
   void schedule_idle(Callback* cb) noexcept;
   // gevent's loop.run_callback(f): fn runs in the hub on the next batch,
@@ -305,9 +334,31 @@ class Hub {
   void run_idle();
   static Hub& create_current();
   bool batch_continues() noexcept;
-  void switch_out(detail::GreenletImpl* me);
   detail::GreenletImpl* next_to_run(detail::GreenletImpl* me) noexcept;
   [[noreturn]] static void throw_invalid_switch();
+  // The running greenlet; BlockingSwitchOutError in the hub (HUB-9).
+  detail::GreenletImpl* checked_current() const {
+    detail::GreenletImpl* me = detail::current_impl();
+    if (__builtin_expect(me == hub_impl_, 0)) throw BlockingSwitchOutError();
+    return me;
+  }
+  // Parks `me` on w and switches to whatever runs next (the hub, or a
+  // greenlet handed off to directly); returns when switched back.
+  [[gnu::always_inline]] void suspend(Waiter& w, detail::GreenletImpl* me) {
+    w.waiting_ = me;
+    struct Forget {
+      Waiter& w;
+      ~Forget() { w.waiting_ = nullptr; }
+    } forget{w};
+    detail::GreenletImpl* next = next_to_run(me);
+    if (next != me) Greenlet::switch_impl(next, Value());
+  }
+  // After a suspend: the wake it got (GV-21: something else switched in).
+  [[gnu::always_inline]] static void consume(Waiter& w) {
+    if (__builtin_expect(!w.ready_, 0)) throw_invalid_switch();
+    w.ready_ = false;
+    if (__builtin_expect(w.error_ != nullptr, 0)) std::rethrow_exception(std::exchange(w.error_, nullptr));
+  }
   static inline thread_local Hub* t_current_ = nullptr;
   bool has_work() const noexcept;
   void drain_remote();
@@ -328,7 +379,7 @@ class Hub {
   unsigned batch_ran_ = 0;    // callbacks (and direct hand-offs) of this batch
   Nanos batch_start_ = 0;
   bool batch_cut_ = false;    // F6: the rest waits for the next iteration
-  bool in_resume_ = false;    // the callback running is a ResumeNode
+  bool in_resume_ = false;    // the callback running has nothing left to do after its wake
   detail::HookList idle_;
   detail::HookList exit_hooks_;
 

@@ -1,9 +1,23 @@
 // Channel: parked putters and getters paired FIFO by one hub callback.
 #include "fern/sync/channel.h"
 
+#include <utility>
+
 namespace fern::detail {
 
-ChannelCore::ChannelCore(HandOver hand_over) noexcept : unlock_(this, &ChannelCore::unlock), hand_over_(hand_over) {}
+ChannelCore::ChannelCore(HandOver hand_over) noexcept
+    : unlock_(this, &ChannelCore::step, &ChannelCore::finish), hand_over_(hand_over) {}
+
+// A getter that took a putter's item destroyed the channel before the
+// putter's put() returned: the putter still wakes, from the hub.
+ChannelCore::~ChannelCore() {
+  if (Node* putter = paired_putter_) {
+    putter->paired_in = nullptr;
+    putter->notified = true;
+    putter->rescue.waiter = &putter->waiter;
+    if (Hub* hub = Hub::current_if_exists()) hub->schedule(&putter->rescue);
+  }
+}
 
 // In the hub (a loop callback), which cannot wait: hand the item straight
 // to a parked getter, if any, and let it run.
@@ -61,25 +75,31 @@ bool ChannelCore::get_item(void* slot, bool block, Deadline deadline) {
 
 // Pairs the first putter with the first getter: the getter runs with its
 // item, then the putter's put() returns (Q-9: "hello" before "sent hello").
-void ChannelCore::unlock(void* p, const bool& gone) {
+Waiter* ChannelCore::step(void* p, bool) {
   auto* self = static_cast<ChannelCore*>(p);
+  if (Node* putter = std::exchange(self->paired_putter_, nullptr)) {
+    putter->paired_in = nullptr;
+    putter->notified = true;
+    return &putter->waiter;
+  }
   while (!self->putters_.empty() && !self->getters_.empty()) {
     auto* putter = static_cast<Node*>(self->putters_.pop_front());
     auto* getter = static_cast<Node*>(self->getters_.front());
     try {
       self->hand_over_(putter->item, getter->item);
     } catch (...) {
-      putter->waiter.wake_error(std::current_exception());  // that put fails; the getter waits on
-      if (gone) return;
-      continue;
+      putter->waiter.set_error(std::current_exception());  // that put fails; the getter waits on
+      return &putter->waiter;
     }
     self->getters_.pop_front();
-    notify(*getter);
-    // The putter is off the list and parked on its own stack: wake it even
-    // if the getter destroyed the channel meanwhile.
-    notify(*putter);
-    if (gone) return;
+    getter->notified = true;
+    // The putter is off the list and parked on its own stack: the next step
+    // wakes it, after the getter blocked.
+    self->paired_putter_ = putter;
+    putter->paired_in = self;
+    return &getter->waiter;
   }
+  return nullptr;
 }
 
 }  // namespace fern::detail

@@ -45,7 +45,7 @@ class ChannelCore {
   // (a std::optional<T>).
   using HandOver = void (*)(void* from, void* to);
   explicit ChannelCore(HandOver hand_over) noexcept;
-  ~ChannelCore() = default;
+  ~ChannelCore();
 
   // Parks a putter of *item until a getter took it (true) or, not blocking
   // or after `timeout`, nobody did (false).
@@ -56,8 +56,18 @@ class ChannelCore {
  private:
   struct Node : WaitNode {
     void* item = nullptr;  // a putter's item, or a getter's empty slot
+    ResumeNode rescue;     // wakes a paired putter whose channel is destroyed first
+    ChannelCore* paired_in = nullptr;  // while this putter waits for its wake after the getter
+    Node() = default;
+    Node(const Node&) = delete;
+    Node& operator=(const Node&) = delete;
+    // A paired putter killed before its wake leaves the channel's pairing.
+    ~Node() {
+      if (paired_in && paired_in->paired_putter_ == this) paired_in->paired_putter_ = nullptr;
+    }
   };
-  static void unlock(void* self, const bool& gone);
+  static Waiter* step(void* self, bool first);
+  static void finish(void*, const bool&) {}
   bool put_in_hub(void* item);
   bool get_in_hub(void* slot);
 
@@ -65,6 +75,7 @@ class ChannelCore {
   WaitList putters_;
   Notifier unlock_;  // after the lists: destroyed first
   HandOver hand_over_;
+  Node* paired_putter_ = nullptr;  // its getter runs first; it is woken by the next step
 };
 
 }  // namespace detail

@@ -3,7 +3,8 @@
 
 namespace fern {
 
-Event::Event() noexcept : notifier_(this, &Event::notify) {}
+Event::Event() noexcept : notifier_(this, &Event::step, &Event::finish,
+                [](const void* o) { return !static_cast<const Event*>(o)->links_.empty(); }) {}
 
 void Event::set() noexcept {
   flag_ = true;
@@ -22,7 +23,9 @@ void Event::unlink(std::size_t id) noexcept { links_.remove(id); }
 
 bool Event::wait_until(Deadline deadline) {
   if (flag_ && !notifier_.pending()) return true;
-  if (deadline.expired(monotonic_now())) return flag_;
+  // A deadline already past does not block (the clock is read only for a
+  // finite one).
+  if (!deadline.is_never() && deadline.expired(monotonic_now())) return flag_;
   // When set with a round pending, queue behind it (F8): the pending round
   // covers this node, or run_again() schedules one that does.
   detail::WaitNode node;
@@ -31,20 +34,24 @@ bool Event::wait_until(Deadline deadline) {
 
 // Wakes everyone who was waiting when the round started, flag or no flag
 // (F10): gevent's Event notifies all links, not only while ready.
-void Event::notify(void* p, const bool& gone) {
+Waiter* Event::step(void* p, bool first) {
   auto* self = static_cast<Event*>(p);
-  const std::uint64_t bound = self->waiters_.next_seq();
-  while (detail::WaitNode* n = self->waiters_.front()) {
-    if (n->seq >= bound) break;
-    self->waiters_.pop_front();
-    detail::notify(*n);
-    if (gone) return;
-  }
+  if (first) self->round_bound_ = self->waiters_.next_seq();
+  detail::WaitNode* n = self->waiters_.front();
+  if (!n || n->seq >= self->round_bound_) return nullptr;
+  self->waiters_.pop_front();
+  n->notified = true;
+  return &n->waiter;
+}
+
+// Waiters that came during the round get one of their own (F8); the
+// rawlinks run after the waiters, while set.
+void Event::finish(void* p, const bool& gone) {
+  auto* self = static_cast<Event*>(p);
   if (self->flag_ && !self->waiters_.empty()) {
     self->notifier_.run_again();
     return;
   }
-  // Links after the waiters, while set.
   self->links_.run_each(gone, [self] { return self->flag_; }, [](const std::function<void()>& fn) { fn(); });
 }
 

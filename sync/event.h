@@ -26,6 +26,7 @@
 // pending queues behind it; a set() then clear() before the round runs still
 // wakes them and their wait() returns true. One thread: the hub's.
 #include <cstddef>
+#include <cstdint>
 #include <exception>
 #include <functional>
 #include <optional>
@@ -74,11 +75,13 @@ class Event {
   void unlink(std::size_t id) noexcept;
 
  private:
-  static void notify(void* self, const bool& gone);
+  static Waiter* step(void* self, bool first);
+  static void finish(void* self, const bool& gone);
 
   detail::RawLinks<std::function<void()>> links_;
   detail::WaitList waiters_;
   detail::Notifier notifier_;  // after waiters_: destroyed first
+  std::uint64_t round_bound_ = 0;  // the round wakes the waiters with seq below this
   bool flag_ = false;
 };
 

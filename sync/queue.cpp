@@ -3,18 +3,20 @@
 #include "fern/sync/queue.h"
 
 #include <stdexcept>
+#include <utility>
 
 namespace fern::detail {
 
 QueueCore::QueueCore(std::size_t maxsize, StoreFrom store_from) noexcept
-    : unlock_(this, &QueueCore::unlock), store_from_(store_from), maxsize_(maxsize) {}
+    : unlock_(this, &QueueCore::step, &QueueCore::finish), store_from_(store_from), maxsize_(maxsize) {}
 
-// A move of the putter's item that throws fails that put, not the hub.
+// A move of the putter's item that throws fails that put, not the hub: the
+// putter's next wake delivers the error.
 bool QueueCore::store_for(PutNode& putter) {
   try {
     store_from_(this, putter.item);
   } catch (...) {
-    putter.waiter.wake_error(std::current_exception());
+    putter.waiter.set_error(std::current_exception());
     return false;
   }
   ++size_;
@@ -44,6 +46,7 @@ bool QueueCore::get_in_hub() {
   while (!putters_.empty() && size_ == 0) {
     auto* putter = static_cast<PutNode*>(putters_.pop_front());
     if (store_for(*putter)) notify(*putter);
+    else putter->waiter.wake();  // delivers the store's error
     if (guard.gone()) throw std::logic_error("fern: queue destroyed during get");
   }
   return size_ > 0;
@@ -76,25 +79,37 @@ bool QueueCore::await_item(bool block, Deadline deadline) {
 
 // Alternates: one parked putter stores its item while there is room, one
 // parked getter is woken while there are items; each woken greenlet runs
-// (and may put, get or park again) before the loop looks again. Requests
-// made while it runs are served by this same run, as in gevent.
-void QueueCore::unlock(void* p, const bool& gone) {
+// (and may put, get or park again) before the next step. Requests made
+// while the round runs are served by this same round, as in gevent; it ends
+// after a putter-getter pass that woke no one.
+Waiter* QueueCore::step(void* p, bool first) {
   auto* self = static_cast<QueueCore*>(p);
-  for (;;) {
-    bool repeat = false;
-    if (!self->putters_.empty() && !self->full()) {
-      repeat = true;
-      auto* putter = static_cast<PutNode*>(self->putters_.pop_front());
-      if (self->store_for(*putter)) notify(*putter);
-      if (gone) return;
-    }
-    if (!self->getters_.empty() && self->size_ > 0) {
-      repeat = true;
-      notify(*self->getters_.pop_front());
-      if (gone) return;
-    }
-    if (!repeat) return;
+  if (first) {
+    self->try_getter_ = false;
+    self->acted_ = false;
+    self->round_over_ = false;
   }
+  while (!self->round_over_) {
+    if (!self->try_getter_) {
+      self->try_getter_ = true;
+      if (!self->putters_.empty() && !self->full()) {
+        self->acted_ = true;
+        auto* putter = static_cast<PutNode*>(self->putters_.pop_front());
+        if (self->store_for(*putter)) putter->notified = true;
+        return &putter->waiter;
+      }
+    }
+    self->try_getter_ = false;
+    if (!self->getters_.empty() && self->size_ > 0) {
+      self->acted_ = false;
+      WaitNode* getter = self->getters_.pop_front();
+      getter->notified = true;
+      return &getter->waiter;
+    }
+    // A pass that woke no one ends the round (and it stays over).
+    self->round_over_ = !std::exchange(self->acted_, false);
+  }
+  return nullptr;
 }
 
 }  // namespace fern::detail

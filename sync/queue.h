@@ -121,7 +121,8 @@ class QueueCore {
   struct PutNode : WaitNode {
     void* item = nullptr;
   };
-  static void unlock(void* self, const bool& gone);
+  static Waiter* step(void* self, bool first);
+  static void finish(void*, const bool&) {}
   bool store_for(PutNode& putter);
   bool put_in_hub(void* item);
   bool get_in_hub();
@@ -130,6 +131,9 @@ class QueueCore {
   WaitList putters_;
   Notifier unlock_;  // after the lists: destroyed first
   Liveness alive_;   // for the inline hand-offs in the hub
+  bool try_getter_ = false;  // the round's alternation: a putter, then a getter, ...
+  bool acted_ = false;       // this putter-getter pass woke someone
+  bool round_over_ = false;
   StoreFrom store_from_;
   std::size_t size_ = 0;
   std::size_t maxsize_;

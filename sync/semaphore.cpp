@@ -15,7 +15,8 @@ long checked_value(long value) {
 Semaphore::Semaphore(long value) : Semaphore(value, -1) {}
 
 Semaphore::Semaphore(long value, long bound)
-    : notifier_(this, &Semaphore::notify), counter_(checked_value(value)), bound_(bound) {}
+    : notifier_(this, &Semaphore::step, &Semaphore::finish,
+                [](const void* o) { return !static_cast<const Semaphore*>(o)->links_.empty(); }), counter_(checked_value(value)), bound_(bound) {}
 
 bool Semaphore::acquire_until(Deadline deadline) {
   // F9: a free permit goes to the caller even with waiters queued; they are
@@ -54,23 +55,26 @@ void Semaphore::unlink(std::size_t id) noexcept { links_.remove(id); }
 // Hands permits out while they last, to the waiters present when the round
 // started (gevent's _notify_links with only_while_ready). The permit is
 // taken here, before the switch, so the woken greenlet owns it outright.
-void Semaphore::notify(void* p, const bool& gone) {
+Waiter* Semaphore::step(void* p, bool first) {
   auto* self = static_cast<Semaphore*>(p);
-  const std::uint64_t bound = self->waiters_.next_seq();
-  while (self->counter_ > 0) {
-    auto* n = static_cast<Node*>(self->waiters_.front());
-    if (!n || n->seq >= bound) break;
-    self->waiters_.pop_front();
-    if (n->acquiring) --self->counter_;
-    detail::notify(*n);
-    if (gone) return;
-  }
+  if (first) self->round_bound_ = self->waiters_.next_seq();
+  if (self->counter_ <= 0) return nullptr;
+  auto* n = static_cast<Node*>(self->waiters_.front());
+  if (!n || n->seq >= self->round_bound_) return nullptr;
+  self->waiters_.pop_front();
+  if (n->acquiring) --self->counter_;
+  n->notified = true;
+  return &n->waiter;
+}
+
+// Rawlinks run after the waiters, while a permit is free (gevent calls them
+// as links in the same round).
+void Semaphore::finish(void* p, const bool& gone) {
+  auto* self = static_cast<Semaphore*>(p);
   if (self->counter_ > 0 && !self->waiters_.empty()) {
     self->notifier_.run_again();
     return;
   }
-  // Rawlinks run after the waiters, while a permit is free (gevent calls
-  // them as links in the same round).
   self->links_.run_each(gone, [self] { return self->counter_ > 0; }, [self](const LinkFn& fn) { fn(*self); });
 }
 

@@ -26,6 +26,7 @@
 // but each waiter is served when its turn comes, so none is starved.
 // One thread: the hub's (LK-7's cross-thread use is not supported).
 #include <cstddef>
+#include <cstdint>
 #include <stdexcept>
 #include <functional>
 #include <string>
@@ -104,12 +105,14 @@ class Semaphore {
   struct Node : detail::WaitNode {
     bool acquiring = true;  // false: wait() only watches for a permit
   };
-  static void notify(void* self, const bool& gone);
+  static Waiter* step(void* self, bool first);
+  static void finish(void* self, const bool& gone);
   void run_links();
 
   detail::RawLinks<LinkFn> links_;
   detail::WaitList waiters_;
   detail::Notifier notifier_;  // after waiters_: destroyed first
+  std::uint64_t round_bound_ = 0;  // the round serves the waiters with seq below this
   long counter_;
   long bound_;  // release() beyond this throws; < 0: unbounded
 };

@@ -158,38 +158,54 @@ class RawLinks {
   std::size_t next_id_ = 1;
 };
 
-// A primitive's wake-up callback: at most one queued at a time. Because each
-// wake switches into user code, the primitive may be destroyed while its
-// callback runs (a woken greenlet returns and drops it: gevent's refcounts
-// have no C++ analogue); the callback then sees `gone` and must return
-// without touching the primitive again.
-class Notifier : private Callback {
+// A primitive's wake-up round (a RoundNode): at most one queued at a time.
+// Because each wake switches into user code, the primitive may be destroyed
+// while its round runs (a woken greenlet returns and drops it: gevent's
+// refcounts have no C++ analogue); the round then stops without touching
+// it (its node leaves the queue by itself, and a running round sees `gone`).
+class Notifier : private RoundNode {
  public:
-  // fn(owner, gone) runs in the hub; after each wake it checks `gone`.
-  using Fn = void (*)(void* owner, const bool& gone);
-  Notifier(void* owner, Fn run) noexcept : owner_(owner), run_(run) { Callback::fn = &fire; }
-  Notifier(const Notifier&) = delete;
-  Notifier& operator=(const Notifier&) = delete;
-  ~Notifier();
-
-  // Queues the callback unless it is queued or running. No switch.
-  void schedule() noexcept {
-    if (!Callback::queued() && !gone_) Hub::current().schedule(this);
+  // step(owner, first): the next wake of the round (see RoundNode);
+  // finish(owner, gone): after the last wake, in the hub; it may switch
+  // (rawlinks) and must stop when `gone` becomes true.
+  using Step = Waiter* (*)(void* owner, bool first);
+  using Finish = void (*)(void* owner, const bool& gone);
+  using HasLinks = bool (*)(const void* owner);  // finish may switch (rawlinks)
+  Notifier(void* owner, Step step, Finish finish, HasLinks has_links = nullptr) noexcept
+      : owner_(owner), step_(step), finish_(finish), has_links_(has_links) {
+    if (has_links_) {
+      RoundNode::finish_switches = [](const RoundNode* r) {
+        auto* self = static_cast<const Notifier*>(r);
+        return self->has_links_(self->owner_);
+      };
+    }
+    RoundNode::step = [](RoundNode* r, bool first) {
+      auto* self = static_cast<Notifier*>(r);
+      return self->step_(self->owner_, first);
+    };
+    RoundNode::finish = [](RoundNode* r) {
+      auto* self = static_cast<Notifier*>(r);
+      self->finish_(self->owner_, *self->gone);
+    };
   }
-  // From inside fn: run once more after this run (for waiters that arrived
+
+  // Queues the round unless it is queued or running. No switch.
+  void schedule() noexcept {
+    if (!Callback::queued() && !gone) Hub::current().schedule(this);
+  }
+  // From finish: run once more after this round (for waiters that arrived
   // during it and must queue behind, SEMANTICS F8).
-  void run_again() noexcept { again_ = true; }
+  void run_again() noexcept { again = true; }
   bool queued() const noexcept { return Callback::queued(); }
-  bool running() const noexcept { return gone_ != nullptr; }
-  bool pending() const noexcept { return Callback::queued() || gone_ != nullptr; }
+  bool pending() const noexcept { return Callback::queued() || gone != nullptr; }
+  // A round began and has not finished.
+  bool running() const noexcept { return active; }
 
  private:
-  static void fire(Callback* cb);
-
   void* owner_;
-  Fn run_;
-  bool* gone_ = nullptr;  // the running callback's flag, while it runs
-  bool again_ = false;
+  Step step_;
+  Finish finish_;
+  HasLinks has_links_;
 };
 
 }  // namespace fern::detail

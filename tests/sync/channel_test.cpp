@@ -1,6 +1,7 @@
 // Channel: SEMANTICS, TO-10 (probes Q2, Q3; test__queue TestChannel).
 #include "fern/sync/channel.h"
 
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -89,6 +90,44 @@ TEST_F(Channels, IterationStopsAtTheStopItem) {
   for (int x : ch) got.push_back(x);
   EXPECT_EQ(got, (std::vector<int>{0, 1, 2}));
   producer.join();
+}
+
+// A getter that destroys the channel right after taking the item: the
+// putter, paired and parked, still returns from put().
+TEST_F(Channels, PutterReturnsWhenTheGetterDestroysTheChannel) {
+  auto channel = std::make_unique<fern::Channel<int>>();
+  auto getter = spawn([&] {
+    int v = channel->get();
+    channel.reset();
+    return v;
+  });
+  auto putter = spawn([&] {
+    fern::Channel<int>* ch = channel.get();
+    ch->put(5);
+    log.push_back("put returned");
+  });
+  EXPECT_EQ(getter.get(), 5);
+  putter.join();
+  EXPECT_EQ(log, Vec{"put returned"});
+}
+
+// A getter that kills its paired putter before the putter's wake: the
+// pairing is dropped with the putter's frame, nothing dangles.
+TEST_F(Channels, GetterKillingItsPairedPutterLeavesNothingBehind) {
+  fern::Channel<int> channel;
+  fern::Task<void> putter;
+  auto getter = spawn([&] {
+    int v = channel.get();
+    putter.kill();
+    return v;
+  });
+  putter = spawn([&] { channel.put(9); });
+  EXPECT_EQ(getter.get(), 9);
+  EXPECT_TRUE(putter.dead());
+  EXPECT_EQ(channel.balance(), 0);
+  auto again = spawn([&] { return channel.get(); });
+  channel.put(10);
+  EXPECT_EQ(again.get(), 10);
 }
 
 }  // namespace

@@ -93,10 +93,14 @@ StreamServer::~StreamServer() {
   while (connections_) connections_->detach();  // killed but not yet destroyed
 }
 
+// The handler tasks to wait for, less the calling one: a handler may stop
+// its own server (it ends by itself after).
 std::vector<AnyTask> StreamServer::running() const {
   std::vector<AnyTask> out;
   out.reserve(connection_count_);
-  for (Connection* c = connections_; c; c = c->next()) out.push_back(c->shared_from_this());
+  Greenlet me = Greenlet::current();
+  for (Connection* c = connections_; c; c = c->next())
+    if (!(c->greenlet() == me)) out.push_back(c->shared_from_this());
   return out;
 }
 

@@ -60,6 +60,7 @@ class StreamServer {
   void serve_forever();
   // Closes the listener (new connections are refused), waits up to
   // `timeout` for running handlers, then kills those left (SRV-5). Blocks.
+  // A handler may call it: it does not wait for (or kill) itself.
   void stop(Duration timeout = 1.0);
   // Pause / resume accepting, keeping the listener open (SRV-5).
   void stop_accepting();

@@ -141,6 +141,36 @@ TEST_F(ServerIo, StopLetsAHandlerThatFinishesInTimeComplete) {
   EXPECT_EQ(read_to_eof(c), "finished");
 }
 
+// SRV-5: a handler may stop its own server; the other handlers are waited for
+TEST_F(ServerIo, AHandlerCanStopItsOwnServer) {
+  fern::Event other_may_finish;
+  StreamServer* self = nullptr;
+  StreamServer server(kAny, [&](Socket& s, const Address&) {
+    std::string cmd = s.recv(4);
+    if (cmd == "stop") {
+      other_may_finish.set();
+      self->stop(5.0);
+      log.push_back("stopper done");
+    } else {
+      other_may_finish.wait();
+      log.push_back("other done");
+    }
+    s.sendall("bye");
+  });
+  self = &server;
+  auto serving = fern::spawn([&] { server.serve_forever(); });
+  fern::sleep(0);
+  Socket other = connect_to(server);
+  other.sendall("wait");
+  while (server.connection_count() < 1) fern::sleep(0);
+  Socket stopper = connect_to(server);
+  stopper.sendall("stop");
+  serving.join();
+  EXPECT_EQ(log, (std::vector<std::string>{"other done", "stopper done"}));
+  EXPECT_EQ(read_to_eof(stopper), "bye");
+  EXPECT_EQ(read_to_eof(other), "bye");
+}
+
 // SRV-5: serve_forever blocks until stop()
 TEST_F(ServerIo, ServeForeverReturnsAfterStop) {
   StreamServer server(kAny, [](Socket& s, const Address&) { s.sendall("x"); });

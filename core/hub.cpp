@@ -341,6 +341,7 @@ void Hub::poll_io(bool block) {
       FdSlot& slot = fds_[static_cast<std::size_t>(ev.fd)];
       IoWatcher* w = direction == kReadable ? slot.reader : slot.writer;
       if (w) detail::run_guarded("an fd watcher", [w, &ev] { w->fn(w, ev.ready); });
+      else drop_unwatched(ev.fd, direction);  // a sticky interest nobody waits on now
     }
   }
 }

@@ -267,6 +267,10 @@ class Hub {
   struct IoWatcher : detail::Hook {
     void (*fn)(IoWatcher*, unsigned ready) = nullptr;
     bool ref = true;
+    // The fd is closed only through fern::close (a Socket's): when this
+    // watcher leaves, the poller keeps the fd's interest, so the next wait
+    // costs no syscall; an event that finds no watcher drops it then.
+    bool sticky = false;
     int fd = -1;
     unsigned direction = kNone;
     std::exception_ptr error;
@@ -360,6 +364,7 @@ class Hub {
   void drain_remote();
   void watch_wakeup();
   void unwatch(IoWatcher* w) noexcept;
+  void drop_unwatched(int fd, unsigned direction) noexcept;
   bool registration_stale(int fd) noexcept;
   static void detach_watcher(detail::HookHolder* self, detail::Hook* h) noexcept;
 

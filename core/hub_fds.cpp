@@ -134,7 +134,7 @@ Hub::Watch Hub::watch_fd(int fd, unsigned direction, IoWatcher* w) {
   unsigned want = slot.registered | direction;
   try {
     if (slot.registered == kNone) poller_->add(fd, want);
-    else poller_->modify(fd, want);
+    else if (want != slot.registered) poller_->modify(fd, want);  // else: kept by a sticky watcher
   } catch (const std::system_error& e) {
     if (e.code().value() == EPERM) return Watch::kAlwaysReady;  // regular files never block
     throw;
@@ -157,7 +157,15 @@ void Hub::unwatch(IoWatcher* w) noexcept {
   IoWatcher*& mine = w->direction == kReadable ? slot.reader : slot.writer;
   if (mine != w) return;
   mine = nullptr;
-  unsigned want = slot.registered & ~w->direction;
+  if (w->sticky) return;  // the interest stays until an unwatched event or fern::close
+  drop_unwatched(fd, w->direction);
+}
+
+// Drops an interest in `direction` that no watcher holds (one poller call).
+void Hub::drop_unwatched(int fd, unsigned direction) noexcept {
+  FdSlot& slot = fds_[static_cast<std::size_t>(fd)];
+  if (!(slot.registered & direction)) return;
+  unsigned want = slot.registered & ~direction;
   if (want == kNone) {
     poller_->remove(fd);
     --watched_fds_;

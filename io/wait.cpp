@@ -45,10 +45,11 @@ bool watch(Hub& hub, int fd, unsigned direction, FdWatch& w, Waiter& waiter) {
   return false;
 }
 
-bool wait_fd(int fd, unsigned directions, Deadline deadline) {
+bool wait_fd(int fd, unsigned directions, Deadline deadline, bool sticky = false) {
   Hub& hub = Hub::current();
   Waiter waiter;
   FdWatch watchers[2];
+  watchers[0].sticky = watchers[1].sticky = sticky;
   if ((directions & kReadable) && !watch(hub, fd, kReadable, watchers[0], waiter)) return true;
   if ((directions & kWritable) && !watch(hub, fd, kWritable, watchers[1], waiter)) return true;
   return hub.park(waiter, deadline);
@@ -59,6 +60,10 @@ bool wait_fd(int fd, unsigned directions, Deadline deadline) {
 bool wait_read(int fd, Deadline deadline) { return wait_fd(fd, kReadable, deadline); }
 bool wait_write(int fd, Deadline deadline) { return wait_fd(fd, kWritable, deadline); }
 bool wait_readwrite(int fd, Deadline deadline) { return wait_fd(fd, kReadable | kWritable, deadline); }
+
+bool detail::wait_owned_fd(int fd, bool write, Deadline deadline) {
+  return wait_fd(fd, write ? kWritable : kReadable, deadline, true);
+}
 
 int close(int fd) noexcept {
   if (Hub* hub = Hub::current_if_exists()) hub->cancel_fd(fd, std::make_exception_ptr(FdClosedError(fd)));

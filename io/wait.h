@@ -47,6 +47,13 @@ inline bool wait_read_for(int fd, Duration d) { return wait_read(fd, d.from_now(
 inline bool wait_write_for(int fd, Duration d) { return wait_write(fd, d.from_now()); }
 inline bool wait_readwrite_for(int fd, Duration d) { return wait_readwrite(fd, d.from_now()); }
 
+namespace detail {
+// wait_read / wait_write for an fd that is closed only through fern::close
+// (a Socket's): the poller keeps its interest between waits, so a wait that
+// follows a wait costs no syscall.
+bool wait_owned_fd(int fd, bool write, Deadline deadline);
+}  // namespace detail
+
 // Wakes every greenlet waiting on fd with FdClosedError (scheduled, no
 // switch), forgets the fd in the hub, then closes it. Returns close(2)'s result.
 int close(int fd) noexcept;

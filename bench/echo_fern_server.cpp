@@ -1,0 +1,59 @@
+// fern's side of the echo and idle benchmarks: a StreamServer whose handler
+// echoes (recv_into + sendall) until the peer closes; an idle connection is
+// one handler task parked in recv. Same protocol as raw_epoll_echo.c: the
+// port on stdout, and for each line on stdin "user_us sys_us rss_bytes
+// connections"; EOF on stdin stops the server.
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <string>
+
+#include "fern/io/fd_stream.h"
+#include "fern/io/server.h"
+
+namespace {
+
+long rss_bytes() {
+  long pages = 0, resident = 0;
+  if (FILE* f = std::fopen("/proc/self/statm", "r")) {
+    if (std::fscanf(f, "%ld %ld", &pages, &resident) != 2) resident = 0;
+    std::fclose(f);
+  }
+  return resident * sysconf(_SC_PAGESIZE);
+}
+
+}  // namespace
+
+int main() {
+  rlimit lim;
+  getrlimit(RLIMIT_NOFILE, &lim);
+  lim.rlim_cur = lim.rlim_max;
+  setrlimit(RLIMIT_NOFILE, &lim);
+
+  fern::StreamServer server(fern::Address::ip("127.0.0.1", 0), [](fern::Socket& s, const fern::Address&) {
+    s.set_nodelay();
+    char buf[512];  // 64-byte messages; a small frame keeps a parked handler's stack to its first page
+    try {
+      while (std::size_t n = s.recv_into(buf, sizeof buf)) s.sendall(buf, n);
+    } catch (const fern::ConnectionResetError&) {
+      // The load generator closes with replies unread: a reset, not a failure.
+    }
+  });
+  server.start();
+  std::printf("%u\n", server.server_port());
+  std::fflush(stdout);
+
+  fern::FdStream control(dup(0));
+  char line[256];
+  while (control.read(line, sizeof line) > 0) {
+    rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    std::printf("%ld %ld %ld %zu\n", ru.ru_utime.tv_sec * 1000000L + ru.ru_utime.tv_usec,
+                ru.ru_stime.tv_sec * 1000000L + ru.ru_stime.tv_usec, rss_bytes(), server.connection_count());
+    std::fflush(stdout);
+  }
+  control.close();
+  server.stop(0.0);
+  return 0;
+}

@@ -1,0 +1,99 @@
+#include "fern/io/address.h"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/un.h>
+
+#include <cstring>
+#include <stdexcept>
+
+namespace fern {
+
+Address::Address() noexcept : storage_{}, size_(0) { storage_.ss_family = AF_UNSPEC; }
+
+Address Address::ip(std::string_view host, std::uint16_t port) {
+  Address a;
+  std::string h(host.empty() ? "0.0.0.0" : host);
+  // Brackets are accepted around IPv6 literals, as in URLs.
+  if (h.size() > 2 && h.front() == '[' && h.back() == ']') h = h.substr(1, h.size() - 2);
+  auto* v4 = reinterpret_cast<sockaddr_in*>(&a.storage_);
+  auto* v6 = reinterpret_cast<sockaddr_in6*>(&a.storage_);
+  if (inet_pton(AF_INET, h.c_str(), &v4->sin_addr) == 1) {
+    v4->sin_family = AF_INET;
+    v4->sin_port = htons(port);
+    a.size_ = sizeof(sockaddr_in);
+  } else if (inet_pton(AF_INET6, h.c_str(), &v6->sin6_addr) == 1) {
+    v6->sin6_family = AF_INET6;
+    v6->sin6_port = htons(port);
+    a.size_ = sizeof(sockaddr_in6);
+  } else {
+    throw std::invalid_argument("fern: '" + h + "' is not a numeric IPv4 or IPv6 address; resolve names with fern::getaddrinfo");
+  }
+  return a;
+}
+
+Address Address::unix_path(std::string_view path) {
+  Address a;
+  auto* un = reinterpret_cast<sockaddr_un*>(&a.storage_);
+  if (path.empty() || path.size() >= sizeof un->sun_path)
+    throw std::invalid_argument("fern: a Unix socket path must be 1.." + std::to_string(sizeof un->sun_path - 1) + " bytes");
+  un->sun_family = AF_UNIX;
+  std::memcpy(un->sun_path, path.data(), path.size());
+  a.size_ = static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + path.size() + 1);
+  return a;
+}
+
+Address Address::from_sockaddr(const sockaddr* sa, socklen_t len) {
+  Address a;
+  if (len > sizeof a.storage_) len = sizeof a.storage_;
+  std::memcpy(&a.storage_, sa, len);
+  a.size_ = len;
+  return a;
+}
+
+std::string Address::host() const {
+  char text[INET6_ADDRSTRLEN] = {};
+  switch (family()) {
+    case AF_INET:
+      inet_ntop(AF_INET, &reinterpret_cast<const sockaddr_in*>(&storage_)->sin_addr, text, sizeof text);
+      return text;
+    case AF_INET6:
+      inet_ntop(AF_INET6, &reinterpret_cast<const sockaddr_in6*>(&storage_)->sin6_addr, text, sizeof text);
+      return text;
+    case AF_UNIX: {
+      const auto* un = reinterpret_cast<const sockaddr_un*>(&storage_);
+      std::size_t n = size_ > offsetof(sockaddr_un, sun_path) ? size_ - offsetof(sockaddr_un, sun_path) : 0;
+      return std::string(un->sun_path, strnlen(un->sun_path, n));
+    }
+    default:
+      return "";
+  }
+}
+
+std::uint16_t Address::port() const noexcept {
+  switch (family()) {
+    case AF_INET:
+      return ntohs(reinterpret_cast<const sockaddr_in*>(&storage_)->sin_port);
+    case AF_INET6:
+      return ntohs(reinterpret_cast<const sockaddr_in6*>(&storage_)->sin6_port);
+    default:
+      return 0;
+  }
+}
+
+std::string Address::to_string() const {
+  switch (family()) {
+    case AF_INET:
+      return host() + ":" + std::to_string(port());
+    case AF_INET6:
+      return "[" + host() + "]:" + std::to_string(port());
+    default:
+      return host();
+  }
+}
+
+bool operator==(const Address& a, const Address& b) noexcept {
+  return a.size_ == b.size_ && std::memcmp(&a.storage_, &b.storage_, a.size_) == 0;
+}
+
+}  // namespace fern

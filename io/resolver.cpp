@@ -1,0 +1,75 @@
+#include "fern/io/resolver.h"
+
+#include <arpa/inet.h>
+
+#include <cerrno>
+#include <memory>
+
+#include "fern/io/thread_pool.h"
+
+namespace fern {
+namespace {
+
+bool is_numeric_host(const std::string& host) {
+  unsigned char buf[sizeof(in6_addr)];
+  return inet_pton(AF_INET, host.c_str(), buf) == 1 || inet_pton(AF_INET6, host.c_str(), buf) == 1;
+}
+
+// Runs in a worker thread (or inline for numeric hosts): no hub calls here.
+std::vector<AddrInfo> resolve_blocking(const std::string& host, const std::string& service, addrinfo hints) {
+  addrinfo* res = nullptr;
+  int rc = ::getaddrinfo(host.empty() ? nullptr : host.c_str(), service.empty() ? nullptr : service.c_str(),
+                         &hints, &res);
+  if (rc != 0) {
+    int sys = rc == EAI_SYSTEM ? errno : 0;
+    throw ResolveError(rc, "fern: getaddrinfo(" + host + ", " + service + ")", sys);
+  }
+  std::unique_ptr<addrinfo, void (*)(addrinfo*)> owner(res, ::freeaddrinfo);
+  std::vector<AddrInfo> out;
+  for (addrinfo* ai = res; ai; ai = ai->ai_next) {
+    AddrInfo info;
+    info.family = ai->ai_family;
+    info.socktype = ai->ai_socktype;
+    info.protocol = ai->ai_protocol;
+    if (ai->ai_canonname) info.canonname = ai->ai_canonname;
+    info.address = Address::from_sockaddr(ai->ai_addr, ai->ai_addrlen);
+    out.push_back(std::move(info));
+  }
+  return out;
+}
+
+}  // namespace
+
+std::vector<AddrInfo> getaddrinfo(const std::string& host, const std::string& service, int family, int socktype,
+                                  int protocol, int flags) {
+  addrinfo hints{};
+  hints.ai_family = family;
+  hints.ai_socktype = socktype;
+  hints.ai_protocol = protocol;
+  hints.ai_flags = flags;
+  if (host.empty() || is_numeric_host(host)) {
+    hints.ai_flags |= AI_NUMERICHOST;
+    return resolve_blocking(host, service, hints);
+  }
+  return default_thread_pool().apply([host, service, hints] { return resolve_blocking(host, service, hints); });
+}
+
+std::string gethostbyname(const std::string& host) {
+  std::vector<AddrInfo> infos = getaddrinfo(host, "", AF_INET, SOCK_STREAM);
+  if (infos.empty()) throw ResolveError(EAI_NONAME, "fern: gethostbyname(" + host + ")");
+  return infos.front().address.host();
+}
+
+NameInfo getnameinfo(const Address& addr, int flags) {
+  auto lookup = [addr, flags] {
+    char host[NI_MAXHOST];
+    char service[NI_MAXSERV];
+    int rc = ::getnameinfo(addr.data(), addr.size(), host, sizeof host, service, sizeof service, flags);
+    if (rc != 0) throw ResolveError(rc, "fern: getnameinfo(" + addr.to_string() + ")", rc == EAI_SYSTEM ? errno : 0);
+    return NameInfo{host, service};
+  };
+  if ((flags & NI_NUMERICHOST) && (flags & NI_NUMERICSERV)) return lookup();
+  return default_thread_pool().apply(lookup);
+}
+
+}  // namespace fern

@@ -1,0 +1,203 @@
+#include "fern/io/server.h"
+
+#include <netinet/in.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+
+#include "fern/core/clock.h"
+
+namespace fern {
+namespace {
+
+bool out_of_resources(int err) { return err == EMFILE || err == ENFILE || err == ENOBUFS || err == ENOMEM; }
+
+// Fast enough to resume within 50 ms of an fd coming back, slow enough that
+// a long exhaustion costs ~20 wake-ups a second.
+constexpr double kMaxBackoff = 0.05;
+
+}  // namespace
+
+// A handler task owns its connection: a task killed before it starts
+// still closes the socket when it is destroyed. While not ended it is on
+// the server's list, which stop() waits on; no Group, no std::function.
+class StreamServer::Connection final : public TaskBase {
+ public:
+  Connection(StreamServer& server, Socket::Accepted conn) : server_(&server), socket_(std::move(conn.socket)) {
+    // The peer is kept in 28 bytes, not a 136-byte Address: this object is
+    // most of an idle connection's heap.
+    if (conn.address.size() <= sizeof peer_) {
+      std::memcpy(peer_, conn.address.data(), conn.address.size());
+      peer_len_ = conn.address.size();
+    } else {
+      long_peer_ = std::make_unique<Address>(conn.address);
+    }
+    next_ = server.connections_;
+    if (next_) next_->prev_ = this;
+    server.connections_ = this;
+    ++server.connection_count_;
+  }
+  ~Connection() override { detach(); }
+
+  // Leaves the server's list (when it ends, or when the server goes first).
+  void detach() noexcept {
+    if (!server_) return;
+    if (prev_) prev_->next_ = next_;
+    else server_->connections_ = next_;
+    if (next_) next_->prev_ = prev_;
+    --server_->connection_count_;
+    server_ = nullptr;
+  }
+  Connection* next() const noexcept { return next_; }
+
+ protected:
+  void run() override {
+    struct Done {
+      Connection& c;
+      ~Done() {
+        c.socket_.close();  // SRV-4: closed when the handler returns or throws
+        c.detach();
+      }
+    } done{*this};
+    const Address peer =
+        long_peer_ ? *long_peer_ : Address::from_sockaddr(reinterpret_cast<const sockaddr*>(peer_), peer_len_);
+    server_->handle_(socket_, peer);
+  }
+
+ private:
+  StreamServer* server_;
+  Connection* prev_ = nullptr;
+  Connection* next_ = nullptr;
+  Socket socket_;
+  alignas(sockaddr_in6) unsigned char peer_[sizeof(sockaddr_in6)];
+  socklen_t peer_len_ = 0;
+  std::unique_ptr<Address> long_peer_;  // a named Unix-socket peer does not fit in peer_
+};
+
+StreamServer::StreamServer(const Address& address, Handler handle, Options options)
+    : address_(address), handle_(std::move(handle)), options_(options) {}
+
+StreamServer::StreamServer(Socket listener, Handler handle, Options options)
+    : address_(listener.local_address()), handle_(std::move(handle)), options_(options),
+      listener_(std::move(listener)) {}
+
+StreamServer::~StreamServer() {
+  if (started_) {
+    try {
+      stop(0.0);
+    } catch (...) {
+      Hub::report_error("StreamServer::~StreamServer", std::current_exception());
+    }
+  }
+  while (connections_) connections_->detach();  // killed but not yet destroyed
+}
+
+// The handler tasks to wait for, less the calling one: a handler may stop
+// its own server (it ends by itself after).
+std::vector<AnyTask> StreamServer::running() const {
+  std::vector<AnyTask> out;
+  out.reserve(connection_count_);
+  Greenlet me = Greenlet::current();
+  for (Connection* c = connections_; c; c = c->next())
+    if (!(c->greenlet() == me)) out.push_back(c->shared_from_this());
+  return out;
+}
+
+void StreamServer::start() {
+  if (started_) return;
+  if (!listener_) {
+    Socket s(address_.family(), SOCK_STREAM);
+    if (options_.reuse_addr && address_.family() != AF_UNIX) s.set_reuse_addr();
+#ifdef SO_REUSEPORT
+    if (options_.reuse_port) s.set_option(SOL_SOCKET, SO_REUSEPORT, 1);
+#endif
+    s.bind(address_);
+    s.listen(options_.backlog);
+    address_ = s.local_address();
+    listener_ = std::move(s);
+  }
+  stopped_.clear();
+  started_ = true;
+  start_accepting();
+}
+
+void StreamServer::serve_forever() {
+  start();
+  stopped_.wait();
+}
+
+void StreamServer::start_accepting() {
+  if (!started_ || acceptor_) return;
+  acceptor_ = spawn([this] { accept_loop(); });
+}
+
+void StreamServer::stop_accepting() {
+  if (!acceptor_) return;
+  Task<void> t = std::move(acceptor_);
+  acceptor_ = Task<void>();
+  t.kill();
+}
+
+void StreamServer::stop(Duration timeout) {
+  if (!started_) return;
+  Deadline deadline = timeout.from_now();
+  started_ = false;
+  stop_accepting();
+  listener_.close();
+  // Handlers get until the deadline to finish, then are killed (SRV-5).
+  std::vector<AnyTask> handlers = running();
+  if (joinall(handlers, JoinAll().until(deadline)).size() < handlers.size()) killall(running());
+  stopped_.set();
+}
+
+Address StreamServer::address() const { return address_; }
+
+void StreamServer::accept_loop() {
+  double backoff = 0.001;
+  for (;;) {
+    if (options_.pool) options_.pool->wait_available();  // a full pool stops accepting (SRV-6)
+    Socket::Accepted conn;
+    try {
+      conn = listener_.accept();
+    } catch (const FdClosedError&) {
+      return;  // stop() closed the listener
+    } catch (const SocketError& e) {
+      if (!out_of_resources(e.code().value())) {
+        Hub::report_error("StreamServer accept", std::current_exception());
+        fern::sleep(backoff);
+        continue;
+      }
+      back_off(e);
+      fern::sleep(backoff);
+      backoff = backoff * 2 > kMaxBackoff ? kMaxBackoff : backoff * 2;
+      continue;
+    }
+    backoff = 0.001;
+    spawn_handler(std::move(conn));
+  }
+}
+
+void StreamServer::back_off(const SocketError& e) {
+  ++resource_errors_;
+  Nanos now = monotonic_now();
+  if (last_log_ != 0 && now - last_log_ < 1'000'000'000) return;
+  last_log_ = now;
+  std::fprintf(stderr, "fern: StreamServer on %s: accept: %s; backing off\n", address_.to_string().c_str(),
+               e.code().message().c_str());
+}
+
+void StreamServer::spawn_handler(Socket::Accepted conn) {
+  try {
+    AnyTask task = std::make_shared<Connection>(*this, std::move(conn));
+    if (options_.pool) options_.pool->start(task);
+    else task->start();
+  } catch (const GreenletExit&) {
+    throw;
+  } catch (...) {
+    // SRV-8: the connection closes (its task is gone) and the error is reported.
+    Hub::report_error("StreamServer spawn", std::current_exception());
+  }
+}
+
+}  // namespace fern

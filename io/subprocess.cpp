@@ -1,0 +1,315 @@
+// fork + exec with a close-on-exec error pipe: the parent learns the exec
+// errno (SP-4) or, at the pipe's EOF, that exec succeeded. Everything the
+// child touches between fork and exec is prepared before the fork: the
+// process may have other threads (the thread pool), so the child calls only
+// async-signal-safe functions.
+#include "fern/io/subprocess.h"
+
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <system_error>
+
+#include "fern/core/task.h"
+#include "fern/io/wait.h"
+
+extern char** environ;
+
+namespace fern {
+namespace {
+
+std::string join_args(const std::vector<std::string>& args) {
+  std::string s;
+  for (const std::string& a : args) s += (s.empty() ? "" : " ") + a;
+  return s;
+}
+
+int open_pidfd(pid_t pid) {
+#ifdef SYS_pidfd_open
+  int fd = static_cast<int>(::syscall(SYS_pidfd_open, pid, 0));
+  if (fd >= 0) fcntl(fd, F_SETFD, FD_CLOEXEC);
+  return fd;
+#else
+  (void)pid;
+  return -1;
+#endif
+}
+
+[[noreturn]] void child_fail(int errpipe, int err) {
+  ssize_t ignored = ::write(errpipe, &err, sizeof err);
+  (void)ignored;
+  _exit(127);
+}
+
+// In the child: close every fd from 3 up except keep.
+void close_other_fds(int keep) {
+#ifdef SYS_close_range
+  if (keep > 3) ::syscall(SYS_close_range, 3u, static_cast<unsigned>(keep - 1), 0u);
+  if (::syscall(SYS_close_range, static_cast<unsigned>(keep + 1), ~0u, 0u) == 0) return;
+#endif
+  long max = sysconf(_SC_OPEN_MAX);
+  for (int fd = 3; fd < max; ++fd)
+    if (fd != keep) ::close(fd);
+}
+
+struct Pipe {
+  int parent = -1, child = -1;
+};
+
+}  // namespace
+
+TimeoutExpired::TimeoutExpired(const std::string& cmd, Duration timeout, Output partial)
+    : std::runtime_error("fern: command '" + cmd + "' timed out after " + std::to_string(timeout.seconds()) +
+                         " seconds"),
+      output(std::move(partial)), timeout_seconds(timeout.seconds()) {}
+
+CalledProcessError::CalledProcessError(const std::string& cmd, int rc, Output out)
+    : std::runtime_error("fern: command '" + cmd + "' returned non-zero exit status " + std::to_string(rc)),
+      returncode(rc), output(std::move(out)) {}
+
+Popen::Popen(std::vector<std::string> args, PopenOptions options) {
+  if (args.empty()) throw std::invalid_argument("fern: Popen needs a program");
+  if (options.shell) args = {"/bin/sh", "-c", join_args(args)};
+  command_ = join_args(args);
+
+  std::vector<char*> argv;
+  for (std::string& a : args) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  std::vector<char*> envp;
+  if (options.env) {
+    for (std::string& e : *options.env) envp.push_back(e.data());
+    envp.push_back(nullptr);
+  }
+  char** child_env = options.env ? envp.data() : environ;
+  const char* cwd = options.cwd ? options.cwd->c_str() : nullptr;
+
+  // Pipes are created close-on-exec; the child dup2s its ends onto 0-2.
+  Pipe pipes[3];
+  Stdio modes[3] = {options.in, options.out, options.err};
+  int errpipe[2] = {-1, -1};
+  auto close_all = [&] {
+    for (Pipe& p : pipes)
+      for (int fd : {p.parent, p.child})
+        if (fd >= 0) ::close(fd);
+    for (int fd : errpipe)
+      if (fd >= 0) ::close(fd);
+  };
+  for (int i = 0; i < 3; ++i) {
+    if (modes[i] == Stdio::kPipe) {
+      int fds[2];
+      if (::pipe2(fds, O_CLOEXEC) < 0) {
+        int err = errno;
+        close_all();
+        throw std::system_error(err, std::generic_category(), "fern: pipe");
+      }
+      pipes[i] = i == 0 ? Pipe{fds[1], fds[0]} : Pipe{fds[0], fds[1]};
+    } else if (modes[i] == Stdio::kDevNull) {
+      pipes[i].child = ::open("/dev/null", (i == 0 ? O_RDONLY : O_WRONLY) | O_CLOEXEC);
+    }
+  }
+  if (::pipe2(errpipe, O_CLOEXEC) < 0) {
+    int err = errno;
+    close_all();
+    throw std::system_error(err, std::generic_category(), "fern: pipe");
+  }
+
+  pid_t pid = ::fork();
+  if (pid < 0) {
+    int err = errno;
+    close_all();
+    throw std::system_error(err, std::generic_category(), "fern: fork");
+  }
+  if (pid == 0) {
+    sigset_t none;
+    sigemptyset(&none);
+    sigprocmask(SIG_SETMASK, &none, nullptr);
+    for (int sig = 1; sig < NSIG; ++sig) signal(sig, SIG_DFL);
+    for (int i = 0; i < 3; ++i) {
+      int src = pipes[i].child;
+      if (i == 2 && modes[2] == Stdio::kStdout) src = 1;
+      if (src >= 0 && ::dup2(src, i) < 0) child_fail(errpipe[1], errno);
+    }
+    close_other_fds(errpipe[1]);
+    if (cwd && ::chdir(cwd) < 0) child_fail(errpipe[1], errno);
+    ::execvpe(argv[0], argv.data(), child_env);
+    child_fail(errpipe[1], errno);
+  }
+
+  pid_ = pid;
+  ::close(errpipe[1]);
+  errpipe[1] = -1;
+  for (Pipe& p : pipes)
+    if (p.child >= 0) ::close(std::exchange(p.child, -1));
+  // Until the child execs (EOF) or reports its errno, only this greenlet
+  // waits: exec of a large program takes milliseconds (gevent reads this
+  // pipe cooperatively too, so other greenlets run meanwhile).
+  int child_errno = 0;
+  ssize_t n;
+  try {
+    fcntl(errpipe[0], F_SETFL, O_NONBLOCK);
+    while ((n = ::read(errpipe[0], &child_errno, sizeof child_errno)) < 0) {
+      if (errno == EAGAIN) fern::wait_read(errpipe[0]);
+      else if (errno != EINTR) throw std::system_error(errno, std::generic_category(), "fern: read exec status");
+    }
+  } catch (...) {
+    // Killed (or failed) while waiting: the child must not outlive us.
+    close_all();
+    ::kill(pid, SIGKILL);
+    int status;
+    while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+    }
+    pid_ = -1;
+    throw;
+  }
+  ::close(errpipe[0]);
+  errpipe[0] = -1;
+  if (n == static_cast<ssize_t>(sizeof child_errno)) {
+    close_all();
+    int status;
+    while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+    }
+    pid_ = -1;
+    throw std::system_error(child_errno, std::generic_category(), "fern: cannot run '" + args[0] + "'");
+  }
+  pidfd_ = open_pidfd(pid);
+  if (pipes[0].parent >= 0) in_ = FdStream(pipes[0].parent);
+  if (pipes[1].parent >= 0) out_ = FdStream(pipes[1].parent);
+  if (pipes[2].parent >= 0) err_ = FdStream(pipes[2].parent);
+}
+
+Popen::Popen(Popen&& o) noexcept
+    : command_(std::move(o.command_)), pid_(std::exchange(o.pid_, -1)), pidfd_(std::exchange(o.pidfd_, -1)),
+      returncode_(o.returncode_), in_(std::move(o.in_)), out_(std::move(o.out_)), err_(std::move(o.err_)),
+      partial_(std::move(o.partial_)), pending_(std::move(o.pending_)), input_taken_(o.input_taken_) {}
+
+Popen::~Popen() {
+  if (pid_ > 0 && !returncode_) {
+    ::kill(pid_, SIGKILL);
+    int status;
+    while (::waitpid(pid_, &status, 0) < 0 && errno == EINTR) {
+    }
+  }
+  if (pidfd_ >= 0) fern::close(pidfd_);
+}
+
+void Popen::reaped(int status) noexcept {
+  if (WIFEXITED(status)) returncode_ = WEXITSTATUS(status);
+  else if (WIFSIGNALED(status)) returncode_ = -WTERMSIG(status);
+  else returncode_ = -1;
+  if (pidfd_ >= 0) fern::close(std::exchange(pidfd_, -1));
+}
+
+bool Popen::try_reap() {
+  if (returncode_) return true;
+  int status;
+  pid_t r;
+  while ((r = ::waitpid(pid_, &status, WNOHANG)) < 0 && errno == EINTR) {
+  }
+  if (r == pid_) {
+    reaped(status);
+    return true;
+  }
+  if (r < 0) throw std::system_error(errno, std::generic_category(), "fern: waitpid");
+  return false;
+}
+
+std::optional<int> Popen::poll() {
+  try_reap();
+  return returncode_;
+}
+
+int Popen::wait() { return *wait_until(Deadline::never()); }
+
+std::optional<int> Popen::wait_until(Deadline d) {
+  double backoff = 0.001;
+  while (!try_reap()) {
+    if (pidfd_ >= 0) {
+      // The pidfd turns readable when the child exits.
+      if (!wait_read(pidfd_, d)) return std::nullopt;
+      continue;
+    }
+    // No pidfd: poll with back-off (1 ms doubling to 50 ms).
+    Nanos now = monotonic_now();
+    if (d.expired(now)) return std::nullopt;
+    double left = static_cast<double>(d.remaining(now)) / 1e9;
+    fern::sleep(backoff < left ? backoff : left);
+    backoff = backoff * 2 > 0.05 ? 0.05 : backoff * 2;
+  }
+  return returncode_;
+}
+
+Output Popen::communicate(std::string_view input, std::optional<Duration> timeout) {
+  Deadline d = timeout ? timeout->from_now() : Deadline::never();
+  if (!input_taken_) {
+    pending_.assign(input);
+    input_taken_ = true;
+    if (in_ && pending_.empty()) in_.close();
+  }
+  // One greenlet multiplexes the three pipes with a cooperative select.
+  std::string buf(65536, '\0');  // on the heap: greenlet stacks are small
+  while (in_ || out_ || err_) {
+    std::vector<int> readable, writable;
+    if (out_) readable.push_back(out_.fd());
+    if (err_) readable.push_back(err_.fd());
+    if (in_) writable.push_back(in_.fd());
+    SelectResult ready = fern::select(readable, writable, {}, d);
+    if (ready.readable.empty() && ready.writable.empty())
+      throw TimeoutExpired(command_, timeout ? *timeout : Duration::forever(), partial_);
+    for (int fd : ready.readable) {
+      FdStream& s = fd == out_.fd() ? out_ : err_;
+      std::size_t n = s.read(buf.data(), buf.size());
+      if (n == 0) s.close();
+      else (fd == out_.fd() ? partial_.out : partial_.err).append(buf.data(), n);
+    }
+    if (!ready.writable.empty()) {
+      // Writable: this write does not block. A child that closed its stdin
+      // early just does not get the rest.
+      try {
+        pending_.erase(0, in_.write(pending_.data(), pending_.size()));
+      } catch (const BrokenPipeError&) {
+        pending_.clear();
+      }
+      if (pending_.empty()) in_.close();
+    }
+  }
+  if (!wait_until(d)) throw TimeoutExpired(command_, timeout ? *timeout : Duration::forever(), partial_);
+  Output out = std::move(partial_);
+  partial_ = Output();
+  return out;
+}
+
+void Popen::send_signal(int signo) {
+  if (returncode_ || pid_ <= 0) return;
+  if (::kill(pid_, signo) < 0 && errno != ESRCH)
+    throw std::system_error(errno, std::generic_category(), "fern: kill");
+}
+
+void Popen::terminate() { send_signal(SIGTERM); }
+void Popen::kill() { send_signal(SIGKILL); }
+
+CompletedProcess run(std::vector<std::string> args, RunOptions options) {
+  if (options.input) options.popen.in = Stdio::kPipe;
+  if (options.capture_output) {
+    options.popen.out = Stdio::kPipe;
+    options.popen.err = Stdio::kPipe;
+  }
+  Popen p(args, options.popen);
+  Output out;
+  try {
+    out = p.communicate(options.input ? *options.input : std::string_view(), options.timeout);
+  } catch (TimeoutExpired&) {
+    p.kill();
+    p.wait();
+    throw;
+  }
+  int rc = *p.returncode();
+  if (options.check && rc != 0) throw CalledProcessError(p.command(), rc, std::move(out));
+  return CompletedProcess{std::move(args), rc, std::move(out)};
+}
+
+}  // namespace fern

@@ -1,0 +1,138 @@
+#pragma once
+// gevent.subprocess: child processes whose pipes and exit are waited for
+// cooperatively (only the calling greenlet blocks, SP-1).
+//
+// Mapping from gevent / Python:
+//   Popen(args, stdin=PIPE, ...)     Popen(args, {.in = Stdio::kPipe, ...})
+//   Popen('cmd', shell=True)         Popen({"cmd"}, {.shell = true})
+//   p.communicate(input, timeout)    p.communicate(input, timeout) -> Output; TimeoutExpired
+//   p.wait() / p.wait(timeout)       p.wait() / p.wait_for(t) -> std::optional<int> (a value on timeout)
+//   p.poll(), p.returncode           p.poll(), p.returncode()   (-N: killed by signal N)
+//   p.send_signal/terminate/kill     same
+//   run(args, input, timeout, check, capture_output)  run(args, RunOptions) -> CompletedProcess
+// A missing executable throws std::system_error (ENOENT) from the
+// constructor (SP-4). The child is reaped through a pidfd where the kernel
+// has one, else by polling waitpid with back-off; every fd fern opens is
+// close-on-exec and closed once the Popen goes (SP-6). Destroying a Popen
+// whose child still runs kills and reaps it (as boost::process::child):
+// no zombies. One thread: the hub's.
+#include <sys/types.h>
+
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "fern/core/deadline.h"
+#include "fern/io/fd_stream.h"
+
+namespace fern {
+
+enum class Stdio { kInherit, kPipe, kDevNull, kStdout /* stderr only: into stdout */ };
+
+struct PopenOptions {
+  Stdio in = Stdio::kInherit;
+  Stdio out = Stdio::kInherit;
+  Stdio err = Stdio::kInherit;
+  bool shell = false;  // args[0] is a /bin/sh -c command line
+  std::optional<std::string> cwd;
+  std::optional<std::vector<std::string>> env;  // "K=V" entries; none: inherit
+};
+
+struct Output {
+  std::string out;
+  std::string err;
+};
+
+// communicate/run ran out of time (Python's TimeoutExpired); carries what
+// had been read so far.
+class TimeoutExpired : public std::runtime_error {
+ public:
+  TimeoutExpired(const std::string& cmd, Duration timeout, Output partial);
+  Output output;
+  double timeout_seconds;
+};
+
+// run(check = true) and the child exited non-zero (CalledProcessError).
+class CalledProcessError : public std::runtime_error {
+ public:
+  CalledProcessError(const std::string& cmd, int returncode, Output output);
+  int returncode;
+  Output output;
+};
+
+class Popen {
+ public:
+  // Starts the child; throws std::system_error with the exec errno
+  // (ENOENT for a missing program, SP-4). Blocks (switches to the hub)
+  // until the child has exec'd; a kill meanwhile kills and reaps the child.
+  explicit Popen(std::vector<std::string> args, PopenOptions options = {});
+  Popen(Popen&&) noexcept;
+  Popen& operator=(Popen&&) = delete;
+  Popen(const Popen&) = delete;
+  Popen& operator=(const Popen&) = delete;
+  ~Popen();
+
+  pid_t pid() const noexcept { return pid_; }
+  std::optional<int> returncode() const noexcept { return returncode_; }
+  // The parent's ends of the pipes asked for (empty otherwise).
+  FdStream& stdin_pipe() noexcept { return in_; }
+  FdStream& stdout_pipe() noexcept { return out_; }
+  FdStream& stderr_pipe() noexcept { return err_; }
+
+  // Reaps the child if it has exited; its code, else nullopt. No switch.
+  std::optional<int> poll();
+  // Blocks (switches to the hub) until the child exits; its code (SP-1).
+  int wait();
+  // As wait(), at most until the deadline: nullopt if still running.
+  std::optional<int> wait_until(Deadline d);
+  std::optional<int> wait_for(Duration d) { return wait_until(d.from_now()); }
+
+  // Writes input to stdin (then closes it), reads stdout and stderr to
+  // their end concurrently, waits for the child (SP-2). Blocks. On
+  // timeout throws TimeoutExpired with the partial output; the child keeps
+  // running, and a later communicate() carries on.
+  Output communicate(std::string_view input = {}, std::optional<Duration> timeout = std::nullopt);
+
+  // kill(2) unless already reaped (a no-op then). SIGTERM / SIGKILL.
+  void send_signal(int signo);
+  void terminate();
+  void kill();
+
+  const std::string& command() const noexcept { return command_; }
+
+ private:
+  void reaped(int status) noexcept;
+  bool try_reap();
+
+  std::string command_;
+  pid_t pid_ = -1;
+  int pidfd_ = -1;
+  std::optional<int> returncode_;
+  FdStream in_, out_, err_;
+  Output partial_;        // what communicate read before a timeout
+  std::string pending_;   // input not yet written
+  bool input_taken_ = false;
+};
+
+struct RunOptions {
+  std::optional<std::string> input;  // fed to stdin through a pipe
+  std::optional<Duration> timeout;
+  bool capture_output = false;
+  bool check = false;
+  PopenOptions popen;
+};
+
+struct CompletedProcess {
+  std::vector<std::string> args;
+  int returncode;
+  Output output;
+};
+
+// Runs args to completion (subprocess.run): on timeout kills the child,
+// reaps it and throws TimeoutExpired with the partial output (SP-5); with
+// check, a non-zero exit throws CalledProcessError. Blocks.
+CompletedProcess run(std::vector<std::string> args, RunOptions options = {});
+
+}  // namespace fern

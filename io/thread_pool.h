@@ -1,0 +1,195 @@
+#pragma once
+// gevent.threadpool.ThreadPool: a bounded pool of OS threads for blocking
+// work (C libraries, getaddrinfo, disk). A greenlet that waits for a result
+// blocks only itself; the worker hands the result back through the hub's
+// cross-thread wake (Hub::run_callback_threadsafe).
+//
+// Mapping from gevent:
+//   ThreadPool(maxsize)        ThreadPool(maxsize)      (0: std::invalid_argument)
+//   pool.spawn(f, *args)       pool.spawn(f, args...) -> ThreadResult<R>
+//   pool.apply(f, args)        pool.apply(f, args...) -> R (rethrows f's exception)
+//   pool.map(f, xs)            pool.map(f, xs) -> std::vector<R>, in input order
+//   len(pool), pool.size       pending(), threads()
+//   pool.kill() / join()       destructor / shutdown(): runs what is queued, joins the threads
+// TP-1: threads start lazily, one per queued job while fewer than maxsize
+// are idle-or-busy. TP-4: work beyond maxsize queues and starts FIFO.
+// Rules: spawn from a greenlet (or plain code) of a thread with a hub; the
+// result is delivered to that hub (a pending result keeps its loop alive,
+// so run_until_idle waits for it; a hub destroyed first is not posted to).
+#include <condition_variable>
+#include <cstddef>
+#include <deque>
+#include <exception>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <thread>
+#include <type_traits>
+#include <utility>
+#include <vector>
+
+#include "fern/core/deadline.h"
+#include "fern/core/hub.h"
+#include "fern/sync/event.h"
+
+namespace fern {
+
+namespace detail {
+
+// One queued job: run() executes in a worker thread.
+struct ThreadJob {
+  virtual ~ThreadJob() = default;
+  virtual void run() noexcept = 0;      // the work, in a worker thread
+  virtual void deliver() noexcept = 0;  // hands the outcome to the hub
+};
+
+// The hub side of one result. `hold` is a referenced timer that never fires:
+// the hub's "outstanding cross-thread work" reference (libuv's uv_ref), so
+// a greenlet waiting on the result is not told LoopExit.
+// Destroyed in the hub thread (or, when the hub went first, wherever the
+// last reference goes: the hub detached the timer then).
+template <class R>
+struct ThreadResultState {
+  explicit ThreadResultState(Hub& hub) : remote(hub.remote()) {
+    hold.fn = [](Timer*) {};
+    hub.start_timer(&hold, Deadline::never());
+  }
+  std::shared_ptr<RemoteQueue> remote;  // the hub's door; posting fails once the hub is gone
+  Timer hold;
+  AsyncResult<R> result;
+};
+
+}  // namespace detail
+
+// The pending result of ThreadPool::spawn; copies share it. Waiting blocks
+// only the calling greenlet (switches to the hub). Hub thread only.
+template <class R>
+class ThreadResult {
+ public:
+  ThreadResult() = default;
+  bool ready() const noexcept { return state_->result.ready(); }
+  bool successful() const noexcept { return state_->result.successful(); }
+  std::exception_ptr exception() const noexcept { return state_->result.exception(); }
+  // Blocks until ready; the value, or the work's exception rethrown (TP-3).
+  R get() { return state_->result.get(); }
+  // Blocks until ready or the deadline; true when ready (never throws the
+  // work's exception).
+  bool wait_until(Deadline d) { return state_->result.wait_until(d); }
+  bool wait_for(Duration d) { return wait_until(d.from_now()); }
+  void wait() { wait_until(Deadline::never()); }
+
+ private:
+  friend class ThreadPool;
+  std::shared_ptr<detail::ThreadResultState<R>> state_;
+};
+
+class ThreadPool {
+ public:
+  // At most maxsize OS threads, none started yet. Throws std::invalid_argument for 0.
+  explicit ThreadPool(std::size_t maxsize);
+  ThreadPool(const ThreadPool&) = delete;
+  ThreadPool& operator=(const ThreadPool&) = delete;
+  // shutdown(): queued work still runs, then every thread is joined.
+  ~ThreadPool();
+
+  // Queues fn(args...) for a worker thread (FIFO). No switch. fn's
+  // exception is delivered to whoever waits on the result.
+  template <class F, class... Args>
+  auto spawn(F&& fn, Args&&... args) {
+    using R = std::invoke_result_t<std::decay_t<F>&, std::decay_t<Args>&...>;
+    ThreadResult<R> out;
+    out.state_ = std::make_shared<detail::ThreadResultState<R>>(Hub::current());
+    auto call = [f = std::forward<F>(fn), tup = std::make_tuple(std::forward<Args>(args)...)]() mutable -> R {
+      return std::apply(f, tup);
+    };
+    submit(std::make_unique<Job<R, decltype(call)>>(out.state_, std::move(call)));
+    return out;
+  }
+  // spawn + get: blocks the calling greenlet only.
+  template <class F, class... Args>
+  auto apply(F&& fn, Args&&... args) {
+    return spawn(std::forward<F>(fn), std::forward<Args>(args)...).get();
+  }
+  // fn over every input, concurrently up to maxsize; results in input order.
+  // The first failure (in input order) is rethrown after all have finished.
+  template <class F, class Range>
+  auto map(F fn, const Range& inputs) {
+    using X = std::decay_t<decltype(*std::begin(inputs))>;
+    using R = std::invoke_result_t<F&, X&>;
+    static_assert(!std::is_void_v<R>, "fern: ThreadPool::map needs a function that returns a value");
+    std::vector<ThreadResult<R>> pending;
+    for (const auto& x : inputs) pending.push_back(spawn(fn, x));
+    for (auto& p : pending) p.wait();
+    std::vector<R> out;
+    out.reserve(pending.size());
+    for (auto& p : pending) out.push_back(p.get());
+    return out;
+  }
+
+  // Queued + running jobs (gevent's len(pool)). Any thread.
+  std::size_t pending() const;
+  // Blocks the OS thread (not cooperative) until no job is queued, running
+  // or being handed back: afterwards no worker holds a hub's door (tests
+  // count fds). Any thread.
+  void wait_idle();
+  // OS threads started so far (never more than maxsize).
+  std::size_t threads() const;
+  std::size_t maxsize() const noexcept { return maxsize_; }
+  // Stops taking work, lets the queue drain and joins every thread. Blocks
+  // the OS thread (not cooperative); idempotent. spawn afterwards throws
+  // std::logic_error.
+  void shutdown();
+
+ private:
+  template <class R, class F>
+  struct Job final : detail::ThreadJob {
+    Job(std::shared_ptr<detail::ThreadResultState<R>> s, F f) : state(std::move(s)), fn(std::move(f)) {}
+    using Stored = std::conditional_t<std::is_void_v<R>, bool, R>;
+    void run() noexcept override {
+      try {
+        if constexpr (std::is_void_v<R>) {
+          fn();
+          value.emplace(true);
+        } else {
+          value.emplace(fn());
+        }
+      } catch (...) {
+        error = std::current_exception();
+      }
+    }
+    void deliver() noexcept override {
+      // The state travels to the hub with the outcome; from here on only the
+      // hub thread touches it.
+      std::shared_ptr<RemoteQueue> remote = state->remote;
+      remote->post([s = std::move(state), v = std::move(value), e = error]() mutable {
+        if (e) s->result.set_exception(e);
+        else if constexpr (std::is_void_v<R>) s->result.set();
+        else s->result.set(std::move(*v));
+        s->hold.unlink();  // the hub no longer waits for this work
+      });
+    }
+    std::shared_ptr<detail::ThreadResultState<R>> state;
+    F fn;
+    std::optional<Stored> value;
+    std::exception_ptr error;
+  };
+
+  void submit(std::unique_ptr<detail::ThreadJob> job);
+  void work();
+
+  const std::size_t maxsize_;
+  mutable std::mutex mutex_;
+  std::condition_variable ready_;
+  std::deque<std::unique_ptr<detail::ThreadJob>> queue_;
+  std::vector<std::thread> threads_;
+  std::size_t idle_ = 0;
+  std::size_t running_ = 0;
+  std::size_t delivering_ = 0;
+  std::condition_variable drained_;  // wait_idle
+  bool stopping_ = false;
+};
+
+// The process-wide pool the resolver uses (gevent's hub.threadpool, 10 threads).
+ThreadPool& default_thread_pool();
+
+}  // namespace fern

@@ -1,0 +1,420 @@
+// Cooperative sockets: SEMANTICS IO-2, IO-3, IO-4, IO-7, and the faults of
+// issue 8 (peer reset mid-send and mid-recv, refused connect, a timeout on
+// each blocking call, close under a blocked greenlet). Ported in spirit
+// from gevent's test__socket.py, test__socket_close.py, test__socket_timeout.py.
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "fern/core/task.h"
+#include "fern/io/resolver.h"
+#include "fern/io/socket.h"
+#include "io_fixture.h"
+
+namespace {
+
+using fern::Address;
+using fern::Socket;
+using fern::spawn;
+using SocketIo = fern::testing::IoTest;
+using fern::testing::listen_on;
+
+std::string pattern(std::size_t n, unsigned seed) {
+  std::string s(n, '\0');
+  std::uint32_t x = seed * 2654435761u + 1;
+  for (char& c : s) {
+    x = x * 1664525u + 1013904223u;
+    c = static_cast<char>(x >> 24);
+  }
+  return s;
+}
+
+void echo_roundtrip(const char* host) {
+  Socket listener = listen_on(host);
+  Address where = listener.local_address();
+  auto server = spawn([&] {
+    auto conn = listener.accept();
+    EXPECT_EQ(conn.address.family(), where.family());
+    std::string got;
+    while (got.size() < 5) got += conn.socket.recv(64);
+    conn.socket.sendall(got);
+  });
+  Socket c(where.family(), SOCK_STREAM);
+  c.connect(where);
+  c.sendall("hello");
+  std::string back;
+  while (back.size() < 5) back += c.recv(64);
+  EXPECT_EQ(back, "hello");
+  server.join();
+}
+
+// IO-7
+TEST_F(SocketIo, TcpEchoesOverIPv4Loopback) { echo_roundtrip("127.0.0.1"); }
+
+// IO-7
+TEST_F(SocketIo, TcpEchoesOverIPv6Loopback) {
+  if (!fern::testing::has_ipv6_loopback()) GTEST_SKIP() << "no ::1";
+  echo_roundtrip("::1");
+}
+
+void udp_roundtrip(const char* host) {
+  Address any = Address::ip(host, 0);
+  Socket a(any.family(), SOCK_DGRAM), b(any.family(), SOCK_DGRAM);
+  a.bind(any);
+  b.bind(any);
+  auto receiver = spawn([&] {
+    auto got = a.recvfrom(100);
+    EXPECT_EQ(got.data, "datagram");
+    EXPECT_EQ(got.from, b.local_address());
+    a.sendto("reply", got.from);
+  });
+  b.sendto("datagram", a.local_address());
+  EXPECT_EQ(b.recvfrom(100).data, "reply");
+  receiver.join();
+}
+
+TEST_F(SocketIo, UdpSendtoAndRecvfromOverIPv4) { udp_roundtrip("127.0.0.1"); }
+
+TEST_F(SocketIo, UdpSendtoAndRecvfromOverIPv6) {
+  if (!fern::testing::has_ipv6_loopback()) GTEST_SKIP() << "no ::1";
+  udp_roundtrip("::1");
+}
+
+TEST_F(SocketIo, UnixStreamSocketsConnectAndEcho) {
+  std::string path = "/tmp/fern_io_test_" + std::to_string(getpid()) + ".sock";
+  ::unlink(path.c_str());
+  Socket listener(AF_UNIX, SOCK_STREAM);
+  listener.bind(Address::unix_path(path));
+  listener.listen();
+  auto server = spawn([&] {
+    auto conn = listener.accept();
+    conn.socket.sendall(conn.socket.recv(16));
+  });
+  Socket c(AF_UNIX, SOCK_STREAM);
+  c.connect(Address::unix_path(path));
+  EXPECT_EQ(c.peer_address().host(), path);
+  c.sendall("unix");
+  EXPECT_EQ(c.recv(16), "unix");
+  server.join();
+  ::unlink(path.c_str());
+}
+
+std::uint16_t closed_port() {
+  Socket s = listen_on();
+  return s.local_address().port();  // closed when s goes: nothing listens there
+}
+
+// IO-7: connect to a closed port
+TEST_F(SocketIo, ConnectToAClosedPortRaisesConnectionRefused) {
+  Address a = Address::ip("127.0.0.1", closed_port());
+  Socket c(AF_INET, SOCK_STREAM);
+  try {
+    c.connect(a);
+    FAIL() << "connected to a closed port";
+  } catch (const fern::ConnectionRefusedError& e) {
+    EXPECT_EQ(e.code().value(), ECONNREFUSED);
+    EXPECT_STREQ(e.op(), "connect");
+  }
+}
+
+// IO-7
+TEST_F(SocketIo, ConnectExReturnsTheErrno) {
+  Socket c(AF_INET, SOCK_STREAM);
+  EXPECT_EQ(c.connect_ex(Address::ip("127.0.0.1", closed_port())), ECONNREFUSED);
+}
+
+// IO-4: a timeout on each blocking call
+TEST_F(SocketIo, RecvRaisesSocketTimeoutAfterTheSocketTimeout) {
+  auto [a, b] = Socket::pair();
+  a.set_timeout(0.05);
+  fern::Nanos start = fern::monotonic_now();
+  try {
+    a.recv(10);
+    FAIL();
+  } catch (const fern::SocketTimeout& e) {
+    EXPECT_EQ(e.code().value(), ETIMEDOUT);
+    EXPECT_STREQ(e.op(), "recv");
+    EXPECT_NE(std::string(e.what()).find("timed out"), std::string::npos);
+  }
+  EXPECT_GE(fern::monotonic_now() - start, 50'000'000);
+}
+
+// IO-4
+TEST_F(SocketIo, AcceptRaisesSocketTimeout) {
+  Socket l = listen_on();
+  l.set_timeout(std::chrono::milliseconds(20));
+  EXPECT_THROW(l.accept(), fern::SocketTimeout);
+}
+
+// IO-4: sendall into a peer that never reads
+TEST_F(SocketIo, SendallIntoANonReadingPeerRaisesSocketTimeout) {
+  auto [a, b] = Socket::pair();
+  a.set_timeout(0.05);
+  std::string big(8 << 20, 'x');
+  try {
+    a.sendall(big);
+    FAIL();
+  } catch (const fern::SocketTimeout& e) {
+    EXPECT_STREQ(e.op(), "sendall");
+  }
+}
+
+// IO-4
+TEST_F(SocketIo, SendRaisesSocketTimeoutWhenTheBufferStaysFull) {
+  auto [a, b] = Socket::pair();
+  std::string chunk(1 << 16, 'x');
+  a.set_timeout(0.0);  // fill without waiting, until it would block
+  try {
+    for (;;) a.send(chunk);
+  } catch (const fern::SocketTimeout&) {
+  }
+  a.set_timeout(0.02);
+  EXPECT_THROW(a.send(chunk), fern::SocketTimeout);
+}
+
+// IO-4: connect, with the listener's accept queue full (SYNs are dropped)
+TEST_F(SocketIo, ConnectRaisesSocketTimeoutWhenTheBacklogIsFull) {
+  Socket l = listen_on("127.0.0.1", 0);
+  Address a = l.local_address();
+  std::vector<Socket> fillers;
+  for (int i = 0; i < 8; ++i) {
+    Socket s(AF_INET, SOCK_STREAM);
+    s.set_timeout(0.05);
+    if (s.connect_ex(a) == ETIMEDOUT) {
+      // This one already timed out: the queue is full.
+      Socket c(AF_INET, SOCK_STREAM);
+      c.set_timeout(0.05);
+      EXPECT_THROW(c.connect(a), fern::SocketTimeout);
+      return;
+    }
+    fillers.push_back(std::move(s));
+  }
+  GTEST_SKIP() << "the kernel accepted every connection: cannot provoke a connect timeout";
+}
+
+// IO-4
+TEST_F(SocketIo, SendallOfNothingReturnsAtOnce) {
+  auto [a, b] = Socket::pair();
+  a.set_timeout(0.0);
+  a.sendall("");
+  SUCCEED();
+}
+
+// sendall handles partial writes: every byte arrives, in order
+TEST_F(SocketIo, SendallDeliversEveryByteAcrossPartialWrites) {
+  auto [a, b] = Socket::pair();
+  std::string data = pattern(4 << 20, 7);
+  std::string got;
+  auto reader = spawn([&, &b = b] {
+    char buf[7001];  // odd size: many partial reads
+    while (std::size_t n = b.recv_into(buf, sizeof buf)) got.append(buf, n);
+  });
+  a.sendall(data);
+  a.shutdown(SHUT_WR);
+  reader.join();
+  EXPECT_EQ(got.size(), data.size());
+  EXPECT_TRUE(got == data);
+}
+
+// IO-3: close while another greenlet is blocked on the socket
+TEST_F(SocketIo, CloseWakesAGreenletBlockedInRecvWithFdClosedError) {
+  auto [a, b] = Socket::pair();
+  int code = 0;
+  auto reader = spawn([&, &a = a] {
+    try {
+      a.recv(10);
+    } catch (const fern::FdClosedError& e) {
+      code = e.code().value();
+      log.push_back(e.what());
+    }
+  });
+  fern::sleep(0);
+  a.close();
+  reader.join();
+  EXPECT_EQ(code, EBADF);
+  ASSERT_EQ(log.size(), 1u);
+  EXPECT_NE(log[0].find("closed in another greenlet"), std::string::npos);
+}
+
+// IO-3: also for accept
+TEST_F(SocketIo, CloseWakesAGreenletBlockedInAccept) {
+  Socket l = listen_on();
+  bool woken = false;
+  auto acceptor = spawn([&] {
+    try {
+      l.accept();
+    } catch (const fern::FdClosedError&) {
+      woken = true;
+    }
+  });
+  fern::sleep(0);
+  l.close();
+  acceptor.join();
+  EXPECT_TRUE(woken);
+}
+
+// IO-2
+TEST_F(SocketIo, ASecondReaderGetsConcurrentObjectUseError) {
+  auto [a, b] = Socket::pair();
+  auto first = spawn([&, &a = a] { EXPECT_EQ(a.recv(10), "x"); });
+  fern::sleep(0);
+  EXPECT_THROW(a.recv(10), fern::ConcurrentObjectUseError);
+  b.sendall("x");
+  first.join();
+}
+
+// IO-2: one reader and one writer at once are fine (full duplex)
+TEST_F(SocketIo, OneReaderAndOneWriterShareASocket) {
+  auto [a, b] = Socket::pair();
+  std::string data = pattern(1 << 20, 3), got, echoed;
+  auto echo = spawn([&, &b = b] {
+    char buf[8192];
+    while (std::size_t n = b.recv_into(buf, sizeof buf)) b.sendall(buf, n);
+    b.shutdown(SHUT_WR);
+  });
+  auto reader = spawn([&, &a = a] {
+    char buf[8192];
+    while (std::size_t n = a.recv_into(buf, sizeof buf)) echoed.append(buf, n);
+  });
+  a.sendall(data);
+  a.shutdown(SHUT_WR);
+  reader.join();
+  echo.join();
+  EXPECT_TRUE(echoed == data);
+}
+
+// A TCP pair over loopback: (client, server side).
+std::pair<Socket, Socket> tcp_pair() {
+  Socket l = listen_on();
+  Socket c(AF_INET, SOCK_STREAM);
+  c.connect(l.local_address());
+  return {std::move(c), l.accept().socket};
+}
+
+void reset(Socket& s) {
+  linger lg{1, 0};  // close with RST
+  ASSERT_EQ(setsockopt(s.fd(), SOL_SOCKET, SO_LINGER, &lg, sizeof lg), 0);
+  s.close();
+}
+
+// Peer reset mid-recv
+TEST_F(SocketIo, PeerResetWhileBlockedInRecvRaisesConnectionReset) {
+  auto [c, s] = tcp_pair();
+  int code = 0;
+  auto reader = spawn([&, &c = c] {
+    try {
+      c.recv(10);
+    } catch (const fern::ConnectionResetError& e) {
+      code = e.code().value();
+    }
+  });
+  fern::sleep(0);
+  reset(s);
+  reader.join();
+  EXPECT_EQ(code, ECONNRESET);
+}
+
+// Peer reset mid-send: a typed error, never SIGPIPE
+TEST_F(SocketIo, PeerResetWhileBlockedInSendallRaisesResetOrBrokenPipe) {
+  auto [c, s] = tcp_pair();
+  std::string big(16 << 20, 'x');
+  int code = 0;
+  auto writer = spawn([&, &c = c] {
+    try {
+      c.sendall(big);
+    } catch (const fern::ConnectionResetError& e) {
+      code = e.code().value();
+    } catch (const fern::BrokenPipeError& e) {
+      code = e.code().value();
+    }
+  });
+  fern::sleep(0);
+  reset(s);
+  writer.join();
+  EXPECT_TRUE(code == ECONNRESET || code == EPIPE) << code;
+}
+
+TEST_F(SocketIo, SendAfterThePeerClosedRaisesBrokenPipeNotSigpipe) {
+  auto [a, b] = Socket::pair();
+  b.close();
+  EXPECT_THROW(a.send("x"), fern::BrokenPipeError);
+}
+
+// IO-7: create_connection tries each resolved address in order
+TEST_F(SocketIo, CreateConnectionTriesEachAddressUntilOneConnects) {
+  Socket l = listen_on("127.0.0.1");
+  std::uint16_t port = l.local_address().port();
+  auto infos = fern::getaddrinfo("localhost", std::to_string(port), AF_UNSPEC, SOCK_STREAM);
+  ASSERT_FALSE(infos.empty());
+  Socket c = fern::create_connection("localhost", port, 1.0);
+  EXPECT_EQ(c.peer_address().host(), "127.0.0.1");
+  EXPECT_TRUE(c.timeout().has_value());
+}
+
+// IO-7
+TEST_F(SocketIo, CreateConnectionToAClosedPortRaisesTheLastError) {
+  EXPECT_THROW(fern::create_connection("127.0.0.1", closed_port()), fern::ConnectionRefusedError);
+}
+
+TEST_F(SocketIo, AddressParsesAndPrintsBothFamilies) {
+  EXPECT_EQ(Address::ip("127.0.0.1", 80).to_string(), "127.0.0.1:80");
+  EXPECT_EQ(Address::ip("::1", 443).to_string(), "[::1]:443");
+  EXPECT_EQ(Address::ip("[::1]", 1).family(), AF_INET6);
+  EXPECT_THROW(Address::ip("localhost", 1), std::invalid_argument);
+}
+
+TEST_F(SocketIo, AMovedSocketOwnsTheFdOnce) {
+  Socket a(AF_INET, SOCK_STREAM);
+  int fd = a.fd();
+  Socket b = std::move(a);
+  EXPECT_FALSE(a);
+  EXPECT_EQ(b.fd(), fd);
+}
+
+}  // namespace
+
+namespace {
+
+// A socket's poller interest outlives a wait (no epoll_ctl per blocking
+// call) and goes when the socket is closed.
+TEST_F(SocketIo, ASocketKeepsItsPollerInterestBetweenWaitsUntilClosed) {
+  fern::Hub& hub = fern::Hub::current();
+  std::size_t base = hub.watched_fds();
+  auto [a, b] = Socket::pair();
+  auto reader = spawn([&, &a = a] {
+    EXPECT_EQ(a.recv(1), "x");
+    EXPECT_EQ(a.recv(1), "y");
+  });
+  fern::sleep(0);
+  b.send("x");
+  fern::sleep(0.001);  // the reader takes "x" and waits again
+  EXPECT_EQ(hub.watched_fds(), base + 1);
+  b.send("y");
+  reader.join();
+  EXPECT_EQ(hub.watched_fds(), base + 1);  // kept after the last wait
+  a.close();
+  EXPECT_EQ(hub.watched_fds(), base);
+}
+
+// Level-triggered polling would report a kept interest on every loop
+// iteration; the first event that finds no waiter drops it instead.
+TEST_F(SocketIo, AnEventNobodyWaitsForDropsTheKeptInterest) {
+  fern::Hub& hub = fern::Hub::current();
+  std::size_t base = hub.watched_fds();
+  auto [a, b] = Socket::pair();
+  auto reader = spawn([&, &a = a] { EXPECT_EQ(a.recv(1), "x"); });
+  fern::sleep(0);
+  b.send("x");
+  reader.join();
+  EXPECT_EQ(hub.watched_fds(), base + 1);
+  b.send("unread");
+  fern::sleep(0.001);  // one poll: the event finds no waiter
+  EXPECT_EQ(hub.watched_fds(), base);
+  EXPECT_EQ(a.recv(16), "unread");  // and a later wait still works
+}
+
+}  // namespace

@@ -1,0 +1,191 @@
+// Subprocess: SEMANTICS SP-1..SP-6, and from issue 8: a child that is
+// killed, that never exits (timeout), that closes its pipes early. Ported
+// in spirit from gevent's test__subprocess.py.
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <string>
+#include <system_error>
+#include <vector>
+
+#include "fern/core/task.h"
+#include "fern/io/subprocess.h"
+#include "io_fixture.h"
+
+namespace {
+
+using fern::Popen;
+using fern::PopenOptions;
+using fern::Stdio;
+using SubprocessIo = fern::testing::IoTest;
+
+PopenOptions pipes(bool in, bool out, bool err) {
+  PopenOptions o;
+  if (in) o.in = Stdio::kPipe;
+  if (out) o.out = Stdio::kPipe;
+  if (err) o.err = Stdio::kPipe;
+  return o;
+}
+
+// SP-1: wait() blocks only the caller and returns the exit code
+TEST_F(SubprocessIo, WaitReturnsTheExitCodeWhileOtherGreenletsRun) {
+  Popen p({"/bin/sh", "-c", "sleep 0.05; exit 10"});
+  auto other = fern::spawn([&] { log.push_back("other ran"); });
+  EXPECT_EQ(p.wait(), 10);
+  log.push_back("waited");
+  other.join();
+  EXPECT_EQ(log, (std::vector<std::string>{"other ran", "waited"}));
+  EXPECT_EQ(p.returncode(), 10);
+}
+
+// SP-2: stdin fed and both outputs read concurrently (more than a pipe holds)
+TEST_F(SubprocessIo, CommunicateFeedsStdinAndReadsBothStreamsConcurrently) {
+  std::string input(1 << 20, 'a');
+  for (std::size_t i = 0; i < input.size(); i += 4096) input[i] = '\n';
+  Popen p({"/bin/sh", "-c", "cat; cat /dev/null; printf err >&2; head -c 200000 /dev/zero >&2"}, pipes(true, true, true));
+  fern::Output out = p.communicate(input);
+  EXPECT_EQ(out.out.size(), input.size());
+  EXPECT_TRUE(out.out == input);
+  EXPECT_EQ(out.err.size(), 3u + 200000u);
+  EXPECT_EQ(out.err.substr(0, 3), "err");
+  EXPECT_EQ(p.returncode(), 0);
+}
+
+// SP-3
+TEST_F(SubprocessIo, PollIsEmptyWhileRunningThenGivesTheCode) {
+  Popen p({"/bin/sh", "-c", "read line; exit 3"}, pipes(true, false, false));
+  EXPECT_EQ(p.poll(), std::nullopt);
+  p.stdin_pipe().write_all("go\n");
+  p.stdin_pipe().close();
+  EXPECT_EQ(p.wait(), 3);
+  EXPECT_EQ(p.poll(), 3);
+}
+
+// SP-4
+TEST_F(SubprocessIo, AMissingExecutableRaisesEnoentFromTheConstructor) {
+  try {
+    Popen p({"/nonexistent/fern-no-such-program"}, pipes(true, true, true));
+    FAIL();
+  } catch (const std::system_error& e) {
+    EXPECT_EQ(e.code().value(), ENOENT);
+  }
+}
+
+// SP-5: a child that never exits: run kills it and raises with the partial output
+TEST_F(SubprocessIo, RunWithATimeoutKillsTheChildAndRaisesWithPartialOutput) {
+  fern::RunOptions o;
+  o.timeout = 0.2;
+  o.capture_output = true;
+  fern::Nanos start = fern::monotonic_now();
+  try {
+    fern::run({"/bin/sh", "-c", "echo partial; echo warn >&2; exec sleep 30"}, o);
+    FAIL();
+  } catch (const fern::TimeoutExpired& e) {
+    EXPECT_EQ(e.output.out, "partial\n");
+    EXPECT_EQ(e.output.err, "warn\n");
+    EXPECT_DOUBLE_EQ(e.timeout_seconds, 0.2);
+  }
+  EXPECT_LT(fern::monotonic_now() - start, 5'000'000'000);
+}
+
+// SP-5
+TEST_F(SubprocessIo, RunWithCheckRaisesCalledProcessError) {
+  fern::RunOptions o;
+  o.check = true;
+  o.capture_output = true;
+  try {
+    fern::run({"/bin/sh", "-c", "echo out; exit 4"}, o);
+    FAIL();
+  } catch (const fern::CalledProcessError& e) {
+    EXPECT_EQ(e.returncode, 4);
+    EXPECT_EQ(e.output.out, "out\n");
+  }
+  auto done = fern::run({"/bin/echo", "fine"}, [] {
+    fern::RunOptions r;
+    r.capture_output = true;
+    r.input = std::string("ignored");
+    return r;
+  }());
+  EXPECT_EQ(done.returncode, 0);
+  EXPECT_EQ(done.output.out, "fine\n");
+}
+
+// A killed child reports minus the signal
+TEST_F(SubprocessIo, AKilledChildReportsMinusTheSignal) {
+  Popen a({"/bin/sleep", "30"});
+  a.kill();
+  EXPECT_EQ(a.wait(), -SIGKILL);
+  Popen b({"/bin/sleep", "30"});
+  b.terminate();
+  EXPECT_EQ(b.wait(), -SIGTERM);
+  b.kill();  // after reaping: a no-op
+}
+
+// A child that never exits: wait_for is a value on timeout
+TEST_F(SubprocessIo, WaitForReturnsNothingWhileTheChildRuns) {
+  Popen p({"/bin/sleep", "30"});
+  EXPECT_EQ(p.wait_for(0.02), std::nullopt);
+  p.kill();
+  EXPECT_EQ(p.wait_for(5.0), -SIGKILL);
+}
+
+// A child that closes its pipes early: communicate loses nothing it could have
+TEST_F(SubprocessIo, AChildClosingItsPipesEarlyEndsCommunicateCleanly) {
+  Popen p({"/bin/sh", "-c", "echo early; exec 0<&- 1>&- 2>&-; sleep 0.05; exit 0"}, pipes(true, true, true));
+  std::string big(4 << 20, 'x');  // more than the pipe holds: the write meets EPIPE
+  fern::Output out = p.communicate(big);
+  EXPECT_EQ(out.out, "early\n");
+  EXPECT_EQ(out.err, "");
+  EXPECT_EQ(p.returncode(), 0);
+}
+
+// communicate with a timeout on a child that never exits: the output so far
+// travels with the error and is kept for the next communicate (as Python's)
+TEST_F(SubprocessIo, CommunicateTimeoutKeepsTheOutputForTheNextCall) {
+  Popen p({"/bin/sh", "-c", "echo one; exec sleep 30"}, pipes(false, true, false));
+  try {
+    p.communicate({}, 0.05);
+    FAIL();
+  } catch (const fern::TimeoutExpired& e) {
+    EXPECT_EQ(e.output.out, "one\n");
+  }
+  EXPECT_EQ(p.poll(), std::nullopt);
+  p.kill();
+  EXPECT_EQ(p.communicate().out, "one\n");
+  EXPECT_EQ(p.returncode(), -SIGKILL);
+}
+
+// SP-6: no fds leak into the child; the fixture checks none leak here
+TEST_F(SubprocessIo, TheChildInheritsOnlyItsStdio) {
+  int stray = fcntl(0, F_DUPFD, 100);  // not close-on-exec
+  ASSERT_GE(stray, 100);
+  fern::RunOptions o;
+  o.capture_output = true;
+  auto r = fern::run({"/bin/sh", "-c", "ls /proc/$$/fd"}, o);
+  ::close(stray);
+  EXPECT_EQ(r.output.out.find(std::to_string(stray)), std::string::npos) << r.output.out;
+}
+
+// SP-6: no zombies: destroying a Popen with a live child kills and reaps it
+TEST_F(SubprocessIo, DestroyingARunningPopenKillsAndReapsTheChild) {
+  pid_t pid;
+  {
+    Popen p({"/bin/sleep", "30"});
+    pid = p.pid();
+  }
+  EXPECT_EQ(::waitpid(pid, nullptr, WNOHANG), -1);
+  EXPECT_EQ(errno, ECHILD);
+}
+
+TEST_F(SubprocessIo, ShellAndCwdAndEnvOptions) {
+  PopenOptions o = pipes(false, true, false);
+  o.shell = true;
+  o.cwd = "/";
+  o.env = std::vector<std::string>{"FERN_X=42", "PATH=/usr/bin:/bin"};
+  Popen p({"pwd; echo $FERN_X"}, o);
+  EXPECT_EQ(p.communicate().out, "/\n42\n");
+}
+
+}  // namespace

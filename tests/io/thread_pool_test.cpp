@@ -1,0 +1,169 @@
+// ThreadPool and the resolver: SEMANTICS TP-1..TP-4, IO-9, and "thread pool
+// work that throws" from issue 8. Ported in spirit from gevent's
+// test__threadpool.py and test__socket_dns.py (loopback names only).
+#include <netdb.h>
+
+#include <atomic>
+#include <condition_variable>
+#include <mutex>
+#include <stdexcept>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "fern/core/task.h"
+#include "fern/io/resolver.h"
+#include "fern/io/thread_pool.h"
+#include "io_fixture.h"
+
+namespace {
+
+using fern::ThreadPool;
+using ThreadPoolIo = fern::testing::IoTest;
+
+// TP-1
+TEST_F(ThreadPoolIo, ZeroMaxsizeIsRejected) { EXPECT_THROW(ThreadPool(0), std::invalid_argument); }
+
+// TP-1: threads start lazily, never more than maxsize
+TEST_F(ThreadPoolIo, ThreadsStartLazilyUpToMaxsize) {
+  ThreadPool pool(3);
+  EXPECT_EQ(pool.threads(), 0u);
+  EXPECT_EQ(pool.apply([] { return 1; }), 1);
+  EXPECT_EQ(pool.threads(), 1u);
+  std::vector<int> in(20);
+  for (int i = 0; i < 20; ++i) in[i] = i;
+  pool.map([](int x) { return x; }, in);
+  EXPECT_LE(pool.threads(), 3u);
+}
+
+// TP-2: waiting blocks only the calling greenlet; the hub keeps running
+TEST_F(ThreadPoolIo, WaitingForAResultBlocksOnlyTheCaller) {
+  ThreadPool pool(1);
+  std::mutex m;
+  std::condition_variable cv;
+  bool go = false;
+  auto r = pool.spawn([&] {
+    std::unique_lock<std::mutex> lock(m);
+    cv.wait(lock, [&] { return go; });
+    return std::string("done");
+  });
+  auto waiter = fern::spawn([&] { log.push_back(r.get()); });
+  auto other = fern::spawn([&] {
+    log.push_back("other ran");
+    {
+      std::lock_guard<std::mutex> lock(m);
+      go = true;
+    }
+    cv.notify_one();
+  });
+  waiter.join();
+  other.join();
+  EXPECT_EQ(log, (std::vector<std::string>{"other ran", "done"}));
+}
+
+// TP-3: work that throws delivers the exception to the waiter
+TEST_F(ThreadPoolIo, WorkThatThrowsRethrowsInTheWaiter) {
+  ThreadPool pool(2);
+  auto r = pool.spawn([]() -> int { throw std::runtime_error("boom"); });
+  r.wait();
+  EXPECT_TRUE(r.ready());
+  EXPECT_FALSE(r.successful());
+  EXPECT_THROW(r.get(), std::runtime_error);
+  EXPECT_THROW(pool.apply([] { throw std::logic_error("x"); }), std::logic_error);
+}
+
+// TP-3
+TEST_F(ThreadPoolIo, MapReturnsResultsInInputOrder) {
+  ThreadPool pool(4);
+  std::vector<int> in;
+  for (int i = 0; i < 100; ++i) in.push_back(i);
+  auto out = pool.map([](int x) { return x * x; }, in);
+  ASSERT_EQ(out.size(), 100u);
+  for (int i = 0; i < 100; ++i) EXPECT_EQ(out[i], i * i);
+}
+
+// TP-4: beyond maxsize, work queues and starts FIFO
+TEST_F(ThreadPoolIo, WorkBeyondMaxsizeStartsInFifoOrder) {
+  ThreadPool pool(1);
+  std::mutex m;
+  std::vector<int> order;
+  std::vector<fern::ThreadResult<void>> rs;
+  for (int i = 0; i < 10; ++i)
+    rs.push_back(pool.spawn([&, i] {
+      std::lock_guard<std::mutex> lock(m);
+      order.push_back(i);
+    }));
+  EXPECT_GE(pool.pending(), 1u);
+  for (auto& r : rs) r.get();
+  EXPECT_EQ(order, (std::vector<int>{0, 1, 2, 3, 4, 5, 6, 7, 8, 9}));
+  EXPECT_EQ(pool.pending(), 0u);
+}
+
+TEST_F(ThreadPoolIo, WaitForReturnsFalseWhileTheWorkRuns) {
+  ThreadPool pool(1);
+  std::atomic<bool> release{false};
+  auto r = pool.spawn([&] {
+    while (!release.load()) std::this_thread::yield();
+  });
+  EXPECT_FALSE(r.wait_for(0.01));
+  release = true;
+  EXPECT_TRUE(r.wait_for(10.0));
+}
+
+TEST_F(ThreadPoolIo, ShutdownRunsQueuedWorkAndJoinsThreads) {
+  std::atomic<int> ran{0};
+  {
+    ThreadPool pool(2);
+    for (int i = 0; i < 8; ++i) pool.spawn([&] { ran.fetch_add(1); });
+    pool.shutdown();
+    EXPECT_EQ(pool.threads(), 0u);
+    EXPECT_THROW(pool.spawn([] {}), std::logic_error);
+  }
+  EXPECT_EQ(ran.load(), 8);
+  fern::Hub::current().run_until_idle();  // the results' deliveries
+}
+
+TEST_F(ThreadPoolIo, ManyGreenletsShareThePool) {
+  ThreadPool pool(4);
+  std::vector<fern::Task<long>> tasks;
+  for (int i = 0; i < 50; ++i)
+    tasks.push_back(fern::spawn([&pool, i] { return pool.apply([i] { return long(i) * 2; }); }));
+  long sum = 0;
+  for (auto& t : tasks) sum += t.get();
+  EXPECT_EQ(sum, 2 * (49 * 50 / 2));
+}
+
+// IO-9: resolution runs in the pool and blocks only the caller
+TEST_F(ThreadPoolIo, GethostbynameResolvesLocalhost) {
+  EXPECT_EQ(fern::gethostbyname("localhost"), "127.0.0.1");
+  EXPECT_EQ(fern::gethostbyname("127.0.0.1"), "127.0.0.1");
+}
+
+// IO-9
+TEST_F(ThreadPoolIo, GetaddrinfoReturnsNumericAddressesWithoutAThread) {
+  auto infos = fern::getaddrinfo("::1", "80", AF_UNSPEC, SOCK_STREAM);
+  ASSERT_EQ(infos.size(), 1u);
+  EXPECT_EQ(infos[0].address.to_string(), "[::1]:80");
+}
+
+// IO-9: errors carry the EAI code
+TEST_F(ThreadPoolIo, AnUnknownNameRaisesResolveErrorWithTheEaiCode) {
+  try {
+    fern::getaddrinfo("no-such-host.invalid", "80");
+    FAIL();
+  } catch (const fern::ResolveError& e) {
+    EXPECT_TRUE(e.eai() == EAI_NONAME || e.eai() == EAI_AGAIN || e.eai() == EAI_FAIL) << e.eai();
+    EXPECT_EQ(&e.code().category(), &fern::gai_category());
+  }
+  EXPECT_THROW(fern::getaddrinfo("127.0.0.1", "no-such-service-name"), fern::ResolveError);
+}
+
+TEST_F(ThreadPoolIo, GetnameinfoMapsLoopbackBack) {
+  auto ni = fern::getnameinfo(fern::Address::ip("127.0.0.1", 80), NI_NUMERICHOST | NI_NUMERICSERV);
+  EXPECT_EQ(ni.host, "127.0.0.1");
+  EXPECT_EQ(ni.service, "80");
+  auto named = fern::getnameinfo(fern::Address::ip("127.0.0.1", 80), NI_NUMERICSERV);
+  EXPECT_FALSE(named.host.empty());
+}
+
+}  // namespace

@@ -26,7 +26,18 @@ std::string demangled(const char* name) {
   return out;
 }
 
-thread_local std::unique_ptr<Hub> t_hub_owner;
+// Owns the thread's hub. When thread-local destructors run on a greenlet
+// other than main (exit() or pthread_exit inside a task), the hub's loop and
+// tasks can never be resumed: the hub is abandoned, not destroyed (its
+// destructor would switch into them).
+struct HubOwner {
+  std::unique_ptr<Hub> hub;
+  void reset(Hub* h = nullptr) { hub.reset(h); }
+  ~HubOwner() {
+    if (hub && !Greenlet::current().is_main()) (void)hub.release();
+  }
+};
+thread_local HubOwner t_hub_owner;
 
 }  // namespace
 

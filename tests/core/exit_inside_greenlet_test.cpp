@@ -56,4 +56,20 @@ TEST_F(ExitInsideGreenletDeathTest, ExitInsideAGreenletUnderATaskExitsWithItsCod
   EXPECT_EXIT(run(), ::testing::ExitedWithCode(3), "");
 }
 
+// Many plain greenlets made and started before the hub existed: the hub
+// itself is abandoned (not destroyed) when thread-locals end on a task.
+TEST_F(ExitInsideGreenletDeathTest, ExitInsideATaskAfterManyEarlierGreenletsExitsWithItsCode) {
+  auto run = [] {
+    for (int i = 0; i < 40; ++i) {
+      fern::Greenlet g([] {});
+      g.switch_to();
+    }
+    fern::spawn([] { std::exit(4); });
+    fern::spawn([] { fern::sleep(1); });
+    fern::sleep(0);
+    std::abort();
+  };
+  EXPECT_EXIT(run(), ::testing::ExitedWithCode(4), "");
+}
+
 }  // namespace

@@ -41,17 +41,14 @@ namespace {
 // ---- fern ----
 
 // The floor under every fern row: a bare core Waiter woken by a scheduled
-// hub callback, no primitive at all (reported against EventPingPong).
-struct WakeCallback : fern::Callback {
-  fern::Waiter* waiter = nullptr;
-};
+// hub resume node, no primitive at all (reported against EventPingPong).
+using WakeCallback = fern::ResumeNode;
 
 void BM_WaiterPingPong_fern(benchmark::State& state) {
   fern::Hub& hub = fern::Hub::current();
   fern::Waiter* main_waiter = nullptr;
   fern::Waiter* other_waiter = nullptr;
   WakeCallback to_main, to_other;
-  to_main.fn = to_other.fn = [](fern::Callback* cb) { static_cast<WakeCallback*>(cb)->waiter->wake(); };
   bool stop = false;
   auto other = fern::spawn([&] {
     for (;;) {

@@ -71,7 +71,6 @@ class HookList : private HookHolder {
   bool empty() const noexcept { return head_ == nullptr; }
   std::size_t size() const noexcept { return size_; }
   Hook* front() const noexcept { return head_; }
-  static Hook* next(const Hook* h) noexcept { return h->next_; }
   bool contains(const Hook* h) const noexcept { return h->holder_ == this; }
 
   // Appends h. False (and nothing changes) when h is already linked anywhere.

@@ -132,7 +132,7 @@ void RoundNode::finish_round() {
 // Only when the hub is suspended in a resume node's wake, which has nothing
 // left to do: any other callback (a primitive's wake-up round) must get
 // control back when the greenlet it woke blocks.
-detail::GreenletImpl* Hub::next_to_run(detail::GreenletImpl* me) noexcept {
+detail::GreenletImpl* Hub::next_to_run() noexcept {
   while (in_batch_ && in_resume_) {
     auto* head = static_cast<Callback*>(callbacks_.front());
     if (!head || !batch_continues()) break;
@@ -158,7 +158,7 @@ detail::GreenletImpl* Hub::next_to_run(detail::GreenletImpl* me) noexcept {
     if (w->ready_ || !target) continue;  // nothing to resume: the hub would do nothing either
     w->ready_ = true;
     w->waiting_ = nullptr;
-    return target;  // may be `me`: a yield with nothing queued before it
+    return target;  // may be the caller: a yield with nothing queued before it
   }
   return hub_impl_;
 }

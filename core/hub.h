@@ -274,7 +274,9 @@ class Hub {
     int fd = -1;
     unsigned direction = kNone;
     std::exception_ptr error;
-    Callback cancel;  // queued by cancel_fd
+    struct Cancel : Callback {
+      IoWatcher* watcher = nullptr;
+    } cancel;  // queued by cancel_fd
   };
   enum class Watch { kStarted, kBusy, kAlwaysReady };
   // Starts watching fd for `direction` (kReadable or kWritable). kBusy: that
@@ -334,7 +336,7 @@ class Hub {
   void run_idle();
   static Hub& create_current();
   bool batch_continues() noexcept;
-  detail::GreenletImpl* next_to_run(detail::GreenletImpl* me) noexcept;
+  detail::GreenletImpl* next_to_run() noexcept;
   [[noreturn]] static void throw_invalid_switch();
   // The running greenlet; BlockingSwitchOutError in the hub (HUB-9).
   detail::GreenletImpl* checked_current() const {
@@ -350,7 +352,7 @@ class Hub {
       Waiter& w;
       ~Forget() { w.waiting_ = nullptr; }
     } forget{w};
-    detail::GreenletImpl* next = next_to_run(me);
+    detail::GreenletImpl* next = next_to_run();
     if (next != me) Greenlet::switch_impl(next, Value());
   }
   // After a suspend: the wake it got (GV-21: something else switched in).

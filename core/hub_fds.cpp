@@ -189,9 +189,9 @@ void Hub::cancel_fd(int fd, std::exception_ptr error) noexcept {
     if (!w) continue;
     w->unlink();  // leaves the fd table (and the poller)
     w->error = error;
+    w->cancel.watcher = w;
     w->cancel.fn = [](Callback* cb) {
-      // The cancel node is the watcher's member: recover the watcher.
-      auto* watcher = reinterpret_cast<IoWatcher*>(reinterpret_cast<char*>(cb) - offsetof(IoWatcher, cancel));
+      IoWatcher* watcher = static_cast<IoWatcher::Cancel*>(cb)->watcher;
       watcher->fn(watcher, 0);
     };
     schedule(&w->cancel);

@@ -40,7 +40,6 @@ class WaitList {
   bool empty() const noexcept { return list_.empty(); }
   std::size_t size() const noexcept { return list_.size(); }
   WaitNode* front() const noexcept { return static_cast<WaitNode*>(list_.front()); }
-  static WaitNode* next(const WaitNode* n) noexcept { return static_cast<WaitNode*>(HookList::next(n)); }
   // The seq the next pushed node will get: a round that starts now covers
   // exactly the nodes with a smaller seq.
   std::uint64_t next_seq() const noexcept { return next_seq_; }
@@ -94,7 +93,16 @@ class Liveness {
 
   class Guard {
    public:
+    // The owner points at the guard only while the guard lives (its
+    // destructor unlinks it): GCC's dangling-pointer warning is wrong here.
+#if defined(__GNUC__) && !defined(__clang__) && __GNUC__ >= 12
+#  pragma GCC diagnostic push
+#  pragma GCC diagnostic ignored "-Wdangling-pointer"
+#endif
     explicit Guard(Liveness& l) noexcept : owner_(&l), below_(l.top_) { l.top_ = this; }
+#if defined(__GNUC__) && !defined(__clang__) && __GNUC__ >= 12
+#  pragma GCC diagnostic pop
+#endif
     Guard(const Guard&) = delete;
     Guard& operator=(const Guard&) = delete;
     ~Guard() {
@@ -198,8 +206,6 @@ class Notifier : private RoundNode {
   void run_again() noexcept { again = true; }
   bool queued() const noexcept { return Callback::queued(); }
   bool pending() const noexcept { return Callback::queued() || gone != nullptr; }
-  // A round began and has not finished.
-  bool running() const noexcept { return active; }
 
  private:
   void* owner_;

@@ -58,3 +58,10 @@ if [[ -x $build/bench/sync_bench ]]; then
   echo "### Sync primitives ($build/bench/sync_bench)"
   run "$build/bench/sync_bench"
 fi
+if [[ -x $build/bench/op_count ]] && command -v valgrind >/dev/null; then
+  echo
+  echo "### Instructions per hub operation (bench/callgrind_ops.sh $build/bench/op_count)"
+  echo '```'
+  bench/callgrind_ops.sh "$build/bench/op_count"
+  echo '```'
+fi

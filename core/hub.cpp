@@ -124,14 +124,13 @@ void RoundNode::finish_round() {
   if (again) Hub::current().schedule(this);
 }
 
-// What the hub would run next, run from here when it is a resume node:
-// then the switch goes straight to that greenlet. The calling greenlet is
-// parked (its waiter set); it may itself be the one at the head (a yield
-// with nothing else queued), which returns at once, as the hub would have
-// resumed it at once.
-// Only when the hub is suspended in a resume node's wake, which has nothing
-// left to do: any other callback (a primitive's wake-up round) must get
-// control back when the greenlet it woke blocks.
+// The greenlet a parking greenlet switches to. When the hub is suspended in
+// a node that has nothing left to do after its wake (a resume node, or one
+// step of a round), and the head of the batch is a resume node or a round,
+// the parking greenlet does what the hub would do next, here, and the
+// switch goes straight to the greenlet it wakes; it may be the caller itself
+// (a yield with nothing queued before it), which then returns at once, as
+// the hub would have resumed it at once. Anything else goes through the hub.
 detail::GreenletImpl* Hub::next_to_run() noexcept {
   while (in_batch_ && in_resume_) {
     auto* head = static_cast<Callback*>(callbacks_.front());

@@ -9,9 +9,13 @@
 //   3. fd readiness from the poller;
 //   4. idle callbacks, only when nothing else is pending (HUB-5).
 // Blocking means parking on a Waiter (Hub::park, the one wait) and switching
-// to the hub; only the hub resumes waiters. When the loop has nothing left that could wake anyone
-// (no callbacks, referenced timers or fds), the hub raises LoopExit in the
-// main greenlet (HUB-2) instead of hanging.
+// to the hub. Inside a callback batch, a parking greenlet may instead do
+// what the hub would do next when that is resuming one greenlet (a
+// ResumeNode, or one step of a RoundNode) and switch to it directly: the
+// order is the hub's, with one switch per hand-off instead of two. Wakers
+// never switch: they queue nodes. When the loop has nothing left that could
+// wake anyone (no callbacks, referenced timers or fds), the hub raises
+// LoopExit in the main greenlet (HUB-2) instead of hanging.
 #include <atomic>
 #include <cstddef>
 #include <cstdint>

@@ -48,6 +48,9 @@ bool report_overflow(const void* fault_addr) {
   DescribeCurrent describe = g_describe.load(std::memory_order_relaxed);
   if (!describe) return false;
   OverflowInfo cur = describe();
+  // Not on a greenlet stack: not an overflow fern reports. Checked before
+  // the pool is looked at, so the handler never initialises a thread-local.
+  if (!cur.stack) return false;
   Stack guarded = stack_guarded_at(fault_addr);
   auto fault = reinterpret_cast<std::uintptr_t>(fault_addr);
   auto base = reinterpret_cast<std::uintptr_t>(cur.stack.base);

@@ -88,12 +88,15 @@ TEST_F(ThreadPoolIo, WorkBeyondMaxsizeStartsInFifoOrder) {
   std::mutex m;
   std::vector<int> order;
   std::vector<fern::ThreadResult<void>> rs;
+  std::atomic<bool> go{false};  // the first holds the only thread: the others must queue
   for (int i = 0; i < 10; ++i)
     rs.push_back(pool.spawn([&, i] {
+      while (i == 0 && !go.load()) std::this_thread::yield();
       std::lock_guard<std::mutex> lock(m);
       order.push_back(i);
     }));
-  EXPECT_GE(pool.pending(), 1u);
+  EXPECT_GE(pool.pending(), 9u);
+  go = true;
   for (auto& r : rs) r.get();
   EXPECT_EQ(order, (std::vector<int>{0, 1, 2, 3, 4, 5, 6, 7, 8, 9}));
   EXPECT_EQ(pool.pending(), 0u);

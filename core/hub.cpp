@@ -16,6 +16,7 @@ namespace {
 
 constexpr Nanos kSwitchInterval = 5'000'000;  // gevent's getswitchinterval(): 5 ms
 constexpr int kMaxEvents = 256;
+constexpr Nanos kRevalidateInterval = 1'000'000'000;  // an idle loop waiting on fds checks them this often
 
 
 std::string demangled(const char* name) {
@@ -336,13 +337,22 @@ void Hub::run_timers() {
 
 void Hub::poll_io(bool block) {
   Nanos timeout = 0;
+  bool revalidate = false;
   if (block) {
     TimerNode* next = timers_.top();
     Nanos left = next ? Deadline::at(next->deadline).remaining(monotonic_now()) : Deadline::kNever;
     timeout = left == Deadline::kNever ? -1 : left;
+    // Waiting on fds with nothing else due soon: wake once a second to find
+    // fds closed behind fern's back (epoll forgets them silently, and their
+    // waiters would wait for ever).
+    if (ref_fds_ && (timeout < 0 || timeout > kRevalidateInterval)) {
+      timeout = kRevalidateInterval;
+      revalidate = true;
+    }
   }
   PollEvent events[kMaxEvents];
   int n = poller_->wait(timeout, events, kMaxEvents);
+  if (n == 0 && revalidate) revalidate_fds();
   if (n > 0) update_now();
   for (int i = 0; i < n; ++i) {
     const PollEvent& ev = events[i];

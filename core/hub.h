@@ -372,6 +372,8 @@ class Hub {
   void unwatch(IoWatcher* w) noexcept;
   void drop_unwatched(int fd, unsigned direction) noexcept;
   bool registration_stale(int fd) noexcept;
+  void revalidate_fds() noexcept;
+  std::size_t revalidate_cursor_ = 0;
   static void detach_watcher(detail::HookHolder* self, detail::Hook* h) noexcept;
 
   Greenlet greenlet_;

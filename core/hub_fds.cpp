@@ -20,6 +20,14 @@ std::atomic<void (*)(Hub&)> g_wakeup_hook{nullptr};
 [[noreturn]] void throw_ebadf(int fd) {
   throw std::system_error(EBADF, std::generic_category(), "fern: invalid fd " + std::to_string(fd));
 }
+
+std::exception_ptr closed_behind_our_back(int fd) {
+  return std::make_exception_ptr(std::system_error(
+      EBADF, std::generic_category(),
+      "fern: fd " + std::to_string(fd) + " was closed without fern::close while a greenlet waited on it"));
+}
+
+constexpr std::size_t kRevalidateSlots = 4096;  // table slots looked at per idle tick
 }  // namespace
 
 // ---- RemoteQueue ----
@@ -125,9 +133,7 @@ Hub::Watch Hub::watch_fd(int fd, unsigned direction, IoWatcher* w) {
     if (!registration_stale(fd)) return Watch::kBusy;
     // The old waiters wait on a file that is gone: wake them with an error
     // and take the slot for the new file.
-    cancel_fd(fd, std::make_exception_ptr(std::system_error(
-                      EBADF, std::generic_category(),
-                      "fern: fd " + std::to_string(fd) + " was closed without fern::close while a greenlet waited on it")));
+    cancel_fd(fd, closed_behind_our_back(fd));
   }
   assert(!w->linked() && "fern: an IoWatcher watches one fd in one direction");
   if (w->linked()) return Watch::kBusy;
@@ -179,6 +185,21 @@ void Hub::drop_unwatched(int fd, unsigned direction) noexcept {
     }
   }
   slot.registered = want;
+}
+
+// An idle tick of the loop (it waits only on fds): a slice of the fd table,
+// one fcntl per watched fd, so a plain ::close under a waiter ends its wait
+// with a clear error within a second or so instead of never.
+void Hub::revalidate_fds() noexcept {
+  const std::size_t size = fds_.size();
+  for (std::size_t i = 0; i < size && i < kRevalidateSlots; ++i) {
+    const std::size_t fd = revalidate_cursor_++ % size;
+    const FdSlot& slot = fds_[fd];
+    if (!slot.reader && !slot.writer) continue;
+    const int n = static_cast<int>(fd);
+    if (n == remote_->read_fd_) continue;
+    if (fcntl(n, F_GETFD) < 0 && errno == EBADF) cancel_fd(n, closed_behind_our_back(n));
+  }
 }
 
 void Hub::cancel_fd(int fd, std::exception_ptr error) noexcept {

@@ -123,6 +123,24 @@ TEST_F(FdLifetime, PlainCloseUnderAWaiterIsDetectedWhenTheNumberIsReused) {
   }
 }
 
+// A plain ::close under a waiter with the number left unused: the idle
+// loop's revalidation ends the wait with a clear error (about a second).
+TEST_F(FdLifetime, PlainCloseUnderAWaiterEndsTheWaitWithAnError) {
+  Pipe p;
+  const int number = p.r;
+  auto stale = spawn([&] { fern::wait_read(number); });
+  sleep(0);
+  ::close(p.r);
+  p.r = -1;
+  EXPECT_TRUE(stale.join_for(5.0));
+  ASSERT_TRUE(stale.exception());
+  try {
+    std::rethrow_exception(stale.exception());
+  } catch (const std::system_error& e) {
+    EXPECT_EQ(e.code().value(), EBADF);
+  }
+}
+
 // A handler left installed while its hub goes: the signal is dropped, and
 // errno is what the interrupted code had.
 TEST(SignalAfterHub, HandlerOutlivingItsHubIsHarmlessAndKeepsErrno) {

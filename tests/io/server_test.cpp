@@ -292,6 +292,9 @@ TEST_F(ServerIo, AcceptBacksOffOnEmfileAndResumesWhenAnFdIsFreed) {
   // pipe(2): with every fd taken it reports a false "invalid vptr" and aborts.
   GTEST_SKIP() << "not under UBSan: its vptr check needs free fds";
 #endif
+#if defined(FERN_TEST_UNDER_EMULATOR)
+  GTEST_SKIP() << "the helper server is a target binary: it cannot be started without the emulator";
+#endif
   constexpr int kClients = 16;
   fern::PopenOptions po;
   po.out = fern::Stdio::kPipe;

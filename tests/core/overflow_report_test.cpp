@@ -102,9 +102,11 @@ int recurse(int n) {
 // The app's handler was installed first; fern's reporter chains to it with
 // the siginfo, and stays installed after a fault the app resolved.
 TEST(StackOverflowDeathTest, ReporterStaysAfterTheAppsHandlerResolvedAFault) {
-#if !defined(FERN_TEST_UNDER_EMULATOR)
-  GTEST_FLAG_SET(death_test_style, "threadsafe");  // a fresh process: fern's handler not yet in
+#if defined(FERN_TEST_UNDER_EMULATOR)
+  GTEST_SKIP() << "qemu-user does not deliver the second fault to a chain whose first fault "
+                  "the application resolved (seen: qemu reports it as uncaught)";
 #endif
+  GTEST_FLAG_SET(death_test_style, "threadsafe");  // a fresh process: fern's handler not yet in
   auto run = [] {
     struct sigaction sa{};
     sa.sa_sigaction = app_handler;

@@ -21,6 +21,8 @@
 
 #if FERN_HAVE_BOOST_FIBER
 #  include <boost/fiber/all.hpp>
+
+#  include "boost_event.h"
 #endif
 
 namespace {
@@ -129,23 +131,7 @@ void yield_boost_fiber(long n) {
   other.join();
 }
 
-struct BoostEvent {
-  bf::mutex m;
-  bf::condition_variable cv;
-  bool flag = false;
-  void set() {
-    {
-      std::lock_guard<bf::mutex> lk(m);
-      flag = true;
-    }
-    cv.notify_one();
-  }
-  void wait_and_clear() {
-    std::unique_lock<bf::mutex> lk(m);
-    cv.wait(lk, [this] { return flag; });
-    flag = false;
-  }
-};
+using fern::bench::BoostEvent;
 
 void event_boost_fiber(long n) {
   BoostEvent ping, pong;

@@ -34,6 +34,8 @@
 
 #if FERN_HAVE_BOOST_FIBER
 #  include <boost/fiber/all.hpp>
+
+#  include "boost_event.h"
 #endif
 
 namespace {
@@ -183,24 +185,7 @@ BENCHMARK(BM_QueueFanout_fern)->Arg(1)->Arg(4)->Arg(64);
 #if FERN_HAVE_BOOST_FIBER
 namespace bf = boost::fibers;
 
-// A flag behind a mutex and condition variable: Boost.Fiber's event.
-struct BoostEvent {
-  bf::mutex m;
-  bf::condition_variable cv;
-  bool flag = false;
-  void set() {
-    {
-      std::lock_guard<bf::mutex> lk(m);
-      flag = true;
-    }
-    cv.notify_one();
-  }
-  void wait_and_clear() {
-    std::unique_lock<bf::mutex> lk(m);
-    cv.wait(lk, [this] { return flag; });
-    flag = false;
-  }
-};
+using fern::bench::BoostEvent;
 
 void BM_EventPingPong_boost_fiber(benchmark::State& state) {
   BoostEvent ping, pong;

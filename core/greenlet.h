@@ -89,9 +89,9 @@ GreenletImpl* current_impl() noexcept;
 inline GreenletImpl* impl_of(const Greenlet& g) noexcept;
 
 // A greenlet's run callable, kept inside the greenlet: no allocation when it
-// fits (a lambda capturing a few references or handles does), else one.
+// fits (32 bytes: a lambda capturing up to four references or handles), else one.
 struct RunSlot {
-  static constexpr std::size_t kInlineSize = 48;
+  static constexpr std::size_t kInlineSize = 32;
 
   RunSlot() noexcept = default;
   RunSlot(const RunSlot&) = delete;

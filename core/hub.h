@@ -79,11 +79,10 @@ struct Callback : detail::Hook {
   bool queued() const noexcept { return linked(); }
 };
 
-// Something the hub must end when it is destroyed (a started task); fn
-// unwinds it (throws GreenletExit into it).
-struct ExitHook : detail::Hook {
-  void (*fn)(ExitHook*) = nullptr;
-};
+// Something the hub must end when it is destroyed (a started task): a
+// callback node (a task uses one node for its start, this and its links, in
+// turn), run by ~Hub to unwind it (throw GreenletExit into it).
+using ExitHook = Callback;
 
 // An intrusive timer on the hub's heap; ref()/set_ref(): keeps the loop
 // alive while armed (HUB-7).

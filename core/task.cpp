@@ -37,15 +37,15 @@ struct TaskAccess {
   static void start_now(Callback* cb) { start(*static_cast<TaskBase::TaskCallback*>(cb)->task); }
   static void start_timer(Timer* t) { start(*static_cast<TaskBase::TaskTimer*>(t)->task); }
   // The hub is going away with this task suspended: unwind it now.
-  static void at_hub_exit(ExitHook* h) {
-    TaskBase& task = *static_cast<TaskBase::TaskExit*>(h)->task;
+  static void at_hub_exit(Callback* h) {
+    TaskBase& task = *static_cast<TaskBase::TaskCallback*>(h)->task;
     std::shared_ptr<TaskBase> keep = task.self_;
     if (!task.greenlet_.active()) return;
     task.greenlet_.set_parent(Greenlet::current());  // end back here, not in the hub's loop
     task.greenlet_.throw_in();
     // Its links would run in a loop that is going away: drop them and the
     // hub's reference with them.
-    task.links_cb_.unlink();
+    task.node_.unlink();  // the links callback finish() queued
     task.links_.clear();
     task.self_.reset();
   }
@@ -61,21 +61,14 @@ struct TaskAccess {
 TaskBase::TaskBase() : ident_(t_next_ident++) {
   Hub& hub = Hub::current();
   greenlet_ = Greenlet([this] { bootstrap(); }, hub.greenlet());
-  start_cb_.fn = &TaskAccess::start_now;
-  start_cb_.task = this;
-  start_timer_.fn = &TaskAccess::start_timer;
-  start_timer_.task = this;
-  links_cb_.fn = &TaskAccess::links;
-  links_cb_.task = this;
-  exit_hook_.fn = &TaskAccess::at_hub_exit;
-  exit_hook_.task = this;
+  node_.task = this;
 }
 
 TaskBase::~TaskBase() = default;  // its hooks leave the hub by themselves
 
 const std::string& TaskBase::name() const {
-  if (name_.empty()) name_ = "Greenlet-" + std::to_string(ident_ - 1);
-  return name_;
+  if (!name_) name_ = std::make_unique<std::string>("Greenlet-" + std::to_string(ident_ - 1));
+  return *name_;
 }
 
 std::string TaskBase::describe() const {
@@ -88,7 +81,8 @@ void TaskBase::start() {
   if (scheduled_ || dead_) return;
   scheduled_ = true;
   self_ = shared_from_this();
-  Hub::current().schedule(&start_cb_);
+  node_.fn = &TaskAccess::start_now;
+  Hub::current().schedule(&node_);
 }
 
 void TaskBase::start_later(Duration delay) {
@@ -96,12 +90,16 @@ void TaskBase::start_later(Duration delay) {
   scheduled_ = true;
   self_ = shared_from_this();
   Hub& hub = Hub::current();
-  hub.start_timer(&start_timer_, delay.from(hub.now()));  // cached clock (F5)
+  start_timer_ = std::make_unique<TaskTimer>();
+  start_timer_->fn = &TaskAccess::start_timer;
+  start_timer_->task = this;
+  hub.start_timer(start_timer_.get(), delay.from(hub.now()));  // cached clock (F5)
 }
 
 void TaskBase::bootstrap() {
   running_ = true;
-  Hub::current().add_exit_hook(&exit_hook_);
+  node_.fn = &TaskAccess::at_hub_exit;  // the start callback ran: the node is free
+  Hub::current().add_exit_hook(&node_);
   try {
     run();
   } catch (const GreenletExit&) {
@@ -121,7 +119,7 @@ void TaskBase::bootstrap() {
 }
 
 void TaskBase::finish(std::exception_ptr error, bool killed, bool report) {
-  exit_hook_.unlink();
+  node_.unlink();  // the exit hook (or a start that will never run)
   dead_ = true;
   running_ = false;
   killed_ = killed;
@@ -134,7 +132,10 @@ void TaskBase::finish(std::exception_ptr error, bool killed, bool report) {
 // task's greenlet has finished by then, so the task may be destroyed.
 void TaskBase::schedule_links() {
   if (!self_) self_ = shared_from_this();
-  if (!links_cb_.queued()) Hub::current().schedule(&links_cb_);
+  if (!node_.queued()) {
+    node_.fn = &TaskAccess::links;
+    Hub::current().schedule(&node_);
+  }
 }
 
 void TaskBase::run_links() {
@@ -190,8 +191,8 @@ bool TaskBase::kill_async(std::exception_ptr error) {
   if (!error) error = std::make_exception_ptr(GreenletExit());
   if (!running_) {
     // Never ran: it dies now without running (GV-5); links still fire.
-    start_cb_.unlink();
-    start_timer_.unlink();
+    node_.unlink();
+    start_timer_.reset();
     bool exit = is_greenlet_exit(error);
     finish(exit ? nullptr : error, exit);
     return true;

@@ -30,6 +30,7 @@
 // Time: NaN and negative durations mean "now", +inf and huge ones "never"
 // (core/deadline.h), one rule everywhere.
 #include <cstddef>
+#include <cstdint>
 #include <exception>
 #include <functional>
 #include <memory>
@@ -67,7 +68,7 @@ class TaskBase : public std::enable_shared_from_this<TaskBase> {
 
   // "Greenlet-N" unless set (GV-17); minimal_ident is small and unique per hub.
   const std::string& name() const;
-  void set_name(std::string name) { name_ = std::move(name); }
+  void set_name(std::string name) { name_ = std::make_unique<std::string>(std::move(name)); }
   unsigned long minimal_ident() const noexcept { return ident_; }
   const Greenlet& greenlet() const noexcept { return greenlet_; }
 
@@ -127,21 +128,19 @@ class TaskBase : public std::enable_shared_from_this<TaskBase> {
   struct TaskTimer : Timer {
     TaskBase* task;
   };
-  struct TaskExit : ExitHook {
-    TaskBase* task;
-  };
 
   Greenlet greenlet_;
   std::shared_ptr<TaskBase> self_;  // the hub's reference while scheduled or running
-  TaskCallback start_cb_;
-  TaskTimer start_timer_;
-  TaskCallback links_cb_;
-  TaskExit exit_hook_;  // registered while running
+  // One node, three roles in turn (an idle connection is mostly this
+  // object): the start callback while scheduled, the hub's exit hook while
+  // running, the links callback once dead.
+  TaskCallback node_;
+  std::unique_ptr<TaskTimer> start_timer_;  // start_later only
   std::vector<Link> links_;  // few, and most tasks have none: no allocation until one
-  LinkId next_link_ = 1;
   std::exception_ptr exception_;
-  mutable std::string name_;  // made on first use: spawning pays nothing for it
+  mutable std::unique_ptr<std::string> name_;  // made on first use: spawning pays nothing for it
   unsigned long ident_ = 0;
+  std::uint32_t next_link_ = 1;  // beside the flags: an idle connection is mostly this object
   bool scheduled_ = false;
   bool running_ = false;
   bool dead_ = false;

@@ -14,6 +14,7 @@
 // double seconds, turned into a Deadline when the call starts. No `now + x`
 // happens anywhere else in fern: the sums here saturate at never.
 #include <chrono>
+#include <cstddef>
 #include <cstdint>
 #include <limits>
 #include <type_traits>
@@ -136,4 +137,28 @@ class Duration {
   Nanos ns_;
 };
 
+namespace detail {
+
+// The options of a wait on several things (joinall, fern::wait): a
+// deadline, set by within(d) or until(deadline), and how many to wait for
+// (count(n); 0: all). Chainable: JoinAll().within(1s).count(2).
+template <class Self>
+struct ManyWaitOptions {
+  Deadline deadline;
+  std::size_t n = 0;
+  Self& within(Duration d) {
+    deadline = d.from_now();
+    return static_cast<Self&>(*this);
+  }
+  Self& until(Deadline d) {
+    deadline = d;
+    return static_cast<Self&>(*this);
+  }
+  Self& count(std::size_t count) {
+    n = count;
+    return static_cast<Self&>(*this);
+  }
+};
+
+}  // namespace detail
 }  // namespace fern

@@ -135,12 +135,13 @@ void RoundNode::finish_round() {
 detail::GreenletImpl* Hub::next_to_run() noexcept {
   while (in_batch_ && in_resume_) {
     auto* head = static_cast<Callback*>(callbacks_.front());
-    if (!head || !batch_continues()) break;
-    Waiter* w;
+    // Only a node run from here counts towards the batch (F6).
+    if (!head || (head->fn != &ResumeNode::fire && head->fn != &RoundNode::fire) || !batch_continues()) break;
+    Waiter* w = nullptr;
     if (head->fn == &ResumeNode::fire) {
       callbacks_.remove(head);
       w = static_cast<ResumeNode*>(head)->waiter;
-    } else if (head->fn == &RoundNode::fire) {
+    } else {
       // The round stays at the head: the greenlet woken now blocks before
       // the round goes on.
       auto* round = static_cast<RoundNode*>(head);
@@ -151,8 +152,6 @@ detail::GreenletImpl* Hub::next_to_run() noexcept {
         round->finish_round();
         continue;
       }
-    } else {
-      break;
     }
     detail::GreenletImpl* target = w->waiting_;
     if (w->ready_ || !target) continue;  // nothing to resume: the hub would do nothing either

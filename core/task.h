@@ -317,26 +317,13 @@ Greenlet spawn_raw(F&& fn, Args&&... args) {
   return spawn(std::forward<F>(fn), std::forward<Args>(args)...)->greenlet();
 }
 
-// joinall's options: a deadline (within / until), raise_error (rethrow the
-// first failure to happen, GV-13) and count (stop after that many ended).
-struct JoinAll {
-  Deadline deadline;
+// joinall's options: a deadline (within / until), count (stop after that
+// many ended, 0: all) and raise_error (rethrow the first failure to
+// happen, GV-13).
+struct JoinAll : detail::ManyWaitOptions<JoinAll> {
   bool raise = false;
-  std::size_t n = 0;  // 0: all
-  JoinAll& within(Duration d) {
-    deadline = d.from_now();
-    return *this;
-  }
-  JoinAll& until(Deadline d) {
-    deadline = d;
-    return *this;
-  }
   JoinAll& raise_error(bool on = true) {
     raise = on;
-    return *this;
-  }
-  JoinAll& count(std::size_t count) {
-    n = count;
     return *this;
   }
 };

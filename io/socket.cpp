@@ -102,6 +102,25 @@ void Socket::wait(bool write, Deadline d, const char* op) {
   if (!ready) throw SocketTimeout(op);
 }
 
+// EINTR (and also_retry, e.g. ECONNABORTED) retries; would-block waits for
+// readiness; anything else throws with the operation's name. The clock is
+// read only when the call has to wait, once for the whole operation.
+template <class Call>
+long Socket::retry(Call&& call, bool write, const char* op, Attempt& attempt, int also_retry) {
+  for (;;) {
+    long r = call();
+    if (r >= 0) return r;
+    int err = errno;
+    if (err == EINTR || (also_retry != 0 && err == also_retry)) continue;
+    if (!would_block(err)) throw_socket_error(err, op);
+    if (!attempt.waited) {
+      attempt.deadline = deadline();
+      attempt.waited = true;
+    }
+    wait(write, attempt.deadline, op);
+  }
+}
+
 int Socket::connect_ex(const Address& addr) {
   if (fd_ < 0) return EBADF;
   Deadline d = deadline();
@@ -133,42 +152,29 @@ void Socket::listen(int backlog) {
 }
 
 Socket::Accepted Socket::accept() {
-  Deadline d = deadline();
+  Attempt attempt;
   Address peer;
-  for (;;) {
-    *peer.size_ptr() = Address::capacity();
+  // A connection reset while still in the backlog is not the listener's error.
+  int fd = static_cast<int>(retry(
+      [&] {
+        *peer.size_ptr() = Address::capacity();
 #ifdef SOCK_NONBLOCK
-    int fd = ::accept4(fd_, peer.data(), peer.size_ptr(), SOCK_NONBLOCK | SOCK_CLOEXEC);
+        return ::accept4(fd_, peer.data(), peer.size_ptr(), SOCK_NONBLOCK | SOCK_CLOEXEC);
 #else
-    int fd = ::accept(fd_, peer.data(), peer.size_ptr());
-    if (fd >= 0) fcntl(fd, F_SETFD, FD_CLOEXEC);
+        int r = ::accept(fd_, peer.data(), peer.size_ptr());
+        if (r >= 0) fcntl(r, F_SETFD, FD_CLOEXEC);
+        return r;
 #endif
-    if (fd >= 0) {
-      Socket s(fd);
-      prepare_fd(fd);
-      return Accepted{std::move(s), peer};
-    }
-    int err = errno;
-    // A connection reset while still in the backlog is not the listener's error.
-    if (err == EINTR || err == ECONNABORTED) continue;
-    if (!would_block(err)) throw_socket_error(err, "accept");
-    wait(false, d, "accept");
-  }
+      },
+      false, "accept", attempt, ECONNABORTED));
+  Socket s(fd);
+  prepare_fd(fd);
+  return Accepted{std::move(s), peer};
 }
 
 std::size_t Socket::recv_into(void* buf, std::size_t n, int flags) {
-  Deadline d = Deadline::never();
-  bool waited = false;
-  for (;;) {
-    ssize_t r = ::recv(fd_, buf, n, flags);
-    if (r >= 0) return static_cast<std::size_t>(r);
-    int err = errno;
-    if (err == EINTR) continue;
-    if (!would_block(err)) throw_socket_error(err, "recv");
-    // The clock is read only when the call has to wait.
-    if (!waited) d = deadline(), waited = true;
-    wait(false, d, "recv");
-  }
+  Attempt attempt;
+  return static_cast<std::size_t>(retry([&] { return ::recv(fd_, buf, n, flags); }, false, "recv", attempt));
 }
 
 std::string Socket::recv(std::size_t max, int flags) {
@@ -178,65 +184,40 @@ std::string Socket::recv(std::size_t max, int flags) {
 }
 
 std::size_t Socket::send(const void* buf, std::size_t n, int flags) {
-  Deadline d = Deadline::never();
-  bool waited = false;
-  for (;;) {
-    ssize_t r = ::send(fd_, buf, n, flags | kNoSigPipe);
-    if (r >= 0) return static_cast<std::size_t>(r);
-    int err = errno;
-    if (err == EINTR) continue;
-    if (!would_block(err)) throw_socket_error(err, "send");
-    if (!waited) d = deadline(), waited = true;
-    wait(true, d, "send");
-  }
+  Attempt attempt;
+  return static_cast<std::size_t>(
+      retry([&] { return ::send(fd_, buf, n, flags | kNoSigPipe); }, true, "send", attempt));
 }
 
+// Partial writes go on until everything is sent; the timeout is for the
+// whole call, not for each part.
 void Socket::sendall(const void* buf, std::size_t n, int flags) {
   const char* p = static_cast<const char*>(buf);
-  Deadline d = Deadline::never();
-  bool waited = false;
+  Attempt attempt;
   while (n > 0) {
-    ssize_t r = ::send(fd_, p, n, flags | kNoSigPipe);
-    if (r >= 0) {
-      p += r;
-      n -= static_cast<std::size_t>(r);
-      continue;
-    }
-    int err = errno;
-    if (err == EINTR) continue;
-    if (!would_block(err)) throw_socket_error(err, "sendall");
-    if (!waited) d = deadline(), waited = true;
-    wait(true, d, "sendall");
+    long r = retry([&] { return ::send(fd_, p, n, flags | kNoSigPipe); }, true, "sendall", attempt);
+    p += r;
+    n -= static_cast<std::size_t>(r);
   }
 }
 
 std::size_t Socket::sendto(const void* buf, std::size_t n, const Address& to, int flags) {
-  Deadline d = deadline();
-  for (;;) {
-    ssize_t r = ::sendto(fd_, buf, n, flags | kNoSigPipe, to.data(), to.size());
-    if (r >= 0) return static_cast<std::size_t>(r);
-    int err = errno;
-    if (err == EINTR) continue;
-    if (!would_block(err)) throw_socket_error(err, "sendto");
-    wait(true, d, "sendto");
-  }
+  Attempt attempt;
+  return static_cast<std::size_t>(retry(
+      [&] { return ::sendto(fd_, buf, n, flags | kNoSigPipe, to.data(), to.size()); }, true, "sendto", attempt));
 }
 
 Socket::Received Socket::recvfrom(std::size_t max, int flags) {
-  Deadline d = deadline();
+  Attempt attempt;
   Received out{std::string(max, '\0'), Address()};
-  for (;;) {
-    *out.from.size_ptr() = Address::capacity();
-    ssize_t r = ::recvfrom(fd_, out.data.data(), max, flags, out.from.data(), out.from.size_ptr());
-    if (r >= 0) {
-      out.data.resize(static_cast<std::size_t>(r));
-      return out;
-    }
-    int err = errno;
-    if (err == EINTR) continue;
-    if (!would_block(err)) throw_socket_error(err, "recvfrom");
-    wait(false, d, "recvfrom");
-  }
+  long r = retry(
+      [&] {
+        *out.from.size_ptr() = Address::capacity();
+        return ::recvfrom(fd_, out.data.data(), max, flags, out.from.data(), out.from.size_ptr());
+      },
+      false, "recvfrom", attempt);
+  out.data.resize(static_cast<std::size_t>(r));
+  return out;
 }
 
 void Socket::shutdown(int how) {

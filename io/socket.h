@@ -110,6 +110,14 @@ class Socket {
   explicit Socket(int fd) noexcept : fd_(fd) {}
   Deadline deadline() const noexcept;  // now + the timeout, saturating
   void wait(bool write, Deadline d, const char* op);
+  // One blocking operation: its deadline, taken at its first wait.
+  struct Attempt {
+    Deadline deadline;
+    bool waited = false;
+  };
+  // Runs call() (a non-blocking syscall) until it succeeds; see socket.cpp.
+  template <class Call>
+  long retry(Call&& call, bool write, const char* op, Attempt& attempt, int also_retry = 0);
 
   int fd_ = -1;
   Nanos timeout_ = Deadline::kNever;

@@ -57,23 +57,9 @@ class Waitable {
   void (*unlink_)(void*, std::size_t) noexcept;
 };
 
-// wait()/IWait options: a deadline and how many objects to wait for (0: all).
-struct WaitAny {
-  Deadline deadline;
-  std::size_t n = 0;
-  WaitAny& within(Duration d) {
-    deadline = d.from_now();
-    return *this;
-  }
-  WaitAny& until(Deadline d) {
-    deadline = d;
-    return *this;
-  }
-  WaitAny& count(std::size_t count) {
-    n = count;
-    return *this;
-  }
-};
+// wait()/IWait options: a deadline (within / until) and how many objects
+// to wait for (count, 0: all).
+struct WaitAny : detail::ManyWaitOptions<WaitAny> {};
 
 // Yields the indices of objects as they become ready (gevent.iwait). next()
 // returns at once for those already ready, else blocks (switches to the

@@ -1,4 +1,5 @@
 // gevent's Greenlet as fern::Task: SEMANTICS GV-1 .. GV-21.
+#include <cstdint>
 #include <stdexcept>
 #include <string>
 #include <thread>
@@ -237,6 +238,43 @@ TEST_F(Tasks, JoinallCountsEachTaskOnceAndLeavesNoLinksBehind) {
   sleeper.kill();
   sleep(0);
   EXPECT_EQ(fired, 1);
+}
+
+// Task memory: callables of any size and alignment (over-aligned ones
+// bypass the pool, big ones go to operator new), each stored aligned.
+TEST_F(Tasks, CallablesOfAnySizeAndAlignmentAreStoredAligned) {
+  struct alignas(64) Wide {
+    char bytes[64];
+  };
+  struct Big {
+    char bytes[2000];
+  };
+  Wide wide{};
+  wide.bytes[0] = 'w';
+  Big big{};
+  big.bytes[1999] = 'b';
+  auto a = spawn([wide] {
+    EXPECT_EQ(reinterpret_cast<std::uintptr_t>(&wide) % 64, 0u);
+    return wide.bytes[0];
+  });
+  auto b = spawn([big] { return big.bytes[1999]; });
+  EXPECT_EQ(a.get(), 'w');
+  EXPECT_EQ(b.get(), 'b');
+}
+
+// Two greenlets joining overlapping lists at once: each joinall's nodes are
+// its own (de-duplication looks only at its own), both see every task.
+TEST_F(Tasks, ConcurrentJoinallsOverOverlappingTasksEachSeeAll) {
+  auto x = spawn([] { sleep(0.001); });
+  auto y = spawn([] { sleep(0.002); });
+  std::size_t first = 0, second = 0;
+  auto j1 = spawn([&] { first = fern::joinall({x.core(), y.core(), x.core()}).size(); });
+  auto j2 = spawn([&] { second = fern::joinall({y.core(), x.core(), y.core()}).size(); });
+  fern::joinall({j1.core(), j2.core()});
+  EXPECT_EQ(first, 2u);
+  EXPECT_EQ(second, 2u);
+  EXPECT_FALSE(x->has_links());
+  EXPECT_FALSE(y->has_links());
 }
 
 // A task whose links never ran (it never ended in a loop that ran them)

@@ -1,0 +1,152 @@
+// Socket calls. Every blocking one is the same loop (io/socket.cpp's, with
+// errno instead of exceptions): try the non-blocking syscall; on EAGAIN park
+// until the fd is ready or the socket's SO_RCVTIMEO / SO_SNDTIMEO deadline,
+// taken at the first wait, passes; retry.
+#include "fern/hooks/detail.h"
+
+using namespace fern::hooks::detail;
+
+namespace {
+
+// libc's call, but for an fd the hooks made non-blocking behind its owner's
+// back (a greenlet used it before): wait for readiness in poll(2), as the
+// blocking call would have, with the socket's own timeout.
+template <class Call>
+ssize_t libc_io(int fd, bool write, Call& call) {
+  for (;;) {
+    ssize_t r = call();
+    if (r >= 0 || !would_block(errno) || !hook_nonblock_only(fd)) return r;
+    int n = wait_blocking(fd, write ? POLLOUT : POLLIN, write);
+    if (n == 0) errno = EAGAIN;
+    if (n <= 0) return -1;
+  }
+}
+
+// The socket state for a call that may park, or nullptr (libc's call).
+FdState* parkable(int fd) noexcept {
+  FdState* st = classified(fd);
+  if (st == nullptr) return nullptr;
+  std::uint32_t f = st->flags.load(std::memory_order_relaxed);
+  if ((f & (kIsSocket | kAppNonblock)) != kIsSocket || !make_nonblocking(fd, *st)) return nullptr;
+  return st;
+}
+
+template <class Call>
+ssize_t blocking_io(int fd, bool write, int flags, Call&& call) {
+  FdState* st = nullptr;
+  // MSG_DONTWAIT asks this one call not to block: libc's answer.
+  if (!(flags & MSG_DONTWAIT) && cooperative_hub(fern::hooks::kSocket) != nullptr) st = parkable(fd);
+  if (st == nullptr) return libc_io(fd, write, call);
+  std::int64_t timeout = (write ? st->send_timeout_ns : st->recv_timeout_ns).load(std::memory_order_relaxed);
+  for (;;) {
+    ssize_t r = call();
+    if (r >= 0 || !would_block(errno)) return r;
+    // The deadline is one per call: park_on_fd measures from the first wait.
+    if (int err = park_on_fd(fd, write, timeout)) {
+      errno = err;
+      return -1;
+    }
+  }
+}
+
+// connect's completion: SO_ERROR once writable.
+int connect_result(int fd) noexcept {
+  int err = 0;
+  socklen_t len = sizeof err;
+  if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0) return -1;
+  if (err != 0) {
+    errno = err;
+    return -1;
+  }
+  return 0;
+}
+
+int accept_common(int fd, sockaddr* addr, socklen_t* len, int flags) {
+  auto call = [&]() -> ssize_t { return FERN_REAL(accept4)(fd, addr, len, flags); };
+  int r = static_cast<int>(blocking_io(fd, false, 0, call));
+  if (r >= 0) note_new_socket(r, (flags & SOCK_NONBLOCK) != 0);
+  return r;
+}
+
+}  // namespace
+
+extern "C" {
+
+int socket(int domain, int type, int protocol) noexcept {
+  int fd = FERN_REAL(socket)(domain, type, protocol);
+  if (fd >= 0) note_new_socket(fd, (type & SOCK_NONBLOCK) != 0);
+  return fd;
+}
+
+int socketpair(int domain, int type, int protocol, int sv[2]) noexcept {
+  int r = FERN_REAL(socketpair)(domain, type, protocol, sv);
+  if (r == 0) {
+    note_new_socket(sv[0], (type & SOCK_NONBLOCK) != 0);
+    note_new_socket(sv[1], (type & SOCK_NONBLOCK) != 0);
+  }
+  return r;
+}
+
+int connect(int fd, const sockaddr* addr, socklen_t len) {
+  FdState* st = cooperative_hub(fern::hooks::kSocket) != nullptr ? parkable(fd) : nullptr;
+  int r = FERN_REAL(connect)(fd, addr, len);
+  if (r == 0 || errno != EINPROGRESS) return r;
+  if (st == nullptr) {
+    if (!hook_nonblock_only(fd)) return r;
+    // A blocking connect on an fd the hooks made non-blocking: wait here.
+    int n = wait_blocking(fd, POLLOUT, true);
+    if (n == 0) errno = EINPROGRESS;  // Linux's blocking connect past SO_SNDTIMEO
+    return n <= 0 ? -1 : connect_result(fd);
+  }
+  if (int err = park_on_fd(fd, true, st->send_timeout_ns.load(std::memory_order_relaxed))) {
+    errno = err == EAGAIN ? EINPROGRESS : err;
+    return -1;
+  }
+  return connect_result(fd);
+}
+
+int accept(int fd, sockaddr* addr, socklen_t* len) { return accept_common(fd, addr, len, 0); }
+
+int accept4(int fd, sockaddr* addr, socklen_t* len, int flags) { return accept_common(fd, addr, len, flags); }
+
+ssize_t read(int fd, void* buf, size_t n) {
+  return blocking_io(fd, false, 0, [&] { return FERN_REAL(read)(fd, buf, n); });
+}
+
+ssize_t readv(int fd, const iovec* iov, int count) {
+  return blocking_io(fd, false, 0, [&] { return FERN_REAL(readv)(fd, iov, count); });
+}
+
+ssize_t recv(int fd, void* buf, size_t n, int flags) {
+  return blocking_io(fd, false, flags, [&] { return FERN_REAL(recv)(fd, buf, n, flags); });
+}
+
+ssize_t recvfrom(int fd, void* buf, size_t n, int flags, sockaddr* from, socklen_t* len) {
+  return blocking_io(fd, false, flags, [&] { return FERN_REAL(recvfrom)(fd, buf, n, flags, from, len); });
+}
+
+ssize_t recvmsg(int fd, msghdr* msg, int flags) {
+  return blocking_io(fd, false, flags, [&] { return FERN_REAL(recvmsg)(fd, msg, flags); });
+}
+
+ssize_t write(int fd, const void* buf, size_t n) {
+  return blocking_io(fd, true, 0, [&] { return FERN_REAL(write)(fd, buf, n); });
+}
+
+ssize_t writev(int fd, const iovec* iov, int count) {
+  return blocking_io(fd, true, 0, [&] { return FERN_REAL(writev)(fd, iov, count); });
+}
+
+ssize_t send(int fd, const void* buf, size_t n, int flags) {
+  return blocking_io(fd, true, flags, [&] { return FERN_REAL(send)(fd, buf, n, flags); });
+}
+
+ssize_t sendto(int fd, const void* buf, size_t n, int flags, const sockaddr* to, socklen_t len) {
+  return blocking_io(fd, true, flags, [&] { return FERN_REAL(sendto)(fd, buf, n, flags, to, len); });
+}
+
+ssize_t sendmsg(int fd, const msghdr* msg, int flags) {
+  return blocking_io(fd, true, flags, [&] { return FERN_REAL(sendmsg)(fd, msg, flags); });
+}
+
+}  // extern "C"

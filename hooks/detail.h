@@ -121,12 +121,26 @@ struct FdState {
 };
 constexpr int kMaxTrackedFds = 1 << 20;  // higher fds always go to libc
 
+constexpr int kFdPageBits = 12;
+constexpr int kFdPageSize = 1 << kFdPageBits;
+// Pages of kFdPageSize states, allocated on first use, never freed.
+inline std::atomic<FdState*> g_fd_pages[kMaxTrackedFds / kFdPageSize];
+
 // The fd's state, allocating its table page; nullptr out of range.
 FdState* fd_state(int fd) noexcept;
 // The fd's state if its table page exists; nullptr otherwise.
-FdState* fd_state_if_exists(int fd) noexcept;
+inline FdState* fd_state_if_exists(int fd) noexcept {
+  if (static_cast<unsigned>(fd) >= static_cast<unsigned>(kMaxTrackedFds)) return nullptr;
+  FdState* page = g_fd_pages[fd >> kFdPageBits].load(std::memory_order_acquire);
+  return page ? &page[fd & (kFdPageSize - 1)] : nullptr;
+}
+FdState* classify(int fd) noexcept;
 // Classifies fd once (fstat, F_GETFL, SO_*TIMEO): its state, or nullptr.
-FdState* classified(int fd) noexcept;
+inline FdState* classified(int fd) noexcept {
+  FdState* st = fd_state_if_exists(fd);
+  if (__builtin_expect(st != nullptr && (st->flags.load(std::memory_order_relaxed) & kKnown), 1)) return st;
+  return classify(fd);
+}
 // A socket the hooks saw created (socket, accept, socketpair).
 void note_new_socket(int fd, bool app_nonblock) noexcept;
 // close: the number may be reused for anything.

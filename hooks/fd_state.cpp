@@ -1,5 +1,5 @@
-// The per-fd table: pages of 4096 entries allocated on first use and never
-// freed (a process uses few fd numbers; the table costs 96 KiB a page), so a
+// The per-fd table (detail.h): pages of 4096 entries allocated on first use
+// and never freed (a process uses few fd numbers; a page is 96 KiB), so a
 // state pointer stays valid for the life of the process.
 #include <dlfcn.h>
 #include <sys/stat.h>
@@ -13,11 +13,6 @@
 
 namespace fern::hooks::detail {
 namespace {
-
-constexpr int kPageBits = 12;
-constexpr int kPageSize = 1 << kPageBits;
-constexpr int kPages = kMaxTrackedFds / kPageSize;
-std::atomic<FdState*> g_pages[kPages];  // zero-initialised before any code runs
 
 std::int64_t timeval_ns(const timeval& tv) noexcept {
   return static_cast<std::int64_t>(tv.tv_sec) * 1'000'000'000 + static_cast<std::int64_t>(tv.tv_usec) * 1000;
@@ -41,26 +36,20 @@ void* find_next(const char* name) noexcept {
   return f;
 }
 
-FdState* fd_state_if_exists(int fd) noexcept {
-  if (fd < 0 || fd >= kMaxTrackedFds) return nullptr;
-  FdState* page = g_pages[fd >> kPageBits].load(std::memory_order_acquire);
-  return page ? &page[fd & (kPageSize - 1)] : nullptr;
-}
-
 FdState* fd_state(int fd) noexcept {
   if (fd < 0 || fd >= kMaxTrackedFds) return nullptr;
-  std::atomic<FdState*>& slot = g_pages[fd >> kPageBits];
+  std::atomic<FdState*>& slot = g_fd_pages[fd >> kFdPageBits];
   FdState* page = slot.load(std::memory_order_acquire);
   if (page == nullptr) {
-    FdState* fresh = new (std::nothrow) FdState[kPageSize];
+    FdState* fresh = new (std::nothrow) FdState[kFdPageSize];
     if (fresh == nullptr) return nullptr;
     if (slot.compare_exchange_strong(page, fresh, std::memory_order_acq_rel)) page = fresh;
     else delete[] fresh;  // another thread installed its page first
   }
-  return &page[fd & (kPageSize - 1)];
+  return &page[fd & (kFdPageSize - 1)];
 }
 
-FdState* classified(int fd) noexcept {
+FdState* classify(int fd) noexcept {
   FdState* st = fd_state(fd);
   if (st == nullptr) return nullptr;
   if (st->flags.load(std::memory_order_relaxed) & kKnown) return st;

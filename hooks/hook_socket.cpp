@@ -27,6 +27,7 @@ FdState* parkable(int fd) noexcept {
   FdState* st = classified(fd);
   if (st == nullptr) return nullptr;
   std::uint32_t f = st->flags.load(std::memory_order_relaxed);
+  if ((f & (kIsSocket | kAppNonblock | kHookNonblock)) == (kIsSocket | kHookNonblock)) return st;  // the fast path
   if ((f & (kIsSocket | kAppNonblock)) != kIsSocket || !make_nonblocking(fd, *st)) return nullptr;
   return st;
 }

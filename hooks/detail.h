@@ -18,6 +18,16 @@
 #include "fern/core/hub.h"
 #include "fern/hooks/hooks.h"
 
+// glibc's _FORTIFY_SOURCE entry points (declared by its headers only with
+// _FORTIFY_SOURCE on) and its failure report.
+extern "C" {
+ssize_t __read_chk(int fd, void* buf, size_t n, size_t buflen);
+ssize_t __recv_chk(int fd, void* buf, size_t n, size_t buflen, int flags);
+ssize_t __recvfrom_chk(int fd, void* buf, size_t n, size_t buflen, int flags, sockaddr* from, socklen_t* len);
+int __poll_chk(pollfd* fds, nfds_t n, int timeout_ms, size_t fdslen);
+[[noreturn]] void __chk_fail() noexcept;
+}
+
 // X(name, group) for every interposed function; group 0 is bookkeeping.
 #define FERN_HOOKED_FUNCTIONS(X) \
   X(socket, kSocket)             \
@@ -30,6 +40,9 @@
   X(recv, kSocket)               \
   X(recvfrom, kSocket)           \
   X(recvmsg, kSocket)            \
+  X(__read_chk, kSocket)         \
+  X(__recv_chk, kSocket)         \
+  X(__recvfrom_chk, kSocket)     \
   X(write, kSocket)              \
   X(writev, kSocket)             \
   X(send, kSocket)               \
@@ -39,6 +52,7 @@
   X(ppoll, kSelect)              \
   X(select, kSelect)             \
   X(pselect, kSelect)            \
+  X(__poll_chk, kSelect)         \
   X(sleep, kTime)                \
   X(usleep, kTime)               \
   X(nanosleep, kTime)            \

@@ -30,8 +30,10 @@ constexpr Nanos kBusyRecheck = 10'000'000;
 
 // Cooperative poll(2) until `deadline`: the same result and errno as libc's.
 int park_poll(Hub& hub, pollfd* fds, nfds_t n, Deadline deadline) {
+  int caller_errno = errno;  // parking may leave the hub's errno behind
   for (;;) {
     int ready = FERN_REAL(poll)(fds, n, 0);
+    if (ready > 0) errno = caller_errno;
     if (ready != 0 || deadline.expired(monotonic_now())) return ready;
     Waiter waiter;
     std::unique_ptr<PollWatch[]> watches(new PollWatch[2 * n]);
@@ -57,7 +59,11 @@ int park_poll(Hub& hub, pollfd* fds, nfds_t n, Deadline deadline) {
     }
     bool woke = hub.park(waiter, until);
     watches.reset();
-    if (!woke && until == deadline) return FERN_REAL(poll)(fds, n, 0);
+    if (!woke && until == deadline) {
+      int last = FERN_REAL(poll)(fds, n, 0);
+      if (last >= 0) errno = caller_errno;
+      return last;
+    }
   }
 }
 
@@ -87,7 +93,8 @@ int park_select(Hub& hub, int nfds, fd_set* r, fd_set* w, fd_set* e, Deadline de
     if (e && FD_ISSET(fd, e)) events |= POLLPRI;
     if (events) fds.push_back(pollfd{fd, events, 0});
   }
-  int ready = fds.empty() ? (fern::sleep_until(deadline), 0)
+  int caller_errno = errno;
+  int ready = fds.empty() ? (fern::sleep_until(deadline), errno = caller_errno, 0)
                           : park_poll(hub, fds.data(), fds.size(), deadline);
   if (ready < 0) return -1;
   for (const pollfd& p : fds) {
@@ -166,6 +173,11 @@ int pselect(int nfds, fd_set* r, fd_set* w, fd_set* e, const timespec* timeout, 
     return -1;
   }
   return park_select(*hub, nfds, r, w, e, deadline_after(timeout));
+}
+
+int __poll_chk(pollfd* fds, nfds_t n, int timeout_ms, size_t fdslen) {
+  if (fdslen / sizeof *fds < n) __chk_fail();
+  return poll(fds, n, timeout_ms);
 }
 
 }  // extern "C"

@@ -12,9 +12,12 @@ using namespace fern::hooks::detail;
 
 namespace {
 
+// errno is the caller's again after: a completed sleep leaves it alone.
 void sleep_nanos(std::int64_t ns) {
+  int caller_errno = errno;
   if (ns <= 0) fern::sleep(0.0);  // gevent's sleep(0): a FIFO yield
   else fern::sleep_until(Deadline::at(Deadline::saturating_add(monotonic_now(), ns)));
+  errno = caller_errno;
 }
 
 bool valid(const timespec* ts) { return ts->tv_nsec >= 0 && ts->tv_nsec < 1'000'000'000 && ts->tv_sec >= 0; }

@@ -39,15 +39,39 @@ ssize_t blocking_io(int fd, bool write, int flags, Call&& call) {
   if (!(flags & MSG_DONTWAIT) && cooperative_hub(fern::hooks::kSocket) != nullptr) st = parkable(fd);
   if (st == nullptr) return libc_io(fd, write, call);
   std::int64_t timeout = (write ? st->send_timeout_ns : st->recv_timeout_ns).load(std::memory_order_relaxed);
+  int caller_errno = errno;  // a call that succeeds after a park leaves errno as libc's would
   for (;;) {
     ssize_t r = call();
-    if (r >= 0 || !would_block(errno)) return r;
+    if (r >= 0) {
+      errno = caller_errno;
+      return r;
+    }
+    if (!would_block(errno)) return r;
     // The deadline is one per call: park_on_fd measures from the first wait.
     if (int err = park_on_fd(fd, write, timeout)) {
       errno = err;
       return -1;
     }
   }
+}
+
+// MSG_WAITALL on a socket that is non-blocking underneath returns what is
+// there: the blocking call it stands for waits for all n bytes (or the end,
+// an error, a timeout), so the hook gathers them.
+template <class Recv>
+ssize_t receive(int fd, void* buf, size_t n, int flags, Recv recv_some) {
+  if (!(flags & MSG_WAITALL) || (flags & MSG_DONTWAIT))
+    return blocking_io(fd, false, flags, [&] { return recv_some(buf, n, flags); });
+  int some = flags & ~MSG_WAITALL;
+  size_t got = 0;
+  while (got < n) {
+    char* at = static_cast<char*>(buf) + got;
+    ssize_t r = blocking_io(fd, false, some, [&] { return recv_some(at, n - got, some); });
+    if (r < 0) return got > 0 ? static_cast<ssize_t>(got) : -1;
+    if (r == 0) break;
+    got += static_cast<size_t>(r);
+  }
+  return static_cast<ssize_t>(got);
 }
 
 // connect's completion: SO_ERROR once writable.
@@ -99,10 +123,12 @@ int connect(int fd, const sockaddr* addr, socklen_t len) {
     if (n == 0) errno = EINPROGRESS;  // Linux's blocking connect past SO_SNDTIMEO
     return n <= 0 ? -1 : connect_result(fd);
   }
+  int caller_errno = errno;
   if (int err = park_on_fd(fd, true, st->send_timeout_ns.load(std::memory_order_relaxed))) {
     errno = err == EAGAIN ? EINPROGRESS : err;
     return -1;
   }
+  errno = caller_errno;
   return connect_result(fd);
 }
 
@@ -119,11 +145,12 @@ ssize_t readv(int fd, const iovec* iov, int count) {
 }
 
 ssize_t recv(int fd, void* buf, size_t n, int flags) {
-  return blocking_io(fd, false, flags, [&] { return FERN_REAL(recv)(fd, buf, n, flags); });
+  return receive(fd, buf, n, flags, [fd](void* b, size_t len, int f) { return FERN_REAL(recv)(fd, b, len, f); });
 }
 
 ssize_t recvfrom(int fd, void* buf, size_t n, int flags, sockaddr* from, socklen_t* len) {
-  return blocking_io(fd, false, flags, [&] { return FERN_REAL(recvfrom)(fd, buf, n, flags, from, len); });
+  return receive(fd, buf, n, flags,
+                 [&](void* b, size_t l, int f) { return FERN_REAL(recvfrom)(fd, b, l, f, from, len); });
 }
 
 ssize_t recvmsg(int fd, msghdr* msg, int flags) {
@@ -148,6 +175,23 @@ ssize_t sendto(int fd, const void* buf, size_t n, int flags, const sockaddr* to,
 
 ssize_t sendmsg(int fd, const msghdr* msg, int flags) {
   return blocking_io(fd, true, flags, [&] { return FERN_REAL(sendmsg)(fd, msg, flags); });
+}
+
+// _FORTIFY_SOURCE's entry points (a library built with it calls these
+// when the buffer's size is known): glibc's check, then the hooked call.
+ssize_t __read_chk(int fd, void* buf, size_t n, size_t buflen) {
+  if (n > buflen) __chk_fail();
+  return read(fd, buf, n);
+}
+
+ssize_t __recv_chk(int fd, void* buf, size_t n, size_t buflen, int flags) {
+  if (n > buflen) __chk_fail();
+  return recv(fd, buf, n, flags);
+}
+
+ssize_t __recvfrom_chk(int fd, void* buf, size_t n, size_t buflen, int flags, sockaddr* from, socklen_t* len) {
+  if (n > buflen) __chk_fail();
+  return recvfrom(fd, buf, n, flags, from, len);
 }
 
 }  // extern "C"

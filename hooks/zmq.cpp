@@ -5,8 +5,17 @@
 
 #include <cerrno>
 
+#include "fern/config.h"
 #include "fern/core/hub.h"
 #include "fern/io/wait.h"
+
+#if FERN_TSAN
+// libzmq (the distribution's, not built with -fsanitize=thread) hands
+// messages between its I/O threads and the caller through lock-free pipes
+// ThreadSanitizer cannot see: every such hand-off looks like a race. Weak,
+// so that a program's own suppressions replace these.
+extern "C" [[gnu::weak]] const char* __tsan_default_suppressions() { return "race:libzmq.so\n"; }
+#endif
 
 namespace fern::zmq {
 namespace {

@@ -112,6 +112,40 @@ TEST_F(InterruptHooks, AcceptHonoursSoRcvtimeo) {
   close(listener);
 }
 
+// A listener whose accept queue is full drops further SYNs: a blocking
+// connect then waits, and past SO_SNDTIMEO Linux answers EINPROGRESS.
+TEST_F(InterruptHooks, ConnectHonoursSoSndtimeoWithEinprogress) {
+  int listener = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(bind(listener, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+  socklen_t len = sizeof addr;
+  ASSERT_EQ(getsockname(listener, reinterpret_cast<sockaddr*>(&addr), &len), 0);
+  ASSERT_EQ(listen(listener, 0), 0);
+  std::vector<int> clients;
+  bool timed_out = false;
+  auto g = spawn([&] {
+    for (int i = 0; i < 8 && !timed_out; ++i) {
+      int s = socket(AF_INET, SOCK_STREAM, 0);
+      clients.push_back(s);
+      timeval tv{0, 30'000};
+      ASSERT_EQ(setsockopt(s, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv), 0);
+      fern::Nanos start = fern::monotonic_now();
+      errno = 0;
+      if (connect(s, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == -1) {
+        EXPECT_EQ(errno, EINPROGRESS);
+        EXPECT_GE(seconds_since(start), 0.03);
+        timed_out = true;
+      }
+    }
+  });
+  g.join();
+  for (int s : clients) close(s);
+  close(listener);
+  if (!timed_out) GTEST_SKIP() << "this kernel completed every connection to a full listener";
+}
+
 TEST_F(InterruptHooks, FortifiedEntryPointsAreHookedToo) {
   SocketPair p;
   auto reader = spawn([&] {

@@ -1,5 +1,7 @@
 #pragma once
 // IoTest with every hook group patched, and helpers for the hooks' tests.
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -29,6 +31,31 @@ struct SocketPair {
   }
   SocketPair(const SocketPair&) = delete;
   SocketPair& operator=(const SocketPair&) = delete;
+};
+
+// A TCP socket (hooked socket(), blocking) bound to 127.0.0.1 on an
+// ephemeral port, listening with `backlog` unless it is negative; `addr`
+// gets its address. Closed by the destructor.
+struct LoopbackSocket {
+  int fd = -1;
+  sockaddr_in addr{};
+  explicit LoopbackSocket(int backlog) {
+    fd = ::socket(AF_INET, SOCK_STREAM, 0);
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t len = sizeof addr;
+    if (fd < 0 || ::bind(fd, address(), sizeof addr) < 0 || ::getsockname(fd, address(), &len) < 0 ||
+        (backlog >= 0 && ::listen(fd, backlog) < 0))
+      throw std::system_error(errno, std::generic_category(), "loopback socket");
+  }
+  ~LoopbackSocket() { close(); }
+  void close() {
+    if (fd >= 0) ::close(fd);
+    fd = -1;
+  }
+  sockaddr* address() { return reinterpret_cast<sockaddr*>(&addr); }
+  LoopbackSocket(const LoopbackSocket&) = delete;
+  LoopbackSocket& operator=(const LoopbackSocket&) = delete;
 };
 
 inline double seconds_since(Nanos start) { return static_cast<double>(monotonic_now() - start) / 1e9; }

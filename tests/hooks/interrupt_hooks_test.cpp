@@ -1,8 +1,6 @@
 // What reaches a parked hooked call from fern (a Timeout, a kill), and the
 // details libc callers rely on: MSG_WAITALL, errno after a park, connect
 // and accept timeouts, the _FORTIFY_SOURCE entry points.
-#include <arpa/inet.h>
-#include <netinet/in.h>
 #include <poll.h>
 
 #include <string>
@@ -93,36 +91,23 @@ TEST_F(InterruptHooks, ErrnoAfterAParkedSuccessIsTheCallers) {
 }
 
 TEST_F(InterruptHooks, AcceptHonoursSoRcvtimeo) {
-  int listener = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  ASSERT_EQ(bind(listener, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
-  ASSERT_EQ(listen(listener, 1), 0);
+  fern::testing::LoopbackSocket listener(1);
   timeval tv{0, 20'000};
-  ASSERT_EQ(setsockopt(listener, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv), 0);
+  ASSERT_EQ(setsockopt(listener.fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv), 0);
   fern::Nanos start = fern::monotonic_now();
   auto g = spawn([&] {
     errno = 0;
-    EXPECT_EQ(accept(listener, nullptr, nullptr), -1);
+    EXPECT_EQ(accept(listener.fd, nullptr, nullptr), -1);
     EXPECT_EQ(errno, EAGAIN);
   });
   g.join();
   EXPECT_GE(seconds_since(start), 0.02);
-  close(listener);
 }
 
 // A listener whose accept queue is full drops further SYNs: a blocking
 // connect then waits, and past SO_SNDTIMEO Linux answers EINPROGRESS.
 TEST_F(InterruptHooks, ConnectHonoursSoSndtimeoWithEinprogress) {
-  int listener = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  ASSERT_EQ(bind(listener, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
-  socklen_t len = sizeof addr;
-  ASSERT_EQ(getsockname(listener, reinterpret_cast<sockaddr*>(&addr), &len), 0);
-  ASSERT_EQ(listen(listener, 0), 0);
+  fern::testing::LoopbackSocket listener(0);
   std::vector<int> clients;
   bool timed_out = false;
   auto g = spawn([&] {
@@ -133,7 +118,7 @@ TEST_F(InterruptHooks, ConnectHonoursSoSndtimeoWithEinprogress) {
       ASSERT_EQ(setsockopt(s, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv), 0);
       fern::Nanos start = fern::monotonic_now();
       errno = 0;
-      if (connect(s, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == -1) {
+      if (connect(s, listener.address(), sizeof listener.addr) == -1) {
         EXPECT_EQ(errno, EINPROGRESS);
         EXPECT_GE(seconds_since(start), 0.03);
         timed_out = true;
@@ -142,7 +127,6 @@ TEST_F(InterruptHooks, ConnectHonoursSoSndtimeoWithEinprogress) {
   });
   g.join();
   for (int s : clients) close(s);
-  close(listener);
   if (!timed_out) GTEST_SKIP() << "this kernel completed every connection to a full listener";
 }
 

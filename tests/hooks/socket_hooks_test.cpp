@@ -110,18 +110,10 @@ TEST_F(SocketHooks, WriteParksWhileTheBufferIsFull) {
 }
 
 TEST_F(SocketHooks, ConnectAndAcceptPark) {
-  int listener = socket(AF_INET, SOCK_STREAM, 0);
-  ASSERT_GE(listener, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  ASSERT_EQ(bind(listener, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
-  ASSERT_EQ(listen(listener, 8), 0);
-  socklen_t len = sizeof addr;
-  ASSERT_EQ(getsockname(listener, reinterpret_cast<sockaddr*>(&addr), &len), 0);
+  fern::testing::LoopbackSocket listener(8);
   auto server = spawn([&] {
     log.push_back("accepting");
-    int c = accept4(listener, nullptr, nullptr, SOCK_CLOEXEC);
+    int c = accept4(listener.fd, nullptr, nullptr, SOCK_CLOEXEC);
     ASSERT_GE(c, 0);
     char buf[8];
     ssize_t n = recv(c, buf, sizeof buf, 0);
@@ -131,7 +123,7 @@ TEST_F(SocketHooks, ConnectAndAcceptPark) {
   auto client = spawn([&] {
     log.push_back("connecting");
     int s = socket(AF_INET, SOCK_STREAM, 0);
-    ASSERT_EQ(connect(s, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+    ASSERT_EQ(connect(s, listener.address(), sizeof listener.addr), 0);
     EXPECT_FALSE(fcntl(s, F_GETFL) & O_NONBLOCK) << "the application's view stays blocking";
     EXPECT_EQ(send(s, "ping", 4, 0), 4);
     char buf[8];
@@ -140,23 +132,16 @@ TEST_F(SocketHooks, ConnectAndAcceptPark) {
     close(s);
   });
   fern::joinall(server, client);
-  close(listener);
   EXPECT_EQ(log, (Vec{"accepting", "connecting", "ping"}));
 }
 
 TEST_F(SocketHooks, ConnectToAClosedPortSetsEconnrefused) {
-  int probe = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  ASSERT_EQ(bind(probe, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
-  socklen_t len = sizeof addr;
-  ASSERT_EQ(getsockname(probe, reinterpret_cast<sockaddr*>(&addr), &len), 0);
-  close(probe);  // bound, never listening: nothing is there
+  fern::testing::LoopbackSocket probe(-1);
+  probe.close();  // bound, never listening: nothing is there
   auto g = spawn([&] {
     int s = socket(AF_INET, SOCK_STREAM, 0);
     errno = 0;
-    EXPECT_EQ(connect(s, reinterpret_cast<sockaddr*>(&addr), sizeof addr), -1);
+    EXPECT_EQ(connect(s, probe.address(), sizeof probe.addr), -1);
     EXPECT_EQ(errno, ECONNREFUSED);
     close(s);
   });

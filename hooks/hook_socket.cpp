@@ -2,6 +2,8 @@
 // errno instead of exceptions): try the non-blocking syscall; on EAGAIN park
 // until the fd is ready or the socket's SO_RCVTIMEO / SO_SNDTIMEO deadline,
 // taken at the first wait, passes; retry.
+#include <vector>
+
 #include "fern/hooks/detail.h"
 
 using namespace fern::hooks::detail;
@@ -72,6 +74,43 @@ ssize_t receive(int fd, void* buf, size_t n, int flags, Recv recv_some) {
     got += static_cast<size_t>(r);
   }
   return static_cast<ssize_t>(got);
+}
+
+// A blocking send on a stream socket returns once everything is sent (or a
+// timeout or error ends it: then with the count sent so far). Non-blocking
+// underneath, the kernel takes what fits: for a caller that expects to
+// block, the hook sends the rest. send_at(offset) sends from byte `offset`.
+template <class SendAt>
+ssize_t send_all(int fd, int flags, size_t n, SendAt send_at) {
+  ssize_t r = blocking_io(fd, true, flags, [&] { return send_at(0); });
+  if (r < 0 || static_cast<size_t>(r) >= n || (flags & MSG_DONTWAIT) || !hook_nonblock_only(fd)) return r;
+  size_t sent = static_cast<size_t>(r);
+  while (sent < n) {
+    r = blocking_io(fd, true, flags, [&] { return send_at(sent); });
+    if (r <= 0) break;
+    sent += static_cast<size_t>(r);
+  }
+  return static_cast<ssize_t>(sent);
+}
+
+size_t iov_bytes(const iovec* iov, int count) {
+  size_t n = 0;
+  for (int i = 0; i < count; ++i) n += iov[i].iov_len;
+  return n;
+}
+
+// The part of iov[0..count) from byte `offset` on (allocates: partial sends only).
+std::vector<iovec> iov_from(const iovec* iov, int count, size_t offset) {
+  std::vector<iovec> rest;
+  for (int i = 0; i < count; ++i) {
+    if (offset >= iov[i].iov_len) {
+      offset -= iov[i].iov_len;
+      continue;
+    }
+    rest.push_back({static_cast<char*>(iov[i].iov_base) + offset, iov[i].iov_len - offset});
+    offset = 0;
+  }
+  return rest;
 }
 
 // connect's completion: SO_ERROR once writable.
@@ -158,23 +197,42 @@ ssize_t recvmsg(int fd, msghdr* msg, int flags) {
 }
 
 ssize_t write(int fd, const void* buf, size_t n) {
-  return blocking_io(fd, true, 0, [&] { return FERN_REAL(write)(fd, buf, n); });
+  const char* p = static_cast<const char*>(buf);
+  return send_all(fd, 0, n, [&](size_t at) { return FERN_REAL(write)(fd, p + at, n - at); });
 }
 
 ssize_t writev(int fd, const iovec* iov, int count) {
-  return blocking_io(fd, true, 0, [&] { return FERN_REAL(writev)(fd, iov, count); });
+  return send_all(fd, 0, iov_bytes(iov, count), [&](size_t at) {
+    if (at == 0) return FERN_REAL(writev)(fd, iov, count);
+    std::vector<iovec> rest = iov_from(iov, count, at);
+    return FERN_REAL(writev)(fd, rest.data(), static_cast<int>(rest.size()));
+  });
 }
 
 ssize_t send(int fd, const void* buf, size_t n, int flags) {
-  return blocking_io(fd, true, flags, [&] { return FERN_REAL(send)(fd, buf, n, flags); });
+  const char* p = static_cast<const char*>(buf);
+  return send_all(fd, flags, n, [&](size_t at) { return FERN_REAL(send)(fd, p + at, n - at, flags); });
 }
 
 ssize_t sendto(int fd, const void* buf, size_t n, int flags, const sockaddr* to, socklen_t len) {
-  return blocking_io(fd, true, flags, [&] { return FERN_REAL(sendto)(fd, buf, n, flags, to, len); });
+  const char* p = static_cast<const char*>(buf);
+  return send_all(fd, flags, n, [&](size_t at) { return FERN_REAL(sendto)(fd, p + at, n - at, flags, to, len); });
 }
 
+// The rest of a partial sendmsg goes without its control data (sent with
+// the first part, as the kernel does).
 ssize_t sendmsg(int fd, const msghdr* msg, int flags) {
-  return blocking_io(fd, true, flags, [&] { return FERN_REAL(sendmsg)(fd, msg, flags); });
+  size_t n = msg ? iov_bytes(msg->msg_iov, static_cast<int>(msg->msg_iovlen)) : 0;
+  return send_all(fd, flags, n, [&](size_t at) {
+    if (at == 0) return FERN_REAL(sendmsg)(fd, msg, flags);
+    std::vector<iovec> rest = iov_from(msg->msg_iov, static_cast<int>(msg->msg_iovlen), at);
+    msghdr more = *msg;
+    more.msg_iov = rest.data();
+    more.msg_iovlen = rest.size();
+    more.msg_control = nullptr;
+    more.msg_controllen = 0;
+    return FERN_REAL(sendmsg)(fd, &more, flags);
+  });
 }
 
 // _FORTIFY_SOURCE's entry points (a library built with it calls these

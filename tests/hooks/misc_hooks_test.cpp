@@ -67,9 +67,37 @@ TEST_F(MiscHooks, GethostbynameParks) {
     hostent* result = nullptr;
     int herr = 0;
     EXPECT_EQ(gethostbyname_r("localhost", &entry, buf, sizeof buf, &result, &herr), 0);
-    EXPECT_EQ(result, &entry);
+    ASSERT_EQ(result, &entry);
+    // Every pointer of the result is in the caller's buffer.
+    auto inside = [&](const void* p) { return p >= buf && p < buf + sizeof buf; };
+    EXPECT_TRUE(inside(entry.h_name));
+    ASSERT_TRUE(inside(entry.h_addr_list));
+    ASSERT_TRUE(inside(entry.h_addr_list[0]));
+    EXPECT_EQ(entry.h_length, 4);
+    EXPECT_EQ(std::memcmp(entry.h_addr_list[0], "\x7f\0\0\x01", 4), 0);
+    for (char** a = entry.h_aliases; *a; ++a) EXPECT_TRUE(inside(*a));
+    EXPECT_EQ(gethostbyname_r("localhost", &entry, buf, 8, &result, &herr), ERANGE);
+    EXPECT_EQ(result, nullptr);
   });
   g.join();
+}
+
+// The lookup owns what it reads and writes: a resolving greenlet killed
+// meanwhile leaves a worker that touches none of its memory.
+TEST_F(MiscHooks, AResolvingGreenletCanBeKilled) {
+  auto resolver = spawn([&] {
+    std::string host = "localhost";
+    addrinfo* res = nullptr;
+    if (getaddrinfo(host.c_str(), "80", nullptr, &res) == 0) freeaddrinfo(res);
+    hostent entry;
+    std::vector<char> buf(1024);
+    hostent* result = nullptr;
+    int herr = 0;
+    (void)gethostbyname_r(host.c_str(), &entry, buf.data(), buf.size(), &result, &herr);
+  });
+  fern::sleep(0);
+  resolver.kill();
+  fern::default_thread_pool().wait_idle();
 }
 
 TEST_F(MiscHooks, PatchedFunctionsListsEveryHookAndItsState) {

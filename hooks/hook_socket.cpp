@@ -25,7 +25,8 @@ ssize_t libc_io(int fd, bool write, Call& call) {
 }
 
 // The socket state for a call that may park, or nullptr (libc's call).
-FdState* parkable(int fd) noexcept {
+// Inlined into every hooked call: this is the whole fast path.
+[[gnu::always_inline]] inline FdState* parkable(int fd) noexcept {
   FdState* st = classified(fd);
   if (st == nullptr) return nullptr;
   std::uint32_t f = st->flags.load(std::memory_order_relaxed);
@@ -35,7 +36,7 @@ FdState* parkable(int fd) noexcept {
 }
 
 template <class Call>
-ssize_t blocking_io(int fd, bool write, int flags, Call&& call) {
+[[gnu::always_inline]] inline ssize_t blocking_io(int fd, bool write, int flags, Call&& call) {
   FdState* st = nullptr;
   // MSG_DONTWAIT asks this one call not to block: libc's answer.
   if (!(flags & MSG_DONTWAIT) && cooperative_hub(fern::hooks::kSocket) != nullptr) st = parkable(fd);

@@ -61,10 +61,14 @@ struct TaskAccess {
 TaskBase::TaskBase() : ident_(t_next_ident++) {
   Hub& hub = Hub::current();
   greenlet_ = Greenlet([this] { bootstrap(); }, hub.greenlet());
+  detail::head_of(detail::impl_of(greenlet_))->task = this;  // for dump_greenlets and gdb
   node_.task = this;
 }
 
-TaskBase::~TaskBase() = default;  // its hooks leave the hub by themselves
+// Its hooks leave the hub by themselves; its greenlet may outlive it.
+TaskBase::~TaskBase() {
+  if (greenlet_) detail::head_of(detail::impl_of(greenlet_))->task = nullptr;
+}
 
 const std::string& TaskBase::name() const {
   if (!name_) name_ = std::make_unique<std::string>("Greenlet-" + std::to_string(ident_ - 1));
@@ -182,7 +186,7 @@ bool TaskBase::join_until(Deadline deadline) {
     LinkId id;
     ~Unlink() { task->unlink(id); }
   } unlink_on_exit{this, id};
-  Hub::current().park(waiter, deadline);
+  Hub::current().park(waiter, deadline, "join", this);
   return dead_;
 }
 
@@ -286,7 +290,7 @@ std::vector<AnyTask> joinall(const std::vector<AnyTask>& tasks, const JoinAll& o
         if (shared->finished() && !shared->waiter.ready()) shared->waiter.wake();
       }));
     }
-    Hub::current().park(state.waiter, options.deadline);
+    Hub::current().park(state.waiter, options.deadline, "joinall", &tasks);
   }
   if (raise_error && state.first_error) std::rethrow_exception(state.first_error);
   if (state.done.size() > state.wanted) state.done.resize(state.wanted);
@@ -338,7 +342,7 @@ void sleep_until(Deadline deadline) {
   } alarm;
   alarm.fn = [](Timer* t) { static_cast<Alarm*>(t)->waiter.wake(); };
   hub.start_timer(&alarm, deadline);
-  hub.park(alarm.waiter);
+  hub.park(alarm.waiter, Deadline::never(), "sleep");
 }
 
 // Parks until the hub runs an idle callback (HUB-5); the node leaves the
@@ -349,7 +353,7 @@ void idle() {
   ResumeNode wake;
   wake.waiter = &waiter;
   hub.schedule_idle(&wake);
-  hub.park(waiter);
+  hub.park(waiter, Deadline::never(), "idle");
 }
 
 }  // namespace fern

@@ -1,8 +1,6 @@
 // The hub's loop: callbacks -> timers -> fd events -> idle (SEMANTICS F4).
 #include "fern/core/hub.h"
 
-#include "fern/arch/thread_id.h"
-
 #include <cxxabi.h>
 #include <pthread.h>
 #include <unistd.h>
@@ -12,6 +10,8 @@
 #include <ctime>
 #include <mutex>
 #include <stdexcept>
+
+#include "fern/arch/thread_id.h"
 
 namespace fern {
 namespace {
@@ -417,8 +417,9 @@ void Hub::poll_io(bool block) {
       if (w) {
         ++stats_.fd_events;
         detail::run_guarded("an fd watcher", [w, &ev] { w->fn(w, ev.ready); });
+      } else {
+        drop_unwatched(ev.fd, direction);  // a sticky interest nobody waits on now
       }
-      else drop_unwatched(ev.fd, direction);  // a sticky interest nobody waits on now
     }
   }
 }

@@ -14,7 +14,7 @@ bench=$build/bench
 reps=${REPS:-3}
 seconds=${SECONDS_PER_RUN:-2}
 c=${CONNECTIONS:-100}
-work=${WORK_US:-50}
+work=${WORK_US:-200}
 # shellcheck source=bench/report_lib.sh
 source "$(dirname "$0")/report_lib.sh"
 

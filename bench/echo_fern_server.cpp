@@ -3,14 +3,24 @@
 // one handler task parked in recv. Same protocol as raw_epoll_echo.c: the
 // port on stdout, and for each line on stdin "user_us sys_us rss_bytes
 // connections"; EOF on stdin stops the server.
+//
+// For the scaling table (bench/scale_report.sh): FERN_ECHO_THREADS=N serves
+// on N threads, each with its own hub and SO_REUSEPORT listener
+// (ThreadedStreamServer; the connections column is then 0), and
+// FERN_ECHO_WORK_US=U spends U microseconds of CPU on each message before
+// echoing it (a server that computes, so that its own CPU is what scales).
 #include <sys/resource.h>
 #include <unistd.h>
 
 #include <cstdio>
+#include <cstdlib>
+#include <memory>
 #include <string>
 
+#include "fern/core/clock.h"
 #include "fern/io/fd_stream.h"
 #include "fern/io/server.h"
+#include "fern/io/threaded_server.h"
 
 namespace {
 
@@ -23,6 +33,18 @@ long rss_bytes() {
   return resident * sysconf(_SC_PAGESIZE);
 }
 
+long env_number(const char* name, long fallback) {
+  const char* v = std::getenv(name);
+  return v && *v ? std::atol(v) : fallback;
+}
+
+// CPU work standing in for a request's computation: spins on the clock.
+void work_for(fern::Nanos ns) {
+  fern::Nanos until = fern::monotonic_now() + ns;
+  while (fern::monotonic_now() < until) {
+  }
+}
+
 }  // namespace
 
 int main() {
@@ -31,17 +53,31 @@ int main() {
   lim.rlim_cur = lim.rlim_max;
   setrlimit(RLIMIT_NOFILE, &lim);
 
-  fern::StreamServer server(fern::Address::ip("127.0.0.1", 0), [](fern::Socket& s, const fern::Address&) {
+  const long threads = env_number("FERN_ECHO_THREADS", 1);
+  const fern::Nanos work = env_number("FERN_ECHO_WORK_US", 0) * 1000;
+  auto echo = [work](fern::Socket& s, const fern::Address&) {
     s.set_nodelay();
     char buf[512];  // 64-byte messages; a small frame keeps a parked handler's stack to its first page
     try {
-      while (std::size_t n = s.recv_into(buf, sizeof buf)) s.sendall(buf, n);
+      while (std::size_t n = s.recv_into(buf, sizeof buf)) {
+        if (work) work_for(work);
+        s.sendall(buf, n);
+      }
     } catch (const fern::ConnectionResetError&) {
       // The load generator closes with replies unread: a reset, not a failure.
     }
-  });
-  server.start();
-  std::printf("%u\n", server.server_port());
+  };
+  const fern::Address address = fern::Address::ip("127.0.0.1", 0);
+  std::unique_ptr<fern::StreamServer> server;
+  std::unique_ptr<fern::ThreadedStreamServer> threaded;
+  if (threads > 1) {
+    threaded = std::make_unique<fern::ThreadedStreamServer>(address, echo, static_cast<std::size_t>(threads));
+    threaded->start();
+  } else {
+    server = std::make_unique<fern::StreamServer>(address, echo);
+    server->start();
+  }
+  std::printf("%u\n", server ? server->server_port() : threaded->server_port());
   std::fflush(stdout);
 
   fern::FdStream control(dup(0));
@@ -50,10 +86,12 @@ int main() {
     rusage ru;
     getrusage(RUSAGE_SELF, &ru);
     std::printf("%ld %ld %ld %zu\n", ru.ru_utime.tv_sec * 1000000L + ru.ru_utime.tv_usec,
-                ru.ru_stime.tv_sec * 1000000L + ru.ru_stime.tv_usec, rss_bytes(), server.connection_count());
+                ru.ru_stime.tv_sec * 1000000L + ru.ru_stime.tv_usec, rss_bytes(),
+                server ? server->connection_count() : std::size_t{0});
     std::fflush(stdout);
   }
   control.close();
-  server.stop(0.0);
+  if (server) server->stop(0.0);
+  else threaded->stop(0.0);
   return 0;
 }

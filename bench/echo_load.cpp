@@ -151,6 +151,8 @@ int run_echo(const char* path, int c, double seconds) {
   long rts = 0;
   bool measuring = false;
   Usage before{};
+  rusage own_before{};
+  Clock::time_point window_start;
   auto start = Clock::now();
   auto warm_until = start + std::chrono::milliseconds(300);
   auto end_at = warm_until + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(seconds));
@@ -161,8 +163,10 @@ int run_echo(const char* path, int c, double seconds) {
     auto now = Clock::now();
     if (!measuring && now >= warm_until) {
       before = query(s);  // the server's CPU so far: the window starts here
+      getrusage(RUSAGE_SELF, &own_before);
       measuring = true;
       now = Clock::now();
+      window_start = now;
     }
     if (now >= end_at) break;
     for (int i = 0; i < n; ++i) {
@@ -184,14 +188,24 @@ int run_echo(const char* path, int c, double seconds) {
     }
   }
   Usage after = query(s);
+  rusage own_after{};
+  getrusage(RUSAGE_SELF, &own_after);
+  double window_s = std::chrono::duration<double>(Clock::now() - window_start).count();
+  auto us = [](const timeval& t) { return static_cast<double>(t.tv_sec) * 1e6 + static_cast<double>(t.tv_usec); };
+  double load_cpu_us = us(own_after.ru_utime) - us(own_before.ru_utime) + us(own_after.ru_stime) - us(own_before.ru_stime);
   for (Conn& k : conns) close(k.fd);
   stop_server(s);
   if (rts == 0) return 2;
   std::sort(latencies.begin(), latencies.end());
   auto pct = [&](double p) { return latencies[static_cast<std::size_t>(p * static_cast<double>(latencies.size() - 1))]; };
-  std::printf("rt=%ld user_us_per_rt=%.3f sys_us_per_rt=%.3f p50_us=%.0f p99_us=%.0f\n", rts,
-              static_cast<double>(after.user_us - before.user_us) / static_cast<double>(rts),
-              static_cast<double>(after.sys_us - before.sys_us) / static_cast<double>(rts), pct(0.50), pct(0.99));
+  // rt_per_s, load_cpu_share and server_cpu_share (this generator's and the
+  // server's CPU over the window, in cores) are for the scaling table: the
+  // generator shares the machine with the server.
+  std::printf("rt=%ld user_us_per_rt=%.3f sys_us_per_rt=%.3f p50_us=%.0f p99_us=%.0f rt_per_s=%.0f load_cpu_share=%.2f server_cpu_share=%.2f\n",
+              rts, static_cast<double>(after.user_us - before.user_us) / static_cast<double>(rts),
+              static_cast<double>(after.sys_us - before.sys_us) / static_cast<double>(rts), pct(0.50), pct(0.99),
+              static_cast<double>(rts) / window_s, load_cpu_us / 1e6 / window_s,
+              static_cast<double>(after.user_us - before.user_us + after.sys_us - before.sys_us) / 1e6 / window_s);
   return 0;
 }
 

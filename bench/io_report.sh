@@ -17,11 +17,8 @@ reps=${REPS:-3}
 seconds=${SECONDS_PER_RUN:-2}
 servers=(fern:echo_fern_server raw_epoll:raw_epoll_echo)
 loads=(100 1000)
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-
-median() { sort -g | awk '{ v[NR] = $1 } END { if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
-field() { sed -n "s/.*$1=\([0-9.]*\).*/\1/p"; }
+# shellcheck source=bench/report_lib.sh
+source "$(dirname "$0")/report_lib.sh"
 
 echo "== echo: $reps repetitions of ${seconds} s, servers interleaved"
 for rep in $(seq 1 "$reps"); do

@@ -11,6 +11,7 @@ foreach(layer arch core sync io)
     FILES_MATCHING PATTERN "*.h")
 endforeach()
 install(FILES ${FERN_CONFIG_ROOT}/fern/config.h DESTINATION ${CMAKE_INSTALL_INCLUDEDIR}/fern)
+install(FILES ${PROJECT_SOURCE_DIR}/tools/fern_gdb.py DESTINATION ${CMAKE_INSTALL_DATADIR}/fern)
 install(EXPORT fernTargets NAMESPACE fern:: DESTINATION ${CMAKE_INSTALL_LIBDIR}/cmake/fern)
 configure_package_config_file(${PROJECT_SOURCE_DIR}/cmake/fernConfig.cmake.in
   ${PROJECT_BINARY_DIR}/fernConfig.cmake

@@ -23,8 +23,10 @@
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
+#include <mutex>
 
 #include "fern/arch/fiber.h"
+#include "fern/arch/thread_id.h"
 
 extern "C" void* __dso_handle;  // this library's handle, for __cxa_thread_atexit
 
@@ -42,7 +44,7 @@ enum class State : unsigned char { kUnstarted, kActive, kDead };
 
 }  // namespace
 
-class GreenletImpl {
+class GreenletImpl : public GreenletHead {
  public:
   arch::Fiber fiber;
   arch::Stack stack;
@@ -87,7 +89,22 @@ struct ThreadState {
   unsigned sentinels;          // exit sentinels registered (see arm_exit_sentinel)
   unsigned long sentinel_mark; // next_id when the last one was registered
   unsigned long starts;        // greenlets started
+  // The registry (debuggers and dump_greenlets read it): this thread's
+  // greenlets, this thread in the process's list, its hub.
+  GreenletHead* greenlets;
+  ThreadState* reg_prev;
+  ThreadState* reg_next;
+  const void* hub;
+  long tid;
 };
+
+// Every thread that has greenlets, for debuggers (tools/fern_gdb.py walks it
+// from fern::detail::g_registry). Locked only when a thread starts or ends.
+struct ThreadRegistry {
+  std::mutex mutex;
+  ThreadState* threads = nullptr;
+};
+ThreadRegistry g_registry;
 
 namespace {
 
@@ -95,6 +112,49 @@ thread_local ThreadState t_state;
 std::atomic<std::uint64_t> g_next_serial{1};
 
 void retain(GreenletImpl* g) noexcept { ++g->refs; }
+
+// O(1), no allocation; only the owning thread touches its list.
+void registry_link(ThreadState& ts, GreenletImpl* g) noexcept {
+  GreenletHead* h = g;
+  h->reg_prev = nullptr;
+  h->reg_next = ts.greenlets;
+  if (ts.greenlets) ts.greenlets->reg_prev = h;
+  ts.greenlets = h;
+}
+
+void registry_unlink(ThreadState& ts, GreenletImpl* g) noexcept {
+  GreenletHead* h = g;
+  if (h->reg_prev) h->reg_prev->reg_next = h->reg_next;
+  else if (ts.greenlets == h) ts.greenlets = h->reg_next;
+  if (h->reg_next) h->reg_next->reg_prev = h->reg_prev;
+  h->reg_prev = h->reg_next = nullptr;
+}
+
+void registry_add_thread(ThreadState& ts) {
+  ts.tid = arch::thread_id();
+  std::lock_guard<std::mutex> lock(g_registry.mutex);
+  ts.reg_prev = nullptr;
+  ts.reg_next = g_registry.threads;
+  if (g_registry.threads) g_registry.threads->reg_prev = &ts;
+  g_registry.threads = &ts;
+}
+
+// The thread ends: its state's memory goes with it. Greenlets that outlive it
+// (held by handles elsewhere) are detached, so their destruction touches no
+// list of a thread that is gone.
+void registry_remove_thread(ThreadState& ts) noexcept {
+  {
+    std::lock_guard<std::mutex> lock(g_registry.mutex);
+    if (ts.reg_prev) ts.reg_prev->reg_next = ts.reg_next;
+    else if (g_registry.threads == &ts) g_registry.threads = ts.reg_next;
+    if (ts.reg_next) ts.reg_next->reg_prev = ts.reg_prev;
+    ts.reg_prev = ts.reg_next = nullptr;
+  }
+  while (GreenletHead* h = ts.greenlets) {
+    ts.greenlets = h->reg_next;
+    h->reg_prev = h->reg_next = nullptr;
+  }
+}
 void release(GreenletImpl* g) noexcept;
 
 // Greenlet memory is kept per thread for reuse: creating one then costs no
@@ -150,6 +210,7 @@ struct ThreadCleanup {
       ::operator delete(block);
     }
     ts.free_count = 0;
+    registry_remove_thread(ts);
   }
 };
 
@@ -172,6 +233,10 @@ ThreadState& state() {
     ts.next_id = 1;
     ts.live = 1;
     ts.alive = true;
+    // GreenletHead must sit at the start (head_of casts): check once a thread.
+    if (head_of(main) != static_cast<GreenletHead*>(main)) std::abort();
+    registry_link(ts, main);
+    registry_add_thread(ts);
     arch::install_overflow_reporter(&describe_current);
   }
   return ts;
@@ -416,7 +481,10 @@ void destroy(GreenletImpl* g) noexcept {
     arch::release_stack(g->stack);
   }
   if (g->parent) release(g->parent);
-  if (ours) --t_state.live;
+  if (ours) {
+    --t_state.live;
+    registry_unlink(t_state, g);
+  }
   delete_greenlet(g);
 }
 
@@ -512,6 +580,7 @@ Greenlet::Greenlet(const Greenlet& parent, std::size_t stack_size) {
   impl_->id = ts.next_id++;
   impl_->requested_stack = stack_size;
   ++ts.live;
+  detail::registry_link(ts, impl_);
 }
 
 namespace detail {
@@ -621,5 +690,43 @@ void Greenlet::cancel_exit(GreenletExitHook* hook) noexcept {
 }
 
 std::size_t Greenlet::live_count() noexcept { return detail::t_state.live; }
+
+namespace detail {
+
+void note_thread_hub(const void* hub) noexcept { t_state.hub = hub; }
+
+const GreenletHead* running_head() noexcept { return t_state.current; }
+unsigned long running_id() noexcept { return t_state.current ? t_state.current->id : 0; }
+
+void for_each_greenlet(void (*fn)(const GreenletView&, void*), void* ctx) {
+  ThreadState& ts = state();
+  char here;
+  auto visit = [&](GreenletImpl* g) {
+    GreenletView v{};
+    v.head = g;
+    v.id = g->id;
+    v.parent_id = g->parent ? g->parent->id : 0;
+    v.is_main = g->is_main;
+    bool running = g == ts.current;
+    if (g->state == State::kUnstarted) v.state = GreenletView::kUnstarted;
+    else if (g->state == State::kDead) v.state = GreenletView::kDead;
+    else v.state = running ? GreenletView::kRunning : GreenletView::kSuspended;
+    if (g->stack) {
+      v.stack_base = g->stack.base;
+      v.stack_size = g->stack.size;
+      auto top = reinterpret_cast<std::uintptr_t>(g->stack.base) + g->stack.size;
+      auto sp = running ? reinterpret_cast<std::uintptr_t>(&here) : reinterpret_cast<std::uintptr_t>(g->fiber.context);
+      if (v.state != GreenletView::kDead && sp && sp <= top) v.stack_used = top - sp;
+    }
+    fn(v, ctx);
+  };
+  visit(ts.main);
+  for (GreenletHead* h = ts.greenlets; h; h = h->reg_next) {
+    auto* g = static_cast<GreenletImpl*>(h);
+    if (g != ts.main) visit(g);
+  }
+}
+
+}  // namespace detail
 
 }  // namespace fern

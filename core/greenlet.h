@@ -58,6 +58,41 @@ struct GreenletExitHook {
 
 namespace detail {
 
+// What fern::dump_greenlets and the gdb script (tools/fern_gdb.py) read of a
+// greenlet besides its state: its link in its thread's registry and where it
+// is parked. GreenletImpl's first and only base, so the hub's inline park path
+// reaches it through head_of() without GreenletImpl's definition. Linked on
+// creation, unlinked on destruction; the switch never touches the links.
+struct GreenletHead {
+  GreenletHead* reg_prev = nullptr;
+  GreenletHead* reg_next = nullptr;
+  const char* park_what = nullptr;     // while parked in Hub::park: "Event.wait", "sleep", ...
+  const void* park_object = nullptr;   // what it waits on (an fd number for "fd ..." waits)
+  const void* task = nullptr;          // the fern::TaskBase running in it, if any
+};
+inline GreenletHead* head_of(GreenletImpl* g) noexcept { return reinterpret_cast<GreenletHead*>(g); }
+
+// One greenlet of the calling thread as for_each_greenlet reports it.
+struct GreenletView {
+  const GreenletHead* head;
+  unsigned long id;
+  unsigned long parent_id;      // 0 also for a main greenlet (no parent)
+  enum State { kUnstarted, kRunning, kSuspended, kDead } state;
+  bool is_main;
+  const void* stack_base;       // null for a main greenlet and when not started
+  std::size_t stack_size;
+  std::size_t stack_used;       // from the top to the saved (or current) stack pointer
+};
+// Calls fn for every greenlet of the calling thread (main first, then the
+// others newest first). fn must not create or destroy greenlets. No switch.
+void for_each_greenlet(void (*fn)(const GreenletView&, void*), void* ctx);
+// Records the thread's hub (or null) where debuggers find it (the registry).
+void note_thread_hub(const void* hub) noexcept;
+// The running greenlet of the calling thread (null before its first use)
+// and its id. Async-signal-safe: they read, never create, the thread's state.
+const GreenletHead* running_head() noexcept;
+unsigned long running_id() noexcept;
+
 // What a switch carries; it lives on the sender's stack. The receiver
 // move-constructs its result from *value (the one move of a switch) or
 // rethrows *error.

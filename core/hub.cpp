@@ -11,6 +11,8 @@
 #include <mutex>
 #include <stdexcept>
 
+#include "fern/arch/thread_id.h"
+
 namespace fern {
 namespace {
 
@@ -81,14 +83,50 @@ struct Expiry : Timer {
 
 std::once_flag g_atfork_once;
 
+// Every hub's LoopMonitor, for watchdog threads.
+struct MonitorList {
+  std::mutex mutex;
+  detail::LoopMonitor* head = nullptr;
+};
+MonitorList g_monitors;
+
+void add_monitor(detail::LoopMonitor* m) {
+  m->thread = static_cast<unsigned long>(pthread_self());
+  m->tid = arch::thread_id();
+  std::lock_guard<std::mutex> lock(g_monitors.mutex);
+  m->next = g_monitors.head;
+  if (m->next) m->next->prev = m;
+  g_monitors.head = m;
+}
+
+void remove_monitor(detail::LoopMonitor* m) noexcept {
+  std::lock_guard<std::mutex> lock(g_monitors.mutex);
+  if (m->prev) m->prev->next = m->next;
+  else g_monitors.head = m->next;
+  if (m->next) m->next->prev = m->prev;
+  m->prev = m->next = nullptr;
+}
+
 }  // namespace
 
-bool Hub::park(Waiter& w, Deadline deadline) {
+void detail::for_each_monitor(void (*fn)(LoopMonitor&, void*), void* ctx) {
+  std::lock_guard<std::mutex> lock(g_monitors.mutex);
+  for (LoopMonitor* m = g_monitors.head; m; m = m->next) fn(*m, ctx);
+}
+
+bool Hub::park(Waiter& w, Deadline deadline, const char* what, const void* object) {
   if (w.ready_) {
     consume(w);
     return true;
   }
   detail::GreenletImpl* me = checked_current();
+  // For dump_greenlets and gdb: two stores, cleared on every exit.
+  struct Site {
+    detail::GreenletHead* head;
+    ~Site() { head->park_what = nullptr; }
+  } site{detail::head_of(me)};
+  site.head->park_what = what ? what : "wait";
+  site.head->park_object = object;
   if (deadline.is_never()) {
     // No timer at all: the hub can tell when nothing will wake us (LoopExit).
     suspend(w, me);
@@ -222,6 +260,8 @@ Hub::Hub() : poller_(Poller::create()), remote_(std::make_shared<RemoteQueue>())
   hub_impl_ = detail::impl_of(greenlet_);
   now_ = monotonic_now();
   watch_wakeup();
+  detail::note_thread_hub(this);
+  add_monitor(&monitor_);
   // A child of fork() must not share the parent's epoll set or wake-up fd:
   // the forking thread's hub is renewed in the child before fork returns.
   std::call_once(g_atfork_once, [] {
@@ -271,6 +311,8 @@ Hub::~Hub() {
   }
   wake_watcher_.unlink();
   remote_->close_door();
+  remove_monitor(&monitor_);
+  detail::note_thread_hub(nullptr);
   t_current_ = nullptr;
   // Dropping greenlet_ kills the suspended loop (GreenletExit unwinds it).
 }
@@ -296,13 +338,16 @@ bool Hub::has_work() const noexcept {
 void Hub::loop() {
   Greenlet main = greenlet_.parent();
   for (;;) {
+    monitor_.set_idle(false);
     while (has_work()) {
+      monitor_.tick();
       run_callbacks();
       run_timers();
       // Block in the poller only while something referenced can still fire.
       poll_io(callbacks_.empty() && idle_.empty() && (timers_.ref_count() || ref_fds_));
       if (callbacks_.empty()) run_idle();
     }
+    monitor_.set_idle(true);  // out of the loop: whatever main does blocks no one
     main.throw_in(std::make_exception_ptr(LoopExit()));
   }
 }
@@ -316,11 +361,18 @@ void Hub::run_callbacks() {
     bool& flag;
     ~End() { flag = false; }
   } end{in_batch_};
+  Nanos start = batch_timing_ && !callbacks_.empty() ? monotonic_now() : 0;
   while (auto* cb = static_cast<Callback*>(callbacks_.front())) {
     if (!batch_continues()) break;
     callbacks_.remove(cb);
     in_resume_ = cb->fn == &ResumeNode::fire || cb->fn == &RoundNode::fire;
     detail::run_guarded("a callback", [cb] { cb->fn(cb); });
+  }
+  // batch_ran_ counts the callbacks and the hand-offs between greenlets.
+  stats_.callbacks += batch_ran_;
+  if (start != 0) {
+    Nanos took = monotonic_now() - start;
+    if (took > stats_.max_batch) stats_.max_batch = took;
   }
 }
 
@@ -330,6 +382,7 @@ void Hub::run_timers() {
   for (std::size_t budget = timers_.size(); budget; --budget) {
     auto* t = static_cast<Timer*>(timers_.pop_expired(now));
     if (!t) break;
+    ++stats_.timers;
     detail::run_guarded("a timer", [t] { t->fn(t); });
   }
 }
@@ -350,7 +403,9 @@ void Hub::poll_io(bool block) {
     }
   }
   PollEvent events[kMaxEvents];
+  if (block) monitor_.set_idle(true);  // waiting is not blocking
   int n = poller_->wait(timeout, events, kMaxEvents);
+  if (block) monitor_.set_idle(false);
   if (n == 0 && revalidate) revalidate_fds();
   if (n > 0) update_now();
   for (int i = 0; i < n; ++i) {
@@ -359,8 +414,12 @@ void Hub::poll_io(bool block) {
       if (!(ev.ready & direction) || !poller_->is_current(ev)) continue;
       FdSlot& slot = fds_[static_cast<std::size_t>(ev.fd)];
       IoWatcher* w = direction == kReadable ? slot.reader : slot.writer;
-      if (w) detail::run_guarded("an fd watcher", [w, &ev] { w->fn(w, ev.ready); });
-      else drop_unwatched(ev.fd, direction);  // a sticky interest nobody waits on now
+      if (w) {
+        ++stats_.fd_events;
+        detail::run_guarded("an fd watcher", [w, &ev] { w->fn(w, ev.ready); });
+      } else {
+        drop_unwatched(ev.fd, direction);  // a sticky interest nobody waits on now
+      }
     }
   }
 }

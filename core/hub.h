@@ -198,6 +198,42 @@ struct RoundNode : Callback {
   static void fire(Callback* cb);
 };
 
+// Loop statistics: plain counters the hub keeps as it goes (a few adds per
+// loop iteration, none per switch); the batch timing costs two clock reads
+// per callback batch and is off until Hub::set_batch_timing(true).
+struct LoopStats {
+  std::uint64_t iterations = 0;  // loop iterations (kept in the hub's LoopMonitor)
+  std::uint64_t callbacks = 0;   // callbacks run, direct hand-offs included
+  std::uint64_t timers = 0;      // timers fired
+  std::uint64_t fd_events = 0;   // fd watchers run
+  Nanos max_batch = 0;           // longest callback batch, with batch timing on
+};
+
+namespace detail {
+// What a watchdog thread samples of a hub (io/watchdog.h): the loop's
+// iteration count, and whether the hub is idle (waiting in the poller, or
+// out of its loop). Busy with a count that does not move means a greenlet
+// has kept the thread from its loop. Relaxed atomics, written by the hub's
+// thread only: plain stores on x86-64 and AArch64, once or twice a loop
+// iteration, never on a switch. Linked in a process-wide list while the hub
+// exists.
+struct LoopMonitor {
+  std::atomic<std::uint64_t> iterations{0};
+  std::atomic<bool> idle{true};
+  unsigned long thread = 0;   // pthread_t of the hub's thread
+  long tid = 0;               // its arch::thread_id()
+  LoopMonitor* prev = nullptr;
+  LoopMonitor* next = nullptr;
+  void tick() noexcept {
+    iterations.store(iterations.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+  }
+  void set_idle(bool on) noexcept { idle.store(on, std::memory_order_relaxed); }
+};
+// Calls fn for every hub's monitor of the process, under the list's lock
+// (a hub being created or destroyed waits). Any thread.
+void for_each_monitor(void (*fn)(LoopMonitor&, void*), void* ctx);
+}  // namespace detail
+
 class Hub {
  public:
   // This thread's hub, created on first use; its parent is the thread's
@@ -229,7 +265,10 @@ class Hub {
   // nothing left that could wake it, main gets LoopExit (HUB-2). Throws
   // BlockingSwitchOutError in the hub (HUB-9), InvalidSwitchError when
   // something else switches in (GV-21). Every blocking call in fern is this.
-  bool park(Waiter& w, Deadline deadline = Deadline::never());
+  // `what` and `object` say what it waits on, for dump_greenlets and gdb
+  // (a static string such as "Event.wait"; an fd number for "fd ..." waits).
+  bool park(Waiter& w, Deadline deadline = Deadline::never(), const char* what = nullptr,
+            const void* object = nullptr);
 
   // sleep(0): a FIFO yield through the callback queue (F3, HUB-3). Inline,
   // with the switch in the caller's frame: after it, no return goes through
@@ -325,6 +364,16 @@ class Hub {
   // the way gevent does (GV-3, HUB-8); `context` names what raised it.
   static void report_error(const std::string& context, std::exception_ptr error) noexcept;
 
+  // The loop's statistics so far (hub's thread; for another thread, read
+  // them in a callback posted with run_callback_threadsafe).
+  LoopStats stats() const noexcept {
+    LoopStats s = stats_;
+    s.iterations = monitor_.iterations.load(std::memory_order_relaxed);
+    return s;
+  }
+  // Measures each callback batch's duration into stats().max_batch.
+  void set_batch_timing(bool on) noexcept { batch_timing_ = on; }
+
   // Counters for leak checks in tests.
   std::size_t armed_timers() const noexcept { return timers_.size(); }
   std::size_t watched_fds() const noexcept { return watched_fds_; }
@@ -405,6 +454,10 @@ class Hub {
 
   std::shared_ptr<RemoteQueue> remote_;
   IoWatcher wake_watcher_;
+
+  LoopStats stats_;
+  bool batch_timing_ = false;
+  detail::LoopMonitor monitor_;
 };
 
 namespace detail {

@@ -68,10 +68,15 @@ struct TaskAccess {
 TaskBase::TaskBase() : ident_(t_next_ident++) {
   Hub& hub = Hub::current();
   greenlet_ = Greenlet([this] { bootstrap(); }, hub.greenlet());
+  detail::head_of(detail::impl_of(greenlet_))->task = this;  // for dump_greenlets and gdb
   node_.task = this;
 }
 
-TaskBase::~TaskBase() { drop_links(); }  // its other hooks leave the hub by themselves
+// Its other hooks leave the hub by themselves; its greenlet may outlive it.
+TaskBase::~TaskBase() {
+  drop_links();
+  if (greenlet_) detail::head_of(detail::impl_of(greenlet_))->task = nullptr;
+}
 
 // Owned links are deleted; a join's node (on its greenlet's stack) only leaves.
 void TaskBase::drop_links() noexcept {
@@ -213,7 +218,7 @@ bool TaskBase::join_until(Deadline deadline) {
   } node;  // leaves links_ by itself on every way out
   node.fire = [](detail::TaskLink* self, TaskBase&) { static_cast<JoinLink*>(self)->waiter.wake(); };
   add_link_node(&node, false);
-  Hub::current().park(node.waiter, deadline);
+  Hub::current().park(node.waiter, deadline, "join", this);
   return dead_;
 }
 
@@ -318,7 +323,7 @@ struct JoinAccess {
     state.done.reserve(distinct);
     for (std::size_t i = 0; i < distinct; ++i)
       if ((*nodes[i].task)->dead()) nodes[i].count();
-    if (!state.finished()) Hub::current().park(state.waiter, options.deadline);
+    if (!state.finished()) Hub::current().park(state.waiter, options.deadline, "joinall", &tasks);
     if (state.raise_error && state.first_error) std::rethrow_exception(state.first_error);
     if (state.done.size() > state.wanted) state.done.resize(state.wanted);
     return std::move(state.done);
@@ -374,7 +379,7 @@ void sleep_until(Deadline deadline) {
   } alarm;
   alarm.fn = [](Timer* t) { static_cast<Alarm*>(t)->waiter.wake(); };
   hub.start_timer(&alarm, deadline);
-  hub.park(alarm.waiter);
+  hub.park(alarm.waiter, Deadline::never(), "sleep");
 }
 
 // Parks until the hub runs an idle callback (HUB-5); the node leaves the
@@ -385,7 +390,7 @@ void idle() {
   ResumeNode wake;
   wake.waiter = &waiter;
   hub.schedule_idle(&wake);
-  hub.park(waiter);
+  hub.park(waiter, Deadline::never(), "idle");
 }
 
 }  // namespace fern

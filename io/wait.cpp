@@ -52,7 +52,8 @@ bool wait_fd(int fd, unsigned directions, Deadline deadline, bool sticky = false
   watchers[0].sticky = watchers[1].sticky = sticky;
   if ((directions & kReadable) && !watch(hub, fd, kReadable, watchers[0], waiter)) return true;
   if ((directions & kWritable) && !watch(hub, fd, kWritable, watchers[1], waiter)) return true;
-  return hub.park(waiter, deadline);
+  const char* what = directions == kReadable ? "fd read" : directions == kWritable ? "fd write" : "fd read/write";
+  return hub.park(waiter, deadline, what, reinterpret_cast<const void*>(static_cast<std::intptr_t>(fd)));
 }
 
 }  // namespace
@@ -79,7 +80,7 @@ SelectResult select(const std::vector<int>& readable, const std::vector<int>& wr
   if (fds.empty()) {
     // A sleep; with no deadline nothing can wake the caller (LoopExit in main).
     Waiter never_woken;
-    Hub::current().park(never_woken, deadline);
+    Hub::current().park(never_woken, deadline, "select");
     return {};
   }
   // Readiness is read with one non-blocking poll(2); the hub only does the waiting.
@@ -105,7 +106,7 @@ SelectResult select(const std::vector<int>& readable, const std::vector<int>& wr
     if (!watch(hub, fds[i].fd, fds[i].events == POLLIN ? kReadable : kWritable, watchers[i], shared))
       return collect();  // a regular file: always ready
   }
-  if (!hub.park(shared, deadline)) return {};
+  if (!hub.park(shared, deadline, "select")) return {};
   watchers.reset();
   return collect();
 }

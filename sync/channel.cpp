@@ -51,7 +51,7 @@ bool ChannelCore::put_item(void* item, bool block, Deadline deadline) {
     Node node;
     node.item = item;
     if (!getters_.empty()) unlock_.schedule();
-    return park(putters_, node, deadline);
+    return park(putters_, node, deadline, "Channel.put", this);
   } catch (const BlockingSwitchOutError&) {
     return put_in_hub(item);
   }
@@ -67,7 +67,7 @@ bool ChannelCore::get_item(void* slot, bool block, Deadline deadline) {
     Node node;
     node.item = slot;
     if (!putters_.empty()) unlock_.schedule();
-    return park(getters_, node, deadline);
+    return park(getters_, node, deadline, "Channel.get", this);
   } catch (const BlockingSwitchOutError&) {
     return get_in_hub(slot);
   }

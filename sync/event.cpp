@@ -29,7 +29,7 @@ bool Event::wait_until(Deadline deadline) {
   // When set with a round pending, queue behind it (F8): the pending round
   // covers this node, or run_again() schedules one that does.
   detail::WaitNode node;
-  return detail::park(waiters_, node, deadline);
+  return detail::park(waiters_, node, deadline, "Event.wait", this);
 }
 
 // Wakes everyone who was waiting when the round started, flag or no flag

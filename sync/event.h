@@ -37,6 +37,7 @@
 
 #include "fern/core/task.h"
 #include "fern/core/timeout.h"
+#include "fern/sync/remote.h"
 #include "fern/sync/wait_list.h"
 
 namespace fern {
@@ -74,10 +75,15 @@ class Event {
   std::size_t rawlink(std::function<void()> fn);
   void unlink(std::size_t id) noexcept;
 
+  // A handle other threads set() it through, waking its waiters in this
+  // thread's hub (EV-9, sync/remote.h). This thread only; makes its hub.
+  Remote<Event> remote() { return Remote<Event>(remote_.acquire(this)); }
+
  private:
   static Waiter* step(void* self, bool first);
   static void finish(void* self, const bool& gone);
 
+  detail::RemoteHome remote_;
   detail::RawLinks<std::function<void()>> links_;
   detail::WaitList waiters_;
   detail::Notifier notifier_;  // after waiters_: destroyed first
@@ -192,6 +198,10 @@ class AsyncResult {
   // A task link that settles this result with the task's outcome: its value,
   // its exception, or GreenletExit for a killed task (EV-6). This result must
   // outlive the link (or unlink it). Runs in the hub, so never switches.
+  // A handle other threads set() / set_exception() it through, waking its
+  // waiters in this thread's hub (EV-9, sync/remote.h). This thread only.
+  Remote<AsyncResult> remote() { return Remote<AsyncResult>(remote_.acquire(this)); }
+
   TaskBase::LinkFn as_link() {
     return [this](TaskBase& task) {
       if (task.exception()) {
@@ -216,6 +226,7 @@ class AsyncResult {
   Event event_;
   std::optional<Stored> value_;
   std::exception_ptr error_;
+  detail::RemoteHome remote_;
 };
 
 // gevent's task.link(async_result): settles `result` when `task` ends.

@@ -60,7 +60,7 @@ bool QueueCore::put_waiting(void* item, bool block, Deadline deadline) {
     PutNode node;
     node.item = item;
     if (!getters_.empty()) unlock_.schedule();
-    return park(putters_, node, deadline);
+    return park(putters_, node, deadline, "Queue.put", this);
   } catch (const BlockingSwitchOutError&) {
     return put_in_hub(item);
   }
@@ -71,7 +71,7 @@ bool QueueCore::await_item(bool block, Deadline deadline) {
   try {
     WaitNode node;
     if (!putters_.empty()) unlock_.schedule();
-    return park(getters_, node, deadline);
+    return park(getters_, node, deadline, "Queue.get", this);
   } catch (const BlockingSwitchOutError&) {
     return get_in_hub();
   }

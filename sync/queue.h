@@ -252,6 +252,10 @@ class BasicQueue : public detail::QueueCore {
   BasicQueue(const BasicQueue&) = delete;
   BasicQueue& operator=(const BasicQueue&) = delete;
 
+  // A handle other threads put() on it through, waking its getters in this
+  // thread's hub (sync/remote.h). This thread only.
+  Remote<BasicQueue> remote() { return Remote<BasicQueue>(remote_.acquire(this)); }
+
   // Stores item (no switch) when there is room, else parks FIFO (switches
   // to the hub) until a get makes room. A kill or Timeout thrown in
   // propagates and nothing is stored.
@@ -354,6 +358,7 @@ class BasicQueue : public detail::QueueCore {
   }
 
   Store store_;
+  detail::RemoteHome remote_;
 };
 
 // FIFO queue (gevent's Queue).

@@ -27,7 +27,7 @@ bool Semaphore::acquire_until(Deadline deadline) {
   }
   Node node;
   // Notified means the notifier already took the permit for us.
-  return detail::park(waiters_, node, deadline);
+  return detail::park(waiters_, node, deadline, "Semaphore.acquire", this);
 }
 
 long Semaphore::release() {
@@ -41,7 +41,7 @@ long Semaphore::wait_until(Deadline deadline) {
   if (counter_ > 0) return counter_;
   Node node;
   node.acquiring = false;
-  return detail::park(waiters_, node, deadline) ? counter_ : 0;
+  return detail::park(waiters_, node, deadline, "Semaphore.wait", this) ? counter_ : 0;
 }
 
 std::size_t Semaphore::rawlink(LinkFn fn) {

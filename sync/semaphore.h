@@ -32,6 +32,7 @@
 #include <string>
 #include <vector>
 
+#include "fern/sync/remote.h"
 #include "fern/sync/wait_list.h"
 
 namespace fern {
@@ -88,6 +89,10 @@ class Semaphore {
   std::size_t rawlink(LinkFn fn);
   void unlink(std::size_t id) noexcept;
 
+  // A handle other threads release() it through, waking its waiters in
+  // this thread's hub (LK-7, sync/remote.h). This thread only.
+  Remote<Semaphore> remote() { return Remote<Semaphore>(remote_.acquire(this)); }
+
   long counter() const noexcept { return counter_; }
   bool locked() const noexcept { return counter_ <= 0; }
   std::size_t waiter_count() const noexcept { return waiters_.size(); }
@@ -115,6 +120,7 @@ class Semaphore {
   std::uint64_t round_bound_ = 0;  // the round serves the waiters with seq below this
   long counter_;
   long bound_;  // release() beyond this throws; < 0: unbounded
+  detail::RemoteHome remote_;
 };
 
 // A Semaphore that may not be released above its initial value (LK-2).

@@ -61,7 +61,7 @@ std::optional<std::size_t> IWait::next() {
       Waiter*& w;
       ~Forget() { w = nullptr; }
     } forget{waiter_};
-    Hub::current().park(waiter, deadline_);
+    Hub::current().park(waiter, deadline_, "iwait", this);
   }
   if (ready_.empty()) return std::nullopt;
   std::size_t index = ready_.front();

@@ -63,9 +63,11 @@ class WaitList {
 // no timer, so a deadlock ends in LoopExit) or an exception is thrown in
 // (kill, Timeout, LoopExit: propagates). The node is off the list on every
 // exit (its destructor). Blocks: switches to the hub. Not in the hub.
-inline bool park(WaitList& list, WaitNode& node, Deadline deadline) {
+// `what` and `object` name the wait for dump_greenlets and gdb.
+inline bool park(WaitList& list, WaitNode& node, Deadline deadline, const char* what = nullptr,
+                 const void* object = nullptr) {
   list.push_back(&node);
-  Hub::current().park(node.waiter, deadline);
+  Hub::current().park(node.waiter, deadline, what, object);
   node.unlink();  // timed out: leave the list now, before anything else runs
   return node.notified;
 }

@@ -25,8 +25,41 @@ Deadline io_deadline(const ServerOptions& o) {
 
 }  // namespace
 
-HttpConnection::HttpConnection(Socket& socket, const ServerOptions& options)
-    : socket_(socket), options_(options), parser_(options.limits) {}
+HttpConnection::HttpConnection(Socket& socket, const ServerOptions& options, IdleList* idle)
+    : socket_(socket), options_(options), idle_(idle), parser_(options.limits) {}
+
+void IdleList::wake_all() noexcept {
+  for (HttpConnection* c = head; c; c = c->idle_next_) ::shutdown(c->socket_.fd(), SHUT_RDWR);
+}
+
+// On the idle list exactly while it lives, however the wait ends.
+class HttpConnection::IdleLink {
+ public:
+  explicit IdleLink(HttpConnection& c) : c_(c) {
+    if (!c_.idle_) return;
+    c_.idle_next_ = c_.idle_->head;
+    if (c_.idle_next_) c_.idle_next_->idle_prev_ = &c_;
+    c_.idle_->head = &c_;
+  }
+  ~IdleLink() {
+    if (!c_.idle_) return;
+    if (c_.idle_prev_) c_.idle_prev_->idle_next_ = c_.idle_next_;
+    else c_.idle_->head = c_.idle_next_;
+    if (c_.idle_next_) c_.idle_next_->idle_prev_ = c_.idle_prev_;
+    c_.idle_prev_ = c_.idle_next_ = nullptr;
+  }
+  IdleLink(const IdleLink&) = delete;
+  IdleLink& operator=(const IdleLink&) = delete;
+
+ private:
+  HttpConnection& c_;
+};
+
+bool HttpConnection::wait_first_byte() {
+  if (idle_ && idle_->stopping) return false;
+  IdleLink link(*this);
+  return fill(Deadline::never()) == Fill::kData;
+}
 
 void HttpConnection::ensure_space() {
   if (begin_ == end_) begin_ = end_ = 0;
@@ -75,7 +108,8 @@ static void rebase(RequestHead& head, const char* from, const std::string& to) {
 HttpConnection::Head HttpConnection::read_head(RequestHead& head) {
   parser_.reset();
   // The header deadline runs from the request's first byte.
-  Deadline deadline = begin_ != end_ ? options_.header_timeout.from_now() : Deadline::never();
+  if (begin_ == end_ && !wait_first_byte()) return Head::kClosed;
+  Deadline deadline = options_.header_timeout.from_now();
   for (;;) {
     std::string_view in = unconsumed();
     if (!in.empty()) {
@@ -92,9 +126,7 @@ HttpConnection::Head HttpConnection::read_head(RequestHead& head) {
         return Head::kAnswered;
       }
     }
-    Fill f = fill(deadline);
-    if (f != Fill::kData) return Head::kClosed;  // EOF or slowloris: nothing to answer
-    if (deadline.nanos() == Deadline::kNever) deadline = options_.header_timeout.from_now();
+    if (fill(deadline) != Fill::kData) return Head::kClosed;  // EOF or slowloris: nothing to answer
   }
 }
 
@@ -209,6 +241,8 @@ void HttpConnection::send_error(int status, std::string_view why) {
 }
 
 void HttpConnection::linger_close() {
+  if (idle_ && idle_->stopping) return;
+  IdleLink link(*this);  // stop() need not wait for a polite close
   try {
     socket_.shutdown(SHUT_WR);
     Deadline deadline = Deadline::after(1.0);

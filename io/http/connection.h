@@ -23,9 +23,19 @@ struct ServerOptions;
 
 namespace detail {
 
+class HttpConnection;
+// The connections waiting for a request's first byte, which stop() may end
+// at once: an intrusive list (no allocation), each node unlinks itself.
+struct IdleList {
+  HttpConnection* head = nullptr;
+  bool stopping = false;
+  // Shuts down every idle connection's socket: its wait ends with EOF.
+  void wake_all() noexcept;
+};
+
 class HttpConnection {
  public:
-  HttpConnection(Socket& socket, const ServerOptions& options);
+  HttpConnection(Socket& socket, const ServerOptions& options, IdleList* idle = nullptr);
   HttpConnection(const HttpConnection&) = delete;
   HttpConnection& operator=(const HttpConnection&) = delete;
 
@@ -76,11 +86,19 @@ class HttpConnection {
   static std::string_view date();
 
  private:
+  friend struct IdleList;
+  class IdleLink;
   void ensure_space();
+  // Waits for a new request's first byte on the idle list; false: the
+  // connection is to end (EOF, or the server is stopping).
+  bool wait_first_byte();
   void start_body(const RequestHead& head);
 
   Socket& socket_;
   const ServerOptions& options_;
+  IdleList* idle_;
+  HttpConnection* idle_prev_ = nullptr;
+  HttpConnection* idle_next_ = nullptr;
   std::unique_ptr<char[]> buf_;  // allocated on the first request
   std::size_t cap_ = 0, begin_ = 0, end_ = 0;
   std::string head_;  // the current request head, copied out of buf_

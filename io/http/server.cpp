@@ -20,12 +20,19 @@ HttpServer::HttpServer(const Address& address, Handler handler, ServerOptions op
 
 void HttpServer::serve(Socket& socket, const Address& peer) {
   if (peer.family() == AF_INET || peer.family() == AF_INET6) socket.set_nodelay();
-  detail::HttpConnection conn(socket, options_);
+  detail::HttpConnection conn(socket, options_, &idle_);
   Request request;
   request.peer = peer;
   request.conn_ = &conn;
   while (serve_one(conn, request)) {
   }
+}
+
+void HttpServer::stop(Duration timeout) {
+  idle_.stopping = true;
+  idle_.wake_all();
+  server_.stop(timeout);
+  idle_.stopping = false;
 }
 
 // One request and its response; false when the connection is done.

@@ -141,7 +141,8 @@ class HttpServer {
   void serve_forever() { server_.serve_forever(); }
   // As StreamServer::stop: closes the listener, waits up to `timeout` for
   // connections, then kills them.
-  void stop(Duration timeout = 1.0) { server_.stop(timeout); }
+  // Connections waiting between requests end at once.
+  void stop(Duration timeout = 1.0);
   std::uint16_t server_port() const { return server_.server_port(); }
   Address address() const { return server_.address(); }
   std::size_t connection_count() const noexcept { return server_.connection_count(); }
@@ -153,6 +154,7 @@ class HttpServer {
 
   Handler handler_;
   ServerOptions options_;
+  detail::IdleList idle_;
   StreamServer server_;
 };
 

@@ -1,0 +1,35 @@
+// Twin of gevent's tutorial program 36_wsgi_server_buffered.py: a pywsgi
+// server whose application returns its whole body at once, so the response
+// is sized (Content-Length: 18); an HTTP/1.0 client also gets
+// "Connection: close".
+// Deliberate differences: the reference serves forever on port 8000 and its
+// harness sent two requests (the reference's .client.out); the twin binds an
+// ephemeral port, sends those two requests itself, prints what came back in
+// the harness's words, and stops, exiting 0. pywsgi's access log on stderr
+// is not printed.
+#include <cstdio>
+
+#include "fern/core/task.h"
+#include "fern/io/http/server.h"
+#include "http_client.h"
+
+namespace {
+
+void application(fern::http::Request&, fern::http::Response& response) {
+  response.add_header("Content-Type", "text/html");
+  response.send("<p>Hello World</p>");
+}
+
+}  // namespace
+
+int main() {
+  fern::http::HttpServer server(fern::Address::ip("127.0.0.1", 0), application);
+  server.start();
+  auto client = fern::spawn([&server] {
+    example::client_36(server.server_port());
+    server.stop();
+  });
+  server.serve_forever();
+  client.join();
+  return 0;
+}

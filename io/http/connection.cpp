@@ -19,6 +19,21 @@ constexpr std::size_t kFirstBuffer = 2048;
 // beyond the head limit.
 constexpr std::size_t kBodyWindow = 64 * 1024;
 
+// Idle keep-alive connections give their first-size buffer back to this
+// per-thread pool while they wait, as nginx does: an idle connection then
+// costs its task and a few small strings, not 2 KiB more.
+struct BufferPool {
+  std::unique_ptr<char[]> free[64];
+  std::size_t count = 0;
+  std::unique_ptr<char[]> take() {
+    return count > 0 ? std::move(free[--count]) : std::make_unique<char[]>(kFirstBuffer);
+  }
+  void give(std::unique_ptr<char[]> b) noexcept {
+    if (count < std::size(free)) free[count++] = std::move(b);
+  }
+};
+thread_local BufferPool pool;
+
 Deadline io_deadline(const ServerOptions& o) {
   return o.io_timeout ? o.io_timeout->from_now() : Deadline::never();
 }
@@ -57,7 +72,14 @@ class HttpConnection::IdleLink {
 
 bool HttpConnection::wait_first_byte() {
   if (idle_ && idle_->stopping) return false;
+  // Nothing buffered: wait for readability without a buffer (see BufferPool).
+  if (cap_ != 0) {
+    if (cap_ == kFirstBuffer) pool.give(std::move(buf_));
+    buf_.reset();
+    cap_ = begin_ = end_ = 0;
+  }
   IdleLink link(*this);
+  if (!fern::detail::wait_owned_fd(socket_.fd(), false, Deadline::never())) return false;
   return fill(Deadline::never()) == Fill::kData;
 }
 
@@ -71,7 +93,7 @@ void HttpConnection::ensure_space() {
     if (end_ < cap_) return;
   }
   std::size_t cap = cap_ == 0 ? kFirstBuffer : cap_ * 2;
-  auto grown = std::make_unique<char[]>(cap);
+  auto grown = cap == kFirstBuffer ? pool.take() : std::make_unique<char[]>(cap);
   if (end_) std::memcpy(grown.get(), buf_.get(), end_);
   buf_ = std::move(grown);
   cap_ = cap;
@@ -179,17 +201,29 @@ std::size_t HttpConnection::read_body(char* buf, std::size_t n) {
 }
 
 bool HttpConnection::discard_body(std::size_t limit) {
-  char scratch[4096];
-  std::size_t dropped = 0;
-  try {
-    while (std::size_t n = read_body(scratch, sizeof scratch)) {
-      dropped += n;
-      if (dropped > limit) return false;
+  if (body_done()) return true;
+  // A client waiting for 100 Continue sends no body unless told to: close.
+  if (expect_continue_) return false;
+  Deadline deadline = io_deadline(options_);
+  for (std::size_t dropped = 0; dropped <= limit;) {
+    std::string_view in = unconsumed();
+    std::size_t used;
+    if (!chunked_) {
+      used = in.size() < body_left_ ? in.size() : static_cast<std::size_t>(body_left_);
+      body_left_ -= used;
+      dropped += used;
+    } else {
+      ChunkedDecoder::Step step = decoder_.next(in, limit);
+      if (step.error) return false;
+      used = step.consumed;
+      dropped += step.data.size();
+      if (step.done) chunked_ = false;
     }
-  } catch (const HttpError&) {
-    return false;
+    consume(used);
+    if (body_done()) return true;
+    if (used == 0 && fill(deadline) != Fill::kData) return false;
   }
-  return true;
+  return false;
 }
 
 void HttpConnection::send(iovec* iov, int n) {

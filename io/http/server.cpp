@@ -24,7 +24,11 @@ void HttpServer::serve(Socket& socket, const Address& peer) {
   Request request;
   request.peer = peer;
   request.conn_ = &conn;
-  while (serve_one(conn, request)) {
+  try {
+    while (serve_one(conn, request)) {
+    }
+  } catch (const SocketError&) {
+    // The client reset or timed out between requests: nothing to answer.
   }
 }
 

@@ -211,8 +211,7 @@ void harness_client(fern::http::HttpServer& server) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  fern::http::ServerOptions options;
-  options.on_error = [](const std::exception&) {};  // Flask's traceback is not the twin's business
+  fern::http::ServerOptions options;  // a page route's error: one report on stderr, as gevent's
   if (argc == 3 && std::string(argv[1]) == "--serve") {
     templates = true;
     auto port = static_cast<std::uint16_t>(std::atoi(argv[2]));

@@ -1,6 +1,7 @@
 #include "fern/io/http/server.h"
 
 #include <cstdio>
+#include <ctime>
 
 #include "fern/io/socket_error.h"
 
@@ -64,7 +65,7 @@ bool HttpServer::serve_one(detail::HttpConnection& conn, Request& request) {
   } catch (const SocketError&) {
     return false;  // the client went away (EPIPE, ECONNRESET, a timeout): nothing to answer
   } catch (const std::exception& e) {
-    report(e);
+    report(e, request);
     if (!response.headers_sent_) {
       conn.send_error(500, "Internal Server Error");
       conn.linger_close();
@@ -78,9 +79,17 @@ bool HttpServer::serve_one(detail::HttpConnection& conn, Request& request) {
   return true;
 }
 
-void HttpServer::report(const std::exception& e) const {
-  if (options_.on_error) options_.on_error(e);
-  else std::fprintf(stderr, "fern http: the handler raised, answering 500: %s\n", e.what());
+// pywsgi hands the error to the hub, which prints "<time> <environ> failed
+// with <type>"; the same shape, naming the request instead.
+void HttpServer::report(const std::exception& e, const Request& request) const {
+  if (options_.on_error) return options_.on_error(e);
+  char stamp[32] = "";
+  std::time_t now = std::time(nullptr);
+  std::tm t{};
+  if (gmtime_r(&now, &t)) std::strftime(stamp, sizeof stamp, "%Y-%m-%dT%H:%M:%SZ", &t);
+  std::fprintf(stderr, "%s <\"%.*s %.*s HTTP/1.%d\" from %s> failed with %s\n", stamp,
+               static_cast<int>(request.method.size()), request.method.data(), static_cast<int>(request.target.size()),
+               request.target.data(), request.version_minor, request.peer.to_string().c_str(), e.what());
 }
 
 }  // namespace fern::http

@@ -56,7 +56,8 @@ struct ServerOptions {
   // Each wait while reading a body or writing a response; nullopt: none.
   std::optional<Duration> io_timeout = std::nullopt;
   // Called with a handler's exception before answering 500; default: one
-  // line on stderr. Must not throw.
+  // line on stderr, "<time> <"GET / HTTP/1.1" from peer> failed with <what>"
+  // (the shape of gevent's hub report). Must not throw.
   std::function<void(const std::exception&)> on_error;
   StreamServer::Options stream;  // backlog, reuse_port, pool
 };
@@ -150,7 +151,7 @@ class HttpServer {
  private:
   void serve(Socket& socket, const Address& peer);
   bool serve_one(detail::HttpConnection& conn, Request& request);
-  void report(const std::exception& e) const;
+  void report(const std::exception& e, const Request& request) const;
 
   Handler handler_;
   ServerOptions options_;

@@ -5,7 +5,7 @@
 // Deliberate differences: the reference serves forever on port 8000 and its
 // harness sent one request (the reference's .client.out); the twin binds an
 // ephemeral port, sends that request itself, prints what came back in the
-// harness's words, and stops, exiting 0. No access log on stderr.
+// harness's words, and stops, exiting 0.
 #include <cstdio>
 #include <string>
 
@@ -45,7 +45,9 @@ void application(fern::http::Request& request, fern::http::Response& response) {
 }  // namespace
 
 int main() {
-  fern::http::HttpServer server(fern::Address::ip("127.0.0.1", 0), application);
+  fern::http::ServerOptions options;
+  options.access_log = true;  // pywsgi's log line per request, on stderr
+  fern::http::HttpServer server(fern::Address::ip("127.0.0.1", 0), application, options);
   server.start();
   auto client = fern::spawn([&server] {
     std::printf("GET / HTTP/1.1 (Connection: close) ->\n");

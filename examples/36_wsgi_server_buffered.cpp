@@ -5,8 +5,8 @@
 // Deliberate differences: the reference serves forever on port 8000 and its
 // harness sent two requests (the reference's .client.out); the twin binds an
 // ephemeral port, sends those two requests itself, prints what came back in
-// the harness's words, and stops, exiting 0. pywsgi's access log on stderr
-// is not printed.
+// the harness's words, and stops, exiting 0. pywsgi's access log goes to
+// stderr as there.
 #include <cstdio>
 
 #include "fern/core/task.h"
@@ -23,7 +23,9 @@ void application(fern::http::Request&, fern::http::Response& response) {
 }  // namespace
 
 int main() {
-  fern::http::HttpServer server(fern::Address::ip("127.0.0.1", 0), application);
+  fern::http::ServerOptions options;
+  options.access_log = true;  // pywsgi's log line per request, on stderr
+  fern::http::HttpServer server(fern::Address::ip("127.0.0.1", 0), application, options);
   server.start();
   auto client = fern::spawn([&server] {
     example::client_36(server.server_port());

@@ -4,7 +4,7 @@
 // bytes with "Connection: close" (the end of the body is the end of the
 // connection).
 // Deliberate differences: as 36, the twin runs the harness's two requests
-// itself on an ephemeral port and stops, exiting 0; no access log.
+// itself on an ephemeral port and stops, exiting 0.
 #include <cstdio>
 
 #include "fern/core/task.h"
@@ -22,7 +22,9 @@ void application(fern::http::Request&, fern::http::Response& response) {
 }  // namespace
 
 int main() {
-  fern::http::HttpServer server(fern::Address::ip("127.0.0.1", 0), application);
+  fern::http::ServerOptions options;
+  options.access_log = true;  // pywsgi's log line per request, on stderr
+  fern::http::HttpServer server(fern::Address::ip("127.0.0.1", 0), application, options);
   server.start();
   auto client = fern::spawn([&server] {
     example::client_36(server.server_port());

@@ -212,6 +212,7 @@ void harness_client(fern::http::HttpServer& server) {
 
 int main(int argc, char** argv) {
   fern::http::ServerOptions options;  // a page route's error: one report on stderr, as gevent's
+  options.access_log = true;          // and pywsgi's log line per request
   if (argc == 3 && std::string(argv[1]) == "--serve") {
     templates = true;
     auto port = static_cast<std::uint16_t>(std::atoi(argv[2]));

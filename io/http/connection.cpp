@@ -248,6 +248,7 @@ void HttpConnection::send(iovec* iov, int n) {
       continue;
     }
     auto left = static_cast<std::size_t>(r);
+    bytes_sent += left;
     while (left > 0) {  // drop what was written from the front of the vector
       iovec& v = *msg.msg_iov;
       std::size_t k = left < v.iov_len ? left : v.iov_len;

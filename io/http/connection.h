@@ -79,6 +79,7 @@ class HttpConnection {
   // that a keep-alive connection allocates nothing per request.
   std::string response_headers;
   std::string response_head;
+  std::uint64_t bytes_sent = 0;  // over the connection's life (the access log's length)
 
   Socket& socket() noexcept { return socket_; }
   const ServerOptions& options() const noexcept { return options_; }

@@ -3,6 +3,7 @@
 #include <cstdio>
 #include <ctime>
 
+#include "fern/core/clock.h"
 #include "fern/io/socket_error.h"
 
 namespace fern::http {
@@ -53,6 +54,19 @@ bool HttpServer::serve_one(detail::HttpConnection& conn, Request& request) {
     return false;
   }
   Response response(conn, request);
+  // The access log's figures: the time and the bytes of this request only.
+  struct Logged {
+    const HttpServer& server;
+    const Request& request;
+    const Response& response;
+    detail::HttpConnection& conn;
+    std::uint64_t bytes_before = conn.bytes_sent;
+    Nanos started = server.options_.access_log ? monotonic_now() : 0;
+    ~Logged() {
+      if (server.options_.access_log && response.headers_sent())
+        server.log(request, response.status(), conn.bytes_sent - bytes_before, started);
+    }
+  } logged{*this, request, response, conn};
   try {
     handler_(request, response);
     if (response.upgraded_) return false;
@@ -77,6 +91,17 @@ bool HttpServer::serve_one(detail::HttpConnection& conn, Request& request) {
     return false;
   }
   return true;
+}
+
+void HttpServer::log(const Request& request, int status, std::uint64_t bytes, Nanos started) const {
+  char stamp[32] = "";
+  std::time_t now = std::time(nullptr);
+  std::tm t{};
+  if (localtime_r(&now, &t)) std::strftime(stamp, sizeof stamp, "%Y-%m-%d %H:%M:%S", &t);
+  std::fprintf(stderr, "%s - - [%s] \"%.*s %.*s HTTP/1.%d\" %d %llu %.6f\n", request.peer.host().c_str(), stamp,
+               static_cast<int>(request.method.size()), request.method.data(), static_cast<int>(request.target.size()),
+               request.target.data(), request.version_minor, status, static_cast<unsigned long long>(bytes),
+               static_cast<double>(monotonic_now() - started) / 1e9);
 }
 
 // pywsgi hands the error to the hub, which prints "<time> <environ> failed

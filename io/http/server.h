@@ -59,6 +59,11 @@ struct ServerOptions {
   // line on stderr, "<time> <"GET / HTTP/1.1" from peer> failed with <what>"
   // (the shape of gevent's hub report). Must not throw.
   std::function<void(const std::exception&)> on_error;
+  // pywsgi's access log: one line per request on stderr,
+  // '127.0.0.1 - - [2026-11-22 11:14:27] "GET / HTTP/1.1" 200 116 0.000337'
+  // (peer, local time, request line, status, bytes sent, seconds). Off by
+  // default here: it costs a write per request.
+  bool access_log = false;
   StreamServer::Options stream;  // backlog, reuse_port, pool
 };
 
@@ -152,6 +157,7 @@ class HttpServer {
   void serve(Socket& socket, const Address& peer);
   bool serve_one(detail::HttpConnection& conn, Request& request);
   void report(const std::exception& e, const Request& request) const;
+  void log(const Request& request, int status, std::uint64_t bytes, Nanos started) const;
 
   Handler handler_;
   ServerOptions options_;

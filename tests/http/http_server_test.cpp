@@ -5,6 +5,7 @@
 // the middle of a request or of a response.
 #include <sys/socket.h>
 
+#include <regex>
 #include <string>
 #include <vector>
 
@@ -260,6 +261,23 @@ TEST_F(Http, ThrowingHandlerGets500AndTheServerKeepsServing) {
   EXPECT_EQ(request(server, "GET /teapot HTTP/1.1\r\n\r\n").status, 418);
   EXPECT_EQ(request(server, "GET / HTTP/1.1\r\n\r\n").body, "fine");
   server.stop();
+}
+
+// SRV-9: pywsgi's access log line, one per request.
+TEST_F(Http, AccessLogLineHasPywsgisShape) {
+  ServerOptions o;
+  o.access_log = true;
+  HttpServer server(kAny, [](Request&, Response& r) { r.send("hello"); }, o);
+  server.start();
+  ::testing::internal::CaptureStderr();
+  HttpReply r = request(server, "GET /x?y=1 HTTP/1.1\r\n\r\n");
+  server.stop();
+  std::string log = ::testing::internal::GetCapturedStderr();
+  EXPECT_EQ(r.status, 200);
+  EXPECT_TRUE(std::regex_match(log, std::regex(R"(127\.0\.0\.1 - - \[\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\] )"
+                                               R"("GET /x\?y=1 HTTP/1\.1" 200 \d+ \d+\.\d{6}\n)")))
+      << log;
+  EXPECT_NE(log.find(" 200 " + std::to_string(r.head.size() + 4 + 5) + " "), std::string::npos) << log;
 }
 
 TEST_F(Http, HeaderInjectionIsRefused) {

@@ -1,6 +1,8 @@
 // fern's side of the echo and idle benchmarks: a StreamServer whose handler
 // echoes (recv_into + sendall) until the peer closes; an idle connection is
-// one handler task parked in recv. Same protocol as raw_epoll_echo.c: the
+// one handler task parked in recv. With the argument "ws": an HttpServer
+// whose handler accepts a WebSocket and echoes each message (issue 10: the
+// framing's cost over the plain echo). Same protocol as raw_epoll_echo.c: the
 // port on stdout, and for each line on stdin "user_us sys_us rss_bytes
 // connections"; EOF on stdin stops the server.
 #include <sys/resource.h>
@@ -10,6 +12,8 @@
 #include <string>
 
 #include "fern/io/fd_stream.h"
+#include "fern/io/http/server.h"
+#include "fern/io/http/websocket.h"
 #include "fern/io/server.h"
 
 namespace {
@@ -25,21 +29,10 @@ long rss_bytes() {
 
 }  // namespace
 
-int main() {
-  rlimit lim;
-  getrlimit(RLIMIT_NOFILE, &lim);
-  lim.rlim_cur = lim.rlim_max;
-  setrlimit(RLIMIT_NOFILE, &lim);
-
-  fern::StreamServer server(fern::Address::ip("127.0.0.1", 0), [](fern::Socket& s, const fern::Address&) {
-    s.set_nodelay();
-    char buf[512];  // 64-byte messages; a small frame keeps a parked handler's stack to its first page
-    try {
-      while (std::size_t n = s.recv_into(buf, sizeof buf)) s.sendall(buf, n);
-    } catch (const fern::ConnectionResetError&) {
-      // The load generator closes with replies unread: a reset, not a failure.
-    }
-  });
+// Starts `server`, prints its port, and answers each line on stdin with its
+// usage; EOF on stdin stops it.
+template <class Server>
+int serve(Server& server) {
   server.start();
   std::printf("%u\n", server.server_port());
   std::fflush(stdout);
@@ -56,4 +49,29 @@ int main() {
   control.close();
   server.stop(0.0);
   return 0;
+}
+
+int main(int argc, char** argv) {
+  rlimit lim;
+  getrlimit(RLIMIT_NOFILE, &lim);
+  lim.rlim_cur = lim.rlim_max;
+  setrlimit(RLIMIT_NOFILE, &lim);
+
+  if (argc > 1 && std::string(argv[1]) == "ws") {
+    fern::http::HttpServer ws_server(fern::Address::ip("127.0.0.1", 0), [](fern::http::Request& q, fern::http::Response& r) {
+      auto ws = fern::http::WebSocket::accept(q, r);
+      while (auto m = ws.receive()) ws.send_binary(m->data);
+    });
+    return serve(ws_server);
+  }
+  fern::StreamServer server(fern::Address::ip("127.0.0.1", 0), [](fern::Socket& s, const fern::Address&) {
+    s.set_nodelay();
+    char buf[512];  // 64-byte messages; a small frame keeps a parked handler's stack to its first page
+    try {
+      while (std::size_t n = s.recv_into(buf, sizeof buf)) s.sendall(buf, n);
+    } catch (const fern::ConnectionResetError&) {
+      // The load generator closes with replies unread: a reset, not a failure.
+    }
+  });
+  return serve(server);
 }

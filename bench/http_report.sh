@@ -6,7 +6,9 @@
 # process's CPU per request from /proc/PID/stat (utime + stime) over the
 # run; p99 latency from wrk --latency; medians. Then the RSS each idle
 # keep-alive connection costs (IDLE connections, one request each, held
-# open). Ends with one line per server in the issue's format.
+# open). Last, WebSocket echo of 64-byte messages at 100 connections against
+# the io echo server (bench/echo_load ws|echo): the framing's cost. Ends with
+# one line per server in the issue's format.
 # usage: bench/http_report.sh BUILD_DIR   (e.g. build/release); needs wrk, nginx
 set -euo pipefail
 build=${1:?usage: bench/http_report.sh BUILD_DIR}
@@ -126,6 +128,16 @@ fern_idle=$(idle_rss "$fern_pid" "$fern_port")
 nginx_idle=$(idle_rss "$nginx_pid" "$nginx_port")
 echo "fern $fern_idle bytes, nginx $nginx_idle bytes"
 
+echo "== WebSocket echo against plain echo, 64-byte messages, $conns connections, $reps x ${seconds} s"
+for rep in $(seq 1 "$reps"); do
+  for mode in ws echo; do
+    line=$("$build/bench/echo_load" "$mode" "$build/bench/echo_fern_server" "$conns" "$seconds")
+    echo "rep $rep $mode: $line"
+    awk -v s="$seconds" '{ for (i = 1; i <= NF; i++) { split($i, kv, "="); v[kv[1]] = kv[2] } }
+      END { printf "%.0f %.3f\n", v["rt"] / s, v["user_us_per_rt"] + v["sys_us_per_rt"] }' <<<"$line" >>"$tmp/$mode.echo"
+  done
+done
+
 echo
 for name in fern nginx; do
   rps=$(median <"$tmp/$name.rps")
@@ -136,6 +148,12 @@ for name in fern nginx; do
 done
 read -r frps fcpu <"$tmp/fern.sum"
 read -r nrps ncpu <"$tmp/nginx.sum"
-awk -v a="$frps" -v b="$nrps" -v c="$fcpu" -v d="$ncpu" \
-  'BEGIN { printf "http hello c=100: fern / nginx = %.2fx req/s, %.2fx CPU per request\n", a / b, c / d }'
+awk -v n="$conns" -v a="$frps" -v b="$nrps" -v c="$fcpu" -v d="$ncpu" \
+  'BEGIN { printf "http hello c=%s: fern / nginx = %.2fx req/s, %.2fx CPU per request\n", n, a / b, c / d }'
 echo "http idle keep-alive connection: fern $fern_idle bytes RSS, nginx $nginx_idle bytes RSS"
+for mode in ws echo; do
+  awk '{ print $1 }' "$tmp/$mode.echo" | median >"$tmp/$mode.rts"
+  awk '{ print $2 }' "$tmp/$mode.echo" | median >"$tmp/$mode.cpu"
+done
+awk -v wr="$(cat "$tmp/ws.rts")" -v wc="$(cat "$tmp/ws.cpu")" -v er="$(cat "$tmp/echo.rts")" -v ec="$(cat "$tmp/echo.cpu")" -v c="$conns" \
+  'BEGIN { printf "ws echo c=%s: fern %.0f round trips/s, %.2f us CPU per round trip; io echo %.0f/s, %.2f us; ws / io = %.2fx CPU\n", c, wr, wc, er, ec, wc / ec }'

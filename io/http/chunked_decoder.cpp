@@ -50,10 +50,16 @@ ChunkedDecoder::Step ChunkedDecoder::next(std::string_view in, std::size_t max_d
         break;
       }
       case State::kExt:
-        if (c == '\r') state_ = State::kSizeLf;
-        else if (c == '\n') state_ = remaining_ == 0 ? State::kTrailer : State::kData, line_bytes_ = 0;
-        else if ((static_cast<unsigned char>(c) < 0x20 && c != '\t') || c == 0x7f) return fail("control character in a chunk extension");
-        else if (++line_bytes_ > kMaxLineBytes) return fail("chunk extension too long");
+        if (c == '\r') {
+          state_ = State::kSizeLf;
+        } else if (c == '\n') {
+          state_ = remaining_ == 0 ? State::kTrailer : State::kData;
+          line_bytes_ = 0;
+        } else if ((static_cast<unsigned char>(c) < 0x20 && c != '\t') || c == 0x7f) {
+          return fail("control character in a chunk extension");
+        } else if (++line_bytes_ > kMaxLineBytes) {
+          return fail("chunk extension too long");
+        }
         ++i;
         break;
       case State::kSizeLf:

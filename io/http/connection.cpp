@@ -115,9 +115,11 @@ HttpConnection::Fill HttpConnection::fill(Deadline deadline) {
   }
 }
 
+namespace {
+
 // The views of `head` point into `from`; make them point into head_, a
 // copy that the body reads cannot move.
-static void rebase(RequestHead& head, const char* from, const std::string& to) {
+void rebase(RequestHead& head, const char* from, const std::string& to) {
   auto move = [&](std::string_view& v) { v = std::string_view(to.data() + (v.data() - from), v.size()); };
   move(head.method);
   move(head.target);
@@ -126,6 +128,8 @@ static void rebase(RequestHead& head, const char* from, const std::string& to) {
     move(value);
   }
 }
+
+}  // namespace
 
 HttpConnection::Head HttpConnection::read_head(RequestHead& head) {
   parser_.reset();
@@ -243,7 +247,10 @@ void HttpConnection::send(iovec* iov, int n) {
       int err = errno;
       if (err == EINTR) continue;
       if (err != EAGAIN && err != EWOULDBLOCK) throw_socket_error(err, "send");
-      if (!waited) deadline = io_deadline(options_), waited = true;
+      if (!waited) {
+        deadline = io_deadline(options_);
+        waited = true;
+      }
       if (!fern::detail::wait_owned_fd(socket_.fd(), true, deadline)) throw SocketTimeout("send");
       continue;
     }

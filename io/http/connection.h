@@ -16,6 +16,7 @@
 #include "fern/io/http/request.h"
 #include "fern/io/http/request_parser.h"
 #include "fern/io/socket.h"
+#include "fern/sync/semaphore.h"
 
 namespace fern::http {
 
@@ -80,6 +81,9 @@ class HttpConnection {
   std::string response_headers;
   std::string response_head;
   std::uint64_t bytes_sent = 0;  // over the connection's life (the access log's length)
+  // Held by a WebSocket while it writes one frame, so that frames sent by
+  // two greenlets (a reply to a ping, a message) never interleave.
+  Lock frame_lock;
 
   Socket& socket() noexcept { return socket_; }
   const ServerOptions& options() const noexcept { return options_; }

@@ -1,5 +1,7 @@
 #include "fern/io/http/websocket.h"
 
+#include <mutex>
+
 #include "fern/io/http/base64.h"
 #include "fern/io/http/sha1.h"
 #include "fern/io/http/utf8.h"
@@ -138,6 +140,7 @@ void WebSocket::send_frame(Opcode opcode, std::string_view payload) {
   if (sent_close_ || closed_) throw WebSocketError("fern websocket: the connection is closed");
   char header[10];
   std::size_t n = write_frame_header(header, true, opcode, payload.size());
+  std::lock_guard<Lock> whole_frame(conn_->frame_lock);
   conn_->send(std::string_view(header, n), payload);
 }
 

@@ -14,7 +14,8 @@
 // that breaks the protocol gets a close frame with the code that says why
 // (1002 protocol error, 1007 text that is not UTF-8, 1009 a message over
 // max_message), and receive() returns nullopt. One greenlet reads at a
-// time; another may send meanwhile (writes are whole frames).
+// time; others may send meanwhile: each frame is written whole, under the
+// connection's frame lock.
 #include <cstddef>
 #include <cstdint>
 #include <optional>

@@ -24,7 +24,10 @@ struct HttpReply {
 
 class HttpClient {
  public:
-  explicit HttpClient(std::uint16_t port) : socket_(AF_INET, SOCK_STREAM) {
+  // receive_buffer: SO_RCVBUF before connecting (a small window makes the
+  // server's writes partial).
+  explicit HttpClient(std::uint16_t port, int receive_buffer = 0) : socket_(AF_INET, SOCK_STREAM) {
+    if (receive_buffer) socket_.set_option(SOL_SOCKET, SO_RCVBUF, receive_buffer);
     socket_.connect(Address::ip("127.0.0.1", port));
   }
   void send(const std::string& bytes) { socket_.sendall(bytes); }

@@ -50,15 +50,27 @@ std::string frame(int first_byte, const std::string& payload) {
 // The next server frame from the client's buffer: (first byte, payload).
 std::pair<int, std::string> server_frame(HttpClient& c) {
   std::string& b = c.buffered();
-  while (b.size() < 2 || b.size() < 2 + static_cast<std::size_t>(b[1] & 0x7f)) {
-    char tmp[4096];
-    std::size_t n = c.socket().recv_into(tmp, sizeof tmp);
-    if (n == 0) return {-1, ""};
-    b.append(tmp, n);
+  auto need = [&](std::size_t n) {
+    while (b.size() < n) {
+      char tmp[65536];
+      std::size_t k = c.socket().recv_into(tmp, sizeof tmp);
+      if (k == 0) return false;
+      b.append(tmp, k);
+    }
+    return true;
+  };
+  if (!need(2)) return {-1, ""};
+  std::size_t len = b[1] & 0x7f, pos = 2;
+  if (len >= 126) {
+    std::size_t bytes = len == 126 ? 2 : 8;
+    if (!need(2 + bytes)) return {-1, ""};
+    len = 0;
+    for (std::size_t i = 0; i < bytes; ++i) len = len << 8 | static_cast<unsigned char>(b[2 + i]);
+    pos += bytes;
   }
-  std::size_t len = b[1] & 0x7f;  // the tests' server frames are short
-  std::pair<int, std::string> f{static_cast<unsigned char>(b[0]), b.substr(2, len)};
-  b.erase(0, 2 + len);
+  if (!need(pos + len)) return {-1, ""};
+  std::pair<int, std::string> f{static_cast<unsigned char>(b[0]), b.substr(pos, len)};
+  b.erase(0, pos + len);
   return f;
 }
 
@@ -192,6 +204,34 @@ TEST_F(WebSocketIo, ServerCloseWaitsForTheClientsCloseFrame) {
   c.send(frame(0x88, code_bytes(1001)));
   closed.wait();
   EXPECT_TRUE(was_closed);
+  server.stop();
+}
+
+// Two greenlets sending large frames at once through a small window (their
+// writes are partial and wait): each frame arrives whole.
+TEST_F(WebSocketIo, FramesFromTwoSendersNeverInterleave) {
+  HttpServer server(kAny, [](Request& q, Response& r) {
+    WebSocket ws = WebSocket::accept(q, r);
+    auto sender = [&ws](char c) {
+      return fern::spawn([&ws, c] {
+        for (int i = 0; i < 2; ++i) ws.send_binary(std::string(3'000'000, c));
+      });
+    };
+    auto a = sender('a'), b = sender('b');
+    fern::joinall(a, b);
+    ws.close();
+  });
+  server.start();
+  HttpClient c(server.server_port(), 4096);
+  c.send(kUpgrade);
+  ASSERT_EQ(c.read().status, 101);
+  int frames = 0;
+  for (auto f = server_frame(c); f.first == 0x82; f = server_frame(c), ++frames) {
+    ASSERT_EQ(f.second.size(), 3'000'000u);
+    ASSERT_EQ(f.second.find_first_not_of(f.second[0]), std::string::npos) << "frame " << frames << " interleaved";
+  }
+  EXPECT_EQ(frames, 4);
+  c.send(frame(0x88, code_bytes(1000)));
   server.stop();
 }
 

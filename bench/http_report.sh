@@ -94,7 +94,14 @@ for rep in $(seq 1 "$reps"); do
     echo "$rps" >>"$tmp/$name.rps"
     echo "$cpu_us" >>"$tmp/$name.cpu"
     echo "$p99" >>"$tmp/$name.p99"
+    echo "$rps $cpu_us" >"$tmp/$name.last"
   done
+  # The two runs of a repetition are next to each other in time: their
+  # ratio drifts less with the machine's load than the medians do.
+  read -r fr fc <"$tmp/fern.last"
+  read -r nr nc <"$tmp/nginx.last"
+  awk -v a="$fr" -v b="$nr" 'BEGIN { print a / b }' >>"$tmp/ratio.rps"
+  awk -v a="$fc" -v b="$nc" 'BEGIN { print a / b }' >>"$tmp/ratio.cpu"
 done
 
 echo "== idle keep-alive connections: RSS each, $idle_n connections after one request"
@@ -139,17 +146,8 @@ for rep in $(seq 1 "$reps"); do
 done
 
 echo
-for name in fern nginx; do
-  rps=$(median <"$tmp/$name.rps")
-  cpu=$(median <"$tmp/$name.cpu")
-  p99=$(median <"$tmp/$name.p99")
-  printf 'http hello c=%s: %s %.0f req/s, %s us CPU per request, p99 %s ms\n' "$conns" "$name" "$rps" "$cpu" "$p99"
-  echo "$rps $cpu" >"$tmp/$name.sum"
-done
-read -r frps fcpu <"$tmp/fern.sum"
-read -r nrps ncpu <"$tmp/nginx.sum"
-awk -v n="$conns" -v a="$frps" -v b="$nrps" -v c="$fcpu" -v d="$ncpu" \
-  'BEGIN { printf "http hello c=%s: fern / nginx = %.2fx req/s, %.2fx CPU per request\n", n, a / b, c / d }'
+awk -v n="$conns" -v a="$(median <"$tmp/ratio.rps")" -v c="$(median <"$tmp/ratio.cpu")" \
+  'BEGIN { printf "http hello c=%s: fern / nginx = %.2fx req/s, %.2fx CPU per request (median of the per-repetition ratios)\n", n, a, c }'
 echo "http idle keep-alive connection: fern $fern_idle bytes RSS, nginx $nginx_idle bytes RSS"
 for mode in ws echo; do
   awk '{ print $1 }' "$tmp/$mode.echo" | median >"$tmp/$mode.rts"
@@ -157,3 +155,10 @@ for mode in ws echo; do
 done
 awk -v wr="$(cat "$tmp/ws.rts")" -v wc="$(cat "$tmp/ws.cpu")" -v er="$(cat "$tmp/echo.rts")" -v ec="$(cat "$tmp/echo.cpu")" -v c="$conns" \
   'BEGIN { printf "ws echo c=%s: fern %.0f round trips/s, %.2f us CPU per round trip; io echo %.0f/s, %.2f us; ws / io = %.2fx CPU\n", c, wr, wc, er, ec, wc / ec }'
+# Last, one line per server in the issue's format.
+for name in fern nginx; do
+  rps=$(median <"$tmp/$name.rps")
+  cpu=$(median <"$tmp/$name.cpu")
+  p99=$(median <"$tmp/$name.p99")
+  printf 'http hello c=%s: %s %.0f req/s, %s us CPU per request, p99 %s ms\n' "$conns" "$name" "$rps" "$cpu" "$p99"
+done

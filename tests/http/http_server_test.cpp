@@ -158,6 +158,23 @@ TEST_F(Http, ExpectContinueGets100BeforeTheBodyIsSent) {
   server.stop();
 }
 
+// A handler that answers without reading the body: no 100 Continue is
+// sent, and since the client may never send the body, the connection ends.
+TEST_F(Http, ExpectContinueWithTheBodyUnreadGetsTheAnswerAndAClose) {
+  HttpServer server(kAny, [](Request&, Response& r) {
+    r.set_status(403);
+    r.send("no");
+  });
+  server.start();
+  HttpClient c(server.server_port());
+  c.send("PUT /big HTTP/1.1\r\nContent-Length: 1000000\r\nExpect: 100-continue\r\n\r\n");
+  HttpReply r = c.read();
+  EXPECT_EQ(r.status, 403);
+  EXPECT_EQ(r.body, "no");
+  EXPECT_TRUE(c.at_eof());
+  server.stop();
+}
+
 TEST_F(Http, UnreadBodyIsDroppedAndTheConnectionKept) {
   HttpServer server(kAny, [](Request&, Response& r) { r.send("ok"); });
   server.start();

@@ -48,14 +48,9 @@ int main() {
   fern::http::ServerOptions options;
   options.access_log = true;  // pywsgi's log line per request, on stderr
   fern::http::HttpServer server(fern::Address::ip("127.0.0.1", 0), application, options);
-  server.start();
-  auto client = fern::spawn([&server] {
+  example::serve_for_client(server, [](std::uint16_t port) {
     std::printf("GET / HTTP/1.1 (Connection: close) ->\n");
-    example::show_http(example::raw_http(server.server_port(),
-                                         "GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"));
-    server.stop();
+    example::show_http(example::raw_http(port, "GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"));
   });
-  server.serve_forever();
-  client.join();
   return 0;
 }

@@ -26,12 +26,6 @@ int main() {
   fern::http::ServerOptions options;
   options.access_log = true;  // pywsgi's log line per request, on stderr
   fern::http::HttpServer server(fern::Address::ip("127.0.0.1", 0), application, options);
-  server.start();
-  auto client = fern::spawn([&server] {
-    example::client_36(server.server_port());
-    server.stop();
-  });
-  server.serve_forever();
-  client.join();
+  example::serve_for_client(server, example::client_36);
   return 0;
 }

@@ -31,16 +31,12 @@ int main() {
           if (auto datum = data_source.get_for(5.0)) response.write("\"" + *datum + "\"\n");  // json.dumps
         }
       });
-  server.start();
-  auto client = fern::spawn([&server] {
+  example::serve_for_client(server, [](std::uint16_t port) {
     fern::Deadline t0 = fern::Deadline::now();
     std::printf("GET / HTTP/1.1, reading the streamed body for 3.5 s ->\n");
-    example::show_http(example::raw_http(server.server_port(), "GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n", 3.5));
+    example::show_http(example::raw_http(port, "GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n", 3.5));
     std::printf("  (read for %.1f s)\n", static_cast<double>(fern::Deadline::now().nanos() - t0.nanos()) / 1e9);
-    server.stop();
   });
-  server.serve_forever();
-  client.join();
   producer.kill();
   return 0;
 }

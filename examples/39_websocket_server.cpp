@@ -38,9 +38,8 @@ int json_int(const std::string& json, const char* key) {
 
 int main() {
   fern::http::HttpServer server(fern::Address::ip("127.0.0.1", 0), websocket_app);
-  server.start();
-  auto client = fern::spawn([&server] {
-    example::WsClient ws(server.server_port());
+  example::serve_for_client(server, [](std::uint16_t port) {
+    example::WsClient ws(port);
     fern::Deadline t0 = fern::Deadline::now();
     for (int i = 0; i < 4; ++i) {
       std::string message = ws.recv();
@@ -49,9 +48,6 @@ int main() {
                   x, 1 <= y && y <= 5 ? "True" : "False");
     }
     ws.close();
-    server.stop();
   });
-  server.serve_forever();
-  client.join();
   return 0;
 }

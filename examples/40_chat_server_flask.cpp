@@ -189,8 +189,7 @@ std::pair<int, std::string> http(std::uint16_t port, const std::string& method, 
   return {status, split == std::string::npos ? std::string() : reply.substr(split + 4)};
 }
 
-void harness_client(fern::http::HttpServer& server) {
-  std::uint16_t port = server.server_port();
+void harness_client(std::uint16_t port) {
   auto get = [&](const char* path) {
     auto [status, body] = http(port, "GET", path);
     std::printf("GET %s -> %d %s\n", path, status,
@@ -224,12 +223,6 @@ int main(int argc, char** argv) {
     return 0;
   }
   fern::http::HttpServer server(fern::Address::ip("127.0.0.1", 0), app, options);
-  server.start();
-  auto client = fern::spawn([&server] {
-    harness_client(server);
-    server.stop();
-  });
-  server.serve_forever();
-  client.join();
+  example::serve_for_client(server, harness_client);
   return 0;
 }

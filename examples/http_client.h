@@ -9,6 +9,8 @@
 #include <string>
 
 #include "fern/core/deadline.h"
+#include "fern/core/task.h"
+#include "fern/io/http/server.h"
 #include "fern/io/socket.h"
 
 namespace example {
@@ -74,6 +76,20 @@ inline void show_http(const std::string& data) {
     pos = eol + 2;
   }
   std::printf("  <blank line>\n  body: %s\n", bytes_repr(body).c_str());
+}
+
+// What the reference's harness did around a server that serves forever:
+// runs `client(port)` against the started server, then stops it (where the
+// harness sent SIGINT). Returns when both are done.
+template <class Client>
+void serve_for_client(fern::http::HttpServer& server, Client client) {
+  server.start();
+  auto harness = fern::spawn([&server, &client] {
+    client(server.server_port());
+    server.stop();
+  });
+  server.serve_forever();
+  harness.join();
 }
 
 // The harness's client_36 (and client_37): one HTTP/1.1 request with

@@ -1,5 +1,6 @@
 // Load generator for the echo and idle benchmarks (plain epoll, one thread,
-// 127.0.0.1 only, bounded in time and count). It starts the server given on
+// loopback only (127.0.0.1; 127.0.0.2.. as extra source addresses past
+// 20,000 idle connections), bounded in time and count). It starts the server given on
 // its command line with pipes on the server's stdin/stdout; the server
 // prints its port, and answers each line on its stdin with
 // "user_us sys_us rss_bytes connections" (its own getrusage and RSS).
@@ -91,8 +92,19 @@ void stop_server(Server& s) {
   std::fclose(s.out);
 }
 
-int connect_to(int port) {
+// Connection i comes from 127.0.0.(1 + i / 20000): one source address has
+// about 28,000 ephemeral ports, and 100,000 idle connections need more.
+int connect_to(int port, int i = 0) {
   int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd >= 0 && i >= 20000) {
+    sockaddr_in from{};
+    from.sin_family = AF_INET;
+    from.sin_addr.s_addr = htonl(INADDR_LOOPBACK + static_cast<std::uint32_t>(i / 20000));
+    if (bind(fd, reinterpret_cast<sockaddr*>(&from), sizeof from) != 0) {
+      std::perror("echo_load: bind a loopback source address");
+      std::exit(2);
+    }
+  }
   sockaddr_in a{};
   a.sin_family = AF_INET;
   a.sin_port = htons(static_cast<std::uint16_t>(port));
@@ -222,7 +234,7 @@ int run_idle(const char* path, int n) {
   while (query(s).connections != 0) usleep(1000);
   Usage before = query(s);
   std::vector<int> fds;
-  for (int i = 0; i < n; ++i) fds.push_back(connect_to(s.port));
+  for (int i = 0; i < n; ++i) fds.push_back(connect_to(s.port, i));
   Usage after;
   for (int i = 0; i < 3000; ++i) {  // at most 30 s for the server to accept them all
     after = query(s);

@@ -107,6 +107,10 @@ bool dirty_scenario_holds(PingPong ping_pong) {
 void settle_fp_status() {}
 #endif
 
+#if defined(__x86_64__) && defined(__ELF__) && !defined(__CET__)
+extern "C" void* bench_floor_switch(Context* save, Context to, void* arg);
+#endif
+
 // fern: the raw switch between the thread's stack and one fresh context.
 struct FernPair {
   Context main = nullptr;
@@ -150,6 +154,23 @@ void run_fern_switch(benchmark::State& state) {
 
 void BM_Switch_fern(benchmark::State& state) { run_fern_switch<Clean>(state); }
 BENCHMARK(BM_Switch_fern);
+
+#if defined(__x86_64__) && defined(__ELF__) && !defined(__CET__)
+// The floor (bench/floor_switch_x86_64.S): push, store sp, load sp, pop,
+// jmp, nothing else; on fern's own frame layout and fresh contexts.
+void floor_echo(void* arg, void* data) {
+  auto* pair = static_cast<FernPair*>(data);
+  for (;;) arg = bench_floor_switch(&pair->other, pair->main, arg);
+}
+void BM_Switch_floor(benchmark::State& state) {
+  ScopedStack stack;
+  FernPair pair;
+  pair.other = fern::arch::make_context(stack.base(), stack.size(), &floor_echo, &pair);
+  for (auto _ : state) bench_floor_switch(&pair.main, pair.other, nullptr);
+  state.SetItemsProcessed(2 * state.iterations());
+}
+BENCHMARK(BM_Switch_floor);
+#endif
 
 #if FERN_HAVE_BOOST
 namespace bctx = boost::context;

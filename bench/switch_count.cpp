@@ -2,10 +2,11 @@
 // N switches as N/2 ping-pong round trips between the thread's stack and one
 // other context.
 //
-//   switch_count N [fern | boost_fcontext | greenlet | create_run]
+//   switch_count N [fern | floor | boost_fcontext | greenlet | create_run]
 //
 // fern: the raw fern_arch_switch; boost_fcontext: jump_fcontext (when built
-// with Boost); greenlet: fern::Greenlet::switch_to with an int each way;
+// with Boost); floor: bench/floor_switch_x86_64.S, the fewest instructions a
+// switch can run (x86-64); greenlet: fern::Greenlet::switch_to with an int each way;
 // create_run: N/2 greenlets created, run to completion (two switches each)
 // and destroyed, so twice the per-switch figure is the cost of one.
 #include <cstdio>
@@ -58,6 +59,22 @@ void run_boost(long round_trips) {
 }
 #endif
 
+#if defined(__x86_64__) && defined(__ELF__) && !defined(__CET__)
+extern "C" void* bench_floor_switch(Context* save, Context to, void* arg);
+void floor_echo(void* arg, void* data) {
+  auto* pair = static_cast<FernPair*>(data);
+  for (;;) arg = bench_floor_switch(&pair->other, pair->main, arg);
+}
+void run_floor(long round_trips) {
+  fern::arch::Stack stack = fern::arch::allocate_stack();
+  FernPair pair;
+  pair.other = fern::arch::make_context(stack.base, stack.size, &floor_echo, &pair);
+  for (long i = 0; i < round_trips; ++i) bench_floor_switch(&pair.main, pair.other, nullptr);
+  fern::arch::release_stack(stack);
+}
+#  define FERN_BENCH_FLOOR 1
+#endif
+
 void run_greenlet(long round_trips) {
   fern::Greenlet main = fern::Greenlet::current();
   fern::Greenlet echo([&main](fern::Value v) {
@@ -92,6 +109,10 @@ int main(int argc, char** argv) {
     run_fern(n / 2);
   } else if (impl == "greenlet") {
     run_greenlet(n / 2);
+#if FERN_BENCH_FLOOR
+  } else if (impl == "floor") {
+    run_floor(n / 2);
+#endif
   } else if (impl == "create_run") {
     run_create_run(n / 2);
 #if FERN_HAVE_BOOST

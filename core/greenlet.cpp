@@ -102,7 +102,7 @@ void release(GreenletImpl* g) noexcept;
 #if FERN_ASAN
 constexpr std::size_t kKeptBlocks = 0;
 #else
-constexpr std::size_t kKeptBlocks = 256;
+constexpr std::size_t kKeptBlocks = 1024;  // as many as the stack pool keeps
 #endif
 
 GreenletImpl* new_greenlet(ThreadState& ts) {

@@ -72,6 +72,8 @@ class HookList : private HookHolder {
   std::size_t size() const noexcept { return size_; }
   Hook* front() const noexcept { return head_; }
   bool contains(const Hook* h) const noexcept { return h->holder_ == this; }
+  // The node after h in the list that holds h, or nullptr.
+  static Hook* next(const Hook* h) noexcept { return h->next_; }
 
   // Appends h. False (and nothing changes) when h is already linked anywhere.
   bool push_back(Hook* h) noexcept {

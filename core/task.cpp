@@ -1,9 +1,8 @@
 // Tasks (gevent's Greenlet), joinall/killall, sleep and idle.
 #include "fern/core/task.h"
 
-#include <algorithm>
 #include <cstdio>
-#include <unordered_set>
+#include <memory>
 
 #include "fern/arch/stack.h"
 #include "fern/core/timeout.h"
@@ -13,6 +12,14 @@ namespace {
 
 thread_local unsigned long t_next_ident = 1;
 
+
+// A link made by link(fn): owns fn; the task deletes it once fired or unlinked.
+struct OwnedLink : detail::TaskLink {
+  TaskBase::LinkFn fn;
+  TaskBase::LinkId id;
+  int when;  // 0 always, 1 on success, 2 on failure
+  static void on_end(detail::TaskLink* self, TaskBase& task);
+};
 
 // Delivers one kill: queued by kill(), runs in the hub (gevent's _kill).
 struct KillCallback : Callback {
@@ -46,7 +53,7 @@ struct TaskAccess {
     // Its links would run in a loop that is going away: drop them and the
     // hub's reference with them.
     task.node_.unlink();  // the links callback finish() queued
-    task.links_.clear();
+    task.drop_links();
     task.self_.reset();
   }
   static void links(Callback* cb) { static_cast<TaskBase::TaskCallback*>(cb)->task->run_links(); }
@@ -64,7 +71,15 @@ TaskBase::TaskBase() : ident_(t_next_ident++) {
   node_.task = this;
 }
 
-TaskBase::~TaskBase() = default;  // its hooks leave the hub by themselves
+TaskBase::~TaskBase() { drop_links(); }  // its other hooks leave the hub by themselves
+
+// Owned links are deleted; a join's node (on its greenlet's stack) only leaves.
+void TaskBase::drop_links() noexcept {
+  while (detail::Hook* h = links_.pop_front()) {
+    auto* link = static_cast<detail::TaskLink*>(h);
+    if (link->fire == &OwnedLink::on_end) delete static_cast<OwnedLink*>(link);
+  }
+}
 
 const std::string& TaskBase::name() const {
   if (!name_) name_ = std::make_unique<std::string>("Greenlet-" + std::to_string(ident_ - 1));
@@ -141,24 +156,37 @@ void TaskBase::schedule_links() {
 void TaskBase::run_links() {
   std::shared_ptr<TaskBase> keep = std::move(self_);
   // Taken one at a time from the front: a link may unlink later ones (GV-12).
-  while (!links_.empty()) {
-    Link link = std::move(links_.front());
-    links_.erase(links_.begin());
-    if ((link.when == 1 && exception_) || (link.when == 2 && !exception_)) continue;
-    try {
-      link.fn(*this);
-    } catch (const GreenletExit&) {
-      throw;  // the hub itself is being destroyed: unwind it
-    } catch (...) {
-      Hub::report_error("a link of " + describe(), std::current_exception());  // GV-12
-    }
+  while (detail::Hook* h = links_.pop_front()) {
+    auto* link = static_cast<detail::TaskLink*>(h);
+    link->fire(link, *this);
   }
 }
 
+void OwnedLink::on_end(detail::TaskLink* self, TaskBase& task) {
+  std::unique_ptr<OwnedLink> link(static_cast<OwnedLink*>(self));
+  if ((link->when == 1 && task.exception()) || (link->when == 2 && !task.exception())) return;
+  try {
+    link->fn(task);
+  } catch (const GreenletExit&) {
+    throw;  // the hub itself is being destroyed: unwind it
+  } catch (...) {
+    Hub::report_error("a link of " + task.describe(), std::current_exception());  // GV-12
+  }
+}
+
+void TaskBase::add_link_node(detail::TaskLink* node, bool fire_if_dead) {
+  links_.push_back(node);
+  if (dead_ && fire_if_dead) schedule_links();  // linking an ended task fires soon (GV-11)
+}
+
 TaskBase::LinkId TaskBase::add_link(LinkFn fn, int when) {
-  LinkId id = next_link_++;
-  links_.push_back(Link{id, std::move(fn), when});
-  if (dead_) schedule_links();  // linking an ended task fires soon (GV-11)
+  auto link = std::make_unique<OwnedLink>();
+  link->fire = &OwnedLink::on_end;
+  link->fn = std::move(fn);
+  link->id = next_link_++;
+  link->when = when;
+  LinkId id = link->id;
+  add_link_node(link.release(), true);
   return id;
 }
 
@@ -167,22 +195,25 @@ TaskBase::LinkId TaskBase::link_value(LinkFn fn) { return add_link(std::move(fn)
 TaskBase::LinkId TaskBase::link_exception(LinkFn fn) { return add_link(std::move(fn), 2); }
 
 void TaskBase::unlink(LinkId id) noexcept {
-  auto it = std::find_if(links_.begin(), links_.end(), [id](const Link& l) { return l.id == id; });
-  if (it != links_.end()) links_.erase(it);
+  for (detail::Hook* h = links_.front(); h; h = detail::HookList::next(h)) {
+    auto* link = static_cast<detail::TaskLink*>(h);
+    if (link->fire == &OwnedLink::on_end && static_cast<OwnedLink*>(link)->id == id) {
+      delete static_cast<OwnedLink*>(link);  // leaves the list by itself
+      return;
+    }
+  }
 }
 
 bool TaskBase::has_links() const noexcept { return !links_.empty(); }
 
 bool TaskBase::join_until(Deadline deadline) {
   if (dead_) return true;
-  Waiter waiter;
-  LinkId id = link([&waiter](TaskBase&) { waiter.wake(); });
-  struct Unlink {
-    TaskBase* task;
-    LinkId id;
-    ~Unlink() { task->unlink(id); }
-  } unlink_on_exit{this, id};
-  Hub::current().park(waiter, deadline);
+  struct JoinLink : detail::TaskLink {
+    Waiter waiter;
+  } node;  // leaves links_ by itself on every way out
+  node.fire = [](detail::TaskLink* self, TaskBase&) { static_cast<JoinLink*>(self)->waiter.wake(); };
+  add_link_node(&node, false);
+  Hub::current().park(node.waiter, deadline);
   return dead_;
 }
 
@@ -225,72 +256,77 @@ void cancel_timeout(Timeout& t) noexcept { t.cancel(); }
 
 }  // namespace detail
 
-namespace {
+// joinall: one link node per distinct task, in one array; a node is found
+// again in its task's (short) list to tolerate duplicates (GV-13) in O(n),
+// with no sort and no set.
+struct JoinAccess {
+  struct State {
+    std::vector<AnyTask> done;
+    std::exception_ptr first_error;
+    std::size_t wanted = 0;
+    bool raise_error = false;
+    Waiter waiter;
 
-// What joinall's links share; each link captures only a pointer to it and
-// the task's index (small enough for std::function's inline storage).
-struct JoinState {
-  const std::vector<AnyTask>& tasks;
-  std::vector<AnyTask> done;
-  std::exception_ptr first_error;
-  std::size_t wanted;
-  bool raise_error;
-  Waiter waiter;
+    bool finished() const { return done.size() >= wanted || (raise_error && first_error); }
+    void add(const AnyTask& t) {
+      done.push_back(t);
+      if (!first_error && t->exception()) first_error = t->exception();
+    }
+  };
+  struct Node : detail::TaskLink {
+    State* state = nullptr;
+    const AnyTask* task = nullptr;
+    bool counted = false;
 
-  bool finished() const { return done.size() >= wanted || (raise_error && first_error); }
-  void add(const AnyTask& t) {
-    done.push_back(t);
-    if (!first_error && t->exception()) first_error = t->exception();
+    void count() {
+      if (counted) return;
+      counted = true;
+      state->add(*task);
+    }
+    static void on_end(detail::TaskLink* self, TaskBase&) {
+      auto* node = static_cast<Node*>(self);
+      node->count();
+      if (node->state->finished() && !node->state->waiter.ready()) node->state->waiter.wake();
+    }
+  };
+
+  static bool linked_by(const TaskBase& t, const State* state) noexcept {
+    for (detail::Hook* h = t.links_.front(); h; h = detail::HookList::next(h)) {
+      auto* link = static_cast<detail::TaskLink*>(h);
+      if (link->fire == &Node::on_end && static_cast<Node*>(link)->state == state) return true;
+    }
+    return false;
+  }
+
+  static std::vector<AnyTask> joinall(const std::vector<AnyTask>& tasks, const JoinAll& options) {
+    State state;
+    state.raise_error = options.raise;
+    // Declared after state: the nodes leave their tasks' lists first.
+    std::unique_ptr<Node[]> nodes(new Node[tasks.size()]);
+    std::size_t distinct = 0;
+    for (const AnyTask& t : tasks) {
+      if (!t || linked_by(*t, &state)) continue;
+      Node& node = nodes[distinct++];
+      node.fire = &Node::on_end;
+      node.state = &state;
+      node.task = &t;
+      // An ended task's node only marks it as seen: counted now, in list order.
+      t->add_link_node(&node, false);
+    }
+    std::size_t count = options.n;
+    state.wanted = count == 0 || count > distinct ? distinct : count;
+    state.done.reserve(distinct);
+    for (std::size_t i = 0; i < distinct; ++i)
+      if ((*nodes[i].task)->dead()) nodes[i].count();
+    if (!state.finished()) Hub::current().park(state.waiter, options.deadline);
+    if (state.raise_error && state.first_error) std::rethrow_exception(state.first_error);
+    if (state.done.size() > state.wanted) state.done.resize(state.wanted);
+    return std::move(state.done);
   }
 };
 
-}  // namespace
-
 std::vector<AnyTask> joinall(const std::vector<AnyTask>& tasks, const JoinAll& options) {
-  const bool raise_error = options.raise;
-  const std::size_t count = options.n;
-  // Duplicates are tolerated (GV-13): keep the first of each. Checking costs
-  // a sort; only lists that have duplicates pay for a set.
-  std::vector<AnyTask> unique;
-  {
-    std::vector<TaskBase*> seen;
-    seen.reserve(tasks.size());
-    for (const AnyTask& t : tasks)
-      if (t) seen.push_back(t.get());
-    std::sort(seen.begin(), seen.end());
-    bool duplicates = std::adjacent_find(seen.begin(), seen.end()) != seen.end();
-    unique.reserve(seen.size());
-    std::unordered_set<TaskBase*> taken;
-    for (const AnyTask& t : tasks)
-      if (t && (!duplicates || taken.insert(t.get()).second)) unique.push_back(t);
-  }
-  JoinState state{unique, {}, nullptr, 0, raise_error, {}};
-  state.wanted = count == 0 || count > unique.size() ? unique.size() : count;
-  state.done.reserve(unique.size());
-  for (const AnyTask& t : unique)
-    if (t->dead()) state.add(t);
-  if (!state.finished()) {
-    std::vector<std::pair<TaskBase*, TaskBase::LinkId>> linked;
-    linked.reserve(unique.size());
-    struct Unlink {
-      std::vector<std::pair<TaskBase*, TaskBase::LinkId>>& links;
-      ~Unlink() {
-        for (auto& [t, id] : links) t->unlink(id);
-      }
-    } unlink_on_exit{linked};
-    for (std::size_t i = 0; i < unique.size(); ++i) {
-      if (unique[i]->dead()) continue;
-      JoinState* shared = &state;
-      linked.emplace_back(unique[i].get(), unique[i]->link([shared, i](TaskBase&) {
-        shared->add(shared->tasks[i]);
-        if (shared->finished() && !shared->waiter.ready()) shared->waiter.wake();
-      }));
-    }
-    Hub::current().park(state.waiter, options.deadline);
-  }
-  if (raise_error && state.first_error) std::rethrow_exception(state.first_error);
-  if (state.done.size() > state.wanted) state.done.resize(state.wanted);
-  return std::move(state.done);
+  return JoinAccess::joinall(tasks, options);
 }
 
 namespace {

@@ -41,12 +41,25 @@
 #include <utility>
 #include <vector>
 
+#include "fern/core/block_pool.h"
 #include "fern/core/greenlet.h"
+#include "fern/core/hook.h"
 #include "fern/core/hub.h"
 
 namespace fern {
 
 class Timeout;
+class TaskBase;
+
+namespace detail {
+// A task's link: an intrusive node in the task's list, fired from the hub
+// after the task ends, in link order (F11). link() makes one that owns its
+// function; join and joinall put one on the joining greenlet's stack (no
+// allocation), which leaves the list by itself when the join returns.
+struct TaskLink : Hook {
+  void (*fire)(TaskLink* self, TaskBase& task) = nullptr;
+};
+}  // namespace detail
 
 class TaskBase : public std::enable_shared_from_this<TaskBase> {
  public:
@@ -109,14 +122,13 @@ class TaskBase : public std::enable_shared_from_this<TaskBase> {
   virtual void run() = 0;
 
  private:
-  struct Link {
-    LinkId id;
-    LinkFn fn;
-    int when;  // 0 always, 1 on success, 2 on failure
-  };
   friend struct TaskAccess;
+  friend struct JoinAccess;
   bool kill_until(std::exception_ptr error, Deadline deadline);
   LinkId add_link(LinkFn fn, int when);
+  // Appends a link node; `fire_if_dead` schedules the links of an ended task.
+  void add_link_node(detail::TaskLink* node, bool fire_if_dead);
+  void drop_links() noexcept;
   void bootstrap();
   void finish(std::exception_ptr error, bool killed, bool report = true);
   void schedule_links();
@@ -136,7 +148,7 @@ class TaskBase : public std::enable_shared_from_this<TaskBase> {
   // running, the links callback once dead.
   TaskCallback node_;
   std::unique_ptr<TaskTimer> start_timer_;  // start_later only
-  std::vector<Link> links_;  // few, and most tasks have none: no allocation until one
+  detail::HookList links_;  // of detail::TaskLink: few, and most tasks have none
   std::exception_ptr exception_;
   mutable std::unique_ptr<std::string> name_;  // made on first use: spawning pays nothing for it
   unsigned long ident_ = 0;
@@ -199,7 +211,9 @@ class Task {
       return std::apply(f, std::move(tup));
     };
     Task t;
-    t.core_ = std::make_shared<detail::FunctionTask<R, decltype(bound)>>(std::move(bound));
+    // One pooled block for the control block and the task (block_pool.h).
+    t.core_ = std::allocate_shared<detail::FunctionTask<R, decltype(bound)>>(
+        detail::PoolAllocator<detail::FunctionTask<R, decltype(bound)>>(), std::move(bound));
     return t;
   }
   // Wraps a TaskBase subclass (gevent's Greenlet subclass with _run).

@@ -135,6 +135,7 @@ TimerHeap::~TimerHeap() {
     entries_[i].node->slot = TimerNode::kNotQueued;
     entries_[i].node->holder_ = nullptr;
   }
+  tomb_.holder_ = nullptr;
   if (entries_) ::operator delete(entries_ - kPad, kLine);
 }
 
@@ -150,8 +151,19 @@ void TimerHeap::reserve(std::size_t n) {
 }
 
 bool TimerHeap::push(TimerNode* node) {
-  // Pushing a queued node again re-queues it rather than corrupting the heap.
-  if (node->holder_ == this) remove(node);
+  // Re-arming a queued node re-keys its entry in place, as a new push
+  // (sequence included) would order it.
+  if (node->holder_ == this) {
+    const std::size_t hole = node->slot;
+    const Entry e{node->deadline, node};
+    node->sequence = next_sequence_++;
+    if (hole > 0 && before(e, entries_[(hole - 1) / kArity])) {
+      sift_up(entries_, hole, e);
+    } else {
+      sift_down(entries_, size_, hole, e);
+    }
+    return true;
+  }
   assert(!node->linked() && "fern: a timer linked in another container");
   if (node->linked()) return false;
   if (size_ == capacity_) reserve(capacity_ ? 2 * capacity_ : kInitialCapacity);
@@ -173,22 +185,50 @@ void TimerHeap::remove(TimerNode* node) noexcept {
   const std::size_t hole = node->slot;
   assert(hole < size_ && entries_[hole].node == node);
   unqueue(node);
+  entries_[hole].node = &tomb_;
+  ++tombs_;
+  // Tombstones at the end of the array are simply cut off (the last timer
+  // armed and cancelled first: a Timeout around a quick call).
+  while (size_ && entries_[size_ - 1].node == &tomb_) {
+    --size_;
+    --tombs_;
+  }
+  if (tombs_ > kInitialCapacity && tombs_ > size_ / 2) sweep();
+}
+
+void TimerHeap::pop_top() noexcept {
   const Entry last = entries_[--size_];
-  if (hole == size_) return;
-  // The last entry belongs above the hole or at or below it, never both.
-  if (hole > 0 && before(last, entries_[(hole - 1) / kArity])) {
-    sift_up(entries_, hole, last);
-  } else {
-    sift_down(entries_, size_, hole, last);
+  if (size_ > 0) sift_down(entries_, size_, 0, last);
+}
+
+void TimerHeap::drop_tombstones_on_top() noexcept {
+  while (size_ && entries_[0].node == &tomb_) {
+    --tombs_;
+    pop_top();
   }
 }
 
+// Keeps the live entries, in array order, and rebuilds the heap bottom-up
+// (Floyd): O(n), each live node learning its slot.
+void TimerHeap::sweep() noexcept {
+  std::size_t n = 0;
+  for (std::size_t i = 0; i < size_; ++i) {
+    if (entries_[i].node == &tomb_) continue;
+    entries_[n] = entries_[i];
+    entries_[n].node->slot = n;
+    ++n;
+  }
+  size_ = n;
+  tombs_ = 0;
+  if (n < 2) return;
+  for (std::size_t i = (n - 2) / kArity + 1; i-- > 0;) sift_down(entries_, n, i, entries_[i]);
+}
+
 TimerNode* TimerHeap::pop_expired(Nanos now) noexcept {
-  if (size_ == 0 || entries_[0].deadline > now) return nullptr;
-  TimerNode* node = entries_[0].node;
+  TimerNode* node = top();
+  if (!node || entries_[0].deadline > now) return nullptr;
   unqueue(node);
-  const Entry last = entries_[--size_];
-  if (size_ > 0) sift_down(entries_, size_, 0, last);
+  pop_top();
   return node;
 }
 

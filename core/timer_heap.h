@@ -5,8 +5,12 @@
 // A TimerNode lives inside its owner (a sleeping greenlet's waiter, a
 // Timeout, a spawn_later) and is a Hook: it leaves the heap when its owner
 // goes. The heap holds pointers to nodes; each node knows its slot, so
-// cancel is O(log n) without searching. The heap also counts its nodes that
-// keep the loop alive (`ref`, HUB-7).
+// cancel is O(1) without searching: the node's entry becomes a tombstone
+// that no longer refers to it (so the node may go at once), skipped when it
+// reaches the top and swept out in O(n) once tombstones outnumber live
+// timers (amortised O(1)). A cancel of the last entry just shortens the
+// array. Re-arming an armed node re-keys its entry in place. The heap also
+// counts its nodes that keep the loop alive (`ref`, HUB-7).
 #include <cstddef>
 #include <cstdint>
 
@@ -42,17 +46,21 @@ class TimerHeap : private detail::HookHolder {
   // reaches a new high-water mark. A node linked in another container is
   // refused (false; an assert in debug builds).
   bool push(TimerNode* node);
-  // Unqueues node if queued here. O(log n).
+  // Unqueues node if queued here. O(1) amortised.
   void remove(TimerNode* node) noexcept;
-  // The earliest node, or nullptr. O(1).
-  TimerNode* top() const noexcept { return size_ ? entries_[0].node : nullptr; }
+  // The earliest node, or nullptr (tombstones on top are dropped first).
+  TimerNode* top() noexcept {
+    if (size_ && entries_[0].node == &tomb_) drop_tombstones_on_top();
+    return size_ ? entries_[0].node : nullptr;
+  }
   // Unqueues and returns the earliest node if its deadline <= now, else nullptr.
   TimerNode* pop_expired(Nanos now) noexcept;
 
-  std::size_t size() const noexcept { return size_; }
+  // Queued (armed) nodes; tombstones do not count.
+  std::size_t size() const noexcept { return size_ - tombs_; }
   // Queued nodes with ref() set.
   std::size_t ref_count() const noexcept { return ref_count_; }
-  bool empty() const noexcept { return size_ == 0; }
+  bool empty() const noexcept { return size_ == tombs_; }
   // Makes room for n timers up front.
   void reserve(std::size_t n);
 
@@ -62,13 +70,20 @@ class TimerHeap : private detail::HookHolder {
     TimerNode* node;
   };
   Entry* entries_ = nullptr;
-  std::size_t size_ = 0;
+  std::size_t size_ = 0;   // entries, tombstones included
+  std::size_t tombs_ = 0;
   std::size_t capacity_ = 0;
   std::size_t ref_count_ = 0;
-  std::uint64_t next_sequence_ = 0;
+  std::uint64_t next_sequence_ = 1;  // 0 is the tombstone's
   friend struct TimerNode;
+  // What a cancelled entry points to: sequence 0 (a tombstone sorts first
+  // among equal deadlines), and its slot takes the sifts' writes.
+  TimerNode tomb_;
   static void detach_from(HookHolder* self, detail::Hook* h) noexcept;
   void unqueue(TimerNode* node) noexcept;
+  void pop_top() noexcept;
+  void drop_tombstones_on_top() noexcept;
+  void sweep() noexcept;
 };
 
 }  // namespace fern

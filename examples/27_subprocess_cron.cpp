@@ -4,7 +4,9 @@
 // (SP-1). Python prints the bytes object: b'Linux'.
 // Deliberate difference: the child sleeps 1.05 s, not 1 s. The reference's
 // sixth "cron" (at 1.0 s) wins a race of a few milliseconds against the
-// child's exit; 50 ms more keeps the twin's count the same on a loaded machine.
+// child's exit; 50 ms more keeps the twin's count the same on a loaded machine,
+// and the cron ticks on absolute times (sleep_until) so that a slow tick does
+// not push the later ones back.
 #include <cstdio>
 #include <string>
 
@@ -13,10 +15,12 @@
 
 int main() {
   auto g = fern::spawn([] {
+    fern::Deadline tick = fern::Deadline::now();
     for (;;) {
       std::puts("cron");
       std::fflush(stdout);
-      fern::sleep(0.2);
+      tick = fern::Deadline::after(0.2, tick.nanos());
+      fern::sleep_until(tick);
     }
   });
   fern::PopenOptions options;

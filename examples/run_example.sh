@@ -6,6 +6,8 @@
 #   --meta FILE              reference .meta; its rc= is the expected exit status
 #   --rc N                   expected exit status instead of the .meta's
 #   --unordered-after LINE   lines after the first LINE are compared as a set (random order)
+#   --unordered              every line is compared as a set
+#   --mask-ports             127.0.0.1:PORT for every 127.0.0.1:<number> (ephemeral ports)
 #   --stderr-last LINE       the last line of stderr must be LINE
 #   --sigquit-after SECONDS  send SIGQUIT after SECONDS, and again every 0.5 s until it exits
 #   --stderr-ref FILE|none   check stderr instead of stdout and exit status: with the
@@ -15,13 +17,15 @@
 # reach the guest. Hex addresses (0x...) are masked on both sides.
 set -u
 
-expected_stdout= meta= rc= unordered_after= stderr_last= sigquit_after= stderr_ref=
+expected_stdout= meta= rc= unordered_after= stderr_last= sigquit_after= stderr_ref= unordered= mask_ports=
 while [ $# -gt 0 ]; do
   case $1 in
     --stdout) expected_stdout=$2; shift 2 ;;
     --meta) meta=$2; shift 2 ;;
     --rc) rc=$2; shift 2 ;;
     --unordered-after) unordered_after=$2; shift 2 ;;
+    --unordered) unordered=1; shift ;;
+    --mask-ports) mask_ports=1; shift ;;
     --stderr-last) stderr_last=$2; shift 2 ;;
     --sigquit-after) sigquit_after=$2; shift 2 ;;
     --stderr-ref) stderr_ref=$2; shift 2 ;;
@@ -63,10 +67,18 @@ fi
 # Python reports death by signal N as -N; a shell as 128+N.
 if [ "$rc" -lt 0 ]; then rc=$((128 - rc)); fi
 
-mask() { sed 's/0x[0-9a-fA-F][0-9a-fA-F]*/0x?/g' "$1"; }
+mask() {
+  if [ -n "$mask_ports" ]; then
+    sed 's/0x[0-9a-fA-F][0-9a-fA-F]*/0x?/g; s/127\.0\.0\.1:[0-9][0-9]*/127.0.0.1:PORT/g' "$1"
+  else
+    sed 's/0x[0-9a-fA-F][0-9a-fA-F]*/0x?/g' "$1"
+  fi
+}
 # Everything up to the first $unordered_after line in order, the rest sorted.
 normalize() {
-  if [ -z "$unordered_after" ]; then
+  if [ -n "$unordered" ]; then
+    mask "$1" | LC_ALL=C sort
+  elif [ -z "$unordered_after" ]; then
     mask "$1"
   else
     mask "$1" | awk -v mark="$unordered_after" 'seen { print | "LC_ALL=C sort" ; next } { print } $0 == mark { seen = 1; fflush() }'

@@ -23,6 +23,60 @@ extern char** environ;
 namespace fern {
 namespace {
 
+// The offset of the first byte that is not part of well-formed UTF-8
+// (RFC 3629: no overlongs, no surrogates, nothing past U+10FFFF), or npos.
+std::size_t invalid_utf8_at(const std::string& s) {
+  const auto* p = reinterpret_cast<const unsigned char*>(s.data());
+  const std::size_t n = s.size();
+  std::size_t i = 0;
+  while (i < n) {
+    unsigned char c = p[i];
+    if (c < 0x80) {
+      ++i;
+      continue;
+    }
+    std::size_t len;
+    unsigned char lo = 0x80, hi = 0xBF;
+    if (c >= 0xC2 && c <= 0xDF) len = 2;
+    else if (c >= 0xE0 && c <= 0xEF) {
+      len = 3;
+      if (c == 0xE0) lo = 0xA0;
+      if (c == 0xED) hi = 0x9F;
+    } else if (c >= 0xF0 && c <= 0xF4) {
+      len = 4;
+      if (c == 0xF0) lo = 0x90;
+      if (c == 0xF4) hi = 0x8F;
+    } else {
+      return i;
+    }
+    if (n - i < len || p[i + 1] < lo || p[i + 1] > hi) return i;
+    for (std::size_t k = 2; k < len; ++k)
+      if ((p[i + k] & 0xC0) != 0x80) return i;
+    i += len;
+  }
+  return std::string::npos;
+}
+
+// Python's universal newlines: "\r\n" and a lone "\r" become "\n".
+std::string universal_newlines(const std::string& s) {
+  std::string out;
+  out.reserve(s.size());
+  for (std::size_t i = 0; i < s.size(); ++i) {
+    if (s[i] != '\r') out.push_back(s[i]);
+    else {
+      out.push_back('\n');
+      if (i + 1 < s.size() && s[i + 1] == '\n') ++i;
+    }
+  }
+  return out;
+}
+
+std::string decoded(const char* stream, const std::string& s) {
+  std::size_t bad = invalid_utf8_at(s);
+  if (bad != std::string::npos) throw DecodeError(stream, bad);
+  return universal_newlines(s);
+}
+
 std::string join_args(const std::vector<std::string>& args) {
   std::string s;
   for (const std::string& a : args) s += (s.empty() ? "" : " ") + a;
@@ -72,7 +126,12 @@ CalledProcessError::CalledProcessError(const std::string& cmd, int rc, Output ou
     : std::runtime_error("fern: command '" + cmd + "' returned non-zero exit status " + std::to_string(rc)),
       returncode(rc), output(std::move(out)) {}
 
-Popen::Popen(std::vector<std::string> args, PopenOptions options) {
+DecodeError::DecodeError(const char* stream, std::size_t at)
+    : std::runtime_error(std::string("fern: ") + stream + " is not UTF-8 (text mode): bad byte at offset " +
+                         std::to_string(at)),
+      offset(at) {}
+
+Popen::Popen(std::vector<std::string> args, PopenOptions options) : text_(options.text) {
   if (args.empty()) throw std::invalid_argument("fern: Popen needs a program");
   if (options.shell) args = {"/bin/sh", "-c", join_args(args)};
   command_ = join_args(args);
@@ -185,7 +244,8 @@ Popen::Popen(std::vector<std::string> args, PopenOptions options) {
 Popen::Popen(Popen&& o) noexcept
     : command_(std::move(o.command_)), pid_(std::exchange(o.pid_, -1)), pidfd_(std::exchange(o.pidfd_, -1)),
       returncode_(o.returncode_), in_(std::move(o.in_)), out_(std::move(o.out_)), err_(std::move(o.err_)),
-      partial_(std::move(o.partial_)), pending_(std::move(o.pending_)), input_taken_(o.input_taken_) {}
+      partial_(std::move(o.partial_)), pending_(std::move(o.pending_)), input_taken_(o.input_taken_),
+      text_(o.text_) {}
 
 Popen::~Popen() {
   if (pid_ > 0 && !returncode_) {
@@ -280,6 +340,10 @@ Output Popen::communicate(std::string_view input, std::optional<Duration> timeou
   if (!wait_until(d)) throw TimeoutExpired(command_, timeout ? *timeout : Duration::forever(), partial_);
   Output out = std::move(partial_);
   partial_ = Output();
+  if (text_) {
+    out.out = decoded("stdout", out.out);
+    out.err = decoded("stderr", out.err);
+  }
   return out;
 }
 

@@ -6,6 +6,8 @@
 //   Popen(args, stdin=PIPE, ...)     Popen(args, {.in = Stdio::kPipe, ...})
 //   Popen('cmd', shell=True)         Popen({"cmd"}, {.shell = true})
 //   p.communicate(input, timeout)    p.communicate(input, timeout) -> Output; TimeoutExpired
+//   text=True / universal_newlines   {.text = true}: communicate's output has "\r\n" and "\r"
+//                                    as "\n" and must be UTF-8, else DecodeError (SP-2)
 //   p.wait() / p.wait(timeout)       p.wait() / p.wait_for(t) -> std::optional<int> (a value on timeout)
 //   p.poll(), p.returncode           p.poll(), p.returncode()   (-N: killed by signal N)
 //   p.send_signal/terminate/kill     same
@@ -36,6 +38,7 @@ struct PopenOptions {
   Stdio out = Stdio::kInherit;
   Stdio err = Stdio::kInherit;
   bool shell = false;  // args[0] is a /bin/sh -c command line
+  bool text = false;   // universal newlines + UTF-8 check on communicate's output (SP-2)
   std::optional<std::string> cwd;
   std::optional<std::vector<std::string>> env;  // "K=V" entries; none: inherit
 };
@@ -52,6 +55,14 @@ class TimeoutExpired : public std::runtime_error {
   TimeoutExpired(const std::string& cmd, Duration timeout, Output partial);
   Output output;
   double timeout_seconds;
+};
+
+// Text mode and the output is not UTF-8 (UnicodeDecodeError): where the
+// first bad byte is, and which stream.
+class DecodeError : public std::runtime_error {
+ public:
+  DecodeError(const char* stream, std::size_t offset);
+  std::size_t offset;
 };
 
 // run(check = true) and the child exited non-zero (CalledProcessError).
@@ -114,6 +125,7 @@ class Popen {
   Output partial_;        // what communicate read before a timeout
   std::string pending_;   // input not yet written
   bool input_taken_ = false;
+  bool text_ = false;
 };
 
 struct RunOptions {

@@ -13,6 +13,11 @@
 //   pool.kill() / join()       destructor / shutdown(): runs what is queued, joins the threads
 // TP-1: threads start lazily, one per queued job while fewer than maxsize
 // are idle-or-busy. TP-4: work beyond maxsize queues and starts FIFO.
+// TP-5: a worker gets its own hub on first use, so fern code (tasks, sleeps,
+// a nested apply) runs inside a job; a job's callable, arguments and result
+// are released as soon as it is done. Unlike gevent, a pool is not tied to
+// one hub: any thread with a hub (another pool's worker included) may spawn
+// into it, and the result goes to the spawning thread's hub.
 // Rules: spawn from a greenlet (or plain code) of a thread with a hub; the
 // result is delivered to that hub (a pending result keeps its loop alive,
 // so run_until_idle waits for it; a hub destroyed first is not posted to).

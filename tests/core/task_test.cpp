@@ -1,6 +1,8 @@
 // gevent's Greenlet as fern::Task: SEMANTICS GV-1 .. GV-21.
+#include <cstdint>
 #include <stdexcept>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "fern/core/task.h"
@@ -204,6 +206,105 @@ TEST_F(Tasks, JoinallRaisesTheFirstFailureToHappenAndHonoursCount) {
   ASSERT_EQ(one.size(), 1u);
   EXPECT_EQ(one[0], f.core());
   s.kill();
+}
+
+// GV-13: duplicates of ended and of running tasks, nulls among them, are
+// joined once each, in completion order; joinall's and join's link nodes
+// leave the tasks when they return, also by timeout.
+TEST_F(Tasks, JoinallCountsEachTaskOnceAndLeavesNoLinksBehind) {
+  auto ended = spawn([] {});
+  ended.join();
+  auto slow = spawn([] { sleep(0.001); });
+  auto quick = spawn([] {});
+  auto done = fern::joinall({slow.core(), ended.core(), nullptr, quick.core(), slow.core(), ended.core(),
+                             quick.core()});
+  ASSERT_EQ(done.size(), 3u);
+  EXPECT_EQ(done[0], ended.core());  // already ended: counted first, in list order
+  EXPECT_EQ(done[1], quick.core());
+  EXPECT_EQ(done[2], slow.core());
+  EXPECT_FALSE(slow->has_links());
+  EXPECT_FALSE(ended->has_links());
+
+  auto sleeper = spawn([] { sleep(10); });
+  EXPECT_TRUE(fern::joinall({sleeper.core(), sleeper.core()}, fern::JoinAll().within(0.001)).empty());
+  EXPECT_FALSE(sleeper->has_links());
+  EXPECT_FALSE(sleeper.join_for(0.001));
+  EXPECT_FALSE(sleeper->has_links());
+  // A user link beside them still fires, and unlink by id still works.
+  int fired = 0;
+  sleeper->link([&](fern::TaskBase&) { ++fired; });
+  auto gone = sleeper->link([&](fern::TaskBase&) { fired += 100; });
+  sleeper->unlink(gone);
+  sleeper.kill();
+  sleep(0);
+  EXPECT_EQ(fired, 1);
+}
+
+// Task memory: callables of any size and alignment (over-aligned ones
+// bypass the pool, big ones go to operator new), each stored aligned.
+TEST_F(Tasks, CallablesOfAnySizeAndAlignmentAreStoredAligned) {
+  struct alignas(64) Wide {
+    char bytes[64];
+  };
+  struct Big {
+    char bytes[2000];
+  };
+  Wide wide{};
+  wide.bytes[0] = 'w';
+  Big big{};
+  big.bytes[1999] = 'b';
+  auto a = spawn([wide] {
+    EXPECT_EQ(reinterpret_cast<std::uintptr_t>(&wide) % 64, 0u);
+    return wide.bytes[0];
+  });
+  auto b = spawn([big] { return big.bytes[1999]; });
+  EXPECT_EQ(a.get(), 'w');
+  EXPECT_EQ(b.get(), 'b');
+}
+
+// Two greenlets joining overlapping lists at once: each joinall's nodes are
+// its own (de-duplication looks only at its own), both see every task.
+TEST_F(Tasks, ConcurrentJoinallsOverOverlappingTasksEachSeeAll) {
+  auto x = spawn([] { sleep(0.001); });
+  auto y = spawn([] { sleep(0.002); });
+  std::size_t first = 0, second = 0;
+  auto j1 = spawn([&] { first = fern::joinall({x.core(), y.core(), x.core()}).size(); });
+  auto j2 = spawn([&] { second = fern::joinall({y.core(), x.core(), y.core()}).size(); });
+  fern::joinall({j1.core(), j2.core()});
+  EXPECT_EQ(first, 2u);
+  EXPECT_EQ(second, 2u);
+  EXPECT_FALSE(x->has_links());
+  EXPECT_FALSE(y->has_links());
+}
+
+// A task whose links never ran (it never ended in a loop that ran them)
+// frees them with itself: ASan's leak check sees any that stay.
+TEST_F(Tasks, LinksOfADroppedTaskGoWithIt) {
+  int fired = 0;
+  {
+    auto t = fern::Task<void>::create([] {});
+    t->link([&](fern::TaskBase&) { ++fired; });
+    t->link_value([&](fern::TaskBase&) { ++fired; });
+  }
+  sleep(0);
+  EXPECT_EQ(fired, 0);
+}
+
+// Task memory comes from a per-thread pool: a task made on one thread and
+// dropped on another (a handle handed over) is freed there, and both
+// threads end cleanly.
+TEST(TaskPool, TaskDroppedOnAnotherThreadIsFreedThere) {
+  fern::AnyTask handle;
+  std::thread maker([&] {
+    auto t = spawn([] { return 7; });
+    EXPECT_EQ(t.get(), 7);
+    handle = t.core();
+    fern::Hub::destroy_current();
+  });
+  maker.join();
+  std::thread dropper([&] { handle.reset(); });
+  dropper.join();
+  EXPECT_FALSE(handle);
 }
 
 // GV-8, GV-14

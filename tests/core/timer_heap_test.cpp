@@ -5,6 +5,7 @@
 #include <cmath>
 #include <cstdint>
 #include <limits>
+#include <memory>
 #include <random>
 #include <set>
 #include <utility>
@@ -160,6 +161,53 @@ TEST(TimerHeap, EmptyHeapHasNoTopAndPopsNothing) {
   TimerHeap heap;
   EXPECT_EQ(heap.top(), nullptr);
   EXPECT_EQ(heap.pop_expired(std::numeric_limits<Nanos>::max()), nullptr);
+}
+
+// Cancel is a tombstone: the cancelled node is no longer referred to, so
+// its owner may free it at once (ASan sees any later touch), and the heap
+// still pops the live ones in order, sweeping tombstones as they pile up.
+TEST(TimerHeap, CancelledNodesMayBeFreedAtOnce) {
+  std::mt19937_64 rng(7);
+  std::vector<std::unique_ptr<TimerNode>> nodes;
+  TimerHeap heap;
+  for (int i = 0; i < 5000; ++i) {
+    nodes.push_back(std::make_unique<TimerNode>());
+    nodes.back()->deadline = static_cast<Nanos>(rng() % 100000);
+    heap.push(nodes.back().get());
+  }
+  std::size_t live = nodes.size();
+  for (std::size_t i = 0; i < nodes.size(); i += 1 + rng() % 2) {
+    heap.remove(nodes[i].get());
+    nodes[i].reset();
+    --live;
+    ASSERT_EQ(heap.size(), live);
+  }
+  Nanos previous = -1;
+  std::size_t popped = 0;
+  while (TimerNode* node = heap.pop_expired(100000)) {
+    ASSERT_GE(node->deadline, previous);
+    previous = node->deadline;
+    ++popped;
+  }
+  EXPECT_EQ(popped, live);
+  EXPECT_TRUE(heap.empty());
+  EXPECT_EQ(heap.top(), nullptr);
+}
+
+// A tombstone on top is not a timer: top() shows the earliest live one
+// (the hub sizes its poll timeout from it).
+TEST(TimerHeap, TopSkipsACancelledEarliestTimer) {
+  TimerNode early, late;
+  early.deadline = 1;
+  late.deadline = 1000;
+  TimerHeap heap;
+  heap.push(&late);
+  heap.push(&early);
+  heap.remove(&early);
+  EXPECT_EQ(heap.top(), &late);
+  EXPECT_EQ(heap.size(), 1u);
+  EXPECT_EQ(heap.pop_expired(999), nullptr);
+  EXPECT_EQ(heap.pop_expired(1000), &late);
 }
 
 // 100000 mixed operations against std::set of (deadline, sequence). A narrow

@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "fern/arch/stack.h"
 #include "fern/core/task.h"
 #include "fern/io/server.h"
 #include "fern/io/subprocess.h"
@@ -92,6 +93,27 @@ TEST_F(ServerIo, AThrowingHandlerIsReportedAndTheServerKeepsServing) {
   EXPECT_EQ(read_to_eof(first), "");  // closed despite the exception
   Socket second = connect_to(server);
   EXPECT_EQ(read_to_eof(second), "second");
+  server.stop();
+}
+
+// SRV-8: a handler that cannot be spawned (here its stack cannot be
+// mapped: 1 PiB asked for) closes that connection, is reported, and the
+// server goes on serving the next one.
+TEST_F(ServerIo, AHandlerThatCannotBeSpawnedClosesItsConnectionAndIsReported) {
+  StreamServer server(kAny, [](Socket& s, const Address&) { s.sendall("served"); });
+  server.start();
+  fern::sleep(0);  // the accept loop has its stack before stacks become impossible
+  const std::size_t normal = fern::arch::default_stack_size();
+  ::testing::internal::CaptureStderr();
+  fern::arch::set_default_stack_size(std::size_t{1} << 50);
+  Socket doomed = connect_to(server);
+  std::string got = read_to_eof(doomed);
+  fern::arch::set_default_stack_size(normal);
+  std::string err = ::testing::internal::GetCapturedStderr();
+  EXPECT_EQ(got, "");  // closed, nothing served
+  EXPECT_NE(err.find("stack"), std::string::npos) << err;
+  Socket next = connect_to(server);
+  EXPECT_EQ(read_to_eof(next), "served");
   server.stop();
 }
 

@@ -53,6 +53,37 @@ TEST_F(SubprocessIo, CommunicateFeedsStdinAndReadsBothStreamsConcurrently) {
   EXPECT_EQ(p.returncode(), 0);
 }
 
+// SP-2: text mode (universal newlines): "\r\n" and "\r" become "\n", UTF-8
+// passes; bytes mode leaves everything as it came.
+TEST_F(SubprocessIo, TextModeTranslatesNewlinesAndKeepsUtf8) {
+  const char* script = "printf 'a\\r\\nb\\rc\\n\\303\\251\\342\\202\\254'; printf 'x\\r\\n' >&2";
+  fern::PopenOptions text = pipes(false, true, true);
+  text.text = true;
+  Popen t({"/bin/sh", "-c", script}, text);
+  fern::Output out = t.communicate();
+  EXPECT_EQ(out.out, "a\nb\nc\n\xC3\xA9\xE2\x82\xAC");
+  EXPECT_EQ(out.err, "x\n");
+  Popen b({"/bin/sh", "-c", script}, pipes(false, true, true));
+  EXPECT_EQ(b.communicate().out, "a\r\nb\rc\n\xC3\xA9\xE2\x82\xAC");
+}
+
+// SP-2: undecodable output in text mode is a typed error naming where
+// (UnicodeDecodeError); overlong forms and surrogates count as undecodable.
+TEST_F(SubprocessIo, TextModeRejectsOutputThatIsNotUtf8) {
+  for (const char* bytes : {"ok\\377", "ab\\300\\257", "\\355\\240\\200", "abc\\342\\202"}) {
+    fern::PopenOptions text = pipes(false, true, false);
+    text.text = true;
+    Popen p({"/bin/sh", "-c", std::string("printf '") + bytes + "'"}, text);
+    try {
+      p.communicate();
+      ADD_FAILURE() << bytes << " was accepted";
+    } catch (const fern::DecodeError& e) {
+      EXPECT_EQ(e.offset, bytes[0] == '\\' ? 0u : std::string(bytes).find('\\')) << bytes;
+    }
+    EXPECT_EQ(p.returncode(), 0);
+  }
+}
+
 // SP-3
 TEST_F(SubprocessIo, PollIsEmptyWhileRunningThenGivesTheCode) {
   Popen p({"/bin/sh", "-c", "read line; exit 3"}, pipes(true, false, false));

@@ -1,10 +1,11 @@
-// ThreadPool and the resolver: SEMANTICS TP-1..TP-4, IO-9, and "thread pool
+// ThreadPool and the resolver: SEMANTICS TP-1..TP-5, IO-9, and "thread pool
 // work that throws" from issue 8. Ported in spirit from gevent's
 // test__threadpool.py and test__socket_dns.py (loopback names only).
 #include <netdb.h>
 
 #include <atomic>
 #include <condition_variable>
+#include <memory>
 #include <mutex>
 #include <stdexcept>
 #include <string>
@@ -100,6 +101,42 @@ TEST_F(ThreadPoolIo, WorkBeyondMaxsizeStartsInFifoOrder) {
   for (auto& r : rs) r.get();
   EXPECT_EQ(order, (std::vector<int>{0, 1, 2, 3, 4, 5, 6, 7, 8, 9}));
   EXPECT_EQ(pool.pending(), 0u);
+}
+
+// TP-5: a worker thread gets its own hub, so fern code runs inside a job:
+// a recursive apply in a size-2 pool (the outer job's worker waits
+// cooperatively in its own hub for the inner one), tasks and sleeps.
+TEST_F(ThreadPoolIo, FernCodeRunsInsideAJobOnTheWorkersOwnHub) {
+  ThreadPool pool(2);
+  fern::Hub* mine = &fern::Hub::current();
+  int got = pool.apply([&] {
+    EXPECT_NE(&fern::Hub::current(), mine);
+    auto t = fern::spawn([] {
+      fern::sleep(0.001);
+      return 20;
+    });
+    int inner = pool.apply([] { return 22; });  // runs on the other worker
+    return t.get() + inner;
+  });
+  EXPECT_EQ(got, 42);
+  EXPECT_EQ(pool.threads(), 2u);
+}
+
+// TP-5: the pool drops its references to a job's arguments and result once
+// the job is done and its result taken.
+TEST_F(ThreadPoolIo, ArgumentsAndResultsAreNotKeptAfterCompletion) {
+  ThreadPool pool(1);
+  auto arg = std::make_shared<int>(1);
+  std::weak_ptr<int> result_seen;
+  {
+    auto r = pool.spawn([](std::shared_ptr<int> a) { return std::make_shared<int>(*a + 1); }, arg);
+    std::shared_ptr<int> result = r.get();
+    result_seen = result;
+    EXPECT_EQ(*result, 2);
+  }
+  pool.wait_idle();
+  EXPECT_EQ(arg.use_count(), 1);
+  EXPECT_TRUE(result_seen.expired());
 }
 
 TEST_F(ThreadPoolIo, WaitForReturnsFalseWhileTheWorkRuns) {

@@ -1,0 +1,144 @@
+// The per-fd table (detail.h): pages of 4096 entries allocated on first use
+// and never freed (a process uses few fd numbers; a page is 96 KiB), so a
+// state pointer stays valid for the life of the process.
+#include <dlfcn.h>
+#include <sys/stat.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <limits>
+
+#include "fern/hooks/detail.h"
+#include "fern/io/wait.h"
+
+namespace fern::hooks::detail {
+namespace {
+
+std::int64_t timeval_ns(const timeval& tv) noexcept {
+  return static_cast<std::int64_t>(tv.tv_sec) * 1'000'000'000 + static_cast<std::int64_t>(tv.tv_usec) * 1000;
+}
+
+std::int64_t socket_timeout(int fd, int name) noexcept {
+  timeval tv{};
+  socklen_t len = sizeof tv;
+  if (getsockopt(fd, SOL_SOCKET, name, &tv, &len) < 0) return 0;
+  return timeval_ns(tv);
+}
+
+}  // namespace
+
+void* find_next(const char* name) noexcept {
+  void* f = dlsym(RTLD_NEXT, name);
+  if (f == nullptr) {
+    std::fprintf(stderr, "fern hooks: dlsym(RTLD_NEXT, \"%s\") found no definition after the hooks' own\n", name);
+    std::abort();
+  }
+  return f;
+}
+
+FdState* fd_state(int fd) noexcept {
+  if (fd < 0 || fd >= kMaxTrackedFds) return nullptr;
+  std::atomic<FdState*>& slot = g_fd_pages[fd >> kFdPageBits];
+  FdState* page = slot.load(std::memory_order_acquire);
+  if (page == nullptr) {
+    FdState* fresh = new (std::nothrow) FdState[kFdPageSize];
+    if (fresh == nullptr) return nullptr;
+    if (slot.compare_exchange_strong(page, fresh, std::memory_order_acq_rel)) page = fresh;
+    else delete[] fresh;  // another thread installed its page first
+  }
+  return &page[fd & (kFdPageSize - 1)];
+}
+
+FdState* classify(int fd) noexcept {
+  FdState* st = fd_state(fd);
+  if (st == nullptr) return nullptr;
+  if (st->flags.load(std::memory_order_relaxed) & kKnown) return st;
+  // An fd the hooks did not see created (before the hooks ran, or from a
+  // call they do not interpose): what the kernel says now.
+  struct stat sb;
+  if (fstat(fd, &sb) < 0) return nullptr;
+  std::uint32_t flags = kKnown;
+  if (S_ISSOCK(sb.st_mode)) {
+    flags |= kIsSocket;
+    int fl = FERN_REAL(fcntl)(fd, F_GETFL);
+    if (fl >= 0 && (fl & O_NONBLOCK)) flags |= kAppNonblock;
+    st->recv_timeout_ns.store(socket_timeout(fd, SO_RCVTIMEO), std::memory_order_relaxed);
+    st->send_timeout_ns.store(socket_timeout(fd, SO_SNDTIMEO), std::memory_order_relaxed);
+  }
+  st->flags.store(flags, std::memory_order_relaxed);
+  return st;
+}
+
+void note_new_socket(int fd, bool app_nonblock) noexcept {
+  FdState* st = fd_state(fd);
+  if (st == nullptr) return;
+  st->recv_timeout_ns.store(0, std::memory_order_relaxed);
+  st->send_timeout_ns.store(0, std::memory_order_relaxed);
+  st->flags.store(kKnown | kIsSocket | (app_nonblock ? kAppNonblock : 0u), std::memory_order_relaxed);
+}
+
+void forget_fd(int fd) noexcept {
+  if (FdState* st = fd_state_if_exists(fd)) st->flags.store(0, std::memory_order_relaxed);
+}
+
+void copy_fd(int from, int to) noexcept {
+  FdState* src = fd_state_if_exists(from);
+  FdState* dst = fd_state(to);
+  if (dst == nullptr) return;
+  if (src == nullptr) {
+    dst->flags.store(0, std::memory_order_relaxed);
+    return;
+  }
+  dst->recv_timeout_ns.store(src->recv_timeout_ns.load(std::memory_order_relaxed), std::memory_order_relaxed);
+  dst->send_timeout_ns.store(src->send_timeout_ns.load(std::memory_order_relaxed), std::memory_order_relaxed);
+  dst->flags.store(src->flags.load(std::memory_order_relaxed), std::memory_order_relaxed);
+}
+
+bool make_nonblocking(int fd, FdState& st) noexcept {
+  if (st.flags.load(std::memory_order_relaxed) & kHookNonblock) return true;
+  int fl = FERN_REAL(fcntl)(fd, F_GETFL);
+  if (fl < 0) return false;
+  if (!(fl & O_NONBLOCK) && FERN_REAL(fcntl)(fd, F_SETFL, fl | O_NONBLOCK) < 0) return false;
+  st.flags.fetch_or(kHookNonblock, std::memory_order_relaxed);
+  return true;
+}
+
+bool hook_nonblock_only(int fd) noexcept {
+  FdState* st = fd_state_if_exists(fd);
+  if (st == nullptr) return false;
+  std::uint32_t f = st->flags.load(std::memory_order_relaxed);
+  return (f & kHookNonblock) && !(f & kAppNonblock);
+}
+
+int wait_blocking(int fd, short events, bool write) noexcept {
+  FdState* st = fd_state_if_exists(fd);
+  std::int64_t ns = st ? (write ? st->send_timeout_ns : st->recv_timeout_ns).load(std::memory_order_relaxed) : 0;
+  int ms = -1;
+  if (ns > 0) {
+    std::int64_t rounded = ns / 1'000'000 + (ns % 1'000'000 != 0);
+    ms = rounded > std::numeric_limits<int>::max() ? std::numeric_limits<int>::max() : static_cast<int>(rounded);
+  }
+  pollfd p{fd, events, 0};
+  for (;;) {
+    int n = FERN_REAL(poll)(&p, 1, ms);
+    if (n >= 0 || errno != EINTR) return n;
+  }
+}
+
+int park_on_fd(int fd, bool write, std::int64_t timeout_ns) {
+  Deadline deadline = timeout_ns > 0 ? Deadline::at(Deadline::saturating_add(monotonic_now(), timeout_ns))
+                                     : Deadline::never();
+  try {
+    // The sticky wait keeps the poller's interest between waits (no
+    // epoll_ctl per call): safe because close is interposed too.
+    return fern::detail::wait_owned_fd(fd, write, deadline) ? 0 : EAGAIN;
+  } catch (const FdClosedError&) {
+    return EBADF;
+  } catch (const ConcurrentObjectUseError&) {
+    throw;
+  } catch (const std::system_error& e) {
+    return e.code().value();
+  }
+}
+
+}  // namespace fern::hooks::detail

@@ -1,0 +1,131 @@
+// Bookkeeping calls, interposed whether patched or not: the application's
+// view of O_NONBLOCK, socket timeouts, and waking greenlets parked on an fd
+// that is closed.
+#include <cstdarg>
+
+#include "fern/hooks/detail.h"
+#include "fern/io/wait.h"
+
+using namespace fern;
+using namespace fern::hooks::detail;
+
+namespace {
+
+// Greenlets of this thread's hub parked on fd wake with EBADF (fern::close's
+// rule); the hub forgets the fd before the number can be reused.
+void cancel_waiters(int fd) noexcept {
+  if (Hub* hub = Hub::current_if_exists()) {
+    try {
+      hub->cancel_fd(fd, std::make_exception_ptr(FdClosedError(fd)));
+    } catch (...) {  // no memory for the error: the hub's revalidation finds the fd closed
+    }
+  }
+}
+
+// F_SETFL / FIONBIO: the application's wish is recorded; while the hooks
+// need the fd non-blocking underneath, O_NONBLOCK stays set there.
+bool keep_hook_nonblock(int fd, bool app_nonblock) noexcept {
+  FdState* st = fd_state_if_exists(fd);
+  if (st == nullptr) return false;
+  std::uint32_t f = st->flags.load(std::memory_order_relaxed);
+  if (!(f & kKnown)) return false;
+  if (app_nonblock) st->flags.fetch_or(kAppNonblock, std::memory_order_relaxed);
+  else st->flags.fetch_and(~static_cast<std::uint32_t>(kAppNonblock), std::memory_order_relaxed);
+  return (f & kHookNonblock) != 0;
+}
+
+std::int64_t timeval_ns(const void* value, socklen_t len) noexcept {
+  if (value == nullptr || len < static_cast<socklen_t>(sizeof(timeval))) return -1;
+  const auto* tv = static_cast<const timeval*>(value);
+  if (tv->tv_sec < 0) return -1;
+  return static_cast<std::int64_t>(tv->tv_sec) * 1'000'000'000 + static_cast<std::int64_t>(tv->tv_usec) * 1000;
+}
+
+}  // namespace
+
+extern "C" {
+
+int close(int fd) {
+  cancel_waiters(fd);
+  forget_fd(fd);
+  return FERN_REAL(close)(fd);
+}
+
+int fcntl(int fd, int cmd, ...) {
+  va_list ap;
+  va_start(ap, cmd);
+  void* arg = va_arg(ap, void*);  // glibc's own reading: every fcntl argument fits a pointer
+  va_end(ap);
+  switch (cmd) {
+    case F_GETFL: {
+      int fl = FERN_REAL(fcntl)(fd, cmd);
+      if (fl >= 0 && hook_nonblock_only(fd)) fl &= ~O_NONBLOCK;
+      return fl;
+    }
+    case F_SETFL: {
+      int fl = static_cast<int>(reinterpret_cast<intptr_t>(arg));
+      if (keep_hook_nonblock(fd, (fl & O_NONBLOCK) != 0)) fl |= O_NONBLOCK;
+      return FERN_REAL(fcntl)(fd, cmd, fl);
+    }
+    case F_DUPFD:
+    case F_DUPFD_CLOEXEC: {
+      int r = FERN_REAL(fcntl)(fd, cmd, arg);
+      if (r >= 0) copy_fd(fd, r);
+      return r;
+    }
+    default:
+      return FERN_REAL(fcntl)(fd, cmd, arg);
+  }
+}
+
+int ioctl(int fd, unsigned long request, ...) noexcept {
+  va_list ap;
+  va_start(ap, request);
+  void* arg = va_arg(ap, void*);
+  va_end(ap);
+  if (request == FIONBIO && arg != nullptr) {
+    int on = *static_cast<int*>(arg);
+    if (keep_hook_nonblock(fd, on != 0) && !on) {
+      // Still valid? ioctl answers EBADF/ENOTTY as it would have.
+      int one = 1;
+      return FERN_REAL(ioctl)(fd, FIONBIO, &one);
+    }
+  }
+  return FERN_REAL(ioctl)(fd, request, arg);
+}
+
+int dup(int fd) noexcept {
+  int r = FERN_REAL(dup)(fd);
+  if (r >= 0) copy_fd(fd, r);
+  return r;
+}
+
+int dup2(int fd, int to) noexcept {
+  int r = FERN_REAL(dup2)(fd, to);
+  if (r >= 0 && fd != to) {
+    cancel_waiters(to);  // the old file under `to` was closed
+    copy_fd(fd, to);
+  }
+  return r;
+}
+
+int dup3(int fd, int to, int flags) noexcept {
+  int r = FERN_REAL(dup3)(fd, to, flags);
+  if (r >= 0) {
+    cancel_waiters(to);
+    copy_fd(fd, to);
+  }
+  return r;
+}
+
+int setsockopt(int fd, int level, int name, const void* value, socklen_t len) noexcept {
+  int r = FERN_REAL(setsockopt)(fd, level, name, value, len);
+  if (r == 0 && level == SOL_SOCKET && (name == SO_RCVTIMEO || name == SO_SNDTIMEO)) {
+    std::int64_t ns = timeval_ns(value, len);
+    if (FdState* st = ns >= 0 ? classified(fd) : nullptr)
+      (name == SO_RCVTIMEO ? st->recv_timeout_ns : st->send_timeout_ns).store(ns, std::memory_order_relaxed);
+  }
+  return r;
+}
+
+}  // extern "C"

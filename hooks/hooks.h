@@ -1,0 +1,76 @@
+#pragma once
+// fern::hooks: libc's blocking calls made cooperative, so that unmodified
+// blocking C libraries (hiredis, libcurl, libpq, ...) run concurrently on
+// one thread (gevent's monkey patching; Tencent libco's syscall hooks).
+//
+// Enabling: link the target fern::hooks into the program (it defines read,
+// connect, poll, ... in the executable, ahead of libc, for every library the
+// program uses), then call patch_all() (or one of the patch_* below), as a
+// gevent program calls monkey.patch_all() first. FERN_HOOKS=all in the
+// environment patches everything at load time (for a program that cannot
+// be changed; libfern_hooks.so can be LD_PRELOADed into a program linked
+// against it). Nothing is cooperative before a patch_*.
+//
+// Mapping from gevent:
+//   monkey.patch_all()        patch_all()
+//   monkey.patch_socket()     patch_socket(): socket, connect, accept(4), read(v), recv(from,msg),
+//                             write(v), send(to,msg); with the dns group, as gevent's dns=True
+//   monkey.patch_select()     patch_select(): poll, ppoll, select, pselect
+//   monkey.patch_time()       patch_time(): sleep, usleep, nanosleep, clock_nanosleep
+//   (patch_socket's dns)      patch_dns(): getaddrinfo, gethostbyname, gethostbyname_r (in the
+//                             thread pool, as fern::getaddrinfo)
+//   monkey.is_object_patched  is_patched("select"); patched_functions() lists them all
+//   monkey.patch_os/_thread/_ssl/_subprocess/_signal   not provided (file I/O, threads, fork
+//                             and signals keep libc's behaviour; ssl works over hooked sockets)
+// Always interposed, patched or not (bookkeeping, never blocking): close
+// (wakes greenlets waiting on the fd with EBADF, as fern::close), fcntl and
+// ioctl(FIONBIO) (keep the application's own O_NONBLOCK view), dup/dup2/dup3
+// and setsockopt (SO_RCVTIMEO/SO_SNDTIMEO).
+//
+// The rule for every hooked blocking call: from a greenlet that is not the
+// hub, on a thread that has a hub, on a socket the application has not made
+// non-blocking itself, a call that would block parks only that greenlet on
+// the hub (fern's wait_read / wait_write with a Deadline from SO_RCVTIMEO /
+// SO_SNDTIMEO); everywhere else (in the hub, on a thread without a hub, on
+// a regular file, pipe or terminal) it is libc's call. Results and errno are
+// what libc gives: a timeout is -1/EAGAIN (connect: EINPROGRESS), a socket
+// closed under a parked call is -1/EBADF. A parked call can be interrupted
+// by fern (Timeout, kill): the exception propagates through the caller, as
+// in gevent; a second greenlet waiting on the same socket in the same
+// direction gets ConcurrentObjectUseError (IO-2).
+#include <string>
+#include <vector>
+
+namespace fern::hooks {
+
+enum Group : unsigned {
+  kSocket = 1,  // socket I/O
+  kSelect = 2,  // poll / select
+  kTime = 4,    // the sleep family
+  kDns = 8,     // name resolution
+  kAll = 15,
+};
+
+// Makes the calls of `groups` cooperative (any thread, any time).
+void patch(unsigned groups) noexcept;
+// Back to libc's blocking behaviour for `groups`.
+void unpatch(unsigned groups) noexcept;
+inline void patch_all() noexcept { patch(kAll); }
+inline void patch_socket() noexcept { patch(kSocket | kDns); }
+inline void patch_select() noexcept { patch(kSelect); }
+inline void patch_time() noexcept { patch(kTime); }
+inline void patch_dns() noexcept { patch(kDns); }
+// The groups patched now.
+unsigned patched_groups() noexcept;
+
+struct HookedFunction {
+  const char* name;   // the libc name, e.g. "recvfrom"
+  unsigned group;     // its Group; 0: always interposed (bookkeeping only)
+  bool patched;       // cooperative now
+};
+// Every libc function this library interposes, in a fixed order.
+std::vector<HookedFunction> patched_functions();
+// True when `name` is interposed and cooperative now (false for an unknown name).
+bool is_patched(const std::string& name);
+
+}  // namespace fern::hooks

@@ -1,0 +1,63 @@
+#pragma once
+// IoTest with every hook group patched, and helpers for the hooks' tests.
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "fern/hooks/hooks.h"
+#include "io/io_fixture.h"
+
+namespace fern::testing {
+
+class HooksTest : public IoTest {
+ protected:
+  void SetUp() override {
+    hooks::patch_all();
+    IoTest::SetUp();
+  }
+};
+
+// A blocking AF_UNIX stream pair created through the hooked socketpair;
+// both ends closed (through the hooked close) at the end of the scope.
+struct SocketPair {
+  int fd[2] = {-1, -1};
+  SocketPair() {
+    if (::socketpair(AF_UNIX, SOCK_STREAM, 0, fd) < 0) throw std::system_error(errno, std::generic_category());
+  }
+  ~SocketPair() {
+    for (int f : fd)
+      if (f >= 0) ::close(f);
+  }
+  SocketPair(const SocketPair&) = delete;
+  SocketPair& operator=(const SocketPair&) = delete;
+};
+
+// A TCP socket (hooked socket(), blocking) bound to 127.0.0.1 on an
+// ephemeral port, listening with `backlog` unless it is negative; `addr`
+// gets its address. Closed by the destructor.
+struct LoopbackSocket {
+  int fd = -1;
+  sockaddr_in addr{};
+  explicit LoopbackSocket(int backlog) {
+    fd = ::socket(AF_INET, SOCK_STREAM, 0);
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t len = sizeof addr;
+    if (fd < 0 || ::bind(fd, address(), sizeof addr) < 0 || ::getsockname(fd, address(), &len) < 0 ||
+        (backlog >= 0 && ::listen(fd, backlog) < 0))
+      throw std::system_error(errno, std::generic_category(), "loopback socket");
+  }
+  ~LoopbackSocket() { close(); }
+  void close() {
+    if (fd >= 0) ::close(fd);
+    fd = -1;
+  }
+  sockaddr* address() { return reinterpret_cast<sockaddr*>(&addr); }
+  LoopbackSocket(const LoopbackSocket&) = delete;
+  LoopbackSocket& operator=(const LoopbackSocket&) = delete;
+};
+
+inline double seconds_since(Nanos start) { return static_cast<double>(monotonic_now() - start) / 1e9; }
+
+}  // namespace fern::testing

@@ -8,6 +8,9 @@
 //   echo_load echo SERVER C SECONDS   closed loop: C connections, one 64-byte
 //       message in flight each; prints "rt=N user_us_per_rt=U sys_us_per_rt=S
 //       p50_us=A p99_us=B" for the measured window (after a warm-up).
+//   echo_load ws SERVER C SECONDS     the same over WebSocket: the server is
+//       started with the argument "ws"; each message is a masked 64-byte
+//       binary frame (70 bytes), each reply an unmasked one (66 bytes).
 //   echo_load idle SERVER N           N idle connections; prints
 //       "n=N rss_bytes_per_connection=B" (server RSS after - before, / N).
 #include <arpa/inet.h>
@@ -40,7 +43,7 @@ struct Server {
   int port = 0;
 };
 
-Server start_server(const char* path) {
+Server start_server(const char* path, const char* arg = nullptr) {
   int to[2], from[2];
   if (pipe(to) || pipe(from)) std::exit(2);
   Server s;
@@ -50,7 +53,7 @@ Server start_server(const char* path) {
     dup2(from[1], 1);
     close(to[1]);
     close(from[0]);
-    execl(path, path, static_cast<char*>(nullptr));
+    execl(path, path, arg, static_cast<char*>(nullptr));
     std::perror(path);
     _exit(127);
   }
@@ -128,15 +131,42 @@ struct Conn {
   Clock::time_point sent;
 };
 
-int run_echo(const char* path, int c, double seconds) {
+// The WebSocket opening handshake, blocking (before the measured loop).
+void handshake(int fd) {
+  const char req[] = "GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                     "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n";
+  if (write(fd, req, sizeof req - 1) != static_cast<ssize_t>(sizeof req - 1)) std::exit(2);
+  std::string got;
+  char c;
+  while (got.size() < 4 || got.compare(got.size() - 4, 4, "\r\n\r\n") != 0) {
+    if (read(fd, &c, 1) != 1) std::exit(2);
+    got += c;
+  }
+  if (got.compare(0, 12, "HTTP/1.1 101") != 0) {
+    std::fprintf(stderr, "echo_load: the WebSocket handshake was refused\n");
+    std::exit(2);
+  }
+}
+
+int run_echo(const char* path, int c, double seconds, bool ws) {
   raise_fd_limit();
-  Server s = start_server(path);
+  Server s = start_server(path, ws ? "ws" : nullptr);
   std::vector<Conn> conns;
   int ep = epoll_create1(EPOLL_CLOEXEC);
-  char msg[kMessage];
+  // A plain message, or a masked binary frame of it (mask 0: XOR is a no-op
+  // but the server still does the work).
+  char msg[kMessage + 6];
+  std::size_t msg_len = kMessage, reply_len = kMessage;
   std::memset(msg, 'e', sizeof msg);
+  if (ws) {
+    const char frame[] = {'\x82', static_cast<char>(0x80 | kMessage), 0, 0, 0, 0};
+    std::memcpy(msg, frame, sizeof frame);
+    msg_len = kMessage + 6;
+    reply_len = kMessage + 2;
+  }
   for (int i = 0; i < c; ++i) {
     conns.push_back(Conn{connect_to(s.port), 0, Clock::now()});
+    if (ws) handshake(conns.back().fd);
   }
   for (int i = 0; i < c; ++i) {
     epoll_event ev{};
@@ -144,7 +174,7 @@ int run_echo(const char* path, int c, double seconds) {
     ev.data.u32 = static_cast<std::uint32_t>(i);
     epoll_ctl(ep, EPOLL_CTL_ADD, conns[i].fd, &ev);
     conns[i].sent = Clock::now();
-    if (write(conns[i].fd, msg, sizeof msg) != static_cast<ssize_t>(sizeof msg)) return 2;
+    if (write(conns[i].fd, msg, msg_len) != static_cast<ssize_t>(msg_len)) return 2;
   }
   std::vector<double> latencies;
   latencies.reserve(1 << 22);
@@ -177,14 +207,14 @@ int run_echo(const char* path, int c, double seconds) {
         return 2;
       }
       k.got += static_cast<std::size_t>(r);
-      if (k.got < kMessage) continue;
-      k.got -= kMessage;
+      if (k.got < reply_len) continue;
+      k.got -= reply_len;
       if (measuring) {
         latencies.push_back(std::chrono::duration<double, std::micro>(now - k.sent).count());
         ++rts;
       }
       k.sent = now;
-      if (write(k.fd, msg, sizeof msg) != static_cast<ssize_t>(sizeof msg)) return 2;
+      if (write(k.fd, msg, msg_len) != static_cast<ssize_t>(msg_len)) return 2;
     }
   }
   Usage after = query(s);
@@ -240,8 +270,9 @@ int run_idle(const char* path, int n) {
 
 int main(int argc, char** argv) {
   signal(SIGPIPE, SIG_IGN);
-  if (argc == 5 && std::strcmp(argv[1], "echo") == 0) return run_echo(argv[2], std::atoi(argv[3]), std::atof(argv[4]));
+  if (argc == 5 && std::strcmp(argv[1], "echo") == 0) return run_echo(argv[2], std::atoi(argv[3]), std::atof(argv[4]), false);
+  if (argc == 5 && std::strcmp(argv[1], "ws") == 0) return run_echo(argv[2], std::atoi(argv[3]), std::atof(argv[4]), true);
   if (argc == 4 && std::strcmp(argv[1], "idle") == 0) return run_idle(argv[2], std::atoi(argv[3]));
-  std::fprintf(stderr, "usage: echo_load echo SERVER C SECONDS | echo_load idle SERVER N\n");
+  std::fprintf(stderr, "usage: echo_load echo|ws SERVER C SECONDS | echo_load idle SERVER N\n");
   return 2;
 }

@@ -1,0 +1,39 @@
+#pragma once
+// An incremental decoder of a chunked request body (RFC 9112 7.1): fed the
+// bytes after the head as they arrive, it hands back the body's data as
+// views into those bytes (no copy) and consumes the framing: hex sizes,
+// chunk extensions (skipped), the CRLF after each chunk, the last chunk and
+// the trailer section (skipped). A bare LF ends a line as CRLF does.
+// Malformed framing is an error with status 400; nothing is read past the
+// input it is given.
+#include <cstddef>
+#include <cstdint>
+#include <string_view>
+
+namespace fern::http {
+
+class ChunkedDecoder {
+ public:
+  struct Step {
+    std::size_t consumed = 0;  // bytes of the input used (framing and data)
+    std::string_view data;     // body bytes, a view into the input (may be empty)
+    bool done = false;         // the last chunk and trailers were consumed
+    const char* error = nullptr;  // malformed framing: answer 400 and close
+  };
+
+  // Decodes from the start of `in`; returns at most `max_data` body bytes,
+  // stopping after the first run of data so the caller can copy it out.
+  // Call again with the unconsumed rest (and more bytes) until done, or
+  // until consumed == 0 and no data, which means: more input is needed.
+  Step next(std::string_view in, std::size_t max_data);
+  bool done() const noexcept { return state_ == State::kDone; }
+
+ private:
+  enum class State { kSize, kExt, kSizeLf, kData, kDataCr, kDataLf, kTrailer, kTrailerLine, kTrailerLf, kDone };
+  State state_ = State::kSize;
+  std::uint64_t remaining_ = 0;  // data bytes left in this chunk (kData), or the size being read
+  std::size_t digits_ = 0;       // hex digits of the size read so far
+  std::size_t line_bytes_ = 0;   // bytes of the extension or trailer section (bounded)
+};
+
+}  // namespace fern::http

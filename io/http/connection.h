@@ -1,0 +1,121 @@
+#pragma once
+// One HTTP connection's bytes: a receive buffer the request parser and the
+// body readers work on, the request body's framing state, and vectored
+// writes. Internal to the server, Request, Response and WebSocket; one
+// greenlet (the connection's handler task) uses it.
+#include <sys/uio.h>
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include "fern/core/deadline.h"
+#include "fern/io/http/chunked_decoder.h"
+#include "fern/io/http/request.h"
+#include "fern/io/http/request_parser.h"
+#include "fern/io/socket.h"
+#include "fern/sync/semaphore.h"
+
+namespace fern::http {
+
+struct ServerOptions;
+
+namespace detail {
+
+class HttpConnection;
+// The connections waiting for a request's first byte, which stop() may end
+// at once: an intrusive list (no allocation), each node unlinks itself.
+struct IdleList {
+  HttpConnection* head = nullptr;
+  bool stopping = false;
+  // Shuts down every idle connection's socket: its wait ends with EOF.
+  void wake_all() noexcept;
+};
+
+class HttpConnection {
+ public:
+  HttpConnection(Socket& socket, const ServerOptions& options, IdleList* idle = nullptr);
+  HttpConnection(const HttpConnection&) = delete;
+  HttpConnection& operator=(const HttpConnection&) = delete;
+
+  enum class Fill { kData, kEof, kTimeout };
+  // Receives more bytes after the unconsumed ones. Blocks until some come,
+  // the peer ends the stream or the deadline passes; socket errors throw.
+  Fill fill(Deadline deadline);
+  std::string_view unconsumed() const noexcept {
+    return {buf_.get() + begin_, end_ - begin_};
+  }
+  void consume(std::size_t n) noexcept { begin_ += n; }
+
+  enum class Head { kRequest, kClosed, kAnswered };
+  // Reads and parses the next request head into `head` (its views point
+  // into a copy that lives until the next call). kClosed: the peer closed
+  // between requests or the header deadline passed; kAnswered: the request
+  // was bad and its error response was sent (close the connection).
+  Head read_head(RequestHead& head);
+
+  // Request body, as framed by the last head. Returns 0 at its end. Sends
+  // "100 Continue" first when the client asked for it. Throws HttpError
+  // (400 malformed chunk framing or a body cut short, 413 over the limit).
+  std::size_t read_body(char* buf, std::size_t n);
+  bool body_done() const noexcept { return body_left_ == 0 && !chunked_; }
+  // Reads and drops what is left of the body, up to `limit` bytes; false if
+  // more is left (the connection cannot be reused).
+  bool discard_body(std::size_t limit);
+
+  // Writes all of iov[0..n) (blocks: switches to the hub while the socket's
+  // buffer is full). Socket errors throw (BrokenPipeError, ...).
+  void send(iovec* iov, int n);
+  void send(std::string_view a, std::string_view b = {});
+  // Sends the status with a short text body and "Connection: close".
+  void send_error(int status, std::string_view why);
+  // Ends the connection politely: shut down our side, then read and drop
+  // what the client still sends (bounded), so that closing does not reset
+  // the connection under a response it has not read yet.
+  void linger_close();
+
+  // Scratch strings a Response builds its head in, kept across requests so
+  // that a keep-alive connection allocates nothing per request.
+  std::string response_headers;
+  std::string response_head;
+  std::uint64_t bytes_sent = 0;  // over the connection's life (the access log's length)
+  // Held by a WebSocket while it writes one frame, so that frames sent by
+  // two greenlets (a reply to a ping, a message) never interleave.
+  Lock frame_lock;
+
+  Socket& socket() noexcept { return socket_; }
+  const ServerOptions& options() const noexcept { return options_; }
+  // The "Date: ..." value of this second (RFC 9110 5.6.7), cached per second.
+  static std::string_view date();
+
+ private:
+  friend struct IdleList;
+  class IdleLink;
+  void ensure_space();
+  // Waits for a new request's first byte on the idle list; false: the
+  // connection is to end (EOF, or the server is stopping).
+  bool wait_first_byte();
+  void start_body(const RequestHead& head);
+
+  Socket& socket_;
+  const ServerOptions& options_;
+  IdleList* idle_;
+  HttpConnection* idle_prev_ = nullptr;
+  HttpConnection* idle_next_ = nullptr;
+  std::unique_ptr<char[]> buf_;  // allocated on the first request
+  std::size_t cap_ = 0, begin_ = 0, end_ = 0;
+  std::string head_;  // the current request head, copied out of buf_
+  RequestParser parser_;
+  // Body framing of the current request.
+  std::uint64_t body_left_ = 0;  // Content-Length bytes not read yet
+  bool chunked_ = false;
+  ChunkedDecoder decoder_;
+  std::uint64_t body_read_ = 0;
+  bool expect_continue_ = false;
+  int version_minor_ = 1;
+};
+
+}  // namespace detail
+}  // namespace fern::http

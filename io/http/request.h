@@ -1,0 +1,59 @@
+#pragma once
+// A parsed HTTP/1.x request head (pywsgi's environ, minus the body): the
+// method, target, version and headers as views into the bytes it was parsed
+// from, and what the headers mean for framing (Content-Length or chunked,
+// keep-alive, Expect: 100-continue). A value type the parser fills; the
+// server keeps the bytes alive for the handler's call.
+#include <cstdint>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+namespace fern::http {
+
+// An HTTP error status with its reason, thrown by the parser's callers and
+// by a request body reader (e.g. 413 once a chunked body passes the limit).
+// The server answers it with that status when nothing was sent yet.
+class HttpError : public std::runtime_error {
+ public:
+  HttpError(int status, const std::string& what) : std::runtime_error(what), status_(status) {}
+  int status() const noexcept { return status_; }
+
+ private:
+  int status_;
+};
+
+// ASCII case-insensitive equality (header names, tokens). No allocation.
+bool iequals(std::string_view a, std::string_view b) noexcept;
+// True when the comma-separated list `value` holds `token` (case-insensitive),
+// e.g. has_token("keep-alive, Upgrade", "upgrade").
+bool has_token(std::string_view value, std::string_view token) noexcept;
+// "200" -> "OK"; "" for a status it does not know.
+std::string_view reason_phrase(int status) noexcept;
+
+struct RequestHead {
+  using Header = std::pair<std::string_view, std::string_view>;
+
+  std::string_view method;  // "GET"
+  std::string_view target;  // "/path?query", as sent
+  int version_minor = 1;    // HTTP/1.<minor>: 0 or 1
+  std::vector<Header> headers;  // in order, values without surrounding whitespace
+
+  std::optional<std::uint64_t> content_length;  // a Content-Length body
+  bool chunked = false;                         // Transfer-Encoding: chunked
+  bool keep_alive = true;       // 1.1 unless "Connection: close"; 1.0 only with "keep-alive"
+  bool expect_continue = false;  // "Expect: 100-continue" (HTTP/1.1)
+
+  // The first header called `name` (case-insensitive); nullopt when absent.
+  // O(number of headers), no allocation.
+  std::optional<std::string_view> header(std::string_view name) const noexcept;
+  // The path part of the target (before '?').
+  std::string_view path() const noexcept { return target.substr(0, target.find('?')); }
+  // The query part of the target (after '?'; empty when none).
+  std::string_view query() const noexcept;
+};
+
+}  // namespace fern::http

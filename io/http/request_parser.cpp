@@ -1,0 +1,179 @@
+#include "fern/io/http/request_parser.h"
+
+#include <cstdint>
+
+namespace fern::http {
+namespace {
+
+using Result = RequestParser::Result;
+using Status = RequestParser::Status;
+
+Result error(int status, const char* why) { return Result{Status::kError, 0, status, why}; }
+
+// RFC 9110 tchar: the characters of a method or a header name.
+bool is_tchar(unsigned char c) noexcept {
+  if ((c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z')) return true;
+  switch (c) {
+    case '!': case '#': case '$': case '%': case '&': case '\'': case '*': case '+':
+    case '-': case '.': case '^': case '_': case '`': case '|': case '~':
+      return true;
+    default:
+      return false;
+  }
+}
+// field-vchar, SP and HTAB (obs-text included); no CTL, no DEL.
+bool is_value_char(unsigned char c) noexcept { return c == '\t' || (c >= 0x20 && c != 0x7f); }
+// The visible ASCII of a request target.
+bool is_target_char(unsigned char c) noexcept { return c > 0x20 && c < 0x7f; }
+
+bool all_tchars(std::string_view s) noexcept {
+  for (char c : s)
+    if (!is_tchar(static_cast<unsigned char>(c))) return false;
+  return !s.empty();
+}
+
+std::string_view trim_ows(std::string_view s) noexcept {
+  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
+  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
+  return s;
+}
+
+// A Content-Length value: 1*DIGIT that fits in 63 bits.
+bool parse_length(std::string_view s, std::uint64_t& out) noexcept {
+  if (s.empty() || s.size() > 18) return false;
+  std::uint64_t v = 0;
+  for (char c : s) {
+    if (c < '0' || c > '9') return false;
+    v = v * 10 + static_cast<unsigned>(c - '0');
+  }
+  out = v;
+  return true;
+}
+
+}  // namespace
+
+Result RequestParser::parse(std::string_view buf, RequestHead& out) {
+  // Empty lines before the request line are skipped (RFC 9112 2.2); they
+  // count towards the head's limit.
+  std::size_t start = 0;
+  while (start < buf.size() &&
+         (buf[start] == '\n' || (buf[start] == '\r' && start + 1 < buf.size() && buf[start + 1] == '\n')))
+    start += buf[start] == '\r' ? 2 : 1;
+  if (scanned_ < start) scanned_ = start;
+  // Find the empty line that ends the head: an LF followed by LF or CRLF.
+  // An LF whose next line is not known yet is looked at again next time.
+  for (;;) {
+    std::size_t lf = buf.find('\n', scanned_);
+    if (lf == std::string_view::npos) {
+      scanned_ = buf.size();
+      break;
+    }
+    if (!request_line_seen_) {
+      if (lf - start > limits_.max_request_line) return fail(414, "request line too long");
+      request_line_seen_ = true;
+    }
+    if (lf + 1 >= buf.size() || (buf[lf + 1] == '\r' && lf + 2 >= buf.size())) {
+      scanned_ = lf;  // the next line is not known yet
+      break;
+    }
+    std::size_t end = 0;
+    if (buf[lf + 1] == '\n') end = lf + 2;
+    else if (buf[lf + 1] == '\r' && buf[lf + 2] == '\n') end = lf + 3;
+    if (end != 0) {
+      if (end - start > limits_.max_head_bytes) return fail(431, "request head too large");
+      reset();
+      Result r = finish(buf.substr(start, end - start), out);
+      if (r.status == Status::kDone) r.consumed = end;
+      return r;
+    }
+    scanned_ = lf + 1;
+  }
+  if (!request_line_seen_ && buf.size() - start > limits_.max_request_line)
+    return fail(414, "request line too long");
+  if (buf.size() - start > limits_.max_head_bytes) return fail(431, "request head too large");
+  return Result{Status::kNeedMore};
+}
+
+Result RequestParser::fail(int status, const char* why) {
+  reset();
+  return error(status, why);
+}
+
+Result RequestParser::finish(std::string_view head, RequestHead& out) const {
+  out.headers.clear();  // keeps its capacity: no allocation per request
+  out.content_length.reset();
+  out.chunked = out.expect_continue = false;
+  bool first = true;
+  while (!head.empty()) {
+    std::size_t lf = head.find('\n');
+    std::string_view line = head.substr(0, lf);
+    head.remove_prefix(lf + 1);
+    if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
+    if (line.empty()) break;  // the empty line that ends the head
+    Result r = first ? parse_request_line(line, out) : parse_header_line(line, out);
+    if (r.status == Status::kError) return r;
+    first = false;
+  }
+  return apply_framing(out);
+}
+
+Result RequestParser::parse_request_line(std::string_view line, RequestHead& out) const {
+  std::size_t sp1 = line.find(' ');
+  if (sp1 == std::string_view::npos) return error(400, "malformed request line");
+  std::size_t sp2 = line.find(' ', sp1 + 1);
+  if (sp2 == std::string_view::npos) return error(400, "malformed request line");
+  out.method = line.substr(0, sp1);
+  out.target = line.substr(sp1 + 1, sp2 - sp1 - 1);
+  std::string_view version = line.substr(sp2 + 1);
+  if (!all_tchars(out.method)) return error(400, "malformed method");
+  if (out.target.empty()) return error(400, "empty request target");
+  for (char c : out.target)
+    if (!is_target_char(static_cast<unsigned char>(c))) return error(400, "malformed request target");
+  if (version.size() != 8 || version.substr(0, 5) != "HTTP/" || version[6] != '.' || version[5] < '0' ||
+      version[5] > '9' || version[7] < '0' || version[7] > '9')
+    return error(400, "malformed HTTP version");
+  if (version[5] != '1') return error(505, "HTTP version not supported");
+  out.version_minor = version[7] == '0' ? 0 : 1;  // 1.2+ is served as 1.1 (RFC 9110 2.5)
+  return Result{Status::kDone};
+}
+
+Result RequestParser::parse_header_line(std::string_view line, RequestHead& out) const {
+  if (line.front() == ' ' || line.front() == '\t') return error(400, "obsolete line folding in a header");
+  std::size_t colon = line.find(':');
+  if (colon == std::string_view::npos) return error(400, "header line without a colon");
+  std::string_view name = line.substr(0, colon);
+  if (!all_tchars(name)) return error(400, "malformed header name");
+  std::string_view value = trim_ows(line.substr(colon + 1));
+  for (char c : value)
+    if (!is_value_char(static_cast<unsigned char>(c))) return error(400, "control character in a header value");
+  if (out.headers.size() >= limits_.max_headers) return error(431, "too many headers");
+  out.headers.emplace_back(name, value);
+  return Result{Status::kDone};
+}
+
+Result RequestParser::apply_framing(RequestHead& out) const {
+  bool has_te = false;
+  out.keep_alive = out.version_minor == 1;
+  for (const auto& [name, value] : out.headers) {
+    if (iequals(name, "content-length")) {
+      std::uint64_t n = 0;
+      if (!parse_length(value, n)) return error(400, "malformed Content-Length");
+      if (out.content_length && *out.content_length != n) return error(400, "conflicting Content-Length");
+      out.content_length = n;
+    } else if (iequals(name, "transfer-encoding")) {
+      if (out.version_minor == 0) return error(400, "Transfer-Encoding in an HTTP/1.0 request");
+      if (has_te || !iequals(value, "chunked")) return error(501, "unsupported transfer coding");
+      has_te = out.chunked = true;
+    } else if (iequals(name, "connection")) {
+      if (has_token(value, "close")) out.keep_alive = false;
+      else if (out.version_minor == 0 && has_token(value, "keep-alive")) out.keep_alive = true;
+    } else if (iequals(name, "expect")) {
+      out.expect_continue = out.version_minor == 1 && iequals(value, "100-continue");
+    }
+  }
+  // Both framings at once is how requests are smuggled (RFC 9112 6.3).
+  if (out.chunked && out.content_length) return error(400, "both Content-Length and Transfer-Encoding");
+  return Result{Status::kDone};
+}
+
+}  // namespace fern::http

@@ -1,0 +1,140 @@
+#include <charconv>
+#include <stdexcept>
+
+#include "fern/io/http/server.h"
+
+namespace fern::http {
+namespace {
+
+bool is_token(std::string_view s) noexcept {
+  if (s.empty()) return false;
+  for (char c : s) {
+    auto u = static_cast<unsigned char>(c);
+    if (u <= 0x20 || u >= 0x7f || std::string_view("\"(),/:;<=>?@[\\]{}").find(c) != std::string_view::npos)
+      return false;
+  }
+  return true;
+}
+
+void append_number(std::string& out, std::uint64_t n, int base = 10) {
+  char digits[24];
+  auto r = std::to_chars(digits, digits + sizeof digits, n, base);
+  out.append(digits, r.ptr);
+}
+
+}  // namespace
+
+Response::Response(detail::HttpConnection& conn, const Request& request)
+    : conn_(&conn),
+      headers_(conn.response_headers),
+      head_(conn.response_head),
+      keep_alive_(request.keep_alive),
+      client_close_(!request.keep_alive),
+      http10_(request.version_minor == 0),
+      head_request_(request.method == "HEAD") {
+  headers_.clear();
+}
+
+void Response::set_status(int status, std::string_view reason) {
+  if (headers_sent_) throw std::logic_error("fern http: set_status after the response head was sent");
+  if (status < 100 || status > 999) throw std::invalid_argument("fern http: a status is three digits");
+  status_ = status;
+  reason_.assign(reason.data(), reason.size());
+}
+
+void Response::add_header(std::string_view name, std::string_view value) {
+  if (headers_sent_) throw std::logic_error("fern http: add_header after the response head was sent");
+  if (!is_token(name)) throw std::invalid_argument("fern http: header name is not a token: " + std::string(name));
+  if (value.find_first_of(std::string_view("\r\n\0", 3)) != std::string_view::npos)
+    throw std::invalid_argument("fern http: header value holds CR, LF or NUL");
+  if (iequals(name, "content-length")) raw_stream_ = true;
+  if (iequals(name, "connection") && has_token(value, "close")) keep_alive_ = false;
+  headers_.append(name).append(": ").append(value).append("\r\n");
+}
+
+// pywsgi's order: the handler's headers, Connection, Date, then framing.
+void Response::build_head(Framing framing, std::size_t length) {
+  head_.assign("HTTP/1.1 ");
+  append_number(head_, static_cast<std::uint64_t>(status_));
+  head_.push_back(' ');
+  head_.append(reason_.empty() ? reason_phrase(status_) : std::string_view(reason_));
+  head_.append("\r\n").append(headers_);
+  if (http10_) head_.append(keep_alive_ ? "Connection: keep-alive\r\n" : "Connection: close\r\n");
+  else if (!keep_alive_ && !client_close_) head_.append("Connection: close\r\n");
+  head_.append("Date: ").append(detail::HttpConnection::date()).append("\r\n");
+  if (framing == Framing::kLength && !raw_stream_) {
+    head_.append("Content-Length: ");
+    append_number(head_, length);
+    head_.append("\r\n");
+  } else if (framing == Framing::kChunked) {
+    head_.append("Transfer-Encoding: chunked\r\n");
+  }
+  head_.append("\r\n");
+  headers_sent_ = true;
+}
+
+void Response::send(std::string_view body) {
+  if (headers_sent_) throw std::logic_error("fern http: send() after the response was started");
+  build_head(Framing::kLength, body.size());
+  finished_ = true;
+  conn_->send(head_, head_request_ ? std::string_view() : body);
+}
+
+void Response::write(std::string_view chunk) {
+  if (finished_) throw std::logic_error("fern http: write() after the response ended");
+  if (chunk.empty()) return;  // an empty chunk would end a chunked body
+  if (!headers_sent_) {
+    streaming_ = true;
+    if (raw_stream_) {
+      build_head(Framing::kNone, 0);
+    } else if (http10_) {
+      keep_alive_ = false;  // no chunking on 1.0: the body ends when the connection does
+      build_head(Framing::kNone, 0);
+    } else {
+      build_head(Framing::kChunked, 0);
+    }
+    send_piece(chunk);
+    return;
+  }
+  head_.clear();
+  send_piece(chunk);
+}
+
+// head_ (the response head, or empty) and one piece of the body, framed.
+void Response::send_piece(std::string_view piece) {
+  if (head_request_) piece = {};
+  bool chunked = !raw_stream_ && !http10_;
+  char size_line[24];
+  std::size_t size_len = 0;
+  if (chunked && !piece.empty()) {
+    auto r = std::to_chars(size_line, size_line + 20, piece.size(), 16);
+    r.ptr[0] = '\r';
+    r.ptr[1] = '\n';
+    size_len = static_cast<std::size_t>(r.ptr + 2 - size_line);
+  }
+  iovec iov[4] = {{head_.data(), head_.size()},
+                  {size_line, size_len},
+                  {const_cast<char*>(piece.data()), piece.size()},
+                  {const_cast<char*>("\r\n"), chunked && !piece.empty() ? 2u : 0u}};
+  conn_->send(iov, 4);
+}
+
+void Response::end() {
+  if (finished_) return;
+  finished_ = true;
+  if (!headers_sent_) {
+    build_head(Framing::kLength, 0);
+    conn_->send(head_);
+  } else if (streaming_ && !raw_stream_ && !http10_ && !head_request_) {
+    conn_->send("0\r\n\r\n");
+  }
+}
+
+std::string Request::read_all() {
+  std::string out;
+  char buf[16384];
+  while (std::size_t n = read(buf, sizeof buf)) out.append(buf, n);
+  return out;
+}
+
+}  // namespace fern::http

@@ -1,0 +1,160 @@
+#include "fern/io/http/websocket.h"
+
+#include <mutex>
+
+#include "fern/io/http/base64.h"
+#include "fern/io/http/sha1.h"
+#include "fern/io/http/utf8.h"
+
+namespace fern::http {
+
+bool WebSocket::is_upgrade(const Request& request) noexcept {
+  auto upgrade = request.header("Upgrade");
+  return upgrade && has_token(*upgrade, "websocket");
+}
+
+std::string WebSocket::accept_key(std::string_view key) {
+  Sha1 h;
+  h.update(key);
+  h.update("258EAFA5-E914-47DA-95CA-C5AB0DC85B11");  // RFC 6455's GUID
+  auto digest = h.finish();
+  return base64_encode(std::string_view(reinterpret_cast<const char*>(digest.data()), digest.size()));
+}
+
+WebSocket WebSocket::accept(Request& request, Response& response, Options options) {
+  if (response.headers_sent()) throw std::logic_error("fern http: WebSocket::accept after the response started");
+  if (request.method != "GET") throw HttpError(400, "a WebSocket handshake is a GET");
+  if (!is_upgrade(request)) throw HttpError(400, "no Upgrade: websocket");
+  auto connection = request.header("Connection");
+  if (!connection || !has_token(*connection, "upgrade")) throw HttpError(400, "no Connection: Upgrade");
+  auto version = request.header("Sec-WebSocket-Version");
+  if (!version || *version != "13") throw HttpError(426, "only WebSocket version 13 is supported");
+  auto key = request.header("Sec-WebSocket-Key");
+  auto raw = key ? base64_decode(*key) : std::nullopt;
+  if (!raw || raw->size() != 16) throw HttpError(400, "Sec-WebSocket-Key is not 16 bytes of base64");
+  std::string head = "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                     "Sec-WebSocket-Accept: " + accept_key(*key) + "\r\n\r\n";
+  response.headers_sent_ = response.finished_ = response.upgraded_ = true;
+  request.conn_->send(head);
+  return WebSocket(*request.conn_, options);
+}
+
+bool WebSocket::next_frame(FrameHeader& header, std::string_view& payload, Deadline deadline) {
+  for (;;) {
+    std::string_view in = conn_->unconsumed();
+    FrameParse p = parse_frame_header(in, options_.max_message);
+    if (p.status == FrameParse::kError) {
+      fail(p.close_code, p.error);
+      return false;
+    }
+    if (p.status == FrameParse::kDone && in.size() - p.header.header_size >= p.header.length) {
+      header = p.header;
+      auto len = static_cast<std::size_t>(header.length);
+      char* data = const_cast<char*>(in.data()) + header.header_size;  // our own buffer
+      unmask(data, len, header.mask);
+      payload = std::string_view(data, len);
+      conn_->consume(header.header_size + len);
+      return true;
+    }
+    if (conn_->fill(deadline) != detail::HttpConnection::Fill::kData) {
+      closed_ = true;
+      if (close_code_ == 0) close_code_ = close_code::kAbnormal;
+      return false;
+    }
+  }
+}
+
+std::optional<WebSocket::Message> WebSocket::receive() {
+  FrameHeader h;
+  std::string_view payload;
+  while (!closed_ && next_frame(h, payload, Deadline::never())) {
+    switch (h.opcode) {
+      case Opcode::kPing:
+        if (!sent_close_) send_frame(Opcode::kPong, payload);
+        continue;
+      case Opcode::kPong:
+        continue;
+      case Opcode::kClose:
+        return on_close_frame(payload);
+      case Opcode::kText:
+      case Opcode::kBinary:
+        if (fragmented_) return fail(close_code::kProtocolError, "a new message inside a fragmented one");
+        message_.assign(payload.data(), payload.size());
+        text_ = h.opcode == Opcode::kText;
+        break;
+      case Opcode::kContinuation:
+        if (!fragmented_) return fail(close_code::kProtocolError, "a continuation frame without a message");
+        if (message_.size() + payload.size() > options_.max_message)
+          return fail(close_code::kTooBig, "message too big");
+        message_.append(payload.data(), payload.size());
+        break;
+    }
+    fragmented_ = !h.fin;
+    if (fragmented_) continue;
+    if (text_ && !is_valid_utf8(message_)) return fail(close_code::kInvalidData, "text message is not UTF-8");
+    Message m{text_, std::move(message_)};
+    message_.clear();
+    return m;
+  }
+  return std::nullopt;
+}
+
+std::nullopt_t WebSocket::on_close_frame(std::string_view payload) {
+  if (payload.size() == 1) return fail(close_code::kProtocolError, "a close frame with a one-byte payload");
+  std::uint16_t code = close_code::kNoStatus;
+  if (payload.size() >= 2) {
+    code = static_cast<std::uint16_t>(static_cast<std::uint8_t>(payload[0]) << 8 | static_cast<std::uint8_t>(payload[1]));
+    if (!is_valid_close_code(code)) return fail(close_code::kProtocolError, "an invalid close code");
+    if (!is_valid_utf8(payload.substr(2))) return fail(close_code::kInvalidData, "a close reason that is not UTF-8");
+  }
+  close_code_ = code;
+  if (!sent_close_) send_close(code == close_code::kNoStatus ? close_code::kNormal : code, {});
+  closed_ = true;
+  return std::nullopt;
+}
+
+std::nullopt_t WebSocket::fail(std::uint16_t code, const char* why) {
+  close_code_ = code;
+  if (!sent_close_) {
+    try {
+      send_close(code, why);
+    } catch (const std::system_error&) {
+      // The peer is gone already.
+    }
+  }
+  closed_ = true;
+  return std::nullopt;
+}
+
+void WebSocket::send_close(std::uint16_t code, std::string_view reason) {
+  if (reason.size() > 123) reason = reason.substr(0, 123);  // control frames carry at most 125 bytes
+  std::string payload;
+  payload += static_cast<char>(code >> 8);
+  payload += static_cast<char>(code & 0xff);
+  payload.append(reason.data(), reason.size());
+  send_frame(Opcode::kClose, payload);
+  sent_close_ = true;
+}
+
+void WebSocket::send_frame(Opcode opcode, std::string_view payload) {
+  if (sent_close_ || closed_) throw WebSocketError("fern websocket: the connection is closed");
+  char header[10];
+  std::size_t n = write_frame_header(header, true, opcode, payload.size());
+  std::lock_guard<Lock> whole_frame(conn_->frame_lock);
+  conn_->send(std::string_view(header, n), payload);
+}
+
+void WebSocket::close(std::uint16_t code, std::string_view reason, Duration wait) {
+  if (closed_) return;
+  if (!sent_close_) send_close(code, reason);
+  if (close_code_ == 0) close_code_ = code;
+  Deadline deadline = wait.from_now();
+  FrameHeader h;
+  std::string_view payload;
+  while (!closed_ && next_frame(h, payload, deadline)) {
+    if (h.opcode == Opcode::kClose) closed_ = true;
+  }
+  closed_ = true;
+}
+
+}  // namespace fern::http

@@ -1,0 +1,95 @@
+#pragma once
+// A server-side WebSocket (RFC 6455) on an HTTP connection, in the spirit
+// of gevent-websocket's environ['wsgi.websocket'].
+//
+// Mapping from gevent-websocket:
+//   handler_class=WebSocketHandler        WebSocket::accept(request, response) in the handler
+//   ws = environ['wsgi.websocket']        auto ws = WebSocket::accept(...)
+//   ws.send(text) / ws.send(b, binary=True)   ws.send_text(text) / ws.send_binary(bytes)
+//   ws.receive() (None once closed)       ws.receive() -> std::optional<Message> (nullopt once closed)
+//   ws.close(code, message)               ws.close(code, reason)
+//   ws.closed                             ws.closed(); ws.close_code()
+// Handled inside receive(): pings are answered with pongs, pongs dropped,
+// fragments joined, a close frame answered (the close handshake). A client
+// that breaks the protocol gets a close frame with the code that says why
+// (1002 protocol error, 1007 text that is not UTF-8, 1009 a message over
+// max_message), and receive() returns nullopt. One greenlet reads at a
+// time; others may send meanwhile: each frame is written whole, under the
+// connection's frame lock.
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+
+#include "fern/io/http/server.h"
+#include "fern/io/http/websocket_frame.h"
+
+namespace fern::http {
+
+// Sending on a WebSocket that is closed (gevent-websocket's WebSocketError).
+class WebSocketError : public std::runtime_error {
+ public:
+  explicit WebSocketError(const std::string& what) : std::runtime_error(what) {}
+};
+
+class WebSocket {
+ public:
+  struct Options {
+    std::size_t max_message = 16u << 20;  // bytes of one (joined) message; more -> close 1009
+  };
+  struct Message {
+    bool text = true;
+    std::string data;
+  };
+
+  // True when the request asks for a WebSocket upgrade (Upgrade: websocket).
+  static bool is_upgrade(const Request& request) noexcept;
+  // Checks the handshake (GET, Upgrade, Connection: Upgrade, version 13, a
+  // 16-byte base64 key) and answers 101 with Sec-WebSocket-Accept; the
+  // connection is the WebSocket's from then on. Throws HttpError (400, or
+  // 426 for another version) when the request is not a valid handshake.
+  // Blocks while writing. Valid for the handler's call.
+  static WebSocket accept(Request& request, Response& response, Options options);
+  static WebSocket accept(Request& request, Response& response) { return accept(request, response, Options()); }
+  // Sec-WebSocket-Accept for a Sec-WebSocket-Key (RFC 6455 4.2.2).
+  static std::string accept_key(std::string_view key);
+
+  // The next text or binary message; nullopt once the connection is closed
+  // (close_code() says how). Blocks. Socket errors throw.
+  std::optional<Message> receive();
+  // One frame each. Throw WebSocketError after close; socket errors throw.
+  void send_text(std::string_view text) { send_frame(Opcode::kText, text); }
+  void send_binary(std::string_view bytes) { send_frame(Opcode::kBinary, bytes); }
+  void ping(std::string_view payload = {}) { send_frame(Opcode::kPing, payload); }
+  // Starts the close handshake and waits (at most `wait`) for the client's
+  // close frame, dropping messages meanwhile. No-op when closed.
+  void close(std::uint16_t code = close_code::kNormal, std::string_view reason = {}, Duration wait = 1.0);
+
+  bool closed() const noexcept { return closed_; }
+  // The code the client closed with (1005 when its frame had none, 1006
+  // when the connection ended without one), or the one we failed it with.
+  std::uint16_t close_code() const noexcept { return close_code_; }
+
+ private:
+  WebSocket(detail::HttpConnection& conn, Options options) : conn_(&conn), options_(options) {}
+  void send_frame(Opcode opcode, std::string_view payload);
+  void send_close(std::uint16_t code, std::string_view reason);
+  std::nullopt_t fail(std::uint16_t code, const char* why);
+  std::nullopt_t on_close_frame(std::string_view payload);
+  // The next frame's header and its unmasked payload (a view into the
+  // connection's buffer, valid until the next call); false at end of stream.
+  bool next_frame(FrameHeader& header, std::string_view& payload, Deadline deadline);
+
+  detail::HttpConnection* conn_;
+  Options options_;
+  std::string message_;  // fragments so far
+  bool fragmented_ = false;
+  bool text_ = false;
+  bool sent_close_ = false;
+  bool closed_ = false;
+  std::uint16_t close_code_ = 0;
+};
+
+}  // namespace fern::http

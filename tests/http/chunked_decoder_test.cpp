@@ -1,0 +1,71 @@
+// The chunked request-body decoder (issue 10): data, extensions, trailers,
+// any split of the input, and the framing errors that get 400.
+#include "fern/io/http/chunked_decoder.h"
+
+#include <gtest/gtest.h>
+
+#include <string>
+
+namespace {
+
+using fern::http::ChunkedDecoder;
+
+// Decodes `wire` fed in pieces of `piece` bytes; the body, or "ERROR".
+std::string decode(const std::string& wire, std::size_t piece, std::size_t max_data = 1 << 20) {
+  ChunkedDecoder d;
+  std::string body, pending;
+  for (std::size_t at = 0; at <= wire.size() && !d.done();) {
+    pending += wire.substr(at, piece);
+    at += piece;
+    for (;;) {
+      auto s = d.next(pending, max_data);
+      if (s.error) return "ERROR";
+      body.append(s.data.data(), s.data.size());
+      pending.erase(0, s.consumed);
+      if (s.done || (s.consumed == 0 && s.data.empty())) break;
+    }
+    if (at > wire.size()) break;
+  }
+  return d.done() ? body : "INCOMPLETE";
+}
+
+TEST(ChunkedDecoder, DecodesChunksAtEveryPieceSize) {
+  const std::string wire = "4\r\nWiki\r\n5;name=value\r\npedia\r\nE\r\n in\r\n\r\nchunks.\r\n0\r\nTrailer: x\r\n\r\n";
+  for (std::size_t piece = 1; piece <= wire.size(); ++piece)
+    ASSERT_EQ(decode(wire, piece), "Wikipedia in\r\n\r\nchunks.") << "piece " << piece;
+  EXPECT_EQ(decode(wire, wire.size(), 3), "Wikipedia in\r\n\r\nchunks.");
+}
+
+TEST(ChunkedDecoder, AcceptsBareLfLineEnds) {
+  EXPECT_EQ(decode("3\nabc\n0\n\n", 1), "abc");
+}
+
+TEST(ChunkedDecoder, StopsAtTheEndOfTheBody) {
+  ChunkedDecoder d;
+  std::string wire = "1\r\na\r\n0\r\n\r\nGET / HTTP/1.1\r\n";
+  auto s = d.next(wire, 100);
+  EXPECT_EQ(s.data, "a");
+  wire.erase(0, s.consumed);
+  s = d.next(wire, 100);
+  EXPECT_TRUE(s.done);
+  EXPECT_EQ(wire.substr(s.consumed), "GET / HTTP/1.1\r\n");
+}
+
+TEST(ChunkedDecoder, MalformedFramingIsAnError) {
+  EXPECT_EQ(decode("x\r\n", 1), "ERROR");
+  EXPECT_EQ(decode("\r\n", 1), "ERROR");
+  EXPECT_EQ(decode("3\r\nabcd\r\n0\r\n\r\n", 1), "ERROR");  // data longer than its size
+  EXPECT_EQ(decode("3\r\nabc\rx0\r\n\r\n", 1), "ERROR");
+  EXPECT_EQ(decode("3\rabc\r\n0\r\n\r\n", 1), "ERROR");
+  EXPECT_EQ(decode("1000000000000000\r\n", 1), "ERROR");  // 16 hex digits
+  EXPECT_EQ(decode("3;\x01\r\nabc\r\n0\r\n\r\n", 1), "ERROR");
+  EXPECT_EQ(decode("0\r\nA: b\rc\r\n\r\n", 1), "ERROR");
+  EXPECT_EQ(decode("0\r\n" + std::string(9000, 'a') + "\r\n\r\n", 64), "ERROR");
+}
+
+TEST(ChunkedDecoder, IncompleteBodyIsNotDone) {
+  EXPECT_EQ(decode("3\r\nab", 2), "INCOMPLETE");
+  EXPECT_EQ(decode("3\r\nabc\r\n0\r\n", 2), "INCOMPLETE");
+}
+
+}  // namespace

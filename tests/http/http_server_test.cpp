@@ -1,0 +1,374 @@
+// The HTTP server (issue 10, SEMANTICS SRV-9: pywsgi's framing): sized and
+// streamed bodies on 1.1 and 1.0, keep-alive and pipelining split at every
+// byte boundary, request bodies (Content-Length, chunked, 100-continue),
+// every limit and error, a throwing handler, and clients that go away in
+// the middle of a request or of a response.
+#include <sys/socket.h>
+
+#include <regex>
+#include <string>
+#include <vector>
+
+#include "fern/core/task.h"
+#include "fern/io/http/server.h"
+#include "fern/sync/event.h"
+#include "http_client.h"
+#include "io/io_fixture.h"
+
+namespace {
+
+using fern::Address;
+using fern::http::HttpServer;
+using fern::http::Request;
+using fern::http::Response;
+using fern::http::ServerOptions;
+using fern::testing::HttpClient;
+using fern::testing::HttpReply;
+using Http = fern::testing::IoTest;
+
+const Address kAny = Address::ip("127.0.0.1", 0);
+
+// Answers "<method> <target> <body>" sized.
+void echo(Request& request, Response& response) {
+  std::string body = request.read_all();
+  response.add_header("Content-Type", "text/plain");
+  response.send(std::string(request.method) + " " + std::string(request.target) + " " + body);
+}
+
+HttpReply request(HttpServer& server, const std::string& bytes) {
+  HttpClient c(server.server_port());
+  c.send(bytes);
+  return c.read();
+}
+
+// SRV-9: a sized body, in pywsgi's header order.
+TEST_F(Http, SizedResponseHasPywsgiHeadersInOrder) {
+  HttpServer server(kAny, [](Request&, Response& r) {
+    r.add_header("Content-Type", "text/html");
+    r.send("<p>Hello World</p>");
+  });
+  server.start();
+  HttpReply r = request(server, "GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+  EXPECT_EQ(r.status, 200);
+  ASSERT_EQ(r.head.substr(0, 42), "HTTP/1.1 200 OK\r\nContent-Type: text/html\r\n");
+  EXPECT_EQ(r.head.substr(r.head.size() - 20), "\r\nContent-Length: 18");
+  EXPECT_EQ(r.head.find("Connection"), std::string::npos);
+  EXPECT_EQ(r.body, "<p>Hello World</p>");
+  HttpClient c(server.server_port());
+  c.send("GET / HTTP/1.0\r\n\r\n");
+  r = c.read();
+  EXPECT_TRUE(r.has("Connection: close"));
+  EXPECT_EQ(r.body, "<p>Hello World</p>");
+  EXPECT_TRUE(c.at_eof());
+  server.stop();
+}
+
+// SRV-9: a streamed body is chunked on 1.1 with gevent's exact framing, raw
+// with Connection: close on 1.0.
+TEST_F(Http, StreamedResponseIsChunkedOn11AndRawOn10) {
+  HttpServer server(kAny, [](Request&, Response& r) {
+    r.add_header("Content-Type", "text/html");
+    r.write("<p>Hello");
+    r.write("");
+    r.write("World</p>");
+  });
+  server.start();
+  HttpClient c(server.server_port());
+  c.send("GET / HTTP/1.1\r\nConnection: close\r\n\r\n");
+  ASSERT_TRUE(c.at_eof());
+  std::string raw = c.buffered();
+  EXPECT_NE(raw.find("\r\nTransfer-Encoding: chunked\r\n\r\n"), std::string::npos);
+  EXPECT_EQ(raw.substr(raw.find("\r\n\r\n") + 4), "8\r\n<p>Hello\r\n9\r\nWorld</p>\r\n0\r\n\r\n");
+  HttpReply r = request(server, "GET / HTTP/1.0\r\n\r\n");
+  EXPECT_TRUE(r.has("Connection: close"));
+  EXPECT_EQ(r.head.find("Transfer-Encoding"), std::string::npos);
+  EXPECT_EQ(r.body, "<p>HelloWorld</p>");
+  server.stop();
+}
+
+TEST_F(Http, KeepAliveServesRequestsOneAfterAnotherOnOneConnection) {
+  int calls = 0;
+  HttpServer server(kAny, [&](Request& q, Response& r) {
+    ++calls;
+    echo(q, r);
+  });
+  server.start();
+  HttpClient c(server.server_port());
+  for (int i = 0; i < 5; ++i) {
+    c.send("GET /" + std::to_string(i) + " HTTP/1.1\r\nHost: x\r\n\r\n");
+    HttpReply r = c.read();
+    EXPECT_EQ(r.body, "GET /" + std::to_string(i) + " ");
+    EXPECT_FALSE(r.closed);
+  }
+  EXPECT_EQ(calls, 5);
+  c.send("GET /1.0 HTTP/1.0\r\nConnection: keep-alive\r\n\r\n");
+  HttpReply r = c.read();
+  EXPECT_TRUE(r.has("Connection: keep-alive"));
+  c.send("GET /end HTTP/1.1\r\nConnection: close\r\n\r\n");
+  EXPECT_EQ(c.read().body, "GET /end ");
+  EXPECT_TRUE(c.at_eof());
+  server.stop();
+}
+
+// Three pipelined requests (a GET, a sized POST, a chunked POST) sent in two
+// writes, split at every byte boundary; the second part goes only once the
+// responses to the complete requests of the first have come back, so the
+// server really sees each split.
+TEST_F(Http, PipelinedRequestsSplitAtEveryByteBoundaryAreAllAnswered) {
+  HttpServer server(kAny, echo);
+  server.start();
+  const std::string reqs[] = {"GET /a HTTP/1.1\r\nHost: x\r\n\r\n",
+                              "POST /b HTTP/1.1\r\nContent-Length: 5\r\n\r\nhello",
+                              "POST /c HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n2;x=y\r\nde\r\n0\r\n\r\n"};
+  const std::string all = reqs[0] + reqs[1] + reqs[2];
+  const std::string want[] = {"GET /a ", "POST /b hello", "POST /c abcde"};
+  for (std::size_t split = 1; split < all.size(); ++split) {
+    HttpClient c(server.server_port());
+    c.send(all.substr(0, split));
+    std::size_t complete = 0, ends = 0;
+    for (const std::string& r : reqs)
+      if ((ends += r.size()) <= split) ++complete;
+    for (std::size_t i = 0; i < complete; ++i) ASSERT_EQ(c.read().body, want[i]) << "split " << split;
+    c.send(all.substr(split));
+    for (std::size_t i = complete; i < 3; ++i) ASSERT_EQ(c.read().body, want[i]) << "split " << split;
+  }
+  server.stop();
+}
+
+TEST_F(Http, ChunkedRequestBodyIsDecoded) {
+  HttpServer server(kAny, echo);
+  server.start();
+  HttpReply r = request(server, "PUT /x HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n"
+                                "5\r\nhello\r\n1;ext\r\n \r\n5\r\nworld\r\n0\r\nTrailer: t\r\n\r\n");
+  EXPECT_EQ(r.status, 200);
+  EXPECT_EQ(r.body, "PUT /x hello world");
+  server.stop();
+}
+
+TEST_F(Http, ExpectContinueGets100BeforeTheBodyIsSent) {
+  HttpServer server(kAny, echo);
+  server.start();
+  HttpClient c(server.server_port());
+  c.send("POST /e HTTP/1.1\r\nContent-Length: 4\r\nExpect: 100-continue\r\n\r\n");
+  HttpReply interim = c.read();
+  EXPECT_EQ(interim.status, 100);
+  EXPECT_EQ(interim.head, "HTTP/1.1 100 Continue");
+  c.send("body");
+  EXPECT_EQ(c.read().body, "POST /e body");
+  server.stop();
+}
+
+// A handler that answers without reading the body: no 100 Continue is
+// sent, and since the client may never send the body, the connection ends.
+TEST_F(Http, ExpectContinueWithTheBodyUnreadGetsTheAnswerAndAClose) {
+  HttpServer server(kAny, [](Request&, Response& r) {
+    r.set_status(403);
+    r.send("no");
+  });
+  server.start();
+  HttpClient c(server.server_port());
+  c.send("PUT /big HTTP/1.1\r\nContent-Length: 1000000\r\nExpect: 100-continue\r\n\r\n");
+  HttpReply r = c.read();
+  EXPECT_EQ(r.status, 403);
+  EXPECT_EQ(r.body, "no");
+  EXPECT_TRUE(c.at_eof());
+  server.stop();
+}
+
+TEST_F(Http, UnreadBodyIsDroppedAndTheConnectionKept) {
+  HttpServer server(kAny, [](Request&, Response& r) { r.send("ok"); });
+  server.start();
+  HttpClient c(server.server_port());
+  c.send("POST / HTTP/1.1\r\nContent-Length: 3\r\n\r\nabcGET / HTTP/1.1\r\n\r\n");
+  EXPECT_EQ(c.read().body, "ok");
+  HttpReply r = c.read();
+  EXPECT_EQ(r.body, "ok");
+  EXPECT_FALSE(r.closed);
+  server.stop();
+}
+
+TEST_F(Http, HeadRequestGetsTheLengthButNoBody) {
+  HttpServer server(kAny, [](Request&, Response& r) { r.send("12345"); });
+  server.start();
+  HttpClient c(server.server_port());
+  c.send("HEAD / HTTP/1.1\r\n\r\nGET / HTTP/1.1\r\n\r\n");
+  c.socket().shutdown(SHUT_WR);
+  ASSERT_TRUE(c.at_eof());
+  std::string raw = c.buffered();
+  std::size_t first_end = raw.find("\r\n\r\n") + 4;
+  EXPECT_NE(raw.find("Content-Length: 5"), std::string::npos);
+  EXPECT_EQ(raw.compare(first_end, 8, "HTTP/1.1"), 0);  // no body bytes after the first head
+  EXPECT_EQ(raw.substr(raw.size() - 5), "12345");
+  server.stop();
+}
+
+// Each limit and error answers its status with Connection: close and
+// closes; the server goes on serving.
+TEST_F(Http, LimitsAndErrorsGetTheirStatusAndClose) {
+  ServerOptions o;
+  o.limits.max_request_line = 64;
+  o.limits.max_head_bytes = 256;
+  o.max_body = 10;
+  int calls = 0;
+  HttpServer server(kAny, [&](Request& q, Response& r) {
+    ++calls;
+    echo(q, r);
+  }, o);
+  server.start();
+  struct Case {
+    std::string bytes;
+    int status;
+  } cases[] = {
+      {"GET /" + std::string(100, 'a') + " HTTP/1.1\r\n\r\n", 414},
+      {"GET / HTTP/1.1\r\nX: " + std::string(300, 'a') + "\r\n\r\n", 431},
+      {"GET / HTTP/1.1\r\nA: b\r\n c\r\n\r\n", 400},
+      {"GET / HTTP/1.1\r\nContent-Length: x\r\n\r\n", 400},
+      {"POST / HTTP/1.1\r\nContent-Length: 11\r\n\r\n01234567890", 413},
+      {"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n6\r\n012345\r\n6\r\n678901\r\n0\r\n\r\n", 413},
+      {"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n", 400},
+      {"POST / HTTP/1.1\r\nTransfer-Encoding: br\r\n\r\n", 501},
+      {"GET / HTTP/3.0\r\n\r\n", 505},
+  };
+  for (const Case& k : cases) {
+    HttpClient c(server.server_port());
+    c.send(k.bytes);
+    HttpReply r = c.read();
+    EXPECT_EQ(r.status, k.status) << k.bytes.substr(0, 60);
+    EXPECT_TRUE(r.has("Connection: close")) << r.head;
+    EXPECT_TRUE(c.at_eof());
+  }
+  EXPECT_EQ(calls, 2);  // only the chunked bodies reach the handler
+  EXPECT_EQ(request(server, "GET /ok HTTP/1.1\r\n\r\n").body, "GET /ok ");
+  server.stop();
+}
+
+// A request whose head does not end within header_timeout is closed
+// without an answer (slowloris); a lower bound on the time only.
+TEST_F(Http, SlowHeadIsClosedAtTheHeaderDeadline) {
+  ServerOptions o;
+  o.header_timeout = 0.05;
+  HttpServer server(kAny, echo, o);
+  server.start();
+  HttpClient c(server.server_port());
+  fern::Deadline t0 = fern::Deadline::now();
+  c.send("GET / HTTP/1.1\r\nHost: x\r\n");
+  EXPECT_TRUE(c.at_eof());
+  EXPECT_GE(fern::Deadline::now().nanos() - t0.nanos(), 50'000'000);
+  EXPECT_TRUE(c.buffered().empty());
+  server.stop();
+}
+
+TEST_F(Http, ThrowingHandlerGets500AndTheServerKeepsServing) {
+  std::vector<std::string> errors;
+  ServerOptions o;
+  o.on_error = [&](const std::exception& e) { errors.push_back(e.what()); };
+  HttpServer server(kAny, [](Request& q, Response& r) {
+    if (q.target == "/boom") throw std::runtime_error("boom");
+    if (q.target == "/teapot") throw fern::http::HttpError(418, "short and stout");
+    r.send("fine");
+  }, o);
+  server.start();
+  HttpClient c(server.server_port());
+  c.send("GET /boom HTTP/1.1\r\n\r\n");
+  HttpReply r = c.read();
+  EXPECT_EQ(r.status, 500);
+  EXPECT_EQ(r.body, "Internal Server Error");
+  EXPECT_TRUE(c.at_eof());
+  EXPECT_EQ(errors, std::vector<std::string>{"boom"});
+  EXPECT_EQ(request(server, "GET /teapot HTTP/1.1\r\n\r\n").status, 418);
+  EXPECT_EQ(request(server, "GET / HTTP/1.1\r\n\r\n").body, "fine");
+  server.stop();
+}
+
+// SRV-9: pywsgi's access log line, one per request.
+TEST_F(Http, AccessLogLineHasPywsgisShape) {
+  ServerOptions o;
+  o.access_log = true;
+  HttpServer server(kAny, [](Request&, Response& r) { r.send("hello"); }, o);
+  server.start();
+  ::testing::internal::CaptureStderr();
+  HttpReply r = request(server, "GET /x?y=1 HTTP/1.1\r\n\r\n");
+  server.stop();
+  std::string log = ::testing::internal::GetCapturedStderr();
+  EXPECT_EQ(r.status, 200);
+  EXPECT_TRUE(std::regex_match(log, std::regex(R"(127\.0\.0\.1 - - \[\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\] )"
+                                               R"("GET /x\?y=1 HTTP/1\.1" 200 \d+ \d+\.\d{6}\n)")))
+      << log;
+  EXPECT_NE(log.find(" 200 " + std::to_string(r.head.size() + 4 + 5) + " "), std::string::npos) << log;
+}
+
+TEST_F(Http, HeaderInjectionIsRefused) {
+  std::string what;
+  HttpServer server(kAny, [&](Request&, Response& r) {
+    try {
+      r.add_header("X", "a\r\nSet-Cookie: evil");
+    } catch (const std::invalid_argument& e) {
+      what = e.what();
+    }
+    r.send("");
+  });
+  server.start();
+  HttpReply r = request(server, "GET / HTTP/1.1\r\n\r\n");
+  EXPECT_EQ(r.head.find("evil"), std::string::npos);
+  EXPECT_NE(what.find("CR, LF"), std::string::npos);
+  server.stop();
+}
+
+TEST_F(Http, ClientLeavingMidRequestEndsTheConnectionQuietly) {
+  fern::Event ended;
+  std::string seen;
+  int calls = 0;
+  HttpServer server(kAny, [&](Request& q, Response& r) {
+    ++calls;
+    try {
+      q.read_all();
+    } catch (const fern::http::HttpError& e) {
+      seen = e.what();
+      ended.set();
+      throw;
+    }
+    r.send("");
+  });
+  server.start();
+  {
+    HttpClient c(server.server_port());
+    c.send("GET / HTTP/1.1\r\nHost");  // half a head: no handler call
+  }
+  {
+    HttpClient c(server.server_port());
+    c.send("POST / HTTP/1.1\r\nContent-Length: 10\r\n\r\n12345");  // half a body
+  }
+  ended.wait();
+  EXPECT_EQ(seen, "the request body ended early");
+  EXPECT_EQ(calls, 1);
+  EXPECT_EQ(request(server, "GET / HTTP/1.1\r\n\r\n").status, 200);
+  server.stop();
+}
+
+TEST_F(Http, ClientLeavingMidResponseEndsTheHandlerWithASocketError) {
+  fern::Event ended;
+  bool got_socket_error = false;
+  HttpServer server(kAny, [&](Request&, Response& r) {
+    std::string piece(64 * 1024, 'x');
+    try {
+      for (int i = 0; i < 10'000; ++i) r.write(piece);  // ~640 MB: far more than the socket buffers
+    } catch (const fern::SocketError&) {
+      got_socket_error = true;
+      ended.set();
+      throw;
+    }
+    ended.set();
+  });
+  server.start();
+  {
+    HttpClient c(server.server_port());
+    c.send("GET / HTTP/1.1\r\n\r\n");
+    char buf[1024];
+    ASSERT_GT(c.socket().recv_into(buf, sizeof buf), 0u);
+  }  // closed with unread data: the server's writes fail
+  ended.wait();
+  EXPECT_TRUE(got_socket_error);
+  server.stop();
+}
+
+}  // namespace

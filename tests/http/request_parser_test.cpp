@@ -1,0 +1,172 @@
+// The HTTP/1.1 request parser (issue 10): heads, framing, limits and the
+// status each malformed request gets; a head fed a byte at a time parses
+// the same as one fed whole.
+#include "fern/io/http/request_parser.h"
+
+#include <gtest/gtest.h>
+
+#include <string>
+
+namespace {
+
+using fern::http::ParserLimits;
+using fern::http::RequestHead;
+using fern::http::RequestParser;
+using Status = RequestParser::Status;
+
+RequestParser::Result parse(const std::string& text, RequestHead& head, ParserLimits limits = {}) {
+  RequestParser p(limits);
+  return p.parse(text, head);
+}
+
+int error_of(const std::string& text, ParserLimits limits = {}) {
+  RequestHead head;
+  RequestParser::Result r = parse(text, head, limits);
+  return r.status == Status::kError ? r.error_status : 0;
+}
+
+TEST(RequestParser, ParsesRequestLineAndHeadersWithCaseInsensitiveLookup) {
+  RequestHead h;
+  std::string text = "GET /a/b?x=1 HTTP/1.1\r\nHost: example\r\nX-Thing:  two words \t\r\n\r\nrest";
+  auto r = parse(text, h);
+  ASSERT_EQ(r.status, Status::kDone);
+  EXPECT_EQ(r.consumed, text.size() - 4);
+  EXPECT_EQ(h.method, "GET");
+  EXPECT_EQ(h.target, "/a/b?x=1");
+  EXPECT_EQ(h.path(), "/a/b");
+  EXPECT_EQ(h.query(), "x=1");
+  EXPECT_EQ(h.version_minor, 1);
+  EXPECT_EQ(h.header("host"), "example");
+  EXPECT_EQ(h.header("X-THING"), "two words");
+  EXPECT_FALSE(h.header("Missing"));
+  EXPECT_TRUE(h.keep_alive);
+  EXPECT_FALSE(h.content_length);
+  EXPECT_FALSE(h.chunked);
+}
+
+TEST(RequestParser, NeedsMoreUntilTheEmptyLine) {
+  RequestHead h;
+  RequestParser p;
+  std::string text = "GET / HTTP/1.1\r\nHost: x\r\n";
+  EXPECT_EQ(p.parse(text, h).status, Status::kNeedMore);
+  text += "\r";
+  EXPECT_EQ(p.parse(text, h).status, Status::kNeedMore);
+  text += "\n";
+  EXPECT_EQ(p.parse(text, h).status, Status::kDone);
+}
+
+TEST(RequestParser, FedOneByteAtATimeParsesAsWhole) {
+  const std::string text = "\r\nPOST /p HTTP/1.1\r\nA: 1\r\nContent-Length: 3\r\n\r\nabc";
+  for (const char* eol : {"\r\n", "\n"}) {
+    std::string t = text;
+    if (std::string(eol) == "\n")
+      for (std::size_t at; (at = t.find("\r\n")) != std::string::npos;) t.erase(at, 1);
+    RequestParser p;
+    RequestHead h;
+    std::size_t end = t.size() - 3;
+    for (std::size_t n = 0; n <= t.size(); ++n) {
+      auto r = p.parse(std::string_view(t).substr(0, n), h);
+      if (n < end) {
+        ASSERT_EQ(r.status, Status::kNeedMore) << "prefix " << n << " eol " << (eol[0] == '\r' ? "CRLF" : "LF");
+      } else {
+        ASSERT_EQ(r.status, Status::kDone) << n;
+        EXPECT_EQ(r.consumed, end);
+        EXPECT_EQ(h.method, "POST");
+        EXPECT_EQ(h.header("a"), "1");
+        EXPECT_EQ(h.content_length, 3u);
+        p.reset();
+      }
+    }
+  }
+}
+
+TEST(RequestParser, ConnectionAndVersionDecideKeepAlive) {
+  RequestHead h;
+  ASSERT_EQ(parse("GET / HTTP/1.1\r\nConnection: close\r\n\r\n", h).status, Status::kDone);
+  EXPECT_FALSE(h.keep_alive);
+  ASSERT_EQ(parse("GET / HTTP/1.0\r\n\r\n", h).status, Status::kDone);
+  EXPECT_EQ(h.version_minor, 0);
+  EXPECT_FALSE(h.keep_alive);
+  ASSERT_EQ(parse("GET / HTTP/1.0\r\nConnection: Keep-Alive\r\n\r\n", h).status, Status::kDone);
+  EXPECT_TRUE(h.keep_alive);
+  ASSERT_EQ(parse("GET / HTTP/1.1\r\nConnection: keep-alive, Upgrade\r\n\r\n", h).status, Status::kDone);
+  EXPECT_TRUE(h.keep_alive);
+}
+
+TEST(RequestParser, ChunkedAndExpectContinueAreRecognised) {
+  RequestHead h;
+  ASSERT_EQ(parse("POST / HTTP/1.1\r\nTransfer-Encoding: Chunked\r\nExpect: 100-continue\r\n\r\n", h).status,
+            Status::kDone);
+  EXPECT_TRUE(h.chunked);
+  EXPECT_TRUE(h.expect_continue);
+  ASSERT_EQ(parse("POST / HTTP/1.0\r\nExpect: 100-continue\r\nContent-Length: 0\r\n\r\n", h).status, Status::kDone);
+  EXPECT_FALSE(h.expect_continue);  // 1.0 clients do not wait for it
+}
+
+TEST(RequestParser, MalformedRequestsGet400) {
+  EXPECT_EQ(error_of("GET / HTTP/1.1\r\nHost: a\r\n folded\r\n\r\n"), 400);  // obs-fold
+  EXPECT_EQ(error_of("GET / HTTP/1.1\r\n\tfolded: x\r\n\r\n"), 400);
+  EXPECT_EQ(error_of("GET / HTTP/1.1\r\nNo colon\r\n\r\n"), 400);
+  EXPECT_EQ(error_of("GET / HTTP/1.1\r\nHost : a\r\n\r\n"), 400);  // space before the colon
+  EXPECT_EQ(error_of("GET / HTTP/1.1\r\n: empty name\r\n\r\n"), 400);
+  EXPECT_EQ(error_of("GET / HTTP/1.1\r\nA: b\x01" "c\r\n\r\n"), 400);
+  EXPECT_EQ(error_of("GET / HTTP/1.1\r\nA: b\rc\r\n\r\n"), 400);  // bare CR
+  EXPECT_EQ(error_of("GET /  HTTP/1.1\r\n\r\n"), 400);
+  EXPECT_EQ(error_of("GET / HTTP/1.1 \r\n\r\n"), 400);
+  EXPECT_EQ(error_of("G(T / HTTP/1.1\r\n\r\n"), 400);
+  EXPECT_EQ(error_of("GET /\x7f HTTP/1.1\r\n\r\n"), 400);
+  EXPECT_EQ(error_of("GET / HTTQ/1.1\r\n\r\n"), 400);
+  EXPECT_EQ(error_of("GET / HTTP/1.x\r\n\r\n"), 400);
+  EXPECT_EQ(error_of("GET\r\n\r\n"), 400);
+  EXPECT_EQ(error_of("GET / HTTP/1.1\r\nContent-Length: 1x\r\n\r\n"), 400);
+  EXPECT_EQ(error_of("GET / HTTP/1.1\r\nContent-Length: -1\r\n\r\n"), 400);
+  EXPECT_EQ(error_of("GET / HTTP/1.1\r\nContent-Length: 99999999999999999999\r\n\r\n"), 400);
+  EXPECT_EQ(error_of("GET / HTTP/1.1\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n"), 400);
+  EXPECT_EQ(error_of("GET / HTTP/1.1\r\nContent-Length: 1\r\nTransfer-Encoding: chunked\r\n\r\n"), 400);
+  EXPECT_EQ(error_of("GET / HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n"), 400);
+}
+
+TEST(RequestParser, RepeatedEqualContentLengthIsAccepted) {
+  RequestHead h;
+  const std::string text = "GET / HTTP/1.1\r\nContent-Length: 2\r\nContent-Length: 2\r\n\r\n";
+  ASSERT_EQ(parse(text, h).status, Status::kDone);
+  EXPECT_EQ(h.content_length, 2u);
+}
+
+TEST(RequestParser, UnknownTransferCodingGets501AndNewMajorVersion505) {
+  EXPECT_EQ(error_of("POST / HTTP/1.1\r\nTransfer-Encoding: gzip\r\n\r\n"), 501);
+  EXPECT_EQ(error_of("POST / HTTP/1.1\r\nTransfer-Encoding: gzip, chunked\r\n\r\n"), 501);
+  EXPECT_EQ(error_of("POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n\r\n"), 501);
+  EXPECT_EQ(error_of("GET / HTTP/2.0\r\n\r\n"), 505);
+}
+
+TEST(RequestParser, LimitsGive414And431EvenBeforeTheHeadEnds) {
+  ParserLimits small;
+  small.max_request_line = 32;
+  small.max_head_bytes = 128;
+  small.max_headers = 3;
+  EXPECT_EQ(error_of("GET /" + std::string(40, 'a') + " HTTP/1.1\r\n\r\n", small), 414);
+  EXPECT_EQ(error_of("GET /" + std::string(40, 'a'), small), 414);  // no line end yet
+  EXPECT_EQ(error_of("GET / HTTP/1.1\r\nA: " + std::string(200, 'b') + "\r\n\r\n", small), 431);
+  EXPECT_EQ(error_of("GET / HTTP/1.1\r\nA: " + std::string(200, 'b'), small), 431);
+  EXPECT_EQ(error_of("GET / HTTP/1.1\r\nA: 1\r\nB: 2\r\nC: 3\r\nD: 4\r\n\r\n", small), 431);
+  EXPECT_EQ(error_of("GET / HTTP/1.1\r\nA: 1\r\nB: 2\r\nC: 3\r\n\r\n", small), 0);
+}
+
+TEST(RequestParser, EmptyLinesBeforeTheRequestAreSkipped) {
+  RequestHead h;
+  const std::string text = "\r\n\n\r\nGET / HTTP/1.1\r\n\r\n";  // outlives h's views
+  auto r = parse(text, h);
+  ASSERT_EQ(r.status, Status::kDone);
+  EXPECT_EQ(r.consumed, 23u);
+  EXPECT_EQ(h.method, "GET");
+}
+
+TEST(RequestParser, ObsTextInValuesIsKept) {
+  RequestHead h;
+  const std::string text = "GET / HTTP/1.1\r\nX: caf\xc3\xa9\r\n\r\n";
+  ASSERT_EQ(parse(text, h).status, Status::kDone);
+  EXPECT_EQ(h.header("x"), "caf\xc3\xa9");
+}
+
+}  // namespace

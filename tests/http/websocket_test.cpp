@@ -1,0 +1,266 @@
+// The WebSocket server (issue 10, RFC 6455): the handshake, messages in
+// fragments with a ping between them, the close handshake both ways, the
+// close codes of protocol errors, and a real client (websocket-client).
+#include <sys/socket.h>
+
+#include <cstdlib>
+#include <string>
+#include <unistd.h>
+#include <vector>
+
+#include "fern/core/task.h"
+#include "fern/io/http/server.h"
+#include "fern/io/http/websocket.h"
+#include "fern/io/subprocess.h"
+#include "fern/sync/event.h"
+#include "http_client.h"
+#include "io/io_fixture.h"
+
+namespace {
+
+using fern::Address;
+using fern::http::HttpServer;
+using fern::http::Request;
+using fern::http::Response;
+using fern::http::WebSocket;
+using fern::testing::HttpClient;
+using WebSocketIo = fern::testing::IoTest;
+
+const Address kAny = Address::ip("127.0.0.1", 0);
+const char kUpgrade[] =
+    "GET /chat HTTP/1.1\r\nHost: server.example.com\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+    "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n";
+
+// A masked client frame.
+std::string frame(int first_byte, const std::string& payload) {
+  std::string f(1, static_cast<char>(first_byte));
+  const unsigned char mask[4] = {0x37, 0xfa, 0x21, 0x3d};
+  if (payload.size() < 126) {
+    f += static_cast<char>(0x80 | payload.size());
+  } else {
+    f += static_cast<char>(0x80 | 126);
+    f += static_cast<char>(payload.size() >> 8);
+    f += static_cast<char>(payload.size() & 0xff);
+  }
+  f.append(reinterpret_cast<const char*>(mask), 4);
+  for (std::size_t i = 0; i < payload.size(); ++i) f += static_cast<char>(payload[i] ^ mask[i % 4]);
+  return f;
+}
+
+// The next server frame from the client's buffer: (first byte, payload).
+std::pair<int, std::string> server_frame(HttpClient& c) {
+  std::string& b = c.buffered();
+  auto need = [&](std::size_t n) {
+    while (b.size() < n) {
+      char tmp[65536];
+      std::size_t k = c.socket().recv_into(tmp, sizeof tmp);
+      if (k == 0) return false;
+      b.append(tmp, k);
+    }
+    return true;
+  };
+  if (!need(2)) return {-1, ""};
+  std::size_t len = b[1] & 0x7f, pos = 2;
+  if (len >= 126) {
+    std::size_t bytes = len == 126 ? 2 : 8;
+    if (!need(2 + bytes)) return {-1, ""};
+    len = 0;
+    for (std::size_t i = 0; i < bytes; ++i) len = len << 8 | static_cast<unsigned char>(b[2 + i]);
+    pos += bytes;
+  }
+  if (!need(pos + len)) return {-1, ""};
+  std::pair<int, std::string> f{static_cast<unsigned char>(b[0]), b.substr(pos, len)};
+  b.erase(0, pos + len);
+  return f;
+}
+
+std::string code_bytes(int code) { return {static_cast<char>(code >> 8), static_cast<char>(code & 0xff)}; }
+
+struct Echo {
+  std::vector<std::string> got;
+  int close_code = 0;
+  fern::Event done;
+  void operator()(Request& q, Response& r) {
+    WebSocket ws = WebSocket::accept(q, r);
+    while (auto m = ws.receive()) {
+      got.push_back(m->data);
+      if (m->text) ws.send_text(m->data);
+      else ws.send_binary(m->data);
+    }
+    close_code = ws.close_code();
+    done.set();
+  }
+};
+
+TEST_F(WebSocketIo, HandshakeAnswers101WithTheRfcAcceptKey) {
+  Echo echo;
+  HttpServer server(kAny, std::ref(echo));
+  server.start();
+  HttpClient c(server.server_port());
+  c.send(kUpgrade);
+  fern::testing::HttpReply r = c.read();
+  EXPECT_EQ(r.status, 101);
+  EXPECT_TRUE(r.has("Upgrade: websocket"));
+  EXPECT_TRUE(r.has("Connection: Upgrade"));
+  EXPECT_TRUE(r.has("Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo="));
+  c.send(frame(0x88, code_bytes(1000)));
+  EXPECT_EQ(server_frame(c), std::make_pair(0x88, code_bytes(1000)));
+  echo.done.wait();
+  EXPECT_EQ(echo.close_code, 1000);
+  server.stop();
+}
+
+TEST_F(WebSocketIo, BadHandshakesGet400Or426) {
+  Echo echo;
+  HttpServer server(kAny, std::ref(echo));
+  server.start();
+  std::string no_key = kUpgrade, old_version = kUpgrade, short_key = kUpgrade;
+  no_key.replace(no_key.find("Sec-WebSocket-Key"), 3, "X-Y");
+  old_version.replace(old_version.find("Version: 13"), 11, "Version: 8");
+  short_key.replace(short_key.find("dGhl"), 4, "");
+  for (auto [req, status] : {std::pair{no_key, 400}, {old_version, 426}, {short_key, 400}}) {
+    HttpClient c(server.server_port());
+    c.send(req);
+    EXPECT_EQ(c.read().status, status);
+  }
+  server.stop();
+}
+
+// Fragments are joined; a ping between them is answered first (RFC 6455 5.4).
+TEST_F(WebSocketIo, FragmentsAreJoinedAndAPingInBetweenIsAnswered) {
+  Echo echo;
+  HttpServer server(kAny, std::ref(echo));
+  server.start();
+  HttpClient c(server.server_port());
+  c.send(kUpgrade);
+  ASSERT_EQ(c.read().status, 101);
+  c.send(frame(0x01, "Hel") + frame(0x89, "ping!") + frame(0x00, "l") + frame(0x80, "o"));
+  EXPECT_EQ(server_frame(c), std::make_pair(0x8A, std::string("ping!")));
+  EXPECT_EQ(server_frame(c), std::make_pair(0x81, std::string("Hello")));
+  c.send(frame(0x82, std::string("\0\xff", 2)));
+  EXPECT_EQ(server_frame(c), std::make_pair(0x82, std::string("\0\xff", 2)));
+  c.send(frame(0x88, ""));  // a close without a code: answered with 1000
+  EXPECT_EQ(server_frame(c), std::make_pair(0x88, code_bytes(1000)));
+  echo.done.wait();
+  EXPECT_EQ(echo.close_code, 1005);
+  EXPECT_EQ(echo.got, (std::vector<std::string>{"Hello", std::string("\0\xff", 2)}));
+  server.stop();
+}
+
+TEST_F(WebSocketIo, ProtocolErrorsCloseWithTheirCodes) {
+  std::string unmasked = "\x81\x02hi";
+  struct Case {
+    std::string frames;
+    int code;
+  } cases[] = {
+      {unmasked, 1002},
+      {frame(0x81, "\xc3\x28"), 1007},              // not UTF-8
+      {frame(0x80, "x"), 1002},                     // a continuation without a message
+      {frame(0x01, "a") + frame(0x81, "b"), 1002},  // a new message inside a fragmented one
+      {frame(0x88, "\x03"), 1002},                  // a one-byte close payload
+      {frame(0x88, code_bytes(1005)), 1002},        // a code nobody may send
+      {frame(0x82, std::string(200, 'x')), 1009},
+  };
+  for (const Case& k : cases) {
+    Echo one;
+    HttpServer s(kAny, [&one](Request& q, Response& r) {
+      WebSocket ws = WebSocket::accept(q, r, WebSocket::Options{100});
+      while (ws.receive()) {
+      }
+      one.close_code = ws.close_code();
+      one.done.set();
+    });
+    s.start();
+    HttpClient c(s.server_port());
+    c.send(kUpgrade);
+    ASSERT_EQ(c.read().status, 101);
+    c.send(k.frames);
+    auto [op, payload] = server_frame(c);
+    EXPECT_EQ(op, 0x88);
+    EXPECT_EQ(payload.substr(0, 2), code_bytes(k.code)) << k.code;
+    one.done.wait();
+    EXPECT_EQ(one.close_code, k.code);
+    s.stop();
+  }
+}
+
+TEST_F(WebSocketIo, ServerCloseWaitsForTheClientsCloseFrame) {
+  fern::Event closed;
+  bool was_closed = false;
+  HttpServer server(kAny, [&](Request& q, Response& r) {
+    WebSocket ws = WebSocket::accept(q, r);
+    ws.send_text("bye soon");
+    ws.close(1001, "going away");
+    was_closed = ws.closed();
+    EXPECT_THROW(ws.send_text("late"), fern::http::WebSocketError);
+    closed.set();
+  });
+  server.start();
+  HttpClient c(server.server_port());
+  c.send(kUpgrade);
+  ASSERT_EQ(c.read().status, 101);
+  EXPECT_EQ(server_frame(c), std::make_pair(0x81, std::string("bye soon")));
+  EXPECT_EQ(server_frame(c), std::make_pair(0x88, code_bytes(1001) + "going away"));
+  c.send(frame(0x88, code_bytes(1001)));
+  closed.wait();
+  EXPECT_TRUE(was_closed);
+  server.stop();
+}
+
+// Two greenlets sending large frames at once through a small window (their
+// writes are partial and wait): each frame arrives whole.
+TEST_F(WebSocketIo, FramesFromTwoSendersNeverInterleave) {
+  HttpServer server(kAny, [](Request& q, Response& r) {
+    WebSocket ws = WebSocket::accept(q, r);
+    auto sender = [&ws](char c) {
+      return fern::spawn([&ws, c] {
+        for (int i = 0; i < 2; ++i) ws.send_binary(std::string(3'000'000, c));
+      });
+    };
+    auto a = sender('a'), b = sender('b');
+    fern::joinall(a, b);
+    ws.close();
+  });
+  server.start();
+  HttpClient c(server.server_port(), 4096);
+  c.send(kUpgrade);
+  ASSERT_EQ(c.read().status, 101);
+  int frames = 0;
+  for (auto f = server_frame(c); f.first == 0x82; f = server_frame(c), ++frames) {
+    ASSERT_EQ(f.second.size(), 3'000'000u);
+    ASSERT_EQ(f.second.find_first_not_of(f.second[0]), std::string::npos) << "frame " << frames << " interleaved";
+  }
+  EXPECT_EQ(frames, 4);
+  c.send(frame(0x88, code_bytes(1000)));
+  server.stop();
+}
+
+// Debian's python3 sees python3-websocket; another python3 first on PATH may not.
+const char* system_python() { return access("/usr/bin/python3", X_OK) == 0 ? "/usr/bin/python3" : "python3"; }
+
+TEST_F(WebSocketIo, InteroperatesWithWebsocketClient) {
+  Echo echo;
+  HttpServer server(kAny, std::ref(echo));
+  server.start();
+  fern::Popen client({system_python(), FERN_WS_INTEROP_CLIENT, std::to_string(server.server_port())},
+                     fern::PopenOptions{fern::Stdio::kDevNull, fern::Stdio::kPipe, fern::Stdio::kPipe});
+  fern::Output out = client.communicate({}, 30.0);
+  int rc = client.wait();
+  if (rc == 77) {
+    server.stop();
+    GTEST_SKIP() << "python3 module websocket (Debian python3-websocket) not installed";
+  }
+  EXPECT_EQ(rc, 0) << out.err;
+  EXPECT_EQ(out.out,
+            "text h\xc3\xa9llo\n"
+            "binary 2 0001ff\n"
+            "big 70000\n"
+            "pong 10 are you there\n"
+            "fragmented Hello\n"
+            "closed False\n");
+  echo.done.wait();
+  EXPECT_EQ(echo.close_code, 1001);
+  server.stop();
+}
+
+}  // namespace

@@ -34,19 +34,24 @@ std::string fetch(const std::string& url) {
   return body;
 }
 
+// The stand-in server is per test and gone (its thread joined, its
+// connections closed) before the fixture counts fds: a server kept for the
+// whole suite closes its side of a finished transfer whenever its thread
+// gets to it, which raced with the count.
 class CurlHooks : public fern::testing::HooksTest {
  protected:
-  static void SetUpTestSuite() {
-    curl_global_init(CURL_GLOBAL_DEFAULT);
-    server_ = new fern_examples::LocalHttp;
+  static void SetUpTestSuite() { curl_global_init(CURL_GLOBAL_DEFAULT); }
+  static void TearDownTestSuite() { curl_global_cleanup(); }
+  void SetUp() override {
+    HooksTest::SetUp();
+    server_ = std::make_unique<fern_examples::LocalHttp>();
   }
-  static void TearDownTestSuite() {
-    delete server_;
-    curl_global_cleanup();
+  void TearDown() override {
+    server_.reset();
+    HooksTest::TearDown();
   }
-  static fern_examples::LocalHttp* server_;
+  std::unique_ptr<fern_examples::LocalHttp> server_;
 };
-fern_examples::LocalHttp* CurlHooks::server_ = nullptr;
 
 TEST_F(CurlHooks, TwentyTransfersFinishInAboutOneDelay) {
   std::vector<fern::Task<void>> fetches;
@@ -69,7 +74,7 @@ TEST_F(CurlHooks, TwentyTransfersFinishInAboutOneDelay) {
 TEST_F(CurlHooks, LargeBodiesArriveIntact) {
   std::vector<fern::Task<void>> fetches;
   for (int aid : {100, 300, 1000}) {
-    fetches.push_back(spawn([aid] {
+    fetches.push_back(spawn([this, aid] {
       std::string body = fetch(server_->base() + "/forum.php?mod=image&aid=" + std::to_string(aid));
       ASSERT_EQ(body.size(), static_cast<std::size_t>(1000 * aid + 6));
       EXPECT_EQ(body.substr(0, 4), "\xff\xd8\xff\xe0");

@@ -259,6 +259,14 @@ int run_idle(const char* path, int n) {
     std::fprintf(stderr, "echo_load: the server accepted %ld of %d\n", after.connections, n);
     return 2;
   }
+  // Accepted is not yet parked: a handler touches its stack when it first
+  // runs. Measure once the RSS has held still for three readings 20 ms apart.
+  for (int still = 0, i = 0; still < 3 && i < 250; ++i) {
+    usleep(20000);
+    Usage now = query(s);
+    still = now.rss == after.rss ? still + 1 : 0;
+    after = now;
+  }
   std::printf("n=%d rss_bytes_per_connection=%.0f\n", n,
               static_cast<double>(after.rss - before.rss) / static_cast<double>(n));
   for (int fd : fds) close(fd);

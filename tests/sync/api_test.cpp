@@ -118,13 +118,15 @@ TEST_F(Api, SystemExitFromATaskIsRaisedInMain) {
 // GV-22: a raw greenlet whose parent is the hub, kept alive by the hub.
 TEST_F(Api, SpawnRawStartsAPlainGreenletUnderTheHub) {
   bool ran = false;
+  fern::Event done;
   fern::Greenlet g = fern::spawn_raw([&](int x) {
     sleep(0.001);
     ran = x == 5;
+    done.set();
   }, 5);
   EXPECT_EQ(g.parent(), fern::Hub::current().greenlet());
   g = fern::Greenlet();  // dropping the handle does not kill it
-  sleep(0.005);
+  EXPECT_TRUE(done.wait_for(10.0));  // an event, not a longer sleep: no race with a slow start
   EXPECT_TRUE(ran);
 }
 

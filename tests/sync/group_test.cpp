@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <map>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -55,7 +56,25 @@ TEST_F(Pools, MapAndImapKeepInputOrderImapUnorderedFollowsCompletion) {
   EXPECT_EQ(p.map(d, in), in);
   std::vector<int> ordered, unordered, single;
   for (int x : p.imap(d, in)) ordered.push_back(x);
-  for (int x : p.imap_unordered(d, in)) unordered.push_back(x);
+  // Completion order is made, not timed: a director releases 10, 20, 30,
+  // each once the one before has returned.
+  std::map<int, fern::Event> gate;
+  int returned = 0;
+  auto gated = [&](int n) {
+    gate[n].wait();
+    ++returned;
+    return n;
+  };
+  auto director = fern::spawn([&] {
+    int expect = 0;
+    for (int n : {10, 20, 30}) {
+      gate[n].set();
+      ++expect;
+      while (returned < expect) sleep(0);
+    }
+  });
+  for (int x : p.imap_unordered(gated, in)) unordered.push_back(x);
+  director.join();
   EXPECT_EQ(ordered, in);
   EXPECT_EQ(unordered, (std::vector<int>{10, 20, 30}));
   fern::Pool p1(1);

@@ -166,7 +166,7 @@ class ThreadPool {
       // The state travels to the hub with the outcome; from here on only the
       // hub thread touches it.
       std::shared_ptr<RemoteQueue> remote = state->remote;
-      remote->post([s = std::move(state), v = std::move(value), e = error]() mutable {
+      remote->post([s = std::move(state), v = std::move(value), e = std::move(error)]() mutable {
         if (e) s->result.set_exception(e);
         else if constexpr (std::is_void_v<R>) s->result.set();
         else s->result.set(std::move(*v));

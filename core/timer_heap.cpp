@@ -151,33 +151,49 @@ void TimerHeap::reserve(std::size_t n) {
 }
 
 bool TimerHeap::push(TimerNode* node) {
-  // Re-arming a queued node re-keys its entry in place, as a new push
-  // (sequence included) would order it.
-  if (node->holder_ == this) {
-    const std::size_t hole = node->slot;
-    const Entry e{node->deadline, node};
-    node->sequence = next_sequence_++;
-    if (hole > 0 && before(e, entries_[(hole - 1) / kArity])) {
-      sift_up(entries_, hole, e);
-    } else {
-      sift_down(entries_, size_, hole, e);
-    }
-    return true;
-  }
-  assert(!node->linked() && "fern: a timer linked in another container");
-  if (node->linked()) return false;
-  if (size_ == capacity_) reserve(capacity_ ? 2 * capacity_ : kInitialCapacity);
+  // The common case stays a leaf function with few registers to save: a
+  // node already held (re-arm, or a refusal) and growth go out of line.
+  if (__builtin_expect(node->holder_ != nullptr, 0)) return push_held(node);
+  if (__builtin_expect(size_ == capacity_, 0)) return push_growing(node);
   node->sequence = next_sequence_++;
   node->holder_ = this;
-  if (node->ref_) ++ref_count_;
+  ref_count_ += node->ref_;
   sift_up_pushed(entries_, size_++, Entry{node->deadline, node});
   return true;
 }
 
+[[gnu::noinline]] bool TimerHeap::push_growing(TimerNode* node) {
+  reserve(capacity_ ? 2 * capacity_ : kInitialCapacity);
+  return push(node);
+}
+
+// Re-arming a queued node re-keys its entry in place, as a new push
+// (sequence included) would order it; a node in another container is refused.
+[[gnu::noinline]] bool TimerHeap::push_held(TimerNode* node) noexcept {
+  assert(node->holder_ == this && "fern: a timer linked in another container");
+  if (node->holder_ != this) return false;
+  const std::size_t hole = node->slot;
+  const Entry e{node->deadline, node};
+  node->sequence = next_sequence_++;
+  if (hole > 0 && before(e, entries_[(hole - 1) / kArity])) {
+    sift_up(entries_, hole, e);
+  } else {
+    sift_down(entries_, size_, hole, e);
+  }
+  return true;
+}
+
 void TimerHeap::unqueue(TimerNode* node) noexcept {
-  node->slot = TimerNode::kNotQueued;
-  node->holder_ = nullptr;
-  if (node->ref_) --ref_count_;
+  node->holder_ = nullptr;  // slot is meaningful only while queued: left as it is
+  ref_count_ -= node->ref_;
+}
+
+// Cuts the tombstones that the last cut left at the end of the array.
+void TimerHeap::trim_tombstones() noexcept {
+  while (size_ && entries_[size_ - 1].node == &tomb_) {
+    --size_;
+    --tombs_;
+  }
 }
 
 void TimerHeap::remove(TimerNode* node) noexcept {
@@ -185,15 +201,31 @@ void TimerHeap::remove(TimerNode* node) noexcept {
   const std::size_t hole = node->slot;
   assert(hole < size_ && entries_[hole].node == node);
   unqueue(node);
-  entries_[hole].node = &tomb_;
-  ++tombs_;
-  // Tombstones at the end of the array are simply cut off (the last timer
-  // armed and cancelled first: a Timeout around a quick call).
-  while (size_ && entries_[size_ - 1].node == &tomb_) {
+  if (hole + 1 == size_) {
+    // The last entry (a timer armed and cancelled before anything passed
+    // it: a Timeout around a quick call) is simply cut off, and with it
+    // the tombstones it leaves at the end.
     --size_;
-    --tombs_;
+    if (tombs_) trim_tombstones();
+    return;
   }
-  if (tombs_ > kInitialCapacity && tombs_ > size_ / 2) sweep();
+  remove_inside(hole);
+}
+
+[[gnu::noinline]] void TimerHeap::remove_inside(std::size_t hole) noexcept {
+  if (hole == (size_ - 2) / kArity) {
+    // The parent of the last entry (a timer that rose one level when armed
+    // and is cancelled: the arm+cancel pattern of Timeouts under load): the
+    // last entry moves up into it. It was a child of this slot, so it
+    // belongs below the slot's parent, and at most its three siblings, in
+    // one cache line, are compared with it. No tombstone to sweep later.
+    const Entry last = entries_[--size_];
+    sift_down(entries_, size_, hole, last);
+    if (tombs_) trim_tombstones();
+    return;
+  }
+  entries_[hole].node = &tomb_;
+  if (++tombs_ > kInitialCapacity && tombs_ > size_ / 2) sweep();
 }
 
 void TimerHeap::pop_top() noexcept {

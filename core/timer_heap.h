@@ -22,7 +22,7 @@ namespace fern {
 struct TimerNode : detail::Hook {
   Nanos deadline = 0;
   std::uint64_t sequence = 0;      // assigned by push(): creation order for ties
-  std::size_t slot = kNotQueued;   // index in the heap, or kNotQueued
+  std::size_t slot = kNotQueued;   // index in the heap; meaningful only while queued
   static constexpr std::size_t kNotQueued = ~std::size_t{0};
   bool queued() const noexcept { return linked(); }
   bool ref() const noexcept { return ref_; }
@@ -80,7 +80,11 @@ class TimerHeap : private detail::HookHolder {
   // among equal deadlines), and its slot takes the sifts' writes.
   TimerNode tomb_;
   static void detach_from(HookHolder* self, detail::Hook* h) noexcept;
+  bool push_held(TimerNode* node) noexcept;
+  bool push_growing(TimerNode* node);
   void unqueue(TimerNode* node) noexcept;
+  void trim_tombstones() noexcept;
+  void remove_inside(std::size_t hole) noexcept;
   void pop_top() noexcept;
   void drop_tombstones_on_top() noexcept;
   void sweep() noexcept;

@@ -8,9 +8,9 @@
 // - A finishing greenlet cannot free the stack it runs on: it parks itself in
 //   `zombie` and the side that lands returns the stack to the pool.
 // - A Transfer and what it points to live on the sender's stack (a finishing
-//   greenlet's in ThreadState::ending and its GreenletImpl, which `previous`
-//   keeps alive); the receiver moves them out before anything else, since
-//   the sender's stack may be released right after.
+//   greenlet's in ThreadState: `ending` and the result slot, which
+//   bury_zombie empties after the landing); the receiver moves them out
+//   before anything else, since the sender's stack may be released right after.
 // - The hot path (Greenlet::switch_value, inline in the caller, around
 //   begin_switch and finish_switch) takes an active or unstarted greenlet of
 //   this thread: it moves the value once and touches no exception_ptr when
@@ -47,20 +47,16 @@ enum class State : unsigned char { kUnstarted, kActive, kDead };
 class GreenletImpl : public GreenletHead {
  public:
   arch::Fiber fiber;
-  arch::Stack stack;
+  arch::Stack stack;  // until started: no base, and the size asked for (0: the default)
   RunSlot run;
   GreenletImpl* parent = nullptr;  // holds a reference
   std::uint64_t thread = 0;  // ThreadState::serial of its thread
   EhGlobals eh{nullptr, 0};
   unsigned long id = 0;
-  std::size_t requested_stack = 0;
   unsigned refs = 1;
   State state = State::kUnstarted;
   bool is_main = false;
   GreenletExitHook* exit_hooks = nullptr;  // newest first
-  // What it finished with, until the landing side moves it out.
-  Value result;
-  std::exception_ptr error;
 
   static void entry(void* arg, void* data);
 };
@@ -76,6 +72,11 @@ struct ThreadState {
   GreenletImpl* previous;  // reference to drop after landing
   GreenletImpl* zombie;    // finished greenlet whose stack to release after landing
   Transfer ending;         // the finishing greenlet's transfer of its result
+  // ... and the result itself, constructed by the finishing greenlet and
+  // destroyed by bury_zombie once the landing moved it out (raw storage:
+  // this struct stays trivially destructible).
+  alignas(Value) unsigned char ending_value[sizeof(Value)];
+  alignas(std::exception_ptr) unsigned char ending_error[sizeof(std::exception_ptr)];
   EhGlobals* eh;
   unsigned long next_id;
   std::size_t live;
@@ -250,6 +251,8 @@ ThreadState& state() {
   arch::fiber_retire(z->fiber);
   arch::release_stack(z->stack);
   z->stack = {};
+  std::launder(reinterpret_cast<Value*>(ts.ending_value))->~Value();
+  std::launder(reinterpret_cast<std::exception_ptr*>(ts.ending_error))->~exception_ptr();
 }
 
 // Work the landing side does for the switch that brought it here.
@@ -330,7 +333,7 @@ void arm_exit_sentinel(ThreadState& ts) {
 
 void start(GreenletImpl* g) {
   arm_exit_sentinel(t_state);
-  g->stack = arch::allocate_stack(g->requested_stack);
+  g->stack = arch::allocate_stack(g->stack.size);  // the size asked for
   arch::fiber_start(g->fiber, g->stack, &GreenletImpl::entry, g);
   g->state = State::kActive;
 }
@@ -515,11 +518,11 @@ void release(GreenletImpl* g) noexcept {
 }
 
 // Runs the body and finds where its result goes (GL-4, GL-8). The result
-// and the transfer that carries it are kept in `self` and `ts`, not on this
-// stack: see entry.
+// and the transfer that carries it end in `ts`, not on this stack: see entry.
 [[gnu::noinline]] GreenletImpl* run_to_end(ThreadState& ts, GreenletImpl* self, void* arg) {
   // A fresh greenlet never receives an error.
-  self->result = run_body(self, receive(ts, arg), self->error);
+  std::exception_ptr failure;
+  Value result = run_body(self, receive(ts, arg), failure);
   // Its captures die on this stack while it still runs; a started greenlet
   // has no run (GL-16).
   self->run.reset();
@@ -532,8 +535,11 @@ void release(GreenletImpl* g) noexcept {
     }
   }
   self->state = State::kDead;
+  // Exit hooks may switch: only now, with no switch before the last one,
+  // does the result move to the thread's one slot.
+  auto* error = ::new (ts.ending_error) std::exception_ptr(std::move(failure));
   Transfer& out = ts.ending;
-  out = Transfer{&self->result, self->error ? &self->error : nullptr};
+  out = Transfer{::new (ts.ending_value) Value(std::move(result)), *error ? error : nullptr};
   GreenletImpl* target = self->parent;
   for (;;) {
     try {
@@ -542,8 +548,8 @@ void release(GreenletImpl* g) noexcept {
       // An ancestor that could not be started stays unstarted (GL-9); the
       // error goes on to its parent. The main greenlet ends the walk: it is
       // always active.
-      self->error = std::current_exception();
-      out.error = &self->error;
+      *error = std::current_exception();
+      out.error = error;
       target = target->parent;
     }
   }
@@ -578,7 +584,7 @@ Greenlet::Greenlet(const Greenlet& parent, std::size_t stack_size) {
   detail::retain(p);
   impl_->thread = ts.serial;
   impl_->id = ts.next_id++;
-  impl_->requested_stack = stack_size;
+  impl_->stack.size = stack_size;  // the size asked for, until started
   ++ts.live;
   detail::registry_link(ts, impl_);
 }
@@ -591,7 +597,7 @@ namespace {
 bool counts(const void* where, const GreenletImpl* g) noexcept {
   auto at = reinterpret_cast<std::uintptr_t>(where);
   auto base = reinterpret_cast<std::uintptr_t>(g->stack.base);
-  if (at - base < g->stack.size) return false;
+  if (base != 0 && at - base < g->stack.size) return false;
   return !(g == t_state.current && arch::in_running_fake_frame(where));
 }
 }  // namespace
@@ -638,7 +644,7 @@ bool Greenlet::active() const noexcept { return impl_ && impl_->state == State::
 bool Greenlet::dead() const noexcept { return impl_ && impl_->state == State::kDead; }
 bool Greenlet::is_main() const noexcept { return impl_ && impl_->is_main; }
 unsigned long Greenlet::id() const noexcept { return impl_ ? impl_->id : 0; }
-std::size_t Greenlet::stack_size() const noexcept { return impl_ ? impl_->stack.size : 0; }
+std::size_t Greenlet::stack_size() const noexcept { return impl_ && impl_->stack ? impl_->stack.size : 0; }
 
 Greenlet Greenlet::parent() const {
   return Greenlet(checked().parent);

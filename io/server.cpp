@@ -26,19 +26,24 @@ class StreamServer::Connection final : public TaskBase {
  public:
   Connection(StreamServer& server, Socket::Accepted conn) : server_(&server), socket_(std::move(conn.socket)) {
     // The peer is kept in 28 bytes, not a 136-byte Address: this object is
-    // most of an idle connection's heap.
+    // most of an idle connection's heap. A named Unix-socket peer does not
+    // fit: the bytes then hold a pointer to a heap copy (peer_len_ 0).
     if (conn.address.size() <= sizeof peer_) {
       std::memcpy(peer_, conn.address.data(), conn.address.size());
       peer_len_ = conn.address.size();
     } else {
-      long_peer_ = std::make_unique<Address>(conn.address);
+      Address* copy = new Address(conn.address);
+      std::memcpy(peer_, &copy, sizeof copy);
     }
     next_ = server.connections_;
     if (next_) next_->prev_ = this;
     server.connections_ = this;
     ++server.connection_count_;
   }
-  ~Connection() override { detach(); }
+  ~Connection() override {
+    detach();
+    delete long_peer();
+  }
 
   // Leaves the server's list (when it ends, or when the server goes first).
   void detach() noexcept {
@@ -60,19 +65,25 @@ class StreamServer::Connection final : public TaskBase {
         c.detach();
       }
     } done{*this};
+    const Address* long_one = long_peer();
     const Address peer =
-        long_peer_ ? *long_peer_ : Address::from_sockaddr(reinterpret_cast<const sockaddr*>(peer_), peer_len_);
+        long_one ? *long_one : Address::from_sockaddr(reinterpret_cast<const sockaddr*>(peer_), peer_len_);
     server_->handle_(socket_, peer);
   }
 
  private:
+  Address* long_peer() const noexcept {
+    Address* p = nullptr;
+    if (peer_len_ == 0) std::memcpy(&p, peer_, sizeof p);
+    return p;
+  }
+
   StreamServer* server_;
   Connection* prev_ = nullptr;
   Connection* next_ = nullptr;
   Socket socket_;
-  alignas(sockaddr_in6) unsigned char peer_[sizeof(sockaddr_in6)];
-  socklen_t peer_len_ = 0;
-  std::unique_ptr<Address> long_peer_;  // a named Unix-socket peer does not fit in peer_
+  alignas(sockaddr_in6) unsigned char peer_[sizeof(sockaddr_in6)] = {};  // zero: an empty peer reads as no pointer
+  socklen_t peer_len_ = 0;  // 0: peer_ holds an Address* (see the constructor)
 };
 
 StreamServer::StreamServer(const Address& address, Handler handle, Options options)

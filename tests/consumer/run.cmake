@@ -25,7 +25,8 @@ step(${CMAKE_COMMAND} --install ${WORK_DIR}/vendored --prefix ${WORK_DIR}/vendor
 # Installed: build and install fern alone, then find_package it.
 step(${CMAKE_COMMAND} -S ${FERN_SOURCE_DIR} -B ${WORK_DIR}/fern -G ${GENERATOR}
      -DCMAKE_BUILD_TYPE=Release -DFERN_BUILD_TESTS=OFF -DFERN_BUILD_BENCHMARKS=OFF
-     -DFERN_BUILD_EXAMPLES=OFF -DFERN_INSTALL=ON -DCMAKE_INSTALL_PREFIX=${WORK_DIR}/prefix)
+     -DFERN_BUILD_EXAMPLES=OFF -DFERN_HOOKS_SHARED=OFF -DFERN_INSTALL=ON
+     -DCMAKE_INSTALL_PREFIX=${WORK_DIR}/prefix)
 step(${CMAKE_COMMAND} --build ${WORK_DIR}/fern --target install)
 step(${CMAKE_COMMAND} -S ${here}/installed -B ${WORK_DIR}/installed -G ${GENERATOR}
      -DCMAKE_PREFIX_PATH=${WORK_DIR}/prefix)

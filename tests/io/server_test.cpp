@@ -3,8 +3,10 @@
 // recovery (a helper server under a low RLIMIT_NOFILE), and an echo soak
 // with checksums. Ported in spirit from gevent's test__server.py.
 #include <sys/socket.h>
+#include <unistd.h>
 
 #include <cstdint>
+#include <cstdlib>
 #include <string>
 #include <vector>
 
@@ -49,6 +51,38 @@ TEST_F(ServerIo, NothingIsAcceptedBeforeStartAndPortZeroReportsTheBoundPort) {
   Socket c = connect_to(server);
   EXPECT_EQ(read_to_eof(c), "hi");
   server.stop();
+}
+
+// SRV-3 on a Unix socket: the peer's address reaches the handler whether the
+// client is unnamed or bound to a path too long for the connection's inline
+// address bytes (it is kept on the heap then, and freed with the connection).
+TEST_F(ServerIo, AUnixPeersAddressReachesTheHandlerUnnamedOrLong) {
+  char dir_template[] = "/tmp/fern_unix_peer_XXXXXX";
+  ASSERT_NE(mkdtemp(dir_template), nullptr);
+  const std::string dir = dir_template;
+  const std::string server_path = dir + "/server";
+  const std::string long_path = dir + "/a-client-path-longer-than-twenty-eight-bytes";
+  std::vector<std::string> peers;
+  StreamServer server(Address::unix_path(server_path), [&](Socket& s, const Address& peer) {
+    EXPECT_EQ(peer.family(), AF_UNIX);
+    peers.push_back(peer.host());
+    s.sendall("ok");
+  });
+  server.start();
+  {
+    Socket unnamed(AF_UNIX, SOCK_STREAM);
+    unnamed.connect(Address::unix_path(server_path));
+    EXPECT_EQ(read_to_eof(unnamed), "ok");
+    Socket named(AF_UNIX, SOCK_STREAM);
+    named.bind(Address::unix_path(long_path));
+    named.connect(Address::unix_path(server_path));
+    EXPECT_EQ(read_to_eof(named), "ok");
+  }
+  server.stop();
+  EXPECT_EQ(peers, (std::vector<std::string>{"", long_path}));
+  ::unlink(long_path.c_str());
+  ::unlink(server_path.c_str());
+  ::rmdir(dir.c_str());
 }
 
 // SRV-3: each connection in its own task, with the peer's address

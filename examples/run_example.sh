@@ -8,6 +8,8 @@
 #   --unordered-after LINE   lines after the first LINE are compared as a set (random order)
 #   --unordered              every line is compared as a set
 #   --mask-ports             127.0.0.1:PORT for every 127.0.0.1:<number> (ephemeral ports)
+#   --times-at-least         "at N.N seconds" are lower bounds: each printed time must be
+#                            at least the reference's (a loaded machine runs late, never early)
 #   --stderr-last LINE       the last line of stderr must be LINE
 #   --sigquit-after SECONDS  send SIGQUIT after SECONDS, and again every 0.5 s until it exits
 #   --stderr-ref FILE|none   check stderr instead of stdout and exit status: with the
@@ -18,6 +20,7 @@
 set -u
 
 expected_stdout= meta= rc= unordered_after= stderr_last= sigquit_after= stderr_ref= unordered= mask_ports=
+times_at_least=
 while [ $# -gt 0 ]; do
   case $1 in
     --stdout) expected_stdout=$2; shift 2 ;;
@@ -26,6 +29,7 @@ while [ $# -gt 0 ]; do
     --unordered-after) unordered_after=$2; shift 2 ;;
     --unordered) unordered=1; shift ;;
     --mask-ports) mask_ports=1; shift ;;
+    --times-at-least) times_at_least=1; shift ;;
     --stderr-last) stderr_last=$2; shift 2 ;;
     --sigquit-after) sigquit_after=$2; shift 2 ;;
     --stderr-ref) stderr_ref=$2; shift 2 ;;
@@ -68,11 +72,17 @@ fi
 if [ "$rc" -lt 0 ]; then rc=$((128 - rc)); fi
 
 mask() {
+  times='s/^//'
+  if [ -n "$times_at_least" ]; then times='s/at [0-9][0-9]*\.[0-9][0-9]* seconds/at T seconds/g'; fi
   if [ -n "$mask_ports" ]; then
-    sed 's/0x[0-9a-fA-F][0-9a-fA-F]*/0x?/g; s/127\.0\.0\.1:[0-9][0-9]*/127.0.0.1:PORT/g' "$1"
+    sed 's/0x[0-9a-fA-F][0-9a-fA-F]*/0x?/g; s/127\.0\.0\.1:[0-9][0-9]*/127.0.0.1:PORT/g' "$1" | sed "$times"
   else
-    sed 's/0x[0-9a-fA-F][0-9a-fA-F]*/0x?/g' "$1"
+    sed 's/0x[0-9a-fA-F][0-9a-fA-F]*/0x?/g' "$1" | sed "$times"
   fi
+}
+# The "at N.N seconds" times of a file, one per line, in order.
+times_of() {
+  grep -o 'at [0-9][0-9]*\.[0-9][0-9]* seconds' "$1" | sed 's/at \(.*\) seconds/\1/'
 }
 # Everything up to the first $unordered_after line in order, the rest sorted.
 normalize() {
@@ -106,6 +116,15 @@ if ! cmp -s "$tmp/want" "$tmp/got"; then
   echo "stdout differs from the reference (--- expected, +++ actual):"
   diff -u "$tmp/want" "$tmp/got" | tail -n +3
   failed=1
+fi
+if [ -n "$times_at_least" ]; then
+  times_of "$expected_stdout" >"$tmp/want_times"
+  times_of "$tmp/stdout" >"$tmp/got_times"
+  if ! paste "$tmp/want_times" "$tmp/got_times" | awk -F'\t' '$2 == "" || $2 + 0 < $1 + 0 { bad = 1 } END { exit bad }'; then
+    echo "a printed time is earlier than the reference's (reference, actual):"
+    paste "$tmp/want_times" "$tmp/got_times"
+    failed=1
+  fi
 fi
 if [ "$status" -ne "$rc" ]; then
   echo "exit status $status, expected $rc"

@@ -109,6 +109,7 @@ void settle_fp_status() {}
 
 #if defined(__x86_64__) && defined(__ELF__) && !defined(__CET__)
 extern "C" void* bench_floor_switch(Context* save, Context to, void* arg);
+extern "C" void* bench_boostfp_switch(Context* save, Context to, void* arg);
 #endif
 
 // fern: the raw switch between the thread's stack and one fresh context.
@@ -158,18 +159,27 @@ BENCHMARK(BM_Switch_fern);
 #if defined(__x86_64__) && defined(__ELF__) && !defined(__CET__)
 // The floor (bench/floor_switch_x86_64.S): push, store sp, load sp, pop,
 // jmp, nothing else; on fern's own frame layout and fresh contexts.
-void floor_echo(void* arg, void* data) {
+// floor_boostfp adds Boost fcontext's FP work (store both control words,
+// load the target's unconditionally): the cost of fern's FP semantics over
+// Boost's is the read-back, the difference to the fern row.
+using RawSwitch = void* (*)(Context*, Context, void*);
+template <RawSwitch Switch>
+void raw_echo(void* arg, void* data) {
   auto* pair = static_cast<FernPair*>(data);
-  for (;;) arg = bench_floor_switch(&pair->other, pair->main, arg);
+  for (;;) arg = Switch(&pair->other, pair->main, arg);
 }
-void BM_Switch_floor(benchmark::State& state) {
+template <RawSwitch Switch>
+void run_raw_switch(benchmark::State& state) {
   ScopedStack stack;
   FernPair pair;
-  pair.other = fern::arch::make_context(stack.base(), stack.size(), &floor_echo, &pair);
-  for (auto _ : state) bench_floor_switch(&pair.main, pair.other, nullptr);
+  pair.other = fern::arch::make_context(stack.base(), stack.size(), &raw_echo<Switch>, &pair);
+  for (auto _ : state) Switch(&pair.main, pair.other, nullptr);
   state.SetItemsProcessed(2 * state.iterations());
 }
+void BM_Switch_floor(benchmark::State& state) { run_raw_switch<bench_floor_switch>(state); }
 BENCHMARK(BM_Switch_floor);
+void BM_Switch_floor_boostfp(benchmark::State& state) { run_raw_switch<bench_boostfp_switch>(state); }
+BENCHMARK(BM_Switch_floor_boostfp);
 #endif
 
 #if FERN_HAVE_BOOST

@@ -41,9 +41,11 @@ bool would_block(int err) { return err == EAGAIN || err == EWOULDBLOCK; }
 
 Socket::Socket(int family, int type, int protocol) {
 #ifdef SOCK_NONBLOCK
+  stream_ = (type & ~(SOCK_NONBLOCK | SOCK_CLOEXEC)) == SOCK_STREAM;
   fd_ = ::socket(family, type | SOCK_NONBLOCK | SOCK_CLOEXEC, protocol);
   if (fd_ < 0) throw_socket_error(errno, "socket");
 #else
+  stream_ = type == SOCK_STREAM;
   fd_ = ::socket(family, type, protocol);
   if (fd_ < 0) throw_socket_error(errno, "socket");
   fcntl(fd_, F_SETFD, FD_CLOEXEC);
@@ -59,6 +61,9 @@ Socket::Socket(int family, int type, int protocol) {
 Socket Socket::adopt(int fd) {
   Socket s(fd);
   prepare_fd(fd);
+  int type = 0;
+  socklen_t len = sizeof type;
+  s.stream_ = getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len) == 0 && type == SOCK_STREAM;
   return s;
 }
 
@@ -66,6 +71,7 @@ std::pair<Socket, Socket> Socket::pair(int type) {
   int fds[2];
   if (::socketpair(AF_UNIX, type, 0, fds) < 0) throw_socket_error(errno, "socketpair");
   Socket a(fds[0]), b(fds[1]);
+  a.stream_ = b.stream_ = type == SOCK_STREAM;
   for (int fd : fds) {
     fcntl(fd, F_SETFD, FD_CLOEXEC);
     prepare_fd(fd);
@@ -74,12 +80,17 @@ std::pair<Socket, Socket> Socket::pair(int type) {
 }
 
 Socket::Socket(Socket&& other) noexcept
-    : fd_(std::exchange(other.fd_, -1)), timeout_(other.timeout_) {}
+    : fd_(std::exchange(other.fd_, -1)),
+      stream_(other.stream_),
+      read_partial_(other.read_partial_),
+      timeout_(other.timeout_) {}
 
 Socket& Socket::operator=(Socket&& other) noexcept {
   if (this != &other) {
     close();
     fd_ = std::exchange(other.fd_, -1);
+    stream_ = other.stream_;
+    read_partial_ = other.read_partial_;
     timeout_ = other.timeout_;
   }
   return *this;
@@ -169,12 +180,28 @@ Socket::Accepted Socket::accept() {
       false, "accept", attempt, ECONNABORTED));
   Socket s(fd);
   prepare_fd(fd);
+  s.stream_ = stream_;
   return Accepted{std::move(s), peer};
 }
 
+// libuv's rule for stream reads: after a read that did not fill its buffer,
+// the peer has most likely sent nothing more yet, so the next read waits for
+// readiness first instead of paying a recv that fails with EAGAIN (a system
+// call per request-response round trip). Data that did arrive makes the
+// wait end at once; the call's one deadline covers the wait and the reads.
 std::size_t Socket::recv_into(void* buf, std::size_t n, int flags) {
   Attempt attempt;
-  return static_cast<std::size_t>(retry([&] { return ::recv(fd_, buf, n, flags); }, false, "recv", attempt));
+  if (read_partial_ && flags == 0 && fd_ >= 0 && timeout_ != 0) {  // timeout 0: never waits
+    read_partial_ = false;
+    attempt.deadline = deadline();
+    attempt.waited = true;
+    // Not ready by the deadline: the recv below answers (data, or a timeout).
+    detail::wait_owned_fd(fd_, false, attempt.deadline);
+  }
+  const auto r =
+      static_cast<std::size_t>(retry([&] { return ::recv(fd_, buf, n, flags); }, false, "recv", attempt));
+  read_partial_ = stream_ && flags == 0 && r > 0 && r < n;
+  return r;
 }
 
 std::string Socket::recv(std::size_t max, int flags) {

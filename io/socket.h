@@ -120,6 +120,8 @@ class Socket {
   long retry(Call&& call, bool write, const char* op, Attempt& attempt, int also_retry = 0);
 
   int fd_ = -1;
+  bool stream_ = false;        // SOCK_STREAM: recv_into may wait first (below)
+  bool read_partial_ = false;  // the last recv_into did not fill its buffer
   Nanos timeout_ = Deadline::kNever;
 };
 

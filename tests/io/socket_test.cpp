@@ -143,6 +143,45 @@ TEST_F(SocketIo, RecvRaisesSocketTimeoutAfterTheSocketTimeout) {
   EXPECT_GE(fern::monotonic_now() - start, 50'000'000);
 }
 
+// A stream read that did not fill its buffer makes the next one wait for
+// readiness before reading (libuv's rule; it saves the EAGAIN recv of every
+// request-response round trip). What a caller sees does not change: data
+// already there, data that comes later, the end of the stream, the timeout.
+TEST_F(SocketIo, AfterAShortReadTheNextRecvGetsDataAlreadyThereOrLaterOrTheEnd) {
+  auto [a, b] = Socket::pair();
+  b.sendall("ab");
+  EXPECT_EQ(a.recv(10), "ab");  // short: the next recv waits first
+  b.sendall("cd");
+  EXPECT_EQ(a.recv(10), "cd");  // already there: the wait ends at once
+  auto later = spawn([&b] { b.sendall("later"); });
+  EXPECT_EQ(a.recv(10), "later");  // came while waiting
+  later.join();
+  b.close();
+  EXPECT_EQ(a.recv(10), "");  // the end of the stream
+}
+
+TEST_F(SocketIo, AfterAShortReadTheRecvTimeoutHoldsOnceForTheWholeCall) {
+  auto [a, b] = Socket::pair();
+  b.sendall("x");
+  EXPECT_EQ(a.recv(10), "x");
+  a.set_timeout(0.05);
+  fern::Nanos start = fern::monotonic_now();
+  EXPECT_THROW(a.recv(10), fern::SocketTimeout);
+  EXPECT_GE(fern::monotonic_now() - start, 50'000'000);
+  b.sendall("y");
+  EXPECT_EQ(a.recv(10), "y");  // a timeout leaves the socket usable
+}
+
+TEST_F(SocketIo, AfterAShortReadATimeoutOfZeroStillReadsWhatIsThere) {
+  auto [a, b] = Socket::pair();
+  b.sendall("x");
+  EXPECT_EQ(a.recv(10), "x");
+  b.sendall("y");
+  a.set_timeout(0.0);
+  EXPECT_EQ(a.recv(10), "y");
+  EXPECT_THROW(a.recv(10), fern::SocketTimeout);
+}
+
 // IO-4
 TEST_F(SocketIo, AcceptRaisesSocketTimeout) {
   Socket l = listen_on();

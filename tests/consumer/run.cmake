@@ -32,6 +32,9 @@ step(${CMAKE_COMMAND} -S ${here}/installed -B ${WORK_DIR}/installed -G ${GENERAT
      -DCMAKE_PREFIX_PATH=${WORK_DIR}/prefix)
 step(${CMAKE_COMMAND} --build ${WORK_DIR}/installed)
 step(${WORK_DIR}/installed/consumer)
+if(CMAKE_HOST_SYSTEM_NAME STREQUAL "Linux")  # fern::hooks is installed there
+  step(${WORK_DIR}/installed/consumer_hooks)
+endif()
 
 # An AddressSanitizer application against the installed Release fern.
 step(${CMAKE_COMMAND} -S ${here}/installed -B ${WORK_DIR}/installed-asan -G ${GENERATOR}

@@ -212,6 +212,32 @@ TEST(TimerHeap, TopSkipsACancelledEarliestTimer) {
 
 // 100000 mixed operations against std::set of (deadline, sequence). A narrow
 // deadline range makes ties common, so the sequence tie-break is exercised.
+// A timer armed below a later one rises a level, pushing that one to the end
+// of the array; cancelling it refills its slot from the end (no tombstone).
+TEST(TimerHeap, CancelOfATimerThatRoseALevelKeepsTheOrderExact) {
+  fern::TimerHeap heap;
+  fern::TimerNode nodes[5];
+  const fern::Nanos deadlines[5] = {10, 20, 30, 40, 50};
+  for (int i = 0; i < 5; ++i) {
+    nodes[i].deadline = deadlines[i];
+    heap.push(&nodes[i]);
+  }
+  fern::TimerNode riser;
+  for (int round = 0; round < 3; ++round) {
+    riser.deadline = 15;  // below 20, its parent once appended
+    heap.push(&riser);
+    EXPECT_EQ(heap.size(), 6u);
+    heap.remove(&riser);
+    EXPECT_FALSE(riser.queued());
+    EXPECT_EQ(heap.size(), 5u);
+  }
+  for (int i = 0; i < 5; ++i) {
+    fern::TimerNode* n = heap.pop_expired(100);
+    ASSERT_EQ(n, &nodes[i]);
+  }
+  EXPECT_TRUE(heap.empty());
+}
+
 TEST(TimerHeap, MatchesReferenceUnderRandomOperations) {
   using Key = std::pair<Nanos, std::uint64_t>;
   std::mt19937_64 rng(20240601);

@@ -179,10 +179,7 @@ void OwnedLink::on_end(detail::TaskLink* self, TaskBase& task) {
   }
 }
 
-void TaskBase::add_link_node(detail::TaskLink* node, bool fire_if_dead) {
-  links_.push_back(node);
-  if (dead_ && fire_if_dead) schedule_links();  // linking an ended task fires soon (GV-11)
-}
+void TaskBase::add_link_node(detail::TaskLink* node) noexcept { links_.push_back(node); }
 
 TaskBase::LinkId TaskBase::add_link(LinkFn fn, int when) {
   auto link = std::make_unique<OwnedLink>();
@@ -191,7 +188,8 @@ TaskBase::LinkId TaskBase::add_link(LinkFn fn, int when) {
   link->id = next_link_++;
   link->when = when;
   LinkId id = link->id;
-  add_link_node(link.release(), true);
+  add_link_node(link.release());
+  if (dead_) schedule_links();  // linking an ended task fires soon (GV-11)
   return id;
 }
 
@@ -217,7 +215,7 @@ bool TaskBase::join_until(Deadline deadline) {
     Waiter waiter;
   } node;  // leaves links_ by itself on every way out
   node.fire = [](detail::TaskLink* self, TaskBase&) { static_cast<JoinLink*>(self)->waiter.wake(); };
-  add_link_node(&node, false);
+  add_link_node(&node);
   Hub::current().park(node.waiter, deadline, "join", this);
   return dead_;
 }
@@ -316,7 +314,7 @@ struct JoinAccess {
       node.state = &state;
       node.task = &t;
       // An ended task's node only marks it as seen: counted now, in list order.
-      t->add_link_node(&node, false);
+      t->add_link_node(&node);
     }
     std::size_t count = options.n;
     state.wanted = count == 0 || count > distinct ? distinct : count;

@@ -126,8 +126,9 @@ class TaskBase : public std::enable_shared_from_this<TaskBase> {
   friend struct JoinAccess;
   bool kill_until(std::exception_ptr error, Deadline deadline);
   LinkId add_link(LinkFn fn, int when);
-  // Appends a link node; `fire_if_dead` schedules the links of an ended task.
-  void add_link_node(detail::TaskLink* node, bool fire_if_dead);
+  // Appends a link node (join's and joinall's waiters; add_link also fires
+  // the links of an ended task).
+  void add_link_node(detail::TaskLink* node) noexcept;
   void drop_links() noexcept;
   void bootstrap();
   void finish(std::exception_ptr error, bool killed, bool report = true);

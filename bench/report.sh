@@ -65,3 +65,10 @@ if [[ -x $build/bench/op_count ]] && command -v valgrind >/dev/null; then
   bench/callgrind_ops.sh "$build/bench/op_count"
   echo '```'
 fi
+if [[ -x $build/bench/timer_count ]] && command -v valgrind >/dev/null; then
+  echo
+  echo "### Instructions per timer arm+cancel, 100,000 armed (bench/callgrind_ops.sh $build/bench/timer_count)"
+  echo '```'
+  UNIT=arm+cancel N1=100000 N2=200000 bench/callgrind_ops.sh "$build/bench/timer_count" armcancel_fern armcancel_libev
+  echo '```'
+fi

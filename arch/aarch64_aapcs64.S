@@ -26,8 +26,16 @@
 
 #if defined(__ARM_FEATURE_BTI_DEFAULT) && __ARM_FEATURE_BTI_DEFAULT
 #  define BTI_C hint #34            /* bti c: landing pad for bl/blr */
+/* With BTI, resume with ret: it is exempt from BTI checks, so it may land
+ * on any call site (an indirect br would need a bti j there). */
+#  define RESUME ret
 #else
 #  define BTI_C
+/* Without BTI, resume with an indirect branch: a ret here never matches the
+ * return stack (the other stack's calls filled it), so it mispredicts on
+ * every switch, as ret did on x86-64; br goes through the indirect branch
+ * predictor, which learns a switch site's targets from history. */
+#  define RESUME br x30
 #endif
 
     .text
@@ -114,19 +122,17 @@ FUNC(fern_arch_switch)
     .cfi_restore d14
     .cfi_restore d15
     mov     x0, x2                  /* arg: the resumed switch's result (a fresh one's too) */
-    /* ret, not br: ret is exempt from BTI checks, so it may land on any call
-     * site, and it predicts through the return stack like a call/return pair. */
-    ret
+    RESUME                          /* to x30, the target's resume address */
 #if FERN_FP_CONTROL
 .Lfpcr_differs:
-    .cfi_restore_state              /* the frame as before .Lfpcr_done, not as after the ret */
+    .cfi_restore_state              /* the frame as before .Lfpcr_done, not as after RESUME */
     msr     fpcr, x10
     b       .Lfpcr_done
 #endif
     .cfi_endproc
 ENDFUNC(fern_arch_switch)
 
-/* First code of a fresh context, entered by fern_arch_switch's ret with
+/* First code of a fresh context, entered by fern_arch_switch's RESUME with
  * x0 = arg, x19 = entry, x20 = data, x29 = 0. Ends the unwind chain (x30
  * undefined) and the frame-record chain (x29 = 0). entry must never return. */
 FUNC(fern_arch_trampoline)

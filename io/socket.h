@@ -18,6 +18,10 @@
 // the operation. EAGAIN never escapes: it means wait. SIGPIPE is never raised.
 // A second greenlet blocking in the same direction gets ConcurrentObjectUseError
 // (IO-2). One thread: the hub's that the calling greenlet runs in.
+// Unlike gevent, a stream recv that follows a read which did not fill its
+// buffer waits for readiness before reading (libuv's rule): the EAGAIN recv
+// of each request-response round trip is not paid. What a caller sees is the
+// same (data already there ends the wait at once).
 #include <sys/socket.h>
 
 #include <cstddef>

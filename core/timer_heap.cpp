@@ -212,7 +212,7 @@ void TimerHeap::remove(TimerNode* node) noexcept {
   remove_inside(hole);
 }
 
-[[gnu::noinline]] void TimerHeap::remove_inside(std::size_t hole) noexcept {
+void TimerHeap::remove_inside(std::size_t hole) noexcept {
   if (hole == (size_ - 2) / kArity) {
     // The parent of the last entry (a timer that rose one level when armed
     // and is cancelled: the arm+cancel pattern of Timeouts under load): the

@@ -127,22 +127,26 @@ inline GreenletImpl* impl_of(const Greenlet& g) noexcept;
 // fits (32 bytes: a lambda capturing up to four references or handles), else one.
 struct RunSlot {
   static constexpr std::size_t kInlineSize = 32;
+  static constexpr std::size_t kInlineAlign = alignof(void*);  // over-aligned callables go to the heap
 
   RunSlot() noexcept = default;
   RunSlot(const RunSlot&) = delete;
   RunSlot& operator=(const RunSlot&) = delete;
   ~RunSlot() { reset(); }
 
-  explicit operator bool() const noexcept { return invoke != nullptr; }
+  explicit operator bool() const noexcept { return manage != nullptr; }
   // Destroys the callable (its destructor may run user code: clear first).
   void reset() noexcept {
-    invoke = nullptr;
-    if (auto* d = std::exchange(destroy, nullptr)) d(storage);
+    if (auto* m = std::exchange(manage, nullptr)) m(kDestroy, storage, nullptr);
   }
+  // Calls the callable with the first switch's value.
+  Value invoke(Value&& first) { return manage(kInvoke, storage, &first); }
 
-  alignas(std::max_align_t) unsigned char storage[kInlineSize];
-  Value (*invoke)(void* storage, Value&& first) = nullptr;  // null: no run
-  void (*destroy)(void* storage) noexcept = nullptr;
+  // One function pointer for both operations (a greenlet is most of an idle
+  // connection's heap: 8 bytes each count).
+  enum Op { kInvoke, kDestroy };
+  alignas(kInlineAlign) unsigned char storage[kInlineSize];
+  Value (*manage)(Op op, void* storage, Value* first) = nullptr;  // null: no run
 };
 
 // How a callable of type Fn sits in a RunSlot and is called: with the first
@@ -150,7 +154,7 @@ struct RunSlot {
 template <class Fn>
 struct RunThunk {
   static constexpr bool kInline =
-      sizeof(Fn) <= RunSlot::kInlineSize && alignof(Fn) <= alignof(std::max_align_t);
+      sizeof(Fn) <= RunSlot::kInlineSize && alignof(Fn) <= RunSlot::kInlineAlign;
   static constexpr bool kTakesValue = std::is_invocable_v<Fn&, Value>;
   static_assert(kTakesValue || std::is_invocable_v<Fn&>,
                 "fern::Greenlet run must take a fern::Value or nothing");
@@ -169,8 +173,14 @@ struct RunThunk {
     } else {
       ::new (static_cast<void*>(slot.storage)) Fn*(new Fn(std::forward<F>(f)));
     }
-    slot.invoke = &invoke;
-    slot.destroy = &destroy;
+    slot.manage = &manage;
+  }
+  static Value manage(RunSlot::Op op, void* storage, Value* first) {
+    if (op == RunSlot::kDestroy) {
+      destroy(storage);
+      return {};
+    }
+    return invoke(storage, std::move(*first));
   }
   static Value invoke(void* storage, Value&& first) {
     Fn& fn = get(storage);

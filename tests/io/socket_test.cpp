@@ -143,7 +143,7 @@ TEST_F(SocketIo, RecvRaisesSocketTimeoutAfterTheSocketTimeout) {
   EXPECT_GE(fern::monotonic_now() - start, 50'000'000);
 }
 
-// A stream read that did not fill its buffer makes the next one wait for
+// IO-1, IO-7: a stream read that did not fill its buffer makes the next one wait for
 // readiness before reading (libuv's rule; it saves the EAGAIN recv of every
 // request-response round trip). What a caller sees does not change: data
 // already there, data that comes later, the end of the stream, the timeout.
@@ -160,6 +160,7 @@ TEST_F(SocketIo, AfterAShortReadTheNextRecvGetsDataAlreadyThereOrLaterOrTheEnd) 
   EXPECT_EQ(a.recv(10), "");  // the end of the stream
 }
 
+// IO-4 after a short read
 TEST_F(SocketIo, AfterAShortReadTheRecvTimeoutHoldsOnceForTheWholeCall) {
   auto [a, b] = Socket::pair();
   b.sendall("x");
@@ -172,6 +173,7 @@ TEST_F(SocketIo, AfterAShortReadTheRecvTimeoutHoldsOnceForTheWholeCall) {
   EXPECT_EQ(a.recv(10), "y");  // a timeout leaves the socket usable
 }
 
+// IO-4: timeout 0 is non-blocking, also after a short read
 TEST_F(SocketIo, AfterAShortReadATimeoutOfZeroStillReadsWhatIsThere) {
   auto [a, b] = Socket::pair();
   b.sendall("x");

@@ -168,12 +168,35 @@ bool make_nonblocking(int fd, FdState& st) noexcept;
 // call from libc's side must wait for readiness itself.
 bool hook_nonblock_only(int fd) noexcept;
 
-// Blocks this thread in libc's poll until fd is ready (events) or the fd's
-// own timeout passes: 1 ready, 0 timeout, -1 error (errno).
-int wait_blocking(int fd, short events, bool write) noexcept;
+// A blocking call's SO_RCVTIMEO / SO_SNDTIMEO deadline: one per call, as
+// the kernel counts its timeout down over a whole call (a send that goes
+// out in parts, a MSG_WAITALL receive, a wake-up that found nothing), taken
+// from the fd's timeout at the call's first wait.
+Deadline timeout_deadline(int fd, bool write) noexcept;  // now + the fd's timeout, or never
+class CallDeadline {
+ public:
+  CallDeadline(int fd, bool write) noexcept : fd_(fd), write_(write) {}
+  Deadline get() noexcept {
+    if (!started_) {
+      started_ = true;
+      at_ = timeout_deadline(fd_, write_);
+    }
+    return at_;
+  }
+
+ private:
+  int fd_;
+  bool write_;
+  bool started_ = false;
+  Deadline at_ = Deadline::never();
+};
+
+// Blocks this thread in libc's poll until fd is ready (events) or
+// `deadline`: 1 ready, 0 timeout, -1 error (errno).
+int wait_blocking(int fd, short events, Deadline deadline) noexcept;
 // Parks the greenlet until fd is ready for `write` or `deadline`: 0 ready,
 // EAGAIN on timeout, EBADF when closed meanwhile, else the errno. Throws
 // what the hub throws in (Timeout, GreenletExit) and ConcurrentObjectUseError.
-int park_on_fd(int fd, bool write, std::int64_t timeout_ns);
+int park_on_fd(int fd, bool write, Deadline deadline);
 
 }  // namespace fern::hooks::detail

@@ -6,7 +6,6 @@
 
 #include <cstdio>
 #include <cstdlib>
-#include <limits>
 
 #include "fern/hooks/detail.h"
 #include "fern/io/wait.h"
@@ -110,24 +109,21 @@ bool hook_nonblock_only(int fd) noexcept {
   return (f & kHookNonblock) && !(f & kAppNonblock);
 }
 
-int wait_blocking(int fd, short events, bool write) noexcept {
+Deadline timeout_deadline(int fd, bool write) noexcept {
   FdState* st = fd_state_if_exists(fd);
   std::int64_t ns = st ? (write ? st->send_timeout_ns : st->recv_timeout_ns).load(std::memory_order_relaxed) : 0;
-  int ms = -1;
-  if (ns > 0) {
-    std::int64_t rounded = ns / 1'000'000 + (ns % 1'000'000 != 0);
-    ms = rounded > std::numeric_limits<int>::max() ? std::numeric_limits<int>::max() : static_cast<int>(rounded);
-  }
+  return ns > 0 ? Deadline::at(Deadline::saturating_add(monotonic_now(), ns)) : Deadline::never();
+}
+
+int wait_blocking(int fd, short events, Deadline deadline) noexcept {
   pollfd p{fd, events, 0};
   for (;;) {
-    int n = FERN_REAL(poll)(&p, 1, ms);
+    int n = FERN_REAL(poll)(&p, 1, deadline.remaining_ms(monotonic_now()));
     if (n >= 0 || errno != EINTR) return n;
   }
 }
 
-int park_on_fd(int fd, bool write, std::int64_t timeout_ns) {
-  Deadline deadline = timeout_ns > 0 ? Deadline::at(Deadline::saturating_add(monotonic_now(), timeout_ns))
-                                     : Deadline::never();
+int park_on_fd(int fd, bool write, Deadline deadline) {
   try {
     // The sticky wait keeps the poller's interest between waits (no
     // epoll_ctl per call): safe because close is interposed too.

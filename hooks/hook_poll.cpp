@@ -1,6 +1,18 @@
 // poll and select: readiness is always read by libc's poll(2) with a zero
 // timeout; the hub only does the waiting (one watcher per fd and direction,
 // one shared Waiter), so the answer is exactly the kernel's.
+//
+// ppoll and pselect with a signal mask: the thread's mask cannot change
+// while other greenlets run, so the mask is applied by the kernel's own
+// zero-timeout ppoll(2) at every check (it delivers a pending signal the mask
+// unblocks: the handler runs, the call fails with EINTR, as libc's would),
+// and the park also watches a signalfd of the signals the mask unblocks and
+// the thread blocks, so that one becoming pending ends the park. A signal
+// the thread does not block runs its handler when it comes, as for any
+// greenlet, and does not end the park (gevent's rule for its own waits).
+#include <signal.h>
+#include <sys/signalfd.h>
+
 #include <memory>
 #include <vector>
 
@@ -28,16 +40,66 @@ constexpr short kWriteEvents = POLLOUT | POLLWRNORM | POLLWRBAND;
 // a watcher (IO-2); its readiness is then re-read every so often instead.
 constexpr Nanos kBusyRecheck = 10'000'000;
 
-// Cooperative poll(2) until `deadline`: the same result and errno as libc's.
-int park_poll(Hub& hub, pollfd* fds, nfds_t n, Deadline deadline) {
+// libc's answer now: poll(2), or ppoll(2) with the caller's signal mask.
+int poll_now(pollfd* fds, nfds_t n, const sigset_t* sigmask) {
+  static constexpr timespec kZero{0, 0};
+  return sigmask ? FERN_REAL(ppoll)(fds, n, &kZero, sigmask) : FERN_REAL(poll)(fds, n, 0);
+}
+
+// A signalfd (non-blocking) that is readable while a signal the caller's
+// mask unblocks, and this thread blocks, is pending; -1 when there is none
+// (`watchable` false when there are such signals but no fd for them).
+class PendingSignals {
+ public:
+  explicit PendingSignals(const sigset_t* sigmask) noexcept {
+    sigset_t blocked, set;
+    if (sigmask == nullptr || pthread_sigmask(SIG_SETMASK, nullptr, &blocked) != 0) return;
+    sigemptyset(&set);
+    bool any = false;
+    for (int sig = 1; sig < NSIG; ++sig) {
+      if (sig == SIGKILL || sig == SIGSTOP || sigismember(&blocked, sig) != 1 || sigismember(sigmask, sig) != 0)
+        continue;
+      sigaddset(&set, sig);
+      any = true;
+    }
+    if (any) fd_ = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
+    watchable_ = !any || fd_ >= 0;
+  }
+  ~PendingSignals() {
+    if (fd_ >= 0) FERN_REAL(close)(fd_);
+  }
+  PendingSignals(const PendingSignals&) = delete;
+  PendingSignals& operator=(const PendingSignals&) = delete;
+  int fd() const noexcept { return fd_; }
+  bool watchable() const noexcept { return watchable_; }
+
+ private:
+  int fd_ = -1;
+  bool watchable_ = true;
+};
+
+// Cooperative poll(2) until `deadline`: the same result and errno as libc's
+// (ppoll's with `sigmask` when it is not null).
+int park_poll(Hub& hub, pollfd* fds, nfds_t n, Deadline deadline, const sigset_t* sigmask = nullptr) {
   int caller_errno = errno;  // parking may leave the hub's errno behind
+  PendingSignals signals(sigmask);  // declared before the watches: closed after they leave
   for (;;) {
-    int ready = FERN_REAL(poll)(fds, n, 0);
+    int ready = poll_now(fds, n, sigmask);
     if (ready > 0) errno = caller_errno;
     if (ready != 0 || deadline.expired(monotonic_now())) return ready;
     Waiter waiter;
-    std::unique_ptr<PollWatch[]> watches(new PollWatch[2 * n]);
+    std::unique_ptr<PollWatch[]> watches(new PollWatch[2 * n + 1]);
     Deadline until = deadline;
+    if (signals.fd() >= 0) {
+      PollWatch& w = watches[2 * n];
+      w.waiter = &waiter;
+      try {
+        if (hub.watch_fd(signals.fd(), kReadable, &w) != Hub::Watch::kStarted) waiter.wake();
+      } catch (const std::system_error&) {
+        until = earlier(until, Deadline::at(monotonic_now() + kBusyRecheck));
+      }
+    }
+    if (!signals.watchable()) until = earlier(until, Deadline::at(monotonic_now() + kBusyRecheck));
     for (nfds_t i = 0; i < n; ++i) {
       if (fds[i].fd < 0) continue;
       // POLLERR and POLLHUP come whatever is asked: a read watch sees them.
@@ -60,7 +122,7 @@ int park_poll(Hub& hub, pollfd* fds, nfds_t n, Deadline deadline) {
     bool woke = hub.park(waiter, until);
     watches.reset();
     if (!woke && until == deadline) {
-      int last = FERN_REAL(poll)(fds, n, 0);
+      int last = poll_now(fds, n, sigmask);
       if (last >= 0) errno = caller_errno;
       return last;
     }
@@ -84,7 +146,8 @@ bool valid_timespec(const timespec* ts) {
 }
 
 // select on top of park_poll: the fd_sets become a pollfd list and back.
-int park_select(Hub& hub, int nfds, fd_set* r, fd_set* w, fd_set* e, Deadline deadline) {
+int park_select(Hub& hub, int nfds, fd_set* r, fd_set* w, fd_set* e, Deadline deadline,
+                const sigset_t* sigmask = nullptr) {
   std::vector<pollfd> fds;
   for (int fd = 0; fd < nfds; ++fd) {
     short events = 0;
@@ -94,8 +157,8 @@ int park_select(Hub& hub, int nfds, fd_set* r, fd_set* w, fd_set* e, Deadline de
     if (events) fds.push_back(pollfd{fd, events, 0});
   }
   int caller_errno = errno;
-  int ready = fds.empty() ? (fern::sleep_until(deadline), errno = caller_errno, 0)
-                          : park_poll(hub, fds.data(), fds.size(), deadline);
+  int ready = fds.empty() && sigmask == nullptr ? (fern::sleep_until(deadline), errno = caller_errno, 0)
+                                                : park_poll(hub, fds.data(), fds.size(), deadline, sigmask);
   if (ready < 0) return -1;
   for (const pollfd& p : fds) {
     if (p.revents & POLLNVAL) {
@@ -129,17 +192,15 @@ int poll(pollfd* fds, nfds_t n, int timeout_ms) {
   return park_poll(*hub, fds, n, deadline_after_ms(timeout_ms));
 }
 
-// With a signal mask the swap of masks cannot be made atomic with a park:
-// libc's call (it blocks the thread).
 int ppoll(pollfd* fds, nfds_t n, const timespec* timeout, const sigset_t* sigmask) {
   bool zero = timeout && timeout->tv_sec == 0 && timeout->tv_nsec == 0;
-  Hub* hub = !zero && sigmask == nullptr ? cooperative_hub(fern::hooks::kSelect) : nullptr;
+  Hub* hub = zero ? nullptr : cooperative_hub(fern::hooks::kSelect);
   if (hub == nullptr) return FERN_REAL(ppoll)(fds, n, timeout, sigmask);
-  if (!valid_timespec(timeout)) {
+  if (!valid_timespec(timeout) || n > static_cast<nfds_t>(INT32_MAX / 2)) {
     errno = EINVAL;
     return -1;
   }
-  return park_poll(*hub, fds, n, deadline_after(timeout));
+  return park_poll(*hub, fds, n, deadline_after(timeout), sigmask);
 }
 
 int select(int nfds, fd_set* r, fd_set* w, fd_set* e, timeval* timeout) {
@@ -166,13 +227,13 @@ int select(int nfds, fd_set* r, fd_set* w, fd_set* e, timeval* timeout) {
 
 int pselect(int nfds, fd_set* r, fd_set* w, fd_set* e, const timespec* timeout, const sigset_t* sigmask) {
   bool zero = timeout && timeout->tv_sec == 0 && timeout->tv_nsec == 0;
-  Hub* hub = !zero && sigmask == nullptr ? cooperative_hub(fern::hooks::kSelect) : nullptr;
+  Hub* hub = zero ? nullptr : cooperative_hub(fern::hooks::kSelect);
   if (hub == nullptr) return FERN_REAL(pselect)(nfds, r, w, e, timeout, sigmask);
   if (nfds < 0 || nfds > FD_SETSIZE || !valid_timespec(timeout)) {
     errno = EINVAL;
     return -1;
   }
-  return park_select(*hub, nfds, r, w, e, deadline_after(timeout));
+  return park_select(*hub, nfds, r, w, e, deadline_after(timeout), sigmask);
 }
 
 int __poll_chk(pollfd* fds, nfds_t n, int timeout_ms, size_t fdslen) {

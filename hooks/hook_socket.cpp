@@ -1,7 +1,9 @@
 // Socket calls. Every blocking one is the same loop (io/socket.cpp's, with
 // errno instead of exceptions): try the non-blocking syscall; on EAGAIN park
 // until the fd is ready or the socket's SO_RCVTIMEO / SO_SNDTIMEO deadline,
-// taken at the first wait, passes; retry.
+// taken at the call's first wait, passes; retry.
+#include <climits>
+#include <cstdint>
 #include <vector>
 
 #include "fern/hooks/detail.h"
@@ -14,11 +16,11 @@ namespace {
 // back (a greenlet used it before): wait for readiness in poll(2), as the
 // blocking call would have, with the socket's own timeout.
 template <class Call>
-ssize_t libc_io(int fd, bool write, Call& call) {
+ssize_t libc_io(int fd, bool write, Call& call, CallDeadline& until) {
   for (;;) {
     ssize_t r = call();
     if (r >= 0 || !would_block(errno) || !hook_nonblock_only(fd)) return r;
-    int n = wait_blocking(fd, write ? POLLOUT : POLLIN, write);
+    int n = wait_blocking(fd, write ? POLLOUT : POLLIN, until.get());
     if (n == 0) errno = EAGAIN;
     if (n <= 0) return -1;
   }
@@ -35,13 +37,14 @@ ssize_t libc_io(int fd, bool write, Call& call) {
   return st;
 }
 
+// `until` is the whole call's deadline (shared by the parts of a call the
+// hook splits: a send's rest, a MSG_WAITALL receive's rest).
 template <class Call>
-[[gnu::always_inline]] inline ssize_t blocking_io(int fd, bool write, int flags, Call&& call) {
+[[gnu::always_inline]] inline ssize_t blocking_io(int fd, bool write, int flags, Call&& call, CallDeadline& until) {
   FdState* st = nullptr;
   // MSG_DONTWAIT asks this one call not to block: libc's answer.
   if (!(flags & MSG_DONTWAIT) && cooperative_hub(fern::hooks::kSocket) != nullptr) st = parkable(fd);
-  if (st == nullptr) return libc_io(fd, write, call);
-  std::int64_t timeout = (write ? st->send_timeout_ns : st->recv_timeout_ns).load(std::memory_order_relaxed);
+  if (st == nullptr) return libc_io(fd, write, call, until);
   int caller_errno = errno;  // a call that succeeds after a park leaves errno as libc's would
   for (;;) {
     ssize_t r = call();
@@ -50,60 +53,85 @@ template <class Call>
       return r;
     }
     if (!would_block(errno)) return r;
-    // The deadline is one per call: park_on_fd measures from the first wait.
-    if (int err = park_on_fd(fd, write, timeout)) {
+    if (int err = park_on_fd(fd, write, until.get())) {
       errno = err;
       return -1;
     }
   }
 }
 
+// One blocking call with its own deadline.
+template <class Call>
+[[gnu::always_inline]] inline ssize_t blocking_call(int fd, bool write, int flags, Call&& call) {
+  CallDeadline until(fd, write);
+  return blocking_io(fd, write, flags, call, until);
+}
+
+// MSG_WAITALL gathers on stream sockets only: a datagram or seqpacket
+// receive returns one message whatever the flag.
+bool is_stream(int fd) noexcept {
+  int type = 0;
+  socklen_t len = sizeof type;
+  return getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len) == 0 && type == SOCK_STREAM;
+}
+
 // MSG_WAITALL on a socket that is non-blocking underneath returns what is
 // there: the blocking call it stands for waits for all n bytes (or the end,
-// an error, a timeout), so the hook gathers them.
-template <class Recv>
-ssize_t receive(int fd, void* buf, size_t n, int flags, Recv recv_some) {
-  if (!(flags & MSG_WAITALL) || (flags & MSG_DONTWAIT))
-    return blocking_io(fd, false, flags, [&] { return recv_some(buf, n, flags); });
-  int some = flags & ~MSG_WAITALL;
-  size_t got = 0;
+// an error, the timeout: then with what came so far), so the hook gathers
+// the rest under the call's one deadline. recv_at(offset) receives into the
+// buffer from byte `offset` on; its 0 ends the gathering. MSG_PEEK returns
+// what is there (a peek at an offset would read the queue's start again).
+template <class RecvAt>
+ssize_t receive_all(int fd, size_t n, int flags, RecvAt recv_at) {
+  CallDeadline until(fd, false);
+  ssize_t r = blocking_io(fd, false, flags, [&] { return recv_at(0); }, until);
+  if (r <= 0 || static_cast<size_t>(r) >= n || (flags & (MSG_WAITALL | MSG_DONTWAIT | MSG_PEEK)) != MSG_WAITALL ||
+      !hook_nonblock_only(fd) || !is_stream(fd))
+    return r;
+  int caller_errno = errno;
+  size_t got = static_cast<size_t>(r);
   while (got < n) {
-    char* at = static_cast<char*>(buf) + got;
-    ssize_t r = blocking_io(fd, false, some, [&] { return recv_some(at, n - got, some); });
-    if (r < 0) return got > 0 ? static_cast<ssize_t>(got) : -1;
-    if (r == 0) break;
+    r = blocking_io(fd, false, flags, [&] { return recv_at(got); }, until);
+    if (r <= 0) break;
     got += static_cast<size_t>(r);
   }
+  errno = caller_errno;
   return static_cast<ssize_t>(got);
 }
 
 // A blocking send on a stream socket returns once everything is sent (or a
 // timeout or error ends it: then with the count sent so far). Non-blocking
 // underneath, the kernel takes what fits: for a caller that expects to
-// block, the hook sends the rest. send_at(offset) sends from byte `offset`.
+// block, the hook sends the rest under the call's one deadline.
+// send_at(offset) sends from byte `offset`.
 template <class SendAt>
 ssize_t send_all(int fd, int flags, size_t n, SendAt send_at) {
-  ssize_t r = blocking_io(fd, true, flags, [&] { return send_at(0); });
+  CallDeadline until(fd, true);
+  ssize_t r = blocking_io(fd, true, flags, [&] { return send_at(0); }, until);
   if (r < 0 || static_cast<size_t>(r) >= n || (flags & MSG_DONTWAIT) || !hook_nonblock_only(fd)) return r;
+  int caller_errno = errno;
   size_t sent = static_cast<size_t>(r);
   while (sent < n) {
-    r = blocking_io(fd, true, flags, [&] { return send_at(sent); });
+    r = blocking_io(fd, true, flags, [&] { return send_at(sent); }, until);
     if (r <= 0) break;
     sent += static_cast<size_t>(r);
   }
+  errno = caller_errno;
   return static_cast<ssize_t>(sent);
 }
 
-size_t iov_bytes(const iovec* iov, int count) {
+// The bytes an iovec array holds; 0 for a count the kernel refuses (it then
+// answers the call itself, EINVAL or EMSGSIZE). Saturates.
+size_t iov_bytes(const iovec* iov, std::size_t count) {
+  if (iov == nullptr || count > IOV_MAX) return 0;
   size_t n = 0;
-  for (int i = 0; i < count; ++i) n += iov[i].iov_len;
+  for (std::size_t i = 0; i < count; ++i) n = __builtin_add_overflow(n, iov[i].iov_len, &n) ? SIZE_MAX : n;
   return n;
 }
-
 // The part of iov[0..count) from byte `offset` on (allocates: partial sends only).
-std::vector<iovec> iov_from(const iovec* iov, int count, size_t offset) {
+std::vector<iovec> iov_from(const iovec* iov, std::size_t count, size_t offset) {
   std::vector<iovec> rest;
-  for (int i = 0; i < count; ++i) {
+  for (std::size_t i = 0; i < count; ++i) {
     if (offset >= iov[i].iov_len) {
       offset -= iov[i].iov_len;
       continue;
@@ -128,7 +156,7 @@ int connect_result(int fd) noexcept {
 
 int accept_common(int fd, sockaddr* addr, socklen_t* len, int flags) {
   auto call = [&]() -> ssize_t { return FERN_REAL(accept4)(fd, addr, len, flags); };
-  int r = static_cast<int>(blocking_io(fd, false, 0, call));
+  int r = static_cast<int>(blocking_call(fd, false, 0, call));
   if (r >= 0) note_new_socket(r, (flags & SOCK_NONBLOCK) != 0);
   return r;
 }
@@ -159,12 +187,12 @@ int connect(int fd, const sockaddr* addr, socklen_t len) {
   if (st == nullptr) {
     if (!hook_nonblock_only(fd)) return r;
     // A blocking connect on an fd the hooks made non-blocking: wait here.
-    int n = wait_blocking(fd, POLLOUT, true);
+    int n = wait_blocking(fd, POLLOUT, CallDeadline(fd, true).get());
     if (n == 0) errno = EINPROGRESS;  // Linux's blocking connect past SO_SNDTIMEO
     return n <= 0 ? -1 : connect_result(fd);
   }
   int caller_errno = errno;
-  if (int err = park_on_fd(fd, true, st->send_timeout_ns.load(std::memory_order_relaxed))) {
+  if (int err = park_on_fd(fd, true, CallDeadline(fd, true).get())) {
     errno = err == EAGAIN ? EINPROGRESS : err;
     return -1;
   }
@@ -177,24 +205,48 @@ int accept(int fd, sockaddr* addr, socklen_t* len) { return accept_common(fd, ad
 int accept4(int fd, sockaddr* addr, socklen_t* len, int flags) { return accept_common(fd, addr, len, flags); }
 
 ssize_t read(int fd, void* buf, size_t n) {
-  return blocking_io(fd, false, 0, [&] { return FERN_REAL(read)(fd, buf, n); });
+  return blocking_call(fd, false, 0, [&] { return FERN_REAL(read)(fd, buf, n); });
 }
 
 ssize_t readv(int fd, const iovec* iov, int count) {
-  return blocking_io(fd, false, 0, [&] { return FERN_REAL(readv)(fd, iov, count); });
+  return blocking_call(fd, false, 0, [&] { return FERN_REAL(readv)(fd, iov, count); });
 }
 
 ssize_t recv(int fd, void* buf, size_t n, int flags) {
-  return receive(fd, buf, n, flags, [fd](void* b, size_t len, int f) { return FERN_REAL(recv)(fd, b, len, f); });
+  char* p = static_cast<char*>(buf);
+  return receive_all(fd, n, flags, [&](size_t at) { return FERN_REAL(recv)(fd, p + at, n - at, flags); });
 }
 
 ssize_t recvfrom(int fd, void* buf, size_t n, int flags, sockaddr* from, socklen_t* len) {
-  return receive(fd, buf, n, flags,
-                 [&](void* b, size_t l, int f) { return FERN_REAL(recvfrom)(fd, b, l, f, from, len); });
+  char* p = static_cast<char*>(buf);
+  return receive_all(fd, n, flags, [&](size_t at) { return FERN_REAL(recvfrom)(fd, p + at, n - at, flags, from, len); });
 }
 
+// MSG_WAITALL's rest goes into the rest of the iovecs, with the caller's
+// control buffer; control data ends the gathering (the kernel's Unix stream
+// receive stops after passed fds too).
 ssize_t recvmsg(int fd, msghdr* msg, int flags) {
-  return blocking_io(fd, false, flags, [&] { return FERN_REAL(recvmsg)(fd, msg, flags); });
+  size_t n = msg ? iov_bytes(msg->msg_iov, msg->msg_iovlen) : 0;
+  void* control = msg ? msg->msg_control : nullptr;
+  size_t control_len = msg ? msg->msg_controllen : 0;
+  return receive_all(fd, n, flags, [&](size_t at) -> ssize_t {
+    if (at == 0) return FERN_REAL(recvmsg)(fd, msg, flags);
+    if (msg->msg_controllen != 0) return 0;
+    std::vector<iovec> rest = iov_from(msg->msg_iov, msg->msg_iovlen, at);
+    msghdr more = *msg;
+    more.msg_name = nullptr;
+    more.msg_namelen = 0;
+    more.msg_iov = rest.data();
+    more.msg_iovlen = rest.size();
+    more.msg_control = control;
+    more.msg_controllen = control_len;
+    ssize_t r = FERN_REAL(recvmsg)(fd, &more, flags);
+    if (r > 0) {
+      msg->msg_flags |= more.msg_flags;
+      msg->msg_controllen = more.msg_controllen;
+    }
+    return r;
+  });
 }
 
 ssize_t write(int fd, const void* buf, size_t n) {
@@ -203,9 +255,10 @@ ssize_t write(int fd, const void* buf, size_t n) {
 }
 
 ssize_t writev(int fd, const iovec* iov, int count) {
-  return send_all(fd, 0, iov_bytes(iov, count), [&](size_t at) {
+  size_t n = count < 0 ? 0 : iov_bytes(iov, static_cast<std::size_t>(count));
+  return send_all(fd, 0, n, [&](size_t at) {
     if (at == 0) return FERN_REAL(writev)(fd, iov, count);
-    std::vector<iovec> rest = iov_from(iov, count, at);
+    std::vector<iovec> rest = iov_from(iov, static_cast<std::size_t>(count), at);
     return FERN_REAL(writev)(fd, rest.data(), static_cast<int>(rest.size()));
   });
 }
@@ -223,10 +276,10 @@ ssize_t sendto(int fd, const void* buf, size_t n, int flags, const sockaddr* to,
 // The rest of a partial sendmsg goes without its control data (sent with
 // the first part, as the kernel does).
 ssize_t sendmsg(int fd, const msghdr* msg, int flags) {
-  size_t n = msg ? iov_bytes(msg->msg_iov, static_cast<int>(msg->msg_iovlen)) : 0;
+  size_t n = msg ? iov_bytes(msg->msg_iov, msg->msg_iovlen) : 0;
   return send_all(fd, flags, n, [&](size_t at) {
     if (at == 0) return FERN_REAL(sendmsg)(fd, msg, flags);
-    std::vector<iovec> rest = iov_from(msg->msg_iov, static_cast<int>(msg->msg_iovlen), at);
+    std::vector<iovec> rest = iov_from(msg->msg_iov, msg->msg_iovlen, at);
     msghdr more = *msg;
     more.msg_iov = rest.data();
     more.msg_iovlen = rest.size();

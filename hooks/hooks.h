@@ -30,8 +30,11 @@
 // The rule for every hooked blocking call: from a greenlet that is not the
 // hub, on a thread that has a hub, on a socket the application has not made
 // non-blocking itself, a call that would block parks only that greenlet on
-// the hub (fern's wait_read / wait_write with a Deadline from SO_RCVTIMEO /
-// SO_SNDTIMEO); everywhere else (in the hub, on a thread without a hub, on
+// the hub (fern's wait_read / wait_write with one Deadline per call from
+// SO_RCVTIMEO / SO_SNDTIMEO, as the kernel counts them); ppoll and pselect
+// with a signal mask park too, the mask applied by the kernel's ppoll at
+// every check (a pending signal it lets in ends the call with EINTR, the
+// thread's own mask is never changed); everywhere else (in the hub, on a thread without a hub, on
 // a regular file, pipe or terminal) it is libc's call. Results and errno are
 // what libc gives: a timeout is -1/EAGAIN (connect: EINPROGRESS), a socket
 // closed under a parked call is -1/EBADF. A parked call can be interrupted

@@ -7,8 +7,9 @@
 # run; p99 latency from wrk --latency; medians. Then the RSS each idle
 # keep-alive connection costs (IDLE connections, one request each, held
 # open). Last, WebSocket echo of 64-byte messages at 100 connections against
-# the io echo server (bench/echo_load ws|echo): the framing's cost. Ends with
-# one line per server in the issue's format.
+# the io echo server (bench/echo_load ws|echo): the framing's cost. With
+# valgrind, each server's user-space instructions per request under callgrind.
+# Ends with one line per server in the issue's format.
 # usage: bench/http_report.sh BUILD_DIR   (e.g. build/release); needs wrk, nginx
 set -euo pipefail
 build=${1:?usage: bench/http_report.sh BUILD_DIR}
@@ -31,7 +32,7 @@ trap cleanup EXIT
 tck=$(getconf CLK_TCK)
 
 free_port() { python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
-wait_port() { for _ in $(seq 1 100); do (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0; sleep 0.05; done; return 1; }
+wait_port() { for _ in $(seq 1 "${2:-100}"); do (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0; sleep 0.05; done; return 1; }
 cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
 median() { sort -g | awk '{ v[NR] = $1 } END { if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 
@@ -40,31 +41,35 @@ fern_port=$(free_port)
 "$build/bench/http_hello_server" "$fern_port" >/dev/null &
 fern_pid=$!
 pids+=("$fern_pid")
-# nginx: one process serving (master_process off), the same body
-nginx_port=$(free_port)
-mkdir -p "$tmp/nginx"
-cat >"$tmp/nginx/nginx.conf" <<CONF
+# nginx_conf DIR PORT: a one-process nginx (master_process off) serving the
+# same body, its files in DIR.
+nginx_conf() {
+  mkdir -p "$1"
+  cat >"$1/nginx.conf" <<CONF
 worker_processes 1;
 master_process off;
 daemon off;
-pid $tmp/nginx/nginx.pid;
-error_log $tmp/nginx/error.log;
+pid $1/nginx.pid;
+error_log $1/error.log;
 events { worker_connections 4096; }
 http {
   access_log off;
   keepalive_requests 100000000;
   keepalive_timeout 300s;
-  client_body_temp_path $tmp/nginx;
-  proxy_temp_path $tmp/nginx;
-  fastcgi_temp_path $tmp/nginx;
-  uwsgi_temp_path $tmp/nginx;
-  scgi_temp_path $tmp/nginx;
+  client_body_temp_path $1;
+  proxy_temp_path $1;
+  fastcgi_temp_path $1;
+  uwsgi_temp_path $1;
+  scgi_temp_path $1;
   server {
-    listen 127.0.0.1:$nginx_port;
+    listen 127.0.0.1:$2;
     location / { default_type text/plain; return 200 "Hello, World!"; }
   }
 }
 CONF
+}
+nginx_port=$(free_port)
+nginx_conf "$tmp/nginx" "$nginx_port"
 nginx -p "$tmp/nginx" -c "$tmp/nginx/nginx.conf" -e "$tmp/nginx/error.log" &
 nginx_pid=$!
 pids+=("$nginx_pid")
@@ -145,10 +150,45 @@ for rep in $(seq 1 "$reps"); do
   done
 done
 
+# User-space instructions per request, which the machine's load does not
+# move: each server again, under callgrind, on its own port; its counters
+# zeroed after a 1 s warm-up and dumped after a wrk run at the same
+# concurrency; divided by the requests wrk completed.
+count_ir() {  # name port command...
+  local name=$1 port=$2 pid out reqs ir
+  shift 2
+  valgrind --tool=callgrind --callgrind-out-file="$tmp/cg.$name.%p" "$@" >/dev/null 2>"$tmp/cg.$name.err" &
+  pid=$!
+  pids+=("$pid")
+  wait_port "$port" 600
+  wrk -t"$threads" -c"$conns" -d1s "http://127.0.0.1:$port/" >/dev/null
+  callgrind_control -z "$pid" >/dev/null 2>&1
+  out=$(wrk -t"$threads" -c"$conns" -d"${seconds}s" "http://127.0.0.1:$port/")
+  callgrind_control -d "$pid" >/dev/null 2>&1
+  kill "$pid" 2>/dev/null || true
+  wait "$pid" 2>/dev/null || true
+  reqs=$(awk '/requests in/ { print $1 }' <<<"$out")
+  ir=$(awk '/^summary:/ { print $2 }' "$tmp/cg.$name.$pid.1")
+  awk -v i="$ir" -v n="$reqs" 'BEGIN { printf "%.0f\n", i / n }' >"$tmp/$name.ir"
+  echo "$name: $ir instructions for $reqs requests: $(cat "$tmp/$name.ir") per request"
+}
+if command -v valgrind >/dev/null && command -v callgrind_control >/dev/null; then
+  echo "== instructions per request (callgrind, user space; wrk -c$conns -d${seconds}s after a 1 s warm-up)"
+  port=$(free_port)
+  count_ir fern "$port" "$build/bench/http_hello_server" "$port"
+  port=$(free_port)
+  nginx_conf "$tmp/nginx-cg" "$port"
+  count_ir nginx "$port" nginx -p "$tmp/nginx-cg" -c "$tmp/nginx-cg/nginx.conf" -e "$tmp/nginx-cg/error.log"
+fi
+
 echo
 awk -v n="$conns" -v a="$(median <"$tmp/ratio.rps")" -v c="$(median <"$tmp/ratio.cpu")" \
   'BEGIN { printf "http hello c=%s: fern / nginx = %.2fx req/s, %.2fx CPU per request (median of the per-repetition ratios)\n", n, a, c }'
 echo "http idle keep-alive connection: fern $fern_idle bytes RSS, nginx $nginx_idle bytes RSS"
+if [[ -s $tmp/fern.ir && -s $tmp/nginx.ir ]]; then
+  awk -v f="$(cat "$tmp/fern.ir")" -v n="$(cat "$tmp/nginx.ir")" -v c="$conns" \
+    'BEGIN { printf "http hello c=%s: fern %d, nginx %d user-space instructions per request (callgrind): %.2fx\n", c, f, n, f / n }'
+fi
 for mode in ws echo; do
   awk '{ print $1 }' "$tmp/$mode.echo" | median >"$tmp/$mode.rts"
   awk '{ print $2 }' "$tmp/$mode.echo" | median >"$tmp/$mode.cpu"

@@ -11,7 +11,26 @@ std::string_view trim(std::string_view s) noexcept {
   return s;
 }
 
+// RFC 9110 tchar, as a table: a method's or a header name's characters
+// cost a load each.
+struct TcharTable {
+  bool ok[256] = {};
+  constexpr TcharTable() {
+    for (int c = '0'; c <= '9'; ++c) ok[c] = true;
+    for (int c = 'a'; c <= 'z'; ++c) ok[c] = true;
+    for (int c = 'A'; c <= 'Z'; ++c) ok[c] = true;
+    for (char c : std::string_view("!#$%&'*+-.^_`|~")) ok[static_cast<unsigned char>(c)] = true;
+  }
+};
+constexpr TcharTable kTchar;
+
 }  // namespace
+
+bool is_token(std::string_view s) noexcept {
+  for (char c : s)
+    if (!kTchar.ok[static_cast<unsigned char>(c)]) return false;
+  return !s.empty();
+}
 
 bool iequals(std::string_view a, std::string_view b) noexcept {
   if (a.size() != b.size()) return false;

@@ -26,6 +26,8 @@ class HttpError : public std::runtime_error {
   int status_;
 };
 
+// RFC 9110 token (1*tchar): what a method or a header name is made of.
+bool is_token(std::string_view s) noexcept;
 // ASCII case-insensitive equality (header names, tokens). No allocation.
 bool iequals(std::string_view a, std::string_view b) noexcept;
 // True when the comma-separated list `value` holds `token` (case-insensitive),

@@ -10,27 +10,10 @@ using Status = RequestParser::Status;
 
 Result error(int status, const char* why) { return Result{Status::kError, 0, status, why}; }
 
-// RFC 9110 tchar: the characters of a method or a header name.
-bool is_tchar(unsigned char c) noexcept {
-  if ((c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z')) return true;
-  switch (c) {
-    case '!': case '#': case '$': case '%': case '&': case '\'': case '*': case '+':
-    case '-': case '.': case '^': case '_': case '`': case '|': case '~':
-      return true;
-    default:
-      return false;
-  }
-}
 // field-vchar, SP and HTAB (obs-text included); no CTL, no DEL.
 bool is_value_char(unsigned char c) noexcept { return c == '\t' || (c >= 0x20 && c != 0x7f); }
 // The visible ASCII of a request target.
 bool is_target_char(unsigned char c) noexcept { return c > 0x20 && c < 0x7f; }
-
-bool all_tchars(std::string_view s) noexcept {
-  for (char c : s)
-    if (!is_tchar(static_cast<unsigned char>(c))) return false;
-  return !s.empty();
-}
 
 std::string_view trim_ows(std::string_view s) noexcept {
   while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
@@ -125,7 +108,7 @@ Result RequestParser::parse_request_line(std::string_view line, RequestHead& out
   out.method = line.substr(0, sp1);
   out.target = line.substr(sp1 + 1, sp2 - sp1 - 1);
   std::string_view version = line.substr(sp2 + 1);
-  if (!all_tchars(out.method)) return error(400, "malformed method");
+  if (!is_token(out.method)) return error(400, "malformed method");
   if (out.target.empty()) return error(400, "empty request target");
   for (char c : out.target)
     if (!is_target_char(static_cast<unsigned char>(c))) return error(400, "malformed request target");
@@ -142,7 +125,7 @@ Result RequestParser::parse_header_line(std::string_view line, RequestHead& out)
   std::size_t colon = line.find(':');
   if (colon == std::string_view::npos) return error(400, "header line without a colon");
   std::string_view name = line.substr(0, colon);
-  if (!all_tchars(name)) return error(400, "malformed header name");
+  if (!is_token(name)) return error(400, "malformed header name");
   std::string_view value = trim_ows(line.substr(colon + 1));
   for (char c : value)
     if (!is_value_char(static_cast<unsigned char>(c))) return error(400, "control character in a header value");

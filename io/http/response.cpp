@@ -6,16 +6,6 @@
 namespace fern::http {
 namespace {
 
-bool is_token(std::string_view s) noexcept {
-  if (s.empty()) return false;
-  for (char c : s) {
-    auto u = static_cast<unsigned char>(c);
-    if (u <= 0x20 || u >= 0x7f || std::string_view("\"(),/:;<=>?@[\\]{}").find(c) != std::string_view::npos)
-      return false;
-  }
-  return true;
-}
-
 void append_number(std::string& out, std::uint64_t n, int base = 10) {
   char digits[24];
   auto r = std::to_chars(digits, digits + sizeof digits, n, base);
@@ -45,8 +35,8 @@ void Response::set_status(int status, std::string_view reason) {
 void Response::add_header(std::string_view name, std::string_view value) {
   if (headers_sent_) throw std::logic_error("fern http: add_header after the response head was sent");
   if (!is_token(name)) throw std::invalid_argument("fern http: header name is not a token: " + std::string(name));
-  if (value.find_first_of(std::string_view("\r\n\0", 3)) != std::string_view::npos)
-    throw std::invalid_argument("fern http: header value holds CR, LF or NUL");
+  for (char c : value)  // a plain loop: find_first_of calls memchr once per character
+    if (c == '\r' || c == '\n' || c == '\0') throw std::invalid_argument("fern http: header value holds CR, LF or NUL");
   if (iequals(name, "content-length")) raw_stream_ = true;
   if (iequals(name, "connection") && has_token(value, "close")) keep_alive_ = false;
   headers_.append(name).append(": ").append(value).append("\r\n");

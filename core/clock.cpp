@@ -5,8 +5,7 @@
 
 namespace fern {
 
-Nanos seconds_to_nanos(double seconds) noexcept {
-  if (!(seconds > 0)) return 0;  // also catches NaN
+Nanos positive_seconds_to_nanos(double seconds) noexcept {
   const double ns = seconds * 1e9;
   // 2^63 is the first double above INT64_MAX; converting it would be UB.
   if (ns >= 0x1p63) return std::numeric_limits<Nanos>::max();

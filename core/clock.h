@@ -15,6 +15,11 @@ inline Nanos monotonic_now() noexcept {
 
 // Seconds (gevent's unit) to nanoseconds, rounded up so that a wait never
 // ends early; negative and NaN become 0, huge values saturate.
-Nanos seconds_to_nanos(double seconds) noexcept;
+// Inline for the common 0 (sleep(0), a zero timeout).
+Nanos positive_seconds_to_nanos(double seconds) noexcept;
+inline Nanos seconds_to_nanos(double seconds) noexcept {
+  if (!(seconds > 0)) return 0;  // also catches NaN
+  return positive_seconds_to_nanos(seconds);
+}
 
 }  // namespace fern

@@ -170,6 +170,24 @@ void RoundNode::finish_round() {
 // switch goes straight to the greenlet it wakes; it may be the caller itself
 // (a yield with nothing queued before it), which then returns at once, as
 // the hub would have resumed it at once. Anything else goes through the hub.
+detail::GreenletImpl* Hub::next_to_run_yield() noexcept {
+  if (in_batch_ && in_resume_ && !batch_cut_ && ((batch_ran_ + 1) & 63) != 0) {
+    auto* head = static_cast<Callback*>(callbacks_.front());
+    if (head && head->fn == &ResumeNode::fire) {
+      Waiter* w = static_cast<ResumeNode*>(head)->waiter;
+      detail::GreenletImpl* target = w->waiting_;
+      if (__builtin_expect(!w->ready_ && target != nullptr, 1)) {
+        ++batch_ran_;
+        callbacks_.remove(head);
+        w->ready_ = true;
+        w->waiting_ = nullptr;
+        return target;
+      }
+    }
+  }
+  return next_to_run();
+}
+
 detail::GreenletImpl* Hub::next_to_run() noexcept {
   while (in_batch_ && in_resume_) {
     auto* head = static_cast<Callback*>(callbacks_.front());

@@ -14,6 +14,7 @@
 #include <sys/signalfd.h>
 
 #include <memory>
+#include <optional>
 #include <vector>
 
 #include "fern/hooks/detail.h"
@@ -82,24 +83,27 @@ class PendingSignals {
 // (ppoll's with `sigmask` when it is not null).
 int park_poll(Hub& hub, pollfd* fds, nfds_t n, Deadline deadline, const sigset_t* sigmask = nullptr) {
   int caller_errno = errno;  // parking may leave the hub's errno behind
-  PendingSignals signals(sigmask);  // declared before the watches: closed after they leave
+  // Made after the kernel accepted the mask (a bad pointer is its EFAULT);
+  // declared before the watches: closed after they leave.
+  std::optional<PendingSignals> signals;
   for (;;) {
     int ready = poll_now(fds, n, sigmask);
     if (ready > 0) errno = caller_errno;
     if (ready != 0 || deadline.expired(monotonic_now())) return ready;
+    if (!signals) signals.emplace(sigmask);
     Waiter waiter;
     std::unique_ptr<PollWatch[]> watches(new PollWatch[2 * n + 1]);
     Deadline until = deadline;
-    if (signals.fd() >= 0) {
+    if (signals->fd() >= 0) {
       PollWatch& w = watches[2 * n];
       w.waiter = &waiter;
       try {
-        if (hub.watch_fd(signals.fd(), kReadable, &w) != Hub::Watch::kStarted) waiter.wake();
+        if (hub.watch_fd(signals->fd(), kReadable, &w) != Hub::Watch::kStarted) waiter.wake();
       } catch (const std::system_error&) {
         until = earlier(until, Deadline::at(monotonic_now() + kBusyRecheck));
       }
     }
-    if (!signals.watchable()) until = earlier(until, Deadline::at(monotonic_now() + kBusyRecheck));
+    if (!signals->watchable()) until = earlier(until, Deadline::at(monotonic_now() + kBusyRecheck));
     for (nfds_t i = 0; i < n; ++i) {
       if (fds[i].fd < 0) continue;
       // POLLERR and POLLHUP come whatever is asked: a read watch sees them.

@@ -80,12 +80,14 @@ bool is_stream(int fd) noexcept {
 // an error, the timeout: then with what came so far), so the hook gathers
 // the rest under the call's one deadline. recv_at(offset) receives into the
 // buffer from byte `offset` on; its 0 ends the gathering. MSG_PEEK returns
-// what is there (a peek at an offset would read the queue's start again).
+// what is there (a peek at an offset would read the queue's start again),
+// as do MSG_OOB and MSG_ERRQUEUE (one urgent byte, one queued error).
 template <class RecvAt>
 ssize_t receive_all(int fd, size_t n, int flags, RecvAt recv_at) {
   CallDeadline until(fd, false);
   ssize_t r = blocking_io(fd, false, flags, [&] { return recv_at(0); }, until);
-  if (r <= 0 || static_cast<size_t>(r) >= n || (flags & (MSG_WAITALL | MSG_DONTWAIT | MSG_PEEK)) != MSG_WAITALL ||
+  constexpr int kOneShot = MSG_DONTWAIT | MSG_PEEK | MSG_OOB | MSG_ERRQUEUE;
+  if (r <= 0 || static_cast<size_t>(r) >= n || (flags & (MSG_WAITALL | kOneShot)) != MSG_WAITALL ||
       !hook_nonblock_only(fd) || !is_stream(fd))
     return r;
   int caller_errno = errno;

@@ -26,7 +26,8 @@ void set_timeout(int fd, int option, long usec) {
 // The reader drains the socket every 20 ms, well within the writer's 100 ms
 // SO_SNDTIMEO, so every single wait of the write would end in time: a timeout
 // restarted per part would send all 8 MiB (1.3 s). One deadline for the call
-// ends it after 100 ms with the count sent so far (IO-7).
+// ends it after 100 ms with the count sent so far (IO-4: gevent's sendall
+// times out t after it starts, however much got through).
 TEST_F(CallDeadlineHooks, SoSndtimeoIsOneDeadlineForAWholeWrite) {
   SocketPair p;
   set_timeout(p.fd[1], SO_SNDTIMEO, 100'000);
@@ -53,7 +54,7 @@ TEST_F(CallDeadlineHooks, SoSndtimeoIsOneDeadlineForAWholeWrite) {
 
 // The same for a MSG_WAITALL receive the hook gathers: 10 bytes every 20 ms,
 // a 100 ms SO_RCVTIMEO, 1000 bytes asked: the call returns what came by its
-// deadline, not all of it 2 s later.
+// deadline, not all of it 2 s later (IO-4).
 TEST_F(CallDeadlineHooks, SoRcvtimeoIsOneDeadlineForAWholeWaitallReceive) {
   SocketPair p;
   set_timeout(p.fd[0], SO_RCVTIMEO, 100'000);
@@ -76,7 +77,8 @@ TEST_F(CallDeadlineHooks, SoRcvtimeoIsOneDeadlineForAWholeWaitallReceive) {
 }
 
 // recvmsg(MSG_WAITALL) on a blocking stream fills every iovec (libc's
-// blocking call does), though the bytes come in three sends.
+// blocking call does), though the bytes come in three sends (IO-7: the
+// cooperative call mirrors the standard one).
 TEST_F(CallDeadlineHooks, RecvmsgWaitallFillsEveryIovec) {
   SocketPair p;
   std::string got;

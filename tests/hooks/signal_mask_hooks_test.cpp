@@ -1,6 +1,7 @@
 // ppoll and pselect with a signal mask park the calling greenlet too: the
 // mask's effect is libc's (a pending signal it unblocks runs its handler and
-// ends the call with EINTR), the thread's own mask is never changed.
+// ends the call with EINTR), the thread's own mask is never changed. IO-5
+// and IO-6: select and poll are cooperative (here with ppoll/pselect's mask).
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
@@ -173,6 +174,26 @@ TEST_F(SignalMaskHooks, PselectWithAMaskReportsReadableFds) {
   });
   auto writer = spawn([&] { EXPECT_EQ(write(p.fd[1], "x", 1), 1); });
   fern::joinall(selector, writer);
+}
+
+// A mask the kernel cannot read is its EFAULT, not a crash in the hook.
+TEST_F(SignalMaskHooks, AnUnreadableMaskIsEfault) {
+  SocketPair p;
+  const auto* bad = reinterpret_cast<const sigset_t*>(16);
+  auto g = spawn([&] {
+    pollfd fds[1] = {{p.fd[0], POLLIN, 0}};
+    timespec ts{1, 0};
+    errno = 0;
+    EXPECT_EQ(ppoll(fds, 1, &ts, bad), -1);
+    EXPECT_EQ(errno, EFAULT);
+    fd_set r;
+    FD_ZERO(&r);
+    FD_SET(p.fd[0], &r);
+    errno = 0;
+    EXPECT_EQ(pselect(p.fd[0] + 1, &r, nullptr, nullptr, &ts, bad), -1);
+    EXPECT_EQ(errno, EFAULT);
+  });
+  g.join();
 }
 
 }  // namespace

@@ -185,7 +185,8 @@ void set_pool_capacity(std::size_t stacks) noexcept {
 }
 
 Stack allocate_stack(std::size_t bytes) {
-  std::size_t size = checked_size(bytes ? bytes : default_stack_size());
+  // The default is stored checked and rounded: no division on the common path.
+  std::size_t size = bytes ? checked_size(bytes) : default_stack_size();
   SizeClass& cls = t_pool.of(size);
   void* base;
   if (!cls.hot.empty()) {

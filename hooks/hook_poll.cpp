@@ -94,16 +94,17 @@ int park_poll(Hub& hub, pollfd* fds, nfds_t n, Deadline deadline, const sigset_t
     Waiter waiter;
     std::unique_ptr<PollWatch[]> watches(new PollWatch[2 * n + 1]);
     Deadline until = deadline;
+    bool signals_watched = signals->watchable();  // else they are re-read every so often
     if (signals->fd() >= 0) {
       PollWatch& w = watches[2 * n];
       w.waiter = &waiter;
       try {
         if (hub.watch_fd(signals->fd(), kReadable, &w) != Hub::Watch::kStarted) waiter.wake();
       } catch (const std::system_error&) {
-        until = earlier(until, Deadline::at(monotonic_now() + kBusyRecheck));
+        signals_watched = false;
       }
     }
-    if (!signals->watchable()) until = earlier(until, Deadline::at(monotonic_now() + kBusyRecheck));
+    if (!signals_watched) until = earlier(until, Deadline::at(monotonic_now() + kBusyRecheck));
     for (nfds_t i = 0; i < n; ++i) {
       if (fds[i].fd < 0) continue;
       // POLLERR and POLLHUP come whatever is asked: a read watch sees them.

@@ -20,6 +20,14 @@ using fern::testing::SocketPair;
 using Vec = std::vector<std::string>;
 
 volatile sig_atomic_t g_handled = 0;
+
+// An fd_set holding only fd.
+fd_set just(int fd) {
+  fd_set set;
+  FD_ZERO(&set);
+  FD_SET(fd, &set);
+  return set;
+}
 void on_usr1(int) { g_handled = g_handled + 1; }
 
 // SIGUSR1 blocked in this thread and caught by on_usr1 for the test; the
@@ -145,9 +153,7 @@ TEST_F(SignalMaskHooks, ASignalTheMaskBlocksDoesNotEndTheCall) {
 TEST_F(SignalMaskHooks, PselectParksUntilASignalItsMaskUnblocksComes) {
   SocketPair p;
   auto selector = spawn([&] {
-    fd_set r;
-    FD_ZERO(&r);
-    FD_SET(p.fd[0], &r);
+    fd_set r = just(p.fd[0]);
     timespec ts{10, 0};
     errno = 0;
     EXPECT_EQ(pselect(p.fd[0] + 1, &r, nullptr, nullptr, &ts, &unblocked), -1);
@@ -166,9 +172,7 @@ TEST_F(SignalMaskHooks, PselectParksUntilASignalItsMaskUnblocksComes) {
 TEST_F(SignalMaskHooks, PselectWithAMaskReportsReadableFds) {
   SocketPair p;
   auto selector = spawn([&] {
-    fd_set r;
-    FD_ZERO(&r);
-    FD_SET(p.fd[0], &r);
+    fd_set r = just(p.fd[0]);
     EXPECT_EQ(pselect(p.fd[0] + 1, &r, nullptr, nullptr, nullptr, &unblocked), 1);
     EXPECT_TRUE(FD_ISSET(p.fd[0], &r));
   });
@@ -186,9 +190,7 @@ TEST_F(SignalMaskHooks, AnUnreadableMaskIsEfault) {
     errno = 0;
     EXPECT_EQ(ppoll(fds, 1, &ts, bad), -1);
     EXPECT_EQ(errno, EFAULT);
-    fd_set r;
-    FD_ZERO(&r);
-    FD_SET(p.fd[0], &r);
+    fd_set r = just(p.fd[0]);
     errno = 0;
     EXPECT_EQ(pselect(p.fd[0] + 1, &r, nullptr, nullptr, &ts, bad), -1);
     EXPECT_EQ(errno, EFAULT);

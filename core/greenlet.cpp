@@ -1,20 +1,22 @@
 // Greenlet trees on top of arch::switch_fiber.
 //
 // Invariants:
-// - ThreadState::current holds one reference to the running greenlet. A
-//   switch hands that reference to the target and leaves the old one in
-//   `previous`; the side that lands drops it (it may be the last one, which
-//   kills a suspended greenlet: never do that before the landing is complete).
+// - Running holds no reference (greenlet_core.h): a running greenlet whose
+//   count drops to zero lives on and its next switch is a general one, which
+//   lends it a reference and leaves it in `previous`; the side that lands
+//   drops it (it may be the last one, which kills a suspended greenlet: never
+//   do that before the landing is complete).
 // - A finishing greenlet cannot free the stack it runs on: it parks itself in
 //   `zombie` and the side that lands returns the stack to the pool.
 // - A Transfer and what it points to live on the sender's stack (a finishing
 //   greenlet's in ThreadState: `ending` and the result slot, which
 //   bury_zombie empties after the landing); the receiver moves them out
 //   before anything else, since the sender's stack may be released right after.
-// - The hot path (Greenlet::switch_value, inline in the caller, around
-//   begin_switch and finish_switch) takes an active or unstarted greenlet of
-//   this thread: it moves the value once and touches no exception_ptr when
-//   there is no error. Everything else goes through switch_general.
+// - The hot path (switch_to_impl, inline in the caller) takes a suspended
+//   greenlet of this thread, admitted by one compare of its key: it moves
+//   the value once and touches no exception_ptr and no count. begin_slow
+//   adds starts and lent references; everything else goes through
+//   switch_general.
 #include "fern/core/greenlet.h"
 
 #include <cxxabi.h>
@@ -32,34 +34,12 @@ extern "C" void* __dso_handle;  // this library's handle, for __cxa_thread_atexi
 
 namespace fern {
 namespace detail {
-namespace {
 
-// libstdc++ and libc++abi both lay out __cxa_eh_globals like this.
-struct EhGlobals {
-  void* caught_exceptions;
-  unsigned int uncaught_exceptions;
-};
-
-enum class State : unsigned char { kUnstarted, kActive, kDead };
-
-}  // namespace
-
-class GreenletImpl : public GreenletHead {
+class GreenletImpl : public GreenletCore {
  public:
-  arch::Fiber fiber;
   arch::Stack stack;  // until started: no base, and the size asked for (0: the default)
   RunSlot run;
   GreenletImpl* parent = nullptr;  // holds a reference
-  std::uint64_t thread = 0;  // ThreadState::serial of its thread
-  // Its C++ exception state while it is not running: __cxa_eh_globals' two
-  // fields, copied one by one so that the rest of this word is not padding
-  // (a greenlet is most of an idle connection's heap). A count of exceptions
-  // in flight at once on one stack never nears 65,535.
-  void* eh_caught = nullptr;
-  std::uint16_t eh_uncaught = 0;
-  State state = State::kUnstarted;
-  bool is_main = false;
-  unsigned refs = 1;
   unsigned long id = 0;
   GreenletExitHook* exit_hooks = nullptr;  // newest first
 
@@ -70,44 +50,6 @@ class GreenletImpl : public GreenletHead {
 static_assert(sizeof(arch::Fiber) != sizeof(void*) || sizeof(GreenletImpl) <= 152,
               "fern: GreenletImpl grew past 152 bytes");
 
-// Trivially constructible and destructible, so that it can be read at any
-// time (even from the overflow signal handler or after thread exit).
-struct ThreadState {
-  // Never reused, unlike the address of a thread's state: a new thread may
-  // get the address of one that exited, whose greenlets must stay foreign.
-  std::uint64_t serial;
-  GreenletImpl* current;
-  GreenletImpl* main;
-  GreenletImpl* previous;  // reference to drop after landing
-  GreenletImpl* zombie;    // finished greenlet whose stack to release after landing
-  Transfer ending;         // the finishing greenlet's transfer of its result
-  // ... and the result itself, constructed by the finishing greenlet and
-  // destroyed by bury_zombie once the landing moved it out (raw storage:
-  // this struct stays trivially destructible).
-  alignas(Value) unsigned char ending_value[sizeof(Value)];
-  alignas(std::exception_ptr) unsigned char ending_error[sizeof(std::exception_ptr)];
-  EhGlobals* eh;
-  unsigned long next_id;
-  std::size_t live;
-  void* free_blocks;       // memory of destroyed greenlets, for new ones (a list)
-  std::size_t free_count;
-  bool alive;              // between the first use and the thread's cleanup
-  bool ended;              // the thread's cleanup ran: no new main greenlet
-  // Thread-local destructors began while a greenlet other than main ran
-  // (exit() or pthread_exit inside a greenlet): no switch happens any more.
-  bool exiting;
-  unsigned sentinels;          // exit sentinels registered (see arm_exit_sentinel)
-  unsigned long sentinel_mark; // next_id when the last one was registered
-  unsigned long starts;        // greenlets started
-  // The registry (debuggers and dump_greenlets read it): this thread's
-  // greenlets, this thread in the process's list, its hub.
-  GreenletHead* greenlets;
-  ThreadState* reg_prev;
-  ThreadState* reg_next;
-  const void* hub;
-  long tid;
-};
-
 // Every thread that has greenlets, for debuggers (tools/fern_gdb.py walks it
 // from fern::detail::g_registry). Locked only when a thread starts or ends.
 struct ThreadRegistry {
@@ -116,9 +58,20 @@ struct ThreadRegistry {
 };
 ThreadRegistry g_registry;
 
+__thread ThreadState t_state;
+
 namespace {
 
-thread_local ThreadState t_state;
+GreenletImpl* impl(GreenletCore* g) noexcept { return static_cast<GreenletImpl*>(g); }
+std::uint64_t status(const GreenletImpl* g) noexcept { return g->key & kStatusMask; }
+bool is_active(const GreenletImpl* g) noexcept {
+  std::uint64_t s = status(g);
+  return s == kSuspended || s == kRunning || s == kSuspendedEh;
+}
+bool is_suspended(const GreenletImpl* g) noexcept { return status(g) == kSuspended || status(g) == kSuspendedEh; }
+std::uint64_t thread_of(const GreenletImpl* g) noexcept { return g->key >> kStatusBits; }
+void set_status(GreenletImpl* g, std::uint64_t s) noexcept { g->key = (g->key & ~kStatusMask) | s; }
+
 std::atomic<std::uint64_t> g_next_serial{1};
 
 void retain(GreenletImpl* g) noexcept { ++g->refs; }
@@ -166,6 +119,7 @@ void registry_remove_thread(ThreadState& ts) noexcept {
   }
 }
 void release(GreenletImpl* g) noexcept;
+void destroy(GreenletImpl* g) noexcept;
 
 // Greenlet memory is kept per thread for reuse: creating one then costs no
 // malloc/free pair. Not under ASan, which should see every use after free.
@@ -187,7 +141,7 @@ GreenletImpl* new_greenlet(ThreadState& ts) {
 }
 
 void delete_greenlet(GreenletImpl* g) noexcept {
-  bool ours = g->thread == t_state.serial;
+  bool ours = thread_of(g) == t_state.serial;
   g->~GreenletImpl();  // may run user code (the run callable's captures)
   if (ours && t_state.alive && t_state.free_count < kKeptBlocks) {
     void* block = g;
@@ -200,7 +154,7 @@ void delete_greenlet(GreenletImpl* g) noexcept {
 }
 
 arch::OverflowInfo describe_current() noexcept {
-  GreenletImpl* g = t_state.current;
+  GreenletImpl* g = impl(t_state.current);
   if (!g) return {arch::Stack{}, "greenlet", 0};
   return {g->stack, "greenlet", g->id};
 }
@@ -211,9 +165,10 @@ struct ThreadCleanup {
     ThreadState& ts = t_state;
     ts.alive = false;
     ts.ended = true;
-    GreenletImpl* current = std::exchange(ts.current, nullptr);
+    GreenletImpl* current = impl(std::exchange(ts.current, nullptr));
     GreenletImpl* main = std::exchange(ts.main, nullptr);
-    if (current) release(current);
+    ts.fast_key = 0;
+    if (current && current != main && current->refs == 0) destroy(current);  // ran without references
     if (main) release(main);  // survives only while suspended children hold it
     while (void* block = ts.free_blocks) {
       ts.free_blocks = *static_cast<void**>(block);
@@ -224,31 +179,38 @@ struct ThreadCleanup {
   }
 };
 
-ThreadState& state() {
+// The thread's state, made on first use.
+[[gnu::noinline]] ThreadState& make_state() {
   ThreadState& ts = t_state;
-  if (__builtin_expect(ts.main == nullptr, 0)) {
+  {
     if (ts.ended) throw GreenletError("fern: greenlets used after their thread's cleanup");
     thread_local ThreadCleanup cleanup;
     (void)cleanup;
     auto* main = new_greenlet(ts);
     ts.serial = g_next_serial.fetch_add(1, std::memory_order_relaxed);
-    main->thread = ts.serial;
-    main->state = State::kActive;
-    main->is_main = true;
-    main->refs = 2;  // one for `current`, one for `main`
+    main->key = ts.serial << kStatusBits | kRunning;
+    main->is_main = true;  // its one reference: `main`
     arch::fiber_adopt_thread(main->fiber);
     ts.current = main;
+    ts.fast_key = ts.serial << kStatusBits;
     ts.main = main;
     ts.eh = reinterpret_cast<EhGlobals*>(abi::__cxa_get_globals());
     ts.next_id = 1;
     ts.live = 1;
     ts.alive = true;
-    // GreenletHead must sit at the start (head_of casts): check once a thread.
-    if (head_of(main) != static_cast<GreenletHead*>(main)) std::abort();
+    // GreenletHead and GreenletCore must sit at the start (head_of, core_of
+    // cast): check once a thread.
+    if (head_of(main) != static_cast<GreenletHead*>(main) || core_of(main) != static_cast<GreenletCore*>(main)) std::abort();
     registry_link(ts, main);
     registry_add_thread(ts);
     arch::install_overflow_reporter(&describe_current);
   }
+  return ts;
+}
+
+inline ThreadState& state() {
+  ThreadState& ts = t_state;
+  if (__builtin_expect(ts.main == nullptr, 0)) return make_state();
   return ts;
 }
 
@@ -264,46 +226,39 @@ ThreadState& state() {
   std::launder(reinterpret_cast<std::exception_ptr*>(ts.ending_error))->~exception_ptr();
 }
 
-// Work the landing side does for the switch that brought it here.
-inline void after_landing(ThreadState& ts) noexcept {
-  if (__builtin_expect(ts.zombie != nullptr, 0)) bury_zombie(ts);
-  GreenletImpl* p = ts.previous;  // every switch sets it
-  ts.previous = nullptr;
-  release(p);
-}
-
-[[noreturn, gnu::noinline]] void land_with_error(ThreadState& ts, Transfer* in) {
-  std::exception_ptr error = std::move(*in->error);
-  after_landing(ts);
-  std::rethrow_exception(std::move(error));
-}
-
-// Finishes the landing when the receiver's result has been built.
-struct Landing {
-  ThreadState& ts;
-  ~Landing() { after_landing(ts); }
-};
-
-// Takes the sender's transfer (it lives on the sender's stack, which may be
-// released by after_landing) and finishes the landing. The result is built
-// in the caller's return slot: the one move of the switch.
-inline Value receive(ThreadState& ts, void* arg) {
-  auto* in = static_cast<Transfer*>(arg);
-  if (__builtin_expect(in->error != nullptr, 0)) land_with_error(ts, in);
-  Landing landing{ts};
-  return std::move(*in->value);
-}
-
-// The bookkeeping of a switch from `from` (running) to `target`.
-inline void prepare_transfer(ThreadState& ts, GreenletImpl* from, GreenletImpl* target) noexcept {
-  EhGlobals* eh = ts.eh;
-  from->eh_caught = eh->caught_exceptions;  // per-greenlet C++ exception state (GL-21, GL-22)
+// Per-greenlet C++ exception state (GL-21, GL-22) when either side has some:
+// kept by `from` if it has some, restored for a target that kept some, empty
+// otherwise. Returns the status `from` suspends with.
+[[gnu::noinline]] std::uint64_t swap_eh_state(EhGlobals* eh, GreenletImpl* from, GreenletImpl* target) noexcept {
+  bool from_eh = eh->caught_exceptions != nullptr || eh->uncaught_exceptions != 0;
+  from->eh_caught = eh->caught_exceptions;
   from->eh_uncaught = static_cast<std::uint16_t>(eh->uncaught_exceptions);
-  eh->caught_exceptions = target->eh_caught;
-  eh->uncaught_exceptions = target->eh_uncaught;
-  retain(target);
+  bool target_eh = status(target) == kSuspendedEh;
+  eh->caught_exceptions = target_eh ? target->eh_caught : nullptr;
+  eh->uncaught_exceptions = target_eh ? target->eh_uncaught : 0;
+  return from_eh ? kSuspendedEh : kSuspended;
+}
+
+// The bookkeeping of a switch from `from` (running, or dead when it ends)
+// to `target` (of this thread), as switch_to_impl does it plus what its key
+// check sends here: exception state, and a reference lent to a running
+// greenlet without one, which the landing drops; the fast key is back.
+void prepare_transfer(ThreadState& ts, GreenletImpl* from, GreenletImpl* target) noexcept {
+  std::uint64_t suspends_as = kSuspended;
+  EhGlobals* eh = ts.eh;
+  if (__builtin_expect(eh->caught_exceptions != nullptr || eh->uncaught_exceptions != 0 ||
+                           status(target) == kSuspendedEh, 0))
+    suspends_as = swap_eh_state(eh, from, target);
+  if (__builtin_expect(from->refs == 0, 0)) {
+    retain(from);
+    ts.previous = from;
+    ts.landing_work = true;
+  }
+  std::uint64_t key = ts.serial << kStatusBits;  // 0 while exiting (serial 0)
+  if (status(from) == kRunning) from->key = key | suspends_as;
+  target->key = (target->key & ~kStatusMask) | kRunning;
   ts.current = target;
-  ts.previous = from;
+  ts.fast_key = key;
 }
 
 // Switches stacks (the hot path does the same in Greenlet::switch_value,
@@ -311,6 +266,7 @@ inline void prepare_transfer(ThreadState& ts, GreenletImpl* from, GreenletImpl* 
 inline void* transfer(ThreadState& ts, GreenletImpl* from, GreenletImpl* target, Transfer* out,
                       bool ending) noexcept {
   prepare_transfer(ts, from, target);
+  ts.xfer_word = kXferTransfer;
   return arch::switch_fiber(from->fiber, target->fiber, out, ending);
 }
 
@@ -325,7 +281,8 @@ void on_thread_locals_ending(void*) {
   ThreadState& ts = t_state;
   if (!ts.alive || ts.current == ts.main || ts.exiting) return;
   ts.exiting = true;
-  ts.serial = 0;  // every greenlet is foreign now: the hot path refuses them too
+  ts.serial = 0;  // every greenlet is foreign now
+  ts.fast_key = 0;  // and the hot path refuses them too
 }
 
 // Thread-local destructors run newest first, so the sentinel must be
@@ -346,7 +303,7 @@ void start(GreenletImpl* g) {
   arm_exit_sentinel(t_state);
   g->stack = arch::allocate_stack(g->stack.size);  // the size asked for
   arch::fiber_start(g->fiber, g->stack, &GreenletImpl::entry, g);
-  g->state = State::kActive;
+  set_status(g, kSuspended);
 }
 
 // A GreenletExit that reaches a dead greenlet, or dies with an unstarted
@@ -369,17 +326,17 @@ void eat_greenlet_exit(Transfer& t) {
 // started, which stays unstarted (GL-9).
 GreenletImpl* resolve(GreenletImpl*& target, Transfer& t) {
   for (;;) {
-    if (target->state == State::kDead) {
+    if (status(target) == kDead) {
       if (t.error) eat_greenlet_exit(t);
       target = target->parent;
       continue;
     }
-    if (target->state == State::kActive) return target;
+    if (is_active(target)) return target;
     if (!target->run) {
       throw GreenletError("fern: cannot switch to or throw into a greenlet without a run function");
     }
     if (t.error) {
-      target->state = State::kDead;
+      set_status(target, kDead);
       target->run.reset();
       eat_greenlet_exit(t);
       target = target->parent;
@@ -392,6 +349,36 @@ GreenletImpl* resolve(GreenletImpl*& target, Transfer& t) {
 
 }  // namespace
 
+// A finished greenlet's stack, and a reference lent to a greenlet that ran
+// without one, go once nothing runs on that stack any more.
+void land_after() noexcept {
+  ThreadState& ts = t_state;
+  ts.landing_work = false;
+  if (ts.zombie) bury_zombie(ts);
+  if (GreenletImpl* p = std::exchange(ts.previous, nullptr)) release(p);
+}
+
+namespace {
+[[noreturn, gnu::noinline]] void land_with_error(Transfer* in) {
+  std::exception_ptr error = std::move(*in->error);
+  if (t_state.landing_work) land_after();
+  std::rethrow_exception(std::move(error));
+}
+
+struct Landing {
+  ~Landing() {
+    if (t_state.landing_work) land_after();
+  }
+};
+}  // namespace
+
+Value finish_transfer(void* arg) {
+  auto* in = static_cast<Transfer*>(arg);
+  if (__builtin_expect(in->error != nullptr, 0)) land_with_error(in);
+  Landing landing;
+  return std::move(*in->value);
+}
+
 // Any switch: checks, resolves the target, and handles a switch to oneself.
 Value switch_general(GreenletImpl* target, Transfer* t) {
   if (!target) throw GreenletError("fern: empty Greenlet handle");
@@ -399,35 +386,31 @@ Value switch_general(GreenletImpl* target, Transfer* t) {
   if (__builtin_expect(ts.exiting, 0))
     throw GreenletError("fern: no greenlet switches while the thread exits from inside a greenlet "
                         "(exit() or pthread_exit there); suspended greenlets are abandoned");
-  if (__builtin_expect(target->thread != ts.serial, 0))
+  if (__builtin_expect(thread_of(target) != ts.serial, 0))
     throw CrossThreadError("fern: cannot switch to a greenlet of a different thread "
                            "(or of a thread that has exited)");
-  if (__builtin_expect(target->state != State::kActive, 0)) target = resolve(target, *t);
+  if (__builtin_expect(!is_active(target), 0)) target = resolve(target, *t);
   if (__builtin_expect(target == ts.current, 0)) {
     if (t->error) std::rethrow_exception(*t->error);
     return std::move(*t->value);
   }
-  return receive(ts, transfer(ts, ts.current, target, t, false));
+  return finish_switch(transfer(ts, impl(ts.current), target, t, false));
 }
 
-namespace {
-// begin_switch for an unstarted or dead target: a dead one needs resolving.
-[[gnu::noinline]] SwitchFibers begin_start(ThreadState& ts, GreenletImpl* from, GreenletImpl* target) {
-  if (target->state == State::kDead || !target->run) return {nullptr, nullptr};
-  start(target);  // GL-9: it starts with the value; may throw StackError
-  prepare_transfer(ts, from, target);
-  return {&from->fiber, &target->fiber};
-}
-}  // namespace
-
-// The hot path (Greenlet::switch_value): an active or startable greenlet of
-// this thread other than the running one needs no resolving.
-SwitchFibers begin_switch(GreenletImpl* target) {
+// What the key does not admit but needs only bookkeeping: a suspended target
+// (the running greenlet had no references), an unstarted one with run (GL-9:
+// it starts with the value; StackError leaves it unstarted).
+SwitchFibers begin_slow(GreenletImpl* target) {
   ThreadState& ts = t_state;
-  GreenletImpl* from = ts.current;
-  if (__builtin_expect(target == nullptr || target->thread != ts.serial || target == from || from == nullptr, 0))
+  if (target == nullptr || ts.current == nullptr || ts.exiting || thread_of(target) != ts.serial)
     return {nullptr, nullptr};
-  if (__builtin_expect(target->state != State::kActive, 0)) return begin_start(ts, from, target);
+  std::uint64_t s = status(target);
+  if (s == kUnstarted && target->run) {
+    start(target);
+  } else if (!is_suspended(target)) {
+    return {nullptr, nullptr};
+  }
+  GreenletImpl* from = impl(ts.current);
   prepare_transfer(ts, from, target);
   return {&from->fiber, &target->fiber};
 }
@@ -436,15 +419,13 @@ GreenletImpl* current_impl() noexcept {
   ThreadState& ts = t_state;
   if (__builtin_expect(ts.current == nullptr, 0)) {
     try {
-      return state().current;
+      return impl(state().current);
     } catch (...) {
       return nullptr;  // after the thread's cleanup
     }
   }
-  return ts.current;
+  return impl(ts.current);
 }
-
-Value finish_switch(void* arg) { return receive(t_state, arg); }
 
 namespace {
 
@@ -457,8 +438,8 @@ void kill_on_release(GreenletImpl* g) noexcept {
   // The kill comes back here: the killer is its parent while it unwinds, and
   // the old parent is back afterwards for one that survives (GL-20).
   GreenletImpl* old_parent = g->parent;  // keeps its reference
-  g->parent = ts.current;
-  retain(ts.current);
+  g->parent = impl(ts.current);
+  retain(g->parent);
   try {
     Value none;
     std::exception_ptr exit = std::make_exception_ptr(GreenletExit());
@@ -473,10 +454,10 @@ void kill_on_release(GreenletImpl* g) noexcept {
 }
 
 void destroy(GreenletImpl* g) noexcept {
-  if (g->state == State::kActive && !g->is_main) {
+  if (is_active(g) && !g->is_main) {
     if (t_state.exiting) {
       g->stack = {};  // abandoned without unwinding (see on_thread_locals_ending)
-    } else if (!t_state.alive || g->thread != t_state.serial) {
+    } else if (!t_state.alive || thread_of(g) != t_state.serial) {
       // Its thread is gone or it is not ours: nothing can run its unwinding.
       std::fprintf(stderr, "fern: greenlet #%lu dropped while suspended outside its thread; "
                            "its stack is leaked\n", g->id);
@@ -484,12 +465,12 @@ void destroy(GreenletImpl* g) noexcept {
     } else {
       kill_on_release(g);
       if (--g->refs != 0) return;  // it switched away and was referenced again
-      if (g->state == State::kActive)
+      if (is_active(g))
         std::fprintf(stderr, "fern: greenlet #%lu survived GreenletExit while being dropped; "
                              "its stack is released without unwinding\n", g->id);
     }
   }
-  bool ours = g->thread == t_state.serial;
+  bool ours = thread_of(g) == t_state.serial;
   if (g->stack && ours) {  // another thread's stack belongs to that thread's pool
     arch::fiber_retire(g->fiber);
     arch::release_stack(g->stack);
@@ -502,8 +483,14 @@ void destroy(GreenletImpl* g) noexcept {
   delete_greenlet(g);
 }
 
+// The running greenlet lives on without references (greenlet_core.h).
 void release(GreenletImpl* g) noexcept {
-  if (--g->refs == 0) destroy(g);
+  if (--g->refs != 0) return;
+  if (g == t_state.current) {
+    t_state.fast_key = kSlowKey;
+    return;
+  }
+  destroy(g);
 }
 
 // The body, with what it lets escape turned into the result (GL-7) or the
@@ -520,7 +507,7 @@ void release(GreenletImpl* g) noexcept {
   } catch (const GreenletExit& e) {
     return Value(e);  // GL-7: a kill is a result, not an error
   } catch (abi::__forced_unwind&) {
-    self->state = State::kDead;
+    set_status(self, kDead);
     throw;
   } catch (...) {
     error = std::current_exception();  // GL-6: rethrown in the parent
@@ -533,7 +520,7 @@ void release(GreenletImpl* g) noexcept {
 [[gnu::noinline]] GreenletImpl* run_to_end(ThreadState& ts, GreenletImpl* self, void* arg) {
   // A fresh greenlet never receives an error.
   std::exception_ptr failure;
-  Value result = run_body(self, receive(ts, arg), failure);
+  Value result = run_body(self, finish_switch(arg), failure);
   // Its captures die on this stack while it still runs; a started greenlet
   // has no run (GL-16).
   self->run.reset();
@@ -545,7 +532,7 @@ void release(GreenletImpl* g) noexcept {
       std::fprintf(stderr, "fern: an exit hook of greenlet #%lu raised; ignored\n", self->id);
     }
   }
-  self->state = State::kDead;
+  set_status(self, kDead);
   // Exit hooks may switch: only now, with no switch before the last one,
   // does the result move to the thread's one slot.
   auto* error = ::new (ts.ending_error) std::exception_ptr(std::move(failure));
@@ -576,6 +563,7 @@ void GreenletImpl::entry(void* arg, void* data) {
   ThreadState& ts = t_state;
   GreenletImpl* target = run_to_end(ts, self, arg);
   ts.zombie = self;
+  ts.landing_work = true;
   transfer(ts, self, target, &ts.ending, true);
   std::fputs("fern: a finished greenlet was resumed\n", stderr);
   std::abort();
@@ -584,16 +572,15 @@ void GreenletImpl::entry(void* arg, void* data) {
 }  // namespace detail
 
 using detail::GreenletImpl;
-using detail::State;
 
 Greenlet::Greenlet(const Greenlet& parent, std::size_t stack_size) {
   detail::ThreadState& ts = detail::state();
-  GreenletImpl* p = parent.impl_ ? parent.impl_ : ts.current;
-  if (p->thread != ts.serial) throw CrossThreadError("fern: parent cannot be on a different thread");
+  GreenletImpl* p = parent.impl_ ? parent.impl_ : detail::impl(ts.current);
+  if (detail::thread_of(p) != ts.serial) throw CrossThreadError("fern: parent cannot be on a different thread");
   impl_ = detail::new_greenlet(ts);
   impl_->parent = p;
   detail::retain(p);
-  impl_->thread = ts.serial;
+  impl_->key = ts.serial << detail::kStatusBits | detail::kUnstarted;
   impl_->id = ts.next_id++;
   impl_->stack.size = stack_size;  // the size asked for, until started
   ++ts.live;
@@ -624,16 +611,16 @@ void Greenlet::drop_slow() noexcept {
 }
 
 // A move keeps the count unless it crosses the edge of the greenlet's own
-// stack. Moving onto its own stack can only happen while it runs, when
-// ThreadState::current still holds it, so the count never reaches zero here.
+// stack. Moving onto its own stack can only happen while it runs, so a count
+// that reaches zero here leaves it running without references.
 void Greenlet::rehold_slow(const Greenlet* from) noexcept {
   bool before = detail::counts(from, impl_), now = detail::counts(this, impl_);
   if (now && !before) detail::retain(impl_);
-  if (before && !now) --impl_->refs;
+  if (before && !now) detail::release(impl_);
 }
 
 Greenlet Greenlet::current() {
-  return Greenlet(detail::state().current);
+  return Greenlet(detail::impl(detail::state().current));
 }
 
 detail::RunSlot& Greenlet::run_slot() noexcept { return impl_->run; }
@@ -650,9 +637,9 @@ Value Greenlet::throw_in(std::exception_ptr error) {
   return detail::switch_general(impl_, &t);
 }
 
-bool Greenlet::started() const noexcept { return impl_ && impl_->state != State::kUnstarted; }
-bool Greenlet::active() const noexcept { return impl_ && impl_->state == State::kActive; }
-bool Greenlet::dead() const noexcept { return impl_ && impl_->state == State::kDead; }
+bool Greenlet::started() const noexcept { return impl_ && detail::status(impl_) != detail::kUnstarted; }
+bool Greenlet::active() const noexcept { return impl_ && detail::is_active(impl_); }
+bool Greenlet::dead() const noexcept { return impl_ && detail::status(impl_) == detail::kDead; }
 bool Greenlet::is_main() const noexcept { return impl_ && impl_->is_main; }
 unsigned long Greenlet::id() const noexcept { return impl_ ? impl_->id : 0; }
 std::size_t Greenlet::stack_size() const noexcept { return impl_ && impl_->stack ? impl_->stack.size : 0; }
@@ -665,7 +652,7 @@ void Greenlet::set_parent(const Greenlet& parent) {
   GreenletImpl& self = checked();
   if (self.is_main) throw GreenletError("fern: a main greenlet has no parent to set");
   if (!parent.impl_) throw GreenletError("fern: a greenlet's parent cannot be removed");
-  if (parent.impl_->thread != self.thread)
+  if (detail::thread_of(parent.impl_) != detail::thread_of(&self))
     throw CrossThreadError("fern: parent cannot be on a different thread");
   for (GreenletImpl* p = parent.impl_; p; p = p->parent)
     if (p == &self) throw CyclicParentError();
@@ -713,7 +700,7 @@ namespace detail {
 void note_thread_hub(const void* hub) noexcept { t_state.hub = hub; }
 
 const GreenletHead* running_head() noexcept { return t_state.current; }
-unsigned long running_id() noexcept { return t_state.current ? t_state.current->id : 0; }
+unsigned long running_id() noexcept { return t_state.current ? impl(t_state.current)->id : 0; }
 
 void for_each_greenlet(void (*fn)(const GreenletView&, void*), void* ctx) {
   ThreadState& ts = state();
@@ -725,8 +712,8 @@ void for_each_greenlet(void (*fn)(const GreenletView&, void*), void* ctx) {
     v.parent_id = g->parent ? g->parent->id : 0;
     v.is_main = g->is_main;
     bool running = g == ts.current;
-    if (g->state == State::kUnstarted) v.state = GreenletView::kUnstarted;
-    else if (g->state == State::kDead) v.state = GreenletView::kDead;
+    if (status(g) == kUnstarted) v.state = GreenletView::kUnstarted;
+    else if (status(g) == kDead) v.state = GreenletView::kDead;
     else v.state = running ? GreenletView::kRunning : GreenletView::kSuspended;
     if (g->stack) {
       v.stack_base = g->stack.base;

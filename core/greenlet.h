@@ -37,6 +37,7 @@
 
 #include "fern/arch/fiber.h"
 #include "fern/core/exceptions.h"
+#include "fern/core/greenlet_core.h"
 #include "fern/core/value.h"
 
 namespace fern {
@@ -58,20 +59,6 @@ struct GreenletExitHook {
 
 namespace detail {
 
-// What fern::dump_greenlets and the gdb script (tools/fern_gdb.py) read of a
-// greenlet besides its state: its link in its thread's registry and where it
-// is parked. GreenletImpl's first and only base, so the hub's inline park path
-// reaches it through head_of() without GreenletImpl's definition. Linked on
-// creation, unlinked on destruction; the switch never touches the links.
-struct GreenletHead {
-  GreenletHead* reg_prev = nullptr;
-  GreenletHead* reg_next = nullptr;
-  const char* park_what = nullptr;     // while parked in Hub::park: "Event.wait", "sleep", ...
-  const void* park_object = nullptr;   // what it waits on (an fd number for "fd ..." waits)
-  const void* task = nullptr;          // the fern::TaskBase running in it, if any
-};
-inline GreenletHead* head_of(GreenletImpl* g) noexcept { return reinterpret_cast<GreenletHead*>(g); }
-
 // One greenlet of the calling thread as for_each_greenlet reports it.
 struct GreenletView {
   const GreenletHead* head;
@@ -92,29 +79,6 @@ void note_thread_hub(const void* hub) noexcept;
 // and its id. Async-signal-safe: they read, never create, the thread's state.
 const GreenletHead* running_head() noexcept;
 unsigned long running_id() noexcept;
-
-// What a switch carries; it lives on the sender's stack. The receiver
-// move-constructs its result from *value (the one move of a switch) or
-// rethrows *error.
-struct Transfer {
-  Value* value;
-  std::exception_ptr* error;  // null: no error
-};
-
-// The switch's hot path is inline in the caller (see Greenlet::switch_value):
-// begin_switch checks that `target` is a greenlet of this thread other than
-// the running one, active or unstarted with a run (which it starts, or
-// throws StackError), and then does the bookkeeping and returns the two
-// fibers to switch between; else it returns {nullptr, nullptr} and
-// switch_general must do the whole switch. finish_switch is the landing: it
-// takes the transfer `arg` and finishes the switch.
-struct SwitchFibers {
-  arch::Fiber* from;
-  arch::Fiber* to;
-};
-SwitchFibers begin_switch(GreenletImpl* target);
-Value finish_switch(void* arg);
-Value switch_general(GreenletImpl* target, Transfer* t);
 
 // For the hub's hot paths, which park and resume greenlets by pointer
 // without building handles: the running greenlet, and the greenlet a
@@ -270,22 +234,20 @@ class Greenlet {
   // handle or a greenlet without run, CrossThreadError for another thread's.
   template <class... Args>
   Value switch_to(Args&&... args) {
-    return switch_value(pack(std::forward<Args>(args)...));
+    if constexpr (sizeof...(Args) == 0) {
+      return detail::switch_word(impl_, 0, nullptr);
+    } else if constexpr (sizeof...(Args) == 1 && (detail::ValueAccess::kRegister<std::decay_t<Args>> && ...)) {
+      // An int, a pointer, a small POD: in registers, no Value made here.
+      return (detail::switch_word(impl_, detail::value_word<std::decay_t<Args>>(),
+                                  detail::ValueAccess::register_bits<std::decay_t<Args>>(std::forward<Args>(args))),
+              ...);
+    } else {
+      return switch_value(pack(std::forward<Args>(args)...));
+    }
   }
   // switch_to with the value already packed (moved, never copied).
-  [[gnu::always_inline]] Value switch_value(Value value) { return switch_impl(impl_, std::move(value)); }
-
-  // switch_value by implementation pointer (the hub's paths use it).
-  [[gnu::always_inline]] static Value switch_impl(detail::GreenletImpl* target, Value&& value) {
-    // Inline so that no return follows the stack switch before the caller's
-    // own: a return right after it would be mispredicted (the CPU's return
-    // stack holds the other side's addresses), ~4 ns a switch. The calls
-    // around it return on their own side and predict well.
-    detail::Transfer t{&value, nullptr};
-    detail::SwitchFibers f = detail::begin_switch(target);
-    if (__builtin_expect(f.from != nullptr, 1))
-      return detail::finish_switch(arch::switch_fiber(*f.from, *f.to, &t));
-    return detail::switch_general(target, &t);
+  [[gnu::always_inline]] Value switch_value(Value value) {
+    return detail::switch_to_impl(impl_, std::move(value));
   }
 
   // Raises `error` in this greenlet at its switch point (an unstarted one

@@ -55,7 +55,7 @@ void Waiter::wake() {
   ready_ = true;
   // Cleared first: the woken greenlet may destroy this Waiter before the
   // switch returns here.
-  if (detail::GreenletImpl* g = std::exchange(waiting_, nullptr)) Greenlet::switch_impl(g, Value());
+  if (detail::GreenletImpl* g = std::exchange(waiting_, nullptr)) detail::switch_word(g, 0, nullptr);
 }
 
 void Waiter::wake_error(std::exception_ptr error) {
@@ -471,7 +471,7 @@ bool Hub::run_until_idle(Deadline deadline) {
   }
   if (in_hub()) throw BlockingSwitchOutError();
   try {
-    Greenlet::switch_impl(hub_impl_, Value());
+    detail::switch_word(hub_impl_, 0, nullptr);
   } catch (const LoopExit&) {
   }
   return !stop.expired;

@@ -412,7 +412,7 @@ class Hub {
       ~Forget() { w.waiting_ = nullptr; }
     } forget{w};
     detail::GreenletImpl* next = kYield ? next_to_run_yield() : next_to_run();
-    if (next != me) Greenlet::switch_impl(next, Value());
+    if (next != me) detail::switch_word(next, 0, nullptr);  // carries nothing
   }
   // After a suspend: the wake it got (GV-21: something else switched in).
   [[gnu::always_inline]] static void consume(Waiter& w) {

@@ -368,6 +368,35 @@ struct ValueAccess {
     if (!v.holds<U>()) throw_bad_value_cast(type_id<U>(), v.type());
     return held<U>(v);
   }
+
+  // A value the greenlet switch carries in a register: empty, or one 8-byte
+  // word that copying the bytes moves (kValueWord without kValueDestroy or
+  // kValueRelocate). `bits` is that word's content, 0 when empty.
+  static bool is_register_value(const Value& v) noexcept {
+    return (v.word_ & kValueFlags) == kValueWord || v.word_ == 0;
+  }
+  static std::uintptr_t word(const Value& v) noexcept { return v.word_; }
+  static void* bits(const Value& v) noexcept {
+    void* b = nullptr;
+    if (v.word_ != 0) std::memcpy(&b, v.storage_, sizeof b);
+    return b;
+  }
+  // The same for a T, known when compiled: T is one, and its bits.
+  template <class T>
+  static constexpr bool kRegister = ValueTraits<T>::kTrivial && ValueTraits<T>::kWord;
+  template <class T, class A>
+  static void* register_bits(A&& a) noexcept {
+    T object(std::forward<A>(a));
+    void* b = nullptr;
+    std::memcpy(&b, &object, sizeof(T));
+    return b;
+  }
+  static Value from_register(std::uintptr_t word, void* bits) noexcept {
+    Value v;
+    v.word_ = word;
+    std::memcpy(v.storage_, &bits, sizeof bits);
+    return v;
+  }
 };
 }  // namespace detail
 

@@ -111,10 +111,12 @@ def _task_name(addr):
 
 
 def _state(g, current):
-    s = str(g["state"]).split("::")[-1]
-    if s == "kUnstarted":
+    # The low three bits of the switch key (core/greenlet_core.h): 0 and 4
+    # suspended, 1 running, 2 unstarted, 3 dead.
+    s = int(g["key"]) & 7
+    if s == 2:
         return "unstarted"
-    if s == "kDead":
+    if s == 3:
         return "dead"
     if _ptr_int(g) == _ptr_int(current):
         return "running"

@@ -64,10 +64,7 @@ namespace {
 
 GreenletImpl* impl(GreenletCore* g) noexcept { return static_cast<GreenletImpl*>(g); }
 std::uint64_t status(const GreenletImpl* g) noexcept { return g->key & kStatusMask; }
-bool is_active(const GreenletImpl* g) noexcept {
-  std::uint64_t s = status(g);
-  return s == kSuspended || s == kRunning || s == kSuspendedEh;
-}
+bool is_active(const GreenletImpl* g) noexcept { return (g->key & kInactiveBit) == 0; }
 bool is_suspended(const GreenletImpl* g) noexcept { return status(g) == kSuspended || status(g) == kSuspendedEh; }
 std::uint64_t thread_of(const GreenletImpl* g) noexcept { return g->key >> kStatusBits; }
 void set_status(GreenletImpl* g, std::uint64_t s) noexcept { g->key = (g->key & ~kStatusMask) | s; }
@@ -261,13 +258,12 @@ void prepare_transfer(ThreadState& ts, GreenletImpl* from, GreenletImpl* target)
   ts.fast_key = key;
 }
 
-// Switches stacks (the hot path does the same in Greenlet::switch_value,
-// inline in the caller). `ending`: the caller never resumes.
-inline void* transfer(ThreadState& ts, GreenletImpl* from, GreenletImpl* target, Transfer* out,
-                      bool ending) noexcept {
+// Switches stacks (the hot path does the same in switch_carrying, inline in
+// the caller).
+inline void* transfer(ThreadState& ts, GreenletImpl* from, GreenletImpl* target, Transfer* out) noexcept {
   prepare_transfer(ts, from, target);
   ts.xfer_word = kXferTransfer;
-  return arch::switch_fiber(from->fiber, target->fiber, out, ending);
+  return arch::switch_fiber(from->fiber, target->fiber, out);
 }
 
 // Runs among the thread-local destructors. When they run on a greenlet
@@ -299,7 +295,7 @@ void arm_exit_sentinel(ThreadState& ts) {
   ts.sentinel_mark = ts.next_id;
 }
 
-void start(GreenletImpl* g) {
+inline void start(GreenletImpl* g) {
   arm_exit_sentinel(t_state);
   g->stack = arch::allocate_stack(g->stack.size);  // the size asked for
   arch::fiber_start(g->fiber, g->stack, &GreenletImpl::entry, g);
@@ -394,7 +390,7 @@ Value switch_general(GreenletImpl* target, Transfer* t) {
     if (t->error) std::rethrow_exception(*t->error);
     return std::move(*t->value);
   }
-  return finish_switch(transfer(ts, impl(ts.current), target, t, false));
+  return finish_switch(transfer(ts, impl(ts.current), target, t));
 }
 
 // What the key does not admit but needs only bookkeeping: a suspended target
@@ -564,7 +560,15 @@ void GreenletImpl::entry(void* arg, void* data) {
   GreenletImpl* target = run_to_end(ts, self, arg);
   ts.zombie = self;
   ts.landing_work = true;
-  transfer(ts, self, target, &ts.ending, true);
+  prepare_transfer(ts, self, target);
+  // The result in registers when it can go so (a void body's empty one).
+  void* out = &ts.ending;
+  ts.xfer_word = kXferTransfer;
+  if (!ts.ending.error && ValueAccess::is_register_value(*ts.ending.value)) {
+    ts.xfer_word = ValueAccess::word(*ts.ending.value);
+    out = ValueAccess::bits(*ts.ending.value);
+  }
+  arch::switch_fiber(self->fiber, target->fiber, out, true);
   std::fputs("fern: a finished greenlet was resumed\n", stderr);
   std::abort();
 }

@@ -59,7 +59,8 @@ struct GreenletHead {
 // A greenlet's status, the low three bits of its key.
 enum : std::uint64_t {
   kSuspended = 0, kRunning = 1, kUnstarted = 2, kDead = 3, kSuspendedEh = 4,
-  kStatusBits = 3, kStatusMask = 7
+  kStatusBits = 3, kStatusMask = 7,
+  kInactiveBit = 2  // set in unstarted and dead only
 };
 inline constexpr std::uint64_t kSlowKey = 1;  // fast_key that admits no switch
 

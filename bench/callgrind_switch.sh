@@ -3,7 +3,7 @@
 #
 #   bench/callgrind_switch.sh path/to/switch_count [impl...]
 #
-# impls default to fern, floor, greenlet and boost_fcontext (each skipped when
+# impls default to fern, floor, boost_fcontext, greenlet and greenlet_empty (each skipped when
 # switch_count was built without Boost). Builds nothing.
 set -euo pipefail
 if [[ $# -lt 1 || ! -x $1 ]]; then
@@ -13,5 +13,5 @@ fi
 binary=$1
 shift
 impls=("$@")
-[[ ${#impls[@]} -gt 0 ]] || impls=(fern floor boost_fcontext greenlet)
+[[ ${#impls[@]} -gt 0 ]] || impls=(fern floor boost_fcontext greenlet greenlet_empty)
 UNIT=switch N1=100000 N2=200000 exec "$(dirname "$0")/callgrind_ops.sh" "$binary" "${impls[@]}"

@@ -2,7 +2,7 @@
 // N switches as N/2 ping-pong round trips between the thread's stack and one
 // other context.
 //
-//   switch_count N [fern | floor | boost_fcontext | greenlet | create_run]
+//   switch_count N [fern | floor | boost_fcontext | greenlet | greenlet_empty | create_run]
 //
 // fern: the raw fern_arch_switch; boost_fcontext: jump_fcontext (when built
 // with Boost); floor: bench/floor_switch_x86_64.S, the fewest instructions a
@@ -85,6 +85,15 @@ void run_greenlet(long round_trips) {
   if (x != static_cast<int>(round_trips)) std::abort();
 }  // dropping `echo` kills it
 
+// The switch alone: nothing carried, the result dropped.
+void run_greenlet_empty(long round_trips) {
+  fern::Greenlet main = fern::Greenlet::current();
+  fern::Greenlet echo([&main] {
+    for (;;) main.switch_to();
+  });
+  for (long i = 0; i < round_trips; ++i) echo.switch_to();
+}
+
 void run_create_run(long greenlets) {
   long ran = 0;
   for (long i = 0; i < greenlets; ++i) {
@@ -101,7 +110,7 @@ int main(int argc, char** argv) {
   long n = argc > 1 ? std::strtol(argv[1], &end, 10) : -1;
   std::string impl = argc > 2 ? argv[2] : "fern";
   if (argc < 2 || argc > 3 || *end != '\0' || n < 0 || n % 2 != 0) {
-    std::fprintf(stderr, "usage: %s N [fern | boost_fcontext | greenlet | create_run]  (N switches, even)\n",
+    std::fprintf(stderr, "usage: %s N [fern | floor | boost_fcontext | greenlet | greenlet_empty | create_run]  (N switches, even)\n",
                  argv[0]);
     return 2;
   }
@@ -109,6 +118,8 @@ int main(int argc, char** argv) {
     run_fern(n / 2);
   } else if (impl == "greenlet") {
     run_greenlet(n / 2);
+  } else if (impl == "greenlet_empty") {
+    run_greenlet_empty(n / 2);
 #if FERN_BENCH_FLOOR
   } else if (impl == "floor") {
     run_floor(n / 2);

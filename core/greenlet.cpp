@@ -393,6 +393,14 @@ Value switch_general(GreenletImpl* target, Transfer* t) {
   return finish_switch(transfer(ts, impl(ts.current), target, t));
 }
 
+// switch_general for a value in either of switch_carrying's forms.
+Value switch_general_carrying(GreenletImpl* target, std::uintptr_t word, void* arg) {
+  if (word == kXferTransfer) return switch_general(target, static_cast<Transfer*>(arg));
+  Value copy = ValueAccess::from_register(word, arg);
+  Transfer t{&copy, nullptr};
+  return switch_general(target, &t);
+}
+
 // What the key does not admit but needs only bookkeeping: a suspended target
 // (the running greenlet had no references), an unstarted one with run (GL-9:
 // it starts with the value; StackError leaves it unstarted).

@@ -233,7 +233,7 @@ class Greenlet {
   // rethrows the exception thrown to it. Throws GreenletError for an empty
   // handle or a greenlet without run, CrossThreadError for another thread's.
   template <class... Args>
-  Value switch_to(Args&&... args) {
+  [[gnu::always_inline]] Value switch_to(Args&&... args) {
     if constexpr (sizeof...(Args) == 0) {
       return detail::switch_word(impl_, 0, nullptr);
     } else if constexpr (sizeof...(Args) == 1 && (detail::ValueAccess::kRegister<std::decay_t<Args>> && ...)) {

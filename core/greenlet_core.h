@@ -155,6 +155,7 @@ struct SwitchFibers {
 };
 SwitchFibers begin_slow(GreenletImpl* target);
 Value switch_general(GreenletImpl* target, Transfer* t);
+Value switch_general_carrying(GreenletImpl* target, std::uintptr_t word, void* arg);
 void land_after() noexcept;
 Value finish_transfer(void* arg);
 
@@ -173,12 +174,9 @@ Value finish_transfer(void* arg);
 // the other side's addresses), ~4 ns a switch. Its fast path: the key and the
 // exception state checked, two keys and `current` set, the value's word
 // stored, the stack switch, the landing.
-// (The value's two forms get a copy of the path each, so that a value in
-// registers never needs memory: `general` is the whole switch, taken when
-// begin_slow declines.)
-template <class General>
-[[gnu::always_inline]] inline Value switch_carrying(GreenletImpl* target, std::uintptr_t word, void* arg,
-                                                    General&& general) {
+// `word` and `arg` are the value's two registers, or kXferTransfer and a
+// Transfer*; switch_general_carrying is the whole switch for either form.
+[[gnu::always_inline]] inline Value switch_carrying(GreenletImpl* target, std::uintptr_t word, void* arg) {
   // t_state by name, not through a reference: GCC 12's UBSan null check of
   // a reference to a __thread object tests stale flags (a false report).
   std::uint64_t key = t_state.fast_key;
@@ -195,7 +193,7 @@ template <class General>
     f = {&from->fiber, &to->fiber};
   } else {
     f = begin_slow(target);
-    if (!f.from) return general();
+    if (!f.from) return switch_general_carrying(target, word, arg);
   }
   t_state.xfer_word = word;
   return finish_switch(arch::switch_fiber(*f.from, *f.to, arg));
@@ -203,18 +201,14 @@ template <class General>
 
 // A switch carrying a value in registers (its Value word and bits).
 [[gnu::always_inline]] inline Value switch_word(GreenletImpl* target, std::uintptr_t word, void* bits) {
-  return switch_carrying(target, word, bits, [target, word, bits] {
-    Value copy = ValueAccess::from_register(word, bits);
-    Transfer t{&copy, nullptr};
-    return switch_general(target, &t);
-  });
+  return switch_carrying(target, word, bits);
 }
 
 [[gnu::always_inline]] inline Value switch_to_impl(GreenletImpl* target, Value&& value) {
   if (ValueAccess::is_register_value(value))
     return switch_word(target, ValueAccess::word(value), ValueAccess::bits(value));
   Transfer t{&value, nullptr};
-  return switch_carrying(target, kXferTransfer, &t, [target, &t] { return switch_general(target, &t); });
+  return switch_carrying(target, kXferTransfer, &t);
 }
 
 }  // namespace fern::detail

@@ -21,7 +21,9 @@
 // fit a Value's inline storage (ints, pointers, small PODs).
 //
 // Ownership: Greenlet is a reference-counted handle (copies share one
-// greenlet); a child holds its parent, the running greenlet holds itself.
+// greenlet); a child holds its parent; the running greenlet lives while it
+// runs (without a count, greenlet_core.h) and is dropped (killed, if it is
+// suspended) when it switches out with nothing holding it.
 // Handles that live on a greenlet's own stack do not count for it (C++ has
 // no cycle collector: `Greenlet me = Greenlet::current();` in a body must
 // not keep it alive forever). When the last counting handle to a suspended

@@ -168,14 +168,14 @@ Value finish_transfer(void* arg);
   return ValueAccess::from_register(word, arg);
 }
 
-// The whole switch from the running greenlet to `target` carrying *value.
+// The whole switch from the running greenlet to `target`, carrying a value
+// as `word` and `arg` (its two registers, or kXferTransfer and a Transfer*).
 // Inline so that no return follows the stack switch before the caller's own:
 // a return right after it would be mispredicted (the CPU's return stack holds
 // the other side's addresses), ~4 ns a switch. Its fast path: the key and the
 // exception state checked, two keys and `current` set, the value's word
-// stored, the stack switch, the landing.
-// `word` and `arg` are the value's two registers, or kXferTransfer and a
-// Transfer*; switch_general_carrying is the whole switch for either form.
+// stored, the stack switch, the landing. switch_general_carrying is the
+// whole switch for what begin_slow declines.
 [[gnu::always_inline]] inline Value switch_carrying(GreenletImpl* target, std::uintptr_t word, void* arg) {
   // t_state by name, not through a reference: GCC 12's UBSan null check of
   // a reference to a __thread object tests stale flags (a false report).

@@ -65,7 +65,6 @@ namespace {
 GreenletImpl* impl(GreenletCore* g) noexcept { return static_cast<GreenletImpl*>(g); }
 std::uint64_t status(const GreenletImpl* g) noexcept { return g->key & kStatusMask; }
 bool is_active(const GreenletImpl* g) noexcept { return (g->key & kInactiveBit) == 0; }
-bool is_suspended(const GreenletImpl* g) noexcept { return status(g) == kSuspended || status(g) == kSuspendedEh; }
 std::uint64_t thread_of(const GreenletImpl* g) noexcept { return g->key >> kStatusBits; }
 void set_status(GreenletImpl* g, std::uint64_t s) noexcept { g->key = (g->key & ~kStatusMask) | s; }
 
@@ -179,29 +178,27 @@ struct ThreadCleanup {
 // The thread's state, made on first use.
 [[gnu::noinline]] ThreadState& make_state() {
   ThreadState& ts = t_state;
-  {
-    if (ts.ended) throw GreenletError("fern: greenlets used after their thread's cleanup");
-    thread_local ThreadCleanup cleanup;
-    (void)cleanup;
-    auto* main = new_greenlet(ts);
-    ts.serial = g_next_serial.fetch_add(1, std::memory_order_relaxed);
-    main->key = ts.serial << kStatusBits | kRunning;
-    main->is_main = true;  // its one reference: `main`
-    arch::fiber_adopt_thread(main->fiber);
-    ts.current = main;
-    ts.fast_key = ts.serial << kStatusBits;
-    ts.main = main;
-    ts.eh = reinterpret_cast<EhGlobals*>(abi::__cxa_get_globals());
-    ts.next_id = 1;
-    ts.live = 1;
-    ts.alive = true;
-    // GreenletHead and GreenletCore must sit at the start (head_of, core_of
-    // cast): check once a thread.
-    if (head_of(main) != static_cast<GreenletHead*>(main) || core_of(main) != static_cast<GreenletCore*>(main)) std::abort();
-    registry_link(ts, main);
-    registry_add_thread(ts);
-    arch::install_overflow_reporter(&describe_current);
-  }
+  if (ts.ended) throw GreenletError("fern: greenlets used after their thread's cleanup");
+  thread_local ThreadCleanup cleanup;
+  (void)cleanup;
+  auto* main = new_greenlet(ts);
+  ts.serial = g_next_serial.fetch_add(1, std::memory_order_relaxed);
+  main->key = ts.serial << kStatusBits | kRunning;
+  main->is_main = true;  // its one reference: `main`
+  arch::fiber_adopt_thread(main->fiber);
+  ts.current = main;
+  ts.fast_key = ts.serial << kStatusBits;
+  ts.main = main;
+  ts.eh = reinterpret_cast<EhGlobals*>(abi::__cxa_get_globals());
+  ts.next_id = 1;
+  ts.live = 1;
+  ts.alive = true;
+  // GreenletHead and GreenletCore must sit at the start (head_of, core_of
+  // cast): check once a thread.
+  if (head_of(main) != static_cast<GreenletHead*>(main) || core_of(main) != static_cast<GreenletCore*>(main)) std::abort();
+  registry_link(ts, main);
+  registry_add_thread(ts);
+  arch::install_overflow_reporter(&describe_current);
   return ts;
 }
 
@@ -411,7 +408,7 @@ SwitchFibers begin_slow(GreenletImpl* target) {
   std::uint64_t s = status(target);
   if (s == kUnstarted && target->run) {
     start(target);
-  } else if (!is_suspended(target)) {
+  } else if (s != kSuspended && s != kSuspendedEh) {
     return {nullptr, nullptr};
   }
   GreenletImpl* from = impl(ts.current);

@@ -416,6 +416,17 @@ SwitchFibers begin_slow(GreenletImpl* target) {
   return {&from->fiber, &target->fiber};
 }
 
+bool prepare_start(GreenletImpl* g) noexcept {
+  ThreadState& ts = t_state;
+  if (status(g) != kUnstarted || !g->run || ts.exiting || thread_of(g) != ts.serial) return false;
+  try {
+    start(g);
+  } catch (...) {
+    return false;  // StackError: the switch that would start it reports it
+  }
+  return true;
+}
+
 GreenletImpl* current_impl() noexcept {
   ThreadState& ts = t_state;
   if (__builtin_expect(ts.current == nullptr, 0)) {
@@ -563,13 +574,24 @@ void GreenletImpl::entry(void* arg, void* data) {
   arch::fiber_after_switch(self->fiber);
   ThreadState& ts = t_state;
   GreenletImpl* target = run_to_end(ts, self, arg);
+  // Ended without an error: the hub may have the next greenlet of its batch
+  // for us to switch to directly (its result, empty for a task, is dropped).
+  bool handed_off = false;
+  if (ts.end_handoff && !ts.ending.error && !ts.exiting) {
+    GreenletImpl* next = ts.end_handoff(target);
+    handed_off = next != target;
+    target = next;
+  }
   ts.zombie = self;
   ts.landing_work = true;
   prepare_transfer(ts, self, target);
   // The result in registers when it can go so (a void body's empty one).
   void* out = &ts.ending;
   ts.xfer_word = kXferTransfer;
-  if (!ts.ending.error && ValueAccess::is_register_value(*ts.ending.value)) {
+  if (handed_off) {
+    ts.xfer_word = 0;
+    out = nullptr;
+  } else if (!ts.ending.error && ValueAccess::is_register_value(*ts.ending.value)) {
     ts.xfer_word = ValueAccess::word(*ts.ending.value);
     out = ValueAccess::bits(*ts.ending.value);
   }
@@ -706,7 +728,10 @@ std::size_t Greenlet::live_count() noexcept { return detail::t_state.live; }
 
 namespace detail {
 
-void note_thread_hub(const void* hub) noexcept { t_state.hub = hub; }
+void note_thread_hub(const void* hub, GreenletImpl* (*end_handoff)(GreenletImpl*) noexcept) noexcept {
+  t_state.hub = hub;
+  t_state.end_handoff = end_handoff;
+}
 
 const GreenletHead* running_head() noexcept { return t_state.current; }
 unsigned long running_id() noexcept { return t_state.current ? impl(t_state.current)->id : 0; }

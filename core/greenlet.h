@@ -75,8 +75,9 @@ struct GreenletView {
 // Calls fn for every greenlet of the calling thread (main first, then the
 // others newest first). fn must not create or destroy greenlets. No switch.
 void for_each_greenlet(void (*fn)(const GreenletView&, void*), void* ctx);
-// Records the thread's hub (or null) where debuggers find it (the registry).
-void note_thread_hub(const void* hub) noexcept;
+// Records the thread's hub (or null) where debuggers find it (the registry),
+// and its hand-off for greenlets that end (ThreadState::end_handoff).
+void note_thread_hub(const void* hub, GreenletImpl* (*end_handoff)(GreenletImpl*) noexcept = nullptr) noexcept;
 // The running greenlet of the calling thread (null before its first use)
 // and its id. Async-signal-safe: they read, never create, the thread's state.
 const GreenletHead* running_head() noexcept;

@@ -81,6 +81,7 @@ struct GreenletCore : GreenletHead {
   unsigned refs = 1;
 };
 inline GreenletCore* core_of(GreenletImpl* g) noexcept { return reinterpret_cast<GreenletCore*>(g); }
+inline bool is_unstarted(GreenletImpl* g) noexcept { return (core_of(g)->key & kStatusMask) == kUnstarted; }
 inline GreenletHead* head_of(GreenletImpl* g) noexcept { return reinterpret_cast<GreenletHead*>(g); }
 
 // What a switch carries when not in registers; it lives on the sender's
@@ -139,6 +140,10 @@ struct ThreadState {
   ThreadState* reg_next;
   const void* hub;
   long tid;
+  // The hub's hand-off for a greenlet that ends without an error: given the
+  // greenlet its result would go to, the one to switch to instead (hub.cpp;
+  // null without a hub). The result is dropped when it names another.
+  GreenletImpl* (*end_handoff)(GreenletImpl* to) noexcept;
 };
 extern __thread ThreadState t_state;
 
@@ -158,6 +163,11 @@ Value switch_general(GreenletImpl* target, Transfer* t);
 Value switch_general_carrying(GreenletImpl* target, std::uintptr_t word, void* arg);
 void land_after() noexcept;
 Value finish_transfer(void* arg);
+// Starts an unstarted greenlet of this thread that has a run (its stack
+// taken, suspended at its entry) so that the hot path admits a switch to it;
+// false, and nothing changes, for any other or when no stack can be had (a
+// switch to it then reports that).
+bool prepare_start(GreenletImpl* g) noexcept;
 
 // The landing of a switch, inline for a value in registers. The landing's
 // rare work may release the sender's stack: a Transfer is moved out first.

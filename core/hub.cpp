@@ -11,6 +11,7 @@
 #include <mutex>
 #include <stdexcept>
 
+#include "fern/arch/stack.h"
 #include "fern/arch/thread_id.h"
 
 namespace fern {
@@ -142,6 +143,19 @@ bool Hub::park(Waiter& w, Deadline deadline, const char* what, const void* objec
 
 void ResumeNode::fire(Callback* cb) { static_cast<ResumeNode*>(cb)->waiter->wake(); }
 
+// The switch returns when the greenlet blocks or ends (or hands off: then
+// when whatever runs last in the batch switches back to the hub).
+void StartNode::fire(Callback* cb) {
+  auto* self = static_cast<StartNode*>(cb);
+  detail::GreenletImpl* g = self->greenlet;
+  try {
+    detail::switch_word(g, 0, nullptr);
+  } catch (const arch::StackError&) {
+    if (!self->failed || !detail::is_unstarted(g)) throw;
+    self->failed(self, std::current_exception());
+  }
+}
+
 void RoundNode::fire(Callback* cb) {
   auto* self = static_cast<RoundNode*>(cb);
   if (Waiter* w = self->next()) {
@@ -183,23 +197,24 @@ detail::GreenletImpl* Hub::next_to_run_yield() noexcept {
   return next_to_run();
 }
 
-// The greenlet a parking greenlet switches to. When the hub is suspended in
-// a node that has nothing left to do after its wake (a resume node, or one
-// step of a round), and the head of the batch is a resume node or a round,
-// the parking greenlet does what the hub would do next, here, and the
-// switch goes straight to the greenlet it wakes; it may be the caller itself
-// (a yield with nothing queued before it), which then returns at once, as
-// the hub would have resumed it at once. Anything else goes through the hub.
+// The greenlet a parking (or ending) greenlet switches to. When the hub is
+// suspended in a node that has nothing left to do after its switch (a
+// resume node, one step of a round, a start), and the head of the batch is
+// one of those, the parking greenlet does what the hub would do next, here,
+// and the switch goes straight to the greenlet it wakes or starts; it may be
+// the caller itself (a yield with nothing queued before it), which then
+// returns at once, as the hub would have resumed it at once. Anything else
+// goes through the hub.
 detail::GreenletImpl* Hub::next_to_run() noexcept {
   while (in_batch_ && in_resume_) {
     auto* head = static_cast<Callback*>(callbacks_.front());
-    // Only a node run from here counts towards the batch (F6).
-    if (!head || (head->fn != &ResumeNode::fire && head->fn != &RoundNode::fire) || !batch_continues()) break;
-    Waiter* w = nullptr;
-    if (head->fn == &ResumeNode::fire) {
-      callbacks_.remove(head);
-      w = static_cast<ResumeNode*>(head)->waiter;
-    } else {
+    if (!head) break;
+    // Only a node run from here counts towards the batch (F6). The kinds in
+    // the order they are usually found: a primitive's round, a yield's
+    // resume, a task's start.
+    Waiter* w;
+    if (head->fn == &RoundNode::fire) {
+      if (!batch_continues()) break;
       // The round stays at the head: the greenlet woken now blocks before
       // the round goes on.
       auto* round = static_cast<RoundNode*>(head);
@@ -210,6 +225,18 @@ detail::GreenletImpl* Hub::next_to_run() noexcept {
         round->finish_round();
         continue;
       }
+    } else if (head->fn == &ResumeNode::fire) {
+      if (!batch_continues()) break;
+      callbacks_.remove(head);
+      w = static_cast<ResumeNode*>(head)->waiter;
+    } else if (head->fn == &StartNode::fire) {
+      if (!batch_continues()) break;
+      detail::GreenletImpl* g = static_cast<StartNode*>(head)->greenlet;
+      if (!detail::prepare_start(g)) break;  // the hub's own switch reports why
+      callbacks_.remove(head);
+      return g;
+    } else {
+      break;
     }
     detail::GreenletImpl* target = w->waiting_;
     if (w->ready_ || !target) continue;  // nothing to resume: the hub would do nothing either
@@ -218,6 +245,11 @@ detail::GreenletImpl* Hub::next_to_run() noexcept {
     return target;  // may be the caller: a yield with nothing queued before it
   }
   return hub_impl_;
+}
+
+detail::GreenletImpl* Hub::next_at_end(detail::GreenletImpl* to) noexcept {
+  Hub* hub = t_current_;
+  return hub && to == hub->hub_impl_ ? hub->next_to_run() : to;
 }
 
 void Hub::throw_invalid_switch() {
@@ -280,7 +312,7 @@ Hub::Hub() : poller_(Poller::create()), remote_(std::make_shared<RemoteQueue>())
   hub_impl_ = detail::impl_of(greenlet_);
   now_ = monotonic_now();
   watch_wakeup();
-  detail::note_thread_hub(this);
+  detail::note_thread_hub(this, &Hub::next_at_end);
   add_monitor(&monitor_);
   // A child of fork() must not share the parent's epoll set or wake-up fd:
   // the forking thread's hub is renewed in the child before fork returns.
@@ -385,7 +417,7 @@ void Hub::run_callbacks() {
   while (auto* cb = static_cast<Callback*>(callbacks_.front())) {
     if (!batch_continues()) break;
     callbacks_.remove(cb);
-    in_resume_ = cb->fn == &ResumeNode::fire || cb->fn == &RoundNode::fire;
+    in_resume_ = cb->fn == &ResumeNode::fire || cb->fn == &RoundNode::fire || cb->fn == &StartNode::fire;
     detail::run_guarded("a callback", [cb] { cb->fn(cb); });
   }
   // batch_ran_ counts the callbacks and the hand-offs between greenlets.

@@ -9,10 +9,12 @@
 //   3. fd readiness from the poller;
 //   4. idle callbacks, only when nothing else is pending (HUB-5).
 // Blocking means parking on a Waiter (Hub::park, the one wait) and switching
-// to the hub. Inside a callback batch, a parking greenlet may instead do
-// what the hub would do next when that is resuming one greenlet (a
-// ResumeNode, or one step of a RoundNode) and switch to it directly: the
-// order is the hub's, with one switch per hand-off instead of two. Wakers
+// to the hub. Inside a callback batch, a parking greenlet (or one whose
+// parent is the hub and that ends without an error) may instead do what the
+// hub would do next when that is resuming or starting one greenlet (a
+// ResumeNode, one step of a RoundNode, a StartNode) and switch to it
+// directly: the order is the hub's, with one switch per hand-off instead of
+// two. Wakers
 // never switch: they queue nodes. When the loop has nothing left that could
 // wake anyone (no callbacks, referenced timers or fds), the hub raises
 // LoopExit in the main greenlet (HUB-2) instead of hanging.
@@ -161,6 +163,19 @@ class RemoteQueue {
 struct ResumeNode : Callback {
   Waiter* waiter = nullptr;
   ResumeNode() noexcept { fn = &fire; }
+  static void fire(Callback* cb);
+};
+
+// A callback whose whole job is to start one greenlet (a task's first run).
+// It is handed off to like a ResumeNode: a greenlet that parks, or ends,
+// with this node at the head of the batch starts that greenlet itself.
+// When the hub runs it and the greenlet's stack cannot be had, `failed`
+// gets the StackError (the greenlet stays unstarted); without `failed` the
+// error goes on to the hub's report.
+struct StartNode : Callback {
+  detail::GreenletImpl* greenlet = nullptr;  // unstarted, with a run
+  void (*failed)(StartNode*, std::exception_ptr) = nullptr;
+  StartNode() noexcept { fn = &fire; }
   static void fire(Callback* cb);
 };
 
@@ -395,6 +410,9 @@ class Hub {
   // take it: a primitive's wait usually finds a round at the head, and
   // would pay the extra checks for nothing.
   detail::GreenletImpl* next_to_run_yield() noexcept;
+  // For a greenlet that ends without an error: the greenlet to switch to
+  // instead of `to`, when `to` is the hub (ThreadState::end_handoff).
+  static detail::GreenletImpl* next_at_end(detail::GreenletImpl* to) noexcept;
   [[noreturn]] static void throw_invalid_switch();
   // The running greenlet; BlockingSwitchOutError in the hub (HUB-9).
   detail::GreenletImpl* checked_current() const {
@@ -442,7 +460,7 @@ class Hub {
   unsigned batch_ran_ = 0;    // callbacks (and direct hand-offs) of this batch
   Nanos batch_start_ = 0;
   bool batch_cut_ = false;    // F6: the rest waits for the next iteration
-  bool in_resume_ = false;    // the callback running has nothing left to do after its wake
+  bool in_resume_ = false;    // the callback running has nothing left to do after its switch
   detail::HookList idle_;
   detail::HookList exit_hooks_;
 

@@ -33,16 +33,10 @@ struct TaskAccess {
   // The first switch allocates the stack: when that fails the task ends
   // failed with the StackError, reported once (GV-3), instead of staying
   // started forever.
-  static void start(TaskBase& task) {
-    try {
-      task.greenlet_.switch_to();
-    } catch (const arch::StackError&) {
-      if (task.running_ || task.dead_) throw;
-      task.finish(std::current_exception(), false);
-    }
+  static void start_failed(StartNode* node, std::exception_ptr error) {
+    static_cast<TaskBase::TaskCallback*>(node)->task->finish(std::move(error), false);
   }
-  static void start_now(Callback* cb) { start(*static_cast<TaskBase::TaskCallback*>(cb)->task); }
-  static void start_timer(Timer* t) { start(*static_cast<TaskBase::TaskTimer*>(t)->task); }
+  static void start_timer(Timer* t) { StartNode::fire(&static_cast<TaskBase::TaskTimer*>(t)->task->node_); }
   // The hub is going away with this task suspended: unwind it now.
   static void at_hub_exit(Callback* h) {
     TaskBase& task = *static_cast<TaskBase::TaskCallback*>(h)->task;
@@ -70,6 +64,8 @@ TaskBase::TaskBase() : ident_(t_next_ident++) {
   greenlet_ = Greenlet([this] { bootstrap(); }, hub.greenlet());
   detail::head_of(detail::impl_of(greenlet_))->task = this;  // for dump_greenlets and gdb
   node_.task = this;
+  node_.greenlet = detail::impl_of(greenlet_);
+  node_.failed = &TaskAccess::start_failed;
 }
 
 // Its other hooks leave the hub by themselves; its greenlet may outlive it.
@@ -101,7 +97,7 @@ void TaskBase::start() {
   if (scheduled_ || dead_) return;
   scheduled_ = true;
   self_ = shared_from_this();
-  node_.fn = &TaskAccess::start_now;
+  node_.fn = &StartNode::fire;  // or a greenlet that parks or ends before it starts this one
   Hub::current().schedule(&node_);
 }
 

@@ -135,7 +135,7 @@ class TaskBase : public std::enable_shared_from_this<TaskBase> {
   void schedule_links();
   void run_links();
 
-  struct TaskCallback : Callback {
+  struct TaskCallback : StartNode {
     TaskBase* task;
   };
   struct TaskTimer : Timer {

@@ -40,6 +40,33 @@ TEST_F(Scheduling, TaskSpawnedByARunningTaskQueuesBehindEverythingQueued) {
   EXPECT_EQ(log, (Vec{"p-start", "p-end", "sibling", "child"}));
 }
 
+// F1, F2, F11: a task that ends (or parks) starts the next queued task
+// itself when starting it is what the hub would do next (one switch instead
+// of two through the hub). The order stays the hub's: a plain callback
+// queued between two spawns runs in its turn, links run after the starts
+// queued before them, and each body runs once.
+TEST_F(Scheduling, EndingTasksStartTheNextQueuedTaskInTheHubsOrder) {
+  fern::Hub& hub = fern::Hub::current();
+  auto a = spawn([&] { log.push_back("a"); });
+  a->link([&](fern::TaskBase&) { log.push_back("a-link"); });
+  hub.run_callback([&] { log.push_back("callback"); });
+  auto b = spawn([&] {
+    log.push_back("b");
+    throw fern::GreenletExit();  // killed: ends the same way, not reported
+  });
+  b->link([&](fern::TaskBase&) { log.push_back("b-link"); });
+  auto c = spawn([&] {
+    log.push_back("c-parks");
+    sleep(0);  // hands off to d's start, which is next
+    log.push_back("c-resumed");
+  });
+  auto d = spawn([&] { log.push_back("d"); });
+  fern::joinall(a, b, c, d);
+  EXPECT_EQ(log, (Vec{"a", "callback", "b", "c-parks", "d", "a-link", "b-link", "c-resumed"}));
+  EXPECT_TRUE(b->killed());
+  EXPECT_TRUE(a->successful() && c->successful() && d->successful());
+}
+
 // F3, HUB-3
 TEST_F(Scheduling, SleepZeroIsARoundRobinYield) {
   std::vector<fern::AnyTask> tasks;

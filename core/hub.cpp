@@ -177,6 +177,26 @@ void RoundNode::finish_round() {
   if (again) Hub::current().schedule(this);
 }
 
+// With many greenlets yielding in turn, what a hand-off reads is mostly
+// outside L1: the node at the head (on its greenlet's stack, above the
+// frames the switch pops) and that greenlet's key. Each hand-off fetches for
+// the next one, without waiting for memory itself: the node after the head
+// (its address is in the head, which the hand-off before fetched), and for
+// the head, its greenlet's key and the stack below its node. A short queue
+// stays in L1 and skips it. Inline: GCC finds a function that only
+// prefetches free of effects and drops its call.
+[[gnu::always_inline]] inline void Hub::prefetch_ahead() noexcept {
+  if (callbacks_.size() < 16) return;
+  auto* head = static_cast<const Callback*>(callbacks_.front());
+  if (const detail::Hook* after = detail::HookList::next(head)) __builtin_prefetch(after);
+  if (head->fn != &ResumeNode::fire) return;
+  auto* node = reinterpret_cast<const char*>(head);
+  __builtin_prefetch(node - 64);
+  __builtin_prefetch(node - 128);
+  if (detail::GreenletImpl* g = static_cast<const ResumeNode*>(head)->waiter->waiting_)
+    __builtin_prefetch(&detail::core_of(g)->key);
+}
+
 // next_to_run's first case, as a leaf function (no registers to save): a
 // resume node at the head of a batch that goes on without a clock read.
 detail::GreenletImpl* Hub::next_to_run_yield() noexcept {
@@ -190,12 +210,14 @@ detail::GreenletImpl* Hub::next_to_run_yield() noexcept {
         callbacks_.remove(head);
         w->ready_ = true;
         w->waiting_ = nullptr;
+        prefetch_ahead();
         return target;
       }
     }
   }
   return next_to_run();
 }
+
 
 // The greenlet a parking (or ending) greenlet switches to. When the hub is
 // suspended in a node that has nothing left to do after its switch (a

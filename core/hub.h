@@ -410,6 +410,7 @@ class Hub {
   // take it: a primitive's wait usually finds a round at the head, and
   // would pay the extra checks for nothing.
   detail::GreenletImpl* next_to_run_yield() noexcept;
+  void prefetch_ahead() noexcept;
   // For a greenlet that ends without an error: the greenlet to switch to
   // instead of `to`, when `to` is the hub (ThreadState::end_handoff).
   static detail::GreenletImpl* next_at_end(detail::GreenletImpl* to) noexcept;

@@ -115,19 +115,14 @@ void detail::for_each_monitor(void (*fn)(LoopMonitor&, void*), void* ctx) {
   for (LoopMonitor* m = g_monitors.head; m; m = m->next) fn(*m, ctx);
 }
 
-bool Hub::park(Waiter& w, Deadline deadline, const char* what, const void* object) {
+// park with a deadline (or woken already): under a timer.
+bool Hub::park_timed(Waiter& w, Deadline deadline, const char* what, const void* object) {
   if (w.ready_) {
     consume(w);
     return true;
   }
   detail::GreenletImpl* me = checked_current();
-  // For dump_greenlets and gdb: two stores, cleared on every exit.
-  struct Site {
-    detail::GreenletHead* head;
-    ~Site() { head->park_what = nullptr; }
-  } site{detail::head_of(me)};
-  site.head->park_what = what ? what : "wait";
-  site.head->park_object = object;
+  ParkSite site(me, what, object);
   if (deadline.is_never()) {
     // No timer at all: the hub can tell when nothing will wake us (LoopExit).
     suspend(w, me);
@@ -169,9 +164,10 @@ void RoundNode::fire(Callback* cb) {
 void RoundNode::finish_round() {
   active = false;
   again = false;
+  if (!finish) return;
   bool owner_gone = false;
   gone = &owner_gone;
-  finish(this);
+  finish(owner, owner_gone);
   if (owner_gone) return;
   gone = nullptr;
   if (again) Hub::current().schedule(this);
@@ -242,7 +238,7 @@ detail::GreenletImpl* Hub::next_to_run() noexcept {
       auto* round = static_cast<RoundNode*>(head);
       w = round->next();
       if (!w) {
-        if (round->finish_switches && round->finish_switches(round)) break;  // in the hub
+        if (round->finish_switches && round->finish_switches(round->owner)) break;  // in the hub
         callbacks_.remove(round);
         round->finish_round();
         continue;

@@ -181,19 +181,21 @@ struct StartNode : Callback {
 
 // A primitive's wake-up round (an Event's set, a Queue's unlock): wakes
 // parked greenlets one at a time, each running until it blocks before the
-// next is woken (F7-F9). step(node, first) does the bookkeeping of the next
+// next is woken (F7-F9). step(owner, first) does the bookkeeping of the next
 // wake and returns its waiter, or nullptr once none is left (and keeps
-// returning nullptr); finish(node) then runs, and may ask for another round
-// (`again`). Each run of the node does one step and puts the node back at
-// the head of the queue, so the round goes on exactly when the woken
-// greenlet blocks. A greenlet that parks with the round at the head of a
-// batch evaluates the step itself and switches straight to that waiter (one
+// returning nullptr); finish(owner, gone), when there is one, then runs, and
+// may ask for another round (`again`); `gone` turns true if it destroyed the
+// owner. Each run of the node does one step and puts the node back at the
+// head of the queue, so the round goes on exactly when the woken greenlet
+// blocks. A greenlet that parks with the round at the head of a batch
+// evaluates the step itself and switches straight to that waiter (one
 // switch per hand-off); a finish that may switch (finish_switches) runs in
-// the hub.
+// the hub. The functions take the owner directly: no call in between.
 struct RoundNode : Callback {
-  Waiter* (*step)(RoundNode*, bool first) = nullptr;
-  void (*finish)(RoundNode*) = nullptr;
-  bool (*finish_switches)(const RoundNode*) = nullptr;  // null: never
+  void* owner = nullptr;
+  Waiter* (*step)(void* owner, bool first) = nullptr;
+  void (*finish)(void* owner, const bool& gone) = nullptr;  // null: nothing to do
+  bool (*finish_switches)(const void* owner) = nullptr;     // null: never
   bool* gone = nullptr;   // while finish runs: set if the owner is destroyed
   bool active = false;    // a round began and has not finished
   bool again = false;     // set by finish: schedule another round
@@ -204,7 +206,7 @@ struct RoundNode : Callback {
     if (gone) *gone = true;
   }
   Waiter* next() {
-    Waiter* w = step(this, !active);
+    Waiter* w = step(owner, !active);
     active = true;
     return w;
   }
@@ -282,8 +284,18 @@ class Hub {
   // something else switches in (GV-21). Every blocking call in fern is this.
   // `what` and `object` say what it waits on, for dump_greenlets and gdb
   // (a static string such as "Event.wait"; an fd number for "fd ..." waits).
-  bool park(Waiter& w, Deadline deadline = Deadline::never(), const char* what = nullptr,
-            const void* object = nullptr);
+  // Without a deadline it is inline, so that its switch is in the caller's
+  // frame: after the switch no return goes through a frame from before it
+  // (each such return is mispredicted).
+  [[gnu::always_inline]] bool park(Waiter& w, Deadline deadline = Deadline::never(), const char* what = nullptr,
+                                   const void* object = nullptr) {
+    if (!deadline.is_never() || w.ready_) return park_timed(w, deadline, what, object);
+    detail::GreenletImpl* me = checked_current();
+    ParkSite site(me, what, object);
+    suspend(w, me);
+    consume(w);
+    return true;
+  }
 
   // sleep(0): a FIFO yield through the callback queue (F3, HUB-3). Inline,
   // with the switch in the caller's frame: after it, no return goes through
@@ -404,7 +416,7 @@ class Hub {
   static Hub& create_current();
   bool batch_continues() noexcept;
   // The greenlet a parking greenlet switches to (see hub.cpp).
-  detail::GreenletImpl* next_to_run() noexcept;
+  [[gnu::noinline]] detail::GreenletImpl* next_to_run() noexcept;  // out of line: the yield's leaf stays one
   // The same for a yield: a leaf function for its common case (a resume node
   // at the head of a batch that goes on), else next_to_run. Only yields
   // take it: a primitive's wait usually finds a round at the head, and
@@ -415,6 +427,19 @@ class Hub {
   // instead of `to`, when `to` is the hub (ThreadState::end_handoff).
   static detail::GreenletImpl* next_at_end(detail::GreenletImpl* to) noexcept;
   [[noreturn]] static void throw_invalid_switch();
+  bool park_timed(Waiter& w, Deadline deadline, const char* what, const void* object);
+  // What a parked greenlet waits on, for dump_greenlets and gdb: two stores,
+  // cleared on every way out.
+  struct ParkSite {
+    detail::GreenletHead* head;
+    ParkSite(detail::GreenletImpl* me, const char* what, const void* object) noexcept : head(detail::head_of(me)) {
+      head->park_what = what ? what : "wait";
+      head->park_object = object;
+    }
+    ParkSite(const ParkSite&) = delete;
+    ParkSite& operator=(const ParkSite&) = delete;
+    ~ParkSite() { head->park_what = nullptr; }
+  };
   // The running greenlet; BlockingSwitchOutError in the hub (HUB-9).
   detail::GreenletImpl* checked_current() const {
     detail::GreenletImpl* me = detail::current_impl();

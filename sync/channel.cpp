@@ -6,7 +6,7 @@
 namespace fern::detail {
 
 ChannelCore::ChannelCore(HandOver hand_over) noexcept
-    : unlock_(this, &ChannelCore::step, &ChannelCore::finish), hand_over_(hand_over) {}
+    : unlock_(this, &ChannelCore::step, nullptr), hand_over_(hand_over) {}
 
 // A getter that took a putter's item destroyed the channel before the
 // putter's put() returned: the putter still wakes, from the hub.

@@ -67,7 +67,6 @@ class ChannelCore {
     }
   };
   static Waiter* step(void* self, bool first);
-  static void finish(void*, const bool&) {}
   bool put_in_hub(void* item);
   bool get_in_hub(void* slot);
 

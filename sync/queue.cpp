@@ -8,7 +8,7 @@
 namespace fern::detail {
 
 QueueCore::QueueCore(std::size_t maxsize, StoreFrom store_from) noexcept
-    : unlock_(this, &QueueCore::step, &QueueCore::finish), store_from_(store_from), maxsize_(maxsize) {}
+    : unlock_(this, &QueueCore::step, nullptr), store_from_(store_from), maxsize_(maxsize) {}
 
 // A move of the putter's item that throws fails that put, not the hub: the
 // putter's next wake delivers the error.

@@ -122,7 +122,6 @@ class QueueCore {
     void* item = nullptr;
   };
   static Waiter* step(void* self, bool first);
-  static void finish(void*, const bool&) {}
   bool store_for(PutNode& putter);
   bool put_in_hub(void* item);
   bool get_in_hub();

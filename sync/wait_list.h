@@ -176,27 +176,16 @@ class RawLinks {
 class Notifier : private RoundNode {
  public:
   // step(owner, first): the next wake of the round (see RoundNode);
-  // finish(owner, gone): after the last wake, in the hub; it may switch
-  // (rawlinks) and must stop when `gone` becomes true.
+  // finish(owner, gone): after the last wake, in the hub (null: nothing to
+  // do); it may switch (rawlinks) and must stop when `gone` becomes true.
   using Step = Waiter* (*)(void* owner, bool first);
   using Finish = void (*)(void* owner, const bool& gone);
   using HasLinks = bool (*)(const void* owner);  // finish may switch (rawlinks)
-  Notifier(void* owner, Step step, Finish finish, HasLinks has_links = nullptr) noexcept
-      : owner_(owner), step_(step), finish_(finish), has_links_(has_links) {
-    if (has_links_) {
-      RoundNode::finish_switches = [](const RoundNode* r) {
-        auto* self = static_cast<const Notifier*>(r);
-        return self->has_links_(self->owner_);
-      };
-    }
-    RoundNode::step = [](RoundNode* r, bool first) {
-      auto* self = static_cast<Notifier*>(r);
-      return self->step_(self->owner_, first);
-    };
-    RoundNode::finish = [](RoundNode* r) {
-      auto* self = static_cast<Notifier*>(r);
-      self->finish_(self->owner_, *self->gone);
-    };
+  Notifier(void* owner, Step step, Finish finish, HasLinks has_links = nullptr) noexcept {
+    RoundNode::owner = owner;
+    RoundNode::step = step;
+    RoundNode::finish = finish;
+    RoundNode::finish_switches = has_links;
   }
 
   // Queues the round unless it is queued or running. No switch.
@@ -208,12 +197,6 @@ class Notifier : private RoundNode {
   void run_again() noexcept { again = true; }
   bool queued() const noexcept { return Callback::queued(); }
   bool pending() const noexcept { return Callback::queued() || gone != nullptr; }
-
- private:
-  void* owner_;
-  Step step_;
-  Finish finish_;
-  HasLinks has_links_;
 };
 
 }  // namespace fern::detail

@@ -17,7 +17,7 @@ fi
 binary=$1
 shift
 subjects=("$@")
-[[ ${#subjects[@]} -gt 0 ]] || subjects=(yield_fern yield_boost_fiber event_fern event_boost_fiber
+[[ ${#subjects[@]} -gt 0 ]] || subjects=(yield_fern yield1000_fern yield_boost_fiber event_fern event_boost_fiber
   queue_fern semaphore_fern channel_fern channel_boost_fiber spawnjoin_fern)
 unit=${UNIT:-operation}
 n1=${N1:-20000}

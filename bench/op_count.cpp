@@ -3,11 +3,12 @@
 //
 //   op_count N SUBJECT
 //
-// SUBJECT: yield_fern, event_fern, queue_fern, semaphore_fern,
-// channel_fern, spawnjoin_fern, and yield_boost_fiber, event_boost_fiber,
-// channel_boost_fiber when built with Boost.Fiber. One operation is what
-// one item of hub_bench / sync_bench is: one yield of two tasks, one
-// hand-off of a ping-pong (a round trip is two), one spawned and joined task.
+// SUBJECT: yield_fern, yield1000_fern, event_fern, queue_fern,
+// semaphore_fern, channel_fern, spawnjoin_fern, and yield_boost_fiber,
+// event_boost_fiber, channel_boost_fiber when built with Boost.Fiber. One
+// operation is what one item of hub_bench / sync_bench is: one yield (of two
+// tasks, or of 1000), one hand-off of a ping-pong (a round trip is two), one
+// spawned and joined task.
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -36,6 +37,21 @@ void yield_fern(long n) {
   for (long i = 0; i < n / 2; ++i) fern::sleep(0);
   stop = true;
   other.join();
+}
+
+// 1000 greenlets yielding in turn (hub_bench's Yield/1000): one operation
+// is one yield; for callgrind's cache simulation of the many-greenlet case.
+void yield1000_fern(long n) {
+  bool stop = false;
+  std::vector<fern::AnyTask> others;
+  for (int i = 0; i < 999; ++i)
+    others.push_back(fern::spawn([&stop] {
+      while (!stop) fern::sleep(0);
+    }).core());
+  fern::sleep(0);
+  for (long i = 0; i < n / 1000; ++i) fern::sleep(0);
+  stop = true;
+  fern::joinall(others);
 }
 
 void event_fern(long n) {
@@ -177,7 +193,7 @@ struct Subject {
 };
 
 const Subject kSubjects[] = {
-    {"yield_fern", yield_fern},       {"event_fern", event_fern},         {"queue_fern", queue_fern},
+    {"yield_fern", yield_fern},       {"yield1000_fern", yield1000_fern}, {"event_fern", event_fern},         {"queue_fern", queue_fern},
     {"semaphore_fern", semaphore_fern}, {"channel_fern", channel_fern},   {"spawnjoin_fern", spawnjoin_fern},
 #if FERN_HAVE_BOOST_FIBER
     {"yield_boost_fiber", yield_boost_fiber}, {"event_boost_fiber", event_boost_fiber},

@@ -10,11 +10,16 @@ build=${1:-build/release}
 nofp=${2:-build/release-nofp}
 min_time=${MIN_TIME:-0.5}
 reps=${REPS:-3}
+# PIN=N runs every benchmark on CPU N only (taskset): on a VM whose vCPUs run
+# at different speeds, a run that migrates mixes them, fern's rows and the
+# baselines' unequally.
+pin=()
+[[ -n ${PIN:-} ]] && pin=(taskset -c "$PIN")
 
 run() {  # binary [filter]: the ratio table only (its explanation is printed once, below)
   local bin=$1; shift
   echo '```'
-  "$bin" --benchmark_min_time="$min_time" --benchmark_repetitions="$reps" \
+  "${pin[@]}" "$bin" --benchmark_min_time="$min_time" --benchmark_repetitions="$reps" \
     --benchmark_report_aggregates_only=true "$@" 2>/dev/null | sed -n '/^ns per item/,$p' | grep -v '^  '
   echo '```'
 }

@@ -67,6 +67,23 @@ TEST_F(Scheduling, EndingTasksStartTheNextQueuedTaskInTheHubsOrder) {
   EXPECT_TRUE(a->successful() && c->successful() && d->successful());
 }
 
+// GV-5 with the hand-off: a task killed before it starts, by the task ahead
+// of it, is skipped (it never runs; its links run in their turn), and the
+// ending task starts the one after it.
+TEST_F(Scheduling, ATaskKilledBeforeItsStartIsSkippedByTheHandOff) {
+  fern::Task<void> b;
+  auto a = spawn([&] {
+    log.push_back("a");
+    b.kill();  // unstarted: dies at once, without a switch
+  });
+  b = spawn([&] { log.push_back("b"); });
+  b->link([&](fern::TaskBase&) { log.push_back("b-link"); });
+  auto c = spawn([&] { log.push_back("c"); });
+  fern::joinall(a, b, c);
+  EXPECT_EQ(log, (Vec{"a", "c", "b-link"}));
+  EXPECT_TRUE(b->killed());
+}
+
 // F3, HUB-3
 TEST_F(Scheduling, SleepZeroIsARoundRobinYield) {
   std::vector<fern::AnyTask> tasks;

@@ -115,7 +115,9 @@ void detail::for_each_monitor(void (*fn)(LoopMonitor&, void*), void* ctx) {
   for (LoopMonitor* m = g_monitors.head; m; m = m->next) fn(*m, ctx);
 }
 
-// park with a deadline (or woken already): under a timer.
+// park woken already, or with a deadline: under a timer. (Without one, the
+// inline park arms no timer at all, so the hub can tell when nothing will
+// wake the caller: LoopExit.)
 bool Hub::park_timed(Waiter& w, Deadline deadline, const char* what, const void* object) {
   if (w.ready_) {
     consume(w);
@@ -123,12 +125,6 @@ bool Hub::park_timed(Waiter& w, Deadline deadline, const char* what, const void*
   }
   detail::GreenletImpl* me = checked_current();
   ParkSite site(me, what, object);
-  if (deadline.is_never()) {
-    // No timer at all: the hub can tell when nothing will wake us (LoopExit).
-    suspend(w, me);
-    consume(w);
-    return true;
-  }
   Expiry timer(w);  // disarmed by its destructor on every exit
   start_timer(&timer, deadline);
   suspend(w, me);
@@ -213,7 +209,6 @@ detail::GreenletImpl* Hub::next_to_run_yield() noexcept {
   }
   return next_to_run();
 }
-
 
 // The greenlet a parking (or ending) greenlet switches to. When the hub is
 // suspended in a node that has nothing left to do after its switch (a

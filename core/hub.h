@@ -14,10 +14,9 @@
 // hub would do next when that is resuming or starting one greenlet (a
 // ResumeNode, one step of a RoundNode, a StartNode) and switch to it
 // directly: the order is the hub's, with one switch per hand-off instead of
-// two. Wakers
-// never switch: they queue nodes. When the loop has nothing left that could
-// wake anyone (no callbacks, referenced timers or fds), the hub raises
-// LoopExit in the main greenlet (HUB-2) instead of hanging.
+// two. Wakers never switch: they queue nodes. When the loop has nothing
+// left that could wake anyone (no callbacks, referenced timers or fds), the
+// hub raises LoopExit in the main greenlet (HUB-2) instead of hanging.
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
@@ -427,7 +426,7 @@ class Hub {
   // instead of `to`, when `to` is the hub (ThreadState::end_handoff).
   static detail::GreenletImpl* next_at_end(detail::GreenletImpl* to) noexcept;
   [[noreturn]] static void throw_invalid_switch();
-  bool park_timed(Waiter& w, Deadline deadline, const char* what, const void* object);
+  bool park_timed(Waiter& w, Deadline deadline, const char* what, const void* object);  // hub.cpp
   // What a parked greenlet waits on, for dump_greenlets and gdb: two stores,
   // cleared on every way out.
   struct ParkSite {

@@ -4,7 +4,6 @@
 #include <cstdio>
 #include <memory>
 
-#include "fern/arch/stack.h"
 #include "fern/core/timeout.h"
 
 namespace fern {

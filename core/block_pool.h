@@ -1,11 +1,11 @@
 #pragma once
-// Small blocks kept per thread for reuse: a task (its object and shared_ptr
-// control block, one allocation) costs no malloc/free pair once the thread
-// has made as many before. Sizes up to kMaxSize in 16-byte classes, each
-// class keeping at most kKeptBytes; larger blocks go to operator new. A
-// block freed on another thread joins that thread's lists. Not under ASan,
-// which should see every use after free. Blocks are 16-byte aligned
-// (operator new's); over-aligned types bypass the pool.
+// Small blocks kept per thread for reuse: a task (its object and its
+// callable in one block, task.h's detail::Pooled) costs no malloc/free pair
+// once the thread has made as many before. Sizes up to kMaxSize in 16-byte
+// classes, each class keeping at most kKeptBytes; larger blocks go to
+// operator new. A block freed on another thread joins that thread's lists.
+// Not under ASan, which should see every use after free. Blocks are 16-byte
+// aligned (operator new's); over-aligned types bypass the pool.
 #include <cstddef>
 #include <new>
 
@@ -16,7 +16,7 @@ inline constexpr std::size_t kPoolMaxSize = 512;
 void* pool_allocate(std::size_t size);
 void pool_deallocate(void* p, std::size_t size) noexcept;
 
-// For std::allocate_shared: the control block and the object in one pooled block.
+// An allocator over the pool (detail::Pooled uses it; std::allocate_shared could).
 template <class T>
 struct PoolAllocator {
   using value_type = T;

@@ -22,7 +22,7 @@ struct OwnedLink : detail::TaskLink {
 
 // Delivers one kill: queued by kill(), runs in the hub (gevent's _kill).
 struct KillCallback : Callback {
-  std::shared_ptr<TaskBase> task;
+  AnyTask task;
   std::exception_ptr error;
 };
 
@@ -39,7 +39,7 @@ struct TaskAccess {
   // The hub is going away with this task suspended: unwind it now.
   static void at_hub_exit(Callback* h) {
     TaskBase& task = *static_cast<TaskBase::TaskCallback*>(h)->task;
-    std::shared_ptr<TaskBase> keep = task.self_;
+    AnyTask keep(&task);
     if (!task.greenlet_.active()) return;
     task.greenlet_.set_parent(Greenlet::current());  // end back here, not in the hub's loop
     task.greenlet_.throw_in();
@@ -47,7 +47,7 @@ struct TaskAccess {
     // hub's reference with them.
     task.node_.unlink();  // the links callback finish() queued
     task.drop_links();
-    task.self_.reset();
+    task.hub_drop();
   }
   static void links(Callback* cb) { static_cast<TaskBase::TaskCallback*>(cb)->task->run_links(); }
   static void kill(Callback* cb) {
@@ -65,6 +65,21 @@ TaskBase::TaskBase() : ident_(t_next_ident++) {
   node_.task = this;
   node_.greenlet = detail::impl_of(greenlet_);
   node_.failed = &TaskAccess::start_failed;
+}
+
+void TaskBase::release_storage() noexcept {
+  std::shared_ptr<TaskBase> owner = std::move(owner_);  // may destroy this
+}
+
+AnyTask::AnyTask(const std::shared_ptr<TaskBase>& owner) : task_(owner.get()) {
+  if (!task_) return;
+  if (task_->refs_ == 0) task_->owner_ = owner;  // (again) shared_ptr-owned
+  task_->retain();
+}
+
+AnyTask::operator std::shared_ptr<TaskBase>() const {
+  if (!task_) return nullptr;
+  return std::shared_ptr<TaskBase>(task_, [keep = *this](TaskBase*) {});
 }
 
 // Its other hooks leave the hub by themselves; its greenlet may outlive it.
@@ -95,7 +110,7 @@ std::string TaskBase::describe() const {
 void TaskBase::start() {
   if (scheduled_ || dead_) return;
   scheduled_ = true;
-  self_ = shared_from_this();
+  hub_hold();
   node_.fn = &StartNode::fire;  // or a greenlet that parks or ends before it starts this one
   Hub::current().schedule(&node_);
 }
@@ -103,7 +118,7 @@ void TaskBase::start() {
 void TaskBase::start_later(Duration delay) {
   if (scheduled_ || dead_) return;
   scheduled_ = true;
-  self_ = shared_from_this();
+  hub_hold();
   Hub& hub = Hub::current();
   start_timer_ = std::make_unique<TaskTimer>();
   start_timer_->fn = &TaskAccess::start_timer;
@@ -146,7 +161,7 @@ void TaskBase::finish(std::exception_ptr error, bool killed, bool report) {
 // Links run from a hub callback, which also drops the hub's reference: the
 // task's greenlet has finished by then, so the task may be destroyed.
 void TaskBase::schedule_links() {
-  if (!self_) self_ = shared_from_this();
+  hub_hold();
   if (!node_.queued()) {
     node_.fn = &TaskAccess::links;
     Hub::current().schedule(&node_);
@@ -154,7 +169,7 @@ void TaskBase::schedule_links() {
 }
 
 void TaskBase::run_links() {
-  std::shared_ptr<TaskBase> keep = std::move(self_);
+  AnyTask keep = hub_drop();
   // Taken one at a time from the front: a link may unlink later ones (GV-12).
   while (detail::Hook* h = links_.pop_front()) {
     auto* link = static_cast<detail::TaskLink*>(h);
@@ -229,7 +244,7 @@ bool TaskBase::kill_async(std::exception_ptr error) {
   if (greenlet_ == Greenlet::current()) std::rethrow_exception(error);
   auto* k = new KillCallback;
   k->fn = &TaskAccess::kill;
-  k->task = shared_from_this();
+  k->task = AnyTask(this);
   k->error = std::move(error);
   Hub::current().schedule(k);
   return dead_;

@@ -11,7 +11,8 @@
 //   spawn_later(s, f), g.start_later(s)     spawn_later(d, f, args...), t.start_later(d)
 //   spawn_raw(f, *args)                     spawn_raw(f, args...) -> Greenlet (GV-22)
 //   subclass overriding _run                class X : public TaskBase { void run() override; }
-//                                           Task<void> t = Task<void>::adopt(std::make_shared<X>(...))
+//                                           Task<void> t = make_task<X>(...) (one pooled block), or
+//                                           Task<void>::adopt(std::make_shared<X>(...))
 //   g.join() / g.join(timeout)              t.join() / t.join_for(d) -> bool, t.join_until(deadline)
 //   g.get()                                 t.get(): the value (std::move(t).get() moves it out),
 //                                           or rethrows the failure; killed -> GreenletExit
@@ -29,6 +30,15 @@
 //   sleep(s)                                sleep(d) (double seconds or chrono), sleep_until(deadline)
 // Time: NaN and negative durations mean "now", +inf and huge ones "never"
 // (core/deadline.h), one rule everywhere.
+//
+// Handles: Task<R> and AnyTask count references in the task itself, without
+// atomics (a task and its handles belong to their hub's thread, like its
+// greenlet): a copy is an increment, and the task goes with its last handle
+// and the hub's own reference (held from start until its links ran). An
+// AnyTask converts to a std::shared_ptr<TaskBase> that holds one reference,
+// for code that wants one; a task adopted from a shared_ptr keeps that
+// shared_ptr while it has references. Inside a task, AnyTask(this) replaces
+// shared_from_this().
 #include <cstddef>
 #include <cstdint>
 #include <exception>
@@ -50,6 +60,7 @@ namespace fern {
 
 class Timeout;
 class TaskBase;
+class AnyTask;
 
 namespace detail {
 // A task's link: an intrusive node in the task's list, fired from the hub
@@ -61,7 +72,7 @@ struct TaskLink : Hook {
 };
 }  // namespace detail
 
-class TaskBase : public std::enable_shared_from_this<TaskBase> {
+class TaskBase {
  public:
   virtual ~TaskBase();
   TaskBase(const TaskBase&) = delete;
@@ -120,10 +131,22 @@ class TaskBase : public std::enable_shared_from_this<TaskBase> {
   TaskBase();
   // The body (gevent's _run). Exceptions escaping it make the task fail.
   virtual void run() = 0;
+  // Called when the last reference goes: a task adopted from a shared_ptr
+  // drops that shared_ptr; one made by create() or make_task() frees its
+  // pooled block. A subclass object owned otherwise (a member, a local that
+  // outlives its handles) is left alone.
+  virtual void release_storage() noexcept;
 
  private:
   friend struct TaskAccess;
   friend struct JoinAccess;
+  friend class AnyTask;
+  void retain() noexcept { ++refs_; }
+  void release() noexcept {
+    if (--refs_ == 0) release_storage();
+  }
+  void hub_hold() noexcept;  // the hub's reference, from start until the links ran
+  AnyTask hub_drop() noexcept;
   bool kill_until(std::exception_ptr error, Deadline deadline);
   LinkId add_link(LinkFn fn, int when);
   // Appends a link node (join's and joinall's waiters; add_link also fires
@@ -143,7 +166,7 @@ class TaskBase : public std::enable_shared_from_this<TaskBase> {
   };
 
   Greenlet greenlet_;
-  std::shared_ptr<TaskBase> self_;  // the hub's reference while scheduled or running
+  std::shared_ptr<TaskBase> owner_;  // adopt(): the shared_ptr it came in, while referenced
   // One node, three roles in turn (an idle connection is mostly this
   // object): the start callback while scheduled, the hub's exit hook while
   // running, the links callback once dead.
@@ -154,11 +177,72 @@ class TaskBase : public std::enable_shared_from_this<TaskBase> {
   mutable std::unique_ptr<std::string> name_;  // made on first use: spawning pays nothing for it
   unsigned long ident_ = 0;
   std::uint32_t next_link_ = 1;  // beside the flags: an idle connection is mostly this object
+  std::uint32_t refs_ = 0;       // handles, and the hub's while hub_holds_
+  bool hub_holds_ = false;
   bool scheduled_ = false;
   bool running_ = false;
   bool dead_ = false;
   bool killed_ = false;
 };
+
+
+// A handle to a task of any result type (for joinall, killall, groups):
+// copies share the task (see Handles above). A Task<R> converts to it.
+class AnyTask {
+ public:
+  AnyTask() noexcept = default;
+  AnyTask(std::nullptr_t) noexcept {}  // NOLINT: implicit, as a null shared_ptr
+  // Shares a task something else keeps alive (inside a body: AnyTask(this)).
+  explicit AnyTask(TaskBase* task) noexcept : task_(task) {
+    if (task_) task_->retain();
+  }
+  // Adopts a task owned by shared_ptrs: it keeps `owner` while referenced.
+  AnyTask(const std::shared_ptr<TaskBase>& owner);  // NOLINT: implicit, as before
+  AnyTask(const AnyTask& other) noexcept : AnyTask(other.task_) {}
+  AnyTask(AnyTask&& other) noexcept : task_(std::exchange(other.task_, nullptr)) {}
+  AnyTask& operator=(AnyTask other) noexcept {
+    std::swap(task_, other.task_);
+    return *this;
+  }
+  ~AnyTask() {
+    if (task_) task_->release();
+  }
+
+  TaskBase* get() const noexcept { return task_; }
+  TaskBase& operator*() const noexcept { return *task_; }
+  TaskBase* operator->() const noexcept { return task_; }
+  explicit operator bool() const noexcept { return task_ != nullptr; }
+  void reset() noexcept { AnyTask().swap(*this); }
+  void swap(AnyTask& other) noexcept { std::swap(task_, other.task_); }
+  // References: handles plus the hub's while the task is scheduled or running.
+  long use_count() const noexcept { return task_ ? static_cast<long>(task_->refs_) : 0; }
+  // A shared_ptr holding one reference (and the task, for the pointer).
+  operator std::shared_ptr<TaskBase>() const;  // NOLINT: implicit, for code written for shared_ptr
+
+  friend bool operator==(const AnyTask& a, const AnyTask& b) noexcept { return a.task_ == b.task_; }
+  friend bool operator!=(const AnyTask& a, const AnyTask& b) noexcept { return a.task_ != b.task_; }
+  friend bool operator<(const AnyTask& a, const AnyTask& b) noexcept { return a.task_ < b.task_; }
+  friend bool operator==(const AnyTask& a, std::nullptr_t) noexcept { return a.task_ == nullptr; }
+  friend bool operator!=(const AnyTask& a, std::nullptr_t) noexcept { return a.task_ != nullptr; }
+
+ private:
+  friend class TaskBase;
+  struct Adopt {};
+  AnyTask(TaskBase* task, Adopt) noexcept : task_(task) {}  // takes a reference already counted
+  TaskBase* task_ = nullptr;
+};
+
+inline void TaskBase::hub_hold() noexcept {
+  if (!hub_holds_) {
+    hub_holds_ = true;
+    retain();
+  }
+}
+inline AnyTask TaskBase::hub_drop() noexcept {
+  if (!hub_holds_) return AnyTask();
+  hub_holds_ = false;
+  return AnyTask(this, AnyTask::Adopt{});
+}
 
 namespace detail {
 
@@ -171,10 +255,35 @@ class ResultTask : public TaskBase {
 template <>
 class ResultTask<void> : public TaskBase {};
 
+// A task object in one pooled block (block_pool.h), freed with its last reference.
+template <class T>
+class Pooled final : public T {
+ public:
+  using T::T;
+  template <class... Args>
+  static T* make(Args&&... args) {
+    PoolAllocator<Pooled> alloc;
+    Pooled* p = alloc.allocate(1);
+    try {
+      ::new (static_cast<void*>(p)) Pooled(std::forward<Args>(args)...);
+    } catch (...) {
+      alloc.deallocate(p, 1);
+      throw;
+    }
+    return p;
+  }
+
+ protected:
+  void release_storage() noexcept override {
+    this->~Pooled();
+    PoolAllocator<Pooled>().deallocate(this, 1);
+  }
+};
+
 // The callable is stored in the task itself (one allocation for both), and
 // destroyed as soon as it returns.
 template <class R, class F>
-class FunctionTask final : public ResultTask<R> {
+class FunctionTask : public ResultTask<R> {
  public:
   explicit FunctionTask(F&& fn) : fn_(std::move(fn)) {}
 
@@ -212,13 +321,19 @@ class Task {
       return std::apply(f, std::move(tup));
     };
     Task t;
-    // One pooled block for the control block and the task (block_pool.h).
-    t.core_ = std::allocate_shared<detail::FunctionTask<R, decltype(bound)>>(
-        detail::PoolAllocator<detail::FunctionTask<R, decltype(bound)>>(), std::move(bound));
+    // One pooled block for the task and the callable (block_pool.h).
+    t.core_ = AnyTask(detail::Pooled<detail::FunctionTask<R, decltype(bound)>>::make(std::move(bound)));
     return t;
   }
-  // Wraps a TaskBase subclass (gevent's Greenlet subclass with _run).
+  // Wraps a TaskBase subclass (gevent's Greenlet subclass with _run) that
+  // shared_ptrs own (make_task<X>(...) makes one in a pooled block instead).
   static Task adopt(std::shared_ptr<TaskBase> core) {
+    static_assert(std::is_void_v<R>, "a TaskBase subclass has no typed result: use Task<void>");
+    Task t;
+    t.core_ = AnyTask(core);
+    return t;
+  }
+  static Task adopt(AnyTask core) {
     static_assert(std::is_void_v<R>, "a TaskBase subclass has no typed result: use Task<void>");
     Task t;
     t.core_ = std::move(core);
@@ -228,8 +343,8 @@ class Task {
   TaskBase& operator*() const { return *core_; }
   TaskBase* operator->() const { return core_.get(); }
   explicit operator bool() const noexcept { return core_ != nullptr; }
-  const std::shared_ptr<TaskBase>& core() const noexcept { return core_; }
-  operator const std::shared_ptr<TaskBase>&() const noexcept { return core_; }  // NOLINT: an AnyTask
+  const AnyTask& core() const noexcept { return core_; }
+  operator const AnyTask&() const noexcept { return core_; }  // NOLINT: an AnyTask
   friend bool operator==(const Task& a, const Task& b) noexcept { return a.core_ == b.core_; }
 
   // Convenience forwards of the common calls.
@@ -293,15 +408,21 @@ class Task {
     if (core_->killed()) throw GreenletExit();
   }
 
-  std::shared_ptr<TaskBase> core_;
+  AnyTask core_;
 };
 
-// A handle of any result type, for joinall / killall / groups. A Task<R>
-// converts to it.
-using AnyTask = std::shared_ptr<TaskBase>;
 template <class R>
 AnyTask any_task(const Task<R>& t) {
   return t.core();
+}
+
+// A TaskBase subclass made in one pooled block (no shared_ptr control
+// block), freed with its last reference: gevent's Greenlet subclass.
+template <class T, class... Args>
+Task<void> make_task(Args&&... args) {
+  static_assert(std::is_base_of_v<TaskBase, T>, "make_task makes a TaskBase subclass");
+  static_assert(!std::is_final_v<T>, "make_task derives from T to free its block: T must not be final");
+  return Task<void>::adopt(AnyTask(detail::Pooled<T>::make(std::forward<Args>(args)...)));
 }
 
 template <class F, class... Args>
@@ -381,6 +502,11 @@ inline void sleep(Duration d = 0.0) {
 void idle();
 
 }  // namespace fern
+
+template <>
+struct std::hash<fern::AnyTask> {
+  std::size_t operator()(const fern::AnyTask& t) const noexcept { return std::hash<fern::TaskBase*>()(t.get()); }
+};
 
 #include "fern/core/timeout.h"
 

@@ -2,7 +2,6 @@
 // subclass overriding _run is a fern::TaskBase overriding run().
 // Deliberate difference: sleep scaled 3 s -> 0.3 s.
 #include <cstdio>
-#include <memory>
 #include <string>
 #include <utility>
 
@@ -24,7 +23,7 @@ class MyGreenlet : public fern::TaskBase {
 };
 
 int main() {
-  auto g = fern::Task<void>::adopt(std::make_shared<MyGreenlet>("Hi there!", 0.3));
+  auto g = fern::make_task<MyGreenlet>("Hi there!", 0.3);
   g.start();
   g.join();
 }

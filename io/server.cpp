@@ -22,7 +22,7 @@ constexpr double kMaxBackoff = 0.05;
 // A handler task owns its connection: a task killed before it starts
 // still closes the socket when it is destroyed. While not ended it is on
 // the server's list, which stop() waits on; no Group, no std::function.
-class StreamServer::Connection final : public TaskBase {
+class StreamServer::Connection : public TaskBase {  // made by make_task (not final)
  public:
   Connection(StreamServer& server, Socket::Accepted conn) : server_(&server), socket_(std::move(conn.socket)) {
     // The peer is kept in 28 bytes, not a 136-byte Address: this object is
@@ -111,7 +111,7 @@ std::vector<AnyTask> StreamServer::running() const {
   out.reserve(connection_count_);
   Greenlet me = Greenlet::current();
   for (Connection* c = connections_; c; c = c->next())
-    if (!(c->greenlet() == me)) out.push_back(c->shared_from_this());
+    if (!(c->greenlet() == me)) out.push_back(AnyTask(c));
   return out;
 }
 
@@ -200,7 +200,7 @@ void StreamServer::back_off(const SocketError& e) {
 
 void StreamServer::spawn_handler(Socket::Accepted conn) {
   try {
-    AnyTask task = std::make_shared<Connection>(*this, std::move(conn));
+    AnyTask task = make_task<Connection>(*this, std::move(conn));
     if (options_.pool) options_.pool->start(task);
     else task->start();
   } catch (const GreenletExit&) {

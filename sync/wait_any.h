@@ -51,7 +51,7 @@ class Waitable {
  private:
   friend class IWait;
   void* object_;
-  std::shared_ptr<TaskBase> task_;  // keeps a task alive while watched
+  AnyTask task_;  // keeps a task alive while watched
   bool (*ready_)(void*);
   std::size_t (*link_)(void*, std::function<void()>);
   void (*unlink_)(void*, std::size_t) noexcept;

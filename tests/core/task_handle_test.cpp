@@ -1,0 +1,183 @@
+// Task handles (core/task.h "Handles"): counted in the task, no atomics;
+// the task goes with its last handle and the hub's own reference; shared_ptr
+// at the edges (adopt, the conversion) keeps working.
+#include <memory>
+#include <set>
+#include <string>
+#include <unordered_set>
+#include <vector>
+
+#include "fern/core/task.h"
+#include "hub_fixture.h"
+
+namespace {
+
+using fern::AnyTask;
+using fern::sleep;
+using fern::spawn;
+using Handles = fern::testing::HubTest;
+
+// Counts its live objects, so a test sees exactly when one goes.
+class Counted : public fern::TaskBase {
+ public:
+  explicit Counted(int& live, std::vector<std::string>* log = nullptr) : live_(live), log_(log) { ++live_; }
+  ~Counted() override { --live_; }
+
+ protected:
+  void run() override {
+    if (log_) log_->push_back("ran");
+    sleep(0);
+  }
+
+ private:
+  int& live_;
+  std::vector<std::string>* log_;
+};
+
+TEST_F(Handles, CopiesShareOneCountAndTheLastOneFreesAMadeTask) {
+  int live = 0;
+  {
+    fern::Task<void> t = fern::make_task<Counted>(live);
+    EXPECT_EQ(live, 1);
+    EXPECT_EQ(t.core().use_count(), 1);
+    AnyTask a = t;
+    AnyTask b = a;
+    EXPECT_EQ(a.use_count(), 3);
+    EXPECT_EQ(a, b);
+    EXPECT_EQ(a.get(), t.operator->());
+    b.reset();
+    EXPECT_FALSE(b);
+    EXPECT_EQ(a.use_count(), 2);
+    AnyTask moved = std::move(a);
+    EXPECT_FALSE(a);  // NOLINT: moved-from is empty
+    EXPECT_EQ(moved.use_count(), 2);
+  }
+  EXPECT_EQ(live, 0);
+}
+
+TEST_F(Handles, TheHubHoldsAStartedTaskUntilItsLinksRan) {
+  int live = 0;
+  std::vector<std::string> ran;
+  fern::make_task<Counted>(live, &ran).start();  // the handle goes at once
+  EXPECT_EQ(live, 1);
+  sleep(0);
+  EXPECT_EQ(ran, std::vector<std::string>{"ran"});
+  EXPECT_EQ(live, 1);  // suspended in its sleep(0)
+  fern::Hub::current().run_until_idle();
+  EXPECT_EQ(live, 0);
+}
+
+TEST_F(Handles, AnAdoptedTaskKeepsItsSharedPtrWhileReferenced) {
+  int live = 0;
+  auto owned = std::make_shared<Counted>(live);
+  std::weak_ptr<Counted> watch = owned;
+  auto t = fern::Task<void>::adopt(std::move(owned));
+  EXPECT_FALSE(watch.expired());  // held by the task's own shared_ptr
+  t.start();
+  t.join();
+  EXPECT_FALSE(watch.expired());
+  t = {};
+  fern::Hub::current().run_until_idle();
+  EXPECT_TRUE(watch.expired());
+  EXPECT_EQ(live, 0);
+}
+
+TEST_F(Handles, AnAdoptedTaskOutlivesItsHandlesWhileSharedPtrsRemain) {
+  int live = 0;
+  auto owned = std::make_shared<Counted>(live);
+  {
+    AnyTask a = std::shared_ptr<fern::TaskBase>(owned);
+    a->start();
+    a->join();
+  }
+  fern::Hub::current().run_until_idle();
+  EXPECT_EQ(live, 1);  // the caller's shared_ptr still owns it
+  AnyTask again = std::shared_ptr<fern::TaskBase>(owned);  // adopted again
+  owned.reset();
+  EXPECT_EQ(live, 1);
+  EXPECT_TRUE(again->dead());
+  again.reset();
+  EXPECT_EQ(live, 0);
+}
+
+TEST_F(Handles, ASharedPtrMadeFromAHandleHoldsAReference) {
+  int live = 0;
+  std::shared_ptr<fern::TaskBase> shared;
+  {
+    AnyTask a = fern::make_task<Counted>(live);
+    shared = a;  // converts: one reference
+    EXPECT_EQ(shared.get(), a.get());
+    EXPECT_EQ(a.use_count(), 2);
+  }
+  EXPECT_EQ(live, 1);
+  AnyTask back = shared;  // the same task, counted once more
+  EXPECT_EQ(back.get(), shared.get());
+  shared.reset();
+  EXPECT_EQ(live, 1);
+  back.reset();
+  EXPECT_EQ(live, 0);
+}
+
+TEST_F(Handles, ABodyMakesAHandleToItselfWithThis) {
+  class Self : public fern::TaskBase {
+   public:
+    AnyTask seen;
+
+   protected:
+    void run() override { seen = AnyTask(this); }  // was shared_from_this()
+  };
+  auto t = fern::make_task<Self>();
+  t.start();
+  t.join();
+  auto& self = static_cast<Self&>(*t);
+  EXPECT_EQ(self.seen, t.core());
+  self.seen.reset();  // a task holding itself would never go
+}
+
+// A task owned by something else (here a local) needs no handle at all:
+// the hub's reference covers its run and its links, and nothing frees it.
+TEST_F(Handles, ATaskOwnedElsewhereRunsWithoutHandles) {
+  int live = 0;
+  std::vector<std::string> ran;
+  {
+    Counted local(live, &ran);
+    local.start();
+    local.join();
+    fern::Hub::current().run_until_idle();
+    EXPECT_EQ(ran, std::vector<std::string>{"ran"});
+    EXPECT_EQ(live, 1);
+  }
+  EXPECT_EQ(live, 0);
+}
+
+TEST_F(Handles, HandlesWorkAsKeysAndCompareWithNull) {
+  auto a = spawn([] {});
+  auto b = spawn([] {});
+  std::set<AnyTask> ordered{a, b, a};
+  std::unordered_set<AnyTask> hashed{a, b, b};
+  EXPECT_EQ(ordered.size(), 2u);
+  EXPECT_EQ(hashed.size(), 2u);
+  AnyTask none;
+  EXPECT_TRUE(none == nullptr);
+  EXPECT_TRUE(AnyTask(a) != nullptr);
+  EXPECT_EQ(none.use_count(), 0);
+  fern::joinall({a.core(), nullptr, b.core()});
+}
+
+// A joinall result holds its tasks: they outlive every other handle.
+TEST_F(Handles, JoinallResultsKeepTheirTasks) {
+  int live = 0;
+  std::vector<AnyTask> done;
+  {
+    std::vector<AnyTask> batch;
+    for (int i = 0; i < 3; ++i) batch.push_back(fern::make_task<Counted>(live).start());
+    done = fern::joinall(batch);
+  }
+  fern::Hub::current().run_until_idle();
+  EXPECT_EQ(live, 3);
+  for (const AnyTask& t : done) EXPECT_TRUE(t->successful());
+  done.clear();
+  EXPECT_EQ(live, 0);
+}
+
+}  // namespace

@@ -1,5 +1,7 @@
 // gevent's Greenlet as fern::Task: SEMANTICS GV-1 .. GV-21.
+#include <array>
 #include <cstdint>
+#include <memory>
 #include <stdexcept>
 #include <string>
 #include <thread>
@@ -337,6 +339,20 @@ TEST_F(Tasks, StartingTwiceOrAfterTheEndDoesNothing) {
   t.start();
   sleep(0);
   EXPECT_EQ(runs, 1);
+}
+
+// A callable larger than the task's whole stack still runs: only small
+// ones move onto the stack (task.h), a large one is called where it is.
+TEST_F(Tasks, ACallableLargerThanTheStackRuns) {
+  auto big = std::make_unique<std::array<char, 96 * 1024>>();
+  (*big)[0] = 1;
+  (*big)[big->size() - 1] = 2;
+  auto t = fern::Task<int>::create([copy = *big]() mutable {
+    __asm__ volatile("" : : "r"(copy.data()) : "memory");  // the whole copy is used
+    return copy.front() + copy.back();
+  });
+  t.start();
+  EXPECT_EQ(t.get(), 3);
 }
 
 // GV-18 (seed 07)

@@ -19,7 +19,9 @@
 #  define ENDFUNC(name) .size name, .-name
 #endif
 
-/* FERN_FP_CONTROL=1 (default): FPCR is per context; 0: thread state. */
+/* FERN_FP_CONTROL=1: FPCR is per context; 0: thread state, which the
+ * switch leaves alone (CMake's default here: AAPCS64 gives FPCR's modes
+ * thread scope). */
 #ifndef FERN_FP_CONTROL
 #  define FERN_FP_CONTROL 1
 #endif

@@ -9,6 +9,7 @@
 
 #include "fern/arch/context.h"
 #include "fern/arch/stack.h"
+#include "fern/config.h"
 
 namespace {
 
@@ -96,6 +97,7 @@ TEST(ArchSwitch, CalleeSavedFloatingPointRegistersSurvive) {
   }
 }
 
+#if FERN_FP_CONTROL_PER_GREENLET
 TEST(ArchSwitch, FloatingPointControlStateIsPerContext) {
   static int side_saw_at_entry;
   static int side_saw_after;
@@ -147,5 +149,28 @@ TEST(ArchSwitch, StatusFlagsStayWithTheCpuWhileControlBitsSwitch) {
   EXPECT_EQ(side_round, FE_UPWARD);
   std::feclearexcept(FE_ALL_EXCEPT);
 }
+
+#else
+// FERN_FP_CONTROL=OFF (the default on AArch64, where AAPCS64 gives FPCR's
+// modes thread scope): FP control is the thread's, and a switch leaves it
+// as it is, in both directions.
+TEST(ArchSwitch, FloatingPointControlStateIsTheThreads) {
+  static int side_saw_at_entry;
+  Pair p;
+  std::fesetround(FE_DOWNWARD);
+  p.start([](void*, void* data) {
+    auto* pair = static_cast<Pair*>(data);
+    side_saw_at_entry = std::fegetround();
+    std::fesetround(FE_UPWARD);
+    fern_arch_switch(&pair->side, pair->main, nullptr);
+    std::abort();
+  });
+  fern_arch_switch(&p.main, p.side, nullptr);
+  int main_after = std::fegetround();
+  std::fesetround(FE_TONEAREST);
+  EXPECT_EQ(side_saw_at_entry, FE_DOWNWARD);
+  EXPECT_EQ(main_after, FE_UPWARD);  // the side's change stayed with the thread
+}
+#endif
 
 }  // namespace

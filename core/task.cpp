@@ -71,6 +71,8 @@ void TaskBase::release_storage() noexcept {
   std::shared_ptr<TaskBase> owner = std::move(owner_);  // may destroy this
 }
 
+void TaskBase::adopt_shared() noexcept { owner_ = weak_from_this().lock(); }
+
 AnyTask::AnyTask(const std::shared_ptr<TaskBase>& owner) : task_(owner.get()) {
   if (!task_) return;
   if (task_->refs_ == 0) task_->owner_ = owner;  // (again) shared_ptr-owned
@@ -79,7 +81,9 @@ AnyTask::AnyTask(const std::shared_ptr<TaskBase>& owner) : task_(owner.get()) {
 
 AnyTask::operator std::shared_ptr<TaskBase>() const {
   if (!task_) return nullptr;
-  return std::shared_ptr<TaskBase>(task_, [keep = *this](TaskBase*) {});
+  // Aliasing: a shared_ptr made from task_ itself would take over the
+  // task's weak_from_this(), which would then hold this reference forever.
+  return std::shared_ptr<TaskBase>(std::make_shared<AnyTask>(*this), task_);
 }
 
 // Its other hooks leave the hub by themselves; its greenlet may outlive it.

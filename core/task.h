@@ -37,8 +37,9 @@
 // and the hub's own reference (held from start until its links ran). An
 // AnyTask converts to a std::shared_ptr<TaskBase> that holds one reference,
 // for code that wants one; a task adopted from a shared_ptr keeps that
-// shared_ptr while it has references. Inside a task, AnyTask(this) replaces
-// shared_from_this().
+// shared_ptr while it has references (one made with make_shared and started
+// or handled without adopt() is adopted then: shared_from_this() still works,
+// and the hub keeps it alive while it runs). Inside a task, AnyTask(this).
 #include <cstddef>
 #include <cstdint>
 #include <exception>
@@ -61,6 +62,10 @@ namespace fern {
 class Timeout;
 class TaskBase;
 class AnyTask;
+namespace detail {
+template <class T>
+class Pooled;
+}
 
 namespace detail {
 // A task's link: an intrusive node in the task's list, fired from the hub
@@ -72,7 +77,7 @@ struct TaskLink : Hook {
 };
 }  // namespace detail
 
-class TaskBase {
+class TaskBase : public std::enable_shared_from_this<TaskBase> {
  public:
   virtual ~TaskBase();
   TaskBase(const TaskBase&) = delete;
@@ -142,6 +147,13 @@ class TaskBase {
   friend struct JoinAccess;
   friend class AnyTask;
   void retain() noexcept { ++refs_; }
+  // The first reference to a task shared_ptrs own (made with make_shared,
+  // never adopted): it adopts one of them, as adopt() would.
+  void retain_first() noexcept {
+    if (refs_ == 0 && !owner_) adopt_shared();
+    ++refs_;
+  }
+  void adopt_shared() noexcept;
   void release() noexcept {
     if (--refs_ == 0) release_storage();
   }
@@ -194,11 +206,13 @@ class AnyTask {
   AnyTask(std::nullptr_t) noexcept {}  // NOLINT: implicit, as a null shared_ptr
   // Shares a task something else keeps alive (inside a body: AnyTask(this)).
   explicit AnyTask(TaskBase* task) noexcept : task_(task) {
-    if (task_) task_->retain();
+    if (task_) task_->retain_first();
   }
   // Adopts a task owned by shared_ptrs: it keeps `owner` while referenced.
   AnyTask(const std::shared_ptr<TaskBase>& owner);  // NOLINT: implicit, as before
-  AnyTask(const AnyTask& other) noexcept : AnyTask(other.task_) {}
+  AnyTask(const AnyTask& other) noexcept : task_(other.task_) {
+    if (task_) task_->retain();
+  }
   AnyTask(AnyTask&& other) noexcept : task_(std::exchange(other.task_, nullptr)) {}
   AnyTask& operator=(AnyTask other) noexcept {
     std::swap(task_, other.task_);
@@ -227,15 +241,19 @@ class AnyTask {
 
  private:
   friend class TaskBase;
+  template <class T>
+  friend class detail::Pooled;
   struct Adopt {};
   AnyTask(TaskBase* task, Adopt) noexcept : task_(task) {}  // takes a reference already counted
+  struct Fresh {};
+  AnyTask(TaskBase* task, Fresh) noexcept : task_(task) { task_->retain(); }  // a new task's first
   TaskBase* task_ = nullptr;
 };
 
 inline void TaskBase::hub_hold() noexcept {
   if (!hub_holds_) {
     hub_holds_ = true;
-    retain();
+    retain_first();
   }
 }
 inline AnyTask TaskBase::hub_drop() noexcept {
@@ -260,8 +278,9 @@ template <class T>
 class Pooled final : public T {
  public:
   using T::T;
+  // The first handle to a new task (no shared_ptr to adopt: counted directly).
   template <class... Args>
-  static T* make(Args&&... args) {
+  static AnyTask make(Args&&... args) {
     PoolAllocator<Pooled> alloc;
     Pooled* p = alloc.allocate(1);
     try {
@@ -270,7 +289,7 @@ class Pooled final : public T {
       alloc.deallocate(p, 1);
       throw;
     }
-    return p;
+    return AnyTask(p, AnyTask::Fresh{});
   }
 
  protected:
@@ -337,7 +356,7 @@ class Task {
     };
     Task t;
     // One pooled block for the task and the callable (block_pool.h).
-    t.core_ = AnyTask(detail::Pooled<detail::FunctionTask<R, decltype(bound)>>::make(std::move(bound)));
+    t.core_ = detail::Pooled<detail::FunctionTask<R, decltype(bound)>>::make(std::move(bound));
     return t;
   }
   // Wraps a TaskBase subclass (gevent's Greenlet subclass with _run) that
@@ -437,7 +456,7 @@ template <class T, class... Args>
 Task<void> make_task(Args&&... args) {
   static_assert(std::is_base_of_v<TaskBase, T>, "make_task makes a TaskBase subclass");
   static_assert(!std::is_final_v<T>, "make_task derives from T to free its block: T must not be final");
-  return Task<void>::adopt(AnyTask(detail::Pooled<T>::make(std::forward<Args>(args)...)));
+  return Task<void>::adopt(detail::Pooled<T>::make(std::forward<Args>(args)...));
 }
 
 template <class F, class... Args>

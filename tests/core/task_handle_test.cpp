@@ -134,6 +134,38 @@ TEST_F(Handles, ABodyMakesAHandleToItselfWithThis) {
   self.seen.reset();  // a task holding itself would never go
 }
 
+// A task made with make_shared and started with no handle at all: the
+// hub's reference adopts one of its shared_ptrs, so dropping the caller's
+// (gevent's `MyGreenlet().start()`) leaves it running, and it goes once its
+// links ran. shared_from_this() works in its body.
+TEST_F(Handles, AStartedSharedPtrTaskLivesOnWithoutItsOwner) {
+  class Shared : public Counted {
+   public:
+    using Counted::Counted;
+    std::shared_ptr<fern::TaskBase>* seen = nullptr;
+
+   protected:
+    void run() override {
+      *seen = shared_from_this();
+      Counted::run();
+    }
+  };
+  int live = 0;
+  std::vector<std::string> ran;
+  std::shared_ptr<fern::TaskBase> from_body;
+  {
+    auto owned = std::make_shared<Shared>(live, &ran);
+    owned->seen = &from_body;
+    owned->start();
+  }  // the caller's shared_ptr is gone
+  sleep(0);
+  EXPECT_EQ(ran, std::vector<std::string>{"ran"});
+  EXPECT_EQ(live, 1);
+  from_body.reset();
+  fern::Hub::current().run_until_idle();
+  EXPECT_EQ(live, 0);
+}
+
 // A task owned by something else (here a local) needs no handle at all:
 // the hub's reference covers its run and its links, and nothing frees it.
 TEST_F(Handles, ATaskOwnedElsewhereRunsWithoutHandles) {

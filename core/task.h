@@ -197,7 +197,6 @@ class TaskBase : public std::enable_shared_from_this<TaskBase> {
   bool killed_ = false;
 };
 
-
 // A handle to a task of any result type (for joinall, killall, groups):
 // copies share the task (see Handles above). A Task<R> converts to it.
 class AnyTask {

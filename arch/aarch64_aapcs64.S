@@ -1,22 +1,27 @@
 /* fern_arch_switch for AArch64, AAPCS64 (ELF; Mach-O via __APPLE__).
  *
  * void* fern_arch_switch(Context* save /x0/, Context to /x1/, void* arg /x2/)
+ * void* fern_arch_switch_fp_neutral(same): the caller owns no FP control
  *
  * Frame of a suspended context (176 bytes from its saved stack pointer):
  *   +0 x19 x20  +16 x21 x22  +32 x23 x24  +48 x25 x26  +64 x27 x28
  *   +80 x29 x30 (x30 = resume address)  +96 d8 d9  +112 d10 d11
  *   +128 d12 d13  +144 d14 d15  +160 FPCR
  * x18 is the platform register and is never touched. FPSR (status) is not
- * callee-saved and stays with the CPU. */
+ * callee-saved and stays with the CPU. An FP-neutral context (one that runs
+ * with whatever FPCR the thread has, and must leave it as it found it) has
+ * bit 63 set in its FPCR slot, which FPCR (32 bits) never has. */
 
 #if defined(__APPLE__)
 #  define SYM(name) _##name
 #  define FUNC(name) .globl SYM(name); .private_extern SYM(name); .p2align 4; SYM(name):
 #  define ENDFUNC(name)
+#  define ALIAS(name, to) .globl SYM(name); .private_extern SYM(name); .set SYM(name), SYM(to)
 #else
 #  define SYM(name) name
 #  define FUNC(name) .globl name; .hidden name; .type name,%function; .p2align 4; name:
 #  define ENDFUNC(name) .size name, .-name
+#  define ALIAS(name, to) .globl name; .hidden name; .set name, to
 #endif
 
 /* FERN_FP_CONTROL=1: FPCR is per context; 0: thread state, which the
@@ -42,8 +47,8 @@
 
     .text
 
-FUNC(fern_arch_switch)
-    .cfi_startproc
+/* Saves the callee-saved registers with their CFI. */
+.macro SAVE_CALLEE_SAVED
     BTI_C
     sub     sp, sp, #176
     .cfi_def_cfa_offset 176
@@ -77,20 +82,10 @@ FUNC(fern_arch_switch)
     .cfi_offset d13, -40
     .cfi_offset d14, -32
     .cfi_offset d15, -24
-#if FERN_FP_CONTROL
-    mrs     x9, fpcr                /* FP control: rounding, flush-to-zero, traps */
-    str     x9, [sp, #160]
-#endif
-    mov     x10, sp
-    str     x10, [x0]               /* *save = our stack pointer */
-    mov     sp, x1                  /* the target's frame has the same layout: CFI holds */
-#if FERN_FP_CONTROL
-    ldr     x10, [sp, #160]
-    cmp     x9, x10                 /* writing FPCR is slow: only when it differs */
-    b.ne    .Lfpcr_differs
-#endif
-    .cfi_remember_state             /* the whole frame is saved: .Lfpcr_differs runs here */
-.Lfpcr_done:
+.endm
+
+/* Restores the target's registers and resumes it with x0 = arg. */
+.macro RESTORE_AND_RESUME
     ldp     x19, x20, [sp, #0]
     ldp     x21, x22, [sp, #16]
     ldp     x23, x24, [sp, #32]
@@ -125,14 +120,66 @@ FUNC(fern_arch_switch)
     .cfi_restore d15
     mov     x0, x2                  /* arg: the resumed switch's result (a fresh one's too) */
     RESUME                          /* to x30, the target's resume address */
+.endm
+
+FUNC(fern_arch_switch)
+    .cfi_startproc
+    SAVE_CALLEE_SAVED
+#if FERN_FP_CONTROL
+    mrs     x9, fpcr                /* FP control: rounding, flush-to-zero, traps */
+    str     x9, [sp, #160]
+#endif
+    mov     x10, sp
+    str     x10, [x0]               /* *save = our stack pointer */
+    mov     sp, x1                  /* the target's frame has the same layout: CFI holds */
+#if FERN_FP_CONTROL
+    ldr     x10, [sp, #160]
+    cmp     x9, x10                 /* writing FPCR is slow: only when it differs */
+    b.ne    .Lfpcr_differs
+#endif
+    .cfi_remember_state             /* the whole frame is saved: .Lfpcr_differs runs here */
+.Lfpcr_done:
+    RESTORE_AND_RESUME
 #if FERN_FP_CONTROL
 .Lfpcr_differs:
     .cfi_restore_state              /* the frame as before .Lfpcr_done, not as after RESUME */
+    tbnz    x10, #63, .Lfpcr_done   /* an FP-neutral target runs with ours */
     msr     fpcr, x10
     b       .Lfpcr_done
 #endif
     .cfi_endproc
 ENDFUNC(fern_arch_switch)
+
+#if FERN_FP_CONTROL
+/* The switch out of an FP-neutral context: it saves no FPCR (its slot says
+ * it owns none), so between two FP-neutral contexts it is the bare register
+ * switch. A target that owns FP control gets its FPCR as above. */
+FUNC(fern_arch_switch_fp_neutral)
+    .cfi_startproc
+    SAVE_CALLEE_SAVED
+    movz    x9, #0x8000, lsl #48    /* bit 63 */
+    str     x9, [sp, #160]
+    mov     x10, sp
+    str     x10, [x0]
+    mov     sp, x1
+    ldr     x10, [sp, #160]
+    tbz     x10, #63, .Lneutral_to_owner
+    .cfi_remember_state
+.Lneutral_done:
+    RESTORE_AND_RESUME
+.Lneutral_to_owner:
+    .cfi_restore_state
+    mrs     x9, fpcr
+    cmp     x9, x10
+    b.eq    .Lneutral_done
+    msr     fpcr, x10
+    b       .Lneutral_done
+    .cfi_endproc
+ENDFUNC(fern_arch_switch_fp_neutral)
+#else
+/* FPCR is thread state: every context is FP-neutral. */
+ALIAS(fern_arch_switch_fp_neutral, fern_arch_switch)
+#endif
 
 /* First code of a fresh context, entered by fern_arch_switch's RESUME with
  * x0 = arg, x19 = entry, x20 = data, x29 = 0. Ends the unwind chain (x30

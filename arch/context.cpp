@@ -43,6 +43,17 @@ Context make_context(void* stack_base, std::size_t size, EntryFn entry, void* da
   return frame;
 }
 
+void set_fp_neutral(Context context, bool neutral) noexcept {
+  // The FP save area is the 8 bytes below the saved stack pointer; FP_NEUTRAL
+  // (x86_64_sysv.S) is bit 31 of its MXCSR half.
+  auto* slot = static_cast<std::uint64_t*>(context) - 1;
+  *slot = neutral ? std::uint64_t{0x80000000} << 32 : fern_arch_fp_control();
+}
+
+std::uint64_t fp_control_now() noexcept {
+  return fern_arch_fp_control() & 0x0000FFC0'0000FFFFull;  // MXCSR's status flags out
+}
+
 #elif defined(__aarch64__)
 
 Context make_context(void* stack_base, std::size_t size, EntryFn entry, void* data) noexcept {
@@ -55,6 +66,14 @@ Context make_context(void* stack_base, std::size_t size, EntryFn entry, void* da
   frame[20] = fern_arch_fp_control();                                         // FPCR
   return frame;
 }
+
+void set_fp_neutral(Context context, bool neutral) noexcept {
+  // FPCR's slot, 160 bytes above the saved stack pointer; bit 63 marks an
+  // FP-neutral context (aarch64_aapcs64.S).
+  static_cast<std::uint64_t*>(context)[20] = neutral ? std::uint64_t{1} << 63 : fern_arch_fp_control();
+}
+
+std::uint64_t fp_control_now() noexcept { return fern_arch_fp_control(); }
 
 #else
 #  error "fern: unsupported architecture (CMake should have stopped here)"

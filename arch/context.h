@@ -6,6 +6,7 @@
 // stored on that stack by fern_arch_switch. The switch itself lives in one
 // hand-written .S per architecture (x86_64_sysv.S, aarch64_aapcs64.S).
 #include <cstddef>
+#include <cstdint>
 
 namespace fern::arch {
 
@@ -22,6 +23,16 @@ using EntryFn = void (*)(void* arg, void* data);
 // The new context starts with the caller's FP control state. No allocation.
 Context make_context(void* stack_base, std::size_t size, EntryFn entry, void* data) noexcept;
 
+// Makes a suspended (or fresh) context FP-neutral: switching to it loads no
+// FP control, it runs with the thread's (see fern_arch_switch_fp_neutral);
+// or, with neutral false, makes it own FP control again, starting from the
+// caller's.
+void set_fp_neutral(Context context, bool neutral) noexcept;
+
+// The FP control the thread has now, status flags left out: the x87
+// control word and MXCSR's control bits on x86-64, FPCR on AArch64.
+std::uint64_t fp_control_now() noexcept;
+
 }  // namespace fern::arch
 
 extern "C" {
@@ -31,4 +42,12 @@ extern "C" {
 // Returns the `arg` of whichever switch later resumes *save. Never throws;
 // no exception may unwind through it. Any thread, but `to` must not be running.
 void* fern_arch_switch(fern::arch::Context* save, fern::arch::Context to, void* arg) noexcept;
+// The same switch out of an FP-neutral context: one that owns no FP control
+// (x87 control word and MXCSR control bits; FPCR) and leaves the thread's as
+// it found it. It saves none and marks its frame FP-neutral; a target that is
+// FP-neutral too gets none loaded (the switch is the bare register switch),
+// one that owns FP control gets its own loaded where it differs, as
+// fern_arch_switch does. With FP control as thread state (FERN_FP_CONTROL
+// off) it is fern_arch_switch.
+void* fern_arch_switch_fp_neutral(fern::arch::Context* save, fern::arch::Context to, void* arg) noexcept;
 }

@@ -56,10 +56,13 @@ inline void fiber_start(Fiber& fiber, Stack stack, EntryFn entry, void* data) no
 
 // Switches from `from` (the running context) to `to`, handing it `arg`;
 // returns the arg of the switch that resumes `from`. `from_ends`: `from` will
-// never be resumed (its tool state may be dropped).
-inline void* switch_fiber(Fiber& from, Fiber& to, void* arg, bool from_ends = false) noexcept {
+// never be resumed (its tool state may be dropped). `fp_neutral`: `from` owns
+// no FP control (fern_arch_switch_fp_neutral).
+inline void* switch_fiber(Fiber& from, Fiber& to, void* arg, bool from_ends = false,
+                          bool fp_neutral = false) noexcept {
   fiber_before_switch(from, to, from_ends);
-  void* result = fern_arch_switch(&from.context, to.context, arg);
+  void* result = fp_neutral ? fern_arch_switch_fp_neutral(&from.context, to.context, arg)
+                            : fern_arch_switch(&from.context, to.context, arg);
   fiber_after_switch(from);
   return result;
 }

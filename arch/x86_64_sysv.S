@@ -1,21 +1,26 @@
 /* fern_arch_switch for x86-64, System V ABI (ELF; Mach-O via __APPLE__).
  *
  * void* fern_arch_switch(Context* save /rdi/, Context to /rsi/, void* arg /rdx/)
+ * void* fern_arch_switch_fp_neutral(same): the caller owns no FP control
  *
  * Frame of a suspended context, from its saved stack pointer upwards:
  *   +0 r15  +8 r14  +16 r13  +24 r12  +32 rbx  +40 rbp  +48 resume address
  * and in its red zone, below the saved stack pointer (signals skip the red
  * zone, and nothing else runs on a suspended stack):
- *   -8 x87 control word (16 bits)   -4 MXCSR (32 bits) */
-
+ *   -8 x87 control word (16 bits)   -4 MXCSR (32 bits)
+ * or, for an FP-neutral context (one that runs with whatever FP control the
+ * thread has, and must leave it as it found it), FP_NEUTRAL at -4: bit 31,
+ * which MXCSR never has (its bits 16-31 are reserved and read as zero). */
 #if defined(__APPLE__)
 #  define SYM(name) _##name
 #  define FUNC(name) .globl SYM(name); .private_extern SYM(name); .p2align 4; SYM(name):
 #  define ENDFUNC(name)
+#  define ALIAS(name, to) .globl SYM(name); .private_extern SYM(name); .set SYM(name), SYM(to)
 #else
 #  define SYM(name) name
 #  define FUNC(name) .globl name; .hidden name; .type name,@function; .p2align 4; name:
 #  define ENDFUNC(name) .size name, .-name
+#  define ALIAS(name, to) .globl name; .hidden name; .set name, to
 #endif
 
 #if defined(__CET__) && (__CET__ & 1)
@@ -35,45 +40,33 @@
 #  define FERN_FP_CONTROL 1
 #endif
 
-    .text
+#define FP_NEUTRAL    0x80000000  /* in the MXCSR slot: the context owns no FP control */
 
-FUNC(fern_arch_switch)
-    .cfi_startproc
+/* The six callee-saved registers, pushed and popped with their CFI. */
+.macro PUSH_CALLEE_SAVED
     LANDING_PAD
     pushq   %rbp                    /* callee-saved: frame pointer */
     .cfi_adjust_cfa_offset 8
     .cfi_rel_offset %rbp, 0
-    pushq   %rbx                    /* callee-saved */
+    pushq   %rbx
     .cfi_adjust_cfa_offset 8
     .cfi_rel_offset %rbx, 0
-    pushq   %r12                    /* callee-saved */
+    pushq   %r12
     .cfi_adjust_cfa_offset 8
     .cfi_rel_offset %r12, 0
-    pushq   %r13                    /* callee-saved */
+    pushq   %r13
     .cfi_adjust_cfa_offset 8
     .cfi_rel_offset %r13, 0
-    pushq   %r14                    /* callee-saved */
+    pushq   %r14
     .cfi_adjust_cfa_offset 8
     .cfi_rel_offset %r14, 0
-    pushq   %r15                    /* callee-saved */
+    pushq   %r15
     .cfi_adjust_cfa_offset 8
     .cfi_rel_offset %r15, 0
-#if FERN_FP_CONTROL
-    fnstcw  -8(%rsp)                /* callee-saved: x87 control word */
-    stmxcsr -4(%rsp)                /* callee-saved: MXCSR control bits (status rides along) */
-    movzwl  -8(%rsp), %r8d          /* read back each store whole: a load spanning */
-    movl    -4(%rsp), %r9d          /* both would miss store forwarding (~5 ns) */
-#endif
-    movq    %rsp, (%rdi)            /* *save = our stack pointer */
-    movq    %rsi, %rsp              /* the target's frame has the same layout: CFI holds */
-#if FERN_FP_CONTROL
-    cmpw    -8(%rsp), %r8w          /* same x87 control word ... */
-    jne     .Lfp_differs
-    cmpl    -4(%rsp), %r9d          /* ... and same MXCSR: nothing to load */
-    jne     .Lfp_differs
-#endif
-    .cfi_remember_state             /* the whole frame is saved: .Lfp_differs runs here */
-.Lfp_done:
+.endm
+
+/* Pops the target's registers and jumps to its resume address with rax = arg. */
+.macro POP_AND_RESUME
     popq    %r15
     .cfi_adjust_cfa_offset -8
     .cfi_restore %r15
@@ -97,30 +90,96 @@ FUNC(fern_arch_switch)
     .cfi_register %rip, %rcx
     movq    %rdx, %rax              /* arg: the resumed switch's result (a fresh one's too) */
     RESUME_JMP *%rcx
+.endm
 
-#if FERN_FP_CONTROL
-    /* Differing control bits are loaded; differing MXCSR status flags are not
-     * (loading them can cost ~50 ns): the target gets its control bits and
-     * keeps the status flags the CPU has now. */
-.Lfp_differs:
-    .cfi_restore_state              /* the frame as before .Lfp_done, not as after the jmp */
+/* On the target's stack, which owns FP control, with r8w = the x87 control
+ * word and r9d = the MXCSR the CPU has now, and at least one of them
+ * differing from the target's: differing control bits are loaded; differing
+ * MXCSR status flags are not (loading them can cost ~50 ns): the target gets
+ * its control bits and keeps the status flags the CPU has now. */
+.macro LOAD_DIFFERING_FP done
     cmpw    -8(%rsp), %r8w
     je      1f
     fldcw   -8(%rsp)                /* x87 control word differs */
 1:  movl    -4(%rsp), %eax          /* target MXCSR */
     xorl    %r9d, %eax
     testl   $MXCSR_CONTROL, %eax
-    jz      .Lfp_done               /* only status flags differ: keep the CPU's */
+    jz      \done                   /* only status flags differ: keep the CPU's */
     movl    -4(%rsp), %eax
     andl    $MXCSR_CONTROL, %eax    /* target control bits ... */
     andl    $MXCSR_STATUS, %r9d     /* ... with our status flags */
     orl     %r9d, %eax
     movl    %eax, -12(%rsp)         /* scratch below the FP save area */
     ldmxcsr -12(%rsp)
-    jmp     .Lfp_done
+    jmp     \done
+.endm
+
+    .text
+
+FUNC(fern_arch_switch)
+    .cfi_startproc
+    PUSH_CALLEE_SAVED
+#if FERN_FP_CONTROL
+    fnstcw  -8(%rsp)                /* callee-saved: x87 control word */
+    stmxcsr -4(%rsp)                /* callee-saved: MXCSR control bits (status rides along) */
+    movzwl  -8(%rsp), %r8d          /* read back each store whole: a load spanning */
+    movl    -4(%rsp), %r9d          /* both would miss store forwarding (~5 ns) */
+#endif
+    movq    %rsp, (%rdi)            /* *save = our stack pointer */
+    movq    %rsi, %rsp              /* the target's frame has the same layout: CFI holds */
+#if FERN_FP_CONTROL
+    cmpw    -8(%rsp), %r8w          /* same x87 control word ... */
+    jne     .Lfp_differs
+    cmpl    -4(%rsp), %r9d          /* ... and same MXCSR: nothing to load */
+    jne     .Lfp_differs
+#endif
+    .cfi_remember_state             /* the whole frame is saved: .Lfp_differs runs here */
+.Lfp_done:
+    POP_AND_RESUME
+
+#if FERN_FP_CONTROL
+.Lfp_differs:
+    .cfi_restore_state              /* the frame as before .Lfp_done, not as after the jmp */
+    cmpl    $0, -4(%rsp)
+    js      .Lfp_done               /* an FP-neutral target runs with ours */
+    LOAD_DIFFERING_FP .Lfp_done
 #endif
     .cfi_endproc
 ENDFUNC(fern_arch_switch)
+
+#if FERN_FP_CONTROL
+/* The switch out of an FP-neutral context: it saves no FP control (its
+ * slot says it owns none), so between two FP-neutral contexts it is the bare
+ * register switch. A target that owns FP control gets it as above. */
+FUNC(fern_arch_switch_fp_neutral)
+    .cfi_startproc
+    PUSH_CALLEE_SAVED
+    movl    $FP_NEUTRAL, -4(%rsp)
+    movq    %rsp, (%rdi)
+    cmpl    $0, -4(%rsi)            /* the target's slot, read before the switch to its stack */
+    movq    %rsi, %rsp
+    jns     .Lneutral_to_owner
+    .cfi_remember_state
+.Lneutral_done:
+    POP_AND_RESUME
+
+.Lneutral_to_owner:
+    .cfi_restore_state
+    fnstcw  -16(%rsp)               /* what the CPU has now, below the target's slot */
+    stmxcsr -12(%rsp)
+    movzwl  -16(%rsp), %r8d
+    movl    -12(%rsp), %r9d
+    cmpw    -8(%rsp), %r8w
+    jne     1f
+    cmpl    -4(%rsp), %r9d
+    je      .Lneutral_done
+1:  LOAD_DIFFERING_FP .Lneutral_done
+    .cfi_endproc
+ENDFUNC(fern_arch_switch_fp_neutral)
+#else
+/* FP control is thread state: every context is FP-neutral. */
+ALIAS(fern_arch_switch_fp_neutral, fern_arch_switch)
+#endif
 
 /* First code of a fresh context, entered from fern_arch_switch's jmp with
  * rax = arg, rbx = entry, r12 = data, rbp = 0. It ends both the unwind chain

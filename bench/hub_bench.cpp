@@ -16,21 +16,30 @@
 
 namespace {
 
-void BM_Yield_fern(benchmark::State& state) {
+void run_yield(benchmark::State& state, bool fp_neutral) {
   const int k = static_cast<int>(state.range(0));
   bool stop = false;
   std::vector<fern::AnyTask> others;
   for (int i = 0; i < k - 1; ++i)
-    others.push_back(fern::spawn([&stop] {
+    others.push_back(fern::spawn([&stop, fp_neutral] {
+      fern::Greenlet::current().set_fp_neutral(fp_neutral);
       while (!stop) fern::sleep(0);
     }).core());
+  fern::Greenlet::current().set_fp_neutral(fp_neutral);
+  fern::Hub::current().greenlet().set_fp_neutral(fp_neutral);
   fern::sleep(0);  // everyone is running: each main yield is one full round
   for (auto _ : state) fern::sleep(0);
+  fern::Greenlet::current().set_fp_neutral(false);
+  fern::Hub::current().greenlet().set_fp_neutral(false);
   stop = true;
   fern::joinall(others);
   state.SetItemsProcessed(state.iterations() * k);
 }
+void BM_Yield_fern(benchmark::State& state) { run_yield(state, false); }
 BENCHMARK(BM_Yield_fern)->Arg(2)->Arg(1000);
+// Every task, the main greenlet and the hub FP-neutral (Greenlet::set_fp_neutral).
+void BM_Yield_fern_fpneutral(benchmark::State& state) { run_yield(state, true); }
+BENCHMARK(BM_Yield_fern_fpneutral)->Arg(2)->Arg(1000);
 
 void BM_SpawnJoin_fern(benchmark::State& state) {
   const int n = static_cast<int>(state.range(0));

@@ -156,6 +156,22 @@ void run_fern_switch(benchmark::State& state) {
 void BM_Switch_fern(benchmark::State& state) { run_fern_switch<Clean>(state); }
 BENCHMARK(BM_Switch_fern);
 
+// Both contexts FP-neutral (Greenlet::set_fp_neutral at the raw level): the
+// switch saves and loads no FP control, the "clean path" of fern's switch.
+void neutral_echo(void* arg, void* data) {
+  auto* pair = static_cast<FernPair*>(data);
+  for (;;) arg = fern_arch_switch_fp_neutral(&pair->other, pair->main, arg);
+}
+void BM_Switch_fern_fpneutral(benchmark::State& state) {
+  ScopedStack stack;
+  FernPair pair;
+  pair.other = fern::arch::make_context(stack.base(), stack.size(), &neutral_echo, &pair);
+  fern::arch::set_fp_neutral(pair.other, true);
+  for (auto _ : state) fern_arch_switch_fp_neutral(&pair.main, pair.other, nullptr);
+  state.SetItemsProcessed(2 * state.iterations());
+}
+BENCHMARK(BM_Switch_fern_fpneutral);
+
 #if defined(__x86_64__) && defined(__ELF__) && !defined(__CET__)
 // The floor (bench/floor_switch_x86_64.S): push, store sp, load sp, pop,
 // jmp, nothing else; on fern's own frame layout and fresh contexts.
@@ -290,6 +306,23 @@ void BM_SwitchValue_fern(benchmark::State& state) {
   state.SetItemsProcessed(2 * state.iterations());
 }  // dropping `echo` kills it: GreenletExit unwinds its loop
 BENCHMARK(BM_SwitchValue_fern);
+
+// The same with both greenlets FP-neutral.
+void BM_SwitchValue_fern_fpneutral(benchmark::State& state) {
+  settle_fp_status();
+  fern::Greenlet main = fern::Greenlet::current();
+  fern::Greenlet echo([&main](fern::Value v) {
+    for (;;) v = main.switch_to(fern::value_cast<int>(v) + 1);
+  });
+  echo.set_fp_neutral(true);
+  main.set_fp_neutral(true);
+  int x = 0;
+  for (auto _ : state) x = fern::value_cast<int>(echo.switch_to(x));
+  benchmark::DoNotOptimize(x);
+  main.set_fp_neutral(false);
+  state.SetItemsProcessed(2 * state.iterations());
+}
+BENCHMARK(BM_SwitchValue_fern_fpneutral);
 
 #if FERN_HAVE_BOOST
 void BM_SwitchValue_boost_fiber(benchmark::State& state) {

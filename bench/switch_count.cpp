@@ -2,11 +2,13 @@
 // N switches as N/2 ping-pong round trips between the thread's stack and one
 // other context.
 //
-//   switch_count N [fern | floor | boost_fcontext | greenlet | greenlet_empty | create_run]
+//   switch_count N [fern | fern_fpneutral | floor | boost_fcontext | greenlet | greenlet_fpneutral | greenlet_empty | create_run]
 //
 // fern: the raw fern_arch_switch; boost_fcontext: jump_fcontext (when built
 // with Boost); floor: bench/floor_switch_x86_64.S, the fewest instructions a
 // switch can run (x86-64); greenlet: fern::Greenlet::switch_to with an int each way;
+// *_fpneutral: the same between FP-neutral contexts (greenlets), which save
+// and load no FP control;
 // create_run: N/2 greenlets created, run to completion (two switches each)
 // and destroyed, so twice the per-switch figure is the cost of one.
 #include <cstdio>
@@ -33,6 +35,21 @@ struct FernPair {
 void fern_echo(void* arg, void* data) {
   auto* pair = static_cast<FernPair*>(data);
   for (;;) arg = fern_arch_switch(&pair->other, pair->main, arg);
+}
+
+void neutral_echo(void* arg, void* data) {
+  auto* pair = static_cast<FernPair*>(data);
+  for (;;) arg = fern_arch_switch_fp_neutral(&pair->other, pair->main, arg);
+}
+
+// Both sides FP-neutral: the switch saves and loads no FP control.
+void run_fern_fpneutral(long round_trips) {
+  fern::arch::Stack stack = fern::arch::allocate_stack();
+  FernPair pair;
+  pair.other = fern::arch::make_context(stack.base, stack.size, &neutral_echo, &pair);
+  fern::arch::set_fp_neutral(pair.other, true);
+  for (long i = 0; i < round_trips; ++i) fern_arch_switch_fp_neutral(&pair.main, pair.other, nullptr);
+  fern::arch::release_stack(stack);
 }
 
 void run_fern(long round_trips) {
@@ -75,14 +92,17 @@ void run_floor(long round_trips) {
 #  define FERN_BENCH_FLOOR 1
 #endif
 
-void run_greenlet(long round_trips) {
+void run_greenlet(long round_trips, bool fp_neutral = false) {
   fern::Greenlet main = fern::Greenlet::current();
   fern::Greenlet echo([&main](fern::Value v) {
     for (;;) v = main.switch_to(fern::value_cast<int>(v) + 1);
   });
+  echo.set_fp_neutral(fp_neutral);
+  main.set_fp_neutral(fp_neutral);
   int x = 0;
   for (long i = 0; i < round_trips; ++i) x = fern::value_cast<int>(echo.switch_to(x));
   if (x != static_cast<int>(round_trips)) std::abort();
+  main.set_fp_neutral(false);
 }  // dropping `echo` kills it
 
 // The switch alone: nothing carried, the result dropped.
@@ -110,7 +130,7 @@ int main(int argc, char** argv) {
   long n = argc > 1 ? std::strtol(argv[1], &end, 10) : -1;
   std::string impl = argc > 2 ? argv[2] : "fern";
   if (argc < 2 || argc > 3 || *end != '\0' || n < 0 || n % 2 != 0) {
-    std::fprintf(stderr, "usage: %s N [fern | floor | boost_fcontext | greenlet | greenlet_empty | create_run]  (N switches, even)\n",
+    std::fprintf(stderr, "usage: %s N [fern | fern_fpneutral | floor | boost_fcontext | greenlet | greenlet_fpneutral | greenlet_empty | create_run]  (N switches, even)\n",
                  argv[0]);
     return 2;
   }
@@ -120,6 +140,10 @@ int main(int argc, char** argv) {
     run_greenlet(n / 2);
   } else if (impl == "greenlet_empty") {
     run_greenlet_empty(n / 2);
+  } else if (impl == "fern_fpneutral") {
+    run_fern_fpneutral(n / 2);
+  } else if (impl == "greenlet_fpneutral") {
+    run_greenlet(n / 2, true);
 #if FERN_BENCH_FLOOR
   } else if (impl == "floor") {
     run_floor(n / 2);

@@ -260,7 +260,14 @@ void prepare_transfer(ThreadState& ts, GreenletImpl* from, GreenletImpl* target)
 inline void* transfer(ThreadState& ts, GreenletImpl* from, GreenletImpl* target, Transfer* out) noexcept {
   prepare_transfer(ts, from, target);
   ts.xfer_word = kXferTransfer;
-  return arch::switch_fiber(from->fiber, target->fiber, out);
+#if FERN_FP_CHECKS
+  if (from->fp_neutral) fp_neutral_leaves(from);
+  void* landed = arch::switch_fiber(from->fiber, target->fiber, out, false, from->fp_neutral);
+  if (from->fp_neutral) fp_neutral_landed();
+  return landed;
+#else
+  return arch::switch_fiber(from->fiber, target->fiber, out, false, from->fp_neutral);
+#endif
 }
 
 // Runs among the thread-local destructors. When they run on a greenlet
@@ -296,6 +303,7 @@ inline void start(GreenletImpl* g) {
   arm_exit_sentinel(t_state);
   g->stack = arch::allocate_stack(g->stack.size);  // the size asked for
   arch::fiber_start(g->fiber, g->stack, &GreenletImpl::entry, g);
+  if (g->fp_neutral) arch::set_fp_neutral(g->fiber.context, true);
   set_status(g, kSuspended);
 }
 
@@ -401,7 +409,7 @@ Value switch_general_carrying(GreenletImpl* target, std::uintptr_t word, void* a
 // What the key does not admit but needs only bookkeeping: a suspended target
 // (the running greenlet had no references), an unstarted one with run (GL-9:
 // it starts with the value; StackError leaves it unstarted).
-SwitchFibers begin_slow(GreenletImpl* target) {
+SwitchPair begin_slow(GreenletImpl* target) {
   ThreadState& ts = t_state;
   if (target == nullptr || ts.current == nullptr || ts.exiting || thread_of(target) != ts.serial)
     return {nullptr, nullptr};
@@ -413,7 +421,7 @@ SwitchFibers begin_slow(GreenletImpl* target) {
   }
   GreenletImpl* from = impl(ts.current);
   prepare_transfer(ts, from, target);
-  return {&from->fiber, &target->fiber};
+  return {from, target};
 }
 
 bool prepare_start(GreenletImpl* g) noexcept {
@@ -572,6 +580,9 @@ void release(GreenletImpl* g) noexcept {
 void GreenletImpl::entry(void* arg, void* data) {
   auto* self = static_cast<GreenletImpl*>(data);
   arch::fiber_after_switch(self->fiber);
+#if FERN_FP_CHECKS
+  if (self->fp_neutral) fp_neutral_landed();
+#endif
   ThreadState& ts = t_state;
   GreenletImpl* target = run_to_end(ts, self, arg);
   // Ended without an error: the hub may have the next greenlet of its batch
@@ -595,10 +606,28 @@ void GreenletImpl::entry(void* arg, void* data) {
     ts.xfer_word = ValueAccess::word(*ts.ending.value);
     out = ValueAccess::bits(*ts.ending.value);
   }
-  arch::switch_fiber(self->fiber, target->fiber, out, true);
+#if FERN_FP_CHECKS
+  if (self->fp_neutral) fp_neutral_leaves(self);
+#endif
+  // Its FP control is never resumed: it switches as an FP-neutral one.
+  arch::switch_fiber(self->fiber, target->fiber, out, true, true);
   std::fputs("fern: a finished greenlet was resumed\n", stderr);
   std::abort();
 }
+
+#if FERN_FP_CHECKS
+void fp_neutral_landed() noexcept { t_state.fp_found = arch::fp_control_now(); }
+
+void fp_neutral_leaves(GreenletCore* g) noexcept {
+  if (arch::fp_control_now() == t_state.fp_found) return;
+  std::fprintf(stderr,
+               "fern: FP-neutral greenlet %lu changed the thread's FP control (rounding, exception masks, "
+               "flush-to-zero) and did not restore it before switching out: an FP-neutral greenlet must leave "
+               "it as it found it (or not be FP-neutral: Greenlet::set_fp_neutral)\n",
+               impl(g)->id);
+  std::abort();
+}
+#endif
 
 }  // namespace detail
 
@@ -672,6 +701,23 @@ bool Greenlet::started() const noexcept { return impl_ && detail::status(impl_) 
 bool Greenlet::active() const noexcept { return impl_ && detail::is_active(impl_); }
 bool Greenlet::dead() const noexcept { return impl_ && detail::status(impl_) == detail::kDead; }
 bool Greenlet::is_main() const noexcept { return impl_ && impl_->is_main; }
+
+bool Greenlet::fp_neutral() const noexcept { return impl_ && impl_->fp_neutral; }
+
+void Greenlet::set_fp_neutral(bool neutral) const {
+  GreenletImpl& g = checked();
+  if (detail::thread_of(&g) != detail::state().serial)
+    throw CrossThreadError("fern: set_fp_neutral on another thread's greenlet");
+  if (g.fp_neutral == neutral) return;
+  g.fp_neutral = neutral;
+  std::uint64_t s = detail::status(&g);
+  // A suspended one's frame says it from now on; an unstarted one's frame
+  // will (start); the running one's next switch out writes its frame.
+  if (s == detail::kSuspended || s == detail::kSuspendedEh) arch::set_fp_neutral(g.fiber.context, neutral);
+#if FERN_FP_CHECKS
+  if (s == detail::kRunning && neutral) detail::fp_neutral_landed();
+#endif
+}
 unsigned long Greenlet::id() const noexcept { return impl_ ? impl_->id : 0; }
 std::size_t Greenlet::stack_size() const noexcept { return impl_ && impl_->stack ? impl_->stack.size : 0; }
 

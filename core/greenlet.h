@@ -270,6 +270,22 @@ class Greenlet {
   bool dead() const noexcept;
   bool is_main() const noexcept;
 
+  // FP-neutral (false by default): the greenlet owns no FP control state
+  // (the x87 control word and MXCSR's control bits on x86-64; FPCR on AArch64
+  // when FERN_FP_CONTROL keeps it per greenlet). Switching out of it saves
+  // none and switching into it loads none: it runs with whatever the thread
+  // has, so between two FP-neutral greenlets a switch is the bare register
+  // switch. In exchange it must leave the FP control it found, rounding mode
+  // and exception masks included, at each switch out: code that calls
+  // fesetround or _mm_setcsr and switches before restoring them must not run
+  // in an FP-neutral greenlet. Debug and sanitizer builds (FERN_FP_CHECKS)
+  // abort with a message when one does. A greenlet that owns FP control again
+  // starts from the caller's. Any state, any greenlet of this thread (the
+  // main greenlet and a task's greenlet too); throws GreenletError for an
+  // empty handle, CrossThreadError for another thread's.
+  void set_fp_neutral(bool neutral) const;
+  bool fp_neutral() const noexcept;
+
   // The parent (empty for a main greenlet). set_parent throws
   // CyclicParentError, CrossThreadError, or GreenletError for an empty
   // parent or a main greenlet (GL-14, GL-18).

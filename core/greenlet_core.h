@@ -75,10 +75,13 @@ struct GreenletCore : GreenletHead {
   // of this word is not padding (a greenlet is most of an idle connection's
   // heap). A count of exceptions in flight at once on one stack never nears
   // 65,535.
-  void* eh_caught = nullptr;
   std::uint16_t eh_uncaught = 0;
   bool is_main = false;
+  // Owns no FP control (Greenlet::set_fp_neutral). Read by every switch out,
+  // so it sits in the word after the key, in the key's cache line.
+  bool fp_neutral = false;
   unsigned refs = 1;
+  void* eh_caught = nullptr;
 };
 inline GreenletCore* core_of(GreenletImpl* g) noexcept { return reinterpret_cast<GreenletCore*>(g); }
 inline bool is_unstarted(GreenletImpl* g) noexcept { return (core_of(g)->key & kStatusMask) == kUnstarted; }
@@ -144,21 +147,31 @@ struct ThreadState {
   // greenlet its result would go to, the one to switch to instead (hub.cpp;
   // null without a hub). The result is dropped when it names another.
   GreenletImpl* (*end_handoff)(GreenletImpl* to) noexcept;
+#if FERN_FP_CHECKS
+  std::uint64_t fp_found;  // FP control an FP-neutral greenlet found when it landed
+#endif
 };
 extern __thread ThreadState t_state;
+
+#if FERN_FP_CHECKS
+// The FP-neutral greenlet running now landed (notes the FP control it found)
+// or leaves (aborts with a message if that changed). greenlet.cpp.
+void fp_neutral_landed() noexcept;
+void fp_neutral_leaves(GreenletCore* g) noexcept;
+#endif
 
 // The rare parts of a switch, out of line (greenlet.cpp). begin_slow: a
 // switch the key does not admit but that needs only bookkeeping first (an
 // unstarted target, which it starts or throws StackError; a running greenlet
-// without references); it returns the fibers to switch between, or nulls and
+// without references); it returns the greenlets to switch between, or nulls and
 // switch_general does the whole switch (checks, dead targets, errors,
 // switching to oneself). land_after: the landing's work when landing_work is
 // set. finish_transfer: the landing of a value or error in a Transfer.
-struct SwitchFibers {
-  arch::Fiber* from;
-  arch::Fiber* to;
+struct SwitchPair {
+  GreenletCore* from;
+  GreenletCore* to;
 };
-SwitchFibers begin_slow(GreenletImpl* target);
+SwitchPair begin_slow(GreenletImpl* target);
 Value switch_general(GreenletImpl* target, Transfer* t);
 Value switch_general_carrying(GreenletImpl* target, std::uintptr_t word, void* arg);
 void land_after() noexcept;
@@ -191,7 +204,7 @@ bool prepare_start(GreenletImpl* g) noexcept;
   // a reference to a __thread object tests stale flags (a false report).
   std::uint64_t key = t_state.fast_key;
   EhGlobals* eh = t_state.eh;
-  SwitchFibers f;
+  SwitchPair f;
   if (__builtin_expect(target != nullptr && core_of(target)->key == key &&
                            (reinterpret_cast<std::uintptr_t>(eh->caught_exceptions) | eh->uncaught_exceptions) == 0,
                        1)) {
@@ -200,13 +213,20 @@ bool prepare_start(GreenletImpl* g) noexcept;
     from->key = key;  // suspended
     to->key = key | kRunning;
     t_state.current = to;
-    f = {&from->fiber, &to->fiber};
+    f = {from, to};
   } else {
     f = begin_slow(target);
     if (!f.from) return switch_general_carrying(target, word, arg);
   }
   t_state.xfer_word = word;
-  return finish_switch(arch::switch_fiber(*f.from, *f.to, arg));
+#if FERN_FP_CHECKS
+  if (f.from->fp_neutral) fp_neutral_leaves(f.from);
+  void* landed = arch::switch_fiber(f.from->fiber, f.to->fiber, arg, false, f.from->fp_neutral);
+  if (f.from->fp_neutral) fp_neutral_landed();
+  return finish_switch(landed);
+#else
+  return finish_switch(arch::switch_fiber(f.from->fiber, f.to->fiber, arg, false, f.from->fp_neutral));
+#endif
 }
 
 // A switch carrying a value in registers (its Value word and bits).

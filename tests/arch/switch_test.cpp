@@ -2,6 +2,7 @@
 // registers and FP control state the ABI says a call preserves.
 #include <gtest/gtest.h>
 
+#include <array>
 #include <cfenv>
 #include <cmath>
 #include <cstdint>
@@ -148,6 +149,102 @@ TEST(ArchSwitch, StatusFlagsStayWithTheCpuWhileControlBitsSwitch) {
   fern_arch_switch(&p.main, p.side, nullptr);
   EXPECT_EQ(side_round, FE_UPWARD);
   std::feclearexcept(FE_ALL_EXCEPT);
+}
+
+// An FP-neutral context saves no FP control when it switches out and gets
+// none loaded when it is switched to: it runs with whatever the thread has.
+TEST(ArchSwitch, FpNeutralContextRunsWithTheThreadsFpControl) {
+  static int side_saw_first;
+  static int side_saw_second;
+  Pair p;
+  std::fesetround(FE_DOWNWARD);  // the creator's, which an owning context would start with
+  p.start([](void*, void* data) {
+    auto* pair = static_cast<Pair*>(data);
+    side_saw_first = std::fegetround();
+    fern_arch_switch_fp_neutral(&pair->side, pair->main, nullptr);
+    side_saw_second = std::fegetround();
+    fern_arch_switch_fp_neutral(&pair->side, pair->main, nullptr);
+    std::abort();
+  });
+  fern::arch::set_fp_neutral(p.side, true);
+  std::fesetround(FE_UPWARD);
+  fern_arch_switch(&p.main, p.side, nullptr);
+  int main_after_first = std::fegetround();
+  std::fesetround(FE_TOWARDZERO);
+  fern_arch_switch(&p.main, p.side, nullptr);
+  std::fesetround(FE_TONEAREST);
+  EXPECT_EQ(side_saw_first, FE_UPWARD);  // not the creator's FE_DOWNWARD
+  EXPECT_EQ(main_after_first, FE_UPWARD);
+  EXPECT_EQ(side_saw_second, FE_TOWARDZERO);
+}
+
+// From an FP-neutral context to one that owns FP control: the owner's is
+// loaded (control bits only: the status flags stay with the CPU), and
+// between two FP-neutral contexts nothing is saved or loaded at all.
+TEST(ArchSwitch, FpNeutralToOwnerLoadsTheOwnersAndNeutralToNeutralLoadsNothing) {
+  static Context owner, neutral_a, neutral_b, main_ctx;
+  static int owner_saw, b_saw, main_saw;
+  static bool b_saw_inexact;
+  auto stacks = std::array<fern::arch::Stack, 3>{fern::arch::allocate_stack(), fern::arch::allocate_stack(),
+                                                  fern::arch::allocate_stack()};
+  std::fesetround(FE_UPWARD);
+  owner = fern::arch::make_context(stacks[0].base, stacks[0].size, [](void*, void*) {
+    owner_saw = std::fegetround();
+    fern_arch_switch(&owner, main_ctx, nullptr);
+    std::abort();
+  }, nullptr);
+  std::fesetround(FE_TONEAREST);
+  neutral_a = fern::arch::make_context(stacks[1].base, stacks[1].size, [](void*, void*) {
+    // Breaks its contract on purpose, to show that the next switch between
+    // neutral contexts carries the change as it is.
+    std::fesetround(FE_DOWNWARD);
+    volatile double third = 1.0;
+    third = third / 3.0;  // FE_INEXACT
+    fern_arch_switch_fp_neutral(&neutral_a, neutral_b, nullptr);
+    std::abort();
+  }, nullptr);
+  neutral_b = fern::arch::make_context(stacks[2].base, stacks[2].size, [](void*, void*) {
+    b_saw = std::fegetround();
+    b_saw_inexact = std::fetestexcept(FE_INEXACT) != 0;
+    fern_arch_switch_fp_neutral(&neutral_b, owner, nullptr);
+    std::abort();
+  }, nullptr);
+  fern::arch::set_fp_neutral(neutral_a, true);
+  fern::arch::set_fp_neutral(neutral_b, true);
+  std::feclearexcept(FE_ALL_EXCEPT);
+  fern_arch_switch(&main_ctx, neutral_a, nullptr);
+  main_saw = std::fegetround();
+  bool main_saw_inexact = std::fetestexcept(FE_INEXACT) != 0;
+  std::fesetround(FE_TONEAREST);
+  std::feclearexcept(FE_ALL_EXCEPT);
+  for (auto& s : stacks) fern::arch::release_stack(s);
+  EXPECT_EQ(b_saw, FE_DOWNWARD);   // neutral to neutral: a's change, as it was
+  EXPECT_TRUE(b_saw_inexact);
+  EXPECT_EQ(owner_saw, FE_UPWARD); // neutral to owner: the owner's loaded
+  EXPECT_EQ(main_saw, FE_TONEAREST);
+  EXPECT_TRUE(main_saw_inexact);   // the status flags stayed with the CPU throughout
+}
+
+// set_fp_neutral(false) on a suspended context: it owns FP control again,
+// starting from the caller's at that moment.
+TEST(ArchSwitch, AContextThatOwnsFpControlAgainStartsFromTheCallers) {
+  static int side_saw;
+  Pair p;
+  p.start([](void*, void* data) {
+    auto* pair = static_cast<Pair*>(data);
+    side_saw = std::fegetround();
+    fern_arch_switch(&pair->side, pair->main, nullptr);
+    std::abort();
+  });
+  fern::arch::set_fp_neutral(p.side, true);
+  std::fesetround(FE_UPWARD);
+  fern::arch::set_fp_neutral(p.side, false);
+  std::fesetround(FE_DOWNWARD);
+  fern_arch_switch(&p.main, p.side, nullptr);
+  int main_after = std::fegetround();
+  std::fesetround(FE_TONEAREST);
+  EXPECT_EQ(side_saw, FE_UPWARD);
+  EXPECT_EQ(main_after, FE_DOWNWARD);
 }
 
 #else

@@ -25,7 +25,12 @@ std::uintptr_t aligned_top(void* stack_base, std::size_t size) {
 
 #if defined(__x86_64__)
 
-Context make_context(void* stack_base, std::size_t size, EntryFn entry, void* data) noexcept {
+// The FP save area of an FP-neutral frame: FP_NEUTRAL (x86_64_sysv.S), bit
+// 31 of its MXCSR half.
+constexpr std::uint64_t kNeutralSlot = std::uint64_t{0x80000000} << 32;
+
+Context make_context(void* stack_base, std::size_t size, EntryFn entry, void* data,
+                     bool fp_from_first_switch) noexcept {
   // After the switch pops 6 registers and the resume address, rsp must be
   // 16-byte aligned so that the trampoline's call enters entry ABI-aligned.
   auto top = aligned_top(stack_base, size);
@@ -38,8 +43,8 @@ Context make_context(void* stack_base, std::size_t size, EntryFn entry, void* da
   frame[5] = 0;                                                      // rbp: chain end
   frame[6] = reinterpret_cast<std::uint64_t>(&fern_arch_trampoline); // resume address
   // FP save area in the red zone: the creator's x87 control word at -8,
-  // its MXCSR at -4.
-  frame[-1] = fern_arch_fp_control();
+  // its MXCSR at -4 (or FP_NEUTRAL there).
+  frame[-1] = fp_from_first_switch ? kNeutralSlot : fern_arch_fp_control();
   return frame;
 }
 
@@ -47,7 +52,7 @@ void set_fp_neutral(Context context, bool neutral) noexcept {
   // The FP save area is the 8 bytes below the saved stack pointer; FP_NEUTRAL
   // (x86_64_sysv.S) is bit 31 of its MXCSR half.
   auto* slot = static_cast<std::uint64_t*>(context) - 1;
-  *slot = neutral ? std::uint64_t{0x80000000} << 32 : fern_arch_fp_control();
+  *slot = neutral ? kNeutralSlot : fern_arch_fp_control();
 }
 
 std::uint64_t fp_control_now() noexcept {
@@ -56,21 +61,25 @@ std::uint64_t fp_control_now() noexcept {
 
 #elif defined(__aarch64__)
 
-Context make_context(void* stack_base, std::size_t size, EntryFn entry, void* data) noexcept {
+// FPCR's slot in an FP-neutral frame: bit 63 (aarch64_aapcs64.S).
+constexpr std::uint64_t kNeutralSlot = std::uint64_t{1} << 63;
+
+Context make_context(void* stack_base, std::size_t size, EntryFn entry, void* data,
+                     bool fp_from_first_switch) noexcept {
   auto top = aligned_top(stack_base, size);
   auto* frame = reinterpret_cast<std::uint64_t*>(top - 176);
   std::memset(frame, 0, 176);
   frame[0] = reinterpret_cast<std::uint64_t>(entry);                  // x19
   frame[1] = reinterpret_cast<std::uint64_t>(data);                   // x20
   frame[11] = reinterpret_cast<std::uint64_t>(&fern_arch_trampoline); // x30: resume address
-  frame[20] = fern_arch_fp_control();                                         // FPCR
+  frame[20] = fp_from_first_switch ? kNeutralSlot : fern_arch_fp_control();    // FPCR
   return frame;
 }
 
 void set_fp_neutral(Context context, bool neutral) noexcept {
   // FPCR's slot, 160 bytes above the saved stack pointer; bit 63 marks an
   // FP-neutral context (aarch64_aapcs64.S).
-  static_cast<std::uint64_t*>(context)[20] = neutral ? std::uint64_t{1} << 63 : fern_arch_fp_control();
+  static_cast<std::uint64_t*>(context)[20] = neutral ? kNeutralSlot : fern_arch_fp_control();
 }
 
 std::uint64_t fp_control_now() noexcept { return fern_arch_fp_control(); }

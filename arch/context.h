@@ -20,8 +20,12 @@ using EntryFn = void (*)(void* arg, void* data);
 // Lays out a fresh context at the top of [stack_base, stack_base + size) so
 // that the first switch into it calls entry(arg, data) on that stack, 16-byte
 // aligned, with the unwind and frame-pointer chains ending at the trampoline.
-// The new context starts with the caller's FP control state. No allocation.
-Context make_context(void* stack_base, std::size_t size, EntryFn entry, void* data) noexcept;
+// The new context starts with the caller's FP control state; with
+// fp_from_first_switch, with that of the switch that first enters it (its
+// frame is FP-neutral until then, and making it reads no FP control: for a
+// context made by the switch that enters it). No allocation.
+Context make_context(void* stack_base, std::size_t size, EntryFn entry, void* data,
+                     bool fp_from_first_switch = false) noexcept;
 
 // Makes a suspended (or fresh) context FP-neutral: switching to it loads no
 // FP control, it runs with the thread's (see fern_arch_switch_fp_neutral);

@@ -48,10 +48,11 @@ bool in_running_fake_frame(const void* addr) noexcept;
 inline bool in_running_fake_frame(const void*) noexcept { return false; }
 #endif
 
-// Lays out `fiber` on `stack` to start with entry(arg, data). No allocation.
+// Lays out `fiber` on `stack` to start with entry(arg, data), and the FP
+// control of the switch that first enters it (make_context). No allocation.
 inline void fiber_start(Fiber& fiber, Stack stack, EntryFn entry, void* data) noexcept {
   fiber_prepare(fiber, stack);  // first: it unpoisons a reused stack for ASan
-  fiber.context = make_context(stack.base, stack.size, entry, data);
+  fiber.context = make_context(stack.base, stack.size, entry, data, true);
 }
 
 // Switches from `from` (the running context) to `to`, handing it `arg`;

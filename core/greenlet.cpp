@@ -302,8 +302,10 @@ void arm_exit_sentinel(ThreadState& ts) {
 inline void start(GreenletImpl* g) {
   arm_exit_sentinel(t_state);
   g->stack = arch::allocate_stack(g->stack.size);  // the size asked for
+  // Its frame is FP-neutral until its first switch out: it starts with the
+  // FP control of the switch that starts it (right after this), as in
+  // Python's greenlet, without reading it here.
   arch::fiber_start(g->fiber, g->stack, &GreenletImpl::entry, g);
-  if (g->fp_neutral) arch::set_fp_neutral(g->fiber.context, true);
   set_status(g, kSuspended);
 }
 

@@ -58,9 +58,7 @@ struct TaskAccess {
   }
 };
 
-TaskBase::TaskBase() : ident_(t_next_ident++) {
-  Hub& hub = Hub::current();
-  greenlet_ = Greenlet([this] { bootstrap(); }, hub.greenlet());
+TaskBase::TaskBase() : greenlet_([this] { bootstrap(); }, Hub::current().greenlet()), ident_(t_next_ident++) {
   detail::head_of(detail::impl_of(greenlet_))->task = this;  // for dump_greenlets and gdb
   node_.task = this;
   node_.greenlet = detail::impl_of(greenlet_);

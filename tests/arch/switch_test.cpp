@@ -225,6 +225,34 @@ TEST(ArchSwitch, FpNeutralToOwnerLoadsTheOwnersAndNeutralToNeutralLoadsNothing) 
   EXPECT_TRUE(main_saw_inexact);   // the status flags stayed with the CPU throughout
 }
 
+// make_context(..., fp_from_first_switch): no FP read when the frame is
+// made; the context starts with the FP control of the switch that enters it
+// first, and owns its own from its first switch out.
+TEST(ArchSwitch, AContextMadeForItsFirstSwitchStartsWithThatSwitchsFpControl) {
+  static Context main_ctx, side;
+  static int side_saw_first, side_saw_later;
+  fern::arch::Stack stack = fern::arch::allocate_stack();
+  std::fesetround(FE_DOWNWARD);  // the maker's: not what it starts with
+  side = fern::arch::make_context(stack.base, stack.size, [](void*, void*) {
+    side_saw_first = std::fegetround();
+    std::fesetround(FE_TOWARDZERO);
+    fern_arch_switch(&side, main_ctx, nullptr);
+    side_saw_later = std::fegetround();
+    fern_arch_switch(&side, main_ctx, nullptr);
+    std::abort();
+  }, nullptr, true);
+  std::fesetround(FE_UPWARD);
+  fern_arch_switch(&main_ctx, side, nullptr);
+  int main_after = std::fegetround();
+  std::fesetround(FE_TONEAREST);
+  fern_arch_switch(&main_ctx, side, nullptr);
+  std::fesetround(FE_TONEAREST);
+  fern::arch::release_stack(stack);
+  EXPECT_EQ(side_saw_first, FE_UPWARD);
+  EXPECT_EQ(main_after, FE_UPWARD);          // main's own, kept
+  EXPECT_EQ(side_saw_later, FE_TOWARDZERO);  // its own from its first switch out
+}
+
 // set_fp_neutral(false) on a suspended context: it owns FP control again,
 // starting from the caller's at that moment.
 TEST(ArchSwitch, AContextThatOwnsFpControlAgainStartsFromTheCallers) {

@@ -62,8 +62,10 @@ inline void fiber_start(Fiber& fiber, Stack stack, EntryFn entry, void* data) no
 inline void* switch_fiber(Fiber& from, Fiber& to, void* arg, bool from_ends = false,
                           bool fp_neutral = false) noexcept {
   fiber_before_switch(from, to, from_ends);
-  void* result = fp_neutral ? fern_arch_switch_fp_neutral(&from.context, to.context, arg)
-                            : fern_arch_switch(&from.context, to.context, arg);
+  // Expected not: the owning switch is the fall-through, with no taken
+  // jump before the call or after the landing.
+  void* result = __builtin_expect(fp_neutral, 0) ? fern_arch_switch_fp_neutral(&from.context, to.context, arg)
+                                                 : fern_arch_switch(&from.context, to.context, arg);
   fiber_after_switch(from);
   return result;
 }

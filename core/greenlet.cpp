@@ -260,14 +260,7 @@ void prepare_transfer(ThreadState& ts, GreenletImpl* from, GreenletImpl* target)
 inline void* transfer(ThreadState& ts, GreenletImpl* from, GreenletImpl* target, Transfer* out) noexcept {
   prepare_transfer(ts, from, target);
   ts.xfer_word = kXferTransfer;
-#if FERN_FP_CHECKS
-  if (from->fp_neutral) fp_neutral_leaves(from);
-  void* landed = arch::switch_fiber(from->fiber, target->fiber, out, false, from->fp_neutral);
-  if (from->fp_neutral) fp_neutral_landed();
-  return landed;
-#else
-  return arch::switch_fiber(from->fiber, target->fiber, out, false, from->fp_neutral);
-#endif
+  return switch_stacks(from, target, out);
 }
 
 // Runs among the thread-local destructors. When they run on a greenlet

@@ -160,6 +160,20 @@ void fp_neutral_landed() noexcept;
 void fp_neutral_leaves(GreenletCore* g) noexcept;
 #endif
 
+// The stack switch between two greenlets whose bookkeeping is done: the
+// FP-neutral entry for an FP-neutral `from`, its contract checked around it
+// where FERN_FP_CHECKS is on.
+[[gnu::always_inline]] inline void* switch_stacks(GreenletCore* from, GreenletCore* to, void* arg) noexcept {
+#if FERN_FP_CHECKS
+  if (from->fp_neutral) fp_neutral_leaves(from);
+  void* landed = arch::switch_fiber(from->fiber, to->fiber, arg, false, from->fp_neutral);
+  if (from->fp_neutral) fp_neutral_landed();
+  return landed;
+#else
+  return arch::switch_fiber(from->fiber, to->fiber, arg, false, from->fp_neutral);
+#endif
+}
+
 // The rare parts of a switch, out of line (greenlet.cpp). begin_slow: a
 // switch the key does not admit but that needs only bookkeeping first (an
 // unstarted target, which it starts or throws StackError; a running greenlet
@@ -219,14 +233,7 @@ bool prepare_start(GreenletImpl* g) noexcept;
     if (!f.from) return switch_general_carrying(target, word, arg);
   }
   t_state.xfer_word = word;
-#if FERN_FP_CHECKS
-  if (f.from->fp_neutral) fp_neutral_leaves(f.from);
-  void* landed = arch::switch_fiber(f.from->fiber, f.to->fiber, arg, false, f.from->fp_neutral);
-  if (f.from->fp_neutral) fp_neutral_landed();
-  return finish_switch(landed);
-#else
-  return finish_switch(arch::switch_fiber(f.from->fiber, f.to->fiber, arg, false, f.from->fp_neutral));
-#endif
+  return finish_switch(switch_stacks(f.from, f.to, arg));
 }
 
 // A switch carrying a value in registers (its Value word and bits).

@@ -21,13 +21,21 @@ std::uintptr_t aligned_top(void* stack_base, std::size_t size) {
   return ((reinterpret_cast<std::uintptr_t>(stack_base) + size) & ~std::uintptr_t{15}) - 16;
 }
 
+// A frame's FP save area as the switch stores it: FP-neutral (the marker of
+// the .S files: bit 31 of the MXCSR half on x86-64, which MXCSR never has;
+// bit 63 of FPCR's slot on AArch64), or the caller's FP control.
+std::uint64_t fp_slot(bool neutral) noexcept {
+#if defined(__x86_64__)
+  constexpr std::uint64_t kNeutralSlot = std::uint64_t{0x80000000} << 32;
+#else
+  constexpr std::uint64_t kNeutralSlot = std::uint64_t{1} << 63;
+#endif
+  return neutral ? kNeutralSlot : fern_arch_fp_control();
+}
+
 }  // namespace
 
 #if defined(__x86_64__)
-
-// The FP save area of an FP-neutral frame: FP_NEUTRAL (x86_64_sysv.S), bit
-// 31 of its MXCSR half.
-constexpr std::uint64_t kNeutralSlot = std::uint64_t{0x80000000} << 32;
 
 Context make_context(void* stack_base, std::size_t size, EntryFn entry, void* data,
                      bool fp_from_first_switch) noexcept {
@@ -44,15 +52,12 @@ Context make_context(void* stack_base, std::size_t size, EntryFn entry, void* da
   frame[6] = reinterpret_cast<std::uint64_t>(&fern_arch_trampoline); // resume address
   // FP save area in the red zone: the creator's x87 control word at -8,
   // its MXCSR at -4 (or FP_NEUTRAL there).
-  frame[-1] = fp_from_first_switch ? kNeutralSlot : fern_arch_fp_control();
+  frame[-1] = fp_slot(fp_from_first_switch);
   return frame;
 }
 
 void set_fp_neutral(Context context, bool neutral) noexcept {
-  // The FP save area is the 8 bytes below the saved stack pointer; FP_NEUTRAL
-  // (x86_64_sysv.S) is bit 31 of its MXCSR half.
-  auto* slot = static_cast<std::uint64_t*>(context) - 1;
-  *slot = neutral ? kNeutralSlot : fern_arch_fp_control();
+  static_cast<std::uint64_t*>(context)[-1] = fp_slot(neutral);  // the 8 bytes below the saved sp
 }
 
 std::uint64_t fp_control_now() noexcept {
@@ -60,9 +65,6 @@ std::uint64_t fp_control_now() noexcept {
 }
 
 #elif defined(__aarch64__)
-
-// FPCR's slot in an FP-neutral frame: bit 63 (aarch64_aapcs64.S).
-constexpr std::uint64_t kNeutralSlot = std::uint64_t{1} << 63;
 
 Context make_context(void* stack_base, std::size_t size, EntryFn entry, void* data,
                      bool fp_from_first_switch) noexcept {
@@ -72,14 +74,12 @@ Context make_context(void* stack_base, std::size_t size, EntryFn entry, void* da
   frame[0] = reinterpret_cast<std::uint64_t>(entry);                  // x19
   frame[1] = reinterpret_cast<std::uint64_t>(data);                   // x20
   frame[11] = reinterpret_cast<std::uint64_t>(&fern_arch_trampoline); // x30: resume address
-  frame[20] = fp_from_first_switch ? kNeutralSlot : fern_arch_fp_control();    // FPCR
+  frame[20] = fp_slot(fp_from_first_switch);                                  // FPCR
   return frame;
 }
 
 void set_fp_neutral(Context context, bool neutral) noexcept {
-  // FPCR's slot, 160 bytes above the saved stack pointer; bit 63 marks an
-  // FP-neutral context (aarch64_aapcs64.S).
-  static_cast<std::uint64_t*>(context)[20] = neutral ? kNeutralSlot : fern_arch_fp_control();
+  static_cast<std::uint64_t*>(context)[20] = fp_slot(neutral);  // FPCR's slot, 160 bytes up
 }
 
 std::uint64_t fp_control_now() noexcept { return fern_arch_fp_control(); }

@@ -71,10 +71,10 @@ struct GreenletCore : GreenletHead {
   arch::Fiber fiber;
   std::uint64_t key = 0;  // (thread serial << kStatusBits) | status
   // Its C++ exception state while suspended with status kSuspendedEh (else
-  // stale): __cxa_eh_globals' two fields, copied one by one so that the rest
-  // of this word is not padding (a greenlet is most of an idle connection's
-  // heap). A count of exceptions in flight at once on one stack never nears
-  // 65,535.
+  // stale): __cxa_eh_globals' two fields (eh_caught is last), copied one by
+  // one so that the rest of this word is not padding (a greenlet is most of
+  // an idle connection's heap). A count of exceptions in flight at once on
+  // one stack never nears 65,535.
   std::uint16_t eh_uncaught = 0;
   bool is_main = false;
   // Owns no FP control (Greenlet::set_fp_neutral). Read by every switch out,

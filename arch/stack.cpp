@@ -43,11 +43,22 @@ std::size_t checked_size(std::size_t bytes) {
   return round_to_pages(bytes);
 }
 
+// Free stacks of one size. The hot ones (pages still committed: reuse is
+// free) form a LIFO linked through each one's top word, which the stack's
+// next user writes first anyway (its first frame), so taking or giving one
+// touches no other memory and allocates nothing. The cold ones (pages
+// returned with MADV_DONTNEED) are listed apart: writing a link into one
+// would commit a page again.
 struct SizeClass {
   std::size_t size;
-  std::vector<void*> hot;   // free, pages still committed: reuse is free
-  std::vector<void*> cold;  // free, pages returned with MADV_DONTNEED
+  void* hot = nullptr;
+  std::size_t hot_count = 0;
+  std::vector<void*> cold;
 };
+
+void*& hot_link(void* base, std::size_t size) noexcept {
+  return *reinterpret_cast<void**>(static_cast<char*>(base) + size - sizeof(void*));
+}
 
 struct Region {
   char* base;
@@ -64,12 +75,13 @@ struct Pool {
   std::vector<SizeClass> classes;  // usually one entry: linear search is fastest
   std::vector<Region> regions;
   std::size_t live = 0;
+  SizeClass* last = nullptr;  // the class used last: the fast paths try it alone
 
   SizeClass& of(std::size_t size) {
     for (auto& c : classes)
-      if (c.size == size) return c;
-    classes.push_back(SizeClass{size, {}, {}});
-    return classes.back();
+      if (c.size == size) return *(last = &c);
+    classes.push_back(SizeClass{size, nullptr, 0, {}});
+    return *(last = &classes.back());
   }
 
   ~Pool();
@@ -83,13 +95,15 @@ Pool::~Pool() {
   t_pool_gone = true;
   std::sort(regions.begin(), regions.end(), [](const Region& a, const Region& b) { return a.base < b.base; });
   std::vector<std::size_t> free_in(regions.size(), 0);
-  for (auto& c : classes)
-    for (auto* list : {&c.hot, &c.cold})
-      for (void* base : *list) {
-        auto it = std::upper_bound(regions.begin(), regions.end(), static_cast<char*>(base),
-                                   [](char* p, const Region& r) { return p < r.base; });
-        if (it != regions.begin()) ++free_in[static_cast<std::size_t>(it - regions.begin()) - 1];
-      }
+  auto count_free = [&](void* base) {
+    auto it = std::upper_bound(regions.begin(), regions.end(), static_cast<char*>(base),
+                               [](char* p, const Region& r) { return p < r.base; });
+    if (it != regions.begin()) ++free_in[static_cast<std::size_t>(it - regions.begin()) - 1];
+  };
+  for (auto& c : classes) {
+    for (void* base = c.hot; base; base = hot_link(base, c.size)) count_free(base);
+    for (void* base : c.cold) count_free(base);
+  }
   for (std::size_t i = 0; i < regions.size(); ++i)
     if (free_in[i] == regions[i].slots) munmap(regions[i].base, regions[i].bytes);
 }
@@ -184,14 +198,17 @@ void set_pool_capacity(std::size_t stacks) noexcept {
   g_pool_capacity.store(stacks, std::memory_order_relaxed);
 }
 
-Stack allocate_stack(std::size_t bytes) {
+namespace {
+
+[[gnu::noinline]] Stack allocate_slow(std::size_t bytes) {
   // The default is stored checked and rounded: no division on the common path.
   std::size_t size = bytes ? checked_size(bytes) : default_stack_size();
   SizeClass& cls = t_pool.of(size);
   void* base;
-  if (!cls.hot.empty()) {
-    base = cls.hot.back();
-    cls.hot.pop_back();
+  if (cls.hot) {
+    base = cls.hot;
+    cls.hot = hot_link(base, size);
+    --cls.hot_count;
   } else if (!cls.cold.empty()) {
     base = cls.cold.back();
     cls.cold.pop_back();
@@ -203,12 +220,12 @@ Stack allocate_stack(std::size_t bytes) {
   return Stack{base, size};
 }
 
-void release_stack(Stack stack) noexcept {
-  if (!stack || t_pool_gone) return;
-  --t_pool.live;
+[[gnu::noinline]] void release_slow(Stack stack) noexcept {
   SizeClass& cls = t_pool.of(stack.size);
-  if (cls.hot.size() < g_pool_capacity.load(std::memory_order_relaxed)) {
-    cls.hot.push_back(stack.base);
+  if (cls.hot_count < g_pool_capacity.load(std::memory_order_relaxed)) {
+    hot_link(stack.base, stack.size) = cls.hot;
+    cls.hot = stack.base;
+    ++cls.hot_count;
     return;
   }
   // Keeps the mapping (and its guard page); only the memory goes back.
@@ -217,6 +234,41 @@ void release_stack(Stack stack) noexcept {
                  std::strerror(errno));
   }
   cls.cold.push_back(stack.base);
+}
+
+}  // namespace
+
+// The fast paths, leaf functions: a hot stack of the default size (or of
+// the class used last) taken or given back.
+Stack allocate_stack(std::size_t bytes) {
+  Pool& pool = t_pool;
+  SizeClass* cls = pool.last;
+  if (__builtin_expect(bytes == 0 && cls != nullptr, 1)) {
+    std::size_t size = default_stack_size();
+    void* base = cls->hot;
+    if (__builtin_expect(cls->size == size && base != nullptr, 1)) {
+      cls->hot = hot_link(base, size);
+      --cls->hot_count;
+      ++pool.live;
+      return Stack{base, size};
+    }
+  }
+  return allocate_slow(bytes);
+}
+
+void release_stack(Stack stack) noexcept {
+  if (!stack || t_pool_gone) return;
+  Pool& pool = t_pool;
+  --pool.live;
+  SizeClass* cls = pool.last;
+  if (__builtin_expect(cls != nullptr && cls->size == stack.size &&
+                           cls->hot_count < g_pool_capacity.load(std::memory_order_relaxed), 1)) {
+    hot_link(stack.base, stack.size) = cls->hot;
+    cls->hot = stack.base;
+    ++cls->hot_count;
+    return;
+  }
+  release_slow(stack);
 }
 
 // Reads only this thread's region list, which the faulting thread (the
@@ -239,7 +291,7 @@ Stack stack_guarded_at(const void* addr) noexcept {
 StackStats stack_stats() noexcept {
   StackStats stats;
   stats.live = t_pool.live;
-  for (auto& c : t_pool.classes) stats.pooled += c.hot.size() + c.cold.size();
+  for (auto& c : t_pool.classes) stats.pooled += c.hot_count + c.cold.size();
   stats.guard_install = g_guard_install.load(std::memory_order_relaxed) == 1;
   return stats;
 }

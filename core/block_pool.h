@@ -7,14 +7,74 @@
 // Not under ASan, which should see every use after free. Blocks are 16-byte
 // aligned (operator new's); over-aligned types bypass the pool.
 #include <cstddef>
+#include <cstdint>
 #include <new>
+
+#include "fern/config.h"
 
 namespace fern::detail {
 
 inline constexpr std::size_t kPoolMaxSize = 512;
+inline constexpr std::size_t kPoolGrain = 16;
+inline constexpr std::size_t kPoolClasses = kPoolMaxSize / kPoolGrain;
+inline constexpr std::size_t kPoolKeptBytes = 256 * 1024;  // per class: 512 blocks of 512 bytes, 16384 of 16
 
-void* pool_allocate(std::size_t size);
-void pool_deallocate(void* p, std::size_t size) noexcept;
+// The thread's lists: a `__thread` object (trivially constructible and
+// destructible, usable while other thread-locals are destroyed) that the
+// inline fast paths below reach without a call. `open` from the thread's
+// first block made until its cleanup returned the kept blocks.
+struct PoolFreeBlock {
+  PoolFreeBlock* next;
+};
+struct PoolLists {
+  PoolFreeBlock* head[kPoolClasses];
+  std::uint32_t count[kPoolClasses];
+  bool open;
+  bool gone;
+};
+extern __thread PoolLists t_pool_lists;
+
+constexpr std::size_t pool_class_of(std::size_t size) noexcept { return (size + kPoolGrain - 1) / kPoolGrain - 1; }
+constexpr std::uint32_t pool_class_limit(std::size_t c) noexcept {
+  return static_cast<std::uint32_t>(kPoolKeptBytes / ((c + 1) * kPoolGrain));
+}
+
+// The general paths (block_pool.cpp): a new block, any size; a block beyond
+// what the class keeps, or freed after the thread's cleanup.
+void* pool_allocate_slow(std::size_t size);
+void pool_deallocate_slow(void* p, std::size_t size) noexcept;
+
+// Inline, with the size a constant where they are used (a task's block):
+// a pop or a push of the class's list.
+inline void* pool_allocate(std::size_t size) {
+#if !FERN_ASAN
+  if (size - 1 < kPoolMaxSize) {
+    std::size_t c = pool_class_of(size);
+    if (PoolFreeBlock* b = t_pool_lists.head[c]) {
+      t_pool_lists.head[c] = b->next;
+      --t_pool_lists.count[c];
+      return b;
+    }
+  }
+#endif
+  return pool_allocate_slow(size);
+}
+
+inline void pool_deallocate(void* p, std::size_t size) noexcept {
+#if !FERN_ASAN
+  if (size - 1 < kPoolMaxSize) {
+    std::size_t c = pool_class_of(size);
+    if (t_pool_lists.open && t_pool_lists.count[c] < pool_class_limit(c)) {
+      auto* b = static_cast<PoolFreeBlock*>(p);
+      b->next = t_pool_lists.head[c];
+      t_pool_lists.head[c] = b;
+      ++t_pool_lists.count[c];
+      return;
+    }
+  }
+#endif
+  pool_deallocate_slow(p, size);
+}
 
 // An allocator over the pool (detail::Pooled uses it; std::allocate_shared could).
 template <class T>

@@ -9,8 +9,9 @@
 // - A finishing greenlet cannot free the stack it runs on: it parks itself in
 //   `zombie` and the side that lands returns the stack to the pool.
 // - A Transfer and what it points to live on the sender's stack (a finishing
-//   greenlet's in ThreadState: `ending` and the result slot, which
-//   bury_zombie empties after the landing); the receiver moves them out
+//   greenlet's in ThreadState, unless its result goes in registers:
+//   `ending` and the result slot, which bury_zombie empties after the
+//   landing); the receiver moves them out
 //   before anything else, since the sender's stack may be released right after.
 // - The hot path (switch_to_impl, inline in the caller) takes a suspended
 //   greenlet of this thread, admitted by one compare of its key: it moves
@@ -216,8 +217,12 @@ inline ThreadState& state() {
   arch::fiber_retire(z->fiber);
   arch::release_stack(z->stack);
   z->stack = {};
-  std::launder(reinterpret_cast<Value*>(ts.ending_value))->~Value();
-  std::launder(reinterpret_cast<std::exception_ptr*>(ts.ending_error))->~exception_ptr();
+  // A result that went through the slot (see run_to_end).
+  if (ts.ending.value) {
+    std::launder(reinterpret_cast<Value*>(ts.ending_value))->~Value();
+    std::launder(reinterpret_cast<std::exception_ptr*>(ts.ending_error))->~exception_ptr();
+    ts.ending = Transfer{nullptr, nullptr};
+  }
 }
 
 // Per-greenlet C++ exception state (GL-21, GL-22) when either side has some:
@@ -518,7 +523,7 @@ void release(GreenletImpl* g) noexcept {
 // design, which UBSan would report.)
 [[gnu::no_sanitize_undefined]] Value run_body(GreenletImpl* self, Value first, std::exception_ptr& error) {
   try {
-    return self->run.invoke(std::move(first));
+    return self->run.run_once(std::move(first));
   } catch (const GreenletExit& e) {
     return Value(e);  // GL-7: a kill is a result, not an error
   } catch (abi::__forced_unwind&) {
@@ -530,15 +535,16 @@ void release(GreenletImpl* g) noexcept {
   }
 }
 
-// Runs the body and finds where its result goes (GL-4, GL-8). The result
-// and the transfer that carries it end in `ts`, not on this stack: see entry.
-[[gnu::noinline]] GreenletImpl* run_to_end(ThreadState& ts, GreenletImpl* self, void* arg) {
-  // A fresh greenlet never receives an error.
-  std::exception_ptr failure;
-  Value result = run_body(self, finish_switch(arg), failure);
-  // Its captures die on this stack while it still runs; a started greenlet
-  // has no run (GL-16).
-  self->run.reset();
+// Where a finished greenlet's switch goes and what it carries: a result
+// in registers (word and bits), or word kXferTransfer and the result or
+// error in the thread's slot (ThreadState::ending).
+struct Ending {
+  GreenletImpl* target;
+  std::uintptr_t word;
+  void* bits;
+};
+
+[[gnu::noinline]] void run_exit_hooks(GreenletImpl* self) noexcept {
   while (GreenletExitHook* hook = self->exit_hooks) {
     Greenlet::cancel_exit(hook);
     try {
@@ -547,16 +553,19 @@ void release(GreenletImpl* g) noexcept {
       std::fprintf(stderr, "fern: an exit hook of greenlet #%lu raised; ignored\n", self->id);
     }
   }
-  set_status(self, kDead);
-  // Exit hooks may switch: only now, with no switch before the last one,
-  // does the result move to the thread's one slot.
+}
+
+// The result goes through the thread's slot: an error, a value that is not
+// a register's, or a parent that is not active (GL-8, GL-9, GL-11).
+[[gnu::noinline]] Ending end_through_slot(ThreadState& ts, GreenletImpl* self, Value& result,
+                                           std::exception_ptr& failure) {
   auto* error = ::new (ts.ending_error) std::exception_ptr(std::move(failure));
   Transfer& out = ts.ending;
   out = Transfer{::new (ts.ending_value) Value(std::move(result)), *error ? error : nullptr};
   GreenletImpl* target = self->parent;
   for (;;) {
     try {
-      return resolve(target, out);
+      return {resolve(target, out), kXferTransfer, &out};
     } catch (...) {
       // An ancestor that could not be started stays unstarted (GL-9); the
       // error goes on to its parent. The main greenlet ends the walk: it is
@@ -566,6 +575,24 @@ void release(GreenletImpl* g) noexcept {
       target = target->parent;
     }
   }
+}
+
+// Runs the body and finds where its result goes (GL-4, GL-8). A result
+// that goes to an active parent in registers (a void body's empty one, an
+// int) needs nothing more; anything else ends in `ts` (end_through_slot),
+// not on this stack: see entry.
+[[gnu::noinline]] Ending run_to_end(ThreadState& ts, GreenletImpl* self, void* arg) {
+  // A fresh greenlet never receives an error.
+  std::exception_ptr failure;
+  Value result = run_body(self, finish_switch(arg), failure);  // the run is gone (RunSlot::run_once)
+  // Exit hooks may switch: only after them, with no switch before the last
+  // one, may the result move to the thread's one slot.
+  if (__builtin_expect(self->exit_hooks != nullptr, 0)) run_exit_hooks(self);
+  set_status(self, kDead);
+  GreenletImpl* parent = self->parent;
+  if (__builtin_expect(!failure && is_active(parent) && ValueAccess::is_register_value(result), 1))
+    return {parent, ValueAccess::word(result), ValueAccess::bits(result)};
+  return end_through_slot(ts, self, result, failure);
 }
 
 }  // namespace
@@ -579,33 +606,23 @@ void GreenletImpl::entry(void* arg, void* data) {
   if (self->fp_neutral) fp_neutral_landed();
 #endif
   ThreadState& ts = t_state;
-  GreenletImpl* target = run_to_end(ts, self, arg);
+  Ending end = run_to_end(ts, self, arg);
   // Ended without an error: the hub may have the next greenlet of its batch
-  // for us to switch to directly (its result, empty for a task, is dropped).
-  bool handed_off = false;
-  if (ts.end_handoff && !ts.ending.error && !ts.exiting) {
-    GreenletImpl* next = ts.end_handoff(target);
-    handed_off = next != target;
-    target = next;
+  // for us to switch to directly (its result, empty for a task, is dropped;
+  // one in the slot goes with the zombie).
+  if (ts.end_handoff && (end.word != kXferTransfer || !ts.ending.error) && !ts.exiting) {
+    GreenletImpl* next = ts.end_handoff(end.target);
+    if (next != end.target) end = {next, 0, nullptr};
   }
   ts.zombie = self;
   ts.landing_work = true;
-  prepare_transfer(ts, self, target);
-  // The result in registers when it can go so (a void body's empty one).
-  void* out = &ts.ending;
-  ts.xfer_word = kXferTransfer;
-  if (handed_off) {
-    ts.xfer_word = 0;
-    out = nullptr;
-  } else if (!ts.ending.error && ValueAccess::is_register_value(*ts.ending.value)) {
-    ts.xfer_word = ValueAccess::word(*ts.ending.value);
-    out = ValueAccess::bits(*ts.ending.value);
-  }
+  prepare_transfer(ts, self, end.target);
+  ts.xfer_word = end.word;
 #if FERN_FP_CHECKS
   if (self->fp_neutral) fp_neutral_leaves(self);
 #endif
   // Its FP control is never resumed: it switches as an FP-neutral one.
-  arch::switch_fiber(self->fiber, target->fiber, out, true, true);
+  arch::switch_fiber(self->fiber, end.target->fiber, end.bits, true, true);
   std::fputs("fern: a finished greenlet was resumed\n", stderr);
   std::abort();
 }

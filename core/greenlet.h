@@ -106,12 +106,15 @@ struct RunSlot {
   void reset() noexcept {
     if (auto* m = std::exchange(manage, nullptr)) m(kDestroy, storage, nullptr);
   }
-  // Calls the callable with the first switch's value.
-  Value invoke(Value&& first) { return manage(kInvoke, storage, &first); }
+  // Calls the callable with the first switch's value and destroys it as
+  // soon as it returns or throws (its captures die on the greenlet's stack
+  // while it still runs); the slot is empty from the call on (GL-16: a
+  // started greenlet has no run). One call for both.
+  Value run_once(Value&& first) { return std::exchange(manage, nullptr)(kRunOnce, storage, &first); }
 
   // One function pointer for both operations (a greenlet is most of an idle
   // connection's heap: 8 bytes each count).
-  enum Op { kInvoke, kDestroy };
+  enum Op { kRunOnce, kDestroy };
   alignas(kInlineAlign) unsigned char storage[kInlineSize];
   Value (*manage)(Op op, void* storage, Value* first) = nullptr;  // null: no run
 };
@@ -147,6 +150,10 @@ struct RunThunk {
       destroy(storage);
       return {};
     }
+    struct Done {
+      void* storage;
+      ~Done() { destroy(storage); }
+    } done{storage};
     return invoke(storage, std::move(*first));
   }
   static Value invoke(void* storage, Value&& first) {

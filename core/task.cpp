@@ -318,6 +318,7 @@ struct JoinAccess {
     state.raise_error = options.raise;
     // Declared after state: the nodes leave their tasks' lists first.
     std::unique_ptr<Node[]> nodes(new Node[tasks.size()]);
+    state.done.reserve(tasks.size());
     std::size_t distinct = 0;
     for (const AnyTask& t : tasks) {
       if (!t || linked_by(*t, &state)) continue;
@@ -327,12 +328,10 @@ struct JoinAccess {
       node.task = &t;
       // An ended task's node only marks it as seen: counted now, in list order.
       t->add_link_node(&node);
+      if (t->dead()) node.count();
     }
     std::size_t count = options.n;
     state.wanted = count == 0 || count > distinct ? distinct : count;
-    state.done.reserve(distinct);
-    for (std::size_t i = 0; i < distinct; ++i)
-      if ((*nodes[i].task)->dead()) nodes[i].count();
     if (!state.finished()) Hub::current().park(state.waiter, options.deadline, "joinall", &tasks);
     if (state.raise_error && state.first_error) std::rethrow_exception(state.first_error);
     if (state.done.size() > state.wanted) state.done.resize(state.wanted);

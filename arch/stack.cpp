@@ -71,28 +71,35 @@ struct Region {
 // a carved region splits the mapping, and enough splits hit vm.max_map_count.
 // Memory goes back with MADV_DONTNEED; whole regions are unmapped at thread
 // exit when all their stacks are free.
+// What the fast paths read, in a `__thread` object that needs no
+// initialisation (no guard on the fast paths): the class used last (null
+// until the pool is made and again once it is destroyed), stacks in use,
+// and whether the pool is gone (stacks released later are left to the
+// process).
+struct PoolHot {
+  SizeClass* last;
+  std::size_t live;
+  bool gone;
+};
+__thread PoolHot t_hot;
+
 struct Pool {
   std::vector<SizeClass> classes;  // usually one entry: linear search is fastest
   std::vector<Region> regions;
-  std::size_t live = 0;
-  SizeClass* last = nullptr;  // the class used last: the fast paths try it alone
 
   SizeClass& of(std::size_t size) {
     for (auto& c : classes)
-      if (c.size == size) return *(last = &c);
+      if (c.size == size) return *(t_hot.last = &c);
     classes.push_back(SizeClass{size, nullptr, 0, {}});
-    return *(last = &classes.back());
+    return *(t_hot.last = &classes.back());
   }
 
   ~Pool();
 };
 
-// Set once this thread's pool is destroyed: stacks released later (by
-// objects destroyed after it at thread exit) are left to the process.
-thread_local bool t_pool_gone = false;
-
 Pool::~Pool() {
-  t_pool_gone = true;
+  t_hot.gone = true;
+  t_hot.last = nullptr;
   std::sort(regions.begin(), regions.end(), [](const Region& a, const Region& b) { return a.base < b.base; });
   std::vector<std::size_t> free_in(regions.size(), 0);
   auto count_free = [&](void* base) {
@@ -216,7 +223,7 @@ namespace {
     std::size_t slots = kRegionBytes / (size + guard_size());
     base = carve(cls, slots ? slots : 1);
   }
-  ++t_pool.live;
+  ++t_hot.live;
   return Stack{base, size};
 }
 
@@ -241,15 +248,14 @@ namespace {
 // The fast paths, leaf functions: a hot stack of the default size (or of
 // the class used last) taken or given back.
 Stack allocate_stack(std::size_t bytes) {
-  Pool& pool = t_pool;
-  SizeClass* cls = pool.last;
+  SizeClass* cls = t_hot.last;
   if (__builtin_expect(bytes == 0 && cls != nullptr, 1)) {
     std::size_t size = default_stack_size();
     void* base = cls->hot;
     if (__builtin_expect(cls->size == size && base != nullptr, 1)) {
       cls->hot = hot_link(base, size);
       --cls->hot_count;
-      ++pool.live;
+      ++t_hot.live;
       return Stack{base, size};
     }
   }
@@ -257,24 +263,24 @@ Stack allocate_stack(std::size_t bytes) {
 }
 
 void release_stack(Stack stack) noexcept {
-  if (!stack || t_pool_gone) return;
-  Pool& pool = t_pool;
-  --pool.live;
-  SizeClass* cls = pool.last;
-  if (__builtin_expect(cls != nullptr && cls->size == stack.size &&
+  SizeClass* cls = t_hot.last;
+  if (__builtin_expect(cls != nullptr && cls->size == stack.size && stack.base != nullptr &&
                            cls->hot_count < g_pool_capacity.load(std::memory_order_relaxed), 1)) {
     hot_link(stack.base, stack.size) = cls->hot;
     cls->hot = stack.base;
     ++cls->hot_count;
+    --t_hot.live;
     return;
   }
+  if (!stack || t_hot.gone) return;
+  --t_hot.live;
   release_slow(stack);
 }
 
 // Reads only this thread's region list, which the faulting thread (the
 // caller) cannot be changing unless the fault is inside carve itself.
 Stack stack_guarded_at(const void* addr) noexcept {
-  if (t_pool_gone) return {};
+  if (t_hot.gone) return {};
   auto at = reinterpret_cast<std::uintptr_t>(addr);
   std::size_t guard = guard_size();
   for (const Region& r : t_pool.regions) {
@@ -290,7 +296,7 @@ Stack stack_guarded_at(const void* addr) noexcept {
 
 StackStats stack_stats() noexcept {
   StackStats stats;
-  stats.live = t_pool.live;
+  stats.live = t_hot.live;
   for (auto& c : t_pool.classes) stats.pooled += c.hot_count + c.cold.size();
   stats.guard_install = g_guard_install.load(std::memory_order_relaxed) == 1;
   return stats;

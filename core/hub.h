@@ -360,6 +360,10 @@ class Hub {
   // still suspended at thread exit unwind their stacks. O(1); the hook
   // leaves by itself when destroyed.
   void add_exit_hook(ExitHook* h) noexcept;
+  // The exit hook of this hub's tasks (task.cpp adds it with the first task
+  // made): it unwinds every task suspended when the hub goes, so that a
+  // task needs no hook of its own while it runs.
+  ExitHook& tasks_exit_hook() noexcept { return tasks_exit_; }
 
   // ---- Other threads and signals ----
   // Cross-thread: queue fn to run in this hub's thread (any thread may call).
@@ -488,6 +492,7 @@ class Hub {
   bool in_resume_ = false;    // the callback running has nothing left to do after its switch
   detail::HookList idle_;
   detail::HookList exit_hooks_;
+  ExitHook tasks_exit_;
 
   std::size_t ref_fds_ = 0;  // fd watchers with ref
   std::size_t watched_fds_ = 0;

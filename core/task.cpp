@@ -36,9 +36,21 @@ struct TaskAccess {
     static_cast<TaskBase::TaskCallback*>(node)->task->finish(std::move(error), false);
   }
   static void start_timer(Timer* t) { StartNode::fire(&static_cast<TaskBase::TaskTimer*>(t)->task->node_); }
-  // The hub is going away with this task suspended: unwind it now.
-  static void at_hub_exit(Callback* h) {
-    TaskBase& task = *static_cast<TaskBase::TaskCallback*>(h)->task;
+  // The hub is going away: every task suspended now (found in the thread's
+  // greenlet registry, whose greenlets name their task) is unwound, the
+  // oldest first.
+  static void unwind_suspended(Callback*) {
+    std::vector<AnyTask> suspended;
+    detail::for_each_greenlet(
+        [](const detail::GreenletView& v, void* out) {
+          if (v.state == detail::GreenletView::kSuspended && v.head->task)
+            static_cast<std::vector<AnyTask>*>(out)->push_back(
+                AnyTask(const_cast<TaskBase*>(static_cast<const TaskBase*>(v.head->task))));
+        },
+        &suspended);
+    for (auto it = suspended.rbegin(); it != suspended.rend(); ++it) at_hub_exit(**it);
+  }
+  static void at_hub_exit(TaskBase& task) {
     AnyTask keep(&task);
     if (!task.greenlet_.active()) return;
     task.greenlet_.set_parent(Greenlet::current());  // end back here, not in the hub's loop
@@ -59,7 +71,13 @@ struct TaskAccess {
 };
 
 TaskBase::TaskBase() : greenlet_([this] { bootstrap(); }, Hub::current().greenlet()), ident_(t_next_ident++) {
-  detail::head_of(detail::impl_of(greenlet_))->task = this;  // for dump_greenlets and gdb
+  // For dump_greenlets, gdb, and the hub's exit hook (unwind_suspended).
+  detail::head_of(detail::impl_of(greenlet_))->task = this;
+  ExitHook& exit = Hub::current().tasks_exit_hook();
+  if (__builtin_expect(!exit.linked(), 0)) {
+    exit.fn = &TaskAccess::unwind_suspended;
+    Hub::current().add_exit_hook(&exit);
+  }
   node_.task = this;
   node_.greenlet = detail::impl_of(greenlet_);
   node_.failed = &TaskAccess::start_failed;
@@ -130,8 +148,6 @@ void TaskBase::start_later(Duration delay) {
 
 void TaskBase::bootstrap() {
   running_ = true;
-  node_.fn = &TaskAccess::at_hub_exit;  // the start callback ran: the node is free
-  Hub::current().add_exit_hook(&node_);
   try {
     run();
   } catch (const GreenletExit&) {
@@ -151,7 +167,7 @@ void TaskBase::bootstrap() {
 }
 
 void TaskBase::finish(std::exception_ptr error, bool killed, bool report) {
-  node_.unlink();  // the exit hook (or a start that will never run)
+  node_.unlink();  // a start that will never run
   dead_ = true;
   running_ = false;
   killed_ = killed;

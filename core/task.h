@@ -179,9 +179,10 @@ class TaskBase : public std::enable_shared_from_this<TaskBase> {
 
   Greenlet greenlet_;
   std::shared_ptr<TaskBase> owner_;  // adopt(): the shared_ptr it came in, while referenced
-  // One node, three roles in turn (an idle connection is mostly this
-  // object): the start callback while scheduled, the hub's exit hook while
-  // running, the links callback once dead.
+  // One node, two roles in turn (an idle connection is mostly this
+  // object): the start callback while scheduled, the links callback once
+  // dead. (A running task needs no node: the hub finds the suspended ones
+  // in the greenlet registry when it goes.)
   TaskCallback node_;
   std::unique_ptr<TaskTimer> start_timer_;  // start_later only
   detail::HookList links_;  // of detail::TaskLink: few, and most tasks have none

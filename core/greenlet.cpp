@@ -473,23 +473,29 @@ void kill_on_release(GreenletImpl* g) noexcept {
   release(std::exchange(g->parent, old_parent));
 }
 
-void destroy(GreenletImpl* g) noexcept {
-  if (is_active(g) && !g->is_main) {
-    if (t_state.exiting) {
-      g->stack = {};  // abandoned without unwinding (see on_thread_locals_ending)
-    } else if (!t_state.alive || thread_of(g) != t_state.serial) {
-      // Its thread is gone or it is not ours: nothing can run its unwinding.
-      std::fprintf(stderr, "fern: greenlet #%lu dropped while suspended outside its thread; "
-                           "its stack is leaked\n", g->id);
-      g->stack = {};
-    } else {
-      kill_on_release(g);
-      if (--g->refs != 0) return;  // it switched away and was referenced again
-      if (is_active(g))
-        std::fprintf(stderr, "fern: greenlet #%lu survived GreenletExit while being dropped; "
-                             "its stack is released without unwinding\n", g->id);
-    }
+// A suspended greenlet whose last reference went: unwound (GL-19) where
+// its thread can run it, else abandoned. False when it was referenced again
+// while it unwound (it lives on).
+[[gnu::noinline]] bool unwind_dropped(GreenletImpl* g) noexcept {
+  if (t_state.exiting) {
+    g->stack = {};  // abandoned without unwinding (see on_thread_locals_ending)
+  } else if (!t_state.alive || thread_of(g) != t_state.serial) {
+    // Its thread is gone or it is not ours: nothing can run its unwinding.
+    std::fprintf(stderr, "fern: greenlet #%lu dropped while suspended outside its thread; "
+                         "its stack is leaked\n", g->id);
+    g->stack = {};
+  } else {
+    kill_on_release(g);
+    if (--g->refs != 0) return false;  // it switched away and was referenced again
+    if (is_active(g))
+      std::fprintf(stderr, "fern: greenlet #%lu survived GreenletExit while being dropped; "
+                           "its stack is released without unwinding\n", g->id);
   }
+  return true;
+}
+
+void destroy(GreenletImpl* g) noexcept {
+  if (__builtin_expect(is_active(g) && !g->is_main, 0) && !unwind_dropped(g)) return;
   bool ours = thread_of(g) == t_state.serial;
   if (g->stack && ours) {  // another thread's stack belongs to that thread's pool
     arch::fiber_retire(g->fiber);

@@ -384,8 +384,6 @@ Hub::~Hub() {
 
 bool Hub::in_hub() const noexcept { return detail::current_impl() == hub_impl_; }
 
-void Hub::schedule(Callback* cb) noexcept { callbacks_.push_back(cb); }
-
 void Hub::schedule_idle(Callback* cb) noexcept { idle_.push_back(cb); }
 
 void Hub::start_timer(Timer* t, Deadline deadline) {

@@ -311,7 +311,7 @@ class Hub {
   // ---- Callbacks ----
   // Queues cb to run in the hub on the next callback batch (FIFO). No
   // switch. A cb already queued stays where it is (checked: assert in debug).
-  void schedule(Callback* cb) noexcept;
+  void schedule(Callback* cb) noexcept { callbacks_.push_back(cb); }
   // Queues cb before everything else (a round that goes on). No switch.
   void schedule_first(Callback* cb) noexcept { callbacks_.push_front(cb); }
   // Idle callbacks run only when nothing else is pending (HUB-5).

@@ -127,14 +127,6 @@ std::string TaskBase::describe() const {
   return "<Task \"" + name() + "\" at " + address + ">";
 }
 
-void TaskBase::start() {
-  if (scheduled_ || dead_) return;
-  scheduled_ = true;
-  hub_hold();
-  node_.fn = &StartNode::fire;  // or a greenlet that parks or ends before it starts this one
-  Hub::current().schedule(&node_);
-}
-
 void TaskBase::start_later(Duration delay) {
   if (scheduled_ || dead_) return;
   scheduled_ = true;
@@ -163,11 +155,20 @@ void TaskBase::bootstrap() {
     finish(std::current_exception(), false);
     return;
   }
-  finish(nullptr, false);
+  finish_ok();
+}
+
+// finish() for a body that returned: nothing to keep, nothing to report.
+void TaskBase::finish_ok() noexcept {
+  node_.unlink();  // a start still queued: its greenlet was switched to directly
+  dead_ = true;
+  running_ = false;
+  killed_ = false;
+  schedule_links();
 }
 
 void TaskBase::finish(std::exception_ptr error, bool killed, bool report) {
-  node_.unlink();  // a start that will never run
+  node_.unlink();  // a start that will never run (or still queued, as in finish_ok)
   dead_ = true;
   running_ = false;
   killed_ = killed;
@@ -301,7 +302,7 @@ struct JoinAccess {
     bool finished() const { return done.size() >= wanted || (raise_error && first_error); }
     void add(const AnyTask& t) {
       done.push_back(t);
-      if (!first_error && t->exception()) first_error = t->exception();
+      if (!first_error && t->exception_) first_error = t->exception_;
     }
   };
   struct Node : detail::TaskLink {

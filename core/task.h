@@ -103,7 +103,13 @@ class TaskBase : public std::enable_shared_from_this<TaskBase> {
 
   // Schedules the first run for the next callback batch; no-op if started
   // or dead (GV-16). start_later uses a timer on the loop's cached clock (F14).
-  void start();
+  void start() {
+    if (scheduled_ || dead_) return;
+    scheduled_ = true;
+    hub_hold();
+    node_.fn = &StartNode::fire;  // or a greenlet that parks or ends before it starts this one
+    Hub::current().schedule(&node_);
+  }
   void start_later(Duration delay);
 
   // Blocks until the task ends (true) or the deadline passes (false).
@@ -167,6 +173,7 @@ class TaskBase : public std::enable_shared_from_this<TaskBase> {
   void drop_links() noexcept;
   void bootstrap();
   void finish(std::exception_ptr error, bool killed, bool report = true);
+  void finish_ok() noexcept;
   void schedule_links();
   void run_links();
 
@@ -377,7 +384,8 @@ class Task {
   TaskBase& operator*() const { return *core_; }
   TaskBase* operator->() const { return core_.get(); }
   explicit operator bool() const noexcept { return core_ != nullptr; }
-  const AnyTask& core() const noexcept { return core_; }
+  const AnyTask& core() const& noexcept { return core_; }
+  AnyTask core() && noexcept { return std::move(core_); }  // spawn(f).core(): no count touched
   operator const AnyTask&() const noexcept { return core_; }  // NOLINT: an AnyTask
   friend bool operator==(const Task& a, const Task& b) noexcept { return a.core_ == b.core_; }
 

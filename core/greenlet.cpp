@@ -195,8 +195,10 @@ struct ThreadCleanup {
   ts.live = 1;
   ts.alive = true;
   // GreenletHead and GreenletCore must sit at the start (head_of, core_of
-  // cast): check once a thread.
+  // cast), and the run where Greenlet::run_slot reads it: checked once a thread.
   if (head_of(main) != static_cast<GreenletHead*>(main) || core_of(main) != static_cast<GreenletCore*>(main)) std::abort();
+  if (reinterpret_cast<char*>(&main->run) - reinterpret_cast<char*>(main) != static_cast<std::ptrdiff_t>(kRunSlotOffset))
+    std::abort();
   registry_link(ts, main);
   registry_add_thread(ts);
   arch::install_overflow_reporter(&describe_current);
@@ -541,13 +543,13 @@ void release(GreenletImpl* g) noexcept {
   }
 }
 
-// Where a finished greenlet's switch goes and what it carries: a result
-// in registers (word and bits), or word kXferTransfer and the result or
-// error in the thread's slot (ThreadState::ending).
+// Where a finished greenlet's switch goes and the argument it carries; the
+// value's word is in ThreadState::xfer_word already: a result in registers
+// (the argument its bits), or kXferTransfer with the result or error in the
+// thread's slot (the argument ThreadState::ending).
 struct Ending {
   GreenletImpl* target;
-  std::uintptr_t word;
-  void* bits;
+  void* arg;
 };
 
 [[gnu::noinline]] void run_exit_hooks(GreenletImpl* self) noexcept {
@@ -571,7 +573,9 @@ struct Ending {
   GreenletImpl* target = self->parent;
   for (;;) {
     try {
-      return {resolve(target, out), kXferTransfer, &out};
+      GreenletImpl* to = resolve(target, out);
+      ts.xfer_word = kXferTransfer;
+      return {to, &out};
     } catch (...) {
       // An ancestor that could not be started stays unstarted (GL-9); the
       // error goes on to its parent. The main greenlet ends the walk: it is
@@ -596,8 +600,10 @@ struct Ending {
   if (__builtin_expect(self->exit_hooks != nullptr, 0)) run_exit_hooks(self);
   set_status(self, kDead);
   GreenletImpl* parent = self->parent;
-  if (__builtin_expect(!failure && is_active(parent) && ValueAccess::is_register_value(result), 1))
-    return {parent, ValueAccess::word(result), ValueAccess::bits(result)};
+  if (__builtin_expect(!failure && is_active(parent) && ValueAccess::is_register_value(result), 1)) {
+    ts.xfer_word = ValueAccess::word(result);
+    return {parent, ValueAccess::bits(result)};
+  }
   return end_through_slot(ts, self, result, failure);
 }
 
@@ -616,19 +622,21 @@ void GreenletImpl::entry(void* arg, void* data) {
   // Ended without an error: the hub may have the next greenlet of its batch
   // for us to switch to directly (its result, empty for a task, is dropped;
   // one in the slot goes with the zombie).
-  if (ts.end_handoff && (end.word != kXferTransfer || !ts.ending.error) && !ts.exiting) {
+  if (ts.end_handoff && (ts.xfer_word != kXferTransfer || !ts.ending.error) && !ts.exiting) {
     GreenletImpl* next = ts.end_handoff(end.target);
-    if (next != end.target) end = {next, 0, nullptr};
+    if (next != end.target) {
+      end = {next, nullptr};
+      ts.xfer_word = 0;
+    }
   }
   ts.zombie = self;
   ts.landing_work = true;
   prepare_transfer(ts, self, end.target);
-  ts.xfer_word = end.word;
 #if FERN_FP_CHECKS
   if (self->fp_neutral) fp_neutral_leaves(self);
 #endif
   // Its FP control is never resumed: it switches as an FP-neutral one.
-  arch::switch_fiber(self->fiber, end.target->fiber, end.bits, true, true);
+  arch::switch_fiber(self->fiber, end.target->fiber, end.arg, true, true);
   std::fputs("fern: a finished greenlet was resumed\n", stderr);
   std::abort();
 }
@@ -701,7 +709,6 @@ Greenlet Greenlet::current() {
   return Greenlet(detail::impl(detail::state().current));
 }
 
-detail::RunSlot& Greenlet::run_slot() noexcept { return impl_->run; }
 
 GreenletImpl& Greenlet::checked() const {
   if (!impl_) throw GreenletError("fern: empty Greenlet handle");

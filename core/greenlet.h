@@ -323,7 +323,9 @@ class Greenlet {
   friend detail::GreenletImpl* detail::impl_of(const Greenlet& g) noexcept;
   // A new greenlet without run (the templated constructor adds it).
   Greenlet(const Greenlet& parent, std::size_t stack_size);
-  detail::RunSlot& run_slot() noexcept;
+  detail::RunSlot& run_slot() noexcept {
+    return *reinterpret_cast<detail::RunSlot*>(reinterpret_cast<char*>(impl_) + detail::kRunSlotOffset);
+  }
   // Shares g. Returned as a prvalue, the handle is built in its final place,
   // which is what hold() must see.
   explicit Greenlet(detail::GreenletImpl* g) noexcept : impl_(g) { hold(); }

@@ -84,6 +84,10 @@ struct GreenletCore : GreenletHead {
   void* eh_caught = nullptr;
 };
 inline GreenletCore* core_of(GreenletImpl* g) noexcept { return reinterpret_cast<GreenletCore*>(g); }
+// Where a GreenletImpl keeps its run (a RunSlot, greenlet.h): the
+// constructor templated on the callable fills it inline. Checked against
+// the definition in greenlet.cpp.
+inline constexpr std::size_t kRunSlotOffset = sizeof(GreenletCore) + sizeof(arch::Stack);
 inline bool is_unstarted(GreenletImpl* g) noexcept { return (core_of(g)->key & kStatusMask) == kUnstarted; }
 inline GreenletHead* head_of(GreenletImpl* g) noexcept { return reinterpret_cast<GreenletHead*>(g); }
 

@@ -70,13 +70,13 @@ struct TaskAccess {
   }
 };
 
-TaskBase::TaskBase() : greenlet_([this] { bootstrap(); }, Hub::current().greenlet()), ident_(t_next_ident++) {
+TaskBase::TaskBase(Hub& hub) : greenlet_([this] { bootstrap(); }, hub.greenlet()), ident_(t_next_ident++) {
   // For dump_greenlets, gdb, and the hub's exit hook (unwind_suspended).
   detail::head_of(detail::impl_of(greenlet_))->task = this;
-  ExitHook& exit = Hub::current().tasks_exit_hook();
+  ExitHook& exit = hub.tasks_exit_hook();
   if (__builtin_expect(!exit.linked(), 0)) {
     exit.fn = &TaskAccess::unwind_suspended;
-    Hub::current().add_exit_hook(&exit);
+    hub.add_exit_hook(&exit);
   }
   node_.task = this;
   node_.greenlet = detail::impl_of(greenlet_);

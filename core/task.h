@@ -139,7 +139,7 @@ class TaskBase : public std::enable_shared_from_this<TaskBase> {
   std::string describe() const;
 
  protected:
-  TaskBase();
+  TaskBase() : TaskBase(Hub::current()) {}
   // The body (gevent's _run). Exceptions escaping it make the task fail.
   virtual void run() = 0;
   // Called when the last reference goes: a task adopted from a shared_ptr
@@ -152,6 +152,7 @@ class TaskBase : public std::enable_shared_from_this<TaskBase> {
   friend struct TaskAccess;
   friend struct JoinAccess;
   friend class AnyTask;
+  explicit TaskBase(Hub& hub);
   void retain() noexcept { ++refs_; }
   // The first reference to a task shared_ptrs own (made with make_shared,
   // never adopted): it adopts one of them, as adopt() would.

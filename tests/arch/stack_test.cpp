@@ -61,6 +61,41 @@ TEST(Stack, ReleasedStackIsReusedFromThePool) {
   fern::arch::release_stack(b);
 }
 
+// The pool keeps its free stacks per size, last released first (the one
+// most likely still in cache), whichever size was used in between; a stack
+// released beyond the pool's capacity is still reused (its memory went back
+// to the kernel, its range stayed), and a stack's bytes are its own again.
+TEST(Stack, PoolIsLastInFirstOutPerSizeAcrossSizes) {
+  Stack d1 = fern::arch::allocate_stack();
+  Stack d2 = fern::arch::allocate_stack();
+  Stack big = fern::arch::allocate_stack(fern::arch::default_stack_size() * 2);
+  Stack d3 = fern::arch::allocate_stack();
+  auto pooled = fern::arch::stack_stats().pooled;
+  fern::arch::release_stack(d1);
+  fern::arch::release_stack(big);
+  fern::arch::release_stack(d2);
+  EXPECT_EQ(fern::arch::stack_stats().pooled, pooled + 3);
+  Stack a = fern::arch::allocate_stack();
+  Stack b = fern::arch::allocate_stack(big.size);
+  Stack c = fern::arch::allocate_stack();
+  EXPECT_EQ(a.base, d2.base);
+  EXPECT_EQ(b.base, big.base);
+  EXPECT_EQ(c.base, d1.base);
+  EXPECT_EQ(fern::arch::stack_stats().pooled, pooled);
+  // Every byte writable, the top word included.
+  for (Stack s : {a, b, c}) {
+    std::memset(s.base, 0xab, s.size);
+    fern::arch::release_stack(s);
+  }
+  fern::arch::set_pool_capacity(0);  // beyond capacity: the memory goes back
+  fern::arch::release_stack(d3);
+  Stack again = fern::arch::allocate_stack();
+  EXPECT_NE(again.base, nullptr);
+  static_cast<unsigned char*>(again.base)[again.size - 1] = 1;
+  fern::arch::release_stack(again);
+  fern::arch::set_pool_capacity(1024);
+}
+
 TEST(StackDeathTest, WriteIntoGuardPageFaults) {
   Stack s = fern::arch::allocate_stack(16 * 1024);
   EXPECT_DEATH(static_cast<volatile char*>(s.base)[-1] = 1, "");

@@ -116,6 +116,54 @@ TEST_F(Lifetime, DestroyingTheHubFromATaskIsAClearError) {
   sleep(0.001);  // the hub still works
 }
 
+// A hub that goes away unwinds every task suspended in it, the oldest
+// first (their destructors run, they end killed, their links are dropped);
+// a task that ended stays as it was and one never started never runs. No
+// task keeps a hook of its own: the hub finds them in the greenlet registry.
+TEST(HubExit, UnwindsEverySuspendedTaskOldestFirst) {
+  (void)fern::Greenlet::current();
+  std::size_t greenlets = fern::Greenlet::live_count();
+  std::size_t stacks = fern::arch::stack_stats().live;
+  std::vector<std::string> log;
+  struct Note {
+    std::vector<std::string>& log;
+    const char* name;
+    ~Note() { log.push_back(name); }
+  };
+  {
+    auto a = fern::spawn([&] {
+      Note n{log, "a unwound"};
+      sleep(1e9);
+    });
+    auto ended = fern::spawn([&] { log.push_back("ended ran"); });
+    auto b = fern::spawn([&] {
+      Note n{log, "b unwound"};
+      fern::idle();
+      sleep(1e9);
+    });
+    auto c = fern::spawn([&] {
+      Note n{log, "c unwound"};
+      sleep(1e9);
+    });
+    auto unstarted = fern::Task<void>::create([&] { log.push_back("unstarted ran"); });
+    int links = 0;
+    c->link([&](fern::TaskBase&) { ++links; });
+    sleep(0);  // a, b and c park; `ended` ends
+    fern::idle();  // b parks again, after c: the order is the tasks' age
+    Hub::destroy_current();
+    EXPECT_EQ(log, (std::vector<std::string>{"ended ran", "a unwound", "b unwound", "c unwound"}));
+    for (auto* t : {&a, &b, &c}) {
+      EXPECT_TRUE((*t)->dead());
+      EXPECT_TRUE((*t)->killed());
+    }
+    EXPECT_TRUE(ended.successful());
+    EXPECT_FALSE(unstarted.started());
+    EXPECT_EQ(links, 0);
+  }
+  EXPECT_EQ(fern::Greenlet::live_count(), greenlets);
+  EXPECT_EQ(fern::arch::stack_stats().live, stacks);
+}
+
 // Cross-thread posting after the hub is gone: refused, no write to a closed fd.
 TEST(RemoteDoor, PostingAfterTheHubIsGoneIsRefused) {
   std::shared_ptr<fern::RemoteQueue> door = Hub::current().remote();

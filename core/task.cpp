@@ -104,7 +104,7 @@ AnyTask::operator std::shared_ptr<TaskBase>() const {
 
 // Its other hooks leave the hub by themselves; its greenlet may outlive it.
 TaskBase::~TaskBase() {
-  drop_links();
+  if (!links_.empty()) drop_links();
   if (greenlet_) detail::head_of(detail::impl_of(greenlet_))->task = nullptr;
 }
 

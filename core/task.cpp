@@ -306,9 +306,11 @@ struct JoinAccess {
     }
   };
   struct Node : detail::TaskLink {
-    State* state = nullptr;
-    const AnyTask* task = nullptr;
+    State* state;
+    const AnyTask* task;
     bool counted = false;
+
+    Node(State* s, const AnyTask* t) noexcept : state(s), task(t) { fire = &on_end; }
 
     void count() {
       if (counted) return;
@@ -333,21 +335,27 @@ struct JoinAccess {
   static std::vector<AnyTask> joinall(const std::vector<AnyTask>& tasks, const JoinAll& options) {
     State state;
     state.raise_error = options.raise;
-    // Declared after state: the nodes leave their tasks' lists first.
-    std::unique_ptr<Node[]> nodes(new Node[tasks.size()]);
+    // One array, a node made for each distinct task only. Declared after
+    // state: the nodes leave their tasks' lists first.
+    struct Nodes {
+      Node* at;
+      std::size_t made = 0;
+      explicit Nodes(std::size_t n) : at(static_cast<Node*>(::operator new(n * sizeof(Node)))) {}
+      ~Nodes() {
+        while (made) at[--made].~Node();
+        ::operator delete(at);
+      }
+    } nodes(tasks.size());
     state.done.reserve(tasks.size());
-    std::size_t distinct = 0;
     for (const AnyTask& t : tasks) {
       if (!t || linked_by(*t, &state)) continue;
-      Node& node = nodes[distinct++];
-      node.fire = &Node::on_end;
-      node.state = &state;
-      node.task = &t;
+      Node& node = *::new (nodes.at + nodes.made++) Node(&state, &t);
       // An ended task's node only marks it as seen: counted now, in list order.
       t->add_link_node(&node);
       if (t->dead()) node.count();
     }
     std::size_t count = options.n;
+    std::size_t distinct = nodes.made;
     state.wanted = count == 0 || count > distinct ? distinct : count;
     if (!state.finished()) Hub::current().park(state.waiter, options.deadline, "joinall", &tasks);
     if (state.raise_error && state.first_error) std::rethrow_exception(state.first_error);

@@ -400,6 +400,26 @@ TEST_F(Tasks, UnexpectedSwitchIntoAWaitingTaskIsAnInvalidSwitch) {
   EXPECT_EQ(t.get(), "invalid switch");
 }
 
+// A task's greenlet switched to directly (here from a hub callback queued
+// before the task's start) runs the body; its queued start then never runs
+// and its links fire once, from the hub, as for any other end.
+TEST_F(Tasks, ATaskRunDirectlyBeforeItsStartRunsOnceAndFiresItsLinksOnce) {
+  int runs = 0;
+  int links = 0;
+  fern::Task<void> t;
+  fern::Hub::current().run_callback([&] {
+    fern::Greenlet(t->greenlet()).switch_to();
+    log.push_back(t.dead() ? "switch returned, dead" : "switch returned, alive");
+  });
+  t = spawn([&] { ++runs; });
+  t->link([&](fern::TaskBase&) { ++links; });
+  t.join();
+  EXPECT_EQ(runs, 1);
+  EXPECT_EQ(links, 1);
+  EXPECT_TRUE(t.successful());
+  EXPECT_EQ(log, Vec{"switch returned, dead"});
+}
+
 // A dropped handle does not stop a started task (the hub keeps it).
 TEST_F(Tasks, StartedTaskRunsToTheEndWithoutHandles) {
   spawn([&] {

@@ -49,16 +49,34 @@ std::size_t checked_size(std::size_t bytes) {
 // touches no other memory and allocates nothing. The cold ones (pages
 // returned with MADV_DONTNEED) are listed apart: writing a link into one
 // would commit a page again.
+void*& hot_link(void* base, std::size_t size) noexcept {
+  return *reinterpret_cast<void**>(static_cast<char*>(base) + size - sizeof(void*));
+}
+
 struct SizeClass {
   std::size_t size;
   void* hot = nullptr;
   std::size_t hot_count = 0;
   std::vector<void*> cold;
-};
 
-void*& hot_link(void* base, std::size_t size) noexcept {
-  return *reinterpret_cast<void**>(static_cast<char*>(base) + size - sizeof(void*));
-}
+  // The hot stack given back last, or null.
+  void* take_hot() noexcept {
+    void* base = hot;
+    if (base) {
+      hot = hot_link(base, size);
+      --hot_count;
+    }
+    return base;
+  }
+  // Keeps `base` hot; false at the pool's capacity.
+  bool give_hot(void* base) noexcept {
+    if (hot_count >= g_pool_capacity.load(std::memory_order_relaxed)) return false;
+    hot_link(base, size) = hot;
+    hot = base;
+    ++hot_count;
+    return true;
+  }
+};
 
 struct Region {
   char* base;
@@ -211,15 +229,11 @@ namespace {
   // The default is stored checked and rounded: no division on the common path.
   std::size_t size = bytes ? checked_size(bytes) : default_stack_size();
   SizeClass& cls = t_pool.of(size);
-  void* base;
-  if (cls.hot) {
-    base = cls.hot;
-    cls.hot = hot_link(base, size);
-    --cls.hot_count;
-  } else if (!cls.cold.empty()) {
+  void* base = cls.take_hot();
+  if (!base && !cls.cold.empty()) {
     base = cls.cold.back();
     cls.cold.pop_back();
-  } else {
+  } else if (!base) {
     std::size_t slots = kRegionBytes / (size + guard_size());
     base = carve(cls, slots ? slots : 1);
   }
@@ -229,12 +243,7 @@ namespace {
 
 [[gnu::noinline]] void release_slow(Stack stack) noexcept {
   SizeClass& cls = t_pool.of(stack.size);
-  if (cls.hot_count < g_pool_capacity.load(std::memory_order_relaxed)) {
-    hot_link(stack.base, stack.size) = cls.hot;
-    cls.hot = stack.base;
-    ++cls.hot_count;
-    return;
-  }
+  if (cls.give_hot(stack.base)) return;
   // Keeps the mapping (and its guard page); only the memory goes back.
   if (madvise(stack.base, stack.size, MADV_DONTNEED) != 0) {
     std::fprintf(stderr, "fern: madvise(MADV_DONTNEED) on a %zu-byte stack failed: %s\n", stack.size,
@@ -251,12 +260,11 @@ Stack allocate_stack(std::size_t bytes) {
   SizeClass* cls = t_hot.last;
   if (__builtin_expect(bytes == 0 && cls != nullptr, 1)) {
     std::size_t size = default_stack_size();
-    void* base = cls->hot;
-    if (__builtin_expect(cls->size == size && base != nullptr, 1)) {
-      cls->hot = hot_link(base, size);
-      --cls->hot_count;
-      ++t_hot.live;
-      return Stack{base, size};
+    if (__builtin_expect(cls->size == size, 1)) {
+      if (void* base = cls->take_hot()) {
+        ++t_hot.live;
+        return Stack{base, size};
+      }
     }
   }
   return allocate_slow(bytes);
@@ -264,11 +272,8 @@ Stack allocate_stack(std::size_t bytes) {
 
 void release_stack(Stack stack) noexcept {
   SizeClass* cls = t_hot.last;
-  if (__builtin_expect(cls != nullptr && cls->size == stack.size && stack.base != nullptr &&
-                           cls->hot_count < g_pool_capacity.load(std::memory_order_relaxed), 1)) {
-    hot_link(stack.base, stack.size) = cls->hot;
-    cls->hot = stack.base;
-    ++cls->hot_count;
+  if (__builtin_expect(cls != nullptr && cls->size == stack.size && stack.base != nullptr, 1) &&
+      cls->give_hot(stack.base)) {
     --t_hot.live;
     return;
   }

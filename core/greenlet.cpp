@@ -709,7 +709,6 @@ Greenlet Greenlet::current() {
   return Greenlet(detail::impl(detail::state().current));
 }
 
-
 GreenletImpl& Greenlet::checked() const {
   if (!impl_) throw GreenletError("fern: empty Greenlet handle");
   return *impl_;

@@ -158,23 +158,22 @@ void TaskBase::bootstrap() {
   finish_ok();
 }
 
-// finish() for a body that returned: nothing to keep, nothing to report.
+// The end of every task; alone for a body that returned (nothing to keep,
+// no exception_ptr made), after finish() for the others.
 void TaskBase::finish_ok() noexcept {
-  node_.unlink();  // a start still queued: its greenlet was switched to directly
+  // A start that will never run, or one still queued: its greenlet was
+  // switched to directly.
+  node_.unlink();
   dead_ = true;
   running_ = false;
-  killed_ = false;
   schedule_links();
 }
 
 void TaskBase::finish(std::exception_ptr error, bool killed, bool report) {
-  node_.unlink();  // a start that will never run (or still queued, as in finish_ok)
-  dead_ = true;
-  running_ = false;
   killed_ = killed;
   exception_ = std::move(error);
+  finish_ok();
   if (exception_ && report) Hub::report_error(describe(), exception_);  // GV-3
-  schedule_links();
 }
 
 // Links run from a hub callback, which also drops the hub's reference: the

@@ -120,6 +120,8 @@ TEST_F(Lifetime, DestroyingTheHubFromATaskIsAClearError) {
 // first (their destructors run, they end killed, their links are dropped);
 // a task that ended stays as it was and one never started never runs. No
 // task keeps a hook of its own: the hub finds them in the greenlet registry.
+// (HUB-14: a destroyed hub leaves nothing behind; GL-19: dropped suspended
+// greenlets are unwound.)
 TEST(HubExit, UnwindsEverySuspendedTaskOldestFirst) {
   (void)fern::Greenlet::current();
   std::size_t greenlets = fern::Greenlet::live_count();

@@ -402,7 +402,7 @@ TEST_F(Tasks, UnexpectedSwitchIntoAWaitingTaskIsAnInvalidSwitch) {
 
 // A task's greenlet switched to directly (here from a hub callback queued
 // before the task's start) runs the body; its queued start then never runs
-// and its links fire once, from the hub, as for any other end.
+// and its links fire once, from the hub, as for any other end (GV-11).
 TEST_F(Tasks, ATaskRunDirectlyBeforeItsStartRunsOnceAndFiresItsLinksOnce) {
   int runs = 0;
   int links = 0;

@@ -2,6 +2,7 @@
 // deadlines fire in creation order.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <limits>
@@ -192,6 +193,44 @@ TEST(TimerHeap, CancelledNodesMayBeFreedAtOnce) {
   EXPECT_EQ(popped, live);
   EXPECT_TRUE(heap.empty());
   EXPECT_EQ(heap.top(), nullptr);
+}
+
+// A sweep rebuilds the array and tells each live node its new slot: every
+// node removed after sweeps leaves exactly its own entry, and what remains
+// pops complete and in order.
+TEST(TimerHeap, NodesRemovedAfterSweepsLeaveTheirOwnEntries) {
+  std::mt19937_64 rng(11);
+  std::vector<TimerNode> nodes(4000);
+  TimerHeap heap;
+  for (auto& node : nodes) {
+    node.deadline = static_cast<Nanos>(rng() % 1000000);
+    heap.push(&node);
+  }
+  std::vector<std::size_t> order(nodes.size());
+  for (std::size_t i = 0; i < order.size(); ++i) order[i] = i;
+  std::shuffle(order.begin(), order.end(), rng);
+  // Three quarters cancelled in random order: tombstones pile up past half
+  // the array more than once, so sweeps run between the removals.
+  const std::size_t cancelled = nodes.size() * 3 / 4;
+  for (std::size_t k = 0; k < cancelled; ++k) heap.remove(&nodes[order[k]]);
+  ASSERT_EQ(heap.size(), nodes.size() - cancelled);
+  // Half of the rest removed by the slots the sweeps wrote.
+  for (std::size_t k = cancelled; k < cancelled + (nodes.size() - cancelled) / 2; ++k) {
+    TimerNode& node = nodes[order[k]];
+    ASSERT_TRUE(node.queued());
+    heap.remove(&node);
+    ASSERT_FALSE(node.queued());
+  }
+  std::vector<Nanos> expected;
+  for (std::size_t k = cancelled + (nodes.size() - cancelled) / 2; k < nodes.size(); ++k) {
+    expected.push_back(nodes[order[k]].deadline);
+  }
+  std::sort(expected.begin(), expected.end());
+  ASSERT_EQ(heap.size(), expected.size());
+  std::vector<Nanos> popped;
+  while (TimerNode* node = heap.pop_expired(1000000)) popped.push_back(node->deadline);
+  EXPECT_EQ(popped, expected);
+  EXPECT_TRUE(heap.empty());
 }
 
 // A tombstone on top is not a timer: top() shows the earliest live one

@@ -133,6 +133,7 @@ bool Hub::park_timed(Waiter& w, Deadline deadline, const char* what, const void*
 }
 
 void ResumeNode::fire(Callback* cb) { static_cast<ResumeNode*>(cb)->waiter->wake(); }
+void YieldNode::fire(Callback* cb) { static_cast<YieldNode*>(cb)->waiter.wake(); }
 
 // The switch returns when the greenlet blocks or ends (or hands off: then
 // when whatever runs last in the batch switches back to the hub).
@@ -181,27 +182,27 @@ void RoundNode::finish_round() {
   if (callbacks_.size() < 16) return;
   auto* head = static_cast<const Callback*>(callbacks_.front());
   if (const detail::Hook* after = detail::HookList::next(head)) __builtin_prefetch(after);
-  if (head->fn != &ResumeNode::fire) return;
+  if (head->fn != &YieldNode::fire) return;
   auto* node = reinterpret_cast<const char*>(head);
   __builtin_prefetch(node - 64);
   __builtin_prefetch(node - 128);
-  if (detail::GreenletImpl* g = static_cast<const ResumeNode*>(head)->waiter->waiting_)
+  if (detail::GreenletImpl* g = static_cast<const YieldNode*>(head)->waiter.waiting_)
     __builtin_prefetch(&detail::core_of(g)->key);
 }
 
 // next_to_run's first case, as a leaf function (no registers to save): a
-// resume node at the head of a batch that goes on without a clock read.
+// yield's node at the head of a batch that goes on without a clock read.
 detail::GreenletImpl* Hub::next_to_run_yield() noexcept {
   if (in_batch_ && in_resume_ && !batch_cut_ && ((batch_ran_ + 1) & 63) != 0) {
     auto* head = static_cast<Callback*>(callbacks_.front());
-    if (head && head->fn == &ResumeNode::fire) {
-      Waiter* w = static_cast<ResumeNode*>(head)->waiter;
-      detail::GreenletImpl* target = w->waiting_;
-      if (__builtin_expect(!w->ready_ && target != nullptr, 1)) {
+    if (head && head->fn == &YieldNode::fire) {
+      Waiter& w = static_cast<YieldNode*>(head)->waiter;
+      detail::GreenletImpl* target = w.waiting_;
+      if (__builtin_expect(!w.ready_ && target != nullptr, 1)) {
         ++batch_ran_;
         callbacks_.remove(head);
-        w->ready_ = true;
-        w->waiting_ = nullptr;
+        w.ready_ = true;
+        w.waiting_ = nullptr;
         prefetch_ahead();
         return target;
       }
@@ -224,7 +225,7 @@ detail::GreenletImpl* Hub::next_to_run() noexcept {
     if (!head) break;
     // Only a node run from here counts towards the batch (F6). The kinds in
     // the order they are usually found: a primitive's round, a yield's
-    // resume, a task's start.
+    // resume, another resume, a task's start.
     Waiter* w;
     if (head->fn == &RoundNode::fire) {
       if (!batch_continues()) break;
@@ -238,6 +239,10 @@ detail::GreenletImpl* Hub::next_to_run() noexcept {
         round->finish_round();
         continue;
       }
+    } else if (head->fn == &YieldNode::fire) {
+      if (!batch_continues()) break;
+      callbacks_.remove(head);
+      w = &static_cast<YieldNode*>(head)->waiter;
     } else if (head->fn == &ResumeNode::fire) {
       if (!batch_continues()) break;
       callbacks_.remove(head);
@@ -428,7 +433,8 @@ void Hub::run_callbacks() {
   while (auto* cb = static_cast<Callback*>(callbacks_.front())) {
     if (!batch_continues()) break;
     callbacks_.remove(cb);
-    in_resume_ = cb->fn == &ResumeNode::fire || cb->fn == &RoundNode::fire || cb->fn == &StartNode::fire;
+    in_resume_ = cb->fn == &YieldNode::fire || cb->fn == &ResumeNode::fire || cb->fn == &RoundNode::fire ||
+                 cb->fn == &StartNode::fire;
     detail::run_guarded("a callback", [cb] { cb->fn(cb); });
   }
   // batch_ran_ counts the callbacks and the hand-offs between greenlets.

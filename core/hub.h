@@ -12,7 +12,7 @@
 // to the hub. Inside a callback batch, a parking greenlet (or one whose
 // parent is the hub and that ends without an error) may instead do what the
 // hub would do next when that is resuming or starting one greenlet (a
-// ResumeNode, one step of a RoundNode, a StartNode) and switch to it
+// ResumeNode or YieldNode, one step of a RoundNode, a StartNode) and switch to it
 // directly: the order is the hub's, with one switch per hand-off instead of
 // two. Wakers never switch: they queue nodes. When the loop has nothing
 // left that could wake anyone (no callbacks, referenced timers or fds), the
@@ -165,6 +165,18 @@ struct ResumeNode : Callback {
   static void fire(Callback* cb);
 };
 
+// A sleep(0)'s node: a ResumeNode whose waiter is inside it, so that a
+// hand-off finds the greenlet to resume at a fixed offset from the head of
+// the queue (one load) instead of through the waiter's pointer (two
+// dependent loads, on the path to the switch). While it is queued, its
+// greenlet is parked on its waiter: the node is in the yield's frame and
+// leaves the queue with it.
+struct YieldNode : Callback {
+  Waiter waiter;
+  YieldNode() noexcept { fn = &fire; }
+  static void fire(Callback* cb);
+};
+
 // A callback whose whole job is to start one greenlet (a task's first run).
 // It is handed off to like a ResumeNode: a greenlet that parks, or ends,
 // with this node at the head of the batch starts that greenlet itself.
@@ -300,12 +312,10 @@ class Hub {
   // with the switch in the caller's frame: after it, no return goes through
   // a frame from before the switch (each such return is mispredicted).
   [[gnu::always_inline]] void yield() {
-    Waiter w;
-    ResumeNode node;
-    node.waiter = &w;
+    YieldNode node;
     callbacks_.push_back(&node);
-    suspend<true>(w, checked_current());
-    consume(w);
+    suspend<true>(node.waiter, checked_current());
+    consume(node.waiter);
   }
 
   // ---- Callbacks ----

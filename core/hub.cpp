@@ -224,8 +224,9 @@ detail::GreenletImpl* Hub::next_to_run() noexcept {
     auto* head = static_cast<Callback*>(callbacks_.front());
     if (!head) break;
     // Only a node run from here counts towards the batch (F6). The kinds in
-    // the order they are usually found: a primitive's round, a yield's
-    // resume, another resume, a task's start.
+    // the order they are usually found: a primitive's round, a resume, a
+    // task's start, a yield's resume (a yield finds that one in
+    // next_to_run_yield first).
     Waiter* w;
     if (head->fn == &RoundNode::fire) {
       if (!batch_continues()) break;
@@ -239,10 +240,6 @@ detail::GreenletImpl* Hub::next_to_run() noexcept {
         round->finish_round();
         continue;
       }
-    } else if (head->fn == &YieldNode::fire) {
-      if (!batch_continues()) break;
-      callbacks_.remove(head);
-      w = &static_cast<YieldNode*>(head)->waiter;
     } else if (head->fn == &ResumeNode::fire) {
       if (!batch_continues()) break;
       callbacks_.remove(head);
@@ -253,6 +250,10 @@ detail::GreenletImpl* Hub::next_to_run() noexcept {
       if (!detail::prepare_start(g)) break;  // the hub's own switch reports why
       callbacks_.remove(head);
       return g;
+    } else if (head->fn == &YieldNode::fire) {
+      if (!batch_continues()) break;
+      callbacks_.remove(head);
+      w = &static_cast<YieldNode*>(head)->waiter;
     } else {
       break;
     }
@@ -433,8 +434,8 @@ void Hub::run_callbacks() {
   while (auto* cb = static_cast<Callback*>(callbacks_.front())) {
     if (!batch_continues()) break;
     callbacks_.remove(cb);
-    in_resume_ = cb->fn == &YieldNode::fire || cb->fn == &ResumeNode::fire || cb->fn == &RoundNode::fire ||
-                 cb->fn == &StartNode::fire;
+    in_resume_ = cb->fn == &ResumeNode::fire || cb->fn == &RoundNode::fire || cb->fn == &StartNode::fire ||
+                 cb->fn == &YieldNode::fire;
     detail::run_guarded("a callback", [cb] { cb->fn(cb); });
   }
   // batch_ran_ counts the callbacks and the hand-offs between greenlets.

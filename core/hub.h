@@ -455,7 +455,10 @@ class Hub {
   };
   // The running greenlet; BlockingSwitchOutError in the hub (HUB-9).
   detail::GreenletImpl* checked_current() const {
-    detail::GreenletImpl* me = detail::current_impl();
+    // The thread's state exists while it has a hub: current_impl (which
+    // makes it) only when it has none.
+    auto* me = reinterpret_cast<detail::GreenletImpl*>(detail::t_state.current);
+    if (__builtin_expect(me == nullptr, 0)) me = detail::current_impl();
     if (__builtin_expect(me == hub_impl_, 0)) throw BlockingSwitchOutError();
     return me;
   }

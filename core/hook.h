@@ -104,8 +104,20 @@ class HookList : private HookHolder {
   // Unlinks and returns the first node, or nullptr.
   Hook* pop_front() noexcept {
     Hook* h = head_;
-    if (h) remove(h);
+    if (h) remove_front();
     return h;
+  }
+  // Unlinks the first node; the list is not empty. remove(front()) without
+  // the tests a node with a node before it needs.
+  void remove_front() noexcept {
+    Hook* h = head_;
+    assert(h && h->holder_ == this);
+    head_ = h->next_;
+    if (head_) head_->prev_ = nullptr;
+    else tail_ = nullptr;
+    h->next_ = nullptr;
+    h->holder_ = nullptr;
+    --size_;
   }
   // Unlinks h, which this list holds.
   void remove(Hook* h) noexcept {

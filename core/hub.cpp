@@ -5,6 +5,7 @@
 #include <pthread.h>
 #include <unistd.h>
 
+#include <cassert>
 #include <cstdlib>
 #include <cstdio>
 #include <ctime>
@@ -193,14 +194,14 @@ void RoundNode::finish_round() {
 // next_to_run's first case, as a leaf function (no registers to save): a
 // yield's node at the head of a batch that goes on without a clock read.
 detail::GreenletImpl* Hub::next_to_run_yield() noexcept {
-  if (in_batch_ && in_resume_ && !batch_cut_ && ((batch_ran_ + 1) & 63) != 0) {
+  if (hand_off_ && ((batch_ran_ + 1) & 63) != 0) {
     auto* head = static_cast<Callback*>(callbacks_.front());
     if (head && head->fn == &YieldNode::fire) {
       Waiter& w = static_cast<YieldNode*>(head)->waiter;
       detail::GreenletImpl* target = w.waiting_;
       if (__builtin_expect(!w.ready_ && target != nullptr, 1)) {
         ++batch_ran_;
-        callbacks_.remove(head);
+        callbacks_.remove_front();
         w.ready_ = true;
         w.waiting_ = nullptr;
         prefetch_ahead();
@@ -220,7 +221,7 @@ detail::GreenletImpl* Hub::next_to_run_yield() noexcept {
 // returns at once, as the hub would have resumed it at once. Anything else
 // goes through the hub.
 detail::GreenletImpl* Hub::next_to_run() noexcept {
-  while (in_batch_ && in_resume_) {
+  while (hand_off_) {
     auto* head = static_cast<Callback*>(callbacks_.front());
     if (!head) break;
     // Only a node run from here counts towards the batch (F6). The kinds in
@@ -236,23 +237,24 @@ detail::GreenletImpl* Hub::next_to_run() noexcept {
       w = round->next();
       if (!w) {
         if (round->finish_switches && round->finish_switches(round->owner)) break;  // in the hub
-        callbacks_.remove(round);
+        assert(callbacks_.front() == round && "a step queued something before its round");
+        callbacks_.remove_front();
         round->finish_round();
         continue;
       }
     } else if (head->fn == &ResumeNode::fire) {
       if (!batch_continues()) break;
-      callbacks_.remove(head);
+      callbacks_.remove_front();
       w = static_cast<ResumeNode*>(head)->waiter;
     } else if (head->fn == &StartNode::fire) {
       if (!batch_continues()) break;
       detail::GreenletImpl* g = static_cast<StartNode*>(head)->greenlet;
       if (!detail::prepare_start(g)) break;  // the hub's own switch reports why
-      callbacks_.remove(head);
+      callbacks_.remove_front();
       return g;
     } else if (head->fn == &YieldNode::fire) {
       if (!batch_continues()) break;
-      callbacks_.remove(head);
+      callbacks_.remove_front();
       w = &static_cast<YieldNode*>(head)->waiter;
     } else {
       break;
@@ -282,7 +284,10 @@ bool Hub::batch_continues() noexcept {
   if ((++batch_ran_ & 63) != 0) return true;
   Nanos t = monotonic_now();
   if (batch_start_ == 0) batch_start_ = t;
-  else if (t - batch_start_ > kSwitchInterval) batch_cut_ = true;
+  else if (t - batch_start_ > kSwitchInterval) {
+    batch_cut_ = true;
+    hand_off_ = false;
+  }
   return !batch_cut_;
 }
 
@@ -425,17 +430,16 @@ void Hub::run_callbacks() {
   batch_start_ = 0;
   batch_ran_ = 0;
   batch_cut_ = false;
-  in_batch_ = true;
   struct End {
     bool& flag;
     ~End() { flag = false; }
-  } end{in_batch_};
+  } end{hand_off_};
   Nanos start = batch_timing_ && !callbacks_.empty() ? monotonic_now() : 0;
   while (auto* cb = static_cast<Callback*>(callbacks_.front())) {
     if (!batch_continues()) break;
-    callbacks_.remove(cb);
-    in_resume_ = cb->fn == &ResumeNode::fire || cb->fn == &RoundNode::fire || cb->fn == &StartNode::fire ||
-                 cb->fn == &YieldNode::fire;
+    callbacks_.remove_front();
+    hand_off_ = cb->fn == &ResumeNode::fire || cb->fn == &RoundNode::fire || cb->fn == &StartNode::fire ||
+                cb->fn == &YieldNode::fire;
     detail::run_guarded("a callback", [cb] { cb->fn(cb); });
   }
   // batch_ran_ counts the callbacks and the hand-offs between greenlets.

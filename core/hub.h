@@ -498,11 +498,14 @@ class Hub {
   Nanos now_ = 0;
 
   detail::HookList callbacks_;
-  bool in_batch_ = false;     // run_callbacks is on the hub's stack
   unsigned batch_ran_ = 0;    // callbacks (and direct hand-offs) of this batch
   Nanos batch_start_ = 0;
   bool batch_cut_ = false;    // F6: the rest waits for the next iteration
-  bool in_resume_ = false;    // the callback running has nothing left to do after its switch
+  // The hub is in a batch callback that has nothing left to do after its
+  // switch (a resume, one step of a round, a start), and the batch is not
+  // cut: a parking greenlet may do the hub's next step itself. One flag, so
+  // that a yield's hand-off tests one byte.
+  bool hand_off_ = false;
   detail::HookList idle_;
   detail::HookList exit_hooks_;
   ExitHook tasks_exit_;

@@ -98,6 +98,31 @@ TEST_F(Scheduling, SleepZeroIsARoundRobinYield) {
   EXPECT_EQ(log, (Vec{"1A", "2A", "3A", "1B", "2B", "3B", "1C", "2C", "3C"}));
 }
 
+// F3, GV-3: a task killed while it yields leaves the queue with its frame
+// (its node lives there): the others' hand-offs never reach it, and the
+// round goes on in order without it. The kill is a callback queued behind
+// 2's node, so 2 runs its step B first and dies in the sleep(0) after it,
+// its node queued behind 1's.
+TEST_F(Scheduling, ATaskKilledInSleepZeroLeavesTheRoundRobin) {
+  std::vector<fern::AnyTask> tasks;
+  for (int i = 1; i <= 3; ++i)
+    tasks.push_back(spawn([this, i, &tasks] {
+      for (const char* step : {"A", "B", "C"}) {
+        log.push_back(std::to_string(i) + step);
+        if (i == 1 && std::string(step) == "B") {
+          tasks[1]->kill_async();  // 2 is parked in its sleep(0), its node queued
+          log.push_back("kill 2");
+        }
+        sleep(0);
+      }
+    }).core());
+  fern::joinall(tasks);
+  EXPECT_EQ(log, (Vec{"1A", "2A", "3A", "1B", "kill 2", "2B", "3B", "1C", "3C"}));
+  EXPECT_TRUE(tasks[1]->killed());
+  EXPECT_TRUE(tasks[0]->successful());
+  EXPECT_TRUE(tasks[2]->successful());
+}
+
 // F4, F14, HUB-4, HUB-5
 TEST_F(Scheduling, OneIterationRunsCallbacksThenTimersThenIdle) {
   fern::Hub& hub = fern::Hub::current();

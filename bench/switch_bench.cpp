@@ -110,6 +110,7 @@ void settle_fp_status() {}
 #if defined(__x86_64__) && defined(__ELF__) && !defined(__CET__)
 extern "C" void* bench_floor_switch(Context* save, Context to, void* arg);
 extern "C" void* bench_boostfp_switch(Context* save, Context to, void* arg);
+extern "C" void* bench_fernfp_switch(Context* save, Context to, void* arg);
 #endif
 
 // fern: the raw switch between the thread's stack and one fresh context.
@@ -177,7 +178,10 @@ BENCHMARK(BM_Switch_fern_fpneutral);
 // jmp, nothing else; on fern's own frame layout and fresh contexts.
 // floor_boostfp adds Boost fcontext's FP work (store both control words,
 // load the target's unconditionally): the cost of fern's FP semantics over
-// Boost's is the read-back, the difference to the fern row.
+// Boost's is the read-back, the difference to the fern row. floor_fernfp
+// is the floor with fern's compare-and-skip at its least (both words stored,
+// read back, compared with the target's): the read-back alone, without the
+// rest of fern's switch.
 using RawSwitch = void* (*)(Context*, Context, void*);
 template <RawSwitch Switch>
 void raw_echo(void* arg, void* data) {
@@ -196,6 +200,8 @@ void BM_Switch_floor(benchmark::State& state) { run_raw_switch<bench_floor_switc
 BENCHMARK(BM_Switch_floor);
 void BM_Switch_floor_boostfp(benchmark::State& state) { run_raw_switch<bench_boostfp_switch>(state); }
 BENCHMARK(BM_Switch_floor_boostfp);
+void BM_Switch_floor_fernfp(benchmark::State& state) { run_raw_switch<bench_fernfp_switch>(state); }
+BENCHMARK(BM_Switch_floor_fernfp);
 #endif
 
 #if FERN_HAVE_BOOST

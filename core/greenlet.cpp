@@ -545,7 +545,8 @@ void release(GreenletImpl* g) noexcept {
 
 // Where a finished greenlet's switch goes and the argument it carries; the
 // value's word is in ThreadState::xfer_word already: a result in registers
-// (the argument its bits), or kXferTransfer with the result or error in the
+// (the argument its bits; kXferLanding added: the landing buries this
+// greenlet), or kXferTransfer with the result or error in the
 // thread's slot (the argument ThreadState::ending).
 struct Ending {
   GreenletImpl* target;
@@ -601,7 +602,7 @@ struct Ending {
   set_status(self, kDead);
   GreenletImpl* parent = self->parent;
   if (__builtin_expect(!failure && is_active(parent) && ValueAccess::is_register_value(result), 1)) {
-    ts.xfer_word = ValueAccess::word(result);
+    ts.xfer_word = ValueAccess::word(result) | kXferLanding;  // entry leaves a zombie
     return {parent, ValueAccess::bits(result)};
   }
   return end_through_slot(ts, self, result, failure);
@@ -626,11 +627,11 @@ void GreenletImpl::entry(void* arg, void* data) {
     GreenletImpl* next = ts.end_handoff(end.target);
     if (next != end.target) {
       end = {next, nullptr};
-      ts.xfer_word = 0;
+      ts.xfer_word = kXferLanding;  // an empty value
     }
   }
   ts.zombie = self;
-  ts.landing_work = true;
+  ts.landing_work = true;  // and kXferLanding is in a register value's word (run_to_end)
   prepare_transfer(ts, self, end.target);
 #if FERN_FP_CHECKS
   if (self->fp_neutral) fp_neutral_leaves(self);

@@ -25,6 +25,9 @@
 // holds its bytes and ThreadState::xfer_word its Value word. Any other value,
 // and an error, travel in a Transfer on the sender's stack (xfer_word is then
 // kXferTransfer and the argument points to it); the receiver moves it out.
+// A landing with work to do (a finished greenlet's stack to release, a lent
+// reference to drop: ThreadState::landing_work) is told by the register
+// value's word too (kXferLanding), so the inline landing tests one word.
 //
 // References. A greenlet's refs count handles and children (a child holds its
 // parent); running does not count. When the count of the running greenlet
@@ -109,13 +112,17 @@ struct EhGlobals {
 // time (even from the overflow signal handler or after thread exit), and a
 // `__thread` object that code inlined from headers reaches without a call.
 inline constexpr std::uintptr_t kXferTransfer = 1;  // never a Value word (its ops pointer is null)
+// Beside a register value's word (whose kValueDestroy and kValueRelocate bits
+// are clear): landing_work is set. A Transfer's landing checks that itself.
+inline constexpr std::uintptr_t kXferLanding = 2;
+inline constexpr std::uintptr_t kXferSlow = kXferTransfer | kXferLanding;
 
 struct ThreadState {
   std::uint64_t fast_key;  // see above; read first by every switch
   GreenletCore* current;
   EhGlobals* eh;
   std::uintptr_t xfer_word;  // the value a switch carries: see above
-  bool landing_work;       // previous or zombie is set: the landing has work
+  bool landing_work;       // previous or zombie is set: the landing has work (see kXferLanding)
   // Thread-local destructors began while a greenlet other than main ran
   // (exit() or pthread_exit inside a greenlet): no switch happens any more.
   bool exiting;
@@ -204,9 +211,18 @@ bool prepare_start(GreenletImpl* g) noexcept;
 // rare work may release the sender's stack: a Transfer is moved out first.
 [[gnu::always_inline]] inline Value finish_switch(void* arg) {
   std::uintptr_t word = t_state.xfer_word;
-  if (__builtin_expect(word == kXferTransfer, 0)) return finish_transfer(arg);
-  if (__builtin_expect(t_state.landing_work, 0)) land_after();
+  if (__builtin_expect((word & kXferSlow) != 0, 0)) {
+    if (word == kXferTransfer) return finish_transfer(arg);
+    land_after();
+    word &= ~kXferLanding;
+  }
   return ValueAccess::from_register(word, arg);
+}
+
+// The word a sender stores for a register value's: kXferLanding added when
+// the switch's bookkeeping left the landing work.
+[[gnu::always_inline]] inline std::uintptr_t xfer_word_for(std::uintptr_t word) noexcept {
+  return word != kXferTransfer && t_state.landing_work ? word | kXferLanding : word;
 }
 
 // The whole switch from the running greenlet to `target`, carrying a value
@@ -235,6 +251,7 @@ bool prepare_start(GreenletImpl* g) noexcept;
   } else {
     f = begin_slow(target);
     if (!f.from) return switch_general_carrying(target, word, arg);
+    word = xfer_word_for(word);
   }
   t_state.xfer_word = word;
   return finish_switch(switch_stacks(f.from, f.to, arg));

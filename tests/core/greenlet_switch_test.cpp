@@ -88,6 +88,40 @@ TEST_F(GreenletSwitch, RunningGreenletWithoutHandlesIsKilledWhenItSwitchesOut) {
   EXPECT_EQ(Greenlet::live_count(), before);
 }
 
+// GL-19 with a value in registers: the landing that drops the lent
+// reference (and so kills the greenlet) is told so in the value's word
+// (kXferLanding); the value arrives as sent, and so does a finished
+// greenlet's int (whose landing buries the greenlet's stack).
+TEST_F(GreenletSwitch, ARegisterValueArrivesIntactWhenItsLandingHasWork) {
+  std::size_t before = Greenlet::live_count();
+  std::optional<Greenlet> holder;
+  bool unwound = false;
+  holder.emplace([&] {
+    struct Guard {
+      bool* unwound;
+      ~Guard() { *unwound = true; }
+    } guard{&unwound};
+    Greenlet main = Greenlet::current().parent();
+    holder.reset();
+    main.switch_to(std::int64_t{-2});
+  });
+  fern::Value got = holder->switch_to();
+  EXPECT_TRUE(unwound);
+  // Moved and copied: both go by the value's word, which must be the
+  // int64's own (the flag gone), not one that says "move through the table".
+  fern::Value moved = std::move(got);
+  fern::Value copy = moved;
+  EXPECT_EQ(fern::value_cast<std::int64_t>(moved), -2);
+  EXPECT_EQ(fern::value_cast<std::int64_t>(copy), -2);
+  Greenlet ends([] { return 0x7ffffffe; });
+  fern::Value result = ends.switch_to();
+  fern::Value result_moved = std::move(result);
+  EXPECT_EQ(fern::value_cast<int>(result_moved), 0x7ffffffe);
+  EXPECT_TRUE(ends.dead());
+  ends = Greenlet();
+  EXPECT_EQ(Greenlet::live_count(), before);
+}
+
 // GL-19: the same greenlet held again before it switches out is not killed.
 TEST_F(GreenletSwitch, RunningGreenletHeldAgainBeforeItSwitchesOutLives) {
   std::optional<Greenlet> holder;

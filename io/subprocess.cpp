@@ -133,6 +133,16 @@ DecodeError::DecodeError(const char* stream, std::size_t at)
 
 Popen::Popen(std::vector<std::string> args, PopenOptions options) : text_(options.text) {
   if (args.empty()) throw std::invalid_argument("fern: Popen needs a program");
+  // exec takes C strings: a NUL inside one would cut it short, silently
+  // (Python: ValueError, embedded null byte).
+  auto check_nul = [](const std::string& s, const char* what) {
+    if (s.find('\0') != std::string::npos)
+      throw std::invalid_argument(std::string("fern: Popen: embedded NUL byte in ") + what);
+  };
+  for (const std::string& a : args) check_nul(a, "an argument");
+  if (options.env)
+    for (const std::string& e : *options.env) check_nul(e, "an environment entry");
+  if (options.cwd) check_nul(*options.cwd, "cwd");
   if (options.shell) args = {"/bin/sh", "-c", join_args(args)};
   command_ = join_args(args);
 

@@ -13,7 +13,9 @@
 //   p.send_signal/terminate/kill     same
 //   run(args, input, timeout, check, capture_output)  run(args, RunOptions) -> CompletedProcess
 // A missing executable throws std::system_error (ENOENT) from the
-// constructor (SP-4). The child is reaped through a pidfd where the kernel
+// constructor (SP-4); no program, or a NUL byte inside an argument, an
+// environment entry or cwd, throws std::invalid_argument before any child
+// starts (Python: ValueError). The child is reaped through a pidfd where the kernel
 // has one, else by polling waitpid with back-off; every fd fern opens is
 // close-on-exec and closed once the Popen goes (SP-6). Destroying a Popen
 // whose child still runs kills and reaps it (as boost::process::child):

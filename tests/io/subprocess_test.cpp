@@ -104,6 +104,17 @@ TEST_F(SubprocessIo, AMissingExecutableRaisesEnoentFromTheConstructor) {
   }
 }
 
+// exec takes C strings: an argument, environment entry or cwd with a NUL
+// inside is refused before any child starts, instead of being cut short.
+TEST_F(SubprocessIo, AnEmbeddedNulIsRefusedBeforeAnyChildStarts) {
+  using namespace std::string_literals;
+  EXPECT_THROW(Popen({"echo", "a\0b"s}), std::invalid_argument);
+  EXPECT_THROW(Popen({"/bin/tr\0ue"s}), std::invalid_argument);
+  EXPECT_THROW(Popen({"true"}, {.env = std::vector<std::string>{"A=1\0B=2"s}}), std::invalid_argument);
+  EXPECT_THROW(Popen({"true"}, {.cwd = "/\0tmp"s}), std::invalid_argument);
+  EXPECT_THROW(Popen({}), std::invalid_argument);
+}
+
 // SP-5: a child that never exits: run kills it and raises with the partial output
 TEST_F(SubprocessIo, RunWithATimeoutKillsTheChildAndRaisesWithPartialOutput) {
   fern::RunOptions o;

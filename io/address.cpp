@@ -14,6 +14,9 @@ Address::Address() noexcept : storage_{}, size_(0) { storage_.ss_family = AF_UNS
 Address Address::ip(std::string_view host, std::uint16_t port) {
   Address a;
   std::string h(host.empty() ? "0.0.0.0" : host);
+  // inet_pton reads a C string: what follows a NUL would go unread.
+  if (h.find('\0') != std::string::npos)
+    throw std::invalid_argument("fern: an IP address literal cannot contain a NUL byte");
   // Brackets are accepted around IPv6 literals, as in URLs.
   if (h.size() > 2 && h.front() == '[' && h.back() == ']') h = h.substr(1, h.size() - 2);
   auto* v4 = reinterpret_cast<sockaddr_in*>(&a.storage_);
@@ -37,9 +40,17 @@ Address Address::unix_path(std::string_view path) {
   auto* un = reinterpret_cast<sockaddr_un*>(&a.storage_);
   if (path.empty() || path.size() >= sizeof un->sun_path)
     throw std::invalid_argument("fern: a Unix socket path must be 1.." + std::to_string(sizeof un->sun_path - 1) + " bytes");
+  // A Linux abstract name starts with a NUL and is exactly its bytes; the
+  // kernel reads any other path as a C string, which a NUL would cut short.
+  bool abstract = path[0] == '\0';
+#ifndef __linux__
+  if (abstract) throw std::invalid_argument("fern: abstract Unix socket names (a leading NUL) are Linux only");
+#endif
+  if (!abstract && path.find('\0') != std::string_view::npos)
+    throw std::invalid_argument("fern: a Unix socket path cannot contain a NUL byte");
   un->sun_family = AF_UNIX;
   std::memcpy(un->sun_path, path.data(), path.size());
-  a.size_ = static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + path.size() + 1);
+  a.size_ = static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + path.size() + (abstract ? 0 : 1));
   return a;
 }
 
@@ -63,6 +74,7 @@ std::string Address::host() const {
     case AF_UNIX: {
       const auto* un = reinterpret_cast<const sockaddr_un*>(&storage_);
       std::size_t n = size_ > offsetof(sockaddr_un, sun_path) ? size_ - offsetof(sockaddr_un, sun_path) : 0;
+      if (n > 0 && un->sun_path[0] == '\0') return std::string(un->sun_path, n);  // abstract: all its bytes
       return std::string(un->sun_path, strnlen(un->sun_path, n));
     }
     default:

@@ -14,9 +14,12 @@ class Address {
   Address() noexcept;  // AF_UNSPEC, size 0
 
   // An IPv4 or IPv6 literal ("127.0.0.1", "::1", "" = IPv4 any) and a port.
-  // Throws std::invalid_argument for anything that is not a numeric address.
+  // Throws std::invalid_argument for anything that is not a numeric address
+  // (a NUL byte included).
   static Address ip(std::string_view host, std::uint16_t port);
-  // A Unix-domain stream path; std::invalid_argument if it does not fit.
+  // A Unix-domain path; std::invalid_argument if it does not fit or has a
+  // NUL inside. A leading NUL names a Linux abstract socket (exactly these
+  // bytes, as Python's b"\0name"; host() gives them back).
   static Address unix_path(std::string_view path);
   // A copy of a kernel-filled sockaddr (len bytes, at most sockaddr_storage).
   static Address from_sockaddr(const sockaddr* sa, socklen_t len);

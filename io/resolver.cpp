@@ -4,6 +4,7 @@
 
 #include <cerrno>
 #include <memory>
+#include <stdexcept>
 
 #include "fern/io/thread_pool.h"
 
@@ -42,6 +43,9 @@ std::vector<AddrInfo> resolve_blocking(const std::string& host, const std::strin
 
 std::vector<AddrInfo> getaddrinfo(const std::string& host, const std::string& service, int family, int socktype,
                                   int protocol, int flags) {
+  // getaddrinfo reads C strings: "good.example\0evil" would resolve "good.example".
+  if (host.find('\0') != std::string::npos || service.find('\0') != std::string::npos)
+    throw std::invalid_argument("fern: getaddrinfo: a host or service cannot contain a NUL byte");
   addrinfo hints{};
   hints.ai_family = family;
   hints.ai_socktype = socktype;

@@ -2,7 +2,8 @@
 // Cooperative name resolution (gevent's default threaded resolver, IO-9):
 // the blocking libc calls run in default_thread_pool(), so they block only
 // the calling greenlet. Numeric hosts are answered at once, without a thread.
-// Failures throw ResolveError carrying the EAI_* code (gevent's gaierror).
+// Failures throw ResolveError carrying the EAI_* code (gevent's gaierror);
+// a host or service with a NUL byte inside, std::invalid_argument.
 #include <netdb.h>
 #include <sys/socket.h>
 

@@ -7,7 +7,9 @@
 #include <unistd.h>
 
 #include <cstdint>
+#include <stdexcept>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "fern/core/task.h"
@@ -84,12 +86,12 @@ TEST_F(SocketIo, UdpSendtoAndRecvfromOverIPv6) {
   udp_roundtrip("::1");
 }
 
-TEST_F(SocketIo, UnixStreamSocketsConnectAndEcho) {
-  std::string path = "/tmp/fern_io_test_" + std::to_string(getpid()) + ".sock";
-  ::unlink(path.c_str());
+// A Unix stream echo at `path`, whose name both ends see as given.
+void unix_echo(const std::string& path) {
   Socket listener(AF_UNIX, SOCK_STREAM);
   listener.bind(Address::unix_path(path));
   listener.listen();
+  EXPECT_EQ(listener.local_address().host(), path);
   auto server = spawn([&] {
     auto conn = listener.accept();
     conn.socket.sendall(conn.socket.recv(16));
@@ -100,7 +102,30 @@ TEST_F(SocketIo, UnixStreamSocketsConnectAndEcho) {
   c.sendall("unix");
   EXPECT_EQ(c.recv(16), "unix");
   server.join();
+}
+
+TEST_F(SocketIo, UnixStreamSocketsConnectAndEcho) {
+  std::string path = "/tmp/fern_io_test_" + std::to_string(getpid()) + ".sock";
   ::unlink(path.c_str());
+  unix_echo(path);
+  ::unlink(path.c_str());
+}
+
+#ifdef __linux__
+// A leading NUL names an abstract socket: exactly its bytes, no file.
+TEST_F(SocketIo, AbstractUnixNamesConnectWithExactlyTheirBytes) {
+  unix_echo(std::string(1, '\0') + "fern_io_test_" + std::to_string(getpid()));
+}
+#endif
+
+// A NUL inside an address would be cut short by the C calls under it.
+TEST_F(SocketIo, ANulInsideAnAddressIsRefused) {
+  using namespace std::string_view_literals;
+  EXPECT_THROW(Address::ip("127.0.0.1\0junk"sv, 80), std::invalid_argument);
+  EXPECT_THROW(Address::ip("::1\0"sv, 80), std::invalid_argument);
+  EXPECT_THROW(Address::unix_path("/tmp/a\0b"sv), std::invalid_argument);
+  EXPECT_THROW(Address::unix_path(""), std::invalid_argument);
+  EXPECT_THROW(Address::unix_path(std::string(200, 'a')), std::invalid_argument);
 }
 
 std::uint16_t closed_port() {

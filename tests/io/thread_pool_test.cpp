@@ -198,6 +198,14 @@ TEST_F(ThreadPoolIo, AnUnknownNameRaisesResolveErrorWithTheEaiCode) {
   EXPECT_THROW(fern::getaddrinfo("127.0.0.1", "no-such-service-name"), fern::ResolveError);
 }
 
+// A NUL would cut the name short under getaddrinfo(3): refused instead.
+TEST_F(ThreadPoolIo, ANameWithANulInsideIsRefused) {
+  using namespace std::string_literals;
+  EXPECT_THROW(fern::getaddrinfo("localhost\0.evil.example"s, "80"), std::invalid_argument);
+  EXPECT_THROW(fern::getaddrinfo("localhost", "80\0"s), std::invalid_argument);
+  EXPECT_THROW(fern::gethostbyname("localhost\0x"s), std::invalid_argument);
+}
+
 TEST_F(ThreadPoolIo, GetnameinfoMapsLoopbackBack) {
   auto ni = fern::getnameinfo(fern::Address::ip("127.0.0.1", 80), NI_NUMERICHOST | NI_NUMERICSERV);
   EXPECT_EQ(ni.host, "127.0.0.1");

@@ -27,7 +27,8 @@
 //                                           completion order (F12)
 //   joinall(gs, timeout, raise_error, count)  joinall(range, JoinAll().within(d).raise_error().count(n))
 //   killall(gs, exc, block, timeout)        killall(range, exc) / killall_async / killall_for(d, ...)
-//   sleep(s)                                sleep(d) (double seconds or chrono), sleep_until(deadline)
+//   sleep(s)                                sleep(d) (any number of seconds or chrono), sleep_until(deadline);
+//                                           never POSIX ::sleep, even under `using namespace fern`
 // Time: NaN and negative durations mean "now", +inf and huge ones "never"
 // (core/deadline.h), one rule everywhere.
 //
@@ -541,6 +542,17 @@ inline void sleep(Duration d = 0.0) {
   if (d.nanos() <= 0) Hub::current().yield();  // F3: the same FIFO as spawn's start callbacks
   else sleep_after(d);
 }
+// A plain number is seconds, as gevent.sleep's. Where POSIX ::sleep(unsigned)
+// is visible too (`using namespace fern;`, or `using fern::sleep;` at file
+// scope), sleep(1) or sleep(0.5) must not pick it and block the thread: an
+// exact match for every arithmetic type beats both ::sleep's conversion and
+// Duration's. sleep(1u) matches both exactly there, a compile error rather
+// than the wrong call: fern::sleep(1u) names this one.
+template <class T, std::enable_if_t<std::is_arithmetic_v<T>, int> = 0>
+inline void sleep(T seconds) {
+  sleep(Duration(static_cast<double>(seconds)));
+}
+inline void sleep(unsigned seconds) { sleep(Duration(static_cast<double>(seconds))); }
 // Returns once the loop has nothing else pending (HUB-5).
 void idle();
 

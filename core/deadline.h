@@ -105,11 +105,27 @@ class Deadline {
     using namespace std::chrono;
     auto now_steady = steady_clock::now();
     Nanos now = monotonic_now();
-    if (t <= now_steady) {
-      auto back = duration_cast<nanoseconds>(now_steady - t).count();
-      return back >= now ? 0 : now - back;
+    // Exactly, in the common unit, where t and now both fit it with room
+    // for their difference (a time_point<hours>::max() in nanoseconds would
+    // overflow); else through double seconds, saturating: huge is never,
+    // far past is expired, NaN is now (the rule for durations).
+    using Common = std::common_type_t<Dur, steady_clock::duration>;
+    if constexpr (!std::is_floating_point_v<typename Common::rep>) {
+      constexpr double kRoom = static_cast<double>(std::numeric_limits<typename Common::rep>::max()) / 4;
+      double at = duration<double, typename Common::period>(t.time_since_epoch()).count();
+      double here = duration<double, typename Common::period>(now_steady.time_since_epoch()).count();
+      if (at < kRoom && at > -kRoom && here < kRoom && here > -kRoom) {
+        Common ahead = Common(t.time_since_epoch()) - Common(now_steady.time_since_epoch());
+        if (ahead > Common::zero()) return saturating_add(now, duration_to_nanos(ahead));
+        Nanos back = duration_to_nanos(-ahead);
+        return back >= now ? 0 : now - back;
+      }
     }
-    return saturating_add(now, duration_to_nanos(t - now_steady));
+    double ahead = duration<double>(t.time_since_epoch()).count() - duration<double>(now_steady.time_since_epoch()).count();
+    if (ahead > 0) return saturating_add(now, seconds_to_nanos_or_never(ahead));
+    if (!(ahead <= 0)) return now;  // NaN
+    Nanos back = seconds_to_nanos_or_never(-ahead);
+    return back >= now ? 0 : now - back;
   }
 
   Nanos at_ = kNever;

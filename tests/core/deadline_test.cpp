@@ -65,5 +65,32 @@ TEST(Deadline, SteadyClockTimePointsConvert) {
   EXPECT_TRUE(far.is_never() || far.nanos() > monotonic_now());
 }
 
+// Time points of any unit saturate like durations: far future is never, far
+// past is expired, NaN is now; none of it overflows on the way (UBSan).
+TEST(Deadline, SteadyClockTimePointsOfAnyUnitSaturate) {
+  using std::chrono::steady_clock;
+  using std::chrono::time_point;
+  using Hours = time_point<steady_clock, std::chrono::hours>;
+  using Seconds = time_point<steady_clock, std::chrono::duration<double>>;
+  using Thirds = time_point<steady_clock, std::chrono::duration<long long, std::ratio<1, 3>>>;
+  EXPECT_TRUE(Deadline(Hours::max()).is_never());
+  EXPECT_TRUE(Deadline(std::chrono::time_point_cast<std::chrono::hours>(steady_clock::now()) +
+                       std::chrono::hours(2562047))
+                  .is_never());
+  EXPECT_TRUE(Deadline(Hours::min()).expired(monotonic_now()));
+  EXPECT_TRUE(Deadline(steady_clock::time_point::min()).expired(monotonic_now()));
+  EXPECT_TRUE(Deadline(Seconds(Seconds::duration(std::nan("")))).expired(monotonic_now()));
+  EXPECT_TRUE(Deadline(Seconds(Seconds::duration(INFINITY))).is_never());
+  EXPECT_TRUE(Deadline(Seconds(Seconds::duration(-INFINITY))).expired(monotonic_now()));
+  EXPECT_TRUE(Deadline(Seconds(Seconds::duration(1e300))).is_never());
+  EXPECT_TRUE(Deadline(Thirds::max()).nanos() > monotonic_now());
+  // Near now, still exact: a second ahead in hours' neighbour units.
+  Nanos before = monotonic_now();
+  Deadline d = std::chrono::time_point_cast<std::chrono::duration<long long, std::milli>>(steady_clock::now()) +
+               std::chrono::seconds(1);
+  EXPECT_GE(d.nanos(), before + 1'000'000'000 - 2'000'000);
+  EXPECT_LE(d.nanos(), monotonic_now() + 1'000'000'000);
+}
+
 }  // namespace
 }  // namespace fern

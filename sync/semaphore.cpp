@@ -2,6 +2,9 @@
 // to waiters by one hub callback.
 #include "fern/sync/semaphore.h"
 
+#include <limits>
+#include <stdexcept>
+
 namespace fern {
 namespace {
 
@@ -32,6 +35,7 @@ bool Semaphore::acquire_until(Deadline deadline) {
 
 long Semaphore::release() {
   if (bound_ >= 0 && counter_ >= bound_) throw SemaphoreReleasedTooManyTimes();
+  if (counter_ == std::numeric_limits<long>::max()) throw std::overflow_error("fern: Semaphore counter at LONG_MAX");
   ++counter_;
   if (!waiters_.empty() || !links_.empty()) notifier_.schedule();
   return counter_;
@@ -44,8 +48,8 @@ long Semaphore::wait_until(Deadline deadline) {
   return detail::park(waiters_, node, deadline, "Semaphore.wait", this) ? counter_ : 0;
 }
 
-std::size_t Semaphore::rawlink(LinkFn fn) {
-  std::size_t id = links_.add(std::move(fn));
+std::size_t Semaphore::rawlink(LinkFn fn, std::size_t* holder) {
+  std::size_t id = links_.add(std::move(fn), holder);
   if (counter_ > 0) notifier_.schedule();
   return id;
 }

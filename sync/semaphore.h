@@ -6,7 +6,8 @@
 //   s.acquire()                      s.acquire()
 //   s.acquire(timeout=s)             s.acquire_for(d) / s.acquire_until(deadline) -> bool
 //   s.acquire(blocking=False)        s.try_acquire() -> bool
-//   s.release()                      s.release() -> counter    (never switches)
+//   s.release()                      s.release() -> counter    (never switches; at LONG_MAX,
+//                                    std::overflow_error instead of wrapping)
 //   s.wait() / wait(timeout)         s.wait() / s.wait_for(d) -> counter (waits for a permit,
 //                                    takes none; 0 on timeout)
 //   s.rawlink(cb) / unlink(cb)       s.rawlink(fn) -> id / s.unlink(id): fn(sem) runs in the hub
@@ -84,9 +85,9 @@ class Semaphore {
 
   // LK-5: fn(*this) runs in the hub after each release() that leaves a
   // permit free (and at once, scheduled, if one is free now), until
-  // unlinked. Returns an id for unlink.
+  // unlinked. Returns an id for unlink; `holder` as for Event::rawlink.
   using LinkFn = std::function<void(Semaphore&)>;
-  std::size_t rawlink(LinkFn fn);
+  std::size_t rawlink(LinkFn fn, std::size_t* holder = nullptr);
   void unlink(std::size_t id) noexcept;
 
   // A handle other threads release() it through, waking its waiters in

@@ -2,7 +2,9 @@
 // LK-1 .. LK-4, LK-6, F7, F9, TO-10, probe sequences S9, S10, seed 26.
 #include "fern/sync/semaphore.h"
 
+#include <limits>
 #include <mutex>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -123,6 +125,15 @@ TEST_F(Semaphores, BoundedSemaphoreRejectsReleasesPastItsInitialValue) {
   } catch (const std::logic_error& e) {
     EXPECT_NE(std::string(e.what()).find("released too many times"), std::string::npos);
   }
+}
+
+// An unbounded counter at LONG_MAX refuses one more release (no wrap-around).
+TEST_F(Semaphores, AReleaseThatWouldOverflowTheCounterThrows) {
+  fern::Semaphore s(std::numeric_limits<long>::max());
+  EXPECT_THROW(s.release(), std::overflow_error);
+  EXPECT_EQ(s.counter(), std::numeric_limits<long>::max());
+  EXPECT_TRUE(s.acquire_for(0));
+  EXPECT_EQ(s.release(), std::numeric_limits<long>::max());
 }
 
 // LK-4, seed 26: std::lock_guard as gevent's `with sem:`.

@@ -13,8 +13,8 @@ void Event::set() noexcept {
   if (!waiters_.empty() || !links_.empty()) notifier_.schedule();
 }
 
-std::size_t Event::rawlink(std::function<void()> fn) {
-  std::size_t id = links_.add(std::move(fn));
+std::size_t Event::rawlink(std::function<void()> fn, std::size_t* holder) {
+  std::size_t id = links_.add(std::move(fn), holder);
   if (flag_) notifier_.schedule();
   return id;
 }

@@ -71,8 +71,10 @@ class Event {
 
   // gevent's rawlink: fn() runs in the hub after the waiters of a set()
   // round (at once, scheduled, when already set), every round until
-  // unlinked. For wait()/iwait() over several objects (HUB-13).
-  std::size_t rawlink(std::function<void()> fn);
+  // unlinked. For wait()/iwait() over several objects (HUB-13). `holder`
+  // (optional) is where the caller keeps the id: zeroed if this Event is
+  // destroyed while still linked, so that nothing unlinks from a dead one.
+  std::size_t rawlink(std::function<void()> fn, std::size_t* holder = nullptr);
   void unlink(std::size_t id) noexcept;
 
   // A handle other threads set() it through, waking its waiters in this
@@ -192,7 +194,9 @@ class AsyncResult {
   bool wait_for(Duration d) { return wait_until(d.from_now()); }
 
   // gevent's rawlink: fn() runs in the hub once settled (see Event::rawlink).
-  std::size_t rawlink(std::function<void()> fn) { return event_.rawlink(std::move(fn)); }
+  std::size_t rawlink(std::function<void()> fn, std::size_t* holder = nullptr) {
+    return event_.rawlink(std::move(fn), holder);
+  }
   void unlink(std::size_t id) noexcept { event_.unlink(id); }
 
   // A task link that settles this result with the task's outcome: its value,

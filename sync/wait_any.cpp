@@ -7,7 +7,7 @@ Waitable::Waitable(const AnyTask& task)
     : object_(task.get()),
       task_(task),
       ready_([](void* o) { return static_cast<TaskBase*>(o)->ready(); }),
-      link_([](void* o, std::function<void()> fn) {
+      link_([](void* o, std::function<void()> fn, std::size_t*) {
         return static_cast<TaskBase*>(o)->link([fn = std::move(fn)](TaskBase&) { fn(); });
       }),
       unlink_([](void* o, std::size_t id) noexcept { static_cast<TaskBase*>(o)->unlink(id); }) {}
@@ -15,14 +15,16 @@ Waitable::Waitable(const AnyTask& task)
 Waitable::Waitable(Event& event)
     : object_(&event),
       ready_([](void* o) { return static_cast<Event*>(o)->is_set(); }),
-      link_([](void* o, std::function<void()> fn) { return static_cast<Event*>(o)->rawlink(std::move(fn)); }),
+      link_([](void* o, std::function<void()> fn, std::size_t* holder) {
+        return static_cast<Event*>(o)->rawlink(std::move(fn), holder);
+      }),
       unlink_([](void* o, std::size_t id) noexcept { static_cast<Event*>(o)->unlink(id); }) {}
 
 Waitable::Waitable(Semaphore& semaphore)
     : object_(&semaphore),
       ready_([](void* o) { return static_cast<Semaphore*>(o)->counter() > 0; }),
-      link_([](void* o, std::function<void()> fn) {
-        return static_cast<Semaphore*>(o)->rawlink([fn = std::move(fn)](Semaphore&) { fn(); });
+      link_([](void* o, std::function<void()> fn, std::size_t* holder) {
+        return static_cast<Semaphore*>(o)->rawlink([fn = std::move(fn)](Semaphore&) { fn(); }, holder);
       }),
       unlink_([](void* o, std::size_t id) noexcept { static_cast<Semaphore*>(o)->unlink(id); }) {}
 
@@ -34,7 +36,7 @@ IWait::IWait(std::vector<Waitable> objects, const WaitAny& options)
       ready_.push_back(i);
       continue;
     }
-    links_[i] = objects_[i].link_(objects_[i].object_, [this, i] { became_ready(i); });
+    links_[i] = objects_[i].link_(objects_[i].object_, [this, i] { became_ready(i); }, &links_[i]);
   }
 }
 

@@ -14,7 +14,9 @@
 // indices into the list, in the order the objects became ready; those
 // ready at the call come first, in list order. Each object is linked once
 // (one link per object, removed on every exit path); waiting costs no
-// polling. One thread: the hub's.
+// polling. An Event, AsyncResult or Semaphore destroyed while watched is
+// never ready, and nothing touches it again (its link tells the wait it
+// went); a task is kept alive while watched. One thread: the hub's.
 #include <cstddef>
 #include <deque>
 #include <functional>
@@ -42,7 +44,9 @@ class Waitable {
   Waitable(AsyncResult<T>& result)  // NOLINT
       : object_(&result),
         ready_([](void* o) { return static_cast<AsyncResult<T>*>(o)->ready(); }),
-        link_([](void* o, std::function<void()> fn) { return static_cast<AsyncResult<T>*>(o)->rawlink(std::move(fn)); }),
+        link_([](void* o, std::function<void()> fn, std::size_t* holder) {
+          return static_cast<AsyncResult<T>*>(o)->rawlink(std::move(fn), holder);
+        }),
         unlink_([](void* o, std::size_t id) noexcept { static_cast<AsyncResult<T>*>(o)->unlink(id); }) {}
   Waitable(Semaphore& semaphore);  // NOLINT
 
@@ -53,7 +57,9 @@ class Waitable {
   void* object_;
   AnyTask task_;  // keeps a task alive while watched
   bool (*ready_)(void*);
-  std::size_t (*link_)(void*, std::function<void()>);
+  // Links fn; *holder (IWait's slot for the id) is zeroed if the object
+  // goes first. A task is kept alive instead (task_).
+  std::size_t (*link_)(void*, std::function<void()>, std::size_t* holder);
   void (*unlink_)(void*, std::size_t) noexcept;
 };
 

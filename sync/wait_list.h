@@ -124,13 +124,23 @@ class Liveness {
 };
 
 // gevent's rawlink list of a primitive: callbacks by id, run from its
-// Notifier. A callback may unlink others or itself while they run.
+// Notifier. A callback may unlink others or itself while they run. A link
+// added with a holder (where its adder keeps the id) has the holder zeroed
+// when the primitive goes first: the adder then knows there is nothing to
+// unlink (IWait over an Event destroyed meanwhile).
 template <class Fn>
 class RawLinks {
  public:
+  RawLinks() = default;
+  RawLinks(const RawLinks&) = delete;
+  RawLinks& operator=(const RawLinks&) = delete;
+  ~RawLinks() {
+    for (Link& l : links_)
+      if (l.holder) *l.holder = 0;
+  }
   bool empty() const noexcept { return links_.empty(); }
-  std::size_t add(Fn fn) {
-    links_.push_back(Link{next_id_, std::move(fn)});
+  std::size_t add(Fn fn, std::size_t* holder = nullptr) {
+    links_.push_back(Link{next_id_, std::move(fn), holder});
     return next_id_++;
   }
   void remove(std::size_t id) noexcept {
@@ -163,6 +173,7 @@ class RawLinks {
   struct Link {
     std::size_t id;
     Fn fn;
+    std::size_t* holder;
   };
   std::vector<Link> links_;
   std::size_t next_id_ = 1;

@@ -187,6 +187,28 @@ TEST_F(Api, IwaitYieldsAsObjectsBecomeReadyAndUnlinksTheRest) {
   sleep(0);
 }
 
+// An object destroyed while watched is never ready, and nothing touches it
+// again: not its link's removal when the wait ends (ASan sees any use).
+TEST_F(Api, WaitingOnObjectsDestroyedMeanwhileTouchesNothingOfThem) {
+  auto event = std::make_unique<fern::Event>();
+  auto result = std::make_unique<fern::AsyncResult<int>>();
+  auto sem = std::make_unique<fern::Semaphore>(0);
+  fern::Event kept;
+  spawn([&] {
+    event.reset();
+    result.reset();
+    sem.reset();
+  });
+  EXPECT_TRUE(fern::wait({*event, *result, *sem, kept}, fern::WaitAny().within(0.01)).empty());
+  auto again = std::make_unique<fern::Event>();
+  {
+    fern::IWait it({*again, kept});
+    again.reset();
+    spawn([&] { kept.set(); });
+    EXPECT_EQ(it.next(), 1u);
+  }
+}
+
 // LK-5: rawlink on a semaphore runs after a release while a permit is free.
 TEST_F(Api, SemaphoreRawlinkRunsAfterRelease) {
   fern::Semaphore s(0);

@@ -237,7 +237,14 @@ void TaskBase::unlink(LinkId id) noexcept {
 
 bool TaskBase::has_links() const noexcept { return !links_.empty(); }
 
+void TaskBase::check_thread(const char* what) const {
+  const detail::GreenletCore* g = detail::core_of(detail::impl_of(greenlet_));
+  if (__builtin_expect((g->key >> detail::kStatusBits) != detail::t_state.serial, 0))
+    throw CrossThreadError(std::string("fern: cannot ") + what + " a task of another thread");
+}
+
 bool TaskBase::join_until(Deadline deadline) {
+  check_thread("join");
   if (dead_) return true;
   struct JoinLink : detail::TaskLink {
     Waiter waiter;
@@ -249,6 +256,7 @@ bool TaskBase::join_until(Deadline deadline) {
 }
 
 bool TaskBase::kill_async(std::exception_ptr error) {
+  check_thread("kill");
   if (dead_) return true;
   if (!error) error = std::make_exception_ptr(GreenletExit());
   if (!running_) {

@@ -114,7 +114,8 @@ class TaskBase : public std::enable_shared_from_this<TaskBase> {
   void start_later(Duration delay);
 
   // Blocks until the task ends (true) or the deadline passes (false).
-  // Never rethrows its failure (GV-9).
+  // Never rethrows its failure (GV-9). Joining, getting or killing a task of
+  // another thread throws CrossThreadError (a task belongs to its hub's).
   bool join_until(Deadline deadline);
   void join() { join_until(Deadline::never()); }
   bool join_for(Duration d) { return join_until(d.from_now()); }
@@ -166,6 +167,7 @@ class TaskBase : public std::enable_shared_from_this<TaskBase> {
     if (--refs_ == 0) release_storage();
   }
   void hub_hold() noexcept;  // the hub's reference, from start until the links ran
+  void check_thread(const char* what) const;  // CrossThreadError for another thread's task
   AnyTask hub_drop() noexcept;
   bool kill_until(std::exception_ptr error, Deadline deadline);
   LinkId add_link(LinkFn fn, int when);

@@ -10,6 +10,11 @@
 // Lifetime (LOC-3): a greenlet's value is destroyed when that greenlet ends
 // (a Greenlet::at_exit hook, on its own stack), and every value is destroyed
 // with the local. The main greenlet's value lives until the local goes.
+// A task is already dead (its joiners may have returned) when its values
+// are destroyed, as in gevent, where they go with the greenlet's last
+// reference. A T whose destructor blocks (switches) is a bug: a greenlet
+// suspended with no references left is killed (GL-19), and the kill's
+// GreenletExit leaving a noexcept destructor ends the process.
 // One thread: use one local per thread (e.g. thread_local) for threads.
 #include <cstddef>
 #include <functional>

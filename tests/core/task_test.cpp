@@ -431,3 +431,38 @@ TEST_F(Tasks, StartedTaskRunsToTheEndWithoutHandles) {
 }
 
 }  // namespace
+
+namespace {
+
+// A task belongs to its hub's thread: joining, getting or killing it from
+// another thread is refused with CrossThreadError, before that thread makes
+// a hub of its own or touches the task's links.
+TEST_F(Tasks, JoiningOrKillingATaskOfAnotherThreadThrowsCrossThreadError) {
+  fern::Task<int> t = spawn([] {
+    sleep(0);
+    return 7;
+  });
+  int refused = 0;
+  std::thread other([&] {
+    try {
+      t.join();
+    } catch (const fern::CrossThreadError&) {
+      ++refused;
+    }
+    try {
+      t.get();
+    } catch (const fern::CrossThreadError&) {
+      ++refused;
+    }
+    try {
+      t.kill_async();
+    } catch (const fern::CrossThreadError&) {
+      ++refused;
+    }
+  });
+  other.join();
+  EXPECT_EQ(refused, 3);
+  EXPECT_EQ(t.get(), 7);
+}
+
+}  // namespace

@@ -35,6 +35,14 @@ class GreenletError : public std::logic_error {
   explicit GreenletError(const std::string& what) : std::logic_error(what) {}
 };
 
+// A greenlet parked in a hub wait was switched into by something other than
+// its waiter (gevent's InvalidSwitchError, GV-21), or throw_in aimed at the
+// hub's own greenlet (its loop would end for good).
+class InvalidSwitchError : public std::logic_error {
+ public:
+  explicit InvalidSwitchError(const std::string& what) : std::logic_error(what) {}
+};
+
 // A parent change that would make the parent chain a cycle (GL-14).
 class CyclicParentError : public GreenletError {
  public:

@@ -717,6 +717,10 @@ GreenletImpl& Greenlet::checked() const {
 
 Value Greenlet::throw_in(std::exception_ptr error) {
   if (!error) throw GreenletError("fern: throw_in needs an exception");
+  // An exception out of the hub's loop would end it for good, and with it
+  // every later blocking call: only the hub's own teardown unwinds it.
+  if (impl_ && impl_ == detail::t_state.hub_greenlet)
+    throw InvalidSwitchError("fern: cannot throw into the hub (kill a task, or raise in main, instead)");
   Value none;
   detail::Transfer t{&none, &error};
   return detail::switch_general(impl_, &t);
@@ -799,9 +803,11 @@ std::size_t Greenlet::live_count() noexcept { return detail::t_state.live; }
 
 namespace detail {
 
-void note_thread_hub(const void* hub, GreenletImpl* (*end_handoff)(GreenletImpl*) noexcept) noexcept {
+void note_thread_hub(const void* hub, GreenletImpl* (*end_handoff)(GreenletImpl*) noexcept,
+                     const GreenletImpl* hub_greenlet) noexcept {
   t_state.hub = hub;
   t_state.end_handoff = end_handoff;
+  t_state.hub_greenlet = hub_greenlet;
 }
 
 const GreenletHead* running_head() noexcept { return t_state.current; }

@@ -77,7 +77,9 @@ struct GreenletView {
 void for_each_greenlet(void (*fn)(const GreenletView&, void*), void* ctx);
 // Records the thread's hub (or null) where debuggers find it (the registry),
 // and its hand-off for greenlets that end (ThreadState::end_handoff).
-void note_thread_hub(const void* hub, GreenletImpl* (*end_handoff)(GreenletImpl*) noexcept = nullptr) noexcept;
+// hub_greenlet: refused by throw_in (null while the hub tears itself down).
+void note_thread_hub(const void* hub, GreenletImpl* (*end_handoff)(GreenletImpl*) noexcept = nullptr,
+                     const GreenletImpl* hub_greenlet = nullptr) noexcept;
 // The running greenlet of the calling thread (null before its first use)
 // and its id. Async-signal-safe: they read, never create, the thread's state.
 const GreenletHead* running_head() noexcept;

@@ -158,6 +158,9 @@ struct ThreadState {
   // greenlet its result would go to, the one to switch to instead (hub.cpp;
   // null without a hub). The result is dropped when it names another.
   GreenletImpl* (*end_handoff)(GreenletImpl* to) noexcept;
+  // The hub's greenlet, which nothing but the hub's own teardown may throw
+  // into (throw_in: InvalidSwitchError); null without a hub.
+  const GreenletImpl* hub_greenlet;
 #if FERN_FP_CHECKS
   std::uint64_t fp_found;  // FP control an FP-neutral greenlet found when it landed
 #endif

@@ -336,7 +336,7 @@ Hub::Hub() : poller_(Poller::create()), remote_(std::make_shared<RemoteQueue>())
   hub_impl_ = detail::impl_of(greenlet_);
   now_ = monotonic_now();
   watch_wakeup();
-  detail::note_thread_hub(this, &Hub::next_at_end);
+  detail::note_thread_hub(this, &Hub::next_at_end, hub_impl_);
   add_monitor(&monitor_);
   // A child of fork() must not share the parent's epoll set or wake-up fd:
   // the forking thread's hub is renewed in the child before fork returns.
@@ -374,6 +374,7 @@ Hub::~Hub() {
     }
   }
   if (greenlet_.active() && !in_hub()) {
+    detail::note_thread_hub(this, &Hub::next_at_end);  // only this may throw into it
     try {
       greenlet_.throw_in();  // unwinds the suspended loop
     } catch (...) {

@@ -64,13 +64,6 @@ class BlockingSwitchOutError : public std::logic_error {
       : std::logic_error("fern: impossible to call a blocking function in the event loop callback") {}
 };
 
-// A greenlet parked in a hub wait was switched into by something other than
-// its waiter (gevent's InvalidSwitchError, GV-21).
-class InvalidSwitchError : public std::logic_error {
- public:
-  explicit InvalidSwitchError(const std::string& what) : std::logic_error(what) {}
-};
-
 // Every node below is a detail::Hook: it leaves the hub's queue, timer
 // heap or fd table by itself when its owner goes (core/hook.h).
 

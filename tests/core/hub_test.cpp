@@ -28,6 +28,19 @@ TEST_F(HubLoop, HubIsAGreenletWhoseParentIsTheMainGreenlet) {
 }
 
 // HUB-2, seed 44
+// An exception out of the hub's loop would end it, and every later blocking
+// call with it: throw_in aimed at the hub is refused, from main or a task,
+// and the loop goes on (its own teardown still unwinds it).
+TEST_F(HubLoop, ThrowingIntoTheHubIsRefusedAndTheLoopGoesOn) {
+  fern::Greenlet hub = Hub::current().greenlet();
+  EXPECT_THROW(hub.throw_in(std::make_exception_ptr(std::runtime_error("x"))), fern::InvalidSwitchError);
+  EXPECT_THROW(hub.throw_in(), fern::InvalidSwitchError);
+  auto t = fern::spawn([hub]() mutable { EXPECT_THROW(hub.throw_in(), fern::InvalidSwitchError); });
+  sleep(0.001);
+  t.join();
+  EXPECT_TRUE(hub.active());
+}
+
 TEST_F(HubLoop, BlockingWithNothingThatCanWakeRaisesLoopExit) {
   fern::Waiter forever;
   EXPECT_THROW(forever.wait(), fern::LoopExit);

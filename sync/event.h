@@ -29,6 +29,7 @@
 #include <cstdint>
 #include <exception>
 #include <functional>
+#include <memory>
 #include <optional>
 #include <stdexcept>
 #include <type_traits>
@@ -115,6 +116,9 @@ class AsyncResult {
   AsyncResult() = default;
   AsyncResult(const AsyncResult&) = delete;
   AsyncResult& operator=(const AsyncResult&) = delete;
+  ~AsyncResult() {
+    if (link_self_) *link_self_ = nullptr;
+  }
 
   // Stores the value (overwriting an earlier one, EV-5) and schedules waking
   // every waiter (F7). No switch.
@@ -199,28 +203,34 @@ class AsyncResult {
   }
   void unlink(std::size_t id) noexcept { event_.unlink(id); }
 
-  // A task link that settles this result with the task's outcome: its value,
-  // its exception, or GreenletExit for a killed task (EV-6). This result must
-  // outlive the link (or unlink it). Runs in the hub, so never switches.
   // A handle other threads set() / set_exception() it through, waking its
   // waiters in this thread's hub (EV-9, sync/remote.h). This thread only.
   Remote<AsyncResult> remote() { return Remote<AsyncResult>(remote_.acquire(this)); }
 
+  // A task link that settles this result with the task's outcome: its value,
+  // its exception, or GreenletExit for a killed task (EV-6). Runs in the
+  // hub, so never switches. A link that fires after this result is gone
+  // does nothing (it holds a token the destructor clears, not the result).
   TaskBase::LinkFn as_link() {
-    return [this](TaskBase& task) {
-      if (task.exception()) {
-        set_exception(task.exception());
-      } else if (task.killed()) {
-        set_exception(std::make_exception_ptr(GreenletExit()));
-      } else if constexpr (std::is_void_v<T>) {
-        set();
-      } else {
-        set(detail::task_value<T>(task));
-      }
+    if (!link_self_) link_self_ = std::make_shared<AsyncResult*>(this);
+    return [self = link_self_](TaskBase& task) {
+      AsyncResult* r = *self;
+      if (r) r->settle_from(task);
     };
   }
 
  private:
+  void settle_from(TaskBase& task) {
+    if (task.exception()) {
+      set_exception(task.exception());
+    } else if (task.killed()) {
+      set_exception(std::make_exception_ptr(GreenletExit()));
+    } else if constexpr (std::is_void_v<T>) {
+      set();
+    } else {
+      set(detail::task_value<T>(task));
+    }
+  }
   void settle(Deadline deadline) {
     if (!ready() && !deadline.expired(0)) event_.wait_until(deadline);
     if (!ready()) throw Timeout();
@@ -231,6 +241,7 @@ class AsyncResult {
   std::optional<Stored> value_;
   std::exception_ptr error_;
   detail::RemoteHome remote_;
+  std::shared_ptr<AsyncResult*> link_self_;  // as_link's token: null once this is gone
 };
 
 // gevent's task.link(async_result): settles `result` when `task` ends.

@@ -230,6 +230,22 @@ TEST_F(AsyncResults, IsALinkTargetOfATask) {
   EXPECT_THROW(killed.get(), fern::GreenletExit);
 }
 
+// A result destroyed before its task ends: the link fires into nothing
+// (ASan sees any touch of the freed result).
+TEST_F(AsyncResults, ALinkToAResultDestroyedFirstDoesNothing) {
+  auto gone = std::make_unique<fern::AsyncResult<int>>();
+  fern::AsyncResult<int> kept;
+  auto t = spawn([] {
+    sleep(0);
+    return 5;
+  });
+  fern::link_to(t, *gone);
+  fern::link_to(t, kept);
+  gone.reset();
+  EXPECT_EQ(kept.get(), 5);
+  t.join();
+}
+
 // EV-7
 TEST_F(AsyncResults, TimeoutsAroundGet) {
   fern::AsyncResult<int> a;

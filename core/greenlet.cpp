@@ -553,7 +553,16 @@ struct Ending {
   void* arg;
 };
 
+// A hook may block (a local's destructor that sleeps): the greenlet holds a
+// reference to itself meanwhile, so that losing its last handle then does not
+// kill it inside the hook (a GreenletExit leaving a noexcept destructor would
+// end the process); it finishes the hook and ends as it would have.
 [[gnu::noinline]] void run_exit_hooks(GreenletImpl* self) noexcept {
+  retain(self);
+  struct Drop {
+    GreenletImpl* self;
+    ~Drop() { release(self); }
+  } drop{self};
   while (GreenletExitHook* hook = self->exit_hooks) {
     Greenlet::cancel_exit(hook);
     try {

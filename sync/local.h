@@ -12,9 +12,8 @@
 // with the local. The main greenlet's value lives until the local goes.
 // A task is already dead (its joiners may have returned) when its values
 // are destroyed, as in gevent, where they go with the greenlet's last
-// reference. A T whose destructor blocks (switches) is a bug: a greenlet
-// suspended with no references left is killed (GL-19), and the kill's
-// GreenletExit leaving a noexcept destructor ends the process.
+// reference. A destructor may block (switch): the greenlet keeps itself
+// alive until its values are gone, even with no handle left.
 // One thread: use one local per thread (e.g. thread_local) for threads.
 #include <cstddef>
 #include <functional>

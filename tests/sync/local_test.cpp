@@ -79,6 +79,28 @@ TEST_F(Locals, ValuesAreReleasedAfterTheirGreenletEndsAndWithTheLocal) {
 }
 
 // LOC-3: the table holds values of running greenlets only.
+// A value whose destructor blocks: its greenlet, already a dead task whose
+// handles are all gone, finishes the destructor instead of being killed
+// inside it (a GreenletExit out of a noexcept destructor ends the process).
+TEST_F(Locals, AValueWhoseDestructorBlocksFinishesAfterItsTaskIsGone) {
+  struct Slow {
+    std::vector<std::string>* log = nullptr;
+    ~Slow() {
+      if (!log) return;
+      fern::sleep(0.001);
+      log->push_back("destroyed after a sleep");
+    }
+  };
+  fern::local<Slow> slow;
+  {
+    auto t = spawn([&] { slow->log = &log; });
+    t.join();
+    EXPECT_TRUE(t.dead());
+  }  // the last handle goes while the destructor sleeps
+  fern::Hub::current().run_until_idle();
+  EXPECT_EQ(log, std::vector<std::string>{"destroyed after a sleep"});
+}
+
 TEST_F(Locals, TableHoldsOnlyRunningGreenletsValues) {
   fern::local<int> l;
   for (int i = 0; i < 100; ++i) spawn([&] { *l = 1; }).join();

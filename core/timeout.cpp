@@ -91,8 +91,10 @@ Timeout Timeout::start_new(Duration d, std::exception_ptr exception) {
   return t;
 }
 
-void Timeout::cancel() noexcept {
+void Timeout::cancel() {
   if (!state_->queued()) return;
+  if (__builtin_expect(state_->hub != Hub::current_if_exists(), 0))
+    throw CrossThreadError("fern: a Timeout is cancelled from the thread that started it");
   state_->unlink();
   state_->target = Greenlet();
   state_->self.reset();  // the handle this is called on still holds the state

@@ -62,9 +62,11 @@ class Timeout {
   // Creates and starts one (Timeout.start_new).
   static Timeout start_new(Duration d);
   static Timeout start_new(Duration d, std::exception_ptr exception);
-  // Disarms; a no-op when not pending. close() is the same.
-  void cancel() noexcept;
-  void close() noexcept { cancel(); }
+  // Disarms; a no-op when not pending. close() is the same. Its timer is in
+  // the hub of the thread that started it: from another thread, throws
+  // CrossThreadError (and disarms nothing).
+  void cancel();
+  void close() { cancel(); }
   bool pending() const noexcept;
   // The duration in seconds (+inf for a Timeout that never fires).
   double seconds() const noexcept;

@@ -1,6 +1,7 @@
 // Timeout: SEMANTICS TO-1 .. TO-10 (TO-9 with F13 in scheduling_test).
 #include <stdexcept>
 #include <string>
+#include <thread>
 #include <type_traits>
 #include <vector>
 
@@ -160,6 +161,29 @@ TEST_F(Timeouts, SleepNeverReturnsEarly) {
     sleep(s);
     EXPECT_GE(fern::monotonic_now() - start, fern::seconds_to_nanos(s));
   }
+}
+
+}  // namespace
+
+namespace {
+
+// A Timeout's timer is in the hub of the thread that started it: another
+// thread's cancel() is refused with CrossThreadError and disarms nothing.
+TEST_F(Timeouts, CancelFromAnotherThreadThrowsCrossThreadError) {
+  fern::Timeout t = fern::Timeout::start_new(60.0);
+  bool refused = false;
+  std::thread other([&] {
+    try {
+      t.cancel();
+    } catch (const fern::CrossThreadError&) {
+      refused = true;
+    }
+  });
+  other.join();
+  EXPECT_TRUE(refused);
+  EXPECT_TRUE(t.pending());
+  t.cancel();
+  EXPECT_FALSE(t.pending());
 }
 
 }  // namespace

@@ -188,17 +188,38 @@ void Hub::drop_unwatched(int fd, unsigned direction) noexcept {
 }
 
 // An idle tick of the loop (it waits only on fds): a slice of the fd table,
-// one fcntl per watched fd, so a plain ::close under a waiter ends its wait
-// with a clear error within a second or so instead of never.
+// an fcntl and a poller call per watched fd, so that a plain ::close under a waiter
+// ends its wait with a clear error within a second or so instead of never.
+// A registration the kernel forgot while the number names a file again (a
+// close fern never saw, then a new socket: a sticky interest kept, no
+// syscall, for a wait that began after the reuse) is made again instead.
 void Hub::revalidate_fds() noexcept {
   const std::size_t size = fds_.size();
   for (std::size_t i = 0; i < size && i < kRevalidateSlots; ++i) {
     const std::size_t fd = revalidate_cursor_++ % size;
-    const FdSlot& slot = fds_[fd];
+    FdSlot& slot = fds_[fd];
     if (!slot.reader && !slot.writer) continue;
     const int n = static_cast<int>(fd);
-    if (n == remote_->read_fd_) continue;
-    if (fcntl(n, F_GETFD) < 0 && errno == EBADF) cancel_fd(n, closed_behind_our_back(n));
+    if (n == remote_->read_fd_ || slot.registered == kNone) continue;
+    if (fcntl(n, F_GETFD) < 0 && errno == EBADF) {
+      cancel_fd(n, closed_behind_our_back(n));
+      continue;
+    }
+    try {
+      poller_->modify(n, slot.registered);
+      continue;
+    } catch (const std::system_error& e) {
+      if (e.code().value() == ENOENT) {
+        try {
+          poller_->remove(n);
+          poller_->add(n, slot.registered);
+          continue;
+        } catch (...) {
+        }
+      }
+    } catch (...) {
+    }
+    cancel_fd(n, closed_behind_our_back(n));
   }
 }
 
@@ -238,7 +259,14 @@ void Hub::drain_remote() {
 void Hub::reinit_after_fork() {
   // The new kernel object first: until then every poller call would edit
   // the set the parent still uses.
-  poller_->reinit();
+  std::vector<int> dropped = poller_->reinit();
+  // Closed behind fern's back before the fork: their waiters get the error
+  // and their slots are free for whatever file the number names next.
+  for (int fd : dropped) {
+    fds_[static_cast<std::size_t>(fd)].registered = kNone;
+    --watched_fds_;
+    cancel_fd(fd, closed_behind_our_back(fd));
+  }
   wake_watcher_.unlink();
   RemoteQueue* old = (new std::shared_ptr<RemoteQueue>(std::move(remote_)))->get();  // leaked, see above
   ::close(old->read_fd_);

@@ -9,6 +9,7 @@
 // freely. Not thread-safe: one poller belongs to one hub (one thread).
 #include <cstdint>
 #include <memory>
+#include <vector>
 #include <string_view>
 
 namespace fern {
@@ -57,7 +58,11 @@ class Poller {
 
   // After fork(), in the child: a fresh kernel object with the same
   // registrations (the parent's epoll/kqueue instance must not be shared).
-  virtual void reinit() = 0;
+  // Returns the fds it could not register again (closed without remove(),
+  // whose number may name no file or another one now), dropped from its
+  // table: the caller ends their waits. Throws only if no kernel object can
+  // be made.
+  virtual std::vector<int> reinit() = 0;
 };
 
 }  // namespace fern

@@ -100,13 +100,12 @@ class EpollPoller final : public Poller {
     return registered(event.fd) && generation_[event.fd] == event.generation;
   }
 
-  void reinit() override {
+  std::vector<int> reinit() override {
     // The child shares the parent's epoll instance: closing our copy of its
     // fd leaves the parent's registrations alone; the new one starts empty.
     close(epfd_);
     epfd_ = new_epoll_fd();
-    int first_error = 0;
-    int failed_fd = -1;
+    std::vector<int> dropped;
     for (std::size_t i = 0; i < interest_.size(); ++i) {
       const int fd = static_cast<int>(i);
       if (interest_[i] == kNone) continue;
@@ -114,14 +113,11 @@ class EpollPoller final : public Poller {
       if (epoll_ctl(epfd_, EPOLL_CTL_ADD, fd, &ev) == 0) continue;
       // Keep the table equal to the kernel's set: the fd was closed without
       // remove(), so it is no longer registered.
-      if (first_error == 0) {
-        first_error = errno;
-        failed_fd = fd;
-      }
       interest_[i] = kNone;
       ++generation_[i];
+      dropped.push_back(fd);
     }
-    if (first_error != 0) throw_poller_errno(kBackend, first_error, "reinit re-add", failed_fd);
+    return dropped;
   }
 
  private:

@@ -105,27 +105,22 @@ class KqueuePoller final : public Poller {
   // The child of fork() has no kqueue (kqueue(2): "not inherited by a
   // child"), so the old number is left alone there and only closed when
   // reinit() is called in the process that created it.
-  void reinit() override {
+  std::vector<int> reinit() override {
     const int fresh = new_kqueue_fd();
     if (owner_ == getpid()) close(kq_);
     kq_ = fresh;
     owner_ = getpid();
-    int first_error = 0;
-    int failed_fd = -1;
+    std::vector<int> dropped;
     for (std::size_t i = 0; i < interest_.size(); ++i) {
       const int fd = static_cast<int>(i);
       if (interest_[i] == kNone) continue;
-      const int err = change(fd, kNone, interest_[i], generation_[i]);
-      if (err == 0) continue;
+      if (change(fd, kNone, interest_[i], generation_[i]) == 0) continue;
       // Keep the table equal to the kernel's set (fd closed without remove()).
-      if (first_error == 0) {
-        first_error = err;
-        failed_fd = fd;
-      }
       interest_[i] = kNone;
       ++generation_[i];
+      dropped.push_back(fd);
     }
-    if (first_error != 0) throw_poller_errno(kBackend, first_error, "reinit re-add", failed_fd);
+    return dropped;
   }
 
  private:

@@ -93,7 +93,7 @@ class PollPoller final : public Poller {
   }
 
   // Nothing lives in the kernel between waits.
-  void reinit() override {}
+  std::vector<int> reinit() override { return {}; }
 
  private:
   bool registered(int fd) const noexcept {

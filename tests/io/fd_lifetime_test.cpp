@@ -9,6 +9,7 @@
 #include <climits>
 #include <string>
 #include <system_error>
+#include <utility>
 #include <vector>
 
 #include "fern/core/task.h"
@@ -139,6 +140,57 @@ TEST_F(FdLifetime, PlainCloseUnderAWaiterEndsTheWaitWithAnError) {
   } catch (const std::system_error& e) {
     EXPECT_EQ(e.code().value(), EBADF);
   }
+}
+
+// A pipe's read end waited on with a sticky interest, then closed with a
+// plain ::close: the hub's table still has the interest. Returns its number.
+int stale_sticky_interest() {
+  Pipe p;
+  const int number = p.r;
+  EXPECT_EQ(write(p.w, "x", 1), 1);
+  EXPECT_TRUE(fern::detail::wait_owned_fd(number, false, fern::Deadline::never()));  // the interest stays
+  ::close(std::exchange(p.r, -1));
+  return number;
+}
+
+// A sticky interest (a Socket's, a hooked fd's) outlives its wait; closed
+// with a plain ::close and the number reused by a new file, the kernel forgot
+// the registration while the hub's table still has it. A wait begun after the
+// reuse is on the new file: the idle loop's revalidation registers it again
+// (about a second), instead of the wait never ending.
+TEST_F(FdLifetime, AStickyInterestForgottenByAPlainCloseIsMadeAgainForTheNextFile) {
+  const int number = stale_sticky_interest();
+  Pipe q;
+  ASSERT_EQ(q.r, number);
+  bool woke = false;
+  auto reader = spawn([&] { woke = fern::detail::wait_owned_fd(q.r, false, fern::Deadline::after(5.0)); });
+  sleep(0);
+  ASSERT_EQ(write(q.w, "y", 1), 1);
+  EXPECT_TRUE(reader.join_for(5.0));
+  EXPECT_TRUE(woke);
+  fern::close(std::exchange(q.r, -1));  // a sticky interest goes with fern::close
+}
+
+// A fork child whose hub had an fd closed behind its back: the child's new
+// poller cannot register it again, and the child goes on (the fd's slot is
+// free, a waiter on it gets the error) instead of fork() failing in it.
+TEST_F(FdLifetime, ForkAfterAPlainCloseOfAWatchedFdLeavesAWorkingChild) {
+#if defined(__SANITIZE_THREAD__)
+  GTEST_SKIP() << "ThreadSanitizer models greenlets as threads and does not follow them into a fork child";
+#endif
+  const int number = stale_sticky_interest();
+  pid_t child = fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) {
+    Pipe r;
+    bool ok = write(r.w, "z", 1) == 1 && fern::wait_read_for(r.r, 5.0);
+    fern::Hub::destroy_current();
+    std::_Exit(ok ? 0 : 2);
+  }
+  int status = 0;
+  ASSERT_EQ(waitpid(child, &status, 0), child);
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << status;
+  fern::close(number);  // the parent's stale interest: forgotten (EBADF from close(2))
 }
 
 // A handler left installed while its hub goes: the signal is dropped, and

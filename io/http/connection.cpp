@@ -151,6 +151,7 @@ HttpConnection::Head HttpConnection::read_head(RequestHead& head) {
         send_error(r.error_status, r.error);
         return Head::kAnswered;
       }
+      consume(r.consumed);  // empty lines before the request line
     }
     if (fill(deadline) != Fill::kData) return Head::kClosed;  // EOF or slowloris: nothing to answer
   }

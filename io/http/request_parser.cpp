@@ -36,8 +36,10 @@ bool parse_length(std::string_view s, std::uint64_t& out) noexcept {
 }  // namespace
 
 Result RequestParser::parse(std::string_view buf, RequestHead& out) {
-  // Empty lines before the request line are skipped (RFC 9112 2.2); they
-  // count towards the head's limit.
+  // Empty lines before the request line are skipped (RFC 9112 2.2). They
+  // count towards the head's byte limit, and a kNeedMore hands them back to
+  // the caller to drop, so a flood of them neither grows the buffer nor is
+  // scanned twice.
   std::size_t start = 0;
   while (start < buf.size() &&
          (buf[start] == '\n' || (buf[start] == '\r' && start + 1 < buf.size() && buf[start + 1] == '\n')))
@@ -63,7 +65,7 @@ Result RequestParser::parse(std::string_view buf, RequestHead& out) {
     if (buf[lf + 1] == '\n') end = lf + 2;
     else if (buf[lf + 1] == '\r' && buf[lf + 2] == '\n') end = lf + 3;
     if (end != 0) {
-      if (end - start > limits_.max_head_bytes) return fail(431, "request head too large");
+      if (skipped_ + end > limits_.max_head_bytes) return fail(431, "request head too large");
       reset();
       Result r = finish(buf.substr(start, end - start), out);
       if (r.status == Status::kDone) r.consumed = end;
@@ -73,8 +75,10 @@ Result RequestParser::parse(std::string_view buf, RequestHead& out) {
   }
   if (!request_line_seen_ && buf.size() - start > limits_.max_request_line)
     return fail(414, "request line too long");
-  if (buf.size() - start > limits_.max_head_bytes) return fail(431, "request head too large");
-  return Result{Status::kNeedMore};
+  skipped_ += start;
+  if (skipped_ + buf.size() - start > limits_.max_head_bytes) return fail(431, "request head too large");
+  scanned_ -= start;
+  return Result{Status::kNeedMore, start};
 }
 
 Result RequestParser::fail(int status, const char* why) {

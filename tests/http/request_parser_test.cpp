@@ -162,6 +162,33 @@ TEST(RequestParser, EmptyLinesBeforeTheRequestAreSkipped) {
   EXPECT_EQ(h.method, "GET");
 }
 
+// Fed as they come, the empty lines are handed back to be dropped (the
+// buffer holds none of them) and count towards max_head_bytes.
+TEST(RequestParser, EmptyLinesFedInPiecesAreHandedBackAndCountTowardsTheHeadLimit) {
+  ParserLimits small;
+  small.max_head_bytes = 100;
+  RequestParser p(small);
+  RequestHead h;
+  std::size_t fed = 0;
+  RequestParser::Result r{Status::kNeedMore};
+  while (r.status == Status::kNeedMore && fed < 1000) {
+    r = p.parse("\r\n\r\n\n", h);
+    if (r.status == Status::kNeedMore) EXPECT_EQ(r.consumed, 5u);
+    fed += 5;
+  }
+  ASSERT_EQ(r.status, Status::kError);
+  EXPECT_EQ(r.error_status, 431);
+  EXPECT_EQ(fed, 105u);
+
+  p.reset();
+  EXPECT_EQ(p.parse("\r\n\r", h).consumed, 2u);  // a lone CR waits for its LF
+  const std::string rest = "\r\nGET / HTTP/1.1\r\n\r\n";
+  r = p.parse(rest, h);
+  ASSERT_EQ(r.status, Status::kDone);
+  EXPECT_EQ(r.consumed, rest.size());
+  EXPECT_EQ(h.method, "GET");
+}
+
 TEST(RequestParser, ObsTextInValuesIsKept) {
   RequestHead h;
   const std::string text = "GET / HTTP/1.1\r\nX: caf\xc3\xa9\r\n\r\n";

@@ -71,7 +71,7 @@ class HttpConnection::IdleLink {
 };
 
 bool HttpConnection::wait_first_byte() {
-  if (idle_ && idle_->stopping) return false;
+  if (stopping()) return false;
   // Nothing buffered: wait for readability without a buffer (see BufferPool).
   if (cap_ != 0) {
     if (cap_ == kFirstBuffer) pool.give(std::move(buf_));
@@ -284,7 +284,7 @@ void HttpConnection::send_error(int status, std::string_view why) {
 }
 
 void HttpConnection::linger_close() {
-  if (idle_ && idle_->stopping) return;
+  if (stopping()) return;
   IdleLink link(*this);  // stop() need not wait for a polite close
   try {
     socket_.shutdown(SHUT_WR);

@@ -29,6 +29,9 @@ class HttpConnection;
 // at once: an intrusive list (no allocation), each node unlinks itself.
 struct IdleList {
   HttpConnection* head = nullptr;
+  // From stop() to the next start(): a connection (the one whose handler
+  // called stop(), the only one stop() leaves running) ends after its
+  // response, without waiting for another request or a polite close.
   bool stopping = false;
   // Shuts down every idle connection's socket: its wait ends with EOF.
   void wake_all() noexcept;
@@ -85,6 +88,8 @@ class HttpConnection {
   // two greenlets (a reply to a ping, a message) never interleave.
   Lock frame_lock;
 
+  // The server was stopped: no request after the current one.
+  bool stopping() const noexcept { return idle_ && idle_->stopping; }
   Socket& socket() noexcept { return socket_; }
   const ServerOptions& options() const noexcept { return options_; }
   // The "Date: ..." value of this second (RFC 9110 5.6.7), cached per second.

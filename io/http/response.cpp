@@ -44,6 +44,7 @@ void Response::add_header(std::string_view name, std::string_view value) {
 
 // pywsgi's order: the handler's headers, Connection, Date, then framing.
 void Response::build_head(Framing framing, std::size_t length) {
+  if (conn_->stopping()) keep_alive_ = false;  // a handler stopped its server
   head_.assign("HTTP/1.1 ");
   append_number(head_, static_cast<std::uint64_t>(status_));
   head_.push_back(' ');

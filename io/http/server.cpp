@@ -27,7 +27,7 @@ void HttpServer::serve(Socket& socket, const Address& peer) {
   request.peer = peer;
   request.conn_ = &conn;
   try {
-    while (serve_one(conn, request)) {
+    while (serve_one(conn, request) && !conn.stopping()) {
     }
   } catch (const SocketError&) {
     // The client reset or timed out between requests: nothing to answer.
@@ -35,10 +35,19 @@ void HttpServer::serve(Socket& socket, const Address& peer) {
 }
 
 void HttpServer::stop(Duration timeout) {
-  idle_.stopping = true;
+  idle_.stopping = true;  // until start(): see IdleList
   idle_.wake_all();
   server_.stop(timeout);
+}
+
+void HttpServer::start() {
   idle_.stopping = false;
+  server_.start();
+}
+
+void HttpServer::serve_forever() {
+  idle_.stopping = false;
+  server_.serve_forever();
 }
 
 // One request and its response; false when the connection is done.

@@ -142,12 +142,14 @@ class HttpServer {
   HttpServer(const HttpServer&) = delete;
   HttpServer& operator=(const HttpServer&) = delete;
 
-  void start() { server_.start(); }
+  void start();
   // Blocks (switches to the hub) until stop().
-  void serve_forever() { server_.serve_forever(); }
+  void serve_forever();
   // As StreamServer::stop: closes the listener, waits up to `timeout` for
-  // connections, then kills them.
-  // Connections waiting between requests end at once.
+  // connections, then kills them. Connections waiting between requests end
+  // at once. A handler may stop its own server: its connection then ends
+  // after this response (Connection: close if not sent yet), and if the
+  // server is destroyed before that, the handler is killed first.
   void stop(Duration timeout = 1.0);
   std::uint16_t server_port() const { return server_.server_port(); }
   Address address() const { return server_.address(); }

@@ -266,6 +266,62 @@ TEST_F(Http, EmptyLinesFloodBeforeTheRequestGets431) {
   server.stop();
 }
 
+// A handler that stops its own server: its response says Connection: close,
+// the request pipelined behind it is not served, and the connection ends.
+TEST_F(Http, HandlerStoppingItsServerEndsItsConnectionAfterTheResponse) {
+  int calls = 0;
+  HttpServer* self = nullptr;
+  HttpServer server(kAny, [&](Request&, Response& r) {
+    ++calls;
+    self->stop();
+    r.send("bye");
+  });
+  self = &server;
+  server.start();
+  HttpClient c(server.server_port());
+  c.send("GET / HTTP/1.1\r\nHost: x\r\n\r\nGET /again HTTP/1.1\r\nHost: x\r\n\r\n");
+  HttpReply r = c.read();
+  EXPECT_EQ(r.body, "bye");
+  EXPECT_TRUE(r.has("Connection: close")) << r.head;
+  EXPECT_TRUE(c.at_eof());
+  EXPECT_EQ(calls, 1);
+  EXPECT_EQ(server.connection_count(), 0u);
+}
+
+// A server destroyed while the handler that stopped it still runs kills
+// that handler first: it unwinds, its client sees the close, nothing is
+// left to run after the server is gone.
+TEST_F(Http, ServerDestroyedWhileItsStoppingHandlerRunsKillsTheHandler) {
+  bool unwound = false;
+  fern::Event never;
+  auto client = [](std::uint16_t port) {  // on a task's small stack: no HttpClient
+    fern::Socket s(AF_INET, SOCK_STREAM);
+    s.connect(Address::ip("127.0.0.1", port));
+    s.sendall("GET / HTTP/1.1\r\nHost: x\r\n\r\n");
+    char b[64];
+    return s.recv_into(b, sizeof b) == 0;
+  };
+  fern::Task<bool> closed;
+  {
+    HttpServer* self = nullptr;
+    HttpServer server(kAny, [&](Request&, Response&) {
+      struct Unwound {
+        bool& flag;
+        ~Unwound() { flag = true; }
+      } guard{unwound};
+      self->stop();
+      never.wait();
+    });
+    self = &server;
+    server.start();
+    closed = fern::spawn(client, server.server_port());
+    server.serve_forever();  // returns once the handler has stopped the server
+    EXPECT_FALSE(unwound);
+  }
+  EXPECT_TRUE(unwound);
+  EXPECT_TRUE(closed.get());
+}
+
 // A request whose head does not end within header_timeout is closed
 // without an answer (slowloris); a lower bound on the time only.
 TEST_F(Http, SlowHeadIsClosedAtTheHeaderDeadline) {

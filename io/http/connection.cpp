@@ -163,12 +163,16 @@ void HttpConnection::start_body(const RequestHead& head) {
   decoder_ = ChunkedDecoder();
   body_read_ = 0;
   expect_continue_ = head.expect_continue;
+  responded_ = false;
   version_minor_ = head.version_minor;
 }
 
 std::size_t HttpConnection::read_body(char* buf, std::size_t n) {
   if (n == 0 || body_done()) return 0;
-  if (expect_continue_) {  // the client waits for this before sending the body
+  // The client waits for a 100 before sending the body; once the final
+  // response has begun, a 100 would land inside it: the client may send
+  // the body anyway, or not (then the connection is not reused).
+  if (expect_continue_ && !responded_) {
     expect_continue_ = false;
     if (begin_ == end_) send("HTTP/1.1 100 Continue\r\n\r\n");
   }
@@ -207,7 +211,7 @@ std::size_t HttpConnection::read_body(char* buf, std::size_t n) {
 
 bool HttpConnection::discard_body(std::size_t limit) {
   if (body_done()) return true;
-  // A client waiting for 100 Continue sends no body unless told to: close.
+  // A client waiting for 100 Continue (none was sent) may send no body: close.
   if (expect_continue_) return false;
   Deadline deadline = io_deadline(options_);
   for (std::size_t dropped = 0; dropped <= limit;) {
@@ -235,6 +239,7 @@ void HttpConnection::send(iovec* iov, int n) {
   msghdr msg{};
   msg.msg_iov = iov;
   msg.msg_iovlen = static_cast<std::size_t>(n);
+  responded_ = true;
   Deadline deadline = Deadline::never();
   bool waited = false;
   for (;;) {

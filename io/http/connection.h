@@ -60,7 +60,8 @@ class HttpConnection {
   Head read_head(RequestHead& head);
 
   // Request body, as framed by the last head. Returns 0 at its end. Sends
-  // "100 Continue" first when the client asked for it. Throws HttpError
+  // "100 Continue" first when the client asked for it and nothing was sent
+  // for this request yet (never inside a response). Throws HttpError
   // (400 malformed chunk framing or a body cut short, 413 over the limit).
   std::size_t read_body(char* buf, std::size_t n);
   bool body_done() const noexcept { return body_left_ == 0 && !chunked_; }
@@ -118,7 +119,8 @@ class HttpConnection {
   bool chunked_ = false;
   ChunkedDecoder decoder_;
   std::uint64_t body_read_ = 0;
-  bool expect_continue_ = false;
+  bool expect_continue_ = false;  // the client waits for a 100 that was not sent
+  bool responded_ = false;        // bytes were sent since this request's head
   int version_minor_ = 1;
 };
 

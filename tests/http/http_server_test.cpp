@@ -180,6 +180,31 @@ TEST_F(Http, ExpectContinueWithTheBodyUnreadGetsTheAnswerAndAClose) {
   server.stop();
 }
 
+// A handler that starts its response before reading the body: no 100
+// Continue goes out inside the response.
+TEST_F(Http, ExpectContinueAfterTheResponseStartedSendsNo100) {
+  HttpServer server(kAny, [](Request& q, Response& r) {
+    r.write("part");
+    r.write(q.read_all());
+  });
+  server.start();
+  HttpClient c(server.server_port());
+  c.send("POST / HTTP/1.1\r\nContent-Length: 5\r\nExpect: 100-continue\r\nConnection: close\r\n\r\n");
+  std::string got;
+  while (got.find("part\r\n") == std::string::npos) {
+    char b[4096];
+    std::size_t n = c.socket().recv_into(b, sizeof b);
+    ASSERT_GT(n, 0u);
+    got.append(b, n);
+  }
+  c.send("hello");
+  ASSERT_TRUE(c.at_eof());
+  got += c.buffered();
+  EXPECT_EQ(got.find("100 Continue"), std::string::npos) << got;
+  EXPECT_EQ(got.substr(got.find("\r\n\r\n") + 4), "4\r\npart\r\n5\r\nhello\r\n0\r\n\r\n");
+  server.stop();
+}
+
 TEST_F(Http, UnreadBodyIsDroppedAndTheConnectionKept) {
   HttpServer server(kAny, [](Request&, Response& r) { r.send("ok"); });
   server.start();

@@ -26,6 +26,11 @@ constexpr TcharTable kTchar;
 
 }  // namespace
 
+HttpError::HttpError(int status, const std::string& what) : std::runtime_error(what), status_(status) {
+  if (status < 400 || status > 599)
+    throw std::invalid_argument("fern http: HttpError takes an error status (400-599), not " + std::to_string(status));
+}
+
 bool is_token(std::string_view s) noexcept {
   for (char c : s)
     if (!kTchar.ok[static_cast<unsigned char>(c)]) return false;

@@ -16,10 +16,13 @@ namespace fern::http {
 
 // An HTTP error status with its reason, thrown by the parser's callers and
 // by a request body reader (e.g. 413 once a chunked body passes the limit).
-// The server answers it with that status when nothing was sent yet.
+// The server answers it with that status when nothing was sent yet. The
+// status is a client or server error, 400-599: any other (42, 200, 99999)
+// throws std::invalid_argument from the constructor, so a handler's
+// `throw HttpError(200, ...)` reaches the server as that error: a 500.
 class HttpError : public std::runtime_error {
  public:
-  HttpError(int status, const std::string& what) : std::runtime_error(what), status_(status) {}
+  HttpError(int status, const std::string& what);
   int status() const noexcept { return status_; }
 
  private:

@@ -370,6 +370,7 @@ TEST_F(Http, ThrowingHandlerGets500AndTheServerKeepsServing) {
   HttpServer server(kAny, [](Request& q, Response& r) {
     if (q.target == "/boom") throw std::runtime_error("boom");
     if (q.target == "/teapot") throw fern::http::HttpError(418, "short and stout");
+    if (q.target == "/ok-error") throw fern::http::HttpError(200, "not an error");
     r.send("fine");
   }, o);
   server.start();
@@ -381,6 +382,8 @@ TEST_F(Http, ThrowingHandlerGets500AndTheServerKeepsServing) {
   EXPECT_TRUE(c.at_eof());
   EXPECT_EQ(errors, std::vector<std::string>{"boom"});
   EXPECT_EQ(request(server, "GET /teapot HTTP/1.1\r\n\r\n").status, 418);
+  EXPECT_EQ(request(server, "GET /ok-error HTTP/1.1\r\n\r\n").status, 500);  // HttpError(200) is misuse
+  EXPECT_EQ(errors.size(), 2u);
   EXPECT_EQ(request(server, "GET / HTTP/1.1\r\n\r\n").body, "fine");
   server.stop();
 }

@@ -5,6 +5,7 @@
 
 #include <gtest/gtest.h>
 
+#include <stdexcept>
 #include <string>
 
 namespace {
@@ -187,6 +188,13 @@ TEST(RequestParser, EmptyLinesFedInPiecesAreHandedBackAndCountTowardsTheHeadLimi
   ASSERT_EQ(r.status, Status::kDone);
   EXPECT_EQ(r.consumed, rest.size());
   EXPECT_EQ(h.method, "GET");
+}
+
+TEST(HttpError, RefusesAStatusThatIsNotAnError) {
+  for (int status : {42, 99999, -5, 100, 200, 399, 600})
+    EXPECT_THROW(fern::http::HttpError(status, "x"), std::invalid_argument) << status;
+  EXPECT_EQ(fern::http::HttpError(400, "x").status(), 400);
+  EXPECT_EQ(fern::http::HttpError(599, "x").status(), 599);
 }
 
 TEST(RequestParser, ObsTextInValuesIsKept) {

@@ -7,6 +7,11 @@
 #include "fern/io/http/utf8.h"
 
 namespace fern::http {
+namespace {
+
+constexpr std::size_t kMaxControlPayload = 125;  // RFC 6455 5.5
+
+}  // namespace
 
 bool WebSocket::is_upgrade(const Request& request) noexcept {
   auto upgrade = request.header("Upgrade");
@@ -126,8 +131,19 @@ std::nullopt_t WebSocket::fail(std::uint16_t code, const char* why) {
   return std::nullopt;
 }
 
+void WebSocket::send_text(std::string_view text) {
+  if (!is_valid_utf8(text)) throw std::invalid_argument("fern websocket: send_text needs UTF-8; use send_binary");
+  send_frame(Opcode::kText, text);
+}
+
+void WebSocket::ping(std::string_view payload) {
+  if (payload.size() > kMaxControlPayload)
+    throw std::invalid_argument("fern websocket: a ping carries at most 125 bytes");
+  send_frame(Opcode::kPing, payload);
+}
+
+// Our own reasons (fail()'s) are short ASCII; close() checks the caller's.
 void WebSocket::send_close(std::uint16_t code, std::string_view reason) {
-  if (reason.size() > 123) reason = reason.substr(0, 123);  // control frames carry at most 125 bytes
   std::string payload;
   payload += static_cast<char>(code >> 8);
   payload += static_cast<char>(code & 0xff);
@@ -145,6 +161,10 @@ void WebSocket::send_frame(Opcode opcode, std::string_view payload) {
 }
 
 void WebSocket::close(std::uint16_t code, std::string_view reason, Duration wait) {
+  if (!is_valid_close_code(code))
+    throw std::invalid_argument("fern websocket: close code " + std::to_string(code) + " may not be sent");
+  if (reason.size() > kMaxControlPayload - 2 || !is_valid_utf8(reason))
+    throw std::invalid_argument("fern websocket: a close reason is at most 123 bytes of UTF-8");
   if (closed_) return;
   if (!sent_close_) send_close(code, reason);
   if (close_code_ == 0) close_code_ = code;

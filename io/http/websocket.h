@@ -15,7 +15,11 @@
 // (1002 protocol error, 1007 text that is not UTF-8, 1009 a message over
 // max_message), and receive() returns nullopt. One greenlet reads at a
 // time; others may send meanwhile: each frame is written whole, under the
-// connection's frame lock.
+// connection's frame lock. What RFC 6455 forbids a server to send is
+// refused with std::invalid_argument before anything is written: text that
+// is not UTF-8, a ping payload over 125 bytes, a close code a peer may not
+// send (1005, 1006, 1015, reserved or out of range: is_valid_close_code),
+// a close reason that is not UTF-8 or over 123 bytes (never cut short).
 #include <cstddef>
 #include <cstdint>
 #include <optional>
@@ -60,11 +64,15 @@ class WebSocket {
   // (close_code() says how). Blocks. Socket errors throw.
   std::optional<Message> receive();
   // One frame each. Throw WebSocketError after close; socket errors throw.
-  void send_text(std::string_view text) { send_frame(Opcode::kText, text); }
+  // std::invalid_argument: text that is not UTF-8 (O(n) check), a ping
+  // payload over 125 bytes.
+  void send_text(std::string_view text);
   void send_binary(std::string_view bytes) { send_frame(Opcode::kBinary, bytes); }
-  void ping(std::string_view payload = {}) { send_frame(Opcode::kPing, payload); }
+  void ping(std::string_view payload = {});
   // Starts the close handshake and waits (at most `wait`) for the client's
   // close frame, dropping messages meanwhile. No-op when closed.
+  // std::invalid_argument (nothing sent): a code that is_valid_close_code
+  // refuses, a reason that is not UTF-8 or longer than 123 bytes.
   void close(std::uint16_t code = close_code::kNormal, std::string_view reason = {}, Duration wait = 1.0);
 
   bool closed() const noexcept { return closed_; }

@@ -207,6 +207,45 @@ TEST_F(WebSocketIo, ServerCloseWaitsForTheClientsCloseFrame) {
   server.stop();
 }
 
+// What RFC 6455 forbids a server to send is refused before anything is
+// written (std::invalid_argument); the largest allowed control frames go.
+TEST_F(WebSocketIo, FramesTheRfcForbidsAreRefusedBeforeAnythingIsSent) {
+  std::vector<std::string> refused;
+  fern::Event done;
+  HttpServer server(kAny, [&](Request& q, Response& r) {
+    WebSocket ws = WebSocket::accept(q, r);
+    auto refuse = [&](const char* what, auto call) {
+      try {
+        call();
+      } catch (const std::invalid_argument&) {
+        refused.push_back(what);
+      }
+    };
+    std::string two_byte_chars;  // 124 bytes: the 123-byte cut would split a character
+    for (int i = 0; i < 62; ++i) two_byte_chars += "\xc3\xa9";
+    refuse("ping 126", [&] { ws.ping(std::string(126, 'p')); });
+    refuse("text", [&] { ws.send_text("caf\xc3"); });
+    for (int code : {1005, 1006, 1015, 1004, 999, 5000})
+      refuse("code", [&] { ws.close(static_cast<std::uint16_t>(code)); });
+    refuse("long reason", [&] { ws.close(1000, two_byte_chars); });
+    refuse("reason", [&] { ws.close(1000, "\xff"); });
+    ws.ping(std::string(125, 'p'));
+    ws.close(1000, std::string(123, 'r'));
+    done.set();
+  });
+  server.start();
+  HttpClient c(server.server_port());
+  c.send(kUpgrade);
+  ASSERT_EQ(c.read().status, 101);
+  EXPECT_EQ(server_frame(c), std::make_pair(0x89, std::string(125, 'p')));
+  EXPECT_EQ(server_frame(c), std::make_pair(0x88, code_bytes(1000) + std::string(123, 'r')));
+  c.send(frame(0x88, code_bytes(1000)));
+  done.wait();
+  EXPECT_EQ(refused, (std::vector<std::string>{"ping 126", "text", "code", "code", "code", "code", "code", "code",
+                                               "long reason", "reason"}));
+  server.stop();
+}
+
 // Two greenlets sending large frames at once through a small window (their
 // writes are partial and wait): each frame arrives whole.
 TEST_F(WebSocketIo, FramesFromTwoSendersNeverInterleave) {

@@ -140,6 +140,7 @@ Result RequestParser::parse_header_line(std::string_view line, RequestHead& out)
 
 Result RequestParser::apply_framing(RequestHead& out) const {
   bool has_te = false;
+  int hosts = 0;
   out.keep_alive = out.version_minor == 1;
   for (const auto& [name, value] : out.headers) {
     if (iequals(name, "content-length")) {
@@ -156,8 +157,13 @@ Result RequestParser::apply_framing(RequestHead& out) const {
       else if (out.version_minor == 0 && has_token(value, "keep-alive")) out.keep_alive = true;
     } else if (iequals(name, "expect")) {
       out.expect_continue = out.version_minor == 1 && iequals(value, "100-continue");
+    } else if (iequals(name, "host")) {
+      ++hosts;
     }
   }
+  // RFC 9112 3.2: which host a request is for must be unambiguous.
+  if (hosts > 1) return error(400, "more than one Host header");
+  if (hosts == 0 && out.version_minor == 1) return error(400, "an HTTP/1.1 request without Host");
   // Both framings at once is how requests are smuggled (RFC 9112 6.3).
   if (out.chunked && out.content_length) return error(400, "both Content-Length and Transfer-Encoding");
   return Result{Status::kDone};

@@ -10,7 +10,8 @@
 // ending in CRLF (a bare LF is accepted, a bare CR is not). What it
 // rejects, with the status the server answers: a folded (obs-fold) or
 // otherwise malformed line, a bad or conflicting Content-Length, both
-// Content-Length and Transfer-Encoding, Transfer-Encoding on HTTP/1.0 -> 400;
+// Content-Length and Transfer-Encoding, Transfer-Encoding on HTTP/1.0, no
+// Host on HTTP/1.1, more than one Host (RFC 9112 3.2) -> 400;
 // a transfer coding other than chunked -> 501; HTTP/2+ -> 505; a request
 // line longer than its limit -> 414 (as pywsgi); a head over its byte or
 // line-count limit -> 431.

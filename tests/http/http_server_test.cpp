@@ -82,7 +82,7 @@ TEST_F(Http, StreamedResponseIsChunkedOn11AndRawOn10) {
   });
   server.start();
   HttpClient c(server.server_port());
-  c.send("GET / HTTP/1.1\r\nConnection: close\r\n\r\n");
+  c.send("GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
   ASSERT_TRUE(c.at_eof());
   std::string raw = c.buffered();
   EXPECT_NE(raw.find("\r\nTransfer-Encoding: chunked\r\n\r\n"), std::string::npos);
@@ -109,7 +109,7 @@ TEST_F(Http, KeepAliveServesRequestsOneAfterAnotherOnOneConnection) {
   c.send("GET /1.0 HTTP/1.0\r\nConnection: keep-alive\r\n\r\n");
   HttpReply r = c.read();
   EXPECT_TRUE(r.has("Connection: keep-alive"));
-  c.send("GET /end HTTP/1.1\r\nConnection: close\r\n\r\n");
+  c.send("GET /end HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
   EXPECT_EQ(c.read().body, "GET /end ");
   EXPECT_TRUE(c.at_eof());
   server.stop();
@@ -123,8 +123,8 @@ TEST_F(Http, PipelinedRequestsSplitAtEveryByteBoundaryAreAllAnswered) {
   HttpServer server(kAny, echo);
   server.start();
   const std::string reqs[] = {"GET /a HTTP/1.1\r\nHost: x\r\n\r\n",
-                              "POST /b HTTP/1.1\r\nContent-Length: 5\r\n\r\nhello",
-                              "POST /c HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n2;x=y\r\nde\r\n0\r\n\r\n"};
+                              "POST /b HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhello",
+                              "POST /c HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n2;x=y\r\nde\r\n0\r\n\r\n"};
   const std::string all = reqs[0] + reqs[1] + reqs[2];
   const std::string want[] = {"GET /a ", "POST /b hello", "POST /c abcde"};
   for (std::size_t split = 1; split < all.size(); ++split) {
@@ -143,7 +143,7 @@ TEST_F(Http, PipelinedRequestsSplitAtEveryByteBoundaryAreAllAnswered) {
 TEST_F(Http, ChunkedRequestBodyIsDecoded) {
   HttpServer server(kAny, echo);
   server.start();
-  HttpReply r = request(server, "PUT /x HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n"
+  HttpReply r = request(server, "PUT /x HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
                                 "5\r\nhello\r\n1;ext\r\n \r\n5\r\nworld\r\n0\r\nTrailer: t\r\n\r\n");
   EXPECT_EQ(r.status, 200);
   EXPECT_EQ(r.body, "PUT /x hello world");
@@ -154,7 +154,7 @@ TEST_F(Http, ExpectContinueGets100BeforeTheBodyIsSent) {
   HttpServer server(kAny, echo);
   server.start();
   HttpClient c(server.server_port());
-  c.send("POST /e HTTP/1.1\r\nContent-Length: 4\r\nExpect: 100-continue\r\n\r\n");
+  c.send("POST /e HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\nExpect: 100-continue\r\n\r\n");
   HttpReply interim = c.read();
   EXPECT_EQ(interim.status, 100);
   EXPECT_EQ(interim.head, "HTTP/1.1 100 Continue");
@@ -172,7 +172,7 @@ TEST_F(Http, ExpectContinueWithTheBodyUnreadGetsTheAnswerAndAClose) {
   });
   server.start();
   HttpClient c(server.server_port());
-  c.send("PUT /big HTTP/1.1\r\nContent-Length: 1000000\r\nExpect: 100-continue\r\n\r\n");
+  c.send("PUT /big HTTP/1.1\r\nHost: x\r\nContent-Length: 1000000\r\nExpect: 100-continue\r\n\r\n");
   HttpReply r = c.read();
   EXPECT_EQ(r.status, 403);
   EXPECT_EQ(r.body, "no");
@@ -189,7 +189,7 @@ TEST_F(Http, ExpectContinueAfterTheResponseStartedSendsNo100) {
   });
   server.start();
   HttpClient c(server.server_port());
-  c.send("POST / HTTP/1.1\r\nContent-Length: 5\r\nExpect: 100-continue\r\nConnection: close\r\n\r\n");
+  c.send("POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nExpect: 100-continue\r\nConnection: close\r\n\r\n");
   std::string got;
   while (got.find("part\r\n") == std::string::npos) {
     char b[4096];
@@ -209,7 +209,7 @@ TEST_F(Http, UnreadBodyIsDroppedAndTheConnectionKept) {
   HttpServer server(kAny, [](Request&, Response& r) { r.send("ok"); });
   server.start();
   HttpClient c(server.server_port());
-  c.send("POST / HTTP/1.1\r\nContent-Length: 3\r\n\r\nabcGET / HTTP/1.1\r\n\r\n");
+  c.send("POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n\r\nabcGET / HTTP/1.1\r\nHost: x\r\n\r\n");
   EXPECT_EQ(c.read().body, "ok");
   HttpReply r = c.read();
   EXPECT_EQ(r.body, "ok");
@@ -221,7 +221,7 @@ TEST_F(Http, HeadRequestGetsTheLengthButNoBody) {
   HttpServer server(kAny, [](Request&, Response& r) { r.send("12345"); });
   server.start();
   HttpClient c(server.server_port());
-  c.send("HEAD / HTTP/1.1\r\n\r\nGET / HTTP/1.1\r\n\r\n");
+  c.send("HEAD / HTTP/1.1\r\nHost: x\r\n\r\nGET / HTTP/1.1\r\nHost: x\r\n\r\n");
   c.socket().shutdown(SHUT_WR);
   ASSERT_TRUE(c.at_eof());
   std::string raw = c.buffered();
@@ -246,15 +246,17 @@ TEST_F(Http, LimitsAndErrorsGetTheirStatusAndClose) {
     std::string bytes;
     int status;
   } cases[] = {
-      {"GET /" + std::string(100, 'a') + " HTTP/1.1\r\n\r\n", 414},
-      {"GET / HTTP/1.1\r\nX: " + std::string(300, 'a') + "\r\n\r\n", 431},
-      {"GET / HTTP/1.1\r\nA: b\r\n c\r\n\r\n", 400},
-      {"GET / HTTP/1.1\r\nContent-Length: x\r\n\r\n", 400},
-      {"POST / HTTP/1.1\r\nContent-Length: 11\r\n\r\n01234567890", 413},
-      {"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n6\r\n012345\r\n6\r\n678901\r\n0\r\n\r\n", 413},
-      {"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n", 400},
-      {"POST / HTTP/1.1\r\nTransfer-Encoding: br\r\n\r\n", 501},
+      {"GET /" + std::string(100, 'a') + " HTTP/1.1\r\nHost: x\r\n\r\n", 414},
+      {"GET / HTTP/1.1\r\nHost: x\r\nX: " + std::string(300, 'a') + "\r\n\r\n", 431},
+      {"GET / HTTP/1.1\r\nHost: x\r\nA: b\r\n c\r\n\r\n", 400},
+      {"GET / HTTP/1.1\r\nHost: x\r\nContent-Length: x\r\n\r\n", 400},
+      {"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 11\r\n\r\n01234567890", 413},
+      {"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n6\r\n012345\r\n6\r\n678901\r\n0\r\n\r\n", 413},
+      {"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n", 400},
+      {"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: br\r\n\r\n", 501},
       {"GET / HTTP/3.0\r\n\r\n", 505},
+      {"GET / HTTP/1.1\r\n\r\n", 400},  // no Host
+      {"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n3 garbage\r\nabc\r\n0\r\n\r\n", 400},
   };
   for (const Case& k : cases) {
     HttpClient c(server.server_port());
@@ -264,8 +266,8 @@ TEST_F(Http, LimitsAndErrorsGetTheirStatusAndClose) {
     EXPECT_TRUE(r.has("Connection: close")) << r.head;
     EXPECT_TRUE(c.at_eof());
   }
-  EXPECT_EQ(calls, 2);  // only the chunked bodies reach the handler
-  EXPECT_EQ(request(server, "GET /ok HTTP/1.1\r\n\r\n").body, "GET /ok ");
+  EXPECT_EQ(calls, 3);  // only the chunked bodies reach the handler
+  EXPECT_EQ(request(server, "GET /ok HTTP/1.1\r\nHost: x\r\n\r\n").body, "GET /ok ");
   server.stop();
 }
 
@@ -375,16 +377,16 @@ TEST_F(Http, ThrowingHandlerGets500AndTheServerKeepsServing) {
   }, o);
   server.start();
   HttpClient c(server.server_port());
-  c.send("GET /boom HTTP/1.1\r\n\r\n");
+  c.send("GET /boom HTTP/1.1\r\nHost: x\r\n\r\n");
   HttpReply r = c.read();
   EXPECT_EQ(r.status, 500);
   EXPECT_EQ(r.body, "Internal Server Error");
   EXPECT_TRUE(c.at_eof());
   EXPECT_EQ(errors, std::vector<std::string>{"boom"});
-  EXPECT_EQ(request(server, "GET /teapot HTTP/1.1\r\n\r\n").status, 418);
-  EXPECT_EQ(request(server, "GET /ok-error HTTP/1.1\r\n\r\n").status, 500);  // HttpError(200) is misuse
+  EXPECT_EQ(request(server, "GET /teapot HTTP/1.1\r\nHost: x\r\n\r\n").status, 418);
+  EXPECT_EQ(request(server, "GET /ok-error HTTP/1.1\r\nHost: x\r\n\r\n").status, 500);  // HttpError(200) is misuse
   EXPECT_EQ(errors.size(), 2u);
-  EXPECT_EQ(request(server, "GET / HTTP/1.1\r\n\r\n").body, "fine");
+  EXPECT_EQ(request(server, "GET / HTTP/1.1\r\nHost: x\r\n\r\n").body, "fine");
   server.stop();
 }
 
@@ -395,7 +397,7 @@ TEST_F(Http, AccessLogLineHasPywsgisShape) {
   HttpServer server(kAny, [](Request&, Response& r) { r.send("hello"); }, o);
   server.start();
   ::testing::internal::CaptureStderr();
-  HttpReply r = request(server, "GET /x?y=1 HTTP/1.1\r\n\r\n");
+  HttpReply r = request(server, "GET /x?y=1 HTTP/1.1\r\nHost: x\r\n\r\n");
   server.stop();
   std::string log = ::testing::internal::GetCapturedStderr();
   EXPECT_EQ(r.status, 200);
@@ -416,7 +418,7 @@ TEST_F(Http, HeaderInjectionIsRefused) {
     r.send("");
   });
   server.start();
-  HttpReply r = request(server, "GET / HTTP/1.1\r\n\r\n");
+  HttpReply r = request(server, "GET / HTTP/1.1\r\nHost: x\r\n\r\n");
   EXPECT_EQ(r.head.find("evil"), std::string::npos);
   EXPECT_NE(what.find("CR, LF"), std::string::npos);
   server.stop();
@@ -440,16 +442,16 @@ TEST_F(Http, ClientLeavingMidRequestEndsTheConnectionQuietly) {
   server.start();
   {
     HttpClient c(server.server_port());
-    c.send("GET / HTTP/1.1\r\nHost");  // half a head: no handler call
+    c.send("GET / HTTP/1.1\r\nHost: x\r\nHost");  // half a head: no handler call
   }
   {
     HttpClient c(server.server_port());
-    c.send("POST / HTTP/1.1\r\nContent-Length: 10\r\n\r\n12345");  // half a body
+    c.send("POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\n12345");  // half a body
   }
   ended.wait();
   EXPECT_EQ(seen, "the request body ended early");
   EXPECT_EQ(calls, 1);
-  EXPECT_EQ(request(server, "GET / HTTP/1.1\r\n\r\n").status, 200);
+  EXPECT_EQ(request(server, "GET / HTTP/1.1\r\nHost: x\r\n\r\n").status, 200);
   server.stop();
 }
 
@@ -470,7 +472,7 @@ TEST_F(Http, ClientLeavingMidResponseEndsTheHandlerWithASocketError) {
   server.start();
   {
     HttpClient c(server.server_port());
-    c.send("GET / HTTP/1.1\r\n\r\n");
+    c.send("GET / HTTP/1.1\r\nHost: x\r\n\r\n");
     char buf[1024];
     ASSERT_GT(c.socket().recv_into(buf, sizeof buf), 0u);
   }  // closed with unread data: the server's writes fail

@@ -281,9 +281,9 @@ void HttpConnection::send(std::string_view a, std::string_view b) {
   send(iov, 2);
 }
 
-void HttpConnection::send_error(int status, std::string_view why) {
-  std::string head = "HTTP/1.1 " + std::to_string(status) + " " + std::string(reason_phrase(status)) +
-                     "\r\nContent-Type: text/plain\r\nConnection: close\r\nDate: " + std::string(date()) +
+void HttpConnection::send_error(int status, std::string_view why, std::string_view headers) {
+  std::string head = "HTTP/1.1 " + std::to_string(status) + " " + std::string(reason_phrase(status)) + "\r\n" +
+                     std::string(headers) + "Content-Type: text/plain\r\nConnection: close\r\nDate: " + std::string(date()) +
                      "\r\nContent-Length: " + std::to_string(why.size()) + "\r\n\r\n";
   send(head, why);
 }

@@ -73,8 +73,9 @@ class HttpConnection {
   // buffer is full). Socket errors throw (BrokenPipeError, ...).
   void send(iovec* iov, int n);
   void send(std::string_view a, std::string_view b = {});
-  // Sends the status with a short text body and "Connection: close".
-  void send_error(int status, std::string_view why);
+  // Sends the status with a short text body and "Connection: close";
+  // `headers` ("Name: value\r\n"...) go before them.
+  void send_error(int status, std::string_view why, std::string_view headers = {});
   // Ends the connection politely: shut down our side, then read and drop
   // what the client still sends (bounded), so that closing does not reset
   // the connection under a response it has not read yet.

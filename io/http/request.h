@@ -24,9 +24,15 @@ class HttpError : public std::runtime_error {
  public:
   HttpError(int status, const std::string& what);
   int status() const noexcept { return status_; }
+  // Adds a header to the error response (e.g. Allow for 405,
+  // Sec-WebSocket-Version for 426); checked as Response::add_header.
+  HttpError& with_header(std::string_view name, std::string_view value);
+  // "Name: value\r\n"... as added.
+  const std::string& headers() const noexcept { return headers_; }
 
  private:
   int status_;
+  std::string headers_;
 };
 
 // RFC 9110 token (1*tchar): what a method or a header name is made of.
@@ -36,6 +42,9 @@ bool iequals(std::string_view a, std::string_view b) noexcept;
 // True when the comma-separated list `value` holds `token` (case-insensitive),
 // e.g. has_token("keep-alive, Upgrade", "upgrade").
 bool has_token(std::string_view value, std::string_view token) noexcept;
+// Appends "name: value\r\n" to out. std::invalid_argument for a name that
+// is not a token or a value with CR, LF or NUL (no header injection).
+void append_header(std::string& out, std::string_view name, std::string_view value);
 // "200" -> "OK"; "" for a status it does not know.
 std::string_view reason_phrase(int status) noexcept;
 

@@ -34,12 +34,9 @@ void Response::set_status(int status, std::string_view reason) {
 
 void Response::add_header(std::string_view name, std::string_view value) {
   if (headers_sent_) throw std::logic_error("fern http: add_header after the response head was sent");
-  if (!is_token(name)) throw std::invalid_argument("fern http: header name is not a token: " + std::string(name));
-  for (char c : value)  // a plain loop: find_first_of calls memchr once per character
-    if (c == '\r' || c == '\n' || c == '\0') throw std::invalid_argument("fern http: header value holds CR, LF or NUL");
+  append_header(headers_, name, value);
   if (iequals(name, "content-length")) raw_stream_ = true;
   if (iequals(name, "connection") && has_token(value, "close")) keep_alive_ = false;
-  headers_.append(name).append(": ").append(value).append("\r\n");
 }
 
 // pywsgi's order: the handler's headers, Connection, Date, then framing.

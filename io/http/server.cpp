@@ -82,7 +82,7 @@ bool HttpServer::serve_one(detail::HttpConnection& conn, Request& request) {
     response.end();
   } catch (const HttpError& e) {
     if (response.headers_sent_) return false;  // cannot answer in the middle of a response
-    conn.send_error(e.status(), e.what());
+    conn.send_error(e.status(), e.what(), e.headers());
     conn.linger_close();
     return false;
   } catch (const SocketError&) {

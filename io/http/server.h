@@ -29,9 +29,10 @@
 // 501, HTTP/2+ 505, each with Connection: close; a head not complete within
 // header_timeout closes the connection (slowloris). A handler that throws a
 // std::exception gets 500 (if nothing was sent yet; then the connection
-// closes); HttpError(status) gets that status (400-599; HttpError refuses
-// any other at construction: std::invalid_argument, so a 500). GreenletExit
-// and Timeout pass through and end the connection. One thread: the hub's.
+// closes); HttpError(status) gets that status and the error's headers
+// (400-599; HttpError refuses any other at construction:
+// std::invalid_argument, so a 500). GreenletExit and Timeout pass through
+// and end the connection. One thread: the hub's.
 #include <sys/uio.h>
 
 #include <cstddef>

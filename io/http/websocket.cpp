@@ -29,11 +29,13 @@ std::string WebSocket::accept_key(std::string_view key) {
 WebSocket WebSocket::accept(Request& request, Response& response, Options options) {
   if (response.headers_sent()) throw std::logic_error("fern http: WebSocket::accept after the response started");
   if (request.method != "GET") throw HttpError(400, "a WebSocket handshake is a GET");
+  if (request.version_minor == 0) throw HttpError(400, "a WebSocket handshake is HTTP/1.1 or later");
   if (!is_upgrade(request)) throw HttpError(400, "no Upgrade: websocket");
   auto connection = request.header("Connection");
   if (!connection || !has_token(*connection, "upgrade")) throw HttpError(400, "no Connection: Upgrade");
   auto version = request.header("Sec-WebSocket-Version");
-  if (!version || *version != "13") throw HttpError(426, "only WebSocket version 13 is supported");
+  if (!version || *version != "13")  // RFC 6455 4.4: say which version we speak
+    throw HttpError(426, "only WebSocket version 13 is supported").with_header("Sec-WebSocket-Version", "13");
   auto key = request.header("Sec-WebSocket-Key");
   auto raw = key ? base64_decode(*key) : std::nullopt;
   if (!raw || raw->size() != 16) throw HttpError(400, "Sec-WebSocket-Key is not 16 bytes of base64");

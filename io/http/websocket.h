@@ -50,10 +50,11 @@ class WebSocket {
 
   // True when the request asks for a WebSocket upgrade (Upgrade: websocket).
   static bool is_upgrade(const Request& request) noexcept;
-  // Checks the handshake (GET, Upgrade, Connection: Upgrade, version 13, a
-  // 16-byte base64 key) and answers 101 with Sec-WebSocket-Accept; the
-  // connection is the WebSocket's from then on. Throws HttpError (400, or
-  // 426 for another version) when the request is not a valid handshake.
+  // Checks the handshake (GET on HTTP/1.1+, Upgrade, Connection: Upgrade,
+  // version 13, a 16-byte base64 key) and answers 101 with
+  // Sec-WebSocket-Accept; the connection is the WebSocket's from then on.
+  // Throws HttpError (400, or 426 with Sec-WebSocket-Version: 13 for another
+  // version) when the request is not a valid handshake.
   // Blocks while writing. Valid for the handler's call.
   static WebSocket accept(Request& request, Response& response, Options options);
   static WebSocket accept(Request& request, Response& response) { return accept(request, response, Options()); }

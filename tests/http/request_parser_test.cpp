@@ -207,6 +207,14 @@ TEST(HttpError, RefusesAStatusThatIsNotAnError) {
   EXPECT_EQ(fern::http::HttpError(599, "x").status(), 599);
 }
 
+TEST(HttpError, CarriesHeadersCheckedAsAResponsesAre) {
+  fern::http::HttpError e(405, "no");
+  e.with_header("Allow", "GET, HEAD").with_header("X-A", "b");
+  EXPECT_EQ(e.headers(), "Allow: GET, HEAD\r\nX-A: b\r\n");
+  EXPECT_THROW(e.with_header("X", "a\r\nInjected: 1"), std::invalid_argument);
+  EXPECT_THROW(e.with_header("X Y", "a"), std::invalid_argument);
+}
+
 TEST(RequestParser, ObsTextInValuesIsKept) {
   RequestHead h;
   const std::string text = "GET / HTTP/1.1\r\nHost: x\r\nX: caf\xc3\xa9\r\n\r\n";

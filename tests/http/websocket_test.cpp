@@ -110,19 +110,25 @@ TEST_F(WebSocketIo, HandshakeAnswers101WithTheRfcAcceptKey) {
   server.stop();
 }
 
+// RFC 6455 4.1, 4.4: the 426 names the version the server speaks; an
+// HTTP/1.0 request is no handshake.
 TEST_F(WebSocketIo, BadHandshakesGet400Or426) {
   Echo echo;
   HttpServer server(kAny, std::ref(echo));
   server.start();
-  std::string no_key = kUpgrade, old_version = kUpgrade, short_key = kUpgrade;
+  std::string no_key = kUpgrade, old_version = kUpgrade, short_key = kUpgrade, http10 = kUpgrade;
   no_key.replace(no_key.find("Sec-WebSocket-Key"), 3, "X-Y");
   old_version.replace(old_version.find("Version: 13"), 11, "Version: 8");
   short_key.replace(short_key.find("dGhl"), 4, "");
-  for (auto [req, status] : {std::pair{no_key, 400}, {old_version, 426}, {short_key, 400}}) {
+  http10.replace(http10.find("HTTP/1.1"), 8, "HTTP/1.0");
+  for (auto [req, status] : {std::pair{no_key, 400}, {old_version, 426}, {short_key, 400}, {http10, 400}}) {
     HttpClient c(server.server_port());
     c.send(req);
-    EXPECT_EQ(c.read().status, status);
+    fern::testing::HttpReply r = c.read();
+    EXPECT_EQ(r.status, status) << req;
+    EXPECT_EQ(r.has("Sec-WebSocket-Version: 13"), status == 426) << r.head;
   }
+  EXPECT_TRUE(echo.got.empty());
   server.stop();
 }
 

@@ -99,7 +99,28 @@ void HttpConnection::ensure_space() {
   cap_ = cap;
 }
 
+// A socket error thrown by the connection's own socket is the client's (as
+// opposed to one of a handler's own sockets'): marked, then passed on. No
+// cost unless one is thrown.
+template <class F>
+auto HttpConnection::client_io(F&& io) -> decltype(io()) {
+  try {
+    return io();
+  } catch (const SocketError&) {
+    client_failed_ = true;
+    throw;
+  }
+}
+
 HttpConnection::Fill HttpConnection::fill(Deadline deadline) {
+  return client_io([&] { return receive(deadline); });
+}
+
+void HttpConnection::send(iovec* iov, int n) {
+  client_io([&] { send_all(iov, n); });
+}
+
+HttpConnection::Fill HttpConnection::receive(Deadline deadline) {
   ensure_space();
   for (;;) {
     ssize_t n = ::recv(socket_.fd(), buf_.get() + end_, cap_ - end_, 0);
@@ -205,7 +226,10 @@ std::size_t HttpConnection::read_body(char* buf, std::size_t n) {
     }
     Fill f = fill(deadline);
     if (f == Fill::kEof) throw HttpError(400, "the request body ended early");
-    if (f == Fill::kTimeout) throw SocketTimeout("recv");
+    if (f == Fill::kTimeout) {
+      client_failed_ = true;
+      throw SocketTimeout("recv");
+    }
   }
 }
 
@@ -235,7 +259,7 @@ bool HttpConnection::discard_body(std::size_t limit) {
   return false;
 }
 
-void HttpConnection::send(iovec* iov, int n) {
+void HttpConnection::send_all(iovec* iov, int n) {
   msghdr msg{};
   msg.msg_iov = iov;
   msg.msg_iovlen = static_cast<std::size_t>(n);

@@ -92,6 +92,9 @@ class HttpConnection {
 
   // The server was stopped: no request after the current one.
   bool stopping() const noexcept { return idle_ && idle_->stopping; }
+  // An error was thrown by this connection's own socket (the client went
+  // away or timed out), as opposed to one of a handler's own sockets.
+  bool client_failed() const noexcept { return client_failed_; }
   Socket& socket() noexcept { return socket_; }
   const ServerOptions& options() const noexcept { return options_; }
   // The "Date: ..." value of this second (RFC 9110 5.6.7), cached per second.
@@ -100,6 +103,10 @@ class HttpConnection {
  private:
   friend struct IdleList;
   class IdleLink;
+  template <class F>
+  auto client_io(F&& io) -> decltype(io());
+  Fill receive(Deadline deadline);
+  void send_all(iovec* iov, int n);
   void ensure_space();
   // Waits for a new request's first byte on the idle list; false: the
   // connection is to end (EOF, or the server is stopping).
@@ -122,6 +129,7 @@ class HttpConnection {
   std::uint64_t body_read_ = 0;
   bool expect_continue_ = false;  // the client waits for a 100 that was not sent
   bool responded_ = false;        // bytes were sent since this request's head
+  bool client_failed_ = false;
   int version_minor_ = 1;
 };
 

@@ -85,9 +85,10 @@ bool HttpServer::serve_one(detail::HttpConnection& conn, Request& request) {
     conn.send_error(e.status(), e.what(), e.headers());
     conn.linger_close();
     return false;
-  } catch (const SocketError&) {
-    return false;  // the client went away (EPIPE, ECONNRESET, a timeout): nothing to answer
   } catch (const std::exception& e) {
+    // The client went away (EPIPE, ECONNRESET, a timeout on its socket):
+    // nothing to answer. A handler's own socket failing is its failure.
+    if (conn.client_failed() && dynamic_cast<const SocketError*>(&e)) return false;
     report(e, request);
     if (!response.headers_sent_) {
       conn.send_error(500, "Internal Server Error");

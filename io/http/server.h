@@ -31,8 +31,11 @@
 // std::exception gets 500 (if nothing was sent yet; then the connection
 // closes); HttpError(status) gets that status and the error's headers
 // (400-599; HttpError refuses any other at construction:
-// std::invalid_argument, so a 500). GreenletExit and Timeout pass through
-// and end the connection. One thread: the hub's.
+// std::invalid_argument, so a 500). A socket error from the client's own
+// connection (it went away, or timed out) ends the connection quietly; one
+// from the handler's own sockets (a dead backend) is a handler failure: 500
+// and on_error. GreenletExit and Timeout pass through and end the
+// connection. One thread: the hub's.
 #include <sys/uio.h>
 
 #include <cstddef>

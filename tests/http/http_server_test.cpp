@@ -390,6 +390,28 @@ TEST_F(Http, ThrowingHandlerGets500AndTheServerKeepsServing) {
   server.stop();
 }
 
+// A socket error from a handler's own socket (a dead backend) is the
+// handler's failure: 500 and a report, not "the client went away".
+TEST_F(Http, HandlersOwnSocketErrorGets500AndAReport) {
+  fern::Socket dead(AF_INET, SOCK_STREAM);  // bound, not listening: connecting is refused
+  dead.bind(kAny);
+  Address backend = dead.local_address();
+  std::vector<std::string> errors;
+  ServerOptions o;
+  o.on_error = [&](const std::exception& e) { errors.push_back(e.what()); };
+  HttpServer server(kAny, [&](Request&, Response& r) {
+    fern::Socket s(AF_INET, SOCK_STREAM);
+    s.connect(backend);
+    r.send("unreachable");
+  }, o);
+  server.start();
+  HttpReply r = request(server, "GET / HTTP/1.1\r\nHost: x\r\n\r\n");
+  EXPECT_EQ(r.status, 500);
+  ASSERT_EQ(errors.size(), 1u);
+  EXPECT_NE(errors[0].find("connect"), std::string::npos) << errors[0];
+  server.stop();
+}
+
 // SRV-9: pywsgi's access log line, one per request.
 TEST_F(Http, AccessLogLineHasPywsgisShape) {
   ServerOptions o;

@@ -43,6 +43,17 @@ void append_header(std::string& out, std::string_view name, std::string_view val
   out.append(name).append(": ").append(value).append("\r\n");
 }
 
+bool parse_content_length(std::string_view s, std::uint64_t& out) noexcept {
+  if (s.empty() || s.size() > 18) return false;
+  std::uint64_t v = 0;
+  for (char c : s) {
+    if (c < '0' || c > '9') return false;
+    v = v * 10 + static_cast<unsigned>(c - '0');
+  }
+  out = v;
+  return true;
+}
+
 bool is_token(std::string_view s) noexcept {
   for (char c : s)
     if (!kTchar.ok[static_cast<unsigned char>(c)]) return false;

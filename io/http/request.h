@@ -45,6 +45,8 @@ bool has_token(std::string_view value, std::string_view token) noexcept;
 // Appends "name: value\r\n" to out. std::invalid_argument for a name that
 // is not a token or a value with CR, LF or NUL (no header injection).
 void append_header(std::string& out, std::string_view name, std::string_view value);
+// A Content-Length value: 1*DIGIT that fits in 63 bits (at most 18 digits).
+bool parse_content_length(std::string_view s, std::uint64_t& out) noexcept;
 // "200" -> "OK"; "" for a status it does not know.
 std::string_view reason_phrase(int status) noexcept;
 

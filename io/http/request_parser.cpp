@@ -21,18 +21,6 @@ std::string_view trim_ows(std::string_view s) noexcept {
   return s;
 }
 
-// A Content-Length value: 1*DIGIT that fits in 63 bits.
-bool parse_length(std::string_view s, std::uint64_t& out) noexcept {
-  if (s.empty() || s.size() > 18) return false;
-  std::uint64_t v = 0;
-  for (char c : s) {
-    if (c < '0' || c > '9') return false;
-    v = v * 10 + static_cast<unsigned>(c - '0');
-  }
-  out = v;
-  return true;
-}
-
 }  // namespace
 
 Result RequestParser::parse(std::string_view buf, RequestHead& out) {
@@ -145,7 +133,7 @@ Result RequestParser::apply_framing(RequestHead& out) const {
   for (const auto& [name, value] : out.headers) {
     if (iequals(name, "content-length")) {
       std::uint64_t n = 0;
-      if (!parse_length(value, n)) return error(400, "malformed Content-Length");
+      if (!parse_content_length(value, n)) return error(400, "malformed Content-Length");
       if (out.content_length && *out.content_length != n) return error(400, "conflicting Content-Length");
       out.content_length = n;
     } else if (iequals(name, "transfer-encoding")) {

@@ -19,7 +19,10 @@
 //   serve_forever(), start(), stop()         same
 // Framing is pywsgi's: a sized body gets Content-Length, a streamed one
 // Transfer-Encoding: chunked (HTTP/1.1); an HTTP/1.0 response carries
-// Connection: close unless the client asked for keep-alive. The status
+// Connection: close unless the client asked for keep-alive. The framing is
+// never ambiguous: a handler's Content-Length bounds the body it sends (a
+// short one closes the connection), its Transfer-Encoding is refused, and
+// 1xx/204/304 get neither body nor framing headers. The status
 // line and headers go out in the same write as the first body bytes, on a
 // TCP_NODELAY socket (no Nagle, no delayed-ACK stall). Expect:
 // 100-continue gets "100 Continue" when the handler first reads the body,
@@ -100,12 +103,24 @@ class Response {
   // The status (default 200) and its reason (default: the standard one).
   void set_status(int status, std::string_view reason = {});
   // Appends a header. std::invalid_argument for a name that is not a token
-  // or a value with CR, LF or NUL (no header injection).
+  // or a value with CR, LF or NUL (no header injection), for
+  // Transfer-Encoding (the server frames the body: write() streams it
+  // chunked), and for a Content-Length that is not digits or comes twice.
+  // A Content-Length set here frames the body: the bytes sent are counted
+  // against it (see send and write), and none is added.
   void add_header(std::string_view name, std::string_view value);
   // The whole body with Content-Length, in one write with the head. Blocks.
+  // std::logic_error, nothing sent: a body for a 1xx, 204 or 304 status
+  // (these get neither body nor framing headers; a 304 keeps a handler's
+  // Content-Length), a body longer than the handler's Content-Length, or
+  // that header on a 1xx or 204. A shorter body is sent, then the
+  // connection closes (Connection: close).
   void send(std::string_view body);
   // One piece of a streamed body; the head goes with the first piece.
-  // Empty pieces are skipped. Blocks.
+  // Empty pieces are skipped. Blocks. std::logic_error before writing a
+  // piece that a 1xx/204/304 status or the handler's Content-Length has no
+  // room for; a streamed body that ends short of that length closes the
+  // connection instead of keeping it.
   void write(std::string_view chunk);
   // Finishes the response (the last chunk when streaming; an empty sized
   // body when nothing was sent). The server calls it after the handler.
@@ -125,6 +140,10 @@ class Response {
   enum class Framing { kLength, kChunked, kNone };
   void build_head(Framing framing, std::size_t length);
   void send_piece(std::string_view piece);
+  void count_body(std::size_t n);
+  void close_if_short() noexcept;
+  // 1xx, 204 and 304 have no body (RFC 9110 6.4.1).
+  bool has_body_status() const noexcept { return status_ >= 200 && status_ != 204 && status_ != 304; }
   detail::HttpConnection* conn_;
   int status_ = 200;
   std::string reason_;
@@ -135,6 +154,8 @@ class Response {
   bool http10_;
   bool head_request_;
   bool raw_stream_ = false;  // the handler set Content-Length and streams raw bytes
+  std::uint64_t declared_length_ = 0;  // that Content-Length
+  std::uint64_t body_sent_ = 0;        // body bytes written (or about to be)
   bool streaming_ = false;
   bool headers_sent_ = false;
   bool finished_ = false;

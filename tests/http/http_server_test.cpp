@@ -412,6 +412,99 @@ TEST_F(Http, HandlersOwnSocketErrorGets500AndAReport) {
   server.stop();
 }
 
+// Two pipelined requests: `target`, then /next; what the client reads.
+std::string pipelined(HttpServer& server, const std::string& target) {
+  HttpClient c(server.server_port());
+  c.send("GET " + target + " HTTP/1.1\r\nHost: x\r\n\r\nGET /next HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+  c.at_eof();
+  return c.buffered();
+}
+
+// A Content-Length the handler sets frames the body: a body longer than it
+// is refused before the excess goes out, a shorter one closes the
+// connection (the client waits for the rest), so the next request on the
+// connection is never read as the end of this body (RFC 9112 6.3).
+TEST_F(Http, HandlersContentLengthBoundsTheBodyItSends) {
+  std::vector<std::string> errors;
+  ServerOptions o;
+  o.on_error = [&](const std::exception& e) { errors.push_back(e.what()); };
+  HttpServer server(kAny, [](Request& q, Response& r) {
+    if (q.target == "/next") return r.send("next");
+    r.add_header("Content-Length", "3");
+    if (q.target == "/long") r.send("hello");
+    if (q.target == "/short") r.send("h");
+    if (q.target == "/long-stream") {
+      r.write("ab");
+      r.write("cd");
+    }
+    if (q.target == "/short-stream") r.write("ab");
+    if (q.target == "/exact-stream") {
+      r.write("ab");
+      r.write("c");
+    }
+  }, o);
+  server.start();
+  auto body_of = [](const std::string& raw) { return raw.substr(raw.find("\r\n\r\n") + 4); };
+  std::string raw = pipelined(server, "/long");
+  EXPECT_EQ(raw.substr(0, 12), "HTTP/1.1 500");
+  EXPECT_EQ(raw.find("hello"), std::string::npos);
+  raw = pipelined(server, "/short");
+  EXPECT_NE(raw.find("\r\nContent-Length: 3\r\n"), std::string::npos);
+  EXPECT_NE(raw.find("\r\nConnection: close\r\n"), std::string::npos);
+  EXPECT_EQ(body_of(raw), "h");
+  EXPECT_EQ(body_of(pipelined(server, "/long-stream")), "ab");
+  EXPECT_EQ(body_of(pipelined(server, "/short-stream")), "ab");
+  raw = pipelined(server, "/exact-stream");
+  EXPECT_EQ(raw.substr(raw.find("\r\n\r\n") + 4, 3), "abc");
+  EXPECT_NE(raw.find("\r\n\r\nnext"), std::string::npos);  // the connection was kept
+  EXPECT_EQ(errors.size(), 2u);  // /long and /long-stream
+  server.stop();
+}
+
+// The server frames the body itself: a handler's Transfer-Encoding (which
+// would go out next to Content-Length) is refused.
+TEST_F(Http, HandlersTransferEncodingIsRefused) {
+  HttpServer server(kAny, [](Request&, Response& r) {
+    EXPECT_THROW(r.add_header("Transfer-Encoding", "chunked"), std::invalid_argument);
+    EXPECT_THROW(r.add_header("Content-Length", "1x"), std::invalid_argument);
+    r.send("hello");
+  });
+  server.start();
+  HttpReply r = request(server, "GET / HTTP/1.1\r\nHost: x\r\n\r\n");
+  EXPECT_EQ(r.head.find("Transfer-Encoding"), std::string::npos);
+  EXPECT_TRUE(r.has("Content-Length: 5"));
+  EXPECT_EQ(r.body, "hello");
+  server.stop();
+}
+
+// RFC 9110 6.4.1, 8.6: 204 and 304 have neither a body nor framing
+// headers (a 304 keeps the Content-Length of the 200 it stands for); the
+// connection goes on with the next request.
+TEST_F(Http, NoBodyStatusesGetNeitherBodyNorFraming) {
+  HttpServer server(kAny, [](Request& q, Response& r) {
+    if (q.target == "/next") return r.send("next");
+    if (q.target == "/204") r.set_status(204);
+    if (q.target == "/304") {
+      r.set_status(304);
+      r.add_header("Content-Length", "5");
+    }
+    EXPECT_THROW(r.send("body"), std::logic_error);
+    EXPECT_THROW(r.write("body"), std::logic_error);
+    r.send("");
+  });
+  server.start();
+  for (const char* target : {"/204", "/304"}) {
+    std::string raw = pipelined(server, target);
+    std::string head = raw.substr(0, raw.find("\r\n\r\n"));
+    EXPECT_EQ(head.find("Transfer-Encoding"), std::string::npos) << head;
+    EXPECT_EQ(head.find("Content-Length: 0"), std::string::npos) << head;
+    EXPECT_EQ(head.find("Content-Length") == std::string::npos, target == std::string("/204")) << head;
+    EXPECT_EQ(raw.compare(head.size() + 4, 12, "HTTP/1.1 200"), 0) << raw;  // no body before the next response
+    EXPECT_EQ(raw.substr(raw.size() - 4), "next");
+  }
+  server.stop();
+}
+
 // SRV-9: pywsgi's access log line, one per request.
 TEST_F(Http, AccessLogLineHasPywsgisShape) {
   ServerOptions o;

@@ -43,6 +43,18 @@ Deadline io_deadline(const ServerOptions& o) {
 HttpConnection::HttpConnection(Socket& socket, const ServerOptions& options, IdleList* idle)
     : socket_(socket), options_(options), idle_(idle), parser_(options.limits) {}
 
+void WebSocketLink::retire() noexcept {
+  if (!conn) return;
+  ::shutdown(conn->socket().fd(), SHUT_RDWR);  // blocked reads see EOF, blocked writes EPIPE
+  retiring = true;
+  try {
+    while (in_io > 0) io_done.wait();
+  } catch (...) {
+    // Killed again while waiting: nothing more can be done for them.
+  }
+  conn = nullptr;
+}
+
 void IdleList::wake_all() noexcept {
   for (HttpConnection* c = head; c; c = c->idle_next_) ::shutdown(c->socket_.fd(), SHUT_RDWR);
 }

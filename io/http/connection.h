@@ -16,6 +16,7 @@
 #include "fern/io/http/request.h"
 #include "fern/io/http/request_parser.h"
 #include "fern/io/socket.h"
+#include "fern/sync/event.h"
 #include "fern/sync/semaphore.h"
 
 namespace fern::http {
@@ -25,6 +26,7 @@ struct ServerOptions;
 namespace detail {
 
 class HttpConnection;
+struct WebSocketLink;
 // The connections waiting for a request's first byte, which stop() may end
 // at once: an intrusive list (no allocation), each node unlinks itself.
 struct IdleList {
@@ -37,9 +39,44 @@ struct IdleList {
   void wake_all() noexcept;
 };
 
+// What a WebSocket shares with its connection, on the heap: a WebSocket may
+// be kept (and used by other greenlets) after its handler has returned and
+// the connection, on the handler's stack, is gone. The connection's
+// destructor shuts the socket down (waking every greenlet blocked in its
+// I/O), waits until none is left inside it, and clears `conn`: from then on
+// the WebSocket is closed (WebSocketError) and touches nothing freed.
+struct WebSocketLink {
+  HttpConnection* conn = nullptr;  // null once the handler's connection is gone
+  // Held while one frame is written, so that frames sent by two greenlets
+  // (a reply to a ping, a message) never interleave.
+  Lock frame_lock;
+  int in_io = 0;         // greenlets inside conn's I/O (see WebSocketIo)
+  bool retiring = false;  // the destructor waits for in_io to reach 0
+  Event io_done;
+  Event closed;           // the WebSocket closed: the close handshake ended, or failed
+  void retire() noexcept;
+};
+
+// A WebSocket's I/O on the connection: counted, so that retire() waits for it.
+class WebSocketIo {
+ public:
+  explicit WebSocketIo(WebSocketLink& link) noexcept : link_(link) { ++link_.in_io; }
+  ~WebSocketIo() {
+    if (--link_.in_io == 0 && link_.retiring) link_.io_done.set();
+  }
+  WebSocketIo(const WebSocketIo&) = delete;
+  WebSocketIo& operator=(const WebSocketIo&) = delete;
+
+ private:
+  WebSocketLink& link_;
+};
+
 class HttpConnection {
  public:
   HttpConnection(Socket& socket, const ServerOptions& options, IdleList* idle = nullptr);
+  ~HttpConnection() {
+    if (websocket) websocket->retire();
+  }
   HttpConnection(const HttpConnection&) = delete;
   HttpConnection& operator=(const HttpConnection&) = delete;
 
@@ -86,9 +123,9 @@ class HttpConnection {
   std::string response_headers;
   std::string response_head;
   std::uint64_t bytes_sent = 0;  // over the connection's life (the access log's length)
-  // Held by a WebSocket while it writes one frame, so that frames sent by
-  // two greenlets (a reply to a ping, a message) never interleave.
-  Lock frame_lock;
+  // Set by WebSocket::accept: the WebSocket's way to this connection,
+  // which the destructor cuts (see WebSocketLink).
+  std::shared_ptr<WebSocketLink> websocket;
 
   // The server was stopped: no request after the current one.
   bool stopping() const noexcept { return idle_ && idle_->stopping; }

@@ -4,6 +4,8 @@
 #include <sys/socket.h>
 
 #include <cstdlib>
+#include <memory>
+#include <optional>
 #include <string>
 #include <unistd.h>
 #include <vector>
@@ -277,6 +279,106 @@ TEST_F(WebSocketIo, FramesFromTwoSendersNeverInterleave) {
   }
   EXPECT_EQ(frames, 4);
   c.send(frame(0x88, code_bytes(1000)));
+  server.stop();
+}
+
+// A WebSocket kept after its handler returned is closed: sending throws
+// WebSocketError, receiving says nullopt; nothing of the gone connection is
+// touched.
+TEST_F(WebSocketIo, WebSocketKeptPastItsHandlerIsClosed) {
+  std::optional<WebSocket> kept;
+  fern::Event returned;
+  HttpServer server(kAny, [&](Request& q, Response& r) {
+    kept.emplace(WebSocket::accept(q, r));
+    returned.set();
+  });
+  server.start();
+  HttpClient c(server.server_port());
+  c.send(kUpgrade);
+  ASSERT_EQ(c.read().status, 101);
+  returned.wait();
+  EXPECT_TRUE(c.at_eof());  // the handler's end closed the connection
+  EXPECT_THROW(kept->send_text("late"), fern::http::WebSocketError);
+  EXPECT_THROW(kept->ping(), fern::http::WebSocketError);
+  EXPECT_EQ(kept->receive(), std::nullopt);
+  EXPECT_TRUE(kept->closed());
+  EXPECT_EQ(kept->close_code(), 1006);
+  kept.reset();
+  server.stop();
+}
+
+// A greenlet blocked sending (the client reads nothing) when the handler
+// returns gets an error and unwinds; the handler's end waits for it, so it
+// never touches the freed connection (chat-server broadcast pattern).
+TEST_F(WebSocketIo, SenderBlockedWhenItsHandlerReturnsGetsAnError) {
+  std::shared_ptr<WebSocket> shared;
+  fern::Event sending;
+  HttpServer server(kAny, [&](Request& q, Response& r) {
+    shared = std::make_shared<WebSocket>(WebSocket::accept(q, r));
+    sending.wait();
+    while (shared->receive()) {
+    }
+  });
+  server.start();
+  HttpClient c(server.server_port(), 4096);
+  c.send(kUpgrade);
+  ASSERT_EQ(c.read().status, 101);
+  ASSERT_TRUE(shared);  // the handler ran up to sending.wait() before the 101 was read
+  std::string outcome;
+  std::size_t handlers_at_error = 0;  // the handler's end waits for the sender: still 1
+  auto sender = fern::spawn([&, ws = shared] {
+    sending.set();
+    try {
+      for (;;) ws->send_binary(std::string(1 << 20, 'x'));
+    } catch (const fern::http::WebSocketError&) {
+      outcome = "WebSocketError";
+    } catch (const std::system_error&) {
+      outcome = "socket error";
+    }
+    handlers_at_error = server.connection_count();
+  });
+  sending.wait();
+  c.socket().shutdown(SHUT_WR);  // the handler's receive() sees the end and it returns
+  sender.join();
+  EXPECT_FALSE(outcome.empty());
+  EXPECT_EQ(handlers_at_error, 1u);
+  shared.reset();
+  server.stop();
+}
+
+// close() from a second greenlet while the handler is in receive(): the
+// close frame goes out, the reader reads the client's answer and ends the
+// handshake; neither throws.
+TEST_F(WebSocketIo, CloseFromAnotherGreenletLetsTheReaderEndTheHandshake) {
+  std::string closer_error = "none";
+  bool got_message = true;
+  int code = 0;
+  fern::Event done;
+  HttpServer server(kAny, [&](Request& q, Response& r) {
+    WebSocket ws = WebSocket::accept(q, r);
+    auto closer = fern::spawn([&] {
+      try {
+        ws.close(1000, "bye");
+        closer_error = "";
+      } catch (const std::exception& e) {
+        closer_error = e.what();
+      }
+    });
+    got_message = ws.receive().has_value();
+    closer.join();
+    code = ws.close_code();
+    done.set();
+  });
+  server.start();
+  HttpClient c(server.server_port());
+  c.send(kUpgrade);
+  ASSERT_EQ(c.read().status, 101);
+  EXPECT_EQ(server_frame(c), std::make_pair(0x88, code_bytes(1000) + "bye"));
+  c.send(frame(0x88, code_bytes(1000)));
+  done.wait();
+  EXPECT_EQ(closer_error, "");
+  EXPECT_FALSE(got_message);
+  EXPECT_EQ(code, 1000);
   server.stop();
 }
 

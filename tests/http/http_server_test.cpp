@@ -293,6 +293,24 @@ TEST_F(Http, EmptyLinesFloodBeforeTheRequestGets431) {
   server.stop();
 }
 
+// Empty lines are dropped as each read brings them (the 2 KiB first buffer
+// takes 32 KiB in several reads), so each counts once: 32 KiB of them and a
+// request fit a head limit of 32 KiB + 64.
+TEST_F(Http, EmptyLinesAreDroppedAsTheyComeAndCountedOnce) {
+  ServerOptions o;
+  o.limits.max_head_bytes = 32768 + 64;
+  HttpServer server(kAny, echo, o);
+  server.start();
+  std::string lines;
+  for (int i = 0; i < 16384; ++i) lines += "\r\n";
+  HttpClient c(server.server_port());
+  c.send(lines + "GET /after HTTP/1.1\r\nHost: x\r\n\r\n");
+  HttpReply r = c.read();
+  EXPECT_EQ(r.status, 200);
+  EXPECT_EQ(r.body, "GET /after ");
+  server.stop();
+}
+
 // A handler that stops its own server: its response says Connection: close,
 // the request pipelined behind it is not served, and the connection ends.
 TEST_F(Http, HandlerStoppingItsServerEndsItsConnectionAfterTheResponse) {

@@ -94,14 +94,15 @@ StreamServer::StreamServer(Socket listener, Handler handle, Options options)
       listener_(std::move(listener)) {}
 
 StreamServer::~StreamServer() {
-  if (started_) {
-    try {
-      stop(0.0);
-    } catch (...) {
-      Hub::report_error("StreamServer::~StreamServer", std::current_exception());
-    }
+  try {
+    if (started_) stop(0.0);
+    // A handler that stopped its own server may still run, in handle_ and
+    // with this server's state: it ends (killed, waited for) before they go.
+    if (connections_) killall(running());
+  } catch (...) {
+    Hub::report_error("StreamServer::~StreamServer", std::current_exception());
   }
-  while (connections_) connections_->detach();  // killed but not yet destroyed
+  while (connections_) connections_->detach();  // killed before they started, or the caller's own
 }
 
 // The handler tasks to wait for, less the calling one: a handler may stop

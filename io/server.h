@@ -50,7 +50,8 @@ class StreamServer {
   StreamServer(Socket listener, Handler handle) : StreamServer(std::move(listener), std::move(handle), Options()) {}
   StreamServer(const StreamServer&) = delete;
   StreamServer& operator=(const StreamServer&) = delete;
-  // stop(0) if still started: handlers are killed.
+  // stop(0) if still started; handlers still running (one that stopped its
+  // own server) are killed and waited for. Blocks when there are any.
   ~StreamServer();
 
   // Binds/listens if needed and starts accepting in a task; no-op if
@@ -60,7 +61,8 @@ class StreamServer {
   void serve_forever();
   // Closes the listener (new connections are refused), waits up to
   // `timeout` for running handlers, then kills those left (SRV-5). Blocks.
-  // A handler may call it: it does not wait for (or kill) itself.
+  // A handler may call it: it does not wait for (or kill) itself; it must
+  // end before the server is destroyed, or is killed then.
   void stop(Duration timeout = 1.0);
   // Pause / resume accepting, keeping the listener open (SRV-5).
   void stop_accepting();

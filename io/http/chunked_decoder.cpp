@@ -12,7 +12,8 @@ int hex_value(char c) noexcept {
 
 // Chunk extensions and trailers are skipped, but not without bound.
 constexpr std::size_t kMaxLineBytes = 8192;
-// 15 hex digits: sizes stay below 2^60, so no arithmetic can overflow.
+// 15 significant hex digits (leading zeros do not count): sizes stay below
+// 2^60, so no arithmetic can overflow.
 constexpr std::size_t kMaxSizeDigits = 15;
 
 }  // namespace
@@ -25,36 +26,56 @@ ChunkedDecoder::Step ChunkedDecoder::next(std::string_view in, std::size_t max_d
     s.consumed = i;
     return s;
   };
+  auto end_size_line = [&] {
+    state_ = remaining_ == 0 ? State::kTrailer : State::kData;
+    line_bytes_ = 0;
+  };
   while (i < in.size() && state_ != State::kDone) {
     char c = in[i];
     switch (state_) {
       case State::kSize: {
         int v = hex_value(c);
-        if (v >= 0) {
-          if (++digits_ > kMaxSizeDigits) return fail("chunk size too large");
+        if (v >= 0) {  // line_bytes_ counts all digits, digits_ the significant ones
+          if (++line_bytes_ > kMaxLineBytes) return fail("chunk size line too long");
+          if ((digits_ > 0 || v != 0) && ++digits_ > kMaxSizeDigits) return fail("chunk size too large");
           remaining_ = remaining_ * 16 + static_cast<unsigned>(v);
-        } else if (digits_ == 0) {
+        } else if (line_bytes_ == 0) {
           return fail("malformed chunk size");
-        } else if (c == ';' || c == ' ' || c == '\t') {
+        } else if (c == ';') {
           state_ = State::kExt;
           line_bytes_ = 0;
+        } else if (c == ' ' || c == '\t') {
+          state_ = State::kSizeWs;
         } else if (c == '\r') {
           state_ = State::kSizeLf;
         } else if (c == '\n') {
-          state_ = remaining_ == 0 ? State::kTrailer : State::kData;
-          line_bytes_ = 0;
+          end_size_line();
         } else {
           return fail("malformed chunk size");
         }
         ++i;
         break;
       }
+      case State::kSizeWs:  // BWS: an extension starts with ';' (RFC 9112 7.1.1)
+        if (c == ';') {
+          state_ = State::kExt;
+          line_bytes_ = 0;
+        } else if (c == '\r') {
+          state_ = State::kSizeLf;
+        } else if (c == '\n') {
+          end_size_line();
+        } else if (c != ' ' && c != '\t') {
+          return fail("malformed chunk size");
+        } else if (++line_bytes_ > kMaxLineBytes) {
+          return fail("chunk size line too long");
+        }
+        ++i;
+        break;
       case State::kExt:
         if (c == '\r') {
           state_ = State::kSizeLf;
         } else if (c == '\n') {
-          state_ = remaining_ == 0 ? State::kTrailer : State::kData;
-          line_bytes_ = 0;
+          end_size_line();
         } else if ((static_cast<unsigned char>(c) < 0x20 && c != '\t') || c == 0x7f) {
           return fail("control character in a chunk extension");
         } else if (++line_bytes_ > kMaxLineBytes) {
@@ -64,8 +85,7 @@ ChunkedDecoder::Step ChunkedDecoder::next(std::string_view in, std::size_t max_d
         break;
       case State::kSizeLf:
         if (c != '\n') return fail("bare CR after a chunk size");
-        state_ = remaining_ == 0 ? State::kTrailer : State::kData;
-        line_bytes_ = 0;
+        end_size_line();
         ++i;
         break;
       case State::kData: {
@@ -85,7 +105,7 @@ ChunkedDecoder::Step ChunkedDecoder::next(std::string_view in, std::size_t max_d
       case State::kDataCr:
         if (c == '\n') {
           state_ = State::kSize;
-          digits_ = 0;
+          digits_ = line_bytes_ = 0;
         } else if (c == '\r') {
           state_ = State::kDataLf;
         } else {
@@ -96,7 +116,7 @@ ChunkedDecoder::Step ChunkedDecoder::next(std::string_view in, std::size_t max_d
       case State::kDataLf:
         if (c != '\n') return fail("bare CR after chunk data");
         state_ = State::kSize;
-        digits_ = 0;
+        digits_ = line_bytes_ = 0;
         ++i;
         break;
       case State::kTrailer:

@@ -1,9 +1,11 @@
 #pragma once
 // An incremental decoder of a chunked request body (RFC 9112 7.1): fed the
 // bytes after the head as they arrive, it hands back the body's data as
-// views into those bytes (no copy) and consumes the framing: hex sizes,
-// chunk extensions (skipped), the CRLF after each chunk, the last chunk and
-// the trailer section (skipped). A bare LF ends a line as CRLF does.
+// views into those bytes (no copy) and consumes the framing: hex sizes
+// (leading zeros allowed; at most 15 significant digits), chunk extensions
+// (skipped; after the size, only whitespace, then ';'), the CRLF after
+// each chunk, the last chunk and the trailer section (skipped). A bare LF
+// ends a line as CRLF does.
 // Malformed framing is an error with status 400; nothing is read past the
 // input it is given.
 #include <cstddef>
@@ -29,11 +31,11 @@ class ChunkedDecoder {
   bool done() const noexcept { return state_ == State::kDone; }
 
  private:
-  enum class State { kSize, kExt, kSizeLf, kData, kDataCr, kDataLf, kTrailer, kTrailerLine, kTrailerLf, kDone };
+  enum class State { kSize, kSizeWs, kExt, kSizeLf, kData, kDataCr, kDataLf, kTrailer, kTrailerLine, kTrailerLf, kDone };
   State state_ = State::kSize;
   std::uint64_t remaining_ = 0;  // data bytes left in this chunk (kData), or the size being read
-  std::size_t digits_ = 0;       // hex digits of the size read so far
-  std::size_t line_bytes_ = 0;   // bytes of the extension or trailer section (bounded)
+  std::size_t digits_ = 0;       // significant hex digits of the size read so far
+  std::size_t line_bytes_ = 0;   // bytes of the size line, extension or trailer section (bounded)
 };
 
 }  // namespace fern::http

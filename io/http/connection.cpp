@@ -43,6 +43,18 @@ Deadline io_deadline(const ServerOptions& o) {
 HttpConnection::HttpConnection(Socket& socket, const ServerOptions& options, IdleList* idle)
     : socket_(socket), options_(options), idle_(idle), parser_(options.limits) {}
 
+void WebSocketLink::retire() noexcept {
+  if (!conn) return;
+  ::shutdown(conn->socket().fd(), SHUT_RDWR);  // blocked reads see EOF, blocked writes EPIPE
+  retiring = true;
+  try {
+    while (in_io > 0) io_done.wait();
+  } catch (...) {
+    // Killed again while waiting: nothing more can be done for them.
+  }
+  conn = nullptr;
+}
+
 void IdleList::wake_all() noexcept {
   for (HttpConnection* c = head; c; c = c->idle_next_) ::shutdown(c->socket_.fd(), SHUT_RDWR);
 }
@@ -71,7 +83,7 @@ class HttpConnection::IdleLink {
 };
 
 bool HttpConnection::wait_first_byte() {
-  if (idle_ && idle_->stopping) return false;
+  if (stopping()) return false;
   // Nothing buffered: wait for readability without a buffer (see BufferPool).
   if (cap_ != 0) {
     if (cap_ == kFirstBuffer) pool.give(std::move(buf_));
@@ -99,7 +111,28 @@ void HttpConnection::ensure_space() {
   cap_ = cap;
 }
 
+// A socket error thrown by the connection's own socket is the client's (as
+// opposed to one of a handler's own sockets'): marked, then passed on. No
+// cost unless one is thrown.
+template <class F>
+auto HttpConnection::client_io(F&& io) -> decltype(io()) {
+  try {
+    return io();
+  } catch (const SocketError&) {
+    client_failed_ = true;
+    throw;
+  }
+}
+
 HttpConnection::Fill HttpConnection::fill(Deadline deadline) {
+  return client_io([&] { return receive(deadline); });
+}
+
+void HttpConnection::send(iovec* iov, int n) {
+  client_io([&] { send_all(iov, n); });
+}
+
+HttpConnection::Fill HttpConnection::receive(Deadline deadline) {
   ensure_space();
   for (;;) {
     ssize_t n = ::recv(socket_.fd(), buf_.get() + end_, cap_ - end_, 0);
@@ -151,6 +184,7 @@ HttpConnection::Head HttpConnection::read_head(RequestHead& head) {
         send_error(r.error_status, r.error);
         return Head::kAnswered;
       }
+      consume(r.consumed);  // empty lines before the request line
     }
     if (fill(deadline) != Fill::kData) return Head::kClosed;  // EOF or slowloris: nothing to answer
   }
@@ -162,12 +196,16 @@ void HttpConnection::start_body(const RequestHead& head) {
   decoder_ = ChunkedDecoder();
   body_read_ = 0;
   expect_continue_ = head.expect_continue;
+  responded_ = false;
   version_minor_ = head.version_minor;
 }
 
 std::size_t HttpConnection::read_body(char* buf, std::size_t n) {
   if (n == 0 || body_done()) return 0;
-  if (expect_continue_) {  // the client waits for this before sending the body
+  // The client waits for a 100 before sending the body; once the final
+  // response has begun, a 100 would land inside it: the client may send
+  // the body anyway, or not (then the connection is not reused).
+  if (expect_continue_ && !responded_) {
     expect_continue_ = false;
     if (begin_ == end_) send("HTTP/1.1 100 Continue\r\n\r\n");
   }
@@ -200,13 +238,16 @@ std::size_t HttpConnection::read_body(char* buf, std::size_t n) {
     }
     Fill f = fill(deadline);
     if (f == Fill::kEof) throw HttpError(400, "the request body ended early");
-    if (f == Fill::kTimeout) throw SocketTimeout("recv");
+    if (f == Fill::kTimeout) {
+      client_failed_ = true;
+      throw SocketTimeout("recv");
+    }
   }
 }
 
 bool HttpConnection::discard_body(std::size_t limit) {
   if (body_done()) return true;
-  // A client waiting for 100 Continue sends no body unless told to: close.
+  // A client waiting for 100 Continue (none was sent) may send no body: close.
   if (expect_continue_) return false;
   Deadline deadline = io_deadline(options_);
   for (std::size_t dropped = 0; dropped <= limit;) {
@@ -230,10 +271,11 @@ bool HttpConnection::discard_body(std::size_t limit) {
   return false;
 }
 
-void HttpConnection::send(iovec* iov, int n) {
+void HttpConnection::send_all(iovec* iov, int n) {
   msghdr msg{};
   msg.msg_iov = iov;
   msg.msg_iovlen = static_cast<std::size_t>(n);
+  responded_ = true;
   Deadline deadline = Deadline::never();
   bool waited = false;
   for (;;) {
@@ -275,15 +317,15 @@ void HttpConnection::send(std::string_view a, std::string_view b) {
   send(iov, 2);
 }
 
-void HttpConnection::send_error(int status, std::string_view why) {
-  std::string head = "HTTP/1.1 " + std::to_string(status) + " " + std::string(reason_phrase(status)) +
-                     "\r\nContent-Type: text/plain\r\nConnection: close\r\nDate: " + std::string(date()) +
+void HttpConnection::send_error(int status, std::string_view why, std::string_view headers) {
+  std::string head = "HTTP/1.1 " + std::to_string(status) + " " + std::string(reason_phrase(status)) + "\r\n" +
+                     std::string(headers) + "Content-Type: text/plain\r\nConnection: close\r\nDate: " + std::string(date()) +
                      "\r\nContent-Length: " + std::to_string(why.size()) + "\r\n\r\n";
   send(head, why);
 }
 
 void HttpConnection::linger_close() {
-  if (idle_ && idle_->stopping) return;
+  if (stopping()) return;
   IdleLink link(*this);  // stop() need not wait for a polite close
   try {
     socket_.shutdown(SHUT_WR);

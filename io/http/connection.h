@@ -16,6 +16,7 @@
 #include "fern/io/http/request.h"
 #include "fern/io/http/request_parser.h"
 #include "fern/io/socket.h"
+#include "fern/sync/event.h"
 #include "fern/sync/semaphore.h"
 
 namespace fern::http {
@@ -25,18 +26,57 @@ struct ServerOptions;
 namespace detail {
 
 class HttpConnection;
+struct WebSocketLink;
 // The connections waiting for a request's first byte, which stop() may end
 // at once: an intrusive list (no allocation), each node unlinks itself.
 struct IdleList {
   HttpConnection* head = nullptr;
+  // From stop() to the next start(): a connection (the one whose handler
+  // called stop(), the only one stop() leaves running) ends after its
+  // response, without waiting for another request or a polite close.
   bool stopping = false;
   // Shuts down every idle connection's socket: its wait ends with EOF.
   void wake_all() noexcept;
 };
 
+// What a WebSocket shares with its connection, on the heap: a WebSocket may
+// be kept (and used by other greenlets) after its handler has returned and
+// the connection, on the handler's stack, is gone. The connection's
+// destructor shuts the socket down (waking every greenlet blocked in its
+// I/O), waits until none is left inside it, and clears `conn`: from then on
+// the WebSocket is closed (WebSocketError) and touches nothing freed.
+struct WebSocketLink {
+  HttpConnection* conn = nullptr;  // null once the handler's connection is gone
+  // Held while one frame is written, so that frames sent by two greenlets
+  // (a reply to a ping, a message) never interleave.
+  Lock frame_lock;
+  int in_io = 0;         // greenlets inside conn's I/O (see WebSocketIo)
+  bool retiring = false;  // the destructor waits for in_io to reach 0
+  Event io_done;
+  Event closed;           // the WebSocket closed: the close handshake ended, or failed
+  void retire() noexcept;
+};
+
+// A WebSocket's I/O on the connection: counted, so that retire() waits for it.
+class WebSocketIo {
+ public:
+  explicit WebSocketIo(WebSocketLink& link) noexcept : link_(link) { ++link_.in_io; }
+  ~WebSocketIo() {
+    if (--link_.in_io == 0 && link_.retiring) link_.io_done.set();
+  }
+  WebSocketIo(const WebSocketIo&) = delete;
+  WebSocketIo& operator=(const WebSocketIo&) = delete;
+
+ private:
+  WebSocketLink& link_;
+};
+
 class HttpConnection {
  public:
   HttpConnection(Socket& socket, const ServerOptions& options, IdleList* idle = nullptr);
+  ~HttpConnection() {
+    if (websocket) websocket->retire();
+  }
   HttpConnection(const HttpConnection&) = delete;
   HttpConnection& operator=(const HttpConnection&) = delete;
 
@@ -57,7 +97,8 @@ class HttpConnection {
   Head read_head(RequestHead& head);
 
   // Request body, as framed by the last head. Returns 0 at its end. Sends
-  // "100 Continue" first when the client asked for it. Throws HttpError
+  // "100 Continue" first when the client asked for it and nothing was sent
+  // for this request yet (never inside a response). Throws HttpError
   // (400 malformed chunk framing or a body cut short, 413 over the limit).
   std::size_t read_body(char* buf, std::size_t n);
   bool body_done() const noexcept { return body_left_ == 0 && !chunked_; }
@@ -69,8 +110,9 @@ class HttpConnection {
   // buffer is full). Socket errors throw (BrokenPipeError, ...).
   void send(iovec* iov, int n);
   void send(std::string_view a, std::string_view b = {});
-  // Sends the status with a short text body and "Connection: close".
-  void send_error(int status, std::string_view why);
+  // Sends the status with a short text body and "Connection: close";
+  // `headers` ("Name: value\r\n"...) go before them.
+  void send_error(int status, std::string_view why, std::string_view headers = {});
   // Ends the connection politely: shut down our side, then read and drop
   // what the client still sends (bounded), so that closing does not reset
   // the connection under a response it has not read yet.
@@ -81,10 +123,15 @@ class HttpConnection {
   std::string response_headers;
   std::string response_head;
   std::uint64_t bytes_sent = 0;  // over the connection's life (the access log's length)
-  // Held by a WebSocket while it writes one frame, so that frames sent by
-  // two greenlets (a reply to a ping, a message) never interleave.
-  Lock frame_lock;
+  // Set by WebSocket::accept: the WebSocket's way to this connection,
+  // which the destructor cuts (see WebSocketLink).
+  std::shared_ptr<WebSocketLink> websocket;
 
+  // The server was stopped: no request after the current one.
+  bool stopping() const noexcept { return idle_ && idle_->stopping; }
+  // An error was thrown by this connection's own socket (the client went
+  // away or timed out), as opposed to one of a handler's own sockets.
+  bool client_failed() const noexcept { return client_failed_; }
   Socket& socket() noexcept { return socket_; }
   const ServerOptions& options() const noexcept { return options_; }
   // The "Date: ..." value of this second (RFC 9110 5.6.7), cached per second.
@@ -93,6 +140,10 @@ class HttpConnection {
  private:
   friend struct IdleList;
   class IdleLink;
+  template <class F>
+  auto client_io(F&& io) -> decltype(io());
+  Fill receive(Deadline deadline);
+  void send_all(iovec* iov, int n);
   void ensure_space();
   // Waits for a new request's first byte on the idle list; false: the
   // connection is to end (EOF, or the server is stopping).
@@ -113,7 +164,9 @@ class HttpConnection {
   bool chunked_ = false;
   ChunkedDecoder decoder_;
   std::uint64_t body_read_ = 0;
-  bool expect_continue_ = false;
+  bool expect_continue_ = false;  // the client waits for a 100 that was not sent
+  bool responded_ = false;        // bytes were sent since this request's head
+  bool client_failed_ = false;
   int version_minor_ = 1;
 };
 

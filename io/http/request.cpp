@@ -26,6 +26,34 @@ constexpr TcharTable kTchar;
 
 }  // namespace
 
+HttpError::HttpError(int status, const std::string& what) : std::runtime_error(what), status_(status) {
+  if (status < 400 || status > 599)
+    throw std::invalid_argument("fern http: HttpError takes an error status (400-599), not " + std::to_string(status));
+}
+
+HttpError& HttpError::with_header(std::string_view name, std::string_view value) {
+  append_header(headers_, name, value);
+  return *this;
+}
+
+void append_header(std::string& out, std::string_view name, std::string_view value) {
+  if (!is_token(name)) throw std::invalid_argument("fern http: header name is not a token: " + std::string(name));
+  for (char c : value)  // a plain loop: find_first_of calls memchr once per character
+    if (c == '\r' || c == '\n' || c == '\0') throw std::invalid_argument("fern http: header value holds CR, LF or NUL");
+  out.append(name).append(": ").append(value).append("\r\n");
+}
+
+bool parse_content_length(std::string_view s, std::uint64_t& out) noexcept {
+  if (s.empty() || s.size() > 18) return false;
+  std::uint64_t v = 0;
+  for (char c : s) {
+    if (c < '0' || c > '9') return false;
+    v = v * 10 + static_cast<unsigned>(c - '0');
+  }
+  out = v;
+  return true;
+}
+
 bool is_token(std::string_view s) noexcept {
   for (char c : s)
     if (!kTchar.ok[static_cast<unsigned char>(c)]) return false;

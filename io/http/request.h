@@ -16,14 +16,23 @@ namespace fern::http {
 
 // An HTTP error status with its reason, thrown by the parser's callers and
 // by a request body reader (e.g. 413 once a chunked body passes the limit).
-// The server answers it with that status when nothing was sent yet.
+// The server answers it with that status when nothing was sent yet. The
+// status is a client or server error, 400-599: any other (42, 200, 99999)
+// throws std::invalid_argument from the constructor, so a handler's
+// `throw HttpError(200, ...)` reaches the server as that error: a 500.
 class HttpError : public std::runtime_error {
  public:
-  HttpError(int status, const std::string& what) : std::runtime_error(what), status_(status) {}
+  HttpError(int status, const std::string& what);
   int status() const noexcept { return status_; }
+  // Adds a header to the error response (e.g. Allow for 405,
+  // Sec-WebSocket-Version for 426); checked as Response::add_header.
+  HttpError& with_header(std::string_view name, std::string_view value);
+  // "Name: value\r\n"... as added.
+  const std::string& headers() const noexcept { return headers_; }
 
  private:
   int status_;
+  std::string headers_;
 };
 
 // RFC 9110 token (1*tchar): what a method or a header name is made of.
@@ -33,6 +42,11 @@ bool iequals(std::string_view a, std::string_view b) noexcept;
 // True when the comma-separated list `value` holds `token` (case-insensitive),
 // e.g. has_token("keep-alive, Upgrade", "upgrade").
 bool has_token(std::string_view value, std::string_view token) noexcept;
+// Appends "name: value\r\n" to out. std::invalid_argument for a name that
+// is not a token or a value with CR, LF or NUL (no header injection).
+void append_header(std::string& out, std::string_view name, std::string_view value);
+// A Content-Length value: 1*DIGIT that fits in 63 bits (at most 18 digits).
+bool parse_content_length(std::string_view s, std::uint64_t& out) noexcept;
 // "200" -> "OK"; "" for a status it does not know.
 std::string_view reason_phrase(int status) noexcept;
 

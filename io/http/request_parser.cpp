@@ -21,23 +21,13 @@ std::string_view trim_ows(std::string_view s) noexcept {
   return s;
 }
 
-// A Content-Length value: 1*DIGIT that fits in 63 bits.
-bool parse_length(std::string_view s, std::uint64_t& out) noexcept {
-  if (s.empty() || s.size() > 18) return false;
-  std::uint64_t v = 0;
-  for (char c : s) {
-    if (c < '0' || c > '9') return false;
-    v = v * 10 + static_cast<unsigned>(c - '0');
-  }
-  out = v;
-  return true;
-}
-
 }  // namespace
 
 Result RequestParser::parse(std::string_view buf, RequestHead& out) {
-  // Empty lines before the request line are skipped (RFC 9112 2.2); they
-  // count towards the head's limit.
+  // Empty lines before the request line are skipped (RFC 9112 2.2). They
+  // count towards the head's byte limit, and a kNeedMore hands them back to
+  // the caller to drop, so a flood of them neither grows the buffer nor is
+  // scanned twice.
   std::size_t start = 0;
   while (start < buf.size() &&
          (buf[start] == '\n' || (buf[start] == '\r' && start + 1 < buf.size() && buf[start + 1] == '\n')))
@@ -63,7 +53,7 @@ Result RequestParser::parse(std::string_view buf, RequestHead& out) {
     if (buf[lf + 1] == '\n') end = lf + 2;
     else if (buf[lf + 1] == '\r' && buf[lf + 2] == '\n') end = lf + 3;
     if (end != 0) {
-      if (end - start > limits_.max_head_bytes) return fail(431, "request head too large");
+      if (skipped_ + end > limits_.max_head_bytes) return fail(431, "request head too large");
       reset();
       Result r = finish(buf.substr(start, end - start), out);
       if (r.status == Status::kDone) r.consumed = end;
@@ -73,8 +63,10 @@ Result RequestParser::parse(std::string_view buf, RequestHead& out) {
   }
   if (!request_line_seen_ && buf.size() - start > limits_.max_request_line)
     return fail(414, "request line too long");
-  if (buf.size() - start > limits_.max_head_bytes) return fail(431, "request head too large");
-  return Result{Status::kNeedMore};
+  skipped_ += start;
+  if (skipped_ + buf.size() - start > limits_.max_head_bytes) return fail(431, "request head too large");
+  scanned_ -= start;
+  return Result{Status::kNeedMore, start};
 }
 
 Result RequestParser::fail(int status, const char* why) {
@@ -136,11 +128,12 @@ Result RequestParser::parse_header_line(std::string_view line, RequestHead& out)
 
 Result RequestParser::apply_framing(RequestHead& out) const {
   bool has_te = false;
+  int hosts = 0;
   out.keep_alive = out.version_minor == 1;
   for (const auto& [name, value] : out.headers) {
     if (iequals(name, "content-length")) {
       std::uint64_t n = 0;
-      if (!parse_length(value, n)) return error(400, "malformed Content-Length");
+      if (!parse_content_length(value, n)) return error(400, "malformed Content-Length");
       if (out.content_length && *out.content_length != n) return error(400, "conflicting Content-Length");
       out.content_length = n;
     } else if (iequals(name, "transfer-encoding")) {
@@ -152,8 +145,13 @@ Result RequestParser::apply_framing(RequestHead& out) const {
       else if (out.version_minor == 0 && has_token(value, "keep-alive")) out.keep_alive = true;
     } else if (iequals(name, "expect")) {
       out.expect_continue = out.version_minor == 1 && iequals(value, "100-continue");
+    } else if (iequals(name, "host")) {
+      ++hosts;
     }
   }
+  // RFC 9112 3.2: which host a request is for must be unambiguous.
+  if (hosts > 1) return error(400, "more than one Host header");
+  if (hosts == 0 && out.version_minor == 1) return error(400, "an HTTP/1.1 request without Host");
   // Both framings at once is how requests are smuggled (RFC 9112 6.3).
   if (out.chunked && out.content_length) return error(400, "both Content-Length and Transfer-Encoding");
   return Result{Status::kDone};

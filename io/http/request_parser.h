@@ -4,12 +4,14 @@
 // buffer and calls parse() again; each call resumes scanning where the last
 // one stopped, so a head that arrives a byte at a time costs O(n) in all.
 //
-// What it accepts: optional empty lines before the request line; a request
-// line `token SP target SP HTTP/1.0|1.1`; header lines `token ":" OWS value
-// OWS` ending in CRLF (a bare LF is accepted, a bare CR is not). What it
+// What it accepts: empty lines before the request line (handed back to be
+// dropped as they come, counted towards max_head_bytes); a request line
+// `token SP target SP HTTP/1.0|1.1`; header lines `token ":" OWS value OWS`
+// ending in CRLF (a bare LF is accepted, a bare CR is not). What it
 // rejects, with the status the server answers: a folded (obs-fold) or
 // otherwise malformed line, a bad or conflicting Content-Length, both
-// Content-Length and Transfer-Encoding, Transfer-Encoding on HTTP/1.0 -> 400;
+// Content-Length and Transfer-Encoding, Transfer-Encoding on HTTP/1.0, no
+// Host on HTTP/1.1, more than one Host (RFC 9112 3.2) -> 400;
 // a transfer coding other than chunked -> 501; HTTP/2+ -> 505; a request
 // line longer than its limit -> 414 (as pywsgi); a head over its byte or
 // line-count limit -> 431.
@@ -31,7 +33,9 @@ class RequestParser {
   enum class Status { kNeedMore, kDone, kError };
   struct Result {
     Status status;
-    std::size_t consumed = 0;  // kDone: the head's length in the buffer
+    // kDone: the head's length in the buffer. kNeedMore: the bytes of empty
+    // lines at its front, which the next call's buffer must no longer hold.
+    std::size_t consumed = 0;
     int error_status = 0;      // kError: the HTTP status to answer (400, 414, 431, 501, 505)
     const char* error = "";    // kError: why, for a log line or the response body
   };
@@ -39,12 +43,13 @@ class RequestParser {
   explicit RequestParser(ParserLimits limits = {}) : limits_(limits) {}
 
   // Parses the head at the start of `buf` (all bytes received so far of this
-  // request, including the ones seen by earlier calls) into `out`, whose
-  // views point into `buf`. Never throws, never reads past buf.size().
+  // request, including the ones seen by earlier calls, minus the empty lines
+  // an earlier kNeedMore reported as consumed) into `out`, whose views point
+  // into `buf`. Never throws, never reads past buf.size().
   Result parse(std::string_view buf, RequestHead& out);
   // Forgets the scanning position: the next parse() starts a new request.
   void reset() noexcept {
-    scanned_ = 0;
+    scanned_ = skipped_ = 0;
     request_line_seen_ = false;
   }
 
@@ -57,6 +62,7 @@ class RequestParser {
 
   ParserLimits limits_;
   std::size_t scanned_ = 0;  // where to look for the next LF
+  std::size_t skipped_ = 0;  // empty-line bytes before the request line, dropped by the caller
   bool request_line_seen_ = false;
 };
 

@@ -34,16 +34,28 @@ void Response::set_status(int status, std::string_view reason) {
 
 void Response::add_header(std::string_view name, std::string_view value) {
   if (headers_sent_) throw std::logic_error("fern http: add_header after the response head was sent");
-  if (!is_token(name)) throw std::invalid_argument("fern http: header name is not a token: " + std::string(name));
-  for (char c : value)  // a plain loop: find_first_of calls memchr once per character
-    if (c == '\r' || c == '\n' || c == '\0') throw std::invalid_argument("fern http: header value holds CR, LF or NUL");
-  if (iequals(name, "content-length")) raw_stream_ = true;
+  if (iequals(name, "transfer-encoding"))
+    throw std::invalid_argument("fern http: the server frames the body (write() streams it chunked); no Transfer-Encoding");
+  bool length = iequals(name, "content-length");
+  std::uint64_t n = 0;
+  if (length && (!parse_content_length(value, n) || raw_stream_))
+    throw std::invalid_argument("fern http: one Content-Length, of digits only");
+  append_header(headers_, name, value);
+  if (length) {
+    raw_stream_ = true;
+    declared_length_ = n;
+  }
   if (iequals(name, "connection") && has_token(value, "close")) keep_alive_ = false;
-  headers_.append(name).append(": ").append(value).append("\r\n");
 }
 
 // pywsgi's order: the handler's headers, Connection, Date, then framing.
 void Response::build_head(Framing framing, std::size_t length) {
+  if (!has_body_status()) {  // RFC 9110 8.6: no framing; 304's Content-Length is the 200's
+    if (raw_stream_ && status_ != 304)
+      throw std::logic_error("fern http: a 1xx or 204 response has no Content-Length");
+    framing = Framing::kNone;
+  }
+  if (conn_->stopping()) keep_alive_ = false;  // a handler stopped its server
   head_.assign("HTTP/1.1 ");
   append_number(head_, static_cast<std::uint64_t>(status_));
   head_.push_back(' ');
@@ -63,8 +75,26 @@ void Response::build_head(Framing framing, std::size_t length) {
   headers_sent_ = true;
 }
 
+// Before `n` more body bytes go out: what the status and a Content-Length
+// set by the handler allow. The body never runs past its framing.
+void Response::count_body(std::size_t n) {
+  if (n == 0 || head_request_) return;
+  if (!has_body_status()) throw std::logic_error("fern http: a 1xx, 204 or 304 response has no body");
+  if (raw_stream_ && n > declared_length_ - body_sent_)
+    throw std::logic_error("fern http: more body than the Content-Length the handler set");
+  body_sent_ += n;
+}
+
+// A body shorter than the Content-Length the handler set: the client waits
+// for the rest, so the connection cannot carry another response.
+void Response::close_if_short() noexcept {
+  if (raw_stream_ && body_sent_ < declared_length_ && has_body_status() && !head_request_) keep_alive_ = false;
+}
+
 void Response::send(std::string_view body) {
   if (headers_sent_) throw std::logic_error("fern http: send() after the response was started");
+  count_body(body.size());
+  close_if_short();
   build_head(Framing::kLength, body.size());
   finished_ = true;
   conn_->send(head_, head_request_ ? std::string_view() : body);
@@ -73,6 +103,7 @@ void Response::send(std::string_view body) {
 void Response::write(std::string_view chunk) {
   if (finished_) throw std::logic_error("fern http: write() after the response ended");
   if (chunk.empty()) return;  // an empty chunk would end a chunked body
+  count_body(chunk.size());
   if (!headers_sent_) {
     streaming_ = true;
     if (raw_stream_) {
@@ -112,6 +143,7 @@ void Response::send_piece(std::string_view piece) {
 void Response::end() {
   if (finished_) return;
   finished_ = true;
+  close_if_short();
   if (!headers_sent_) {
     build_head(Framing::kLength, 0);
     conn_->send(head_);

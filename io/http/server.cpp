@@ -27,7 +27,7 @@ void HttpServer::serve(Socket& socket, const Address& peer) {
   request.peer = peer;
   request.conn_ = &conn;
   try {
-    while (serve_one(conn, request)) {
+    while (serve_one(conn, request) && !conn.stopping()) {
     }
   } catch (const SocketError&) {
     // The client reset or timed out between requests: nothing to answer.
@@ -35,10 +35,19 @@ void HttpServer::serve(Socket& socket, const Address& peer) {
 }
 
 void HttpServer::stop(Duration timeout) {
-  idle_.stopping = true;
+  idle_.stopping = true;  // until start(): see IdleList
   idle_.wake_all();
   server_.stop(timeout);
+}
+
+void HttpServer::start() {
   idle_.stopping = false;
+  server_.start();
+}
+
+void HttpServer::serve_forever() {
+  idle_.stopping = false;
+  server_.serve_forever();
 }
 
 // One request and its response; false when the connection is done.
@@ -73,12 +82,13 @@ bool HttpServer::serve_one(detail::HttpConnection& conn, Request& request) {
     response.end();
   } catch (const HttpError& e) {
     if (response.headers_sent_) return false;  // cannot answer in the middle of a response
-    conn.send_error(e.status(), e.what());
+    conn.send_error(e.status(), e.what(), e.headers());
     conn.linger_close();
     return false;
-  } catch (const SocketError&) {
-    return false;  // the client went away (EPIPE, ECONNRESET, a timeout): nothing to answer
   } catch (const std::exception& e) {
+    // The client went away (EPIPE, ECONNRESET, a timeout on its socket):
+    // nothing to answer. A handler's own socket failing is its failure.
+    if (conn.client_failed() && dynamic_cast<const SocketError*>(&e)) return false;
     report(e, request);
     if (!response.headers_sent_) {
       conn.send_error(500, "Internal Server Error");

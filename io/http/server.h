@@ -19,16 +19,26 @@
 //   serve_forever(), start(), stop()         same
 // Framing is pywsgi's: a sized body gets Content-Length, a streamed one
 // Transfer-Encoding: chunked (HTTP/1.1); an HTTP/1.0 response carries
-// Connection: close unless the client asked for keep-alive. The status
+// Connection: close unless the client asked for keep-alive. The framing is
+// never ambiguous: a handler's Content-Length bounds the body it sends (a
+// short one closes the connection), its Transfer-Encoding is refused, and
+// 1xx/204/304 get neither body nor framing headers. The status
 // line and headers go out in the same write as the first body bytes, on a
-// TCP_NODELAY socket (no Nagle, no delayed-ACK stall).
+// TCP_NODELAY socket (no Nagle, no delayed-ACK stall). Expect:
+// 100-continue gets "100 Continue" when the handler first reads the body,
+// unless its response has begun (then none, and the unread body closes).
 // Errors: a malformed request gets 400, an oversized request line 414, an
 // oversized head 431, a body over max_body 413, an unknown transfer coding
 // 501, HTTP/2+ 505, each with Connection: close; a head not complete within
 // header_timeout closes the connection (slowloris). A handler that throws a
 // std::exception gets 500 (if nothing was sent yet; then the connection
-// closes); HttpError(status) gets that status. GreenletExit and Timeout pass
-// through and end the connection. One thread: the hub's.
+// closes); HttpError(status) gets that status and the error's headers
+// (400-599; HttpError refuses any other at construction:
+// std::invalid_argument, so a 500). A socket error from the client's own
+// connection (it went away, or timed out) ends the connection quietly; one
+// from the handler's own sockets (a dead backend) is a handler failure: 500
+// and on_error. GreenletExit and Timeout pass through and end the
+// connection. One thread: the hub's.
 #include <sys/uio.h>
 
 #include <cstddef>
@@ -93,12 +103,24 @@ class Response {
   // The status (default 200) and its reason (default: the standard one).
   void set_status(int status, std::string_view reason = {});
   // Appends a header. std::invalid_argument for a name that is not a token
-  // or a value with CR, LF or NUL (no header injection).
+  // or a value with CR, LF or NUL (no header injection), for
+  // Transfer-Encoding (the server frames the body: write() streams it
+  // chunked), and for a Content-Length that is not digits or comes twice.
+  // A Content-Length set here frames the body: the bytes sent are counted
+  // against it (see send and write), and none is added.
   void add_header(std::string_view name, std::string_view value);
   // The whole body with Content-Length, in one write with the head. Blocks.
+  // std::logic_error, nothing sent: a body for a 1xx, 204 or 304 status
+  // (these get neither body nor framing headers; a 304 keeps a handler's
+  // Content-Length), a body longer than the handler's Content-Length, or
+  // that header on a 1xx or 204. A shorter body is sent, then the
+  // connection closes (Connection: close).
   void send(std::string_view body);
   // One piece of a streamed body; the head goes with the first piece.
-  // Empty pieces are skipped. Blocks.
+  // Empty pieces are skipped. Blocks. std::logic_error before writing a
+  // piece that a 1xx/204/304 status or the handler's Content-Length has no
+  // room for; a streamed body that ends short of that length closes the
+  // connection instead of keeping it.
   void write(std::string_view chunk);
   // Finishes the response (the last chunk when streaming; an empty sized
   // body when nothing was sent). The server calls it after the handler.
@@ -118,6 +140,10 @@ class Response {
   enum class Framing { kLength, kChunked, kNone };
   void build_head(Framing framing, std::size_t length);
   void send_piece(std::string_view piece);
+  void count_body(std::size_t n);
+  void close_if_short() noexcept;
+  // 1xx, 204 and 304 have no body (RFC 9110 6.4.1).
+  bool has_body_status() const noexcept { return status_ >= 200 && status_ != 204 && status_ != 304; }
   detail::HttpConnection* conn_;
   int status_ = 200;
   std::string reason_;
@@ -128,6 +154,8 @@ class Response {
   bool http10_;
   bool head_request_;
   bool raw_stream_ = false;  // the handler set Content-Length and streams raw bytes
+  std::uint64_t declared_length_ = 0;  // that Content-Length
+  std::uint64_t body_sent_ = 0;        // body bytes written (or about to be)
   bool streaming_ = false;
   bool headers_sent_ = false;
   bool finished_ = false;
@@ -142,12 +170,14 @@ class HttpServer {
   HttpServer(const HttpServer&) = delete;
   HttpServer& operator=(const HttpServer&) = delete;
 
-  void start() { server_.start(); }
+  void start();
   // Blocks (switches to the hub) until stop().
-  void serve_forever() { server_.serve_forever(); }
+  void serve_forever();
   // As StreamServer::stop: closes the listener, waits up to `timeout` for
-  // connections, then kills them.
-  // Connections waiting between requests end at once.
+  // connections, then kills them. Connections waiting between requests end
+  // at once. A handler may stop its own server: its connection then ends
+  // after this response (Connection: close if not sent yet), and if the
+  // server is destroyed before that, the handler is killed first.
   void stop(Duration timeout = 1.0);
   std::uint16_t server_port() const { return server_.server_port(); }
   Address address() const { return server_.address(); }

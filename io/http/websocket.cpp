@@ -1,5 +1,7 @@
 #include "fern/io/http/websocket.h"
 
+#include <sys/socket.h>
+
 #include <mutex>
 
 #include "fern/io/http/base64.h"
@@ -7,6 +9,23 @@
 #include "fern/io/http/utf8.h"
 
 namespace fern::http {
+namespace {
+
+constexpr std::size_t kMaxControlPayload = 125;  // RFC 6455 5.5
+
+// reading_ is true while it lives.
+class Reading {
+ public:
+  explicit Reading(bool& flag) noexcept : flag_(flag) { flag_ = true; }
+  ~Reading() { flag_ = false; }
+  Reading(const Reading&) = delete;
+  Reading& operator=(const Reading&) = delete;
+
+ private:
+  bool& flag_;
+};
+
+}  // namespace
 
 bool WebSocket::is_upgrade(const Request& request) noexcept {
   auto upgrade = request.header("Upgrade");
@@ -24,11 +43,13 @@ std::string WebSocket::accept_key(std::string_view key) {
 WebSocket WebSocket::accept(Request& request, Response& response, Options options) {
   if (response.headers_sent()) throw std::logic_error("fern http: WebSocket::accept after the response started");
   if (request.method != "GET") throw HttpError(400, "a WebSocket handshake is a GET");
+  if (request.version_minor == 0) throw HttpError(400, "a WebSocket handshake is HTTP/1.1 or later");
   if (!is_upgrade(request)) throw HttpError(400, "no Upgrade: websocket");
   auto connection = request.header("Connection");
   if (!connection || !has_token(*connection, "upgrade")) throw HttpError(400, "no Connection: Upgrade");
   auto version = request.header("Sec-WebSocket-Version");
-  if (!version || *version != "13") throw HttpError(426, "only WebSocket version 13 is supported");
+  if (!version || *version != "13")  // RFC 6455 4.4: say which version we speak
+    throw HttpError(426, "only WebSocket version 13 is supported").with_header("Sec-WebSocket-Version", "13");
   auto key = request.header("Sec-WebSocket-Key");
   auto raw = key ? base64_decode(*key) : std::nullopt;
   if (!raw || raw->size() != 16) throw HttpError(400, "Sec-WebSocket-Key is not 16 bytes of base64");
@@ -36,12 +57,22 @@ WebSocket WebSocket::accept(Request& request, Response& response, Options option
                      "Sec-WebSocket-Accept: " + accept_key(*key) + "\r\n\r\n";
   response.headers_sent_ = response.finished_ = response.upgraded_ = true;
   request.conn_->send(head);
-  return WebSocket(*request.conn_, options);
+  auto link = std::make_shared<detail::WebSocketLink>();
+  link->conn = request.conn_;
+  request.conn_->websocket = link;
+  return WebSocket(std::move(link), options);
 }
 
 bool WebSocket::next_frame(FrameHeader& header, std::string_view& payload, Deadline deadline) {
+  detail::HttpConnection* conn = link_->conn;
+  if (!conn) {  // the handler has returned: its connection is gone
+    if (close_code_ == 0) close_code_ = close_code::kAbnormal;
+    mark_closed();
+    return false;
+  }
+  detail::WebSocketIo io(*link_);
   for (;;) {
-    std::string_view in = conn_->unconsumed();
+    std::string_view in = conn->unconsumed();
     FrameParse p = parse_frame_header(in, options_.max_message);
     if (p.status == FrameParse::kError) {
       fail(p.close_code, p.error);
@@ -53,18 +84,24 @@ bool WebSocket::next_frame(FrameHeader& header, std::string_view& payload, Deadl
       char* data = const_cast<char*>(in.data()) + header.header_size;  // our own buffer
       unmask(data, len, header.mask);
       payload = std::string_view(data, len);
-      conn_->consume(header.header_size + len);
+      conn->consume(header.header_size + len);
       return true;
     }
-    if (conn_->fill(deadline) != detail::HttpConnection::Fill::kData) {
-      closed_ = true;
+    if (conn->fill(deadline) != detail::HttpConnection::Fill::kData) {
+      mark_closed();
       if (close_code_ == 0) close_code_ = close_code::kAbnormal;
       return false;
     }
   }
 }
 
+void WebSocket::mark_closed() noexcept {
+  closed_ = true;
+  link_->closed.set();
+}
+
 std::optional<WebSocket::Message> WebSocket::receive() {
+  Reading reading(reading_);
   FrameHeader h;
   std::string_view payload;
   while (!closed_ && next_frame(h, payload, Deadline::never())) {
@@ -109,7 +146,7 @@ std::nullopt_t WebSocket::on_close_frame(std::string_view payload) {
   }
   close_code_ = code;
   if (!sent_close_) send_close(code == close_code::kNoStatus ? close_code::kNormal : code, {});
-  closed_ = true;
+  mark_closed();
   return std::nullopt;
 }
 
@@ -118,43 +155,84 @@ std::nullopt_t WebSocket::fail(std::uint16_t code, const char* why) {
   if (!sent_close_) {
     try {
       send_close(code, why);
-    } catch (const std::system_error&) {
-      // The peer is gone already.
+    } catch (const std::runtime_error&) {
+      // The peer or the connection is gone already (SocketError, WebSocketError).
     }
   }
-  closed_ = true;
+  mark_closed();
   return std::nullopt;
 }
 
+void WebSocket::send_text(std::string_view text) {
+  if (!is_valid_utf8(text)) throw std::invalid_argument("fern websocket: send_text needs UTF-8; use send_binary");
+  send_frame(Opcode::kText, text);
+}
+
+void WebSocket::ping(std::string_view payload) {
+  if (payload.size() > kMaxControlPayload)
+    throw std::invalid_argument("fern websocket: a ping carries at most 125 bytes");
+  send_frame(Opcode::kPing, payload);
+}
+
+// Our own reasons (fail()'s) are short ASCII; close() checks the caller's.
+// sent_close_ is set before the write, which may wait: a reader answering
+// the client's close meanwhile sends no second one.
 void WebSocket::send_close(std::uint16_t code, std::string_view reason) {
-  if (reason.size() > 123) reason = reason.substr(0, 123);  // control frames carry at most 125 bytes
   std::string payload;
   payload += static_cast<char>(code >> 8);
   payload += static_cast<char>(code & 0xff);
   payload.append(reason.data(), reason.size());
-  send_frame(Opcode::kClose, payload);
+  check_open();
   sent_close_ = true;
+  write_frame(Opcode::kClose, payload);
+}
+
+void WebSocket::check_open() const {
+  if (sent_close_ || closed_) throw WebSocketError("fern websocket: the connection is closed");
 }
 
 void WebSocket::send_frame(Opcode opcode, std::string_view payload) {
-  if (sent_close_ || closed_) throw WebSocketError("fern websocket: the connection is closed");
+  check_open();
+  write_frame(opcode, payload);
+}
+
+// The lock is the link's (on the heap): a greenlet waiting for it when the
+// handler returns finds the connection gone, not freed memory.
+void WebSocket::write_frame(Opcode opcode, std::string_view payload) {
   char header[10];
   std::size_t n = write_frame_header(header, true, opcode, payload.size());
-  std::lock_guard<Lock> whole_frame(conn_->frame_lock);
-  conn_->send(std::string_view(header, n), payload);
+  std::lock_guard<Lock> whole_frame(link_->frame_lock);
+  detail::HttpConnection* conn = link_->conn;
+  if (!conn) throw WebSocketError("fern websocket: its handler has returned; the connection is closed");
+  detail::WebSocketIo io(*link_);
+  conn->send(std::string_view(header, n), payload);
 }
 
 void WebSocket::close(std::uint16_t code, std::string_view reason, Duration wait) {
+  if (!is_valid_close_code(code))
+    throw std::invalid_argument("fern websocket: close code " + std::to_string(code) + " may not be sent");
+  if (reason.size() > kMaxControlPayload - 2 || !is_valid_utf8(reason))
+    throw std::invalid_argument("fern websocket: a close reason is at most 123 bytes of UTF-8");
   if (closed_) return;
   if (!sent_close_) send_close(code, reason);
   if (close_code_ == 0) close_code_ = code;
   Deadline deadline = wait.from_now();
+  if (reading_) {
+    // Another greenlet is in receive(): it reads the client's close frame
+    // and ends the handshake. If none comes in time, its read is ended.
+    if (!link_->closed.wait_until(deadline) && !closed_) {
+      mark_closed();
+      if (detail::HttpConnection* conn = link_->conn) ::shutdown(conn->socket().fd(), SHUT_RD);
+    }
+    return;
+  }
+  Reading reading(reading_);
   FrameHeader h;
   std::string_view payload;
   while (!closed_ && next_frame(h, payload, deadline)) {
-    if (h.opcode == Opcode::kClose) closed_ = true;
+    if (h.opcode == Opcode::kClose) mark_closed();
   }
-  closed_ = true;
+  mark_closed();
 }
 
 }  // namespace fern::http

@@ -15,9 +15,19 @@
 // (1002 protocol error, 1007 text that is not UTF-8, 1009 a message over
 // max_message), and receive() returns nullopt. One greenlet reads at a
 // time; others may send meanwhile: each frame is written whole, under the
-// connection's frame lock.
+// connection's frame lock, and may close(): it sends the close frame and
+// leaves the client's answer to the reader, which ends the handshake.
+// The connection ends when the handler returns: greenlets blocked sending
+// or receiving are woken (a socket error, or nullopt) before it goes, and a
+// WebSocket kept longer is closed (WebSocketError on send, nullopt on
+// receive, close code 1006). What RFC 6455 forbids a server to send is
+// refused with std::invalid_argument before anything is written: text that
+// is not UTF-8, a ping payload over 125 bytes, a close code a peer may not
+// send (1005, 1006, 1015, reserved or out of range: is_valid_close_code),
+// a close reason that is not UTF-8 or over 123 bytes (never cut short).
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <stdexcept>
 #include <string>
@@ -46,11 +56,12 @@ class WebSocket {
 
   // True when the request asks for a WebSocket upgrade (Upgrade: websocket).
   static bool is_upgrade(const Request& request) noexcept;
-  // Checks the handshake (GET, Upgrade, Connection: Upgrade, version 13, a
-  // 16-byte base64 key) and answers 101 with Sec-WebSocket-Accept; the
-  // connection is the WebSocket's from then on. Throws HttpError (400, or
-  // 426 for another version) when the request is not a valid handshake.
-  // Blocks while writing. Valid for the handler's call.
+  // Checks the handshake (GET on HTTP/1.1+, Upgrade, Connection: Upgrade,
+  // version 13, a 16-byte base64 key) and answers 101 with
+  // Sec-WebSocket-Accept; the connection is the WebSocket's from then on.
+  // Throws HttpError (400, or 426 with Sec-WebSocket-Version: 13 for another
+  // version) when the request is not a valid handshake.
+  // Blocks while writing. Usable for the handler's call; closed after it.
   static WebSocket accept(Request& request, Response& response, Options options);
   static WebSocket accept(Request& request, Response& response) { return accept(request, response, Options()); }
   // Sec-WebSocket-Accept for a Sec-WebSocket-Key (RFC 6455 4.2.2).
@@ -60,11 +71,17 @@ class WebSocket {
   // (close_code() says how). Blocks. Socket errors throw.
   std::optional<Message> receive();
   // One frame each. Throw WebSocketError after close; socket errors throw.
-  void send_text(std::string_view text) { send_frame(Opcode::kText, text); }
+  // std::invalid_argument: text that is not UTF-8 (O(n) check), a ping
+  // payload over 125 bytes.
+  void send_text(std::string_view text);
   void send_binary(std::string_view bytes) { send_frame(Opcode::kBinary, bytes); }
-  void ping(std::string_view payload = {}) { send_frame(Opcode::kPing, payload); }
+  void ping(std::string_view payload = {});
   // Starts the close handshake and waits (at most `wait`) for the client's
-  // close frame, dropping messages meanwhile. No-op when closed.
+  // close frame, dropping messages meanwhile; while another greenlet is in
+  // receive(), that one reads the answer (and gets nullopt) and close()
+  // waits for it, ending its read if none comes in time. No-op when closed.
+  // std::invalid_argument (nothing sent): a code that is_valid_close_code
+  // refuses, a reason that is not UTF-8 or longer than 123 bytes.
   void close(std::uint16_t code = close_code::kNormal, std::string_view reason = {}, Duration wait = 1.0);
 
   bool closed() const noexcept { return closed_; }
@@ -73,8 +90,11 @@ class WebSocket {
   std::uint16_t close_code() const noexcept { return close_code_; }
 
  private:
-  WebSocket(detail::HttpConnection& conn, Options options) : conn_(&conn), options_(options) {}
+  WebSocket(std::shared_ptr<detail::WebSocketLink> link, Options options)
+      : link_(std::move(link)), options_(options) {}
   void send_frame(Opcode opcode, std::string_view payload);
+  void write_frame(Opcode opcode, std::string_view payload);
+  void check_open() const;
   void send_close(std::uint16_t code, std::string_view reason);
   std::nullopt_t fail(std::uint16_t code, const char* why);
   std::nullopt_t on_close_frame(std::string_view payload);
@@ -82,13 +102,16 @@ class WebSocket {
   // connection's buffer, valid until the next call); false at end of stream.
   bool next_frame(FrameHeader& header, std::string_view& payload, Deadline deadline);
 
-  detail::HttpConnection* conn_;
+  void mark_closed() noexcept;
+
+  std::shared_ptr<detail::WebSocketLink> link_;
   Options options_;
   std::string message_;  // fragments so far
   bool fragmented_ = false;
   bool text_ = false;
   bool sent_close_ = false;
   bool closed_ = false;
+  bool reading_ = false;  // a greenlet is in receive() (or close()'s reads)
   std::uint16_t close_code_ = 0;
 };
 

@@ -72,11 +72,16 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   RequestHead head;
   RequestParser p(limits);
   RequestParser::Result r{RequestParser::Status::kNeedMore};
-  std::size_t fed = 0;
+  std::size_t fed = 0, dropped = 0;  // dropped: empty lines a kNeedMore handed back
   while (r.status == RequestParser::Status::kNeedMore && fed < input.size()) {
     fed = fed + piece < input.size() ? fed + piece : input.size();
-    r = p.parse(input.substr(0, fed), head);
+    r = p.parse(input.substr(dropped, fed - dropped), head);
+    if (r.status == RequestParser::Status::kNeedMore) {
+      check(r.consumed <= fed - dropped);
+      dropped += r.consumed;
+    }
   }
+  if (r.status == RequestParser::Status::kDone) r.consumed += dropped;
   if (w.status == RequestParser::Status::kDone) {
     // A prefix can only hit a limit that the whole input also hits.
     check(r.status == RequestParser::Status::kDone);

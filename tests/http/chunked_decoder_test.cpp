@@ -63,6 +63,22 @@ TEST(ChunkedDecoder, MalformedFramingIsAnError) {
   EXPECT_EQ(decode("0\r\n" + std::string(9000, 'a') + "\r\n\r\n", 64), "ERROR");
 }
 
+// Leading zeros are no part of the size's digit limit (RFC 9112 7.1: 1*HEXDIG).
+TEST(ChunkedDecoder, SizesWithLeadingZerosAreAccepted) {
+  EXPECT_EQ(decode("0000000000000003\r\nabc\r\n00000000000000000000\r\n\r\n", 1), "abc");
+  EXPECT_EQ(decode("000000000000000000000fffffffffffffff\r\n", 1), "INCOMPLETE");  // 15 significant digits
+  EXPECT_EQ(decode("0000001000000000000000\r\n", 1), "ERROR");                     // 16
+  EXPECT_EQ(decode(std::string(9000, '0') + "\r\n\r\n", 64), "ERROR");            // the line is bounded
+}
+
+// After the size, only whitespace, then ';' and an extension, or the line end.
+TEST(ChunkedDecoder, ExtensionStartsWithASemicolonAfterOptionalWhitespace) {
+  EXPECT_EQ(decode("3 ;a=b\r\nabc\r\n0\r\n\r\n", 1), "abc");
+  EXPECT_EQ(decode("3\t \r\nabc\r\n0\r\n\r\n", 1), "abc");
+  EXPECT_EQ(decode("3 garbage\r\nabc\r\n0\r\n\r\n", 1), "ERROR");
+  EXPECT_EQ(decode("3 4\r\nabc\r\n0\r\n\r\n", 1), "ERROR");
+}
+
 TEST(ChunkedDecoder, IncompleteBodyIsNotDone) {
   EXPECT_EQ(decode("3\r\nab", 2), "INCOMPLETE");
   EXPECT_EQ(decode("3\r\nabc\r\n0\r\n", 2), "INCOMPLETE");

@@ -35,6 +35,14 @@ void echo(Request& request, Response& response) {
   response.send(std::string(request.method) + " " + std::string(request.target) + " " + body);
 }
 
+// echo, counting its calls in `calls`.
+HttpServer::Handler counting_echo(int& calls) {
+  return [&calls](Request& q, Response& r) {
+    ++calls;
+    echo(q, r);
+  };
+}
+
 HttpReply request(HttpServer& server, const std::string& bytes) {
   HttpClient c(server.server_port());
   c.send(bytes);
@@ -74,7 +82,7 @@ TEST_F(Http, StreamedResponseIsChunkedOn11AndRawOn10) {
   });
   server.start();
   HttpClient c(server.server_port());
-  c.send("GET / HTTP/1.1\r\nConnection: close\r\n\r\n");
+  c.send("GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
   ASSERT_TRUE(c.at_eof());
   std::string raw = c.buffered();
   EXPECT_NE(raw.find("\r\nTransfer-Encoding: chunked\r\n\r\n"), std::string::npos);
@@ -88,10 +96,7 @@ TEST_F(Http, StreamedResponseIsChunkedOn11AndRawOn10) {
 
 TEST_F(Http, KeepAliveServesRequestsOneAfterAnotherOnOneConnection) {
   int calls = 0;
-  HttpServer server(kAny, [&](Request& q, Response& r) {
-    ++calls;
-    echo(q, r);
-  });
+  HttpServer server(kAny, counting_echo(calls));
   server.start();
   HttpClient c(server.server_port());
   for (int i = 0; i < 5; ++i) {
@@ -104,7 +109,7 @@ TEST_F(Http, KeepAliveServesRequestsOneAfterAnotherOnOneConnection) {
   c.send("GET /1.0 HTTP/1.0\r\nConnection: keep-alive\r\n\r\n");
   HttpReply r = c.read();
   EXPECT_TRUE(r.has("Connection: keep-alive"));
-  c.send("GET /end HTTP/1.1\r\nConnection: close\r\n\r\n");
+  c.send("GET /end HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
   EXPECT_EQ(c.read().body, "GET /end ");
   EXPECT_TRUE(c.at_eof());
   server.stop();
@@ -118,8 +123,8 @@ TEST_F(Http, PipelinedRequestsSplitAtEveryByteBoundaryAreAllAnswered) {
   HttpServer server(kAny, echo);
   server.start();
   const std::string reqs[] = {"GET /a HTTP/1.1\r\nHost: x\r\n\r\n",
-                              "POST /b HTTP/1.1\r\nContent-Length: 5\r\n\r\nhello",
-                              "POST /c HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n2;x=y\r\nde\r\n0\r\n\r\n"};
+                              "POST /b HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhello",
+                              "POST /c HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n2;x=y\r\nde\r\n0\r\n\r\n"};
   const std::string all = reqs[0] + reqs[1] + reqs[2];
   const std::string want[] = {"GET /a ", "POST /b hello", "POST /c abcde"};
   for (std::size_t split = 1; split < all.size(); ++split) {
@@ -138,7 +143,7 @@ TEST_F(Http, PipelinedRequestsSplitAtEveryByteBoundaryAreAllAnswered) {
 TEST_F(Http, ChunkedRequestBodyIsDecoded) {
   HttpServer server(kAny, echo);
   server.start();
-  HttpReply r = request(server, "PUT /x HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n"
+  HttpReply r = request(server, "PUT /x HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
                                 "5\r\nhello\r\n1;ext\r\n \r\n5\r\nworld\r\n0\r\nTrailer: t\r\n\r\n");
   EXPECT_EQ(r.status, 200);
   EXPECT_EQ(r.body, "PUT /x hello world");
@@ -149,7 +154,7 @@ TEST_F(Http, ExpectContinueGets100BeforeTheBodyIsSent) {
   HttpServer server(kAny, echo);
   server.start();
   HttpClient c(server.server_port());
-  c.send("POST /e HTTP/1.1\r\nContent-Length: 4\r\nExpect: 100-continue\r\n\r\n");
+  c.send("POST /e HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\nExpect: 100-continue\r\n\r\n");
   HttpReply interim = c.read();
   EXPECT_EQ(interim.status, 100);
   EXPECT_EQ(interim.head, "HTTP/1.1 100 Continue");
@@ -167,7 +172,7 @@ TEST_F(Http, ExpectContinueWithTheBodyUnreadGetsTheAnswerAndAClose) {
   });
   server.start();
   HttpClient c(server.server_port());
-  c.send("PUT /big HTTP/1.1\r\nContent-Length: 1000000\r\nExpect: 100-continue\r\n\r\n");
+  c.send("PUT /big HTTP/1.1\r\nHost: x\r\nContent-Length: 1000000\r\nExpect: 100-continue\r\n\r\n");
   HttpReply r = c.read();
   EXPECT_EQ(r.status, 403);
   EXPECT_EQ(r.body, "no");
@@ -175,11 +180,36 @@ TEST_F(Http, ExpectContinueWithTheBodyUnreadGetsTheAnswerAndAClose) {
   server.stop();
 }
 
+// A handler that starts its response before reading the body: no 100
+// Continue goes out inside the response.
+TEST_F(Http, ExpectContinueAfterTheResponseStartedSendsNo100) {
+  HttpServer server(kAny, [](Request& q, Response& r) {
+    r.write("part");
+    r.write(q.read_all());
+  });
+  server.start();
+  HttpClient c(server.server_port());
+  c.send("POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nExpect: 100-continue\r\nConnection: close\r\n\r\n");
+  std::string got;
+  while (got.find("part\r\n") == std::string::npos) {
+    char b[4096];
+    std::size_t n = c.socket().recv_into(b, sizeof b);
+    ASSERT_GT(n, 0u);
+    got.append(b, n);
+  }
+  c.send("hello");
+  ASSERT_TRUE(c.at_eof());
+  got += c.buffered();
+  EXPECT_EQ(got.find("100 Continue"), std::string::npos) << got;
+  EXPECT_EQ(got.substr(got.find("\r\n\r\n") + 4), "4\r\npart\r\n5\r\nhello\r\n0\r\n\r\n");
+  server.stop();
+}
+
 TEST_F(Http, UnreadBodyIsDroppedAndTheConnectionKept) {
   HttpServer server(kAny, [](Request&, Response& r) { r.send("ok"); });
   server.start();
   HttpClient c(server.server_port());
-  c.send("POST / HTTP/1.1\r\nContent-Length: 3\r\n\r\nabcGET / HTTP/1.1\r\n\r\n");
+  c.send("POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n\r\nabcGET / HTTP/1.1\r\nHost: x\r\n\r\n");
   EXPECT_EQ(c.read().body, "ok");
   HttpReply r = c.read();
   EXPECT_EQ(r.body, "ok");
@@ -191,7 +221,7 @@ TEST_F(Http, HeadRequestGetsTheLengthButNoBody) {
   HttpServer server(kAny, [](Request&, Response& r) { r.send("12345"); });
   server.start();
   HttpClient c(server.server_port());
-  c.send("HEAD / HTTP/1.1\r\n\r\nGET / HTTP/1.1\r\n\r\n");
+  c.send("HEAD / HTTP/1.1\r\nHost: x\r\n\r\nGET / HTTP/1.1\r\nHost: x\r\n\r\n");
   c.socket().shutdown(SHUT_WR);
   ASSERT_TRUE(c.at_eof());
   std::string raw = c.buffered();
@@ -210,24 +240,23 @@ TEST_F(Http, LimitsAndErrorsGetTheirStatusAndClose) {
   o.limits.max_head_bytes = 256;
   o.max_body = 10;
   int calls = 0;
-  HttpServer server(kAny, [&](Request& q, Response& r) {
-    ++calls;
-    echo(q, r);
-  }, o);
+  HttpServer server(kAny, counting_echo(calls), o);
   server.start();
   struct Case {
     std::string bytes;
     int status;
   } cases[] = {
-      {"GET /" + std::string(100, 'a') + " HTTP/1.1\r\n\r\n", 414},
-      {"GET / HTTP/1.1\r\nX: " + std::string(300, 'a') + "\r\n\r\n", 431},
-      {"GET / HTTP/1.1\r\nA: b\r\n c\r\n\r\n", 400},
-      {"GET / HTTP/1.1\r\nContent-Length: x\r\n\r\n", 400},
-      {"POST / HTTP/1.1\r\nContent-Length: 11\r\n\r\n01234567890", 413},
-      {"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n6\r\n012345\r\n6\r\n678901\r\n0\r\n\r\n", 413},
-      {"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n", 400},
-      {"POST / HTTP/1.1\r\nTransfer-Encoding: br\r\n\r\n", 501},
+      {"GET /" + std::string(100, 'a') + " HTTP/1.1\r\nHost: x\r\n\r\n", 414},
+      {"GET / HTTP/1.1\r\nHost: x\r\nX: " + std::string(300, 'a') + "\r\n\r\n", 431},
+      {"GET / HTTP/1.1\r\nHost: x\r\nA: b\r\n c\r\n\r\n", 400},
+      {"GET / HTTP/1.1\r\nHost: x\r\nContent-Length: x\r\n\r\n", 400},
+      {"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 11\r\n\r\n01234567890", 413},
+      {"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n6\r\n012345\r\n6\r\n678901\r\n0\r\n\r\n", 413},
+      {"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n", 400},
+      {"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: br\r\n\r\n", 501},
       {"GET / HTTP/3.0\r\n\r\n", 505},
+      {"GET / HTTP/1.1\r\n\r\n", 400},  // no Host
+      {"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n3 garbage\r\nabc\r\n0\r\n\r\n", 400},
   };
   for (const Case& k : cases) {
     HttpClient c(server.server_port());
@@ -237,9 +266,105 @@ TEST_F(Http, LimitsAndErrorsGetTheirStatusAndClose) {
     EXPECT_TRUE(r.has("Connection: close")) << r.head;
     EXPECT_TRUE(c.at_eof());
   }
-  EXPECT_EQ(calls, 2);  // only the chunked bodies reach the handler
-  EXPECT_EQ(request(server, "GET /ok HTTP/1.1\r\n\r\n").body, "GET /ok ");
+  EXPECT_EQ(calls, 3);  // only the chunked bodies reach the handler
+  EXPECT_EQ(request(server, "GET /ok HTTP/1.1\r\nHost: x\r\n\r\n").body, "GET /ok ");
   server.stop();
+}
+
+// Empty lines before a request line count towards max_head_bytes however
+// they are cut into writes: a flood of them gets 431 and a close, and the
+// request after them is never served.
+TEST_F(Http, EmptyLinesFloodBeforeTheRequestGets431) {
+  ServerOptions o;
+  o.limits.max_head_bytes = 1024;
+  o.header_timeout = 5.0;  // without the limit, the flood would end only here
+  int calls = 0;
+  HttpServer server(kAny, counting_echo(calls), o);
+  server.start();
+  HttpClient c(server.server_port());
+  std::string lines;
+  for (int i = 0; i < 50; ++i) lines += "\r\n\n";
+  for (int i = 0; i < 8; ++i) c.send(lines);  // 1200 bytes in 8 writes
+  c.send("GET / HTTP/1.1\r\nHost: x\r\n\r\n");
+  HttpReply r = c.read();
+  EXPECT_EQ(r.status, 431);
+  EXPECT_TRUE(c.at_eof());
+  EXPECT_EQ(calls, 0);
+  server.stop();
+}
+
+// Empty lines are dropped as each read brings them (the 2 KiB first buffer
+// takes 32 KiB in several reads), so each counts once: 32 KiB of them and a
+// request fit a head limit of 32 KiB + 64.
+TEST_F(Http, EmptyLinesAreDroppedAsTheyComeAndCountedOnce) {
+  ServerOptions o;
+  o.limits.max_head_bytes = 32768 + 64;
+  HttpServer server(kAny, echo, o);
+  server.start();
+  std::string lines;
+  for (int i = 0; i < 16384; ++i) lines += "\r\n";
+  HttpClient c(server.server_port());
+  c.send(lines + "GET /after HTTP/1.1\r\nHost: x\r\n\r\n");
+  HttpReply r = c.read();
+  EXPECT_EQ(r.status, 200);
+  EXPECT_EQ(r.body, "GET /after ");
+  server.stop();
+}
+
+// A handler that stops its own server: its response says Connection: close,
+// the request pipelined behind it is not served, and the connection ends.
+TEST_F(Http, HandlerStoppingItsServerEndsItsConnectionAfterTheResponse) {
+  int calls = 0;
+  HttpServer* self = nullptr;
+  HttpServer server(kAny, [&](Request&, Response& r) {
+    ++calls;
+    self->stop();
+    r.send("bye");
+  });
+  self = &server;
+  server.start();
+  HttpClient c(server.server_port());
+  c.send("GET / HTTP/1.1\r\nHost: x\r\n\r\nGET /again HTTP/1.1\r\nHost: x\r\n\r\n");
+  HttpReply r = c.read();
+  EXPECT_EQ(r.body, "bye");
+  EXPECT_TRUE(r.has("Connection: close")) << r.head;
+  EXPECT_TRUE(c.at_eof());
+  EXPECT_EQ(calls, 1);
+  EXPECT_EQ(server.connection_count(), 0u);
+}
+
+// A server destroyed while the handler that stopped it still runs kills
+// that handler first: it unwinds, its client sees the close, nothing is
+// left to run after the server is gone.
+TEST_F(Http, ServerDestroyedWhileItsStoppingHandlerRunsKillsTheHandler) {
+  bool unwound = false;
+  fern::Event never;
+  auto client = [](std::uint16_t port) {  // on a task's small stack: no HttpClient
+    fern::Socket s(AF_INET, SOCK_STREAM);
+    s.connect(Address::ip("127.0.0.1", port));
+    s.sendall("GET / HTTP/1.1\r\nHost: x\r\n\r\n");
+    char b[64];
+    return s.recv_into(b, sizeof b) == 0;
+  };
+  fern::Task<bool> closed;
+  {
+    HttpServer* self = nullptr;
+    HttpServer server(kAny, [&](Request&, Response&) {
+      struct Unwound {
+        bool& flag;
+        ~Unwound() { flag = true; }
+      } guard{unwound};
+      self->stop();
+      never.wait();
+    });
+    self = &server;
+    server.start();
+    closed = fern::spawn(client, server.server_port());
+    server.serve_forever();  // returns once the handler has stopped the server
+    EXPECT_FALSE(unwound);
+  }
+  EXPECT_TRUE(unwound);
+  EXPECT_TRUE(closed.get());
 }
 
 // A request whose head does not end within header_timeout is closed
@@ -265,18 +390,136 @@ TEST_F(Http, ThrowingHandlerGets500AndTheServerKeepsServing) {
   HttpServer server(kAny, [](Request& q, Response& r) {
     if (q.target == "/boom") throw std::runtime_error("boom");
     if (q.target == "/teapot") throw fern::http::HttpError(418, "short and stout");
+    if (q.target == "/ok-error") throw fern::http::HttpError(200, "not an error");
     r.send("fine");
   }, o);
   server.start();
   HttpClient c(server.server_port());
-  c.send("GET /boom HTTP/1.1\r\n\r\n");
+  c.send("GET /boom HTTP/1.1\r\nHost: x\r\n\r\n");
   HttpReply r = c.read();
   EXPECT_EQ(r.status, 500);
   EXPECT_EQ(r.body, "Internal Server Error");
   EXPECT_TRUE(c.at_eof());
   EXPECT_EQ(errors, std::vector<std::string>{"boom"});
-  EXPECT_EQ(request(server, "GET /teapot HTTP/1.1\r\n\r\n").status, 418);
-  EXPECT_EQ(request(server, "GET / HTTP/1.1\r\n\r\n").body, "fine");
+  EXPECT_EQ(request(server, "GET /teapot HTTP/1.1\r\nHost: x\r\n\r\n").status, 418);
+  EXPECT_EQ(request(server, "GET /ok-error HTTP/1.1\r\nHost: x\r\n\r\n").status, 500);  // HttpError(200) is misuse
+  EXPECT_EQ(errors.size(), 2u);
+  EXPECT_EQ(request(server, "GET / HTTP/1.1\r\nHost: x\r\n\r\n").body, "fine");
+  server.stop();
+}
+
+// A socket error from a handler's own socket (a dead backend) is the
+// handler's failure: 500 and a report, not "the client went away".
+TEST_F(Http, HandlersOwnSocketErrorGets500AndAReport) {
+  fern::Socket dead(AF_INET, SOCK_STREAM);  // bound, not listening: connecting is refused
+  dead.bind(kAny);
+  Address backend = dead.local_address();
+  std::vector<std::string> errors;
+  ServerOptions o;
+  o.on_error = [&](const std::exception& e) { errors.push_back(e.what()); };
+  HttpServer server(kAny, [&](Request&, Response& r) {
+    fern::Socket s(AF_INET, SOCK_STREAM);
+    s.connect(backend);
+    r.send("unreachable");
+  }, o);
+  server.start();
+  HttpReply r = request(server, "GET / HTTP/1.1\r\nHost: x\r\n\r\n");
+  EXPECT_EQ(r.status, 500);
+  ASSERT_EQ(errors.size(), 1u);
+  EXPECT_NE(errors[0].find("connect"), std::string::npos) << errors[0];
+  server.stop();
+}
+
+// Two pipelined requests: `target`, then /next; what the client reads.
+std::string pipelined(HttpServer& server, const std::string& target) {
+  HttpClient c(server.server_port());
+  c.send("GET " + target + " HTTP/1.1\r\nHost: x\r\n\r\nGET /next HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+  c.at_eof();
+  return c.buffered();
+}
+
+// A Content-Length the handler sets frames the body: a body longer than it
+// is refused before the excess goes out, a shorter one closes the
+// connection (the client waits for the rest), so the next request on the
+// connection is never read as the end of this body (RFC 9112 6.3).
+TEST_F(Http, HandlersContentLengthBoundsTheBodyItSends) {
+  std::vector<std::string> errors;
+  ServerOptions o;
+  o.on_error = [&](const std::exception& e) { errors.push_back(e.what()); };
+  HttpServer server(kAny, [](Request& q, Response& r) {
+    if (q.target == "/next") return r.send("next");
+    r.add_header("Content-Length", "3");
+    if (q.target == "/long") r.send("hello");
+    if (q.target == "/short") r.send("h");
+    if (q.target == "/long-stream") {
+      r.write("ab");
+      r.write("cd");
+    }
+    if (q.target == "/short-stream") r.write("ab");
+    if (q.target == "/exact-stream") {
+      r.write("ab");
+      r.write("c");
+    }
+  }, o);
+  server.start();
+  auto body_of = [](const std::string& raw) { return raw.substr(raw.find("\r\n\r\n") + 4); };
+  std::string raw = pipelined(server, "/long");
+  EXPECT_EQ(raw.substr(0, 12), "HTTP/1.1 500");
+  EXPECT_EQ(raw.find("hello"), std::string::npos);
+  raw = pipelined(server, "/short");
+  EXPECT_NE(raw.find("\r\nContent-Length: 3\r\n"), std::string::npos);
+  EXPECT_NE(raw.find("\r\nConnection: close\r\n"), std::string::npos);
+  EXPECT_EQ(body_of(raw), "h");
+  EXPECT_EQ(body_of(pipelined(server, "/long-stream")), "ab");
+  EXPECT_EQ(body_of(pipelined(server, "/short-stream")), "ab");
+  raw = pipelined(server, "/exact-stream");
+  EXPECT_EQ(raw.substr(raw.find("\r\n\r\n") + 4, 3), "abc");
+  EXPECT_NE(raw.find("\r\n\r\nnext"), std::string::npos);  // the connection was kept
+  EXPECT_EQ(errors.size(), 2u);  // /long and /long-stream
+  server.stop();
+}
+
+// The server frames the body itself: a handler's Transfer-Encoding (which
+// would go out next to Content-Length) is refused.
+TEST_F(Http, HandlersTransferEncodingIsRefused) {
+  HttpServer server(kAny, [](Request&, Response& r) {
+    EXPECT_THROW(r.add_header("Transfer-Encoding", "chunked"), std::invalid_argument);
+    EXPECT_THROW(r.add_header("Content-Length", "1x"), std::invalid_argument);
+    r.send("hello");
+  });
+  server.start();
+  HttpReply r = request(server, "GET / HTTP/1.1\r\nHost: x\r\n\r\n");
+  EXPECT_EQ(r.head.find("Transfer-Encoding"), std::string::npos);
+  EXPECT_TRUE(r.has("Content-Length: 5"));
+  EXPECT_EQ(r.body, "hello");
+  server.stop();
+}
+
+// RFC 9110 6.4.1, 8.6: 204 and 304 have neither a body nor framing
+// headers (a 304 keeps the Content-Length of the 200 it stands for); the
+// connection goes on with the next request.
+TEST_F(Http, NoBodyStatusesGetNeitherBodyNorFraming) {
+  HttpServer server(kAny, [](Request& q, Response& r) {
+    if (q.target == "/next") return r.send("next");
+    if (q.target == "/204") r.set_status(204);
+    if (q.target == "/304") {
+      r.set_status(304);
+      r.add_header("Content-Length", "5");
+    }
+    EXPECT_THROW(r.send("body"), std::logic_error);
+    EXPECT_THROW(r.write("body"), std::logic_error);
+    r.send("");
+  });
+  server.start();
+  for (const char* target : {"/204", "/304"}) {
+    std::string raw = pipelined(server, target);
+    std::string head = raw.substr(0, raw.find("\r\n\r\n"));
+    EXPECT_EQ(head.find("Transfer-Encoding"), std::string::npos) << head;
+    EXPECT_EQ(head.find("Content-Length: 0"), std::string::npos) << head;
+    EXPECT_EQ(head.find("Content-Length") == std::string::npos, target == std::string("/204")) << head;
+    EXPECT_EQ(raw.compare(head.size() + 4, 12, "HTTP/1.1 200"), 0) << raw;  // no body before the next response
+    EXPECT_EQ(raw.substr(raw.size() - 4), "next");
+  }
   server.stop();
 }
 
@@ -287,7 +530,7 @@ TEST_F(Http, AccessLogLineHasPywsgisShape) {
   HttpServer server(kAny, [](Request&, Response& r) { r.send("hello"); }, o);
   server.start();
   ::testing::internal::CaptureStderr();
-  HttpReply r = request(server, "GET /x?y=1 HTTP/1.1\r\n\r\n");
+  HttpReply r = request(server, "GET /x?y=1 HTTP/1.1\r\nHost: x\r\n\r\n");
   server.stop();
   std::string log = ::testing::internal::GetCapturedStderr();
   EXPECT_EQ(r.status, 200);
@@ -308,7 +551,7 @@ TEST_F(Http, HeaderInjectionIsRefused) {
     r.send("");
   });
   server.start();
-  HttpReply r = request(server, "GET / HTTP/1.1\r\n\r\n");
+  HttpReply r = request(server, "GET / HTTP/1.1\r\nHost: x\r\n\r\n");
   EXPECT_EQ(r.head.find("evil"), std::string::npos);
   EXPECT_NE(what.find("CR, LF"), std::string::npos);
   server.stop();
@@ -332,16 +575,16 @@ TEST_F(Http, ClientLeavingMidRequestEndsTheConnectionQuietly) {
   server.start();
   {
     HttpClient c(server.server_port());
-    c.send("GET / HTTP/1.1\r\nHost");  // half a head: no handler call
+    c.send("GET / HTTP/1.1\r\nHost: x\r\nHost");  // half a head: no handler call
   }
   {
     HttpClient c(server.server_port());
-    c.send("POST / HTTP/1.1\r\nContent-Length: 10\r\n\r\n12345");  // half a body
+    c.send("POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\n12345");  // half a body
   }
   ended.wait();
   EXPECT_EQ(seen, "the request body ended early");
   EXPECT_EQ(calls, 1);
-  EXPECT_EQ(request(server, "GET / HTTP/1.1\r\n\r\n").status, 200);
+  EXPECT_EQ(request(server, "GET / HTTP/1.1\r\nHost: x\r\n\r\n").status, 200);
   server.stop();
 }
 
@@ -362,7 +605,7 @@ TEST_F(Http, ClientLeavingMidResponseEndsTheHandlerWithASocketError) {
   server.start();
   {
     HttpClient c(server.server_port());
-    c.send("GET / HTTP/1.1\r\n\r\n");
+    c.send("GET / HTTP/1.1\r\nHost: x\r\n\r\n");
     char buf[1024];
     ASSERT_GT(c.socket().recv_into(buf, sizeof buf), 0u);
   }  // closed with unread data: the server's writes fail

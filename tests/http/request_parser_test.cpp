@@ -5,6 +5,7 @@
 
 #include <gtest/gtest.h>
 
+#include <stdexcept>
 #include <string>
 
 namespace {
@@ -56,7 +57,7 @@ TEST(RequestParser, NeedsMoreUntilTheEmptyLine) {
 }
 
 TEST(RequestParser, FedOneByteAtATimeParsesAsWhole) {
-  const std::string text = "\r\nPOST /p HTTP/1.1\r\nA: 1\r\nContent-Length: 3\r\n\r\nabc";
+  const std::string text = "\r\nPOST /p HTTP/1.1\r\nHost: x\r\nA: 1\r\nContent-Length: 3\r\n\r\nabc";
   for (const char* eol : {"\r\n", "\n"}) {
     std::string t = text;
     if (std::string(eol) == "\n")
@@ -82,20 +83,20 @@ TEST(RequestParser, FedOneByteAtATimeParsesAsWhole) {
 
 TEST(RequestParser, ConnectionAndVersionDecideKeepAlive) {
   RequestHead h;
-  ASSERT_EQ(parse("GET / HTTP/1.1\r\nConnection: close\r\n\r\n", h).status, Status::kDone);
+  ASSERT_EQ(parse("GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", h).status, Status::kDone);
   EXPECT_FALSE(h.keep_alive);
   ASSERT_EQ(parse("GET / HTTP/1.0\r\n\r\n", h).status, Status::kDone);
   EXPECT_EQ(h.version_minor, 0);
   EXPECT_FALSE(h.keep_alive);
   ASSERT_EQ(parse("GET / HTTP/1.0\r\nConnection: Keep-Alive\r\n\r\n", h).status, Status::kDone);
   EXPECT_TRUE(h.keep_alive);
-  ASSERT_EQ(parse("GET / HTTP/1.1\r\nConnection: keep-alive, Upgrade\r\n\r\n", h).status, Status::kDone);
+  ASSERT_EQ(parse("GET / HTTP/1.1\r\nHost: x\r\nConnection: keep-alive, Upgrade\r\n\r\n", h).status, Status::kDone);
   EXPECT_TRUE(h.keep_alive);
 }
 
 TEST(RequestParser, ChunkedAndExpectContinueAreRecognised) {
   RequestHead h;
-  ASSERT_EQ(parse("POST / HTTP/1.1\r\nTransfer-Encoding: Chunked\r\nExpect: 100-continue\r\n\r\n", h).status,
+  ASSERT_EQ(parse("POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: Chunked\r\nExpect: 100-continue\r\n\r\n", h).status,
             Status::kDone);
   EXPECT_TRUE(h.chunked);
   EXPECT_TRUE(h.expect_continue);
@@ -105,38 +106,38 @@ TEST(RequestParser, ChunkedAndExpectContinueAreRecognised) {
 
 TEST(RequestParser, MalformedRequestsGet400) {
   EXPECT_EQ(error_of("GET / HTTP/1.1\r\nHost: a\r\n folded\r\n\r\n"), 400);  // obs-fold
-  EXPECT_EQ(error_of("GET / HTTP/1.1\r\n\tfolded: x\r\n\r\n"), 400);
-  EXPECT_EQ(error_of("GET / HTTP/1.1\r\nNo colon\r\n\r\n"), 400);
-  EXPECT_EQ(error_of("GET / HTTP/1.1\r\nHost : a\r\n\r\n"), 400);  // space before the colon
-  EXPECT_EQ(error_of("GET / HTTP/1.1\r\n: empty name\r\n\r\n"), 400);
-  EXPECT_EQ(error_of("GET / HTTP/1.1\r\nA: b\x01" "c\r\n\r\n"), 400);
-  EXPECT_EQ(error_of("GET / HTTP/1.1\r\nA: b\rc\r\n\r\n"), 400);  // bare CR
-  EXPECT_EQ(error_of("GET /  HTTP/1.1\r\n\r\n"), 400);
+  EXPECT_EQ(error_of("GET / HTTP/1.1\r\nHost: x\r\n\tfolded: x\r\n\r\n"), 400);
+  EXPECT_EQ(error_of("GET / HTTP/1.1\r\nHost: x\r\nNo colon\r\n\r\n"), 400);
+  EXPECT_EQ(error_of("GET / HTTP/1.1\r\nHost: x\r\nHost : a\r\n\r\n"), 400);  // space before the colon
+  EXPECT_EQ(error_of("GET / HTTP/1.1\r\nHost: x\r\n: empty name\r\n\r\n"), 400);
+  EXPECT_EQ(error_of("GET / HTTP/1.1\r\nHost: x\r\nA: b\x01" "c\r\n\r\n"), 400);
+  EXPECT_EQ(error_of("GET / HTTP/1.1\r\nHost: x\r\nA: b\rc\r\n\r\n"), 400);  // bare CR
+  EXPECT_EQ(error_of("GET /  HTTP/1.1\r\nHost: x\r\n\r\n"), 400);
   EXPECT_EQ(error_of("GET / HTTP/1.1 \r\n\r\n"), 400);
-  EXPECT_EQ(error_of("G(T / HTTP/1.1\r\n\r\n"), 400);
-  EXPECT_EQ(error_of("GET /\x7f HTTP/1.1\r\n\r\n"), 400);
+  EXPECT_EQ(error_of("G(T / HTTP/1.1\r\nHost: x\r\n\r\n"), 400);
+  EXPECT_EQ(error_of("GET /\x7f HTTP/1.1\r\nHost: x\r\n\r\n"), 400);
   EXPECT_EQ(error_of("GET / HTTQ/1.1\r\n\r\n"), 400);
   EXPECT_EQ(error_of("GET / HTTP/1.x\r\n\r\n"), 400);
   EXPECT_EQ(error_of("GET\r\n\r\n"), 400);
-  EXPECT_EQ(error_of("GET / HTTP/1.1\r\nContent-Length: 1x\r\n\r\n"), 400);
-  EXPECT_EQ(error_of("GET / HTTP/1.1\r\nContent-Length: -1\r\n\r\n"), 400);
-  EXPECT_EQ(error_of("GET / HTTP/1.1\r\nContent-Length: 99999999999999999999\r\n\r\n"), 400);
-  EXPECT_EQ(error_of("GET / HTTP/1.1\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n"), 400);
-  EXPECT_EQ(error_of("GET / HTTP/1.1\r\nContent-Length: 1\r\nTransfer-Encoding: chunked\r\n\r\n"), 400);
+  EXPECT_EQ(error_of("GET / HTTP/1.1\r\nHost: x\r\nContent-Length: 1x\r\n\r\n"), 400);
+  EXPECT_EQ(error_of("GET / HTTP/1.1\r\nHost: x\r\nContent-Length: -1\r\n\r\n"), 400);
+  EXPECT_EQ(error_of("GET / HTTP/1.1\r\nHost: x\r\nContent-Length: 99999999999999999999\r\n\r\n"), 400);
+  EXPECT_EQ(error_of("GET / HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n"), 400);
+  EXPECT_EQ(error_of("GET / HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\nTransfer-Encoding: chunked\r\n\r\n"), 400);
   EXPECT_EQ(error_of("GET / HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n"), 400);
 }
 
 TEST(RequestParser, RepeatedEqualContentLengthIsAccepted) {
   RequestHead h;
-  const std::string text = "GET / HTTP/1.1\r\nContent-Length: 2\r\nContent-Length: 2\r\n\r\n";
+  const std::string text = "GET / HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\nContent-Length: 2\r\n\r\n";
   ASSERT_EQ(parse(text, h).status, Status::kDone);
   EXPECT_EQ(h.content_length, 2u);
 }
 
 TEST(RequestParser, UnknownTransferCodingGets501AndNewMajorVersion505) {
-  EXPECT_EQ(error_of("POST / HTTP/1.1\r\nTransfer-Encoding: gzip\r\n\r\n"), 501);
-  EXPECT_EQ(error_of("POST / HTTP/1.1\r\nTransfer-Encoding: gzip, chunked\r\n\r\n"), 501);
-  EXPECT_EQ(error_of("POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n\r\n"), 501);
+  EXPECT_EQ(error_of("POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip\r\n\r\n"), 501);
+  EXPECT_EQ(error_of("POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip, chunked\r\n\r\n"), 501);
+  EXPECT_EQ(error_of("POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n\r\n"), 501);
   EXPECT_EQ(error_of("GET / HTTP/2.0\r\n\r\n"), 505);
 }
 
@@ -145,26 +146,78 @@ TEST(RequestParser, LimitsGive414And431EvenBeforeTheHeadEnds) {
   small.max_request_line = 32;
   small.max_head_bytes = 128;
   small.max_headers = 3;
-  EXPECT_EQ(error_of("GET /" + std::string(40, 'a') + " HTTP/1.1\r\n\r\n", small), 414);
+  EXPECT_EQ(error_of("GET /" + std::string(40, 'a') + " HTTP/1.1\r\nHost: x\r\n\r\n", small), 414);
   EXPECT_EQ(error_of("GET /" + std::string(40, 'a'), small), 414);  // no line end yet
-  EXPECT_EQ(error_of("GET / HTTP/1.1\r\nA: " + std::string(200, 'b') + "\r\n\r\n", small), 431);
-  EXPECT_EQ(error_of("GET / HTTP/1.1\r\nA: " + std::string(200, 'b'), small), 431);
-  EXPECT_EQ(error_of("GET / HTTP/1.1\r\nA: 1\r\nB: 2\r\nC: 3\r\nD: 4\r\n\r\n", small), 431);
-  EXPECT_EQ(error_of("GET / HTTP/1.1\r\nA: 1\r\nB: 2\r\nC: 3\r\n\r\n", small), 0);
+  EXPECT_EQ(error_of("GET / HTTP/1.1\r\nHost: x\r\nA: " + std::string(200, 'b') + "\r\n\r\n", small), 431);
+  EXPECT_EQ(error_of("GET / HTTP/1.1\r\nHost: x\r\nA: " + std::string(200, 'b'), small), 431);
+  EXPECT_EQ(error_of("GET / HTTP/1.1\r\nHost: x\r\nA: 1\r\nB: 2\r\nC: 3\r\n\r\n", small), 431);
+  EXPECT_EQ(error_of("GET / HTTP/1.1\r\nHost: x\r\nA: 1\r\nB: 2\r\n\r\n", small), 0);
 }
 
 TEST(RequestParser, EmptyLinesBeforeTheRequestAreSkipped) {
   RequestHead h;
-  const std::string text = "\r\n\n\r\nGET / HTTP/1.1\r\n\r\n";  // outlives h's views
+  const std::string text = "\r\n\n\r\nGET / HTTP/1.1\r\nHost: x\r\n\r\n";  // outlives h's views
   auto r = parse(text, h);
   ASSERT_EQ(r.status, Status::kDone);
-  EXPECT_EQ(r.consumed, 23u);
+  EXPECT_EQ(r.consumed, 32u);
   EXPECT_EQ(h.method, "GET");
+}
+
+// Fed as they come, the empty lines are handed back to be dropped (the
+// buffer holds none of them) and count towards max_head_bytes.
+TEST(RequestParser, EmptyLinesFedInPiecesAreHandedBackAndCountTowardsTheHeadLimit) {
+  ParserLimits small;
+  small.max_head_bytes = 100;
+  RequestParser p(small);
+  RequestHead h;
+  std::size_t fed = 0;
+  RequestParser::Result r{Status::kNeedMore};
+  while (r.status == Status::kNeedMore && fed < 1000) {
+    r = p.parse("\r\n\r\n\n", h);
+    if (r.status == Status::kNeedMore) EXPECT_EQ(r.consumed, 5u);
+    fed += 5;
+  }
+  ASSERT_EQ(r.status, Status::kError);
+  EXPECT_EQ(r.error_status, 431);
+  EXPECT_EQ(fed, 105u);
+
+  p.reset();
+  EXPECT_EQ(p.parse("\r\n\r", h).consumed, 2u);  // a lone CR waits for its LF
+  const std::string rest = "\r\nGET / HTTP/1.1\r\nHost: x\r\n\r\n";
+  r = p.parse(rest, h);
+  ASSERT_EQ(r.status, Status::kDone);
+  EXPECT_EQ(r.consumed, rest.size());
+  EXPECT_EQ(h.method, "GET");
+}
+
+// RFC 9112 3.2: the host a request is for must be unambiguous.
+TEST(RequestParser, Http11WithoutHostOrAnyRequestWithTwoHostsGets400) {
+  EXPECT_EQ(error_of("GET / HTTP/1.1\r\n\r\n"), 400);
+  EXPECT_EQ(error_of("GET / HTTP/1.1\r\nHost: a\r\nhost: b\r\n\r\n"), 400);
+  EXPECT_EQ(error_of("GET / HTTP/1.0\r\nHost: a\r\nHost: a\r\n\r\n"), 400);
+  EXPECT_EQ(error_of("GET / HTTP/1.0\r\n\r\n"), 0);
+  EXPECT_EQ(error_of("GET / HTTP/1.1\r\nHOST: a\r\n\r\n"), 0);
+  EXPECT_EQ(error_of("GET / HTTP/1.1\r\nHost:\r\n\r\n"), 0);  // empty: no authority, still one Host
+}
+
+TEST(HttpError, RefusesAStatusThatIsNotAnError) {
+  for (int status : {42, 99999, -5, 100, 200, 399, 600})
+    EXPECT_THROW(fern::http::HttpError(status, "x"), std::invalid_argument) << status;
+  EXPECT_EQ(fern::http::HttpError(400, "x").status(), 400);
+  EXPECT_EQ(fern::http::HttpError(599, "x").status(), 599);
+}
+
+TEST(HttpError, CarriesHeadersCheckedAsAResponsesAre) {
+  fern::http::HttpError e(405, "no");
+  e.with_header("Allow", "GET, HEAD").with_header("X-A", "b");
+  EXPECT_EQ(e.headers(), "Allow: GET, HEAD\r\nX-A: b\r\n");
+  EXPECT_THROW(e.with_header("X", "a\r\nInjected: 1"), std::invalid_argument);
+  EXPECT_THROW(e.with_header("X Y", "a"), std::invalid_argument);
 }
 
 TEST(RequestParser, ObsTextInValuesIsKept) {
   RequestHead h;
-  const std::string text = "GET / HTTP/1.1\r\nX: caf\xc3\xa9\r\n\r\n";
+  const std::string text = "GET / HTTP/1.1\r\nHost: x\r\nX: caf\xc3\xa9\r\n\r\n";
   ASSERT_EQ(parse(text, h).status, Status::kDone);
   EXPECT_EQ(h.header("x"), "caf\xc3\xa9");
 }

@@ -4,6 +4,8 @@
 #include <sys/socket.h>
 
 #include <cstdlib>
+#include <memory>
+#include <optional>
 #include <string>
 #include <unistd.h>
 #include <vector>
@@ -110,19 +112,25 @@ TEST_F(WebSocketIo, HandshakeAnswers101WithTheRfcAcceptKey) {
   server.stop();
 }
 
+// RFC 6455 4.1, 4.4: the 426 names the version the server speaks; an
+// HTTP/1.0 request is no handshake.
 TEST_F(WebSocketIo, BadHandshakesGet400Or426) {
   Echo echo;
   HttpServer server(kAny, std::ref(echo));
   server.start();
-  std::string no_key = kUpgrade, old_version = kUpgrade, short_key = kUpgrade;
+  std::string no_key = kUpgrade, old_version = kUpgrade, short_key = kUpgrade, http10 = kUpgrade;
   no_key.replace(no_key.find("Sec-WebSocket-Key"), 3, "X-Y");
   old_version.replace(old_version.find("Version: 13"), 11, "Version: 8");
   short_key.replace(short_key.find("dGhl"), 4, "");
-  for (auto [req, status] : {std::pair{no_key, 400}, {old_version, 426}, {short_key, 400}}) {
+  http10.replace(http10.find("HTTP/1.1"), 8, "HTTP/1.0");
+  for (auto [req, status] : {std::pair{no_key, 400}, {old_version, 426}, {short_key, 400}, {http10, 400}}) {
     HttpClient c(server.server_port());
     c.send(req);
-    EXPECT_EQ(c.read().status, status);
+    fern::testing::HttpReply r = c.read();
+    EXPECT_EQ(r.status, status) << req;
+    EXPECT_EQ(r.has("Sec-WebSocket-Version: 13"), status == 426) << r.head;
   }
+  EXPECT_TRUE(echo.got.empty());
   server.stop();
 }
 
@@ -207,6 +215,45 @@ TEST_F(WebSocketIo, ServerCloseWaitsForTheClientsCloseFrame) {
   server.stop();
 }
 
+// What RFC 6455 forbids a server to send is refused before anything is
+// written (std::invalid_argument); the largest allowed control frames go.
+TEST_F(WebSocketIo, FramesTheRfcForbidsAreRefusedBeforeAnythingIsSent) {
+  std::vector<std::string> refused;
+  fern::Event done;
+  HttpServer server(kAny, [&](Request& q, Response& r) {
+    WebSocket ws = WebSocket::accept(q, r);
+    auto refuse = [&](const char* what, auto call) {
+      try {
+        call();
+      } catch (const std::invalid_argument&) {
+        refused.push_back(what);
+      }
+    };
+    std::string two_byte_chars;  // 124 bytes: the 123-byte cut would split a character
+    for (int i = 0; i < 62; ++i) two_byte_chars += "\xc3\xa9";
+    refuse("ping 126", [&] { ws.ping(std::string(126, 'p')); });
+    refuse("text", [&] { ws.send_text("caf\xc3"); });
+    for (int code : {1005, 1006, 1015, 1004, 999, 5000})
+      refuse("code", [&] { ws.close(static_cast<std::uint16_t>(code)); });
+    refuse("long reason", [&] { ws.close(1000, two_byte_chars); });
+    refuse("reason", [&] { ws.close(1000, "\xff"); });
+    ws.ping(std::string(125, 'p'));
+    ws.close(1000, std::string(123, 'r'));
+    done.set();
+  });
+  server.start();
+  HttpClient c(server.server_port());
+  c.send(kUpgrade);
+  ASSERT_EQ(c.read().status, 101);
+  EXPECT_EQ(server_frame(c), std::make_pair(0x89, std::string(125, 'p')));
+  EXPECT_EQ(server_frame(c), std::make_pair(0x88, code_bytes(1000) + std::string(123, 'r')));
+  c.send(frame(0x88, code_bytes(1000)));
+  done.wait();
+  EXPECT_EQ(refused, (std::vector<std::string>{"ping 126", "text", "code", "code", "code", "code", "code", "code",
+                                               "long reason", "reason"}));
+  server.stop();
+}
+
 // Two greenlets sending large frames at once through a small window (their
 // writes are partial and wait): each frame arrives whole.
 TEST_F(WebSocketIo, FramesFromTwoSendersNeverInterleave) {
@@ -232,6 +279,106 @@ TEST_F(WebSocketIo, FramesFromTwoSendersNeverInterleave) {
   }
   EXPECT_EQ(frames, 4);
   c.send(frame(0x88, code_bytes(1000)));
+  server.stop();
+}
+
+// A WebSocket kept after its handler returned is closed: sending throws
+// WebSocketError, receiving says nullopt; nothing of the gone connection is
+// touched.
+TEST_F(WebSocketIo, WebSocketKeptPastItsHandlerIsClosed) {
+  std::optional<WebSocket> kept;
+  fern::Event returned;
+  HttpServer server(kAny, [&](Request& q, Response& r) {
+    kept.emplace(WebSocket::accept(q, r));
+    returned.set();
+  });
+  server.start();
+  HttpClient c(server.server_port());
+  c.send(kUpgrade);
+  ASSERT_EQ(c.read().status, 101);
+  returned.wait();
+  EXPECT_TRUE(c.at_eof());  // the handler's end closed the connection
+  EXPECT_THROW(kept->send_text("late"), fern::http::WebSocketError);
+  EXPECT_THROW(kept->ping(), fern::http::WebSocketError);
+  EXPECT_EQ(kept->receive(), std::nullopt);
+  EXPECT_TRUE(kept->closed());
+  EXPECT_EQ(kept->close_code(), 1006);
+  kept.reset();
+  server.stop();
+}
+
+// A greenlet blocked sending (the client reads nothing) when the handler
+// returns gets an error and unwinds; the handler's end waits for it, so it
+// never touches the freed connection (chat-server broadcast pattern).
+TEST_F(WebSocketIo, SenderBlockedWhenItsHandlerReturnsGetsAnError) {
+  std::shared_ptr<WebSocket> shared;
+  fern::Event sending;
+  HttpServer server(kAny, [&](Request& q, Response& r) {
+    shared = std::make_shared<WebSocket>(WebSocket::accept(q, r));
+    sending.wait();
+    while (shared->receive()) {
+    }
+  });
+  server.start();
+  HttpClient c(server.server_port(), 4096);
+  c.send(kUpgrade);
+  ASSERT_EQ(c.read().status, 101);
+  ASSERT_TRUE(shared);  // the handler ran up to sending.wait() before the 101 was read
+  std::string outcome;
+  std::size_t handlers_at_error = 0;  // the handler's end waits for the sender: still 1
+  auto sender = fern::spawn([&, ws = shared] {
+    sending.set();
+    try {
+      for (;;) ws->send_binary(std::string(1 << 20, 'x'));
+    } catch (const fern::http::WebSocketError&) {
+      outcome = "WebSocketError";
+    } catch (const std::system_error&) {
+      outcome = "socket error";
+    }
+    handlers_at_error = server.connection_count();
+  });
+  sending.wait();
+  c.socket().shutdown(SHUT_WR);  // the handler's receive() sees the end and it returns
+  sender.join();
+  EXPECT_FALSE(outcome.empty());
+  EXPECT_EQ(handlers_at_error, 1u);
+  shared.reset();
+  server.stop();
+}
+
+// close() from a second greenlet while the handler is in receive(): the
+// close frame goes out, the reader reads the client's answer and ends the
+// handshake; neither throws.
+TEST_F(WebSocketIo, CloseFromAnotherGreenletLetsTheReaderEndTheHandshake) {
+  std::string closer_error = "none";
+  bool got_message = true;
+  int code = 0;
+  fern::Event done;
+  HttpServer server(kAny, [&](Request& q, Response& r) {
+    WebSocket ws = WebSocket::accept(q, r);
+    auto closer = fern::spawn([&] {
+      try {
+        ws.close(1000, "bye");
+        closer_error = "";
+      } catch (const std::exception& e) {
+        closer_error = e.what();
+      }
+    });
+    got_message = ws.receive().has_value();
+    closer.join();
+    code = ws.close_code();
+    done.set();
+  });
+  server.start();
+  HttpClient c(server.server_port());
+  c.send(kUpgrade);
+  ASSERT_EQ(c.read().status, 101);
+  EXPECT_EQ(server_frame(c), std::make_pair(0x88, code_bytes(1000) + "bye"));
+  c.send(frame(0x88, code_bytes(1000)));
+  done.wait();
+  EXPECT_EQ(closer_error, "");
+  EXPECT_FALSE(got_message);
+  EXPECT_EQ(code, 1000);
   server.stop();
 }
 

@@ -41,9 +41,10 @@ ssize_t libc_io(int fd, bool write, Call& call, CallDeadline& until) {
 // hook splits: a send's rest, a MSG_WAITALL receive's rest).
 template <class Call>
 [[gnu::always_inline]] inline ssize_t blocking_io(int fd, bool write, int flags, Call&& call, CallDeadline& until) {
-  FdState* st = nullptr;
-  // MSG_DONTWAIT asks this one call not to block: libc's answer.
-  if (!(flags & MSG_DONTWAIT) && cooperative_hub(fern::hooks::kSocket) != nullptr) st = parkable(fd);
+  // MSG_DONTWAIT asks this one call not to block: the kernel's answer, from
+  // any caller (never libc_io's wait, though the fd is non-blocking underneath).
+  if (flags & MSG_DONTWAIT) return call();
+  FdState* st = cooperative_hub(fern::hooks::kSocket) != nullptr ? parkable(fd) : nullptr;
   if (st == nullptr) return libc_io(fd, write, call, until);
   int caller_errno = errno;  // a call that succeeds after a park leaves errno as libc's would
   for (;;) {

@@ -37,10 +37,11 @@
 // thread's own mask is never changed); everywhere else (in the hub, on a thread without a hub, on
 // a regular file, pipe or terminal) it is libc's call. Results and errno are
 // what libc gives: a timeout is -1/EAGAIN (connect: EINPROGRESS), a socket
-// closed under a parked call is -1/EBADF. A parked call can be interrupted
-// by fern (Timeout, kill): the exception propagates through the caller, as
-// in gevent; a second greenlet waiting on the same socket in the same
-// direction gets ConcurrentObjectUseError (IO-2).
+// closed under a parked call is -1/EBADF, a MSG_DONTWAIT call never waits
+// (from any caller). A parked call can be interrupted by fern (Timeout,
+// kill): the exception propagates through the caller, as in gevent; a
+// second greenlet waiting on the same socket in the same direction gets
+// ConcurrentObjectUseError (IO-2).
 #include <string>
 #include <vector>
 

@@ -1,0 +1,100 @@
+// Per-call flags and per-file state on a socket the hooks made non-blocking
+// underneath: each call still gets what libc gives on the blocking socket.
+#include <fcntl.h>
+#include <sys/socket.h>
+
+#include <cerrno>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "fern/core/task.h"
+#include "fern/hooks/detail.h"
+#include "hooks/hooks_fixture.h"
+
+namespace {
+
+using fern::spawn;
+using fern::testing::Rescuer;
+using fern::testing::SocketPair;
+using SocketFlagsHooks = fern::testing::HooksTest;
+
+bool really_nonblocking(int fd) { return FERN_REAL(fcntl)(fd, F_GETFL) & O_NONBLOCK; }
+
+// One read of fd[0] parks (the hooks set O_NONBLOCK underneath for it).
+void park_one_read(SocketPair& p) {
+  auto reader = spawn([&] {
+    char c;
+    EXPECT_EQ(read(p.fd[0], &c, 1), 1);
+  });
+  fern::sleep(0);
+  EXPECT_EQ(write(p.fd[1], "r", 1), 1);
+  reader.join();
+  ASSERT_TRUE(really_nonblocking(p.fd[0]));
+}
+
+// Empties fd's receive queue without the hooks.
+void drain(int fd) {
+  char buf[1 << 16];
+  while (FERN_REAL(recv)(fd, buf, sizeof buf, MSG_DONTWAIT) > 0) {
+  }
+}
+
+// errno after one call, and its result.
+struct Outcome {
+  ssize_t r = -2;
+  int err = 0;
+};
+template <class Call>
+Outcome outcome(Call call) {
+  errno = 0;
+  Outcome o;
+  o.r = call();
+  o.err = errno;
+  return o;
+}
+
+// MSG_DONTWAIT is -1/EAGAIN at once on an empty socket, as the kernel
+// answers it, whoever calls: a greenlet, the hub (a callback) or a thread
+// without a hub (libc's side waits for readiness only for blocking calls).
+TEST_F(SocketFlagsHooks, MsgDontwaitReceiveNeverWaits) {
+  SocketPair p;
+  park_one_read(p);
+  auto receive = [&] {
+    Rescuer rescue([&] { FERN_REAL(write)(p.fd[1], "x", 1); });
+    char c;
+    return outcome([&] { return recv(p.fd[0], &c, 1, MSG_DONTWAIT); });
+  };
+  Outcome in_greenlet, in_hub, in_thread;
+  spawn([&] { in_greenlet = receive(); }).join();
+  drain(p.fd[0]);
+  fern::Hub::current().run_callback([&] { in_hub = receive(); });
+  fern::sleep(0);
+  drain(p.fd[0]);
+  std::thread([&] { in_thread = receive(); }).join();
+  for (const Outcome& o : {in_greenlet, in_hub, in_thread}) {
+    EXPECT_EQ(o.r, -1);
+    EXPECT_EQ(o.err, EAGAIN);
+  }
+}
+
+TEST_F(SocketFlagsHooks, MsgDontwaitSendOnAFullSocketNeverWaits) {
+  SocketPair p;
+  park_one_read(p);
+  std::vector<char> chunk(1 << 16, 'x');
+  while (FERN_REAL(send)(p.fd[0], chunk.data(), chunk.size(), MSG_DONTWAIT) > 0) {
+  }
+  auto send_one = [&] {
+    Rescuer rescue([&] { drain(p.fd[1]); });
+    return outcome([&] { return send(p.fd[0], "y", 1, MSG_DONTWAIT); });
+  };
+  Outcome in_greenlet, in_thread;
+  spawn([&] { in_greenlet = send_one(); }).join();
+  std::thread([&] { in_thread = send_one(); }).join();
+  for (const Outcome& o : {in_greenlet, in_thread}) {
+    EXPECT_EQ(o.r, -1);
+    EXPECT_EQ(o.err, EAGAIN);
+  }
+}
+
+}  // namespace

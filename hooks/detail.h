@@ -157,6 +157,10 @@ inline FdState* classified(int fd) noexcept {
 }
 // A socket the hooks saw created (socket, accept, socketpair).
 void note_new_socket(int fd, bool app_nonblock) noexcept;
+// accept: a TCP socket inherits its listener's SO_RCVTIMEO / SO_SNDTIMEO (the
+// kernel clones the listener), an AF_UNIX one does not: when the listener
+// has a timeout (or is unknown) the new socket's are read from the kernel.
+void note_accepted_socket(int listener, int fd, bool app_nonblock) noexcept;
 // close: the number may be reused for anything.
 void forget_fd(int fd) noexcept;
 // dup: `to` is the same open file as `from`.

@@ -76,6 +76,18 @@ void note_new_socket(int fd, bool app_nonblock) noexcept {
   st->flags.store(kKnown | kIsSocket | (app_nonblock ? kAppNonblock : 0u), std::memory_order_relaxed);
 }
 
+void note_accepted_socket(int listener, int fd, bool app_nonblock) noexcept {
+  note_new_socket(fd, app_nonblock);
+  FdState* from = fd_state_if_exists(listener);
+  bool untimed = from != nullptr && (from->flags.load(std::memory_order_relaxed) & kKnown) &&
+                 from->recv_timeout_ns.load(std::memory_order_relaxed) == 0 &&
+                 from->send_timeout_ns.load(std::memory_order_relaxed) == 0;
+  FdState* st = untimed ? nullptr : fd_state_if_exists(fd);
+  if (st == nullptr) return;
+  st->recv_timeout_ns.store(socket_timeout(fd, SO_RCVTIMEO), std::memory_order_relaxed);
+  st->send_timeout_ns.store(socket_timeout(fd, SO_SNDTIMEO), std::memory_order_relaxed);
+}
+
 void forget_fd(int fd) noexcept {
   if (FdState* st = fd_state_if_exists(fd)) st->flags.store(0, std::memory_order_relaxed);
 }

@@ -160,7 +160,7 @@ int connect_result(int fd) noexcept {
 int accept_common(int fd, sockaddr* addr, socklen_t* len, int flags) {
   auto call = [&]() -> ssize_t { return FERN_REAL(accept4)(fd, addr, len, flags); };
   int r = static_cast<int>(blocking_call(fd, false, 0, call));
-  if (r >= 0) note_new_socket(r, (flags & SOCK_NONBLOCK) != 0);
+  if (r >= 0) note_accepted_socket(fd, r, (flags & SOCK_NONBLOCK) != 0);
   return r;
 }
 

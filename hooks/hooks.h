@@ -31,7 +31,8 @@
 // hub, on a thread that has a hub, on a socket the application has not made
 // non-blocking itself, a call that would block parks only that greenlet on
 // the hub (fern's wait_read / wait_write with one Deadline per call from
-// SO_RCVTIMEO / SO_SNDTIMEO, as the kernel counts them); ppoll and pselect
+// SO_RCVTIMEO / SO_SNDTIMEO, as the kernel counts and, for an accepted TCP
+// socket, copies them from the listener); ppoll and pselect
 // with a signal mask park too, the mask applied by the kernel's ppoll at
 // every check (a pending signal it lets in ends the call with EINTR, the
 // thread's own mask is never changed); everywhere else (in the hub, on a thread without a hub, on

@@ -5,7 +5,10 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <chrono>
+#include <cstring>
+#include <ostream>
 #include <condition_variable>
 #include <functional>
 #include <mutex>
@@ -63,6 +66,23 @@ struct LoopbackSocket {
   LoopbackSocket(const LoopbackSocket&) = delete;
   LoopbackSocket& operator=(const LoopbackSocket&) = delete;
 };
+
+// A call's result and the errno it left (cleared before the call), to
+// compare with libc's in one EXPECT_EQ.
+struct Outcome {
+  long r = -2;
+  int err = 0;
+  bool operator==(const Outcome& o) const { return r == o.r && err == o.err; }
+};
+inline std::ostream& operator<<(std::ostream& os, const Outcome& o) {
+  return os << o.r << " errno " << o.err << " (" << std::strerror(o.err) << ")";
+}
+template <class Call>
+Outcome outcome(Call&& call) {
+  errno = 0;
+  long r = static_cast<long>(call());
+  return Outcome{r, errno};
+}
 
 // Keeps a test that a bug would block for good bounded: unless the scope
 // ends within `bound`, its thread runs `rescue` (it writes what the blocked

@@ -15,9 +15,8 @@
 namespace {
 
 using fern::spawn;
-using fern::testing::Rescuer;
-using fern::testing::SocketPair;
-using SocketFlagsHooks = fern::testing::HooksTest;
+using namespace fern::testing;
+using SocketFlagsHooks = HooksTest;
 
 bool really_nonblocking(int fd) { return FERN_REAL(fcntl)(fd, F_GETFL) & O_NONBLOCK; }
 
@@ -40,20 +39,6 @@ void drain(int fd) {
   }
 }
 
-// errno after one call, and its result.
-struct Outcome {
-  ssize_t r = -2;
-  int err = 0;
-};
-template <class Call>
-Outcome outcome(Call call) {
-  errno = 0;
-  Outcome o;
-  o.r = call();
-  o.err = errno;
-  return o;
-}
-
 // MSG_DONTWAIT is -1/EAGAIN at once on an empty socket, as the kernel
 // answers it, whoever calls: a greenlet, the hub (a callback) or a thread
 // without a hub (libc's side waits for readiness only for blocking calls).
@@ -72,10 +57,7 @@ TEST_F(SocketFlagsHooks, MsgDontwaitReceiveNeverWaits) {
   fern::sleep(0);
   drain(p.fd[0]);
   std::thread([&] { in_thread = receive(); }).join();
-  for (const Outcome& o : {in_greenlet, in_hub, in_thread}) {
-    EXPECT_EQ(o.r, -1);
-    EXPECT_EQ(o.err, EAGAIN);
-  }
+  for (const Outcome& o : {in_greenlet, in_hub, in_thread}) EXPECT_EQ(o, (Outcome{-1, EAGAIN}));
 }
 
 TEST_F(SocketFlagsHooks, MsgDontwaitSendOnAFullSocketNeverWaits) {
@@ -91,10 +73,7 @@ TEST_F(SocketFlagsHooks, MsgDontwaitSendOnAFullSocketNeverWaits) {
   Outcome in_greenlet, in_thread;
   spawn([&] { in_greenlet = send_one(); }).join();
   std::thread([&] { in_thread = send_one(); }).join();
-  for (const Outcome& o : {in_greenlet, in_thread}) {
-    EXPECT_EQ(o.r, -1);
-    EXPECT_EQ(o.err, EAGAIN);
-  }
+  for (const Outcome& o : {in_greenlet, in_thread}) EXPECT_EQ(o, (Outcome{-1, EAGAIN}));
 }
 
 }  // namespace

@@ -25,6 +25,7 @@ ssize_t __read_chk(int fd, void* buf, size_t n, size_t buflen);
 ssize_t __recv_chk(int fd, void* buf, size_t n, size_t buflen, int flags);
 ssize_t __recvfrom_chk(int fd, void* buf, size_t n, size_t buflen, int flags, sockaddr* from, socklen_t* len);
 int __poll_chk(pollfd* fds, nfds_t n, int timeout_ms, size_t fdslen);
+int __ppoll_chk(pollfd* fds, nfds_t n, const timespec* timeout, const sigset_t* sigmask, size_t fdslen);
 [[noreturn]] void __chk_fail() noexcept;
 }
 
@@ -53,6 +54,7 @@ int __poll_chk(pollfd* fds, nfds_t n, int timeout_ms, size_t fdslen);
   X(select, kSelect)             \
   X(pselect, kSelect)            \
   X(__poll_chk, kSelect)         \
+  X(__ppoll_chk, kSelect)        \
   X(sleep, kTime)                \
   X(usleep, kTime)               \
   X(nanosleep, kTime)            \

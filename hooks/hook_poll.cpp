@@ -246,4 +246,9 @@ int __poll_chk(pollfd* fds, nfds_t n, int timeout_ms, size_t fdslen) {
   return poll(fds, n, timeout_ms);
 }
 
+int __ppoll_chk(pollfd* fds, nfds_t n, const timespec* timeout, const sigset_t* sigmask, size_t fdslen) {
+  if (fdslen / sizeof *fds < n) __chk_fail();
+  return ppoll(fds, n, timeout, sigmask);
+}
+
 }  // extern "C"

@@ -88,7 +88,7 @@ int park_poll(Hub& hub, pollfd* fds, nfds_t n, Deadline deadline, const sigset_t
   std::optional<PendingSignals> signals;
   for (;;) {
     int ready = poll_now(fds, n, sigmask);
-    if (ready > 0) errno = caller_errno;
+    if (ready >= 0) errno = caller_errno;
     if (ready != 0 || deadline.expired(monotonic_now())) return ready;
     if (!signals) signals.emplace(sigmask);
     Waiter waiter;
@@ -114,13 +114,14 @@ int park_poll(Hub& hub, pollfd* fds, nfds_t n, Deadline deadline, const sigset_t
         if (!(dirs & dir)) continue;
         PollWatch& w = watches[2 * i + (dir == kWritable)];
         w.waiter = &waiter;
-        Hub::Watch got;
+        // kAlwaysReady: a regular file (epoll refuses it), whose poll answer
+        // is constant: the poll above gave it, waking for it would spin.
+        Hub::Watch got = Hub::Watch::kAlwaysReady;
         try {
           got = hub.watch_fd(fds[i].fd, dir, &w);
         } catch (const std::system_error&) {
-          got = Hub::Watch::kAlwaysReady;  // closed since the poll above: it answers now
+          waiter.wake();  // closed since the poll above: it answers now
         }
-        if (got == Hub::Watch::kAlwaysReady) waiter.wake();
         if (got == Hub::Watch::kBusy) until = earlier(until, Deadline::at(monotonic_now() + kBusyRecheck));
       }
     }

@@ -2,12 +2,17 @@
 // errno instead of exceptions): try the non-blocking syscall; on EAGAIN park
 // until the fd is ready or the socket's SO_RCVTIMEO / SO_SNDTIMEO deadline,
 // taken at the call's first wait, passes; retry.
+#include <algorithm>
 #include <climits>
 #include <cstdint>
 #include <vector>
 
+#include "fern/core/task.h"
 #include "fern/hooks/detail.h"
 
+using fern::Deadline;
+using fern::Nanos;
+using fern::monotonic_now;
 using namespace fern::hooks::detail;
 
 namespace {
@@ -145,16 +150,65 @@ std::vector<iovec> iov_from(const iovec* iov, std::size_t count, size_t offset) 
   return rest;
 }
 
-// connect's completion: SO_ERROR once writable.
-int connect_result(int fd) noexcept {
-  int err = 0;
-  socklen_t len = sizeof err;
-  if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0) return -1;
-  if (err != 0) {
-    errno = err;
-    return -1;
+// A blocking connect's waits: for the attempt in progress to end (pause 0:
+// writable), or `pause` long. 0: connect again; EAGAIN: the deadline passed;
+// else an errno. A greenlet parks; elsewhere the thread waits, as libc's would.
+int connect_wait(int fd, bool parks, Nanos pause, Deadline deadline) {
+  if (pause == 0) {
+    if (parks) return park_on_fd(fd, true, deadline);
+    int n = wait_blocking(fd, POLLOUT, deadline);
+    return n > 0 ? 0 : n == 0 ? EAGAIN : errno;
+  }
+  Nanos now = monotonic_now();
+  if (deadline.expired(now)) return EAGAIN;
+  Deadline until = earlier(deadline, Deadline::at(now + pause));
+  if (parks) {
+    fern::sleep_until(until);
+  } else {
+    Nanos ns = until.remaining(now);
+    timespec ts{static_cast<time_t>(ns / 1'000'000'000), static_cast<long>(ns % 1'000'000'000)};
+    while (FERN_REAL(nanosleep)(&ts, &ts) < 0 && errno == EINTR) {
+    }
   }
   return 0;
+}
+
+// A full AF_UNIX backlog has no readiness to wait for (the kernel's blocking
+// connect sleeps on the listener): the connect is tried again after a pause
+// that doubles up to kMaxConnectPause.
+constexpr Nanos kFirstConnectPause = 1'000'000;
+constexpr Nanos kMaxConnectPause = 16'000'000;
+
+// A blocking connect on a socket that is non-blocking underneath: connect
+// again until the kernel answers, as its blocking connect does, waiting for
+// writability between tries (EINPROGRESS, EALREADY) or pausing while an
+// AF_UNIX listener's backlog is full (EAGAIN). Connecting again, not reading
+// SO_ERROR, moves the socket on as the blocking call would: connected (a
+// later connect is EISCONN) or failed and unconnected (a later connect tries
+// anew). Past SO_SNDTIMEO: the first try's errno (EINPROGRESS, EALREADY or
+// EAGAIN), as Linux's blocking connect gives.
+int connect_until_done(int fd, const sockaddr* addr, socklen_t len, bool parks) {
+  int caller_errno = errno;
+  CallDeadline until(fd, true);
+  int first_err = 0;
+  Nanos pause = kFirstConnectPause;
+  for (;;) {
+    if (FERN_REAL(connect)(fd, addr, len) == 0) {
+      errno = caller_errno;
+      return 0;
+    }
+    int err = errno;
+    bool in_progress = err == EINPROGRESS || err == EALREADY;
+    bool backlog_full = err == EAGAIN && addr != nullptr && addr->sa_family == AF_UNIX;
+    if (!in_progress && !backlog_full) return -1;
+    if (first_err == 0) first_err = err;
+    int waited = connect_wait(fd, parks, in_progress ? 0 : pause, until.get());
+    if (backlog_full) pause = std::min(2 * pause, kMaxConnectPause);
+    if (waited != 0) {
+      errno = waited == EAGAIN ? first_err : waited;
+      return -1;
+    }
+  }
 }
 
 int accept_common(int fd, sockaddr* addr, socklen_t* len, int flags) {
@@ -185,22 +239,8 @@ int socketpair(int domain, int type, int protocol, int sv[2]) noexcept {
 
 int connect(int fd, const sockaddr* addr, socklen_t len) {
   FdState* st = cooperative_hub(fern::hooks::kSocket) != nullptr ? parkable(fd) : nullptr;
-  int r = FERN_REAL(connect)(fd, addr, len);
-  if (r == 0 || errno != EINPROGRESS) return r;
-  if (st == nullptr) {
-    if (!hook_nonblock_only(fd)) return r;
-    // A blocking connect on an fd the hooks made non-blocking: wait here.
-    int n = wait_blocking(fd, POLLOUT, CallDeadline(fd, true).get());
-    if (n == 0) errno = EINPROGRESS;  // Linux's blocking connect past SO_SNDTIMEO
-    return n <= 0 ? -1 : connect_result(fd);
-  }
-  int caller_errno = errno;
-  if (int err = park_on_fd(fd, true, CallDeadline(fd, true).get())) {
-    errno = err == EAGAIN ? EINPROGRESS : err;
-    return -1;
-  }
-  errno = caller_errno;
-  return connect_result(fd);
+  if (st == nullptr && !hook_nonblock_only(fd)) return FERN_REAL(connect)(fd, addr, len);
+  return connect_until_done(fd, addr, len, st != nullptr);
 }
 
 int accept(int fd, sockaddr* addr, socklen_t* len) { return accept_common(fd, addr, len, 0); }

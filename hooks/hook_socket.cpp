@@ -111,16 +111,19 @@ ssize_t receive_all(int fd, size_t n, int flags, RecvAt recv_at) {
 // timeout or error ends it: then with the count sent so far). Non-blocking
 // underneath, the kernel takes what fits: for a caller that expects to
 // block, the hook sends the rest under the call's one deadline.
-// send_at(offset) sends from byte `offset`.
+// send_at(offset, more) sends from byte `offset`, adding the flags `more`:
+// MSG_NOSIGNAL for every part after the first, since the kernel raises
+// SIGPIPE only for a call that sent nothing (the blocking call returns its
+// count and the next one gets the signal).
 template <class SendAt>
 ssize_t send_all(int fd, int flags, size_t n, SendAt send_at) {
   CallDeadline until(fd, true);
-  ssize_t r = blocking_io(fd, true, flags, [&] { return send_at(0); }, until);
+  ssize_t r = blocking_io(fd, true, flags, [&] { return send_at(0, 0); }, until);
   if (r < 0 || static_cast<size_t>(r) >= n || (flags & MSG_DONTWAIT) || !hook_nonblock_only(fd)) return r;
   int caller_errno = errno;
   size_t sent = static_cast<size_t>(r);
   while (sent < n) {
-    r = blocking_io(fd, true, flags, [&] { return send_at(sent); }, until);
+    r = blocking_io(fd, true, flags, [&] { return send_at(sent, MSG_NOSIGNAL); }, until);
     if (r <= 0) break;
     sent += static_cast<size_t>(r);
   }
@@ -148,6 +151,19 @@ std::vector<iovec> iov_from(const iovec* iov, std::size_t count, size_t offset) 
     offset = 0;
   }
   return rest;
+}
+
+// The rest of a partial sendmsg (or writev: `msg` holds only its iovecs),
+// from byte `at` on, without the control data (sent with the first part,
+// as the kernel does).
+ssize_t sendmsg_from(int fd, const msghdr& msg, size_t at, int flags) {
+  std::vector<iovec> rest = iov_from(msg.msg_iov, msg.msg_iovlen, at);
+  msghdr more = msg;
+  more.msg_iov = rest.data();
+  more.msg_iovlen = rest.size();
+  more.msg_control = nullptr;
+  more.msg_controllen = 0;
+  return FERN_REAL(sendmsg)(fd, &more, flags);
 }
 
 // A blocking connect's waits: for the attempt in progress to end (pause 0:
@@ -292,43 +308,41 @@ ssize_t recvmsg(int fd, msghdr* msg, int flags) {
   });
 }
 
+// The rest of a partial write goes by send(2), for its MSG_NOSIGNAL (only a
+// socket's write is ever finished in parts).
 ssize_t write(int fd, const void* buf, size_t n) {
   const char* p = static_cast<const char*>(buf);
-  return send_all(fd, 0, n, [&](size_t at) { return FERN_REAL(write)(fd, p + at, n - at); });
+  return send_all(fd, 0, n, [&](size_t at, int more) {
+    return at == 0 ? FERN_REAL(write)(fd, p, n) : FERN_REAL(send)(fd, p + at, n - at, more);
+  });
 }
 
 ssize_t writev(int fd, const iovec* iov, int count) {
   size_t n = count < 0 ? 0 : iov_bytes(iov, static_cast<std::size_t>(count));
-  return send_all(fd, 0, n, [&](size_t at) {
+  return send_all(fd, 0, n, [&](size_t at, int more) {
     if (at == 0) return FERN_REAL(writev)(fd, iov, count);
-    std::vector<iovec> rest = iov_from(iov, static_cast<std::size_t>(count), at);
-    return FERN_REAL(writev)(fd, rest.data(), static_cast<int>(rest.size()));
+    msghdr msg{};
+    msg.msg_iov = const_cast<iovec*>(iov);
+    msg.msg_iovlen = static_cast<std::size_t>(count);
+    return sendmsg_from(fd, msg, at, more);
   });
 }
 
 ssize_t send(int fd, const void* buf, size_t n, int flags) {
   const char* p = static_cast<const char*>(buf);
-  return send_all(fd, flags, n, [&](size_t at) { return FERN_REAL(send)(fd, p + at, n - at, flags); });
+  return send_all(fd, flags, n, [&](size_t at, int more) { return FERN_REAL(send)(fd, p + at, n - at, flags | more); });
 }
 
 ssize_t sendto(int fd, const void* buf, size_t n, int flags, const sockaddr* to, socklen_t len) {
   const char* p = static_cast<const char*>(buf);
-  return send_all(fd, flags, n, [&](size_t at) { return FERN_REAL(sendto)(fd, p + at, n - at, flags, to, len); });
+  return send_all(fd, flags, n,
+                  [&](size_t at, int more) { return FERN_REAL(sendto)(fd, p + at, n - at, flags | more, to, len); });
 }
 
-// The rest of a partial sendmsg goes without its control data (sent with
-// the first part, as the kernel does).
 ssize_t sendmsg(int fd, const msghdr* msg, int flags) {
   size_t n = msg ? iov_bytes(msg->msg_iov, msg->msg_iovlen) : 0;
-  return send_all(fd, flags, n, [&](size_t at) {
-    if (at == 0) return FERN_REAL(sendmsg)(fd, msg, flags);
-    std::vector<iovec> rest = iov_from(msg->msg_iov, msg->msg_iovlen, at);
-    msghdr more = *msg;
-    more.msg_iov = rest.data();
-    more.msg_iovlen = rest.size();
-    more.msg_control = nullptr;
-    more.msg_controllen = 0;
-    return FERN_REAL(sendmsg)(fd, &more, flags);
+  return send_all(fd, flags, n, [&](size_t at, int more) {
+    return at == 0 ? FERN_REAL(sendmsg)(fd, msg, flags) : sendmsg_from(fd, *msg, at, flags | more);
   });
 }
 

@@ -39,7 +39,9 @@
 // a regular file, pipe or terminal) it is libc's call. Results and errno are
 // what libc gives: a timeout is -1/EAGAIN (connect: EINPROGRESS), a socket
 // closed under a parked call is -1/EBADF, a MSG_DONTWAIT call never waits
-// (from any caller), a connect leaves the socket as the kernel's blocking
+// (from any caller), a blocking send the hooks finish in parts returns the
+// count sent when the peer goes, without SIGPIPE (the kernel signals only a
+// call that sent nothing), a connect leaves the socket as the kernel's blocking
 // one does (a second connect: EISCONN, or a new try after a failure); a
 // connect to a full AF_UNIX backlog has no readiness to wait for: it is
 // tried again every 1 to 16 ms (doubling) until accepted. A parked call can be interrupted by fern (Timeout,

@@ -1,9 +1,12 @@
 // Per-call flags and per-file state on a socket the hooks made non-blocking
 // underneath: each call still gets what libc gives on the blocking socket.
 #include <fcntl.h>
+#include <signal.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
 
 #include <cerrno>
+#include <functional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -74,6 +77,55 @@ TEST_F(SocketFlagsHooks, MsgDontwaitSendOnAFullSocketNeverWaits) {
   spawn([&] { in_greenlet = send_one(); }).join();
   std::thread([&] { in_thread = send_one(); }).join();
   for (const Outcome& o : {in_greenlet, in_thread}) EXPECT_EQ(o, (Outcome{-1, EAGAIN}));
+}
+
+volatile sig_atomic_t g_sigpipes = 0;
+
+// Counts SIGPIPE for the scope (a stray one would otherwise end the test).
+class CountSigpipe {
+ public:
+  CountSigpipe() {
+    g_sigpipes = 0;
+    struct sigaction sa {};
+    sa.sa_handler = [](int) { g_sigpipes = g_sigpipes + 1; };
+    sigaction(SIGPIPE, &sa, &old_);
+  }
+  ~CountSigpipe() { sigaction(SIGPIPE, &old_, nullptr); }
+  CountSigpipe(const CountSigpipe&) = delete;
+  CountSigpipe& operator=(const CountSigpipe&) = delete;
+
+ private:
+  struct sigaction old_ {};
+};
+
+// The peer reads 1000 bytes of a large blocking write and closes: the
+// kernel's blocking call returns the count sent so far and raises SIGPIPE
+// only for a call that sent nothing, so the write (and writev) the hooks
+// finish in parts returns its partial count without a signal.
+TEST_F(SocketFlagsHooks, APeerClosingMidWriteGivesThePartialCountWithoutSigpipe) {
+  CountSigpipe sigpipes;
+  std::string big(8 << 20, 'x');
+  iovec halves[2] = {{big.data(), big.size() / 2}, {big.data() + big.size() / 2, big.size() / 2}};
+  std::vector<std::function<ssize_t(int)>> writes = {
+      [&](int fd) { return write(fd, big.data(), big.size()); },
+      [&](int fd) { return writev(fd, halves, 2); },
+      [&](int fd) { return send(fd, big.data(), big.size(), 0); },
+  };
+  for (auto& big_write : writes) {
+    SocketPair p;
+    ssize_t wrote = -2;
+    auto writer = spawn([&] { wrote = big_write(p.fd[1]); });
+    auto reader = spawn([&] {
+      char buf[1000];
+      EXPECT_EQ(recv(p.fd[0], buf, sizeof buf, MSG_WAITALL), 1000);
+      close(p.fd[0]);
+      p.fd[0] = -1;
+    });
+    fern::joinall(writer, reader);
+    EXPECT_GE(wrote, 1000);
+    EXPECT_LT(wrote, static_cast<ssize_t>(big.size()));
+  }
+  EXPECT_EQ(g_sigpipes, 0);
 }
 
 }  // namespace

@@ -13,6 +13,10 @@
 #include <signal.h>
 #include <sys/signalfd.h>
 
+#include <climits>
+#include <cstdlib>
+#include <cstring>
+#include <limits>
 #include <memory>
 #include <optional>
 #include <vector>
@@ -141,9 +145,8 @@ Deadline deadline_after_ms(int timeout_ms) {
 }
 
 Deadline deadline_after(const timespec* ts) {
-  if (ts == nullptr) return Deadline::never();
+  if (ts == nullptr || ts->tv_sec > 1'000'000'000) return Deadline::never();  // past any real wait
   Nanos ns = static_cast<Nanos>(ts->tv_sec) * 1'000'000'000 + ts->tv_nsec;
-  if (ts->tv_sec > 1'000'000'000) return Deadline::never();  // past any real wait
   return Deadline::at(Deadline::saturating_add(monotonic_now(), ns));
 }
 
@@ -151,15 +154,45 @@ bool valid_timespec(const timespec* ts) {
   return ts == nullptr || (ts->tv_sec >= 0 && ts->tv_nsec >= 0 && ts->tv_nsec < 1'000'000'000);
 }
 
+// fd_set bits past FD_SETSIZE (a caller's larger set), without FD_ISSET's
+// fortify check.
+using Mask = unsigned long;
+static_assert(sizeof(Mask) == sizeof(__fd_mask), "fd_set is an array of longs");
+constexpr int kMaskBits = CHAR_BIT * sizeof(Mask);
+bool has_fd(const fd_set* set, int fd) {
+  return set && (reinterpret_cast<const Mask*>(set)[fd / kMaskBits] >> (fd % kMaskBits)) & 1;
+}
+void add_fd(fd_set* set, int fd) { reinterpret_cast<Mask*>(set)[fd / kMaskBits] |= Mask{1} << (fd % kMaskBits); }
+void clear_fds(fd_set* set, int nfds) {
+  if (set) std::memset(set, 0, static_cast<std::size_t>((nfds + kMaskBits - 1) / kMaskBits) * sizeof(Mask));
+}
+
+// The kernel reads select's sets only up to the size of the fd table (no fd
+// is open past it; /proc's FDSize), however large nfds is. A table is never
+// smaller than one word of bits (NR_OPEN_DEFAULT).
+int select_limit(int nfds) {
+  if (nfds <= kMaskBits) return nfds;
+  int fd = ::open("/proc/self/status", O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return nfds;
+  char text[4096];
+  ssize_t n = FERN_REAL(read)(fd, text, sizeof text - 1);
+  FERN_REAL(close)(fd);
+  text[n > 0 ? n : 0] = '\0';
+  const char* at = std::strstr(text, "\nFDSize:");
+  long size = at ? std::strtol(at + 8, nullptr, 10) : 0;
+  return size > 0 && size < nfds ? static_cast<int>(size) : nfds;
+}
+
 // select on top of park_poll: the fd_sets become a pollfd list and back.
 int park_select(Hub& hub, int nfds, fd_set* r, fd_set* w, fd_set* e, Deadline deadline,
                 const sigset_t* sigmask = nullptr) {
+  nfds = select_limit(nfds);
   std::vector<pollfd> fds;
   for (int fd = 0; fd < nfds; ++fd) {
     short events = 0;
-    if (r && FD_ISSET(fd, r)) events |= POLLIN;
-    if (w && FD_ISSET(fd, w)) events |= POLLOUT;
-    if (e && FD_ISSET(fd, e)) events |= POLLPRI;
+    if (has_fd(r, fd)) events |= POLLIN;
+    if (has_fd(w, fd)) events |= POLLOUT;
+    if (has_fd(e, fd)) events |= POLLPRI;
     if (events) fds.push_back(pollfd{fd, events, 0});
   }
   int caller_errno = errno;
@@ -172,16 +205,50 @@ int park_select(Hub& hub, int nfds, fd_set* r, fd_set* w, fd_set* e, Deadline de
       return -1;
     }
   }
-  if (r) FD_ZERO(r);
-  if (w) FD_ZERO(w);
-  if (e) FD_ZERO(e);
+  for (fd_set* set : {r, w, e}) clear_fds(set, nfds);
   int count = 0;
   for (const pollfd& p : fds) {
-    if ((p.events & POLLIN) && (p.revents & (POLLIN | POLLHUP | POLLERR))) FD_SET(p.fd, r), ++count;
-    if ((p.events & POLLOUT) && (p.revents & (POLLOUT | POLLERR))) FD_SET(p.fd, w), ++count;
-    if ((p.events & POLLPRI) && (p.revents & POLLPRI)) FD_SET(p.fd, e), ++count;
+    if ((p.events & POLLIN) && (p.revents & (POLLIN | POLLHUP | POLLERR))) add_fd(r, p.fd), ++count;
+    if ((p.events & POLLOUT) && (p.revents & (POLLOUT | POLLERR))) add_fd(w, p.fd), ++count;
+    if ((p.events & POLLPRI) && (p.revents & POLLPRI)) add_fd(e, p.fd), ++count;
   }
   return count;
+}
+
+// select's timeval as Linux takes it (glibc's normalisation): microseconds
+// past a second carried into the seconds (saturating); a negative part is
+// EINVAL (false).
+bool select_timeout(const timeval& tv, timespec& ts) {
+  if (tv.tv_sec < 0 || tv.tv_usec < 0) return false;
+  time_t carry = static_cast<time_t>(tv.tv_usec / 1'000'000);
+  if (carry > std::numeric_limits<time_t>::max() - tv.tv_sec) {
+    ts = {std::numeric_limits<time_t>::max(), 999'999'999};
+  } else {
+    ts = {tv.tv_sec + carry, static_cast<long>(tv.tv_usec % 1'000'000) * 1000};
+  }
+  return true;
+}
+
+// What select writes back: its end (the start plus the timeout, saturating
+// as the kernel's timespec64_add_safe) less the time now, never negative.
+timeval time_left(const timespec& ts, Nanos start) {
+  constexpr Nanos kSecond = 1'000'000'000;
+  constexpr time_t kMax = std::numeric_limits<time_t>::max();
+  time_t end_s = static_cast<time_t>(start / kSecond);
+  long end_ns = static_cast<long>(start % kSecond) + ts.tv_nsec;
+  if (ts.tv_sec > kMax - end_s - 1) {
+    end_s = kMax;
+    end_ns = 0;
+  } else {
+    end_s += ts.tv_sec + end_ns / kSecond;
+    end_ns %= kSecond;
+  }
+  Nanos now = monotonic_now();
+  time_t left_s = end_s - static_cast<time_t>(now / kSecond);
+  long left_ns = end_ns - static_cast<long>(now % kSecond);
+  if (left_ns < 0) --left_s, left_ns += kSecond;
+  if (left_s < 0) return timeval{0, 0};
+  return timeval{left_s, static_cast<suseconds_t>(left_ns / 1000)};
 }
 
 }  // namespace
@@ -213,21 +280,14 @@ int select(int nfds, fd_set* r, fd_set* w, fd_set* e, timeval* timeout) {
   bool zero = timeout && timeout->tv_sec == 0 && timeout->tv_usec == 0;
   Hub* hub = zero ? nullptr : cooperative_hub(fern::hooks::kSelect);
   if (hub == nullptr) return FERN_REAL(select)(nfds, r, w, e, timeout);
-  if (nfds < 0 || nfds > FD_SETSIZE || (timeout && (timeout->tv_sec < 0 || timeout->tv_usec < 0 ||
-                                                    timeout->tv_usec >= 1'000'000))) {
+  timespec ts{};
+  if (nfds < 0 || (timeout && !select_timeout(*timeout, ts))) {
     errno = EINVAL;
     return -1;
   }
-  timespec ts{};
-  if (timeout) ts = {timeout->tv_sec, static_cast<long>(timeout->tv_usec) * 1000};
-  Deadline deadline = deadline_after(timeout ? &ts : nullptr);
-  int r_count = park_select(*hub, nfds, r, w, e, deadline);
-  if (timeout) {
-    // Linux writes back the time not slept.
-    Nanos left = deadline.remaining(monotonic_now());
-    timeout->tv_sec = static_cast<time_t>(left / 1'000'000'000);
-    timeout->tv_usec = static_cast<suseconds_t>((left % 1'000'000'000) / 1000);
-  }
+  Nanos start = monotonic_now();
+  int r_count = park_select(*hub, nfds, r, w, e, deadline_after(timeout ? &ts : nullptr));
+  if (timeout) *timeout = time_left(ts, start);  // Linux writes back the time not slept
   return r_count;
 }
 
@@ -235,7 +295,7 @@ int pselect(int nfds, fd_set* r, fd_set* w, fd_set* e, const timespec* timeout, 
   bool zero = timeout && timeout->tv_sec == 0 && timeout->tv_nsec == 0;
   Hub* hub = zero ? nullptr : cooperative_hub(fern::hooks::kSelect);
   if (hub == nullptr) return FERN_REAL(pselect)(nfds, r, w, e, timeout, sigmask);
-  if (nfds < 0 || nfds > FD_SETSIZE || !valid_timespec(timeout)) {
+  if (nfds < 0 || !valid_timespec(timeout)) {
     errno = EINVAL;
     return -1;
   }

@@ -13,6 +13,7 @@
 
 #include <atomic>
 #include <cerrno>
+#include <cstddef>
 #include <cstdint>
 
 #include "fern/core/hub.h"
@@ -173,6 +174,16 @@ bool make_nonblocking(int fd, FdState& st) noexcept;
 // The hooks made fd non-blocking but its owner expects blocking calls: a
 // call from libc's side must wait for readiness itself.
 bool hook_nonblock_only(int fd) noexcept;
+
+// Copies n bytes of the caller's memory as the kernel's copy_from_user
+// does: false (the call's EFAULT) when they cannot be read, without
+// touching them (process_vm_readv on this process; where that is refused,
+// a plain copy). errno is left alone.
+bool copy_in(void* to, const void* from, std::size_t n) noexcept;
+template <class T>
+bool copy_in(T& to, const T* from) noexcept {
+  return copy_in(&to, from, sizeof to);
+}
 
 // A blocking call's SO_RCVTIMEO / SO_SNDTIMEO deadline: one per call, as
 // the kernel counts its timeout down over a whole call (a send that goes

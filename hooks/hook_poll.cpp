@@ -150,6 +150,13 @@ Deadline deadline_after(const timespec* ts) {
   return Deadline::at(Deadline::saturating_add(monotonic_now(), ns));
 }
 
+// The caller's timeout copied into `to`; false when it cannot be read.
+template <class T>
+bool read_timeout(const T* from, T& to) {
+  return from == nullptr || copy_in(to, from);
+}
+bool is_zero(const timespec& ts) { return ts.tv_sec == 0 && ts.tv_nsec == 0; }
+
 bool valid_timespec(const timespec* ts) {
   return ts == nullptr || (ts->tv_sec >= 0 && ts->tv_nsec >= 0 && ts->tv_nsec < 1'000'000'000);
 }
@@ -159,8 +166,8 @@ bool valid_timespec(const timespec* ts) {
 using Mask = unsigned long;
 static_assert(sizeof(Mask) == sizeof(__fd_mask), "fd_set is an array of longs");
 constexpr int kMaskBits = CHAR_BIT * sizeof(Mask);
-bool has_fd(const fd_set* set, int fd) {
-  return set && (reinterpret_cast<const Mask*>(set)[fd / kMaskBits] >> (fd % kMaskBits)) & 1;
+bool has_fd(const std::vector<Mask>& set, int fd) {
+  return !set.empty() && (set[static_cast<std::size_t>(fd / kMaskBits)] >> (fd % kMaskBits)) & 1;
 }
 void add_fd(fd_set* set, int fd) { reinterpret_cast<Mask*>(set)[fd / kMaskBits] |= Mask{1} << (fd % kMaskBits); }
 void clear_fds(fd_set* set, int nfds) {
@@ -187,12 +194,24 @@ int select_limit(int nfds) {
 int park_select(Hub& hub, int nfds, fd_set* r, fd_set* w, fd_set* e, Deadline deadline,
                 const sigset_t* sigmask = nullptr) {
   nfds = select_limit(nfds);
+  // The sets as the kernel copies them (an unreadable one is EFAULT).
+  std::size_t words = static_cast<std::size_t>((nfds + kMaskBits - 1) / kMaskBits);
+  std::vector<Mask> in[3];
+  fd_set* sets[3] = {r, w, e};
+  for (int i = 0; i < 3; ++i) {
+    if (sets[i] == nullptr) continue;
+    in[i].resize(words);
+    if (!copy_in(in[i].data(), sets[i], words * sizeof(Mask))) {
+      errno = EFAULT;
+      return -1;
+    }
+  }
   std::vector<pollfd> fds;
   for (int fd = 0; fd < nfds; ++fd) {
     short events = 0;
-    if (has_fd(r, fd)) events |= POLLIN;
-    if (has_fd(w, fd)) events |= POLLOUT;
-    if (has_fd(e, fd)) events |= POLLPRI;
+    if (has_fd(in[0], fd)) events |= POLLIN;
+    if (has_fd(in[1], fd)) events |= POLLOUT;
+    if (has_fd(in[2], fd)) events |= POLLPRI;
     if (events) fds.push_back(pollfd{fd, events, 0});
   }
   int caller_errno = errno;
@@ -205,7 +224,7 @@ int park_select(Hub& hub, int nfds, fd_set* r, fd_set* w, fd_set* e, Deadline de
       return -1;
     }
   }
-  for (fd_set* set : {r, w, e}) clear_fds(set, nfds);
+  for (fd_set* set : sets) clear_fds(set, nfds);
   int count = 0;
   for (const pollfd& p : fds) {
     if ((p.events & POLLIN) && (p.revents & (POLLIN | POLLHUP | POLLERR))) add_fd(r, p.fd), ++count;
@@ -266,22 +285,25 @@ int poll(pollfd* fds, nfds_t n, int timeout_ms) {
 }
 
 int ppoll(pollfd* fds, nfds_t n, const timespec* timeout, const sigset_t* sigmask) {
-  bool zero = timeout && timeout->tv_sec == 0 && timeout->tv_nsec == 0;
-  Hub* hub = zero ? nullptr : cooperative_hub(fern::hooks::kSelect);
-  if (hub == nullptr) return FERN_REAL(ppoll)(fds, n, timeout, sigmask);
-  if (!valid_timespec(timeout) || n > static_cast<nfds_t>(INT32_MAX / 2)) {
+  Hub* hub = cooperative_hub(fern::hooks::kSelect);
+  timespec ts{};
+  // An unreadable timeout: the kernel's EFAULT, at once.
+  if (hub == nullptr || !read_timeout(timeout, ts) || (timeout && is_zero(ts)))
+    return FERN_REAL(ppoll)(fds, n, timeout, sigmask);
+  if (!valid_timespec(timeout ? &ts : nullptr) || n > static_cast<nfds_t>(INT32_MAX / 2)) {
     errno = EINVAL;
     return -1;
   }
-  return park_poll(*hub, fds, n, deadline_after(timeout), sigmask);
+  return park_poll(*hub, fds, n, deadline_after(timeout ? &ts : nullptr), sigmask);
 }
 
 int select(int nfds, fd_set* r, fd_set* w, fd_set* e, timeval* timeout) {
-  bool zero = timeout && timeout->tv_sec == 0 && timeout->tv_usec == 0;
-  Hub* hub = zero ? nullptr : cooperative_hub(fern::hooks::kSelect);
-  if (hub == nullptr) return FERN_REAL(select)(nfds, r, w, e, timeout);
+  Hub* hub = cooperative_hub(fern::hooks::kSelect);
+  timeval tv{};
+  if (hub == nullptr || !read_timeout(timeout, tv) || (timeout && tv.tv_sec == 0 && tv.tv_usec == 0))
+    return FERN_REAL(select)(nfds, r, w, e, timeout);
   timespec ts{};
-  if (nfds < 0 || (timeout && !select_timeout(*timeout, ts))) {
+  if (nfds < 0 || (timeout && !select_timeout(tv, ts))) {
     errno = EINVAL;
     return -1;
   }
@@ -292,14 +314,15 @@ int select(int nfds, fd_set* r, fd_set* w, fd_set* e, timeval* timeout) {
 }
 
 int pselect(int nfds, fd_set* r, fd_set* w, fd_set* e, const timespec* timeout, const sigset_t* sigmask) {
-  bool zero = timeout && timeout->tv_sec == 0 && timeout->tv_nsec == 0;
-  Hub* hub = zero ? nullptr : cooperative_hub(fern::hooks::kSelect);
-  if (hub == nullptr) return FERN_REAL(pselect)(nfds, r, w, e, timeout, sigmask);
-  if (nfds < 0 || !valid_timespec(timeout)) {
+  Hub* hub = cooperative_hub(fern::hooks::kSelect);
+  timespec ts{};
+  if (hub == nullptr || !read_timeout(timeout, ts) || (timeout && is_zero(ts)))
+    return FERN_REAL(pselect)(nfds, r, w, e, timeout, sigmask);
+  if (nfds < 0 || !valid_timespec(timeout ? &ts : nullptr)) {
     errno = EINVAL;
     return -1;
   }
-  return park_select(*hub, nfds, r, w, e, deadline_after(timeout), sigmask);
+  return park_select(*hub, nfds, r, w, e, deadline_after(timeout ? &ts : nullptr), sigmask);
 }
 
 int __poll_chk(pollfd* fds, nfds_t n, int timeout_ms, size_t fdslen) {

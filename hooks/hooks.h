@@ -29,24 +29,26 @@
 //
 // The rule for every hooked blocking call: from a greenlet that is not the
 // hub, on a thread that has a hub, on a socket the application has not made
-// non-blocking itself, a call that would block parks only that greenlet on
-// the hub (fern's wait_read / wait_write with one Deadline per call from
+// non-blocking itself, a call that would block parks only that greenlet on the
+// hub (fern's wait_read / wait_write with one Deadline per call from
 // SO_RCVTIMEO / SO_SNDTIMEO, as the kernel counts and, for an accepted TCP
-// socket, copies them from the listener); ppoll and pselect
-// with a signal mask park too, the mask applied by the kernel's ppoll at
-// every check (a pending signal it lets in ends the call with EINTR, the
-// thread's own mask is never changed); everywhere else (in the hub, on a thread without a hub, on
-// a regular file, pipe or terminal) it is libc's call. Results and errno are
+// socket, copies them from the listener); ppoll and pselect with a signal mask
+// park too, the mask applied by the kernel's ppoll at every check (a pending
+// signal it lets in ends the call with EINTR, the thread's own mask is never
+// changed); everywhere else (in the hub, on a thread without a hub, on a
+// regular file, pipe or terminal) it is libc's call. Results and errno are
 // what libc gives: a timeout is -1/EAGAIN (connect: EINPROGRESS), a socket
 // closed under a parked call is -1/EBADF, a MSG_DONTWAIT call never waits
-// (from any caller), a blocking send the hooks finish in parts returns the
-// count sent when the peer goes, without SIGPIPE (the kernel signals only a
-// call that sent nothing), a connect leaves the socket as the kernel's blocking
-// one does (a second connect: EISCONN, or a new try after a failure); a
-// connect to a full AF_UNIX backlog has no readiness to wait for: it is
-// tried again every 1 to 16 ms (doubling) until accepted. A parked call can be interrupted by fern (Timeout,
-// kill): the exception propagates through the caller, as in gevent; a
-// second greenlet waiting on the same socket in the same direction gets
+// (from any caller), a timeout or fd_set the kernel could not read is EFAULT
+// (the hooks copy them in with process_vm_readv), a blocking send the hooks
+// finish in parts returns the count sent when the peer goes, without SIGPIPE
+// (the kernel signals only a call that sent nothing), a connect leaves the
+// socket as the kernel's blocking one does (a second connect: EISCONN, or a
+// new try after a failure); a connect to a full AF_UNIX backlog has no
+// readiness to wait for: it is tried again every 1 to 16 ms (doubling) until
+// accepted. A parked call can be interrupted by fern (Timeout, kill): the
+// exception propagates through the caller, as in gevent; a second greenlet
+// waiting on the same socket in the same direction gets
 // ConcurrentObjectUseError (IO-2).
 #include <string>
 #include <vector>

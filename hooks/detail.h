@@ -133,9 +133,11 @@ enum FdFlag : std::uint32_t {
 };
 struct FdState {
   std::atomic<std::uint32_t> flags{0};
-  std::atomic<std::int64_t> recv_timeout_ns{0};  // SO_RCVTIMEO; 0: none
-  std::atomic<std::int64_t> send_timeout_ns{0};  // SO_SNDTIMEO; 0: none
+  std::atomic<std::int64_t> recv_timeout_ns{0};  // SO_RCVTIMEO; 0: none, kNoWait
+  std::atomic<std::int64_t> send_timeout_ns{0};  // SO_SNDTIMEO; 0: none, kNoWait
 };
+// A timeout that ends every wait at once (a negative SO_RCVTIMEO/SO_SNDTIMEO).
+constexpr std::int64_t kNoWait = -1;
 constexpr int kMaxTrackedFds = 1 << 20;  // higher fds always go to libc
 
 constexpr int kFdPageBits = 12;

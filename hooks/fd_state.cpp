@@ -125,7 +125,8 @@ bool hook_nonblock_only(int fd) noexcept {
 Deadline timeout_deadline(int fd, bool write) noexcept {
   FdState* st = fd_state_if_exists(fd);
   std::int64_t ns = st ? (write ? st->send_timeout_ns : st->recv_timeout_ns).load(std::memory_order_relaxed) : 0;
-  return ns > 0 ? Deadline::at(Deadline::saturating_add(monotonic_now(), ns)) : Deadline::never();
+  if (ns == 0) return Deadline::never();
+  return Deadline::at(ns == kNoWait ? monotonic_now() : Deadline::saturating_add(monotonic_now(), ns));
 }
 
 bool copy_in(void* to, const void* from, std::size_t n) noexcept {

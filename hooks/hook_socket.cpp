@@ -22,8 +22,10 @@ namespace {
 // blocking call would have, with the socket's own timeout.
 template <class Call>
 ssize_t libc_io(int fd, bool write, Call& call, CallDeadline& until) {
-  for (;;) {
+  int caller_errno = errno;  // a success after a wait leaves errno as libc's would
+  for (bool waited = false;; waited = true) {
     ssize_t r = call();
+    if (r >= 0 && waited) errno = caller_errno;
     if (r >= 0 || !would_block(errno) || !hook_nonblock_only(fd)) return r;
     int n = wait_blocking(fd, write ? POLLOUT : POLLIN, until.get());
     if (n == 0) errno = EAGAIN;

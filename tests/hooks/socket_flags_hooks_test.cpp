@@ -3,9 +3,14 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <sys/uio.h>
+#include <unistd.h>
 
+#include <atomic>
 #include <cerrno>
+#include <cstdio>
+#include <cstring>
 #include <functional>
 #include <string>
 #include <thread>
@@ -126,6 +131,65 @@ TEST_F(SocketFlagsHooks, APeerClosingMidWriteGivesThePartialCountWithoutSigpipe)
     EXPECT_LT(wrote, static_cast<ssize_t>(big.size()));
   }
   EXPECT_EQ(g_sigpipes, 0);
+}
+
+// Linux takes a negative SO_RCVTIMEO as a timeout that ends every wait at
+// once (getsockopt shows 0): a blocking read is -1/EAGAIN at once, parked
+// or not.
+TEST_F(SocketFlagsHooks, ANegativeSoRcvtimeoEndsEveryWaitAtOnce) {
+  auto read_with_negative_timeout = [](SocketPair& p) {
+    Rescuer rescue([&] { FERN_REAL(write)(p.fd[1], "x", 1); });
+    timeval negative{-1, 0};
+    EXPECT_EQ(setsockopt(p.fd[0], SOL_SOCKET, SO_RCVTIMEO, &negative, sizeof negative), 0);
+    char c;
+    return outcome([&] { return read(p.fd[0], &c, 1); });
+  };
+  SocketPair plain;
+  fern::hooks::unpatch(fern::hooks::kSocket);
+  Outcome libc = read_with_negative_timeout(plain);
+  fern::hooks::patch_all();
+  EXPECT_EQ(libc, (Outcome{-1, EAGAIN}));
+  SocketPair p;
+  park_one_read(p);
+  EXPECT_EQ(spawn([&] { return read_with_negative_timeout(p); }).get(), libc);
+}
+
+// True once thread `tid` sleeps in the kernel (its blocking call), within
+// a bound.
+bool sleeping_in_kernel(pid_t tid) {
+  std::string path = "/proc/self/task/" + std::to_string(tid) + "/stat";
+  for (int i = 0; i < 500000; ++i) {
+    char text[512] = {};
+    FILE* f = std::fopen(path.c_str(), "r");
+    if (f == nullptr) return false;
+    std::size_t n = std::fread(text, 1, sizeof text - 1, f);
+    std::fclose(f);
+    const char* state = std::strrchr(text, ')');
+    if (n > 0 && state != nullptr && state[1] == ' ' && state[2] == 'S') return true;
+    std::this_thread::yield();
+  }
+  return false;
+}
+
+// A thread without a hub waits in poll(2) on a socket the hooks made
+// non-blocking: once its read succeeds, errno is what it was before the call.
+TEST_F(SocketFlagsHooks, ErrnoAfterAWaitInAThreadWithoutHubIsTheCallers) {
+  SocketPair p;
+  park_one_read(p);
+  std::atomic<pid_t> tid{0};
+  Outcome got;
+  std::thread reader([&] {
+    tid = static_cast<pid_t>(syscall(SYS_gettid));
+    char c;
+    errno = 77;
+    got.r = read(p.fd[0], &c, 1);
+    got.err = errno;
+  });
+  while (tid == 0) std::this_thread::yield();
+  EXPECT_TRUE(sleeping_in_kernel(tid));
+  EXPECT_EQ(FERN_REAL(write)(p.fd[1], "x", 1), 1);
+  reader.join();
+  EXPECT_EQ(got, (Outcome{1, 77}));
 }
 
 }  // namespace

@@ -133,6 +133,9 @@ enum FdFlag : std::uint32_t {
 };
 struct FdState {
   std::atomic<std::uint32_t> flags{0};
+  // Nonzero when a dup gave this open file a second fd number: every fd
+  // with the same id shares O_NONBLOCK and the socket's options.
+  std::atomic<std::uint32_t> file_id{0};
   std::atomic<std::int64_t> recv_timeout_ns{0};  // SO_RCVTIMEO; 0: none, kNoWait
   std::atomic<std::int64_t> send_timeout_ns{0};  // SO_SNDTIMEO; 0: none, kNoWait
 };
@@ -170,6 +173,10 @@ void note_accepted_socket(int listener, int fd, bool app_nonblock) noexcept;
 void forget_fd(int fd) noexcept;
 // dup: `to` is the same open file as `from`.
 void copy_fd(int from, int to) noexcept;
+// The file status flag O_NONBLOCK and socket options belong to the open
+// file, not the fd number: these change fd's state and that of every dup.
+void set_file_flags(int fd, std::uint32_t set, std::uint32_t clear) noexcept;
+void set_file_timeout(int fd, bool write, std::int64_t ns) noexcept;
 // Sets O_NONBLOCK underneath (once) so a parked call can retry; false when
 // fcntl fails (then the call goes to libc).
 bool make_nonblocking(int fd, FdState& st) noexcept;

@@ -31,8 +31,7 @@ bool keep_hook_nonblock(int fd, bool app_nonblock) noexcept {
   if (st == nullptr) return false;
   std::uint32_t f = st->flags.load(std::memory_order_relaxed);
   if (!(f & kKnown)) return false;
-  if (app_nonblock) st->flags.fetch_or(kAppNonblock, std::memory_order_relaxed);
-  else st->flags.fetch_and(~static_cast<std::uint32_t>(kAppNonblock), std::memory_order_relaxed);
+  set_file_flags(fd, app_nonblock ? kAppNonblock : 0u, app_nonblock ? 0u : kAppNonblock);
   return (f & kHookNonblock) != 0;
 }
 
@@ -129,8 +128,7 @@ int setsockopt(int fd, int level, int name, const void* value, socklen_t len) no
   // Accepted, so `value` held a whole timeval (the kernel refuses less).
   if (r == 0 && level == SOL_SOCKET && (name == SO_RCVTIMEO || name == SO_SNDTIMEO) &&
       len >= static_cast<socklen_t>(sizeof(timeval))) {
-    if (FdState* st = classified(fd))
-      (name == SO_RCVTIMEO ? st->recv_timeout_ns : st->send_timeout_ns).store(timeval_ns(value), std::memory_order_relaxed);
+    if (classified(fd) != nullptr) set_file_timeout(fd, name == SO_SNDTIMEO, timeval_ns(value));
   }
   return r;
 }

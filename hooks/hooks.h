@@ -25,7 +25,8 @@
 // Always interposed, patched or not (bookkeeping, never blocking): close
 // (wakes greenlets waiting on the fd with EBADF, as fern::close), fcntl and
 // ioctl(FIONBIO) (keep the application's own O_NONBLOCK view), dup/dup2/dup3
-// and setsockopt (SO_RCVTIMEO/SO_SNDTIMEO).
+// and setsockopt (SO_RCVTIMEO/SO_SNDTIMEO). Like the kernel, they keep
+// O_NONBLOCK and the timeouts per open file: every dup of it shares them.
 //
 // The rule for every hooked blocking call: from a greenlet that is not the
 // hub, on a thread that has a hub, on a socket the application has not made

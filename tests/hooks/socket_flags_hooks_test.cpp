@@ -192,4 +192,24 @@ TEST_F(SocketFlagsHooks, ErrnoAfterAWaitInAThreadWithoutHubIsTheCallers) {
   EXPECT_EQ(got, (Outcome{1, 77}));
 }
 
+// O_NONBLOCK is a flag of the open file, which a dup shares: the hooks'
+// own non-blocking mode stays hidden behind every fd of it, and the
+// application's, set through one fd, is what a call on another gets.
+TEST_F(SocketFlagsHooks, ADupSharesONonblockWithItsOriginal) {
+  SocketPair p;
+  int copy = dup(p.fd[0]);
+  park_one_read(p);
+  EXPECT_EQ(fcntl(copy, F_GETFL) & O_NONBLOCK, 0) << "the hooks' flag, not the application's";
+  int fl = fcntl(copy, F_GETFL);
+  ASSERT_EQ(fcntl(copy, F_SETFL, fl | O_NONBLOCK), 0);
+  EXPECT_NE(fcntl(p.fd[0], F_GETFL) & O_NONBLOCK, 0);
+  Outcome got = spawn([&] {
+    Rescuer rescue([&] { FERN_REAL(write)(p.fd[1], "x", 1); });
+    char c;
+    return outcome([&] { return read(p.fd[0], &c, 1); });
+  }).get();
+  EXPECT_EQ(got, (Outcome{-1, EAGAIN}));
+  close(copy);
+}
+
 }  // namespace

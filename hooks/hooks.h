@@ -51,6 +51,24 @@
 // exception propagates through the caller, as in gevent; a second greenlet
 // waiting on the same socket in the same direction gets
 // ConcurrentObjectUseError (IO-2).
+//
+// Signals: a handler runs while a greenlet is parked in a hooked call (the
+// hub's wait is interrupted for it), but the parked call goes on: it is not
+// ended with EINTR, SA_RESTART or not, as gevent's waits are not (ppoll and
+// pselect with a mask, above, are the exception). To leave a blocking call
+// on a signal, end it from fern's side: a Timeout, kill, or fern's
+// signal_handler (io/signal.h), which runs in a greenlet. Where a call is
+// libc's (no hub, the hub itself) a handler gives EINTR as usual.
+//
+// Limits (core's, not the hooks'): the hub keeps an fd's poller interest
+// after a wait (no epoll_ctl per call) and forgets it on the hooked close;
+// an fd closed where the hooks do not see it (fclose, or a raw
+// syscall(SYS_close), or close in another thread while this thread's hub
+// holds the interest) can leave that interest behind, so a new fd with the
+// same number may not wake its waiter. The hooks' O_NONBLOCK is hidden from
+// the application's fcntl, not from the kernel: stdio on a socket a
+// greenlet used (fdopen + fgets from libc's side) sees EAGAIN, and a child
+// that inherits the socket (exec) inherits the non-blocking open file.
 #include <string>
 #include <vector>
 

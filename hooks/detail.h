@@ -13,6 +13,7 @@
 
 #include <atomic>
 #include <cerrno>
+#include <cstddef>
 #include <cstdint>
 
 #include "fern/core/hub.h"
@@ -25,6 +26,7 @@ ssize_t __read_chk(int fd, void* buf, size_t n, size_t buflen);
 ssize_t __recv_chk(int fd, void* buf, size_t n, size_t buflen, int flags);
 ssize_t __recvfrom_chk(int fd, void* buf, size_t n, size_t buflen, int flags, sockaddr* from, socklen_t* len);
 int __poll_chk(pollfd* fds, nfds_t n, int timeout_ms, size_t fdslen);
+int __ppoll_chk(pollfd* fds, nfds_t n, const timespec* timeout, const sigset_t* sigmask, size_t fdslen);
 [[noreturn]] void __chk_fail() noexcept;
 }
 
@@ -53,6 +55,7 @@ int __poll_chk(pollfd* fds, nfds_t n, int timeout_ms, size_t fdslen);
   X(select, kSelect)             \
   X(pselect, kSelect)            \
   X(__poll_chk, kSelect)         \
+  X(__ppoll_chk, kSelect)        \
   X(sleep, kTime)                \
   X(usleep, kTime)               \
   X(nanosleep, kTime)            \
@@ -130,9 +133,14 @@ enum FdFlag : std::uint32_t {
 };
 struct FdState {
   std::atomic<std::uint32_t> flags{0};
-  std::atomic<std::int64_t> recv_timeout_ns{0};  // SO_RCVTIMEO; 0: none
-  std::atomic<std::int64_t> send_timeout_ns{0};  // SO_SNDTIMEO; 0: none
+  // Nonzero when a dup gave this open file a second fd number: every fd
+  // with the same id shares O_NONBLOCK and the socket's options.
+  std::atomic<std::uint32_t> file_id{0};
+  std::atomic<std::int64_t> recv_timeout_ns{0};  // SO_RCVTIMEO; 0: none, kNoWait
+  std::atomic<std::int64_t> send_timeout_ns{0};  // SO_SNDTIMEO; 0: none, kNoWait
 };
+// A timeout that ends every wait at once (a negative SO_RCVTIMEO/SO_SNDTIMEO).
+constexpr std::int64_t kNoWait = -1;
 constexpr int kMaxTrackedFds = 1 << 20;  // higher fds always go to libc
 
 constexpr int kFdPageBits = 12;
@@ -157,16 +165,34 @@ inline FdState* classified(int fd) noexcept {
 }
 // A socket the hooks saw created (socket, accept, socketpair).
 void note_new_socket(int fd, bool app_nonblock) noexcept;
+// accept: a TCP socket inherits its listener's SO_RCVTIMEO / SO_SNDTIMEO (the
+// kernel clones the listener), an AF_UNIX one does not: when the listener
+// has a timeout (or is unknown) the new socket's are read from the kernel.
+void note_accepted_socket(int listener, int fd, bool app_nonblock) noexcept;
 // close: the number may be reused for anything.
 void forget_fd(int fd) noexcept;
 // dup: `to` is the same open file as `from`.
 void copy_fd(int from, int to) noexcept;
+// The file status flag O_NONBLOCK and socket options belong to the open
+// file, not the fd number: these change fd's state and that of every dup.
+void set_file_flags(int fd, std::uint32_t set, std::uint32_t clear) noexcept;
+void set_file_timeout(int fd, bool write, std::int64_t ns) noexcept;
 // Sets O_NONBLOCK underneath (once) so a parked call can retry; false when
 // fcntl fails (then the call goes to libc).
 bool make_nonblocking(int fd, FdState& st) noexcept;
 // The hooks made fd non-blocking but its owner expects blocking calls: a
 // call from libc's side must wait for readiness itself.
 bool hook_nonblock_only(int fd) noexcept;
+
+// Copies n bytes of the caller's memory as the kernel's copy_from_user
+// does: false (the call's EFAULT) when they cannot be read, without
+// touching them (process_vm_readv on this process; where that is refused,
+// a plain copy). errno is left alone.
+bool copy_in(void* to, const void* from, std::size_t n) noexcept;
+template <class T>
+bool copy_in(T& to, const T* from) noexcept {
+  return copy_in(&to, from, sizeof to);
+}
 
 // A blocking call's SO_RCVTIMEO / SO_SNDTIMEO deadline: one per call, as
 // the kernel counts its timeout down over a whole call (a send that goes

@@ -6,6 +6,7 @@
 
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 
 #include "fern/hooks/detail.h"
 #include "fern/io/wait.h"
@@ -24,7 +25,41 @@ std::int64_t socket_timeout(int fd, int name) noexcept {
   return timeval_ns(tv);
 }
 
+std::atomic<std::uint32_t> g_last_file_id{0};
+
+// Runs update(state) for fd's state and, when its open file has dups, for
+// theirs (a scan of the table: only for a file that was dup'd).
+template <class Update>
+void for_each_fd_of_file(int fd, Update update) {
+  FdState* st = fd_state_if_exists(fd);
+  if (st == nullptr) return;
+  std::uint32_t id = st->file_id.load(std::memory_order_relaxed);
+  if (id == 0) {
+    update(*st);
+    return;
+  }
+  for (auto& slot : g_fd_pages) {
+    FdState* page = slot.load(std::memory_order_acquire);
+    if (page == nullptr) continue;
+    for (int i = 0; i < kFdPageSize; ++i)
+      if (page[i].file_id.load(std::memory_order_relaxed) == id) update(page[i]);
+  }
+}
+
 }  // namespace
+
+void set_file_flags(int fd, std::uint32_t set, std::uint32_t clear) noexcept {
+  for_each_fd_of_file(fd, [&](FdState& st) {
+    st.flags.fetch_or(set, std::memory_order_relaxed);
+    st.flags.fetch_and(~clear, std::memory_order_relaxed);
+  });
+}
+
+void set_file_timeout(int fd, bool write, std::int64_t ns) noexcept {
+  for_each_fd_of_file(fd, [&](FdState& st) {
+    (write ? st.send_timeout_ns : st.recv_timeout_ns).store(ns, std::memory_order_relaxed);
+  });
+}
 
 void* find_next(const char* name) noexcept {
   void* f = dlsym(RTLD_NEXT, name);
@@ -56,11 +91,12 @@ FdState* classify(int fd) noexcept {
   // call they do not interpose): what the kernel says now.
   struct stat sb;
   if (fstat(fd, &sb) < 0) return nullptr;
-  std::uint32_t flags = kKnown;
+  // A dup of it may have been made non-blocking by the hooks already.
+  std::uint32_t flags = kKnown | (st->flags.load(std::memory_order_relaxed) & kHookNonblock);
   if (S_ISSOCK(sb.st_mode)) {
     flags |= kIsSocket;
     int fl = FERN_REAL(fcntl)(fd, F_GETFL);
-    if (fl >= 0 && (fl & O_NONBLOCK)) flags |= kAppNonblock;
+    if (fl >= 0 && (fl & O_NONBLOCK) && !(flags & kHookNonblock)) flags |= kAppNonblock;
     st->recv_timeout_ns.store(socket_timeout(fd, SO_RCVTIMEO), std::memory_order_relaxed);
     st->send_timeout_ns.store(socket_timeout(fd, SO_SNDTIMEO), std::memory_order_relaxed);
   }
@@ -73,11 +109,27 @@ void note_new_socket(int fd, bool app_nonblock) noexcept {
   if (st == nullptr) return;
   st->recv_timeout_ns.store(0, std::memory_order_relaxed);
   st->send_timeout_ns.store(0, std::memory_order_relaxed);
+  st->file_id.store(0, std::memory_order_relaxed);
   st->flags.store(kKnown | kIsSocket | (app_nonblock ? kAppNonblock : 0u), std::memory_order_relaxed);
 }
 
+void note_accepted_socket(int listener, int fd, bool app_nonblock) noexcept {
+  note_new_socket(fd, app_nonblock);
+  FdState* from = fd_state_if_exists(listener);
+  bool untimed = from != nullptr && (from->flags.load(std::memory_order_relaxed) & kKnown) &&
+                 from->recv_timeout_ns.load(std::memory_order_relaxed) == 0 &&
+                 from->send_timeout_ns.load(std::memory_order_relaxed) == 0;
+  FdState* st = untimed ? nullptr : fd_state_if_exists(fd);
+  if (st == nullptr) return;
+  st->recv_timeout_ns.store(socket_timeout(fd, SO_RCVTIMEO), std::memory_order_relaxed);
+  st->send_timeout_ns.store(socket_timeout(fd, SO_SNDTIMEO), std::memory_order_relaxed);
+}
+
 void forget_fd(int fd) noexcept {
-  if (FdState* st = fd_state_if_exists(fd)) st->flags.store(0, std::memory_order_relaxed);
+  if (FdState* st = fd_state_if_exists(fd)) {
+    st->flags.store(0, std::memory_order_relaxed);
+    st->file_id.store(0, std::memory_order_relaxed);
+  }
 }
 
 void copy_fd(int from, int to) noexcept {
@@ -86,8 +138,15 @@ void copy_fd(int from, int to) noexcept {
   if (dst == nullptr) return;
   if (src == nullptr) {
     dst->flags.store(0, std::memory_order_relaxed);
+    dst->file_id.store(0, std::memory_order_relaxed);
     return;
   }
+  std::uint32_t id = src->file_id.load(std::memory_order_relaxed);
+  if (id == 0) {
+    id = g_last_file_id.fetch_add(1, std::memory_order_relaxed) + 1;
+    src->file_id.store(id, std::memory_order_relaxed);
+  }
+  dst->file_id.store(id, std::memory_order_relaxed);
   dst->recv_timeout_ns.store(src->recv_timeout_ns.load(std::memory_order_relaxed), std::memory_order_relaxed);
   dst->send_timeout_ns.store(src->send_timeout_ns.load(std::memory_order_relaxed), std::memory_order_relaxed);
   dst->flags.store(src->flags.load(std::memory_order_relaxed), std::memory_order_relaxed);
@@ -98,7 +157,7 @@ bool make_nonblocking(int fd, FdState& st) noexcept {
   int fl = FERN_REAL(fcntl)(fd, F_GETFL);
   if (fl < 0) return false;
   if (!(fl & O_NONBLOCK) && FERN_REAL(fcntl)(fd, F_SETFL, fl | O_NONBLOCK) < 0) return false;
-  st.flags.fetch_or(kHookNonblock, std::memory_order_relaxed);
+  set_file_flags(fd, kHookNonblock, 0);  // every dup is non-blocking underneath now
   return true;
 }
 
@@ -112,7 +171,19 @@ bool hook_nonblock_only(int fd) noexcept {
 Deadline timeout_deadline(int fd, bool write) noexcept {
   FdState* st = fd_state_if_exists(fd);
   std::int64_t ns = st ? (write ? st->send_timeout_ns : st->recv_timeout_ns).load(std::memory_order_relaxed) : 0;
-  return ns > 0 ? Deadline::at(Deadline::saturating_add(monotonic_now(), ns)) : Deadline::never();
+  if (ns == 0) return Deadline::never();
+  return Deadline::at(ns == kNoWait ? monotonic_now() : Deadline::saturating_add(monotonic_now(), ns));
+}
+
+bool copy_in(void* to, const void* from, std::size_t n) noexcept {
+  int caller_errno = errno;
+  iovec local{to, n};
+  iovec remote{const_cast<void*>(from), n};
+  ssize_t r = process_vm_readv(getpid(), &local, 1, &remote, 1, 0);
+  bool refused = r < 0 && errno != EFAULT;  // ENOSYS, EPERM (a seccomp filter)
+  errno = caller_errno;
+  if (refused) std::memcpy(to, from, n);
+  return refused || r == static_cast<ssize_t>(n);
 }
 
 int wait_blocking(int fd, short events, Deadline deadline) noexcept {

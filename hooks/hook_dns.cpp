@@ -7,6 +7,7 @@
 // a result nobody takes is freed with the job.
 #include <arpa/inet.h>
 
+#include <algorithm>
 #include <cstring>
 #include <memory>
 #include <optional>
@@ -104,14 +105,18 @@ int getaddrinfo(const char* node, const char* service, const addrinfo* hints, ad
 int gethostbyname_r(const char* name, hostent* ret, char* buf, size_t len, hostent** result, int* h_errnop) {
   if (cooperative_hub(fern::hooks::kDns) == nullptr || numeric_host(name))
     return FERN_REAL(gethostbyname_r)(name, ret, buf, len, result, h_errnop);
+  // The worker's buffer grows from 1 KiB only as far as libc asks (ERANGE),
+  // never past the caller's: what the caller gets is copied, not `len`.
   HostResult r = default_thread_pool().apply([n = std::string(name), len] {
     HostResult out;
-    out.data = std::make_shared<std::vector<char>>(len);
-    hostent* found = nullptr;
-    out.rc = FERN_REAL(gethostbyname_r)(n.c_str(), &out.entry, out.data->data(), len, &found, &out.herr);
-    out.err = errno;
-    out.found = found != nullptr;
-    return out;
+    for (std::size_t size = std::min<std::size_t>(len, 1024);; size = size > len / 4 ? len : size * 4) {
+      out.data = std::make_shared<std::vector<char>>(size);
+      hostent* found = nullptr;
+      out.rc = FERN_REAL(gethostbyname_r)(n.c_str(), &out.entry, out.data->data(), size, &found, &out.herr);
+      out.err = errno;
+      out.found = found != nullptr;
+      if (out.rc != ERANGE || size == len) return out;
+    }
   });
   errno = r.err;
   if (h_errnop) *h_errnop = r.herr;

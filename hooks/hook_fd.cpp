@@ -2,6 +2,8 @@
 // view of O_NONBLOCK, socket timeouts, and waking greenlets parked on an fd
 // that is closed.
 #include <cstdarg>
+#include <cstdint>
+#include <cstring>
 
 #include "fern/hooks/detail.h"
 #include "fern/io/wait.h"
@@ -29,16 +31,19 @@ bool keep_hook_nonblock(int fd, bool app_nonblock) noexcept {
   if (st == nullptr) return false;
   std::uint32_t f = st->flags.load(std::memory_order_relaxed);
   if (!(f & kKnown)) return false;
-  if (app_nonblock) st->flags.fetch_or(kAppNonblock, std::memory_order_relaxed);
-  else st->flags.fetch_and(~static_cast<std::uint32_t>(kAppNonblock), std::memory_order_relaxed);
+  set_file_flags(fd, app_nonblock ? kAppNonblock : 0u, app_nonblock ? 0u : kAppNonblock);
   return (f & kHookNonblock) != 0;
 }
 
-std::int64_t timeval_ns(const void* value, socklen_t len) noexcept {
-  if (value == nullptr || len < static_cast<socklen_t>(sizeof(timeval))) return -1;
-  const auto* tv = static_cast<const timeval*>(value);
-  if (tv->tv_sec < 0) return -1;
-  return static_cast<std::int64_t>(tv->tv_sec) * 1'000'000'000 + static_cast<std::int64_t>(tv->tv_usec) * 1000;
+// The timeout the kernel took (setsockopt succeeded), as FdState keeps it:
+// a negative one is a call that never waits (Linux stores it as 0 jiffies;
+// getsockopt shows 0), one past INT64_MAX ns never ends (none).
+std::int64_t timeval_ns(const void* value) noexcept {
+  timeval tv;
+  std::memcpy(&tv, value, sizeof tv);
+  if (tv.tv_sec < 0) return kNoWait;
+  if (tv.tv_sec >= INT64_MAX / 1'000'000'000 - 1) return 0;
+  return static_cast<std::int64_t>(tv.tv_sec) * 1'000'000'000 + static_cast<std::int64_t>(tv.tv_usec) * 1000;
 }
 
 }  // namespace
@@ -120,10 +125,10 @@ int dup3(int fd, int to, int flags) noexcept {
 
 int setsockopt(int fd, int level, int name, const void* value, socklen_t len) noexcept {
   int r = FERN_REAL(setsockopt)(fd, level, name, value, len);
-  if (r == 0 && level == SOL_SOCKET && (name == SO_RCVTIMEO || name == SO_SNDTIMEO)) {
-    std::int64_t ns = timeval_ns(value, len);
-    if (FdState* st = ns >= 0 ? classified(fd) : nullptr)
-      (name == SO_RCVTIMEO ? st->recv_timeout_ns : st->send_timeout_ns).store(ns, std::memory_order_relaxed);
+  // Accepted, so `value` held a whole timeval (the kernel refuses less).
+  if (r == 0 && level == SOL_SOCKET && (name == SO_RCVTIMEO || name == SO_SNDTIMEO) &&
+      len >= static_cast<socklen_t>(sizeof(timeval))) {
+    if (classified(fd) != nullptr) set_file_timeout(fd, name == SO_SNDTIMEO, timeval_ns(value));
   }
   return r;
 }

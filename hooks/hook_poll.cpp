@@ -13,6 +13,10 @@
 #include <signal.h>
 #include <sys/signalfd.h>
 
+#include <climits>
+#include <cstdlib>
+#include <cstring>
+#include <limits>
 #include <memory>
 #include <optional>
 #include <vector>
@@ -88,7 +92,7 @@ int park_poll(Hub& hub, pollfd* fds, nfds_t n, Deadline deadline, const sigset_t
   std::optional<PendingSignals> signals;
   for (;;) {
     int ready = poll_now(fds, n, sigmask);
-    if (ready > 0) errno = caller_errno;
+    if (ready >= 0) errno = caller_errno;
     if (ready != 0 || deadline.expired(monotonic_now())) return ready;
     if (!signals) signals.emplace(sigmask);
     Waiter waiter;
@@ -114,13 +118,14 @@ int park_poll(Hub& hub, pollfd* fds, nfds_t n, Deadline deadline, const sigset_t
         if (!(dirs & dir)) continue;
         PollWatch& w = watches[2 * i + (dir == kWritable)];
         w.waiter = &waiter;
-        Hub::Watch got;
+        // kAlwaysReady: a regular file (epoll refuses it), whose poll answer
+        // is constant: the poll above gave it, waking for it would spin.
+        Hub::Watch got = Hub::Watch::kAlwaysReady;
         try {
           got = hub.watch_fd(fds[i].fd, dir, &w);
         } catch (const std::system_error&) {
-          got = Hub::Watch::kAlwaysReady;  // closed since the poll above: it answers now
+          waiter.wake();  // closed since the poll above: it answers now
         }
-        if (got == Hub::Watch::kAlwaysReady) waiter.wake();
         if (got == Hub::Watch::kBusy) until = earlier(until, Deadline::at(monotonic_now() + kBusyRecheck));
       }
     }
@@ -140,25 +145,73 @@ Deadline deadline_after_ms(int timeout_ms) {
 }
 
 Deadline deadline_after(const timespec* ts) {
-  if (ts == nullptr) return Deadline::never();
+  if (ts == nullptr || ts->tv_sec > 1'000'000'000) return Deadline::never();  // past any real wait
   Nanos ns = static_cast<Nanos>(ts->tv_sec) * 1'000'000'000 + ts->tv_nsec;
-  if (ts->tv_sec > 1'000'000'000) return Deadline::never();  // past any real wait
   return Deadline::at(Deadline::saturating_add(monotonic_now(), ns));
 }
+
+// The caller's timeout copied into `to`; false when it cannot be read.
+template <class T>
+bool read_timeout(const T* from, T& to) {
+  return from == nullptr || copy_in(to, from);
+}
+bool is_zero(const timespec& ts) { return ts.tv_sec == 0 && ts.tv_nsec == 0; }
 
 bool valid_timespec(const timespec* ts) {
   return ts == nullptr || (ts->tv_sec >= 0 && ts->tv_nsec >= 0 && ts->tv_nsec < 1'000'000'000);
 }
 
+// fd_set bits past FD_SETSIZE (a caller's larger set), without FD_ISSET's
+// fortify check.
+using Mask = unsigned long;
+static_assert(sizeof(Mask) == sizeof(__fd_mask), "fd_set is an array of longs");
+constexpr int kMaskBits = CHAR_BIT * sizeof(Mask);
+bool has_fd(const std::vector<Mask>& set, int fd) {
+  return !set.empty() && (set[static_cast<std::size_t>(fd / kMaskBits)] >> (fd % kMaskBits)) & 1;
+}
+void add_fd(fd_set* set, int fd) { reinterpret_cast<Mask*>(set)[fd / kMaskBits] |= Mask{1} << (fd % kMaskBits); }
+void clear_fds(fd_set* set, int nfds) {
+  if (set) std::memset(set, 0, static_cast<std::size_t>((nfds + kMaskBits - 1) / kMaskBits) * sizeof(Mask));
+}
+
+// The kernel reads select's sets only up to the size of the fd table (no fd
+// is open past it; /proc's FDSize), however large nfds is. A table is never
+// smaller than one word of bits (NR_OPEN_DEFAULT).
+int select_limit(int nfds) {
+  if (nfds <= kMaskBits) return nfds;
+  int fd = ::open("/proc/self/status", O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return nfds;
+  char text[4096];
+  ssize_t n = FERN_REAL(read)(fd, text, sizeof text - 1);
+  FERN_REAL(close)(fd);
+  text[n > 0 ? n : 0] = '\0';
+  const char* at = std::strstr(text, "\nFDSize:");
+  long size = at ? std::strtol(at + 8, nullptr, 10) : 0;
+  return size > 0 && size < nfds ? static_cast<int>(size) : nfds;
+}
+
 // select on top of park_poll: the fd_sets become a pollfd list and back.
 int park_select(Hub& hub, int nfds, fd_set* r, fd_set* w, fd_set* e, Deadline deadline,
                 const sigset_t* sigmask = nullptr) {
+  nfds = select_limit(nfds);
+  // The sets as the kernel copies them (an unreadable one is EFAULT).
+  std::size_t words = static_cast<std::size_t>((nfds + kMaskBits - 1) / kMaskBits);
+  std::vector<Mask> in[3];
+  fd_set* sets[3] = {r, w, e};
+  for (int i = 0; i < 3; ++i) {
+    if (sets[i] == nullptr) continue;
+    in[i].resize(words);
+    if (!copy_in(in[i].data(), sets[i], words * sizeof(Mask))) {
+      errno = EFAULT;
+      return -1;
+    }
+  }
   std::vector<pollfd> fds;
   for (int fd = 0; fd < nfds; ++fd) {
     short events = 0;
-    if (r && FD_ISSET(fd, r)) events |= POLLIN;
-    if (w && FD_ISSET(fd, w)) events |= POLLOUT;
-    if (e && FD_ISSET(fd, e)) events |= POLLPRI;
+    if (has_fd(in[0], fd)) events |= POLLIN;
+    if (has_fd(in[1], fd)) events |= POLLOUT;
+    if (has_fd(in[2], fd)) events |= POLLPRI;
     if (events) fds.push_back(pollfd{fd, events, 0});
   }
   int caller_errno = errno;
@@ -171,16 +224,50 @@ int park_select(Hub& hub, int nfds, fd_set* r, fd_set* w, fd_set* e, Deadline de
       return -1;
     }
   }
-  if (r) FD_ZERO(r);
-  if (w) FD_ZERO(w);
-  if (e) FD_ZERO(e);
+  for (fd_set* set : sets) clear_fds(set, nfds);
   int count = 0;
   for (const pollfd& p : fds) {
-    if ((p.events & POLLIN) && (p.revents & (POLLIN | POLLHUP | POLLERR))) FD_SET(p.fd, r), ++count;
-    if ((p.events & POLLOUT) && (p.revents & (POLLOUT | POLLERR))) FD_SET(p.fd, w), ++count;
-    if ((p.events & POLLPRI) && (p.revents & POLLPRI)) FD_SET(p.fd, e), ++count;
+    if ((p.events & POLLIN) && (p.revents & (POLLIN | POLLHUP | POLLERR))) add_fd(r, p.fd), ++count;
+    if ((p.events & POLLOUT) && (p.revents & (POLLOUT | POLLERR))) add_fd(w, p.fd), ++count;
+    if ((p.events & POLLPRI) && (p.revents & POLLPRI)) add_fd(e, p.fd), ++count;
   }
   return count;
+}
+
+// select's timeval as Linux takes it (glibc's normalisation): microseconds
+// past a second carried into the seconds (saturating); a negative part is
+// EINVAL (false).
+bool select_timeout(const timeval& tv, timespec& ts) {
+  if (tv.tv_sec < 0 || tv.tv_usec < 0) return false;
+  time_t carry = static_cast<time_t>(tv.tv_usec / 1'000'000);
+  if (carry > std::numeric_limits<time_t>::max() - tv.tv_sec) {
+    ts = {std::numeric_limits<time_t>::max(), 999'999'999};
+  } else {
+    ts = {tv.tv_sec + carry, static_cast<long>(tv.tv_usec % 1'000'000) * 1000};
+  }
+  return true;
+}
+
+// What select writes back: its end (the start plus the timeout, saturating
+// as the kernel's timespec64_add_safe) less the time now, never negative.
+timeval time_left(const timespec& ts, Nanos start) {
+  constexpr Nanos kSecond = 1'000'000'000;
+  constexpr time_t kMax = std::numeric_limits<time_t>::max();
+  time_t end_s = static_cast<time_t>(start / kSecond);
+  long end_ns = static_cast<long>(start % kSecond) + ts.tv_nsec;
+  if (ts.tv_sec > kMax - end_s - 1) {
+    end_s = kMax;
+    end_ns = 0;
+  } else {
+    end_s += ts.tv_sec + end_ns / kSecond;
+    end_ns %= kSecond;
+  }
+  Nanos now = monotonic_now();
+  time_t left_s = end_s - static_cast<time_t>(now / kSecond);
+  long left_ns = end_ns - static_cast<long>(now % kSecond);
+  if (left_ns < 0) --left_s, left_ns += kSecond;
+  if (left_s < 0) return timeval{0, 0};
+  return timeval{left_s, static_cast<suseconds_t>(left_ns / 1000)};
 }
 
 }  // namespace
@@ -198,52 +285,54 @@ int poll(pollfd* fds, nfds_t n, int timeout_ms) {
 }
 
 int ppoll(pollfd* fds, nfds_t n, const timespec* timeout, const sigset_t* sigmask) {
-  bool zero = timeout && timeout->tv_sec == 0 && timeout->tv_nsec == 0;
-  Hub* hub = zero ? nullptr : cooperative_hub(fern::hooks::kSelect);
-  if (hub == nullptr) return FERN_REAL(ppoll)(fds, n, timeout, sigmask);
-  if (!valid_timespec(timeout) || n > static_cast<nfds_t>(INT32_MAX / 2)) {
+  Hub* hub = cooperative_hub(fern::hooks::kSelect);
+  timespec ts{};
+  // An unreadable timeout: the kernel's EFAULT, at once.
+  if (hub == nullptr || !read_timeout(timeout, ts) || (timeout && is_zero(ts)))
+    return FERN_REAL(ppoll)(fds, n, timeout, sigmask);
+  if (!valid_timespec(timeout ? &ts : nullptr) || n > static_cast<nfds_t>(INT32_MAX / 2)) {
     errno = EINVAL;
     return -1;
   }
-  return park_poll(*hub, fds, n, deadline_after(timeout), sigmask);
+  return park_poll(*hub, fds, n, deadline_after(timeout ? &ts : nullptr), sigmask);
 }
 
 int select(int nfds, fd_set* r, fd_set* w, fd_set* e, timeval* timeout) {
-  bool zero = timeout && timeout->tv_sec == 0 && timeout->tv_usec == 0;
-  Hub* hub = zero ? nullptr : cooperative_hub(fern::hooks::kSelect);
-  if (hub == nullptr) return FERN_REAL(select)(nfds, r, w, e, timeout);
-  if (nfds < 0 || nfds > FD_SETSIZE || (timeout && (timeout->tv_sec < 0 || timeout->tv_usec < 0 ||
-                                                    timeout->tv_usec >= 1'000'000))) {
+  Hub* hub = cooperative_hub(fern::hooks::kSelect);
+  timeval tv{};
+  if (hub == nullptr || !read_timeout(timeout, tv) || (timeout && tv.tv_sec == 0 && tv.tv_usec == 0))
+    return FERN_REAL(select)(nfds, r, w, e, timeout);
+  timespec ts{};
+  if (nfds < 0 || (timeout && !select_timeout(tv, ts))) {
     errno = EINVAL;
     return -1;
   }
-  timespec ts{};
-  if (timeout) ts = {timeout->tv_sec, static_cast<long>(timeout->tv_usec) * 1000};
-  Deadline deadline = deadline_after(timeout ? &ts : nullptr);
-  int r_count = park_select(*hub, nfds, r, w, e, deadline);
-  if (timeout) {
-    // Linux writes back the time not slept.
-    Nanos left = deadline.remaining(monotonic_now());
-    timeout->tv_sec = static_cast<time_t>(left / 1'000'000'000);
-    timeout->tv_usec = static_cast<suseconds_t>((left % 1'000'000'000) / 1000);
-  }
+  Nanos start = monotonic_now();
+  int r_count = park_select(*hub, nfds, r, w, e, deadline_after(timeout ? &ts : nullptr));
+  if (timeout) *timeout = time_left(ts, start);  // Linux writes back the time not slept
   return r_count;
 }
 
 int pselect(int nfds, fd_set* r, fd_set* w, fd_set* e, const timespec* timeout, const sigset_t* sigmask) {
-  bool zero = timeout && timeout->tv_sec == 0 && timeout->tv_nsec == 0;
-  Hub* hub = zero ? nullptr : cooperative_hub(fern::hooks::kSelect);
-  if (hub == nullptr) return FERN_REAL(pselect)(nfds, r, w, e, timeout, sigmask);
-  if (nfds < 0 || nfds > FD_SETSIZE || !valid_timespec(timeout)) {
+  Hub* hub = cooperative_hub(fern::hooks::kSelect);
+  timespec ts{};
+  if (hub == nullptr || !read_timeout(timeout, ts) || (timeout && is_zero(ts)))
+    return FERN_REAL(pselect)(nfds, r, w, e, timeout, sigmask);
+  if (nfds < 0 || !valid_timespec(timeout ? &ts : nullptr)) {
     errno = EINVAL;
     return -1;
   }
-  return park_select(*hub, nfds, r, w, e, deadline_after(timeout), sigmask);
+  return park_select(*hub, nfds, r, w, e, deadline_after(timeout ? &ts : nullptr), sigmask);
 }
 
 int __poll_chk(pollfd* fds, nfds_t n, int timeout_ms, size_t fdslen) {
   if (fdslen / sizeof *fds < n) __chk_fail();
   return poll(fds, n, timeout_ms);
+}
+
+int __ppoll_chk(pollfd* fds, nfds_t n, const timespec* timeout, const sigset_t* sigmask, size_t fdslen) {
+  if (fdslen / sizeof *fds < n) __chk_fail();
+  return ppoll(fds, n, timeout, sigmask);
 }
 
 }  // extern "C"

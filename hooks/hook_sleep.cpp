@@ -46,11 +46,13 @@ int usleep(useconds_t us) {
 
 int nanosleep(const timespec* req, timespec* rem) {
   if (cooperative_hub(fern::hooks::kTime) == nullptr || req == nullptr) return FERN_REAL(nanosleep)(req, rem);
-  if (!valid(req)) {
-    errno = EINVAL;
+  timespec ts{};
+  bool readable = copy_in(ts, req);
+  if (!readable || !valid(&ts)) {
+    errno = readable ? EINVAL : EFAULT;
     return -1;
   }
-  sleep_nanos(to_nanos(*req));
+  sleep_nanos(to_nanos(ts));
   return 0;
 }
 
@@ -60,8 +62,10 @@ int clock_nanosleep(clockid_t clock, int flags, const timespec* req, timespec* r
                      clock == CLOCK_TAI;
   if (!known_clock || req == nullptr || cooperative_hub(fern::hooks::kTime) == nullptr)
     return FERN_REAL(clock_nanosleep)(clock, flags, req, rem);
-  if (!valid(req)) return EINVAL;
-  std::int64_t ns = to_nanos(*req);
+  timespec ts{};
+  if (!copy_in(ts, req)) return EFAULT;
+  if (!valid(&ts)) return EINVAL;
+  std::int64_t ns = to_nanos(ts);
   if (flags & TIMER_ABSTIME) {
     // The hub's timers are monotonic: the absolute time becomes a duration
     // now (a later change of the realtime clock is not followed).

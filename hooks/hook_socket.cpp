@@ -2,12 +2,17 @@
 // errno instead of exceptions): try the non-blocking syscall; on EAGAIN park
 // until the fd is ready or the socket's SO_RCVTIMEO / SO_SNDTIMEO deadline,
 // taken at the call's first wait, passes; retry.
+#include <algorithm>
 #include <climits>
 #include <cstdint>
 #include <vector>
 
+#include "fern/core/task.h"
 #include "fern/hooks/detail.h"
 
+using fern::Deadline;
+using fern::Nanos;
+using fern::monotonic_now;
 using namespace fern::hooks::detail;
 
 namespace {
@@ -17,8 +22,10 @@ namespace {
 // blocking call would have, with the socket's own timeout.
 template <class Call>
 ssize_t libc_io(int fd, bool write, Call& call, CallDeadline& until) {
-  for (;;) {
+  int caller_errno = errno;  // a success after a wait leaves errno as libc's would
+  for (bool waited = false;; waited = true) {
     ssize_t r = call();
+    if (r >= 0 && waited) errno = caller_errno;
     if (r >= 0 || !would_block(errno) || !hook_nonblock_only(fd)) return r;
     int n = wait_blocking(fd, write ? POLLOUT : POLLIN, until.get());
     if (n == 0) errno = EAGAIN;
@@ -41,9 +48,10 @@ ssize_t libc_io(int fd, bool write, Call& call, CallDeadline& until) {
 // hook splits: a send's rest, a MSG_WAITALL receive's rest).
 template <class Call>
 [[gnu::always_inline]] inline ssize_t blocking_io(int fd, bool write, int flags, Call&& call, CallDeadline& until) {
-  FdState* st = nullptr;
-  // MSG_DONTWAIT asks this one call not to block: libc's answer.
-  if (!(flags & MSG_DONTWAIT) && cooperative_hub(fern::hooks::kSocket) != nullptr) st = parkable(fd);
+  // MSG_DONTWAIT asks this one call not to block: the kernel's answer, from
+  // any caller (never libc_io's wait, though the fd is non-blocking underneath).
+  if (flags & MSG_DONTWAIT) return call();
+  FdState* st = cooperative_hub(fern::hooks::kSocket) != nullptr ? parkable(fd) : nullptr;
   if (st == nullptr) return libc_io(fd, write, call, until);
   int caller_errno = errno;  // a call that succeeds after a park leaves errno as libc's would
   for (;;) {
@@ -105,16 +113,19 @@ ssize_t receive_all(int fd, size_t n, int flags, RecvAt recv_at) {
 // timeout or error ends it: then with the count sent so far). Non-blocking
 // underneath, the kernel takes what fits: for a caller that expects to
 // block, the hook sends the rest under the call's one deadline.
-// send_at(offset) sends from byte `offset`.
+// send_at(offset, more) sends from byte `offset`, adding the flags `more`:
+// MSG_NOSIGNAL for every part after the first, since the kernel raises
+// SIGPIPE only for a call that sent nothing (the blocking call returns its
+// count and the next one gets the signal).
 template <class SendAt>
 ssize_t send_all(int fd, int flags, size_t n, SendAt send_at) {
   CallDeadline until(fd, true);
-  ssize_t r = blocking_io(fd, true, flags, [&] { return send_at(0); }, until);
+  ssize_t r = blocking_io(fd, true, flags, [&] { return send_at(0, 0); }, until);
   if (r < 0 || static_cast<size_t>(r) >= n || (flags & MSG_DONTWAIT) || !hook_nonblock_only(fd)) return r;
   int caller_errno = errno;
   size_t sent = static_cast<size_t>(r);
   while (sent < n) {
-    r = blocking_io(fd, true, flags, [&] { return send_at(sent); }, until);
+    r = blocking_io(fd, true, flags, [&] { return send_at(sent, MSG_NOSIGNAL); }, until);
     if (r <= 0) break;
     sent += static_cast<size_t>(r);
   }
@@ -144,22 +155,84 @@ std::vector<iovec> iov_from(const iovec* iov, std::size_t count, size_t offset) 
   return rest;
 }
 
-// connect's completion: SO_ERROR once writable.
-int connect_result(int fd) noexcept {
-  int err = 0;
-  socklen_t len = sizeof err;
-  if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0) return -1;
-  if (err != 0) {
-    errno = err;
-    return -1;
+// The rest of a partial sendmsg (or writev: `msg` holds only its iovecs),
+// from byte `at` on, without the control data (sent with the first part,
+// as the kernel does).
+ssize_t sendmsg_from(int fd, const msghdr& msg, size_t at, int flags) {
+  std::vector<iovec> rest = iov_from(msg.msg_iov, msg.msg_iovlen, at);
+  msghdr more = msg;
+  more.msg_iov = rest.data();
+  more.msg_iovlen = rest.size();
+  more.msg_control = nullptr;
+  more.msg_controllen = 0;
+  return FERN_REAL(sendmsg)(fd, &more, flags);
+}
+
+// A blocking connect's waits: for the attempt in progress to end (pause 0:
+// writable), or `pause` long. 0: connect again; EAGAIN: the deadline passed;
+// else an errno. A greenlet parks; elsewhere the thread waits, as libc's would.
+int connect_wait(int fd, bool parks, Nanos pause, Deadline deadline) {
+  if (pause == 0) {
+    if (parks) return park_on_fd(fd, true, deadline);
+    int n = wait_blocking(fd, POLLOUT, deadline);
+    return n > 0 ? 0 : n == 0 ? EAGAIN : errno;
+  }
+  Nanos now = monotonic_now();
+  if (deadline.expired(now)) return EAGAIN;
+  Deadline until = earlier(deadline, Deadline::at(now + pause));
+  if (parks) {
+    fern::sleep_until(until);
+  } else {
+    Nanos ns = until.remaining(now);
+    timespec ts{static_cast<time_t>(ns / 1'000'000'000), static_cast<long>(ns % 1'000'000'000)};
+    while (FERN_REAL(nanosleep)(&ts, &ts) < 0 && errno == EINTR) {
+    }
   }
   return 0;
+}
+
+// A full AF_UNIX backlog has no readiness to wait for (the kernel's blocking
+// connect sleeps on the listener): the connect is tried again after a pause
+// that doubles up to kMaxConnectPause.
+constexpr Nanos kFirstConnectPause = 1'000'000;
+constexpr Nanos kMaxConnectPause = 16'000'000;
+
+// A blocking connect on a socket that is non-blocking underneath: connect
+// again until the kernel answers, as its blocking connect does, waiting for
+// writability between tries (EINPROGRESS, EALREADY) or pausing while an
+// AF_UNIX listener's backlog is full (EAGAIN). Connecting again, not reading
+// SO_ERROR, moves the socket on as the blocking call would: connected (a
+// later connect is EISCONN) or failed and unconnected (a later connect tries
+// anew). Past SO_SNDTIMEO: the first try's errno (EINPROGRESS, EALREADY or
+// EAGAIN), as Linux's blocking connect gives.
+int connect_until_done(int fd, const sockaddr* addr, socklen_t len, bool parks) {
+  int caller_errno = errno;
+  CallDeadline until(fd, true);
+  int first_err = 0;
+  Nanos pause = kFirstConnectPause;
+  for (;;) {
+    if (FERN_REAL(connect)(fd, addr, len) == 0) {
+      errno = caller_errno;
+      return 0;
+    }
+    int err = errno;
+    bool in_progress = err == EINPROGRESS || err == EALREADY;
+    bool backlog_full = err == EAGAIN && addr != nullptr && addr->sa_family == AF_UNIX;
+    if (!in_progress && !backlog_full) return -1;
+    if (first_err == 0) first_err = err;
+    int waited = connect_wait(fd, parks, in_progress ? 0 : pause, until.get());
+    if (backlog_full) pause = std::min(2 * pause, kMaxConnectPause);
+    if (waited != 0) {
+      errno = waited == EAGAIN ? first_err : waited;
+      return -1;
+    }
+  }
 }
 
 int accept_common(int fd, sockaddr* addr, socklen_t* len, int flags) {
   auto call = [&]() -> ssize_t { return FERN_REAL(accept4)(fd, addr, len, flags); };
   int r = static_cast<int>(blocking_call(fd, false, 0, call));
-  if (r >= 0) note_new_socket(r, (flags & SOCK_NONBLOCK) != 0);
+  if (r >= 0) note_accepted_socket(fd, r, (flags & SOCK_NONBLOCK) != 0);
   return r;
 }
 
@@ -184,22 +257,8 @@ int socketpair(int domain, int type, int protocol, int sv[2]) noexcept {
 
 int connect(int fd, const sockaddr* addr, socklen_t len) {
   FdState* st = cooperative_hub(fern::hooks::kSocket) != nullptr ? parkable(fd) : nullptr;
-  int r = FERN_REAL(connect)(fd, addr, len);
-  if (r == 0 || errno != EINPROGRESS) return r;
-  if (st == nullptr) {
-    if (!hook_nonblock_only(fd)) return r;
-    // A blocking connect on an fd the hooks made non-blocking: wait here.
-    int n = wait_blocking(fd, POLLOUT, CallDeadline(fd, true).get());
-    if (n == 0) errno = EINPROGRESS;  // Linux's blocking connect past SO_SNDTIMEO
-    return n <= 0 ? -1 : connect_result(fd);
-  }
-  int caller_errno = errno;
-  if (int err = park_on_fd(fd, true, CallDeadline(fd, true).get())) {
-    errno = err == EAGAIN ? EINPROGRESS : err;
-    return -1;
-  }
-  errno = caller_errno;
-  return connect_result(fd);
+  if (st == nullptr && !hook_nonblock_only(fd)) return FERN_REAL(connect)(fd, addr, len);
+  return connect_until_done(fd, addr, len, st != nullptr);
 }
 
 int accept(int fd, sockaddr* addr, socklen_t* len) { return accept_common(fd, addr, len, 0); }
@@ -251,43 +310,41 @@ ssize_t recvmsg(int fd, msghdr* msg, int flags) {
   });
 }
 
+// The rest of a partial write goes by send(2), for its MSG_NOSIGNAL (only a
+// socket's write is ever finished in parts).
 ssize_t write(int fd, const void* buf, size_t n) {
   const char* p = static_cast<const char*>(buf);
-  return send_all(fd, 0, n, [&](size_t at) { return FERN_REAL(write)(fd, p + at, n - at); });
+  return send_all(fd, 0, n, [&](size_t at, int more) {
+    return at == 0 ? FERN_REAL(write)(fd, p, n) : FERN_REAL(send)(fd, p + at, n - at, more);
+  });
 }
 
 ssize_t writev(int fd, const iovec* iov, int count) {
   size_t n = count < 0 ? 0 : iov_bytes(iov, static_cast<std::size_t>(count));
-  return send_all(fd, 0, n, [&](size_t at) {
+  return send_all(fd, 0, n, [&](size_t at, int more) {
     if (at == 0) return FERN_REAL(writev)(fd, iov, count);
-    std::vector<iovec> rest = iov_from(iov, static_cast<std::size_t>(count), at);
-    return FERN_REAL(writev)(fd, rest.data(), static_cast<int>(rest.size()));
+    msghdr msg{};
+    msg.msg_iov = const_cast<iovec*>(iov);
+    msg.msg_iovlen = static_cast<std::size_t>(count);
+    return sendmsg_from(fd, msg, at, more);
   });
 }
 
 ssize_t send(int fd, const void* buf, size_t n, int flags) {
   const char* p = static_cast<const char*>(buf);
-  return send_all(fd, flags, n, [&](size_t at) { return FERN_REAL(send)(fd, p + at, n - at, flags); });
+  return send_all(fd, flags, n, [&](size_t at, int more) { return FERN_REAL(send)(fd, p + at, n - at, flags | more); });
 }
 
 ssize_t sendto(int fd, const void* buf, size_t n, int flags, const sockaddr* to, socklen_t len) {
   const char* p = static_cast<const char*>(buf);
-  return send_all(fd, flags, n, [&](size_t at) { return FERN_REAL(sendto)(fd, p + at, n - at, flags, to, len); });
+  return send_all(fd, flags, n,
+                  [&](size_t at, int more) { return FERN_REAL(sendto)(fd, p + at, n - at, flags | more, to, len); });
 }
 
-// The rest of a partial sendmsg goes without its control data (sent with
-// the first part, as the kernel does).
 ssize_t sendmsg(int fd, const msghdr* msg, int flags) {
   size_t n = msg ? iov_bytes(msg->msg_iov, msg->msg_iovlen) : 0;
-  return send_all(fd, flags, n, [&](size_t at) {
-    if (at == 0) return FERN_REAL(sendmsg)(fd, msg, flags);
-    std::vector<iovec> rest = iov_from(msg->msg_iov, msg->msg_iovlen, at);
-    msghdr more = *msg;
-    more.msg_iov = rest.data();
-    more.msg_iovlen = rest.size();
-    more.msg_control = nullptr;
-    more.msg_controllen = 0;
-    return FERN_REAL(sendmsg)(fd, &more, flags);
+  return send_all(fd, flags, n, [&](size_t at, int more) {
+    return at == 0 ? FERN_REAL(sendmsg)(fd, msg, flags) : sendmsg_from(fd, *msg, at, flags | more);
   });
 }
 

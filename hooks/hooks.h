@@ -25,22 +25,50 @@
 // Always interposed, patched or not (bookkeeping, never blocking): close
 // (wakes greenlets waiting on the fd with EBADF, as fern::close), fcntl and
 // ioctl(FIONBIO) (keep the application's own O_NONBLOCK view), dup/dup2/dup3
-// and setsockopt (SO_RCVTIMEO/SO_SNDTIMEO).
+// and setsockopt (SO_RCVTIMEO/SO_SNDTIMEO). Like the kernel, they keep
+// O_NONBLOCK and the timeouts per open file: every dup of it shares them.
 //
 // The rule for every hooked blocking call: from a greenlet that is not the
 // hub, on a thread that has a hub, on a socket the application has not made
-// non-blocking itself, a call that would block parks only that greenlet on
-// the hub (fern's wait_read / wait_write with one Deadline per call from
-// SO_RCVTIMEO / SO_SNDTIMEO, as the kernel counts them); ppoll and pselect
-// with a signal mask park too, the mask applied by the kernel's ppoll at
-// every check (a pending signal it lets in ends the call with EINTR, the
-// thread's own mask is never changed); everywhere else (in the hub, on a thread without a hub, on
-// a regular file, pipe or terminal) it is libc's call. Results and errno are
+// non-blocking itself, a call that would block parks only that greenlet on the
+// hub (fern's wait_read / wait_write with one Deadline per call from
+// SO_RCVTIMEO / SO_SNDTIMEO, as the kernel counts and, for an accepted TCP
+// socket, copies them from the listener); ppoll and pselect with a signal mask
+// park too, the mask applied by the kernel's ppoll at every check (a pending
+// signal it lets in ends the call with EINTR, the thread's own mask is never
+// changed); everywhere else (in the hub, on a thread without a hub, on a
+// regular file, pipe or terminal) it is libc's call. Results and errno are
 // what libc gives: a timeout is -1/EAGAIN (connect: EINPROGRESS), a socket
-// closed under a parked call is -1/EBADF. A parked call can be interrupted
-// by fern (Timeout, kill): the exception propagates through the caller, as
-// in gevent; a second greenlet waiting on the same socket in the same
-// direction gets ConcurrentObjectUseError (IO-2).
+// closed under a parked call is -1/EBADF, a MSG_DONTWAIT call never waits
+// (from any caller), a timeout or fd_set the kernel could not read is EFAULT
+// (the hooks copy them in with process_vm_readv), a blocking send the hooks
+// finish in parts returns the count sent when the peer goes, without SIGPIPE
+// (the kernel signals only a call that sent nothing), a connect leaves the
+// socket as the kernel's blocking one does (a second connect: EISCONN, or a
+// new try after a failure); a connect to a full AF_UNIX backlog has no
+// readiness to wait for: it is tried again every 1 to 16 ms (doubling) until
+// accepted. A parked call can be interrupted by fern (Timeout, kill): the
+// exception propagates through the caller, as in gevent; a second greenlet
+// waiting on the same socket in the same direction gets
+// ConcurrentObjectUseError (IO-2).
+//
+// Signals: a handler runs while a greenlet is parked in a hooked call (the
+// hub's wait is interrupted for it), but the parked call goes on: it is not
+// ended with EINTR, SA_RESTART or not, as gevent's waits are not (ppoll and
+// pselect with a mask, above, are the exception). To leave a blocking call
+// on a signal, end it from fern's side: a Timeout, kill, or fern's
+// signal_handler (io/signal.h), which runs in a greenlet. Where a call is
+// libc's (no hub, the hub itself) a handler gives EINTR as usual.
+//
+// Limits (core's, not the hooks'): the hub keeps an fd's poller interest
+// after a wait (no epoll_ctl per call) and forgets it on the hooked close;
+// an fd closed where the hooks do not see it (fclose, or a raw
+// syscall(SYS_close), or close in another thread while this thread's hub
+// holds the interest) can leave that interest behind, so a new fd with the
+// same number may not wake its waiter. The hooks' O_NONBLOCK is hidden from
+// the application's fcntl, not from the kernel: stdio on a socket a
+// greenlet used (fdopen + fgets from libc's side) sees EAGAIN, and a child
+// that inherits the socket (exec) inherits the non-blocking open file.
 #include <string>
 #include <vector>
 

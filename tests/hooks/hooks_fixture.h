@@ -5,6 +5,15 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <cerrno>
+#include <chrono>
+#include <cstring>
+#include <ostream>
+#include <condition_variable>
+#include <functional>
+#include <mutex>
+#include <thread>
+
 #include "fern/hooks/hooks.h"
 #include "io/io_fixture.h"
 
@@ -56,6 +65,51 @@ struct LoopbackSocket {
   sockaddr* address() { return reinterpret_cast<sockaddr*>(&addr); }
   LoopbackSocket(const LoopbackSocket&) = delete;
   LoopbackSocket& operator=(const LoopbackSocket&) = delete;
+};
+
+// A call's result and the errno it left (cleared before the call), to
+// compare with libc's in one EXPECT_EQ.
+struct Outcome {
+  long r = -2;
+  int err = 0;
+  bool operator==(const Outcome& o) const { return r == o.r && err == o.err; }
+};
+inline std::ostream& operator<<(std::ostream& os, const Outcome& o) {
+  return os << o.r << " errno " << o.err << " (" << std::strerror(o.err) << ")";
+}
+template <class Call>
+Outcome outcome(Call&& call) {
+  errno = 0;
+  long r = static_cast<long>(call());
+  return Outcome{r, errno};
+}
+
+// Keeps a test that a bug would block for good bounded: unless the scope
+// ends within `bound`, its thread runs `rescue` (it writes what the blocked
+// call waits for, say), so the test fails on a wrong value instead of hanging.
+class Rescuer {
+ public:
+  explicit Rescuer(std::function<void()> rescue, std::chrono::milliseconds bound = std::chrono::seconds(5))
+      : thread_([this, rescue = std::move(rescue), bound] {
+          std::unique_lock<std::mutex> lock(mutex_);
+          if (!cv_.wait_for(lock, bound, [this] { return done_; })) rescue();
+        }) {}
+  ~Rescuer() {
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      done_ = true;
+    }
+    cv_.notify_one();
+    thread_.join();
+  }
+  Rescuer(const Rescuer&) = delete;
+  Rescuer& operator=(const Rescuer&) = delete;
+
+ private:
+  std::mutex mutex_;
+  std::condition_variable cv_;
+  bool done_ = false;
+  std::thread thread_;  // last: starts once the rest is constructed
 };
 
 inline double seconds_since(Nanos start) { return static_cast<double>(monotonic_now() - start) / 1e9; }

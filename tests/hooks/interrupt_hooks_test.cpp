@@ -140,14 +140,21 @@ TEST_F(InterruptHooks, FortifiedEntryPointsAreHookedToo) {
     EXPECT_EQ(__recvfrom_chk(p.fd[0], buf, 1, sizeof buf, 0, nullptr, nullptr), 1);
     pollfd fds[1] = {{p.fd[0], POLLIN, 0}};
     EXPECT_EQ(__poll_chk(fds, 1, 10, sizeof fds), 0);
+    auto late_writer = spawn([&] {
+      log.push_back("writing again");
+      EXPECT_EQ(write(p.fd[1], "d", 1), 1);
+    });
+    const timespec bound{5, 0};  // the late writer comes first unless ppoll blocks the thread
+    EXPECT_EQ(__ppoll_chk(fds, 1, &bound, nullptr, sizeof fds), 1);
     log.push_back("done");
+    late_writer.join();
   });
   auto writer = spawn([&] {
     log.push_back("writing");
     EXPECT_EQ(write(p.fd[1], "abc", 3), 3);
   });
   fern::joinall(reader, writer);
-  EXPECT_EQ(log, (Vec{"reading", "writing", "done"}));
+  EXPECT_EQ(log, (Vec{"reading", "writing", "writing again", "done"}));
 }
 
 TEST(InterruptHooksDeathTest, AFortifiedReadPastItsBufferAborts) {

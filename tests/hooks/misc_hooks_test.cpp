@@ -82,6 +82,19 @@ TEST_F(MiscHooks, GethostbynameParks) {
   g.join();
 }
 
+// The worker's buffer is what the result needs, not the length the caller
+// gives: a huge one is fine (libc writes only what it uses).
+TEST_F(MiscHooks, GethostbynameRWithAHugeBufferLengthAllocatesWhatTheResultNeeds) {
+  hostent entry;
+  std::vector<char> buf(4096);
+  hostent* result = nullptr;
+  int herr = 0;
+  const std::size_t huge = std::size_t{1} << 40;
+  EXPECT_EQ(spawn([&] { return gethostbyname_r("localhost", &entry, buf.data(), huge, &result, &herr); }).get(), 0);
+  ASSERT_EQ(result, &entry);
+  EXPECT_EQ(std::memcmp(entry.h_addr_list[0], "\x7f\0\0\x01", 4), 0);
+}
+
 // The lookup owns what it reads and writes: a resolving greenlet killed
 // meanwhile leaves a worker that touches none of its memory.
 TEST_F(MiscHooks, AResolvingGreenletCanBeKilled) {

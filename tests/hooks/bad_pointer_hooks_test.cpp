@@ -1,0 +1,44 @@
+// Memory the caller passes that cannot be read is libc's EFAULT (the kernel
+// copies it in), never a crash in the hook that reads it first.
+#include <sys/select.h>
+#include <time.h>
+
+#include <cerrno>
+#include <cstdint>
+#include <vector>
+
+#include "fern/core/task.h"
+#include "hooks/hooks_fixture.h"
+
+namespace {
+
+using fern::spawn;
+using namespace fern::testing;
+using BadPointerHooks = HooksTest;
+
+// An address in the never-mapped first page, hidden from the compiler's
+// access checks.
+template <class T>
+T* unmapped() {
+  volatile std::uintptr_t at = 8;
+  return reinterpret_cast<T*>(at);
+}
+
+std::vector<Outcome> bad_pointer_calls() {
+  timeval tv{0, 1000};
+  return {
+      outcome([] { return nanosleep(unmapped<timespec>(), nullptr); }),
+      Outcome{clock_nanosleep(CLOCK_MONOTONIC, 0, unmapped<timespec>(), nullptr), 0},
+      outcome([&] { return select(3, unmapped<fd_set>(), nullptr, nullptr, &tv); }),
+  };
+}
+
+TEST_F(BadPointerHooks, UnreadableArgumentsAreEfaultAsInLibc) {
+  fern::hooks::unpatch(fern::hooks::kAll);
+  std::vector<Outcome> libc = bad_pointer_calls();
+  fern::hooks::patch_all();
+  EXPECT_EQ(libc, (std::vector<Outcome>{{-1, EFAULT}, {EFAULT, 0}, {-1, EFAULT}}));
+  EXPECT_EQ(spawn(bad_pointer_calls).get(), libc);
+}
+
+}  // namespace

@@ -64,8 +64,10 @@
 // after a wait (no epoll_ctl per call) and forgets it on the hooked close;
 // an fd closed where the hooks do not see it (fclose, or a raw
 // syscall(SYS_close), or close in another thread while this thread's hub
-// holds the interest) can leave that interest behind, so a new fd with the
-// same number may not wake its waiter. The hooks' O_NONBLOCK is hidden from
+// holds the interest) can leave that interest behind, which the kernel has
+// forgotten: a new fd with the same number then wakes its waiter only at the
+// idle loop's next revalidation (once a second), which registers it again;
+// a fork child drops such fds. The hooks' O_NONBLOCK is hidden from
 // the application's fcntl, not from the kernel: stdio on a socket a
 // greenlet used (fdopen + fgets from libc's side) sees EAGAIN, and a child
 // that inherits the socket (exec) inherits the non-blocking open file.

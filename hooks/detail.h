@@ -187,7 +187,7 @@ bool hook_nonblock_only(int fd) noexcept;
 // Copies n bytes of the caller's memory as the kernel's copy_from_user
 // does: false (the call's EFAULT) when they cannot be read, without
 // touching them (process_vm_readv on this process; where that is refused,
-// a plain copy). errno is left alone.
+// through a pipe, or a plain copy past PIPE_BUF). errno is left alone.
 bool copy_in(void* to, const void* from, std::size_t n) noexcept;
 template <class T>
 bool copy_in(T& to, const T* from) noexcept {

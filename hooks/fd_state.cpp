@@ -2,6 +2,7 @@
 // and never freed (a process uses few fd numbers; a page is 96 KiB), so a
 // state pointer stays valid for the life of the process.
 #include <dlfcn.h>
+#include <limits.h>
 #include <sys/stat.h>
 
 #include <cstdio>
@@ -180,7 +181,20 @@ bool copy_in(void* to, const void* from, std::size_t n) noexcept {
   iovec local{to, n};
   iovec remote{const_cast<void*>(from), n};
   ssize_t r = process_vm_readv(getpid(), &local, 1, &remote, 1, 0);
-  bool refused = r < 0 && errno != EFAULT;  // ENOSYS, EPERM (a seccomp filter)
+  bool refused = r < 0 && errno != EFAULT;  // ENOSYS (qemu-user), EPERM (a seccomp filter)
+  if (refused && n <= PIPE_BUF) {
+    // Through a pipe instead: write(2) copies from the caller's memory as
+    // the call would, EFAULT for what cannot be read.
+    int p[2];
+    if (pipe2(p, O_CLOEXEC) == 0) {
+      bool ok = FERN_REAL(write)(p[1], from, n) == static_cast<ssize_t>(n) &&
+                FERN_REAL(read)(p[0], to, n) == static_cast<ssize_t>(n);
+      FERN_REAL(close)(p[0]);
+      FERN_REAL(close)(p[1]);
+      errno = caller_errno;
+      return ok;
+    }
+  }
   errno = caller_errno;
   if (refused) std::memcpy(to, from, n);
   return refused || r == static_cast<ssize_t>(n);

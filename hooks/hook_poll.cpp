@@ -108,7 +108,7 @@ int park_poll(Hub& hub, pollfd* fds, nfds_t n, Deadline deadline, const sigset_t
         signals_watched = false;
       }
     }
-    if (!signals_watched) until = earlier(until, Deadline::at(monotonic_now() + kBusyRecheck));
+    if (!signals_watched) until = earlier(until, Deadline::at(Deadline::saturating_add(monotonic_now(), kBusyRecheck)));
     for (nfds_t i = 0; i < n; ++i) {
       if (fds[i].fd < 0) continue;
       // POLLERR and POLLHUP come whatever is asked: a read watch sees them.
@@ -126,7 +126,7 @@ int park_poll(Hub& hub, pollfd* fds, nfds_t n, Deadline deadline, const sigset_t
         } catch (const std::system_error&) {
           waiter.wake();  // closed since the poll above: it answers now
         }
-        if (got == Hub::Watch::kBusy) until = earlier(until, Deadline::at(monotonic_now() + kBusyRecheck));
+        if (got == Hub::Watch::kBusy) until = earlier(until, Deadline::at(Deadline::saturating_add(monotonic_now(), kBusyRecheck)));
       }
     }
     bool woke = hub.park(waiter, until);
@@ -141,7 +141,7 @@ int park_poll(Hub& hub, pollfd* fds, nfds_t n, Deadline deadline, const sigset_t
 
 Deadline deadline_after_ms(int timeout_ms) {
   if (timeout_ms < 0) return Deadline::never();
-  return Deadline::at(monotonic_now() + static_cast<Nanos>(timeout_ms) * 1'000'000);
+  return Deadline::at(Deadline::saturating_add(monotonic_now(), static_cast<Nanos>(timeout_ms) * 1'000'000));
 }
 
 Deadline deadline_after(const timespec* ts) {

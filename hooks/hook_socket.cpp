@@ -179,7 +179,7 @@ int connect_wait(int fd, bool parks, Nanos pause, Deadline deadline) {
   }
   Nanos now = monotonic_now();
   if (deadline.expired(now)) return EAGAIN;
-  Deadline until = earlier(deadline, Deadline::at(now + pause));
+  Deadline until = earlier(deadline, Deadline::at(Deadline::saturating_add(now, pause)));
   if (parks) {
     fern::sleep_until(until);
   } else {

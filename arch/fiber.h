@@ -49,10 +49,11 @@ inline bool in_running_fake_frame(const void*) noexcept { return false; }
 #endif
 
 // Lays out `fiber` on `stack` to start with entry(arg, data), and the FP
-// control of the switch that first enters it (make_context). No allocation.
+// control of the switch that first enters it (make_context), its first frame
+// stack_color(stack) bytes below the top. No allocation.
 inline void fiber_start(Fiber& fiber, Stack stack, EntryFn entry, void* data) noexcept {
   fiber_prepare(fiber, stack);  // first: it unpoisons a reused stack for ASan
-  fiber.context = make_context(stack.base, stack.size, entry, data, true);
+  fiber.context = make_context(stack.base, stack.size - stack_color(stack), entry, data, true);
 }
 
 // Switches from `from` (the running context) to `to`, handing it `arg`;

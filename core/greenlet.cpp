@@ -838,7 +838,7 @@ void for_each_greenlet(void (*fn)(const GreenletView&, void*), void* ctx) {
     if (g->stack) {
       v.stack_base = g->stack.base;
       v.stack_size = g->stack.size;
-      auto top = reinterpret_cast<std::uintptr_t>(g->stack.base) + g->stack.size;
+      auto top = reinterpret_cast<std::uintptr_t>(g->stack.base) + g->stack.size - arch::stack_color(g->stack);
       auto sp = running ? reinterpret_cast<std::uintptr_t>(&here) : reinterpret_cast<std::uintptr_t>(g->fiber.context);
       if (v.state != GreenletView::kDead && sp && sp <= top) v.stack_used = top - sp;
     }

@@ -70,7 +70,7 @@ struct GreenletView {
   bool is_main;
   const void* stack_base;       // null for a main greenlet and when not started
   std::size_t stack_size;
-  std::size_t stack_used;       // from the top to the saved (or current) stack pointer
+  std::size_t stack_used;       // from the first frame (arch::stack_color) to the saved (or current) stack pointer
 };
 // Calls fn for every greenlet of the calling thread (main first, then the
 // others newest first). fn must not create or destroy greenlets. No switch.
@@ -309,7 +309,8 @@ class Greenlet {
 
   // A number unique among this thread's greenlets (the main greenlet is 0).
   unsigned long id() const noexcept;
-  // Usable bytes of its stack (0 until started, and for a main greenlet).
+  // Bytes of its stack (0 until started, and for a main greenlet); its
+  // frames start arch::stack_color bytes (at most 960) below the top.
   std::size_t stack_size() const noexcept;
 
   explicit operator bool() const noexcept { return impl_ != nullptr; }

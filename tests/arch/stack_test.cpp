@@ -2,6 +2,7 @@
 // clear error when the kernel refuses.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <cstdio>
@@ -59,6 +60,40 @@ TEST(Stack, ReleasedStackIsReusedFromThePool) {
   Stack b = fern::arch::allocate_stack(48 * 1024);
   EXPECT_EQ(b.base, base);
   fern::arch::release_stack(b);
+}
+
+// A stack's color (the bytes its first frame stays below the top) is a
+// whole number of cache lines under 1 KiB, and stacks carved next to each
+// other get different ones: over 16 neighbours, every line offset once, so
+// that their top frames do not all share the same cache sets.
+TEST(Stack, NeighbouringStacksTakeEveryCacheLineOffsetAsTheirColor) {
+  std::vector<Stack> stacks;
+  for (int i = 0; i < 64; ++i) stacks.push_back(fern::arch::allocate_stack());
+  std::sort(stacks.begin(), stacks.end(), [](Stack a, Stack b) { return a.base < b.base; });
+  std::size_t slot = stacks[0].size + fern::arch::guard_size();
+  std::size_t runs = 0;
+  for (std::size_t i = 0; i + 16 <= stacks.size(); ++i) {
+    bool neighbours = true;  // 16 stacks, each slot bytes above the one before
+    std::vector<bool> seen(16, false);
+    for (std::size_t j = i; j < i + 16; ++j) {
+      std::size_t color = fern::arch::stack_color(stacks[j]);
+      ASSERT_EQ(color % 64, 0u);
+      ASSERT_LT(color, 1024u);
+      seen[color / 64] = true;
+      if (j > i && static_cast<char*>(stacks[j].base) - static_cast<char*>(stacks[j - 1].base) !=
+                       static_cast<std::ptrdiff_t>(slot))
+        neighbours = false;
+    }
+    if (!neighbours) continue;
+    ++runs;
+    EXPECT_EQ(std::count(seen.begin(), seen.end(), true), 16) << "16 neighbours from stack " << i;
+  }
+  EXPECT_GT(runs, 0u) << "64 stacks carved in one go hold a run of 16 neighbours";
+  for (Stack s : stacks) fern::arch::release_stack(s);
+  // A one-page stack keeps most of its page: a color of 0 or 64 bytes.
+  Stack small = fern::arch::allocate_stack(4096);
+  EXPECT_LE(fern::arch::stack_color(small), 64u);
+  fern::arch::release_stack(small);
 }
 
 // The pool keeps its free stacks per size, last released first (the one

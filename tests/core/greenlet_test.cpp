@@ -1,6 +1,8 @@
 // Greenlet basics: creation, switching values, finishing into the parent,
 // current/main, lifecycle flags, scale.
+#include <algorithm>
 #include <array>
+#include <cstdint>
 #include <string>
 #include <tuple>
 #include <utility>
@@ -15,6 +17,28 @@ using fern::Greenlet;
 using GreenletBasics = fern::testing::FernTest;
 
 // GL-1, GL-16
+// Greenlets' frames do not all sit at the same offset in their stacks'
+// pages (arch::stack_color): the same local of 32 greenlets lands at several
+// different page offsets, so that their top frames spread over the cache
+// sets instead of evicting each other.
+TEST_F(GreenletBasics, NeighbouringGreenletsFramesSitAtDifferentPageOffsets) {
+  Greenlet main = Greenlet::current();
+  std::vector<Greenlet> gs;  // all 32 suspended at once, each on its own stack
+  std::vector<std::uintptr_t> offsets;
+  for (int i = 0; i < 32; ++i) {
+    gs.emplace_back([&offsets, &main] {
+      int local = 0;
+      offsets.push_back(reinterpret_cast<std::uintptr_t>(&local) % 4096);
+      main.switch_to();
+      return local;
+    });
+    gs.back().switch_to();
+  }
+  std::sort(offsets.begin(), offsets.end());
+  auto distinct = std::unique(offsets.begin(), offsets.end()) - offsets.begin();
+  EXPECT_GE(distinct, 4) << "32 greenlets' first frames at " << distinct << " page offset(s)";
+}
+
 TEST_F(GreenletBasics, CreatingDoesNotRunTheBody) {
   bool ran = false;
   Greenlet g([&] { ran = true; });

@@ -13,6 +13,11 @@ namespace {
 
 bool out_of_resources(int err) { return err == EMFILE || err == ENFILE || err == ENOBUFS || err == ENOMEM; }
 
+// No retry cures these: the listener was closed or shut down behind the
+// server's back, was never listening, or is not a stream socket (gevent's
+// BaseServer.fatal_errors, plus EOPNOTSUPP).
+bool listener_unusable(int err) { return err == EBADF || err == EINVAL || err == ENOTSOCK || err == EOPNOTSUPP; }
+
 // Fast enough to resume within 50 ms of an fd coming back, slow enough that
 // a long exhaustion costs ~20 wake-ups a second.
 constexpr double kMaxBackoff = 0.05;
@@ -140,7 +145,7 @@ void StreamServer::serve_forever() {
 }
 
 void StreamServer::start_accepting() {
-  if (!started_ || acceptor_) return;
+  if (!started_ || (acceptor_ && !acceptor_.dead())) return;
   acceptor_ = spawn([this] { accept_loop(); });
 }
 
@@ -152,7 +157,9 @@ void StreamServer::stop_accepting() {
 }
 
 void StreamServer::stop(Duration timeout) {
-  if (!started_) return;
+  // Not started, yet handlers may run: the accept loop closed the server
+  // on a fatal error (below). They are waited for and killed all the same.
+  if (!started_ && !connections_) return;
   Deadline deadline = timeout.from_now();
   started_ = false;
   stop_accepting();
@@ -175,6 +182,15 @@ void StreamServer::accept_loop() {
     } catch (const FdClosedError&) {
       return;  // stop() closed the listener
     } catch (const SocketError& e) {
+      if (listener_unusable(e.code().value())) {
+        // Reported once; the server closes as stop() would, but leaves its
+        // handlers running (gevent's close()): serve_forever returns.
+        Hub::report_error("StreamServer accept", std::current_exception());
+        started_ = false;
+        listener_.close();
+        stopped_.set();
+        return;
+      }
       if (!out_of_resources(e.code().value())) {
         Hub::report_error("StreamServer accept", std::current_exception());
         fern::sleep(backoff);

@@ -13,7 +13,12 @@
 // handler's exception is reported by the hub and the server keeps serving
 // (SRV-4). accept failing for lack of fds or memory (EMFILE, ENFILE,
 // ENOBUFS, ENOMEM) backs off: at most one log line a second, accepting
-// again within 50 ms of resources coming back, never a busy loop.
+// again within 50 ms of resources coming back, never a busy loop. accept
+// failing in a way no retry cures (EBADF, EINVAL, ENOTSOCK, EOPNOTSUPP: the
+// listener shut down or closed behind the server's back, or never
+// listening) is reported once and closes the server as gevent's does:
+// started() false, serve_forever() returns, running handlers go on (a
+// later stop() or the destructor ends them).
 // One thread: the hub's.
 #include <sys/socket.h>
 
@@ -61,6 +66,7 @@ class StreamServer {
   void serve_forever();
   // Closes the listener (new connections are refused), waits up to
   // `timeout` for running handlers, then kills those left (SRV-5). Blocks.
+  // A no-op once stopped with no handler running.
   // A handler may call it: it does not wait for (or kill) itself; it must
   // end before the server is destroyed, or is killed then.
   void stop(Duration timeout = 1.0);

@@ -271,11 +271,16 @@ void Popen::reaped(int status) noexcept {
   if (WIFEXITED(status)) returncode_ = WEXITSTATUS(status);
   else if (WIFSIGNALED(status)) returncode_ = -WTERMSIG(status);
   else returncode_ = -1;
-  if (pidfd_ >= 0) fern::close(std::exchange(pidfd_, -1));
+  // A greenlet still waiting on the pidfd closes it when it leaves: closing
+  // it under the waiter would wake it with FdClosedError instead of the code.
+  if (pidfd_ >= 0 && pidfd_waiters_ == 0) fern::close(std::exchange(pidfd_, -1));
 }
 
 bool Popen::try_reap() {
   if (returncode_) return true;
+  // A moved-from Popen has no child: waitpid(-1) would reap any child of
+  // the process and take its status from its own Popen.
+  if (pid_ <= 0) throw std::logic_error("fern: Popen has no child (moved from)");
   int status;
   pid_t r;
   while ((r = ::waitpid(pid_, &status, WNOHANG)) < 0 && errno == EINTR) {
@@ -300,7 +305,7 @@ std::optional<int> Popen::wait_until(Deadline d) {
   while (!try_reap()) {
     if (pidfd_ >= 0) {
       // The pidfd turns readable when the child exits.
-      if (!wait_read(pidfd_, d)) return std::nullopt;
+      if (!wait_pidfd(d)) return std::nullopt;
       continue;
     }
     // No pidfd: poll with back-off (1 ms doubling to 50 ms).
@@ -311,6 +316,26 @@ std::optional<int> Popen::wait_until(Deadline d) {
     backoff = backoff * 2 > 0.05 ? 0.05 : backoff * 2;
   }
   return returncode_;
+}
+
+// Any number of greenlets may wait: the first on the pidfd, each other on a
+// duplicate of it (the hub takes one reader per fd). The last to leave
+// closes the pidfd once the child has been reaped.
+bool Popen::wait_pidfd(Deadline d) {
+  const bool duplicate = pidfd_waiters_ > 0;
+  const int fd = duplicate ? ::fcntl(pidfd_, F_DUPFD_CLOEXEC, 3) : pidfd_;
+  if (fd < 0) throw std::system_error(errno, std::generic_category(), "fern: fcntl(F_DUPFD_CLOEXEC) of a pidfd");
+  ++pidfd_waiters_;
+  struct Leave {
+    Popen& p;
+    int fd;
+    bool duplicate;
+    ~Leave() {
+      if (duplicate) fern::close(fd);
+      if (--p.pidfd_waiters_ == 0 && p.returncode_ && p.pidfd_ >= 0) fern::close(std::exchange(p.pidfd_, -1));
+    }
+  } leave{*this, fd, duplicate};
+  return wait_read(fd, d);
 }
 
 Output Popen::communicate(std::string_view input, std::optional<Duration> timeout) {

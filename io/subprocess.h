@@ -95,8 +95,11 @@ class Popen {
   FdStream& stderr_pipe() noexcept { return err_; }
 
   // Reaps the child if it has exited; its code, else nullopt. No switch.
+  // poll, wait and wait_until throw std::logic_error on a moved-from Popen.
   std::optional<int> poll();
   // Blocks (switches to the hub) until the child exits; its code (SP-1).
+  // Any number of greenlets may wait, and poll() from another greenlet
+  // meanwhile: all of them get the code.
   int wait();
   // As wait(), at most until the deadline: nullopt if still running.
   std::optional<int> wait_until(Deadline d);
@@ -118,10 +121,12 @@ class Popen {
  private:
   void reaped(int status) noexcept;
   bool try_reap();
+  bool wait_pidfd(Deadline d);
 
   std::string command_;
   pid_t pid_ = -1;
   int pidfd_ = -1;
+  int pidfd_waiters_ = 0;  // greenlets in wait_pidfd
   std::optional<int> returncode_;
   FdStream in_, out_, err_;
   Output partial_;        // what communicate read before a timeout

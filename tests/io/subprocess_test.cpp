@@ -230,4 +230,38 @@ TEST_F(SubprocessIo, ShellAndCwdAndEnvOptions) {
   EXPECT_EQ(p.communicate().out, "/\n42\n");
 }
 
+// SP-1, SP-3: any number of greenlets may wait for one child (Python's and
+// gevent's Popen.wait), and a poll() from another greenlet that reaps the
+// child under a waiter leaves the waiter its code, not FdClosedError.
+TEST_F(SubprocessIo, SeveralGreenletsWaitForOneChildAndAPollBesideThemReapsIt) {
+  Popen p({"/bin/sh", "-c", "read line; exit 4"}, pipes(true, false, false));
+  auto a = fern::spawn([&] { return p.wait(); });
+  auto b = fern::spawn([&] { return p.wait(); });
+  auto c = fern::spawn([&] { return p.wait_for(0.001); });  // leaves early, the others stay
+  fern::sleep(0);  // all three wait
+  EXPECT_EQ(c.get(), std::nullopt);
+  p.stdin_pipe().write_all("go\n");
+  p.stdin_pipe().close();
+  siginfo_t info{};
+  ASSERT_EQ(::waitid(P_PID, p.pid(), &info, WEXITED | WNOWAIT), 0);  // exited, not yet reaped
+  EXPECT_EQ(p.poll(), 4);  // reaped here, before a and b run
+  EXPECT_EQ(a.get(), 4);
+  EXPECT_EQ(b.get(), 4);
+  EXPECT_EQ(p.wait(), 4);
+}
+
+// A moved-from Popen has no child: poll and wait refuse, instead of
+// waitpid(-1) reaping another Popen's child and losing its status.
+TEST_F(SubprocessIo, AMovedFromPopenDoesNotReapSomeoneElsesChild) {
+  Popen other({"/bin/sh", "-c", "exit 7"});
+  Popen p({"/bin/true"});
+  Popen q(std::move(p));
+  siginfo_t info{};
+  ASSERT_EQ(::waitid(P_PID, other.pid(), &info, WEXITED | WNOWAIT), 0);
+  EXPECT_THROW(p.poll(), std::logic_error);
+  EXPECT_THROW(p.wait(), std::logic_error);
+  EXPECT_EQ(other.wait(), 7);
+  EXPECT_EQ(q.wait(), 0);
+}
+
 }  // namespace

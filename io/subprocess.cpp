@@ -179,12 +179,29 @@ Popen::Popen(std::vector<std::string> args, PopenOptions options) : text_(option
       pipes[i] = i == 0 ? Pipe{fds[1], fds[0]} : Pipe{fds[0], fds[1]};
     } else if (modes[i] == Stdio::kDevNull) {
       pipes[i].child = ::open("/dev/null", (i == 0 ? O_RDONLY : O_WRONLY) | O_CLOEXEC);
+      if (pipes[i].child < 0) {
+        int err = errno;
+        close_all();
+        throw std::system_error(err, std::generic_category(), "fern: open /dev/null");
+      }
     }
   }
   if (::pipe2(errpipe, O_CLOEXEC) < 0) {
     int err = errno;
     close_all();
     throw std::system_error(err, std::generic_category(), "fern: pipe");
+  }
+  // With the parent's 0-2 closed the error pipe may land there, where the
+  // child's dup2s onto its stdio would overwrite it (and an exec failure
+  // would read as success): it goes above 2 (Python's _fd_above_2).
+  if (errpipe[1] <= 2) {
+    int above = ::fcntl(errpipe[1], F_DUPFD_CLOEXEC, 3);
+    int err = errno;
+    ::close(std::exchange(errpipe[1], above));
+    if (above < 0) {
+      close_all();
+      throw std::system_error(err, std::generic_category(), "fern: fcntl(F_DUPFD_CLOEXEC)");
+    }
   }
 
   pid_t pid = ::fork();
@@ -201,7 +218,10 @@ Popen::Popen(std::vector<std::string> args, PopenOptions options) : text_(option
     for (int i = 0; i < 3; ++i) {
       int src = pipes[i].child;
       if (i == 2 && modes[2] == Stdio::kStdout) src = 1;
-      if (src >= 0 && ::dup2(src, i) < 0) child_fail(errpipe[1], errno);
+      if (src < 0) continue;
+      // Already in place (the parent had this fd closed, the pipe took it):
+      // dup2 onto itself would leave it close-on-exec, lost at exec.
+      if (src == i ? ::fcntl(i, F_SETFD, 0) < 0 : ::dup2(src, i) < 0) child_fail(errpipe[1], errno);
     }
     close_other_fds(errpipe[1]);
     if (cwd && ::chdir(cwd) < 0) child_fail(errpipe[1], errno);

@@ -17,7 +17,9 @@
 // environment entry or cwd, throws std::invalid_argument before any child
 // starts (Python: ValueError). The child is reaped through a pidfd where the kernel
 // has one, else by polling waitpid with back-off; every fd fern opens is
-// close-on-exec and closed once the Popen goes (SP-6). Destroying a Popen
+// close-on-exec and closed once the Popen goes (SP-6); with the parent's
+// fds 0-2 closed, a pipe that lands on the child's own stdio fd still
+// reaches it and exec errors are still reported. Destroying a Popen
 // whose child still runs kills and reaps it (as boost::process::child):
 // no zombies. One thread: the hub's.
 #include <sys/types.h>

@@ -264,4 +264,47 @@ TEST_F(SubprocessIo, AMovedFromPopenDoesNotReapSomeoneElsesChild) {
   EXPECT_EQ(q.wait(), 0);
 }
 
+// Python's Popen with the parent's stdio closed (a daemon): a pipe or
+// /dev/null that lands on the very fd the child needs it on (0 for stdin)
+// is still there after exec, and the error pipe never sits on 0-2 where
+// the child's stdio would overwrite it (an exec failure reading as success).
+TEST_F(SubprocessIo, WithTheParentsStdioClosedTheChildGetsItsPipesAndExecErrors) {
+  int saved[3];
+  for (int fd = 0; fd < 3; ++fd) saved[fd] = fcntl(fd, F_DUPFD_CLOEXEC, 10);
+  auto restore = [&] {
+    for (int fd = 0; fd < 3; ++fd) {
+      ::dup2(saved[fd], fd);
+      ::close(saved[fd]);
+    }
+  };
+  std::string echoed, missing_error;
+  int devnull_rc = -1;
+  ::close(0);
+  try {
+    Popen p({"cat"}, pipes(true, true, false));  // its stdin pipe's read end is fd 0
+    echoed = p.communicate("through fd 0").out;
+    PopenOptions o;
+    o.in = Stdio::kDevNull;  // /dev/null opened as fd 0
+    Popen q({"/bin/sh", "-c", "read x < /dev/stdin; exit $?"}, o);
+    devnull_rc = q.wait();
+  } catch (const std::exception& e) {
+    echoed = e.what();
+  }
+  ::dup2(saved[0], 0);
+  ::close(1);
+  ::close(2);  // the error pipe is now [1, 2]
+  try {
+    PopenOptions o;
+    o.err = Stdio::kStdout;  // dup2(1, 2): the error pipe's write end was fd 2
+    Popen missing({"/nonexistent/fern-no-such-program"}, o);
+    missing_error = "no error";
+  } catch (const std::system_error& e) {
+    missing_error = e.code() == std::errc::no_such_file_or_directory ? "ENOENT" : e.what();
+  }
+  restore();
+  EXPECT_EQ(echoed, "through fd 0");
+  EXPECT_EQ(devnull_rc, 1);  // read at end of /dev/null fails, not EBADF (2)
+  EXPECT_EQ(missing_error, "ENOENT");
+}
+
 }  // namespace

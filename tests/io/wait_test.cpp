@@ -125,6 +125,18 @@ TEST_F(FdWaiting, SelectIsCooperativeAndReportsReadyFds) {
   EXPECT_THROW(fern::select_for({closed}, {}, {}, 0), std::system_error);
 }
 
+// IO-5: a list may name an fd twice (Python's select takes any sequence);
+// the caller waits once on it, and each entry is reported as Python's.
+TEST_F(FdWaiting, SelectTakesAnFdListedTwice) {
+  Pipe a;
+  auto writer = spawn([&] { ASSERT_EQ(write(a.w, "z", 1), 1); });
+  fern::SelectResult r = fern::select_for({a.r, a.r}, {a.w, a.w}, {}, 5);
+  EXPECT_EQ(r.writable, (std::vector<int>{a.w, a.w}));  // writable at once
+  r = fern::select_for({a.r, a.r}, {}, {}, 5);  // waits for the writer
+  writer.join();
+  EXPECT_EQ(r.readable, (std::vector<int>{a.r, a.r}));
+}
+
 // SIG-1, SIG-2
 TEST_F(FdWaiting, SignalRunsTheHandlerInANewGreenletFromTheHub) {
   fern::Greenlet main = fern::Greenlet::current();

@@ -2,6 +2,7 @@
 // issue 8 (peer reset mid-send and mid-recv, refused connect, a timeout on
 // each blocking call, close under a blocked greenlet). Ported in spirit
 // from gevent's test__socket.py, test__socket_close.py, test__socket_timeout.py.
+#include <net/if.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -431,6 +432,34 @@ TEST_F(SocketIo, AddressParsesAndPrintsBothFamilies) {
   EXPECT_EQ(Address::ip("::1", 443).to_string(), "[::1]:443");
   EXPECT_EQ(Address::ip("[::1]", 1).family(), AF_INET6);
   EXPECT_THROW(Address::ip("localhost", 1), std::invalid_argument);
+}
+
+// IPv6 zones (RFC 4007, Python's "fe80::1%eth0"): parsed into the scope id
+// by name or number, printed back with the interface's name, the same from
+// getaddrinfo (numeric, no thread); an unknown zone is refused.
+TEST_F(SocketIo, AnIPv6LiteralMayNameItsZone) {
+  const unsigned lo = if_nametoindex("lo");
+  ASSERT_NE(lo, 0u);
+  const std::string zoned = "fe80::1%lo";
+  Address a = Address::ip(zoned, 80);
+  ASSERT_EQ(a.family(), AF_INET6);
+  EXPECT_EQ(reinterpret_cast<const sockaddr_in6*>(a.data())->sin6_scope_id, lo);
+  EXPECT_EQ(a.host(), zoned);
+  EXPECT_EQ(a.to_string(), "[fe80::1%lo]:80");
+  EXPECT_EQ(Address::ip(a.host(), 80), a);
+  EXPECT_EQ(Address::ip("[fe80::1%lo]", 80), a);
+  EXPECT_EQ(Address::ip("fe80::1%" + std::to_string(lo), 80), a);
+  EXPECT_EQ(Address::ip("fe80::1", 80).host(), "fe80::1");
+  std::vector<fern::AddrInfo> infos = fern::getaddrinfo(zoned, "80", AF_INET6, SOCK_STREAM);
+  ASSERT_FALSE(infos.empty());
+  EXPECT_EQ(infos[0].address.host(), zoned);
+  for (const char* bad : {"fe80::1%", "fe80::1%no-such-if0", "fe80::1%99999999999", "127.0.0.1%lo", "%lo"})
+    EXPECT_THROW(Address::ip(bad, 80), std::invalid_argument) << bad;
+  if (!fern::testing::has_ipv6_loopback()) return;
+  Socket l = fern::testing::listen_on("::1");
+  Socket c(AF_INET6, SOCK_STREAM);
+  c.connect(Address::ip("::1%lo", l.local_address().port()));
+  EXPECT_EQ(l.accept().address.host().substr(0, 3), "::1");
 }
 
 TEST_F(SocketIo, AMovedSocketOwnsTheFdOnce) {

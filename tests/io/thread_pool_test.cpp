@@ -104,8 +104,8 @@ TEST_F(ThreadPoolIo, WorkBeyondMaxsizeStartsInFifoOrder) {
 }
 
 // TP-5: a worker thread gets its own hub, so fern code runs inside a job:
-// a recursive apply in a size-2 pool (the outer job's worker waits
-// cooperatively in its own hub for the inner one), tasks and sleeps.
+// a recursive apply in a size-2 pool (inline in the outer job's worker, as
+// gevent's), tasks and sleeps.
 TEST_F(ThreadPoolIo, FernCodeRunsInsideAJobOnTheWorkersOwnHub) {
   ThreadPool pool(2);
   fern::Hub* mine = &fern::Hub::current();
@@ -115,11 +115,55 @@ TEST_F(ThreadPoolIo, FernCodeRunsInsideAJobOnTheWorkersOwnHub) {
       fern::sleep(0.001);
       return 20;
     });
-    int inner = pool.apply([] { return 22; });  // runs on the other worker
+    int inner = pool.apply([] { return 22; });  // inline, in this worker
     return t.get() + inner;
   });
   EXPECT_EQ(got, 42);
-  EXPECT_EQ(pool.threads(), 2u);
+  EXPECT_EQ(pool.threads(), 1u);
+}
+
+// TP-5, gevent's _apply_immediately: apply and map from one of the pool's
+// own threads run inline, so a size-1 pool does not wait forever for a job
+// queued behind the one asking; the calls that would wait for their own
+// thread (shutdown, wait_idle) are a typed error there, changing nothing,
+// and the pool still shuts down (and is destroyed) cleanly afterwards.
+TEST_F(ThreadPoolIo, ItsOwnThreadsApplyInlineAndCannotShutItDown) {
+  ThreadPool pool(1);
+  std::thread::id outer_thread, inner_thread;
+  int got = pool.apply([&] {
+    outer_thread = std::this_thread::get_id();
+    std::vector<int> doubled = pool.map([](int x) { return 2 * x; }, std::vector<int>{1, 2, 3});
+    return pool.apply([&] {
+      inner_thread = std::this_thread::get_id();
+      return doubled[0] + doubled[1] + doubled[2];
+    });
+  });
+  EXPECT_EQ(got, 12);
+  EXPECT_EQ(inner_thread, outer_thread);
+  EXPECT_NE(outer_thread, std::this_thread::get_id());
+  EXPECT_THROW(pool.apply([&] { pool.shutdown(); }), std::logic_error);
+  EXPECT_THROW(pool.apply([&] { pool.wait_idle(); }), std::logic_error);
+  EXPECT_EQ(pool.apply([] { return 5; }), 5);  // still taking work
+}
+
+// Two threads that shut one pool down at once: one joins, the other waits
+// for it; neither joins a thread twice.
+TEST_F(ThreadPoolIo, ShutdownFromTwoThreadsAtOnceJoinsEachThreadOnce) {
+  for (int round = 0; round < 20; ++round) {
+    ThreadPool pool(3);
+    std::atomic<bool> go{false};
+    std::vector<fern::ThreadResult<void>> jobs;
+    for (int i = 0; i < 3; ++i)
+      jobs.push_back(pool.spawn([&] {
+        while (!go.load()) std::this_thread::yield();
+      }));
+    std::thread other([&] { pool.shutdown(); });
+    go = true;
+    pool.shutdown();
+    other.join();
+    EXPECT_EQ(pool.threads(), 0u);
+    fern::Hub::current().run_until_idle();  // the results' deliveries
+  }
 }
 
 // TP-5: the pool drops its references to a job's arguments and result once

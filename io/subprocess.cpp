@@ -412,6 +412,12 @@ void Popen::terminate() { send_signal(SIGTERM); }
 void Popen::kill() { send_signal(SIGKILL); }
 
 CompletedProcess run(std::vector<std::string> args, RunOptions options) {
+  // Python's ValueErrors (SP-5): input is fed through a pipe run makes, and
+  // capture_output makes both output pipes; a stdio given as well conflicts.
+  if (options.input && options.popen.in != Stdio::kInherit)
+    throw std::invalid_argument("fern: run: stdin and input may not both be used");
+  if (options.capture_output && (options.popen.out != Stdio::kInherit || options.popen.err != Stdio::kInherit))
+    throw std::invalid_argument("fern: run: stdout and stderr may not be used with capture_output");
   if (options.input) options.popen.in = Stdio::kPipe;
   if (options.capture_output) {
     options.popen.out = Stdio::kPipe;

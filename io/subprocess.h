@@ -153,7 +153,10 @@ struct CompletedProcess {
 
 // Runs args to completion (subprocess.run): on timeout kills the child,
 // reaps it and throws TimeoutExpired with the partial output (SP-5); with
-// check, a non-zero exit throws CalledProcessError. Blocks.
+// check, a non-zero exit throws CalledProcessError. Blocks. input with a
+// popen.in other than kInherit, or capture_output with a popen.out or
+// popen.err other than kInherit, throws std::invalid_argument before any
+// child starts (Python's ValueError).
 CompletedProcess run(std::vector<std::string> args, RunOptions options = {});
 
 }  // namespace fern

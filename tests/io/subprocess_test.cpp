@@ -154,6 +154,28 @@ TEST_F(SubprocessIo, RunWithCheckRaisesCalledProcessError) {
   EXPECT_EQ(done.output.out, "fine\n");
 }
 
+// SP-5 (test_check_output_stdin_with_input_arg): input comes through a pipe
+// run makes, so a stdin given as well is refused before any child starts,
+// as a stdout or stderr given with capture_output (Python's ValueError).
+TEST_F(SubprocessIo, RunRefusesInputWithStdinAndCaptureOutputWithStdout) {
+  fern::RunOptions input_and_stdin;
+  input_and_stdin.input = std::string("hello");
+  input_and_stdin.popen.in = Stdio::kDevNull;
+  EXPECT_THROW(fern::run({"/nonexistent/fern-never-run"}, input_and_stdin), std::invalid_argument);
+  input_and_stdin.popen.in = Stdio::kPipe;
+  EXPECT_THROW(fern::run({"/nonexistent/fern-never-run"}, input_and_stdin), std::invalid_argument);
+  for (Stdio PopenOptions::*which : {&PopenOptions::out, &PopenOptions::err}) {
+    fern::RunOptions capture_and_stdout;
+    capture_and_stdout.capture_output = true;
+    capture_and_stdout.popen.*which = Stdio::kDevNull;
+    EXPECT_THROW(fern::run({"/nonexistent/fern-never-run"}, capture_and_stdout), std::invalid_argument);
+  }
+  fern::RunOptions fine;
+  fine.input = std::string("fed");
+  fine.popen.out = Stdio::kPipe;
+  EXPECT_EQ(fern::run({"cat"}, fine).output.out, "fed");
+}
+
 // A killed child reports minus the signal
 TEST_F(SubprocessIo, AKilledChildReportsMinusTheSignal) {
   Popen a({"/bin/sleep", "30"});

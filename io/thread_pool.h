@@ -10,6 +10,7 @@
 //   pool.apply(f, args)        pool.apply(f, args...) -> R (rethrows f's exception)
 //   pool.map(f, xs)            pool.map(f, xs) -> std::vector<R>, in input order
 //   len(pool), pool.size       pending(), threads()
+//   gevent.wait / cf.wait(futures)  fern::wait({r.async_result(), ...}) (TP-6)
 //   pool.kill() / join()       destructor / shutdown(): runs what is queued, joins the threads
 // TP-1: threads start lazily, one per queued job while fewer than maxsize
 // are idle-or-busy. TP-4: work beyond maxsize queues and starts FIFO.
@@ -85,6 +86,10 @@ class ThreadResult {
   bool wait_until(Deadline d) { return state_->result.wait_until(d); }
   bool wait_for(Duration d) { return wait_until(d.from_now()); }
   void wait() { wait_until(Deadline::never()); }
+  // The result itself, to wait on several at once with fern::wait / IWait
+  // (sync/wait_any.h; TP-6: futures with concurrent.futures.wait and
+  // gevent.wait). It is the pool's to set: only wait on it or read it.
+  AsyncResult<R>& async_result() const noexcept { return state_->result; }
 
  private:
   friend class ThreadPool;

@@ -15,6 +15,7 @@
 #include "fern/core/task.h"
 #include "fern/io/resolver.h"
 #include "fern/io/thread_pool.h"
+#include "fern/sync/wait_any.h"
 #include "io_fixture.h"
 
 namespace {
@@ -181,6 +182,35 @@ TEST_F(ThreadPoolIo, ArgumentsAndResultsAreNotKeptAfterCompletion) {
   pool.wait_idle();
   EXPECT_EQ(arg.use_count(), 1);
   EXPECT_TRUE(result_seen.expired());
+}
+
+// TP-6 (TestTPE: futures with concurrent.futures.wait and gevent.wait):
+// thread results are waited on together with fern::wait and IWait, first
+// completed first, with a deadline, beside a task, failures included.
+TEST_F(ThreadPoolIo, ThreadResultsAreWaitedOnTogetherWithFernWait) {
+  ThreadPool pool(3);
+  std::atomic<int> release{0};
+  auto job = [&release](int me) {
+    while (release.load() < me) std::this_thread::yield();
+    if (me == 3) throw std::runtime_error("third failed");
+    return me * 10;
+  };
+  fern::ThreadResult<int> a = pool.spawn(job, 1), b = pool.spawn(job, 2), c = pool.spawn(job, 3);
+  EXPECT_TRUE(fern::wait({a.async_result(), b.async_result()}, fern::WaitAny().within(0.01)).empty());
+  release = 2;  // b may end, then a: the order they become ready is kept
+  std::vector<std::size_t> first = fern::wait({b.async_result(), c.async_result()}, fern::WaitAny().count(1));
+  EXPECT_EQ(first, std::vector<std::size_t>{0});
+  auto task = fern::spawn([] { return 7; });
+  release = 3;
+  std::vector<std::size_t> all = fern::wait({a.async_result(), b.async_result(), c.async_result(), task});
+  EXPECT_EQ(all.size(), 4u);
+  EXPECT_EQ(a.get() + b.get() + task.get(), 37);
+  EXPECT_FALSE(c.successful());
+  EXPECT_THROW(c.get(), std::runtime_error);
+  fern::IWait it({a.async_result(), c.async_result()});
+  std::vector<std::size_t> seen;
+  while (auto i = it.next()) seen.push_back(*i);
+  EXPECT_EQ(seen, (std::vector<std::size_t>{0, 1}));  // ready at the call: in list order
 }
 
 TEST_F(ThreadPoolIo, WaitForReturnsFalseWhileTheWorkRuns) {

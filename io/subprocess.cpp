@@ -214,7 +214,17 @@ Popen::Popen(std::vector<std::string> args, PopenOptions options) : text_(option
     sigset_t none;
     sigemptyset(&none);
     sigprocmask(SIG_SETMASK, &none, nullptr);
-    for (int sig = 1; sig < NSIG; ++sig) signal(sig, SIG_DFL);
+    // Handlers go back to the default (exec would drop them anyway; until
+    // then none may run here). What the parent ignores stays ignored, as
+    // exec and Python keep it (nohup's SIGHUP), except SIGPIPE and SIGXFSZ:
+    // Python's restore_signals, so `yes | head` in the child still ends.
+    for (int sig = 1; sig < NSIG; ++sig) {
+      struct sigaction current;
+      if (sigaction(sig, nullptr, &current) != 0) continue;
+      if (current.sa_handler == SIG_IGN && !(current.sa_flags & SA_SIGINFO) && sig != SIGPIPE && sig != SIGXFSZ)
+        continue;
+      signal(sig, SIG_DFL);
+    }
     for (int i = 0; i < 3; ++i) {
       int src = pipes[i].child;
       if (i == 2 && modes[2] == Stdio::kStdout) src = 1;

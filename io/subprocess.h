@@ -19,7 +19,10 @@
 // has one, else by polling waitpid with back-off; every fd fern opens is
 // close-on-exec and closed once the Popen goes (SP-6); with the parent's
 // fds 0-2 closed, a pipe that lands on the child's own stdio fd still
-// reaches it and exec errors are still reported. Destroying a Popen
+// reaches it and exec errors are still reported. The child starts with an
+// empty signal mask and default handlers; a signal the parent ignores stays
+// ignored (nohup), but SIGPIPE and SIGXFSZ (Python's restore_signals).
+// Destroying a Popen
 // whose child still runs kills and reaps it (as boost::process::child):
 // no zombies. One thread: the hub's.
 #include <sys/types.h>

@@ -176,6 +176,33 @@ TEST_F(SubprocessIo, RunRefusesInputWithStdinAndCaptureOutputWithStdout) {
   EXPECT_EQ(fern::run({"cat"}, fine).output.out, "fed");
 }
 
+// A signal the parent ignores stays ignored in the child (nohup's SIGHUP,
+// as exec and Python's Popen keep it), except SIGPIPE and SIGXFSZ, which go
+// back to the default (Python's restore_signals): a caught one is reset.
+TEST_F(SubprocessIo, TheChildKeepsIgnoredSignalsButSigpipe) {
+  struct sigaction ignore {}, old_hup {}, old_pipe {}, old_usr1 {};
+  ignore.sa_handler = SIG_IGN;
+  ASSERT_EQ(sigaction(SIGHUP, &ignore, &old_hup), 0);
+  ASSERT_EQ(sigaction(SIGPIPE, &ignore, &old_pipe), 0);
+  struct sigaction caught {};
+  caught.sa_handler = [](int) {};
+  ASSERT_EQ(sigaction(SIGUSR1, &caught, &old_usr1), 0);
+  fern::RunOptions o;
+  o.capture_output = true;
+  fern::CompletedProcess r = fern::run({"grep", "SigIgn", "/proc/self/status"}, o);
+  fern::CompletedProcess hup = fern::run({"/bin/sh", "-c", "kill -HUP $$; echo alive"}, o);
+  sigaction(SIGHUP, &old_hup, nullptr);
+  sigaction(SIGPIPE, &old_pipe, nullptr);
+  sigaction(SIGUSR1, &old_usr1, nullptr);
+  ASSERT_EQ(r.returncode, 0);
+  const unsigned long long ignored = std::stoull(r.output.out.substr(r.output.out.find(':') + 1), nullptr, 16);
+  EXPECT_TRUE(ignored & (1ULL << (SIGHUP - 1))) << r.output.out;
+  EXPECT_FALSE(ignored & (1ULL << (SIGPIPE - 1))) << r.output.out;
+  EXPECT_FALSE(ignored & (1ULL << (SIGUSR1 - 1))) << r.output.out;
+  EXPECT_EQ(hup.returncode, 0);
+  EXPECT_EQ(hup.output.out, "alive\n");
+}
+
 // A killed child reports minus the signal
 TEST_F(SubprocessIo, AKilledChildReportsMinusTheSignal) {
   Popen a({"/bin/sleep", "30"});

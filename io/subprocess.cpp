@@ -156,6 +156,23 @@ Popen::Popen(std::vector<std::string> args, PopenOptions options) : text_(option
   }
   char** child_env = options.env ? envp.data() : environ;
   const char* cwd = options.cwd ? options.cwd->c_str() : nullptr;
+  // With an env of its own, a program named without a '/' is looked up on
+  // that env's PATH (Python's os.get_exec_path(env); none there: its
+  // default "/bin:/usr/bin"), not the parent's, which execvpe would read.
+  // The candidates are made here: the child may not allocate.
+  std::vector<std::string> candidates;
+  if (options.env && args[0].find('/') == std::string::npos) {
+    std::string path = "/bin:/usr/bin";
+    for (const std::string& e : *options.env)
+      if (e.compare(0, 5, "PATH=") == 0) path = e.substr(5);
+    for (std::size_t at = 0;;) {
+      std::size_t end = path.find(':', at);
+      std::string dir = path.substr(at, end == std::string::npos ? std::string::npos : end - at);
+      candidates.push_back((dir.empty() ? "." : dir) + "/" + args[0]);  // an empty entry: the cwd
+      if (end == std::string::npos) break;
+      at = end + 1;
+    }
+  }
 
   // Pipes are created close-on-exec; the child dup2s its ends onto 0-2.
   Pipe pipes[3];
@@ -235,8 +252,19 @@ Popen::Popen(std::vector<std::string> args, PopenOptions options) : text_(option
     }
     close_other_fds(errpipe[1]);
     if (cwd && ::chdir(cwd) < 0) child_fail(errpipe[1], errno);
-    ::execvpe(argv[0], argv.data(), child_env);
-    child_fail(errpipe[1], errno);
+    if (candidates.empty()) {
+      ::execvpe(argv[0], argv.data(), child_env);
+      child_fail(errpipe[1], errno);
+    }
+    // execvpe's search rules: go on past ENOENT, ENOTDIR and EACCES (the
+    // first EACCES is reported if nothing runs), stop at any other error.
+    int saved = ENOENT;
+    for (const std::string& c : candidates) {
+      ::execve(c.c_str(), argv.data(), child_env);
+      if (errno == EACCES) saved = EACCES;
+      else if (errno != ENOENT && errno != ENOTDIR) child_fail(errpipe[1], errno);
+    }
+    child_fail(errpipe[1], saved);
   }
 
   pid_ = pid;

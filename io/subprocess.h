@@ -47,7 +47,9 @@ struct PopenOptions {
   bool shell = false;  // args[0] is a /bin/sh -c command line
   bool text = false;   // universal newlines + UTF-8 check on communicate's output (SP-2)
   std::optional<std::string> cwd;
-  std::optional<std::vector<std::string>> env;  // "K=V" entries; none: inherit
+  // "K=V" entries; none: inherit. With an env, a program named without a
+  // '/' is looked up on its PATH (Python's), else "/bin:/usr/bin".
+  std::optional<std::vector<std::string>> env;
 };
 
 struct Output {

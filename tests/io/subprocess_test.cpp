@@ -3,6 +3,7 @@
 // in spirit from gevent's test__subprocess.py.
 #include <fcntl.h>
 #include <signal.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -268,6 +269,52 @@ TEST_F(SubprocessIo, DestroyingARunningPopenKillsAndReapsTheChild) {
   }
   EXPECT_EQ(::waitpid(pid, nullptr, WNOHANG), -1);
   EXPECT_EQ(errno, ECHILD);
+}
+
+// With an env of its own, a program named without a '/' is found on that
+// env's PATH (Python's os.get_exec_path(env)), not on the parent's; a
+// non-executable candidate is skipped, and nothing found is ENOENT.
+TEST_F(SubprocessIo, AProgramIsLookedUpOnTheChildsOwnPath) {
+  char dir_template[] = "/tmp/fern_path_XXXXXX";
+  ASSERT_NE(mkdtemp(dir_template), nullptr);
+  const std::string dir = dir_template, first = dir + "/first", second = dir + "/second";
+  ASSERT_EQ(::mkdir(first.c_str(), 0700), 0);
+  ASSERT_EQ(::mkdir(second.c_str(), 0700), 0);
+  auto write_script = [](const std::string& path, mode_t mode) {
+    int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
+    const std::string text = "#!/bin/sh\necho found in $0\n";
+    EXPECT_EQ(::write(fd, text.data(), text.size()), static_cast<ssize_t>(text.size()));
+    ::close(fd);
+  };
+  write_script(first + "/fern-path-probe", 0600);   // not executable: skipped
+  write_script(second + "/fern-path-probe", 0700);
+  PopenOptions o = pipes(false, true, false);
+  o.env = std::vector<std::string>{"PATH=" + first + ":" + second};
+  std::string out;
+  try {
+    out = Popen({"fern-path-probe"}, o).communicate().out;
+  } catch (const std::exception& e) {
+    out = e.what();
+  }
+  auto start_error_with_path = [&](const std::string& path) {
+    o.env = std::vector<std::string>{"PATH=" + path};
+    try {
+      Popen p({"fern-path-probe"}, o);
+    } catch (const std::system_error& e) {
+      return e.code().value();
+    }
+    return 0;
+  };
+  const int only_unrunnable = start_error_with_path(first);
+  const int none = start_error_with_path(dir);
+  ::unlink((first + "/fern-path-probe").c_str());
+  ::unlink((second + "/fern-path-probe").c_str());
+  ::rmdir(first.c_str());
+  ::rmdir(second.c_str());
+  ::rmdir(dir.c_str());
+  EXPECT_EQ(out, "found in " + second + "/fern-path-probe\n");
+  EXPECT_EQ(only_unrunnable, EACCES);
+  EXPECT_EQ(none, ENOENT);
 }
 
 TEST_F(SubprocessIo, ShellAndCwdAndEnvOptions) {

@@ -347,6 +347,12 @@ bool Popen::try_reap() {
     reaped(status);
     return true;
   }
+  if (r < 0 && errno == ECHILD) {
+    // Reaped by the kernel (SIGCHLD ignored: SIG_IGN or SA_NOCLDWAIT) or by
+    // someone else: the status is gone. Python's rule: returncode 0.
+    reaped(0);
+    return true;
+  }
   if (r < 0) throw std::system_error(errno, std::generic_category(), "fern: waitpid");
   return false;
 }

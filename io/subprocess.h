@@ -102,6 +102,8 @@ class Popen {
   FdStream& stderr_pipe() noexcept { return err_; }
 
   // Reaps the child if it has exited; its code, else nullopt. No switch.
+  // A child whose status is gone (SIGCHLD ignored: the kernel reaped it)
+  // gives 0, as in Python.
   // poll, wait and wait_until throw std::logic_error on a moved-from Popen.
   std::optional<int> poll();
   // Blocks (switches to the hub) until the child exits; its code (SP-1).

@@ -204,6 +204,32 @@ TEST_F(SubprocessIo, TheChildKeepsIgnoredSignalsButSigpipe) {
   EXPECT_EQ(hup.output.out, "alive\n");
 }
 
+// SIGCHLD ignored: the kernel reaps children itself and their status is
+// lost. As Python's Popen, wait and poll then give 0 instead of failing
+// with ECHILD (and another greenlet's wait too).
+TEST_F(SubprocessIo, WithSigchldIgnoredAChildThatExitedReturnsZero) {
+  struct sigaction ignore {}, old {};
+  ignore.sa_handler = SIG_IGN;
+  ASSERT_EQ(sigaction(SIGCHLD, &ignore, &old), 0);
+  std::optional<int> waited, polled;
+  std::string error;
+  try {
+    Popen p({"/bin/sh", "-c", "exit 3"});
+    Popen q({"/bin/sh", "-c", "exit 5"});
+    waited = p.wait();
+    siginfo_t info{};
+    // Blocks until q has exited, then fails: the kernel reaped it already.
+    EXPECT_EQ(::waitid(P_PID, q.pid(), &info, WEXITED | WNOWAIT), -1);
+    polled = q.poll();
+  } catch (const std::exception& e) {
+    error = e.what();
+  }
+  sigaction(SIGCHLD, &old, nullptr);
+  EXPECT_EQ(error, "");
+  EXPECT_EQ(waited, 0);
+  EXPECT_EQ(polled, 0);
+}
+
 // A killed child reports minus the signal
 TEST_F(SubprocessIo, AKilledChildReportsMinusTheSignal) {
   Popen a({"/bin/sleep", "30"});

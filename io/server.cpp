@@ -5,6 +5,7 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
+#include <stdexcept>
 
 #include "fern/core/clock.h"
 
@@ -96,7 +97,10 @@ StreamServer::StreamServer(const Address& address, Handler handle, Options optio
 
 StreamServer::StreamServer(Socket listener, Handler handle, Options options)
     : address_(listener.local_address()), handle_(std::move(handle)), options_(options),
-      listener_(std::move(listener)) {}
+      listener_(std::move(listener)) {
+  if (options_.backlog)
+    throw std::invalid_argument("fern: StreamServer: a backlog cannot be given with an already listening socket");
+}
 
 StreamServer::~StreamServer() {
   try {
@@ -130,7 +134,7 @@ void StreamServer::start() {
     if (options_.reuse_port) s.set_option(SOL_SOCKET, SO_REUSEPORT, 1);
 #endif
     s.bind(address_);
-    s.listen(options_.backlog);
+    s.listen(options_.backlog.value_or(SOMAXCONN));
     address_ = s.local_address();
     listener_ = std::move(s);
   }

@@ -41,7 +41,7 @@ class StreamServer {
  public:
   using Handler = std::function<void(Socket&, const Address&)>;
   struct Options {
-    int backlog = SOMAXCONN;
+    std::optional<int> backlog;  // listen(2)'s; not given: SOMAXCONN
     bool reuse_addr = true;   // SO_REUSEADDR (not for an adopted listener)
     bool reuse_port = false;  // SO_REUSEPORT
     Pool* pool = nullptr;     // bounds concurrent handlers; must outlive the server
@@ -50,7 +50,8 @@ class StreamServer {
   // Binds and listens on start() (SRV-2: nothing is accepted before).
   StreamServer(const Address& address, Handler handle, Options options);
   StreamServer(const Address& address, Handler handle) : StreamServer(address, std::move(handle), Options()) {}
-  // Serves an already listening socket (SRV-1); options.backlog is not used.
+  // Serves an already listening socket (SRV-1). A backlog given with it is
+  // std::invalid_argument (gevent's TypeError: the socket already listens).
   StreamServer(Socket listener, Handler handle, Options options);
   StreamServer(Socket listener, Handler handle) : StreamServer(std::move(listener), std::move(handle), Options()) {}
   StreamServer(const StreamServer&) = delete;

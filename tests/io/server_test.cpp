@@ -40,6 +40,20 @@ std::string read_to_eof(Socket& s) {
   return out;
 }
 
+// SRV-1 (test_backlog_is_not_accepted_for_socket): a backlog given with an
+// already listening socket is refused; with an address it is listen()'s.
+TEST_F(ServerIo, ABacklogIsRefusedWithAListeningSocket) {
+  StreamServer::Options with_backlog;
+  with_backlog.backlog = 25;
+  EXPECT_THROW(StreamServer(fern::testing::listen_on(), [](Socket&, const Address&) {}, with_backlog),
+               std::invalid_argument);
+  StreamServer server(kAny, [](Socket& s, const Address&) { s.sendall("ok"); }, with_backlog);
+  server.start();
+  Socket c = connect_to(server);
+  EXPECT_EQ(read_to_eof(c), "ok");
+  server.stop();
+}
+
 // SRV-2, SRV-7
 TEST_F(ServerIo, NothingIsAcceptedBeforeStartAndPortZeroReportsTheBoundPort) {
   StreamServer server(kAny, [](Socket& s, const Address&) { s.sendall("hi"); });

@@ -19,8 +19,8 @@ void refuse_on_own_thread(const ThreadPool& pool, const char* what) {
 
 bool ThreadPool::on_own_thread() const noexcept { return t_own_pool == this; }
 
-ThreadPool::ThreadPool(std::size_t maxsize) : maxsize_(maxsize) {
-  if (maxsize == 0) throw std::invalid_argument("fern: ThreadPool needs maxsize >= 1");
+ThreadPool::ThreadPool(long long maxsize) : maxsize_(maxsize > 0 ? static_cast<std::size_t>(maxsize) : 0) {
+  if (maxsize < 1) throw std::invalid_argument("fern: ThreadPool needs maxsize >= 1, not " + std::to_string(maxsize));
 }
 
 ThreadPool::~ThreadPool() { shutdown(); }

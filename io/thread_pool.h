@@ -5,7 +5,7 @@
 // cross-thread wake (Hub::run_callback_threadsafe).
 //
 // Mapping from gevent:
-//   ThreadPool(maxsize)        ThreadPool(maxsize)      (0: std::invalid_argument)
+//   ThreadPool(maxsize)        ThreadPool(maxsize)      (0 or negative: std::invalid_argument)
 //   pool.spawn(f, *args)       pool.spawn(f, args...) -> ThreadResult<R>
 //   pool.apply(f, args)        pool.apply(f, args...) -> R (rethrows f's exception)
 //   pool.map(f, xs)            pool.map(f, xs) -> std::vector<R>, in input order
@@ -98,8 +98,10 @@ class ThreadResult {
 
 class ThreadPool {
  public:
-  // At most maxsize OS threads, none started yet. Throws std::invalid_argument for 0.
-  explicit ThreadPool(std::size_t maxsize);
+  // At most maxsize OS threads, none started yet. Throws std::invalid_argument
+  // for 0 or a negative count (gevent's ValueError, TP-1); signed, so that
+  // -1 is not read as a huge size.
+  explicit ThreadPool(long long maxsize);
   ThreadPool(const ThreadPool&) = delete;
   ThreadPool& operator=(const ThreadPool&) = delete;
   // shutdown(): queued work still runs, then every thread is joined.

@@ -23,8 +23,15 @@ namespace {
 using fern::ThreadPool;
 using ThreadPoolIo = fern::testing::IoTest;
 
-// TP-1
-TEST_F(ThreadPoolIo, ZeroMaxsizeIsRejected) { EXPECT_THROW(ThreadPool(0), std::invalid_argument); }
+// TP-1 (test_init_valueerror): 0 and a negative maxsize are refused, -1
+// included (not read as a huge size)
+TEST_F(ThreadPoolIo, ZeroOrNegativeMaxsizeIsRejected) {
+  EXPECT_THROW(ThreadPool(0), std::invalid_argument);
+  EXPECT_THROW(ThreadPool(-1), std::invalid_argument);
+  int negative = -5;
+  EXPECT_THROW(ThreadPool{negative}, std::invalid_argument);
+  EXPECT_EQ(ThreadPool(std::size_t{3}).maxsize(), 3u);
+}
 
 // TP-1: threads start lazily, never more than maxsize
 TEST_F(ThreadPoolIo, ThreadsStartLazilyUpToMaxsize) {

@@ -190,6 +190,12 @@ Socket::Accepted Socket::accept() {
 // call per request-response round trip). Data that did arrive makes the
 // wait end at once; the call's one deadline covers the wait and the reads.
 std::size_t Socket::recv_into(void* buf, std::size_t n, int flags) {
+  // Python's recv(0): nothing, at once, no system call (a stream socket
+  // with no data would say EAGAIN and wait; a datagram would be consumed).
+  if (n == 0) {
+    if (fd_ < 0) throw SocketError(EBADF, "recv");
+    return 0;
+  }
   Attempt attempt;
   if (read_partial_ && flags == 0 && fd_ >= 0 && timeout_ != 0) {  // timeout 0: never waits
     read_partial_ = false;

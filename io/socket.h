@@ -81,7 +81,8 @@ class Socket {
   // Blocks until a connection arrives; the new socket inherits no timeout.
   Accepted accept();
 
-  // Blocks until some data arrives; returns 0 at end of stream.
+  // Blocks until some data arrives; returns 0 at end of stream. n == 0
+  // returns 0 at once without reading (Python's recv(0)).
   std::size_t recv_into(void* buf, std::size_t n, int flags = 0);
   // Up to max bytes; empty at end of stream.
   std::string recv(std::size_t max, int flags = 0);

@@ -186,6 +186,31 @@ TEST_F(SocketIo, AfterAShortReadTheNextRecvGetsDataAlreadyThereOrLaterOrTheEnd) 
   EXPECT_EQ(a.recv(10), "");  // the end of the stream
 }
 
+// recv(0) returns nothing at once (CPython's, no system call), with no data
+// there and after a short read, never waiting: the task ends in its first
+// step; a datagram waiting is not consumed by it.
+TEST_F(SocketIo, ARecvOfZeroBytesReturnsAtOnceAndConsumesNothing) {
+  auto [a, b] = Socket::pair();
+  auto idle = spawn([&a] { return a.recv(0); });
+  fern::sleep(0);
+  ASSERT_TRUE(idle.ready()) << "recv(0) waited for data";
+  EXPECT_EQ(idle.get(), "");
+  b.sendall("ab");
+  EXPECT_EQ(a.recv(10), "ab");  // short
+  auto zero = spawn([&a] { return a.recv(0); });
+  fern::sleep(0);
+  ASSERT_TRUE(zero.ready()) << "recv(0) after a short read waited for data";
+  EXPECT_EQ(zero.get(), "");
+  b.sendall("cd");
+  EXPECT_EQ(a.recv(10), "cd");  // the stream is untouched
+  auto [d1, d2] = Socket::pair(SOCK_DGRAM);
+  d2.send("datagram");
+  EXPECT_EQ(d1.recv(0), "");
+  EXPECT_EQ(d1.recv(64), "datagram");
+  a.close();
+  EXPECT_THROW(a.recv(0), fern::SocketError);
+}
+
 // IO-4 after a short read
 TEST_F(SocketIo, AfterAShortReadTheRecvTimeoutHoldsOnceForTheWholeCall) {
   auto [a, b] = Socket::pair();

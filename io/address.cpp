@@ -62,8 +62,10 @@ Address Address::ip(std::string_view host, std::uint16_t port) {
 Address Address::unix_path(std::string_view path) {
   Address a;
   auto* un = reinterpret_cast<sockaddr_un*>(&a.storage_);
-  if (path.empty() || path.size() >= sizeof un->sun_path)
-    throw std::invalid_argument("fern: a Unix socket path must be 1.." + std::to_string(sizeof un->sun_path - 1) + " bytes");
+  // All of sun_path may be used, without a terminating NUL (Linux and
+  // Python take 108 bytes).
+  if (path.empty() || path.size() > sizeof un->sun_path)
+    throw std::invalid_argument("fern: a Unix socket path must be 1.." + std::to_string(sizeof un->sun_path) + " bytes");
   // A Linux abstract name starts with a NUL and is exactly its bytes; the
   // kernel reads any other path as a C string, which a NUL would cut short.
   bool abstract = path[0] == '\0';
@@ -74,7 +76,8 @@ Address Address::unix_path(std::string_view path) {
     throw std::invalid_argument("fern: a Unix socket path cannot contain a NUL byte");
   un->sun_family = AF_UNIX;
   std::memcpy(un->sun_path, path.data(), path.size());
-  a.size_ = static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + path.size() + (abstract ? 0 : 1));
+  const bool terminated = !abstract && path.size() < sizeof un->sun_path;
+  a.size_ = static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + path.size() + (terminated ? 1 : 0));
   return a;
 }
 

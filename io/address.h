@@ -18,7 +18,8 @@ class Address {
   // the scope id. Throws std::invalid_argument for anything that is not a
   // numeric address (a NUL byte included) or names no interface.
   static Address ip(std::string_view host, std::uint16_t port);
-  // A Unix-domain path; std::invalid_argument if it does not fit or has a
+  // A Unix-domain path of 1..108 bytes (all of sun_path, as Linux and
+  // Python take it); std::invalid_argument if it does not fit or has a
   // NUL inside. A leading NUL names a Linux abstract socket (exactly these
   // bytes, as Python's b"\0name"; host() gives them back).
   static Address unix_path(std::string_view path);

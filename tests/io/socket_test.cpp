@@ -112,6 +112,23 @@ TEST_F(SocketIo, UnixStreamSocketsConnectAndEcho) {
   ::unlink(path.c_str());
 }
 
+// A path may fill all 108 bytes of sun_path with no NUL after it (Linux
+// and Python take it); 109 is refused.
+TEST_F(SocketIo, AUnixPathOfAll108BytesConnectsAnd109IsRefused) {
+  char dir_template[] = "/tmp/fern_unix108_XXXXXX";
+  ASSERT_NE(mkdtemp(dir_template), nullptr);
+  const std::string dir = dir_template;
+  const std::string path = dir + "/" + std::string(108 - dir.size() - 1, 's');
+  ASSERT_EQ(path.size(), 108u);
+  unix_echo(path);
+  ::unlink(path.c_str());
+  ::rmdir(dir.c_str());
+  EXPECT_THROW(Address::unix_path(path + "x"), std::invalid_argument);
+#ifdef __linux__
+  unix_echo(std::string(1, '\0') + std::string(107, 'a'));  // abstract: all 108 bytes too
+#endif
+}
+
 #ifdef __linux__
 // A leading NUL names an abstract socket: exactly its bytes, no file.
 TEST_F(SocketIo, AbstractUnixNamesConnectWithExactlyTheirBytes) {

@@ -139,6 +139,9 @@ int Socket::connect_ex(const Address& addr) {
     if (::connect(fd_, addr.data(), addr.size()) == 0) return 0;
     int err = errno;
     if (err == EINTR) continue;
+    // Timeout 0 is a non-blocking socket (Python's): the kernel's answer,
+    // EINPROGRESS while the connection goes on, never a wait or ETIMEDOUT.
+    if (timeout_ == 0) return err;
     if (would_block(err) && addr.family() == AF_UNIX) {
       // A full Unix backlog: wait and try again.
       if (!wait_write(fd_, d)) return ETIMEDOUT;

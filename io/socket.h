@@ -74,7 +74,9 @@ class Socket {
   // (ConnectionRefusedError, SocketTimeout, ...).
   void connect(const Address& addr);
   // As connect, but returns errno instead of throwing (0 on success;
-  // ETIMEDOUT on timeout).
+  // ETIMEDOUT on timeout). With timeout 0 neither waits: connect_ex gives
+  // EINPROGRESS (connect throws SocketError with it) while the connection
+  // goes on, as Python's non-blocking socket; wait_write, then SO_ERROR.
   int connect_ex(const Address& addr);
   void bind(const Address& addr);
   void listen(int backlog = SOMAXCONN);

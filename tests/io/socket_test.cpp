@@ -228,6 +228,29 @@ TEST_F(SocketIo, ARecvOfZeroBytesReturnsAtOnceAndConsumesNothing) {
   EXPECT_THROW(a.recv(0), fern::SocketError);
 }
 
+// IO-4, IO-7: with timeout 0 (a non-blocking socket) connect does not wait:
+// connect_ex answers EINPROGRESS (Python's), connect raises it, and the
+// connection completes by itself (writable, SO_ERROR 0).
+TEST_F(SocketIo, ATimeoutOfZeroConnectsWithoutWaitingAsANonBlockingSocket) {
+  Socket l = listen_on();
+  Socket c(AF_INET, SOCK_STREAM);
+  c.set_timeout(0.0);
+  const int rc = c.connect_ex(l.local_address());
+  EXPECT_TRUE(rc == 0 || rc == EINPROGRESS) << rc;
+  ASSERT_TRUE(fern::wait_write_for(c.fd(), 5.0));
+  EXPECT_EQ(c.get_option(SOL_SOCKET, SO_ERROR), 0);
+  auto accepted = l.accept();
+  c.sendall("x");
+  EXPECT_EQ(accepted.socket.recv(1), "x");
+  Socket d(AF_INET, SOCK_STREAM);
+  d.set_timeout(0.0);
+  try {
+    d.connect(l.local_address());
+  } catch (const fern::SocketError& e) {
+    EXPECT_EQ(e.code().value(), EINPROGRESS);
+  }
+}
+
 // IO-4 after a short read
 TEST_F(SocketIo, AfterAShortReadTheRecvTimeoutHoldsOnceForTheWholeCall) {
   auto [a, b] = Socket::pair();

@@ -30,7 +30,9 @@ std::uint32_t scope_id_of(const std::string& zone, const std::string& literal) {
 
 Address::Address() noexcept : storage_{}, size_(0) { storage_.ss_family = AF_UNSPEC; }
 
-Address Address::ip(std::string_view host, std::uint16_t port) {
+Address Address::ip(std::string_view host, int port) {
+  if (port < 0 || port > 65535)
+    throw std::invalid_argument("fern: port must be 0-65535, not " + std::to_string(port));
   Address a;
   std::string h(host.empty() ? "0.0.0.0" : host);
   // inet_pton reads a C string: what follows a NUL would go unread.
@@ -46,11 +48,11 @@ Address Address::ip(std::string_view host, std::uint16_t port) {
   auto* v6 = reinterpret_cast<sockaddr_in6*>(&a.storage_);
   if (percent == std::string::npos && inet_pton(AF_INET, h.c_str(), &v4->sin_addr) == 1) {
     v4->sin_family = AF_INET;
-    v4->sin_port = htons(port);
+    v4->sin_port = htons(static_cast<std::uint16_t>(port));
     a.size_ = sizeof(sockaddr_in);
   } else if (inet_pton(AF_INET6, bare.c_str(), &v6->sin6_addr) == 1) {
     v6->sin6_family = AF_INET6;
-    v6->sin6_port = htons(port);
+    v6->sin6_port = htons(static_cast<std::uint16_t>(port));
     if (percent != std::string::npos) v6->sin6_scope_id = scope_id_of(h.substr(percent + 1), h);
     a.size_ = sizeof(sockaddr_in6);
   } else {

@@ -16,8 +16,10 @@ class Address {
   // An IPv4 or IPv6 literal ("127.0.0.1", "::1", "" = IPv4 any) and a port.
   // An IPv6 literal may carry its zone: "fe80::1%eth0" or "fe80::1%2" sets
   // the scope id. Throws std::invalid_argument for anything that is not a
-  // numeric address (a NUL byte included) or names no interface.
-  static Address ip(std::string_view host, std::uint16_t port);
+  // numeric address (a NUL byte included) or names no interface, and for a
+  // port outside 0..65535 (Python's OverflowError; never wrapped: 65536 is
+  // not port 0, -1 not 65535).
+  static Address ip(std::string_view host, int port);
   // A Unix-domain path of 1..108 bytes (all of sun_path, as Linux and
   // Python take it); std::invalid_argument if it does not fit or has a
   // NUL inside. A leading NUL names a Linux abstract socket (exactly these

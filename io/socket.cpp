@@ -10,6 +10,8 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <stdexcept>
+#include <string>
 #include <vector>
 
 #include "fern/io/resolver.h"
@@ -291,7 +293,9 @@ int Socket::get_option(int level, int name) const {
 
 void Socket::set_nodelay(bool on) { set_option(IPPROTO_TCP, TCP_NODELAY, on); }
 
-Socket create_connection(const std::string& host, std::uint16_t port, std::optional<Duration> timeout) {
+Socket create_connection(const std::string& host, int port, std::optional<Duration> timeout) {
+  if (port < 0 || port > 65535)
+    throw std::invalid_argument("fern: port must be 0-65535, not " + std::to_string(port));
   std::vector<AddrInfo> infos = getaddrinfo(host, std::to_string(port), AF_UNSPEC, SOCK_STREAM);
   std::exception_ptr last;
   for (const AddrInfo& info : infos) {

@@ -145,7 +145,8 @@ struct Socket::Received {
 // one connects (IO-7); `timeout` applies to each attempt and stays set on
 // the returned socket. Throws the last attempt's error, or ResolveError.
 // Blocks: switches to the hub (resolution runs in the thread pool).
-Socket create_connection(const std::string& host, std::uint16_t port,
+// A port outside 0..65535 is std::invalid_argument.
+Socket create_connection(const std::string& host, int port,
                          std::optional<Duration> timeout = std::nullopt);
 
 }  // namespace fern

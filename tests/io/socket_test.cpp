@@ -492,6 +492,17 @@ TEST_F(SocketIo, CreateConnectionToAClosedPortRaisesTheLastError) {
   EXPECT_THROW(fern::create_connection("127.0.0.1", closed_port()), fern::ConnectionRefusedError);
 }
 
+// Python's OverflowError: a port outside 0..65535 is refused, never wrapped
+// (65536 is not port 0, -1 not 65535).
+TEST_F(SocketIo, APortOutsideTheRangeIsRefusedNotWrapped) {
+  for (int bad : {65536, -1, 70000, -65536}) {
+    EXPECT_THROW(Address::ip("127.0.0.1", bad), std::invalid_argument) << bad;
+    EXPECT_THROW(fern::create_connection("127.0.0.1", bad), std::invalid_argument) << bad;
+  }
+  EXPECT_EQ(Address::ip("::1", 65535).port(), 65535);
+  EXPECT_EQ(Address::ip("127.0.0.1", 0).port(), 0);
+}
+
 TEST_F(SocketIo, AddressParsesAndPrintsBothFamilies) {
   EXPECT_EQ(Address::ip("127.0.0.1", 80).to_string(), "127.0.0.1:80");
   EXPECT_EQ(Address::ip("::1", 443).to_string(), "[::1]:443");

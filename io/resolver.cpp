@@ -13,7 +13,9 @@ namespace {
 
 bool is_numeric_host(const std::string& host) {
   unsigned char buf[sizeof(in6_addr)];
-  return inet_pton(AF_INET, host.c_str(), buf) == 1 || inet_pton(AF_INET6, host.c_str(), buf) == 1;
+  // An IPv6 literal with its zone ("fe80::1%eth0") is numeric too.
+  const std::string bare = host.substr(0, host.find('%'));
+  return inet_pton(AF_INET, host.c_str(), buf) == 1 || inet_pton(AF_INET6, bare.c_str(), buf) == 1;
 }
 
 // Runs in a worker thread (or inline for numeric hosts): no hub calls here.

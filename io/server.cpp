@@ -5,6 +5,7 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
+#include <stdexcept>
 
 #include "fern/core/clock.h"
 
@@ -12,6 +13,11 @@ namespace fern {
 namespace {
 
 bool out_of_resources(int err) { return err == EMFILE || err == ENFILE || err == ENOBUFS || err == ENOMEM; }
+
+// No retry cures these: the listener was closed or shut down behind the
+// server's back, was never listening, or is not a stream socket (gevent's
+// BaseServer.fatal_errors, plus EOPNOTSUPP).
+bool listener_unusable(int err) { return err == EBADF || err == EINVAL || err == ENOTSOCK || err == EOPNOTSUPP; }
 
 // Fast enough to resume within 50 ms of an fd coming back, slow enough that
 // a long exhaustion costs ~20 wake-ups a second.
@@ -91,7 +97,10 @@ StreamServer::StreamServer(const Address& address, Handler handle, Options optio
 
 StreamServer::StreamServer(Socket listener, Handler handle, Options options)
     : address_(listener.local_address()), handle_(std::move(handle)), options_(options),
-      listener_(std::move(listener)) {}
+      listener_(std::move(listener)) {
+  if (options_.backlog)
+    throw std::invalid_argument("fern: StreamServer: a backlog cannot be given with an already listening socket");
+}
 
 StreamServer::~StreamServer() {
   try {
@@ -125,7 +134,7 @@ void StreamServer::start() {
     if (options_.reuse_port) s.set_option(SOL_SOCKET, SO_REUSEPORT, 1);
 #endif
     s.bind(address_);
-    s.listen(options_.backlog);
+    s.listen(options_.backlog.value_or(SOMAXCONN));
     address_ = s.local_address();
     listener_ = std::move(s);
   }
@@ -140,7 +149,7 @@ void StreamServer::serve_forever() {
 }
 
 void StreamServer::start_accepting() {
-  if (!started_ || acceptor_) return;
+  if (!started_ || (acceptor_ && !acceptor_.dead())) return;
   acceptor_ = spawn([this] { accept_loop(); });
 }
 
@@ -152,7 +161,9 @@ void StreamServer::stop_accepting() {
 }
 
 void StreamServer::stop(Duration timeout) {
-  if (!started_) return;
+  // Not started, yet handlers may run: the accept loop closed the server
+  // on a fatal error (below). They are waited for and killed all the same.
+  if (!started_ && !connections_) return;
   Deadline deadline = timeout.from_now();
   started_ = false;
   stop_accepting();
@@ -175,6 +186,15 @@ void StreamServer::accept_loop() {
     } catch (const FdClosedError&) {
       return;  // stop() closed the listener
     } catch (const SocketError& e) {
+      if (listener_unusable(e.code().value())) {
+        // Reported once; the server closes as stop() would, but leaves its
+        // handlers running (gevent's close()): serve_forever returns.
+        Hub::report_error("StreamServer accept", std::current_exception());
+        started_ = false;
+        listener_.close();
+        stopped_.set();
+        return;
+      }
       if (!out_of_resources(e.code().value())) {
         Hub::report_error("StreamServer accept", std::current_exception());
         fern::sleep(backoff);

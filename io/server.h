@@ -13,7 +13,12 @@
 // handler's exception is reported by the hub and the server keeps serving
 // (SRV-4). accept failing for lack of fds or memory (EMFILE, ENFILE,
 // ENOBUFS, ENOMEM) backs off: at most one log line a second, accepting
-// again within 50 ms of resources coming back, never a busy loop.
+// again within 50 ms of resources coming back, never a busy loop. accept
+// failing in a way no retry cures (EBADF, EINVAL, ENOTSOCK, EOPNOTSUPP: the
+// listener shut down or closed behind the server's back, or never
+// listening) is reported once and closes the server as gevent's does:
+// started() false, serve_forever() returns, running handlers go on (a
+// later stop() or the destructor ends them).
 // One thread: the hub's.
 #include <sys/socket.h>
 
@@ -36,7 +41,7 @@ class StreamServer {
  public:
   using Handler = std::function<void(Socket&, const Address&)>;
   struct Options {
-    int backlog = SOMAXCONN;
+    std::optional<int> backlog;  // listen(2)'s; not given: SOMAXCONN
     bool reuse_addr = true;   // SO_REUSEADDR (not for an adopted listener)
     bool reuse_port = false;  // SO_REUSEPORT
     Pool* pool = nullptr;     // bounds concurrent handlers; must outlive the server
@@ -45,7 +50,8 @@ class StreamServer {
   // Binds and listens on start() (SRV-2: nothing is accepted before).
   StreamServer(const Address& address, Handler handle, Options options);
   StreamServer(const Address& address, Handler handle) : StreamServer(address, std::move(handle), Options()) {}
-  // Serves an already listening socket (SRV-1); options.backlog is not used.
+  // Serves an already listening socket (SRV-1). A backlog given with it is
+  // std::invalid_argument (gevent's TypeError: the socket already listens).
   StreamServer(Socket listener, Handler handle, Options options);
   StreamServer(Socket listener, Handler handle) : StreamServer(std::move(listener), std::move(handle), Options()) {}
   StreamServer(const StreamServer&) = delete;
@@ -61,6 +67,7 @@ class StreamServer {
   void serve_forever();
   // Closes the listener (new connections are refused), waits up to
   // `timeout` for running handlers, then kills those left (SRV-5). Blocks.
+  // A no-op once stopped with no handler running.
   // A handler may call it: it does not wait for (or kill) itself; it must
   // end before the server is destroyed, or is killed then.
   void stop(Duration timeout = 1.0);

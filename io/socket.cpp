@@ -10,6 +10,8 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <stdexcept>
+#include <string>
 #include <vector>
 
 #include "fern/io/resolver.h"
@@ -139,6 +141,9 @@ int Socket::connect_ex(const Address& addr) {
     if (::connect(fd_, addr.data(), addr.size()) == 0) return 0;
     int err = errno;
     if (err == EINTR) continue;
+    // Timeout 0 is a non-blocking socket (Python's): the kernel's answer,
+    // EINPROGRESS while the connection goes on, never a wait or ETIMEDOUT.
+    if (timeout_ == 0) return err;
     if (would_block(err) && addr.family() == AF_UNIX) {
       // A full Unix backlog: wait and try again.
       if (!wait_write(fd_, d)) return ETIMEDOUT;
@@ -190,6 +195,12 @@ Socket::Accepted Socket::accept() {
 // call per request-response round trip). Data that did arrive makes the
 // wait end at once; the call's one deadline covers the wait and the reads.
 std::size_t Socket::recv_into(void* buf, std::size_t n, int flags) {
+  // Python's recv(0): nothing, at once, no system call (a stream socket
+  // with no data would say EAGAIN and wait; a datagram would be consumed).
+  if (n == 0) {
+    if (fd_ < 0) throw SocketError(EBADF, "recv");
+    return 0;
+  }
   Attempt attempt;
   if (read_partial_ && flags == 0 && fd_ >= 0 && timeout_ != 0) {  // timeout 0: never waits
     read_partial_ = false;
@@ -282,7 +293,9 @@ int Socket::get_option(int level, int name) const {
 
 void Socket::set_nodelay(bool on) { set_option(IPPROTO_TCP, TCP_NODELAY, on); }
 
-Socket create_connection(const std::string& host, std::uint16_t port, std::optional<Duration> timeout) {
+Socket create_connection(const std::string& host, int port, std::optional<Duration> timeout) {
+  if (port < 0 || port > 65535)
+    throw std::invalid_argument("fern: port must be 0-65535, not " + std::to_string(port));
   std::vector<AddrInfo> infos = getaddrinfo(host, std::to_string(port), AF_UNSPEC, SOCK_STREAM);
   std::exception_ptr last;
   for (const AddrInfo& info : infos) {

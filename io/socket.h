@@ -74,14 +74,17 @@ class Socket {
   // (ConnectionRefusedError, SocketTimeout, ...).
   void connect(const Address& addr);
   // As connect, but returns errno instead of throwing (0 on success;
-  // ETIMEDOUT on timeout).
+  // ETIMEDOUT on timeout). With timeout 0 neither waits: connect_ex gives
+  // EINPROGRESS (connect throws SocketError with it) while the connection
+  // goes on, as Python's non-blocking socket; wait_write, then SO_ERROR.
   int connect_ex(const Address& addr);
   void bind(const Address& addr);
   void listen(int backlog = SOMAXCONN);
   // Blocks until a connection arrives; the new socket inherits no timeout.
   Accepted accept();
 
-  // Blocks until some data arrives; returns 0 at end of stream.
+  // Blocks until some data arrives; returns 0 at end of stream. n == 0
+  // returns 0 at once without reading (Python's recv(0)).
   std::size_t recv_into(void* buf, std::size_t n, int flags = 0);
   // Up to max bytes; empty at end of stream.
   std::string recv(std::size_t max, int flags = 0);
@@ -142,7 +145,8 @@ struct Socket::Received {
 // one connects (IO-7); `timeout` applies to each attempt and stays set on
 // the returned socket. Throws the last attempt's error, or ResolveError.
 // Blocks: switches to the hub (resolution runs in the thread pool).
-Socket create_connection(const std::string& host, std::uint16_t port,
+// A port outside 0..65535 is std::invalid_argument.
+Socket create_connection(const std::string& host, int port,
                          std::optional<Duration> timeout = std::nullopt);
 
 }  // namespace fern

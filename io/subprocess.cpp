@@ -156,6 +156,23 @@ Popen::Popen(std::vector<std::string> args, PopenOptions options) : text_(option
   }
   char** child_env = options.env ? envp.data() : environ;
   const char* cwd = options.cwd ? options.cwd->c_str() : nullptr;
+  // With an env of its own, a program named without a '/' is looked up on
+  // that env's PATH (Python's os.get_exec_path(env); none there: its
+  // default "/bin:/usr/bin"), not the parent's, which execvpe would read.
+  // The candidates are made here: the child may not allocate.
+  std::vector<std::string> candidates;
+  if (options.env && args[0].find('/') == std::string::npos) {
+    std::string path = "/bin:/usr/bin";
+    for (const std::string& e : *options.env)
+      if (e.compare(0, 5, "PATH=") == 0) path = e.substr(5);
+    for (std::size_t at = 0;;) {
+      std::size_t end = path.find(':', at);
+      std::string dir = path.substr(at, end == std::string::npos ? std::string::npos : end - at);
+      candidates.push_back((dir.empty() ? "." : dir) + "/" + args[0]);  // an empty entry: the cwd
+      if (end == std::string::npos) break;
+      at = end + 1;
+    }
+  }
 
   // Pipes are created close-on-exec; the child dup2s its ends onto 0-2.
   Pipe pipes[3];
@@ -179,12 +196,29 @@ Popen::Popen(std::vector<std::string> args, PopenOptions options) : text_(option
       pipes[i] = i == 0 ? Pipe{fds[1], fds[0]} : Pipe{fds[0], fds[1]};
     } else if (modes[i] == Stdio::kDevNull) {
       pipes[i].child = ::open("/dev/null", (i == 0 ? O_RDONLY : O_WRONLY) | O_CLOEXEC);
+      if (pipes[i].child < 0) {
+        int err = errno;
+        close_all();
+        throw std::system_error(err, std::generic_category(), "fern: open /dev/null");
+      }
     }
   }
   if (::pipe2(errpipe, O_CLOEXEC) < 0) {
     int err = errno;
     close_all();
     throw std::system_error(err, std::generic_category(), "fern: pipe");
+  }
+  // With the parent's 0-2 closed the error pipe may land there, where the
+  // child's dup2s onto its stdio would overwrite it (and an exec failure
+  // would read as success): it goes above 2 (Python's _fd_above_2).
+  if (errpipe[1] <= 2) {
+    int above = ::fcntl(errpipe[1], F_DUPFD_CLOEXEC, 3);
+    int err = errno;
+    ::close(std::exchange(errpipe[1], above));
+    if (above < 0) {
+      close_all();
+      throw std::system_error(err, std::generic_category(), "fern: fcntl(F_DUPFD_CLOEXEC)");
+    }
   }
 
   pid_t pid = ::fork();
@@ -197,16 +231,40 @@ Popen::Popen(std::vector<std::string> args, PopenOptions options) : text_(option
     sigset_t none;
     sigemptyset(&none);
     sigprocmask(SIG_SETMASK, &none, nullptr);
-    for (int sig = 1; sig < NSIG; ++sig) signal(sig, SIG_DFL);
+    // Handlers go back to the default (exec would drop them anyway; until
+    // then none may run here). What the parent ignores stays ignored, as
+    // exec and Python keep it (nohup's SIGHUP), except SIGPIPE and SIGXFSZ:
+    // Python's restore_signals, so `yes | head` in the child still ends.
+    for (int sig = 1; sig < NSIG; ++sig) {
+      struct sigaction current;
+      if (sigaction(sig, nullptr, &current) != 0) continue;
+      if (current.sa_handler == SIG_IGN && !(current.sa_flags & SA_SIGINFO) && sig != SIGPIPE && sig != SIGXFSZ)
+        continue;
+      signal(sig, SIG_DFL);
+    }
     for (int i = 0; i < 3; ++i) {
       int src = pipes[i].child;
       if (i == 2 && modes[2] == Stdio::kStdout) src = 1;
-      if (src >= 0 && ::dup2(src, i) < 0) child_fail(errpipe[1], errno);
+      if (src < 0) continue;
+      // Already in place (the parent had this fd closed, the pipe took it):
+      // dup2 onto itself would leave it close-on-exec, lost at exec.
+      if (src == i ? ::fcntl(i, F_SETFD, 0) < 0 : ::dup2(src, i) < 0) child_fail(errpipe[1], errno);
     }
     close_other_fds(errpipe[1]);
     if (cwd && ::chdir(cwd) < 0) child_fail(errpipe[1], errno);
-    ::execvpe(argv[0], argv.data(), child_env);
-    child_fail(errpipe[1], errno);
+    if (candidates.empty()) {
+      ::execvpe(argv[0], argv.data(), child_env);
+      child_fail(errpipe[1], errno);
+    }
+    // execvpe's search rules: go on past ENOENT, ENOTDIR and EACCES (the
+    // first EACCES is reported if nothing runs), stop at any other error.
+    int saved = ENOENT;
+    for (const std::string& c : candidates) {
+      ::execve(c.c_str(), argv.data(), child_env);
+      if (errno == EACCES) saved = EACCES;
+      else if (errno != ENOENT && errno != ENOTDIR) child_fail(errpipe[1], errno);
+    }
+    child_fail(errpipe[1], saved);
   }
 
   pid_ = pid;
@@ -271,17 +329,28 @@ void Popen::reaped(int status) noexcept {
   if (WIFEXITED(status)) returncode_ = WEXITSTATUS(status);
   else if (WIFSIGNALED(status)) returncode_ = -WTERMSIG(status);
   else returncode_ = -1;
-  if (pidfd_ >= 0) fern::close(std::exchange(pidfd_, -1));
+  // A greenlet still waiting on the pidfd closes it when it leaves: closing
+  // it under the waiter would wake it with FdClosedError instead of the code.
+  if (pidfd_ >= 0 && pidfd_waiters_ == 0) fern::close(std::exchange(pidfd_, -1));
 }
 
 bool Popen::try_reap() {
   if (returncode_) return true;
+  // A moved-from Popen has no child: waitpid(-1) would reap any child of
+  // the process and take its status from its own Popen.
+  if (pid_ <= 0) throw std::logic_error("fern: Popen has no child (moved from)");
   int status;
   pid_t r;
   while ((r = ::waitpid(pid_, &status, WNOHANG)) < 0 && errno == EINTR) {
   }
   if (r == pid_) {
     reaped(status);
+    return true;
+  }
+  if (r < 0 && errno == ECHILD) {
+    // Reaped by the kernel (SIGCHLD ignored: SIG_IGN or SA_NOCLDWAIT) or by
+    // someone else: the status is gone. Python's rule: returncode 0.
+    reaped(0);
     return true;
   }
   if (r < 0) throw std::system_error(errno, std::generic_category(), "fern: waitpid");
@@ -300,7 +369,7 @@ std::optional<int> Popen::wait_until(Deadline d) {
   while (!try_reap()) {
     if (pidfd_ >= 0) {
       // The pidfd turns readable when the child exits.
-      if (!wait_read(pidfd_, d)) return std::nullopt;
+      if (!wait_pidfd(d)) return std::nullopt;
       continue;
     }
     // No pidfd: poll with back-off (1 ms doubling to 50 ms).
@@ -311,6 +380,26 @@ std::optional<int> Popen::wait_until(Deadline d) {
     backoff = backoff * 2 > 0.05 ? 0.05 : backoff * 2;
   }
   return returncode_;
+}
+
+// Any number of greenlets may wait: the first on the pidfd, each other on a
+// duplicate of it (the hub takes one reader per fd). The last to leave
+// closes the pidfd once the child has been reaped.
+bool Popen::wait_pidfd(Deadline d) {
+  const bool duplicate = pidfd_waiters_ > 0;
+  const int fd = duplicate ? ::fcntl(pidfd_, F_DUPFD_CLOEXEC, 3) : pidfd_;
+  if (fd < 0) throw std::system_error(errno, std::generic_category(), "fern: fcntl(F_DUPFD_CLOEXEC) of a pidfd");
+  ++pidfd_waiters_;
+  struct Leave {
+    Popen& p;
+    int fd;
+    bool duplicate;
+    ~Leave() {
+      if (duplicate) fern::close(fd);
+      if (--p.pidfd_waiters_ == 0 && p.returncode_ && p.pidfd_ >= 0) fern::close(std::exchange(p.pidfd_, -1));
+    }
+  } leave{*this, fd, duplicate};
+  return wait_read(fd, d);
 }
 
 Output Popen::communicate(std::string_view input, std::optional<Duration> timeout) {
@@ -367,6 +456,12 @@ void Popen::terminate() { send_signal(SIGTERM); }
 void Popen::kill() { send_signal(SIGKILL); }
 
 CompletedProcess run(std::vector<std::string> args, RunOptions options) {
+  // Python's ValueErrors (SP-5): input is fed through a pipe run makes, and
+  // capture_output makes both output pipes; a stdio given as well conflicts.
+  if (options.input && options.popen.in != Stdio::kInherit)
+    throw std::invalid_argument("fern: run: stdin and input may not both be used");
+  if (options.capture_output && (options.popen.out != Stdio::kInherit || options.popen.err != Stdio::kInherit))
+    throw std::invalid_argument("fern: run: stdout and stderr may not be used with capture_output");
   if (options.input) options.popen.in = Stdio::kPipe;
   if (options.capture_output) {
     options.popen.out = Stdio::kPipe;

@@ -17,7 +17,12 @@
 // environment entry or cwd, throws std::invalid_argument before any child
 // starts (Python: ValueError). The child is reaped through a pidfd where the kernel
 // has one, else by polling waitpid with back-off; every fd fern opens is
-// close-on-exec and closed once the Popen goes (SP-6). Destroying a Popen
+// close-on-exec and closed once the Popen goes (SP-6); with the parent's
+// fds 0-2 closed, a pipe that lands on the child's own stdio fd still
+// reaches it and exec errors are still reported. The child starts with an
+// empty signal mask and default handlers; a signal the parent ignores stays
+// ignored (nohup), but SIGPIPE and SIGXFSZ (Python's restore_signals).
+// Destroying a Popen
 // whose child still runs kills and reaps it (as boost::process::child):
 // no zombies. One thread: the hub's.
 #include <sys/types.h>
@@ -42,7 +47,9 @@ struct PopenOptions {
   bool shell = false;  // args[0] is a /bin/sh -c command line
   bool text = false;   // universal newlines + UTF-8 check on communicate's output (SP-2)
   std::optional<std::string> cwd;
-  std::optional<std::vector<std::string>> env;  // "K=V" entries; none: inherit
+  // "K=V" entries; none: inherit. With an env, a program named without a
+  // '/' is looked up on its PATH (Python's), else "/bin:/usr/bin".
+  std::optional<std::vector<std::string>> env;
 };
 
 struct Output {
@@ -95,8 +102,13 @@ class Popen {
   FdStream& stderr_pipe() noexcept { return err_; }
 
   // Reaps the child if it has exited; its code, else nullopt. No switch.
+  // A child whose status is gone (SIGCHLD ignored: the kernel reaped it)
+  // gives 0, as in Python.
+  // poll, wait and wait_until throw std::logic_error on a moved-from Popen.
   std::optional<int> poll();
   // Blocks (switches to the hub) until the child exits; its code (SP-1).
+  // Any number of greenlets may wait, and poll() from another greenlet
+  // meanwhile: all of them get the code.
   int wait();
   // As wait(), at most until the deadline: nullopt if still running.
   std::optional<int> wait_until(Deadline d);
@@ -118,10 +130,12 @@ class Popen {
  private:
   void reaped(int status) noexcept;
   bool try_reap();
+  bool wait_pidfd(Deadline d);
 
   std::string command_;
   pid_t pid_ = -1;
   int pidfd_ = -1;
+  int pidfd_waiters_ = 0;  // greenlets in wait_pidfd
   std::optional<int> returncode_;
   FdStream in_, out_, err_;
   Output partial_;        // what communicate read before a timeout
@@ -146,7 +160,10 @@ struct CompletedProcess {
 
 // Runs args to completion (subprocess.run): on timeout kills the child,
 // reaps it and throws TimeoutExpired with the partial output (SP-5); with
-// check, a non-zero exit throws CalledProcessError. Blocks.
+// check, a non-zero exit throws CalledProcessError. Blocks. input with a
+// popen.in other than kInherit, or capture_output with a popen.out or
+// popen.err other than kInherit, throws std::invalid_argument before any
+// child starts (Python's ValueError).
 CompletedProcess run(std::vector<std::string> args, RunOptions options = {});
 
 }  // namespace fern

@@ -1,11 +1,26 @@
 #include "fern/io/thread_pool.h"
 
 #include <stdexcept>
+#include <string>
 
 namespace fern {
+namespace {
 
-ThreadPool::ThreadPool(std::size_t maxsize) : maxsize_(maxsize) {
-  if (maxsize == 0) throw std::invalid_argument("fern: ThreadPool needs maxsize >= 1");
+// The pool whose worker this thread is (null elsewhere).
+thread_local const ThreadPool* t_own_pool = nullptr;
+
+void refuse_on_own_thread(const ThreadPool& pool, const char* what) {
+  if (pool.on_own_thread())
+    throw std::logic_error(std::string("fern: ThreadPool::") + what +
+                           " from one of the pool's own threads would wait for itself");
+}
+
+}  // namespace
+
+bool ThreadPool::on_own_thread() const noexcept { return t_own_pool == this; }
+
+ThreadPool::ThreadPool(long long maxsize) : maxsize_(maxsize > 0 ? static_cast<std::size_t>(maxsize) : 0) {
+  if (maxsize < 1) throw std::invalid_argument("fern: ThreadPool needs maxsize >= 1, not " + std::to_string(maxsize));
 }
 
 ThreadPool::~ThreadPool() { shutdown(); }
@@ -24,6 +39,7 @@ void ThreadPool::submit(std::unique_ptr<detail::ThreadJob> job) {
 }
 
 void ThreadPool::work() {
+  t_own_pool = this;
   std::unique_lock<std::mutex> lock(mutex_);
   for (;;) {
     if (queue_.empty()) {
@@ -55,6 +71,7 @@ std::size_t ThreadPool::pending() const {
 }
 
 void ThreadPool::wait_idle() {
+  refuse_on_own_thread(*this, "wait_idle");
   std::unique_lock<std::mutex> lock(mutex_);
   drained_.wait(lock, [this] { return queue_.empty() && running_ == 0 && delivering_ == 0; });
 }
@@ -65,14 +82,17 @@ std::size_t ThreadPool::threads() const {
 }
 
 void ThreadPool::shutdown() {
+  refuse_on_own_thread(*this, "shutdown");
   {
     std::lock_guard<std::mutex> lock(mutex_);
-    if (stopping_ && threads_.empty()) return;
     stopping_ = true;
   }
   ready_.notify_all();
-  // Only this thread joins: threads_ is no longer grown once stopping_ is set.
-  for (std::thread& t : threads_) t.join();
+  // threads_ is no longer grown once stopping_ is set; one caller joins, a
+  // concurrent one waits here until every thread is joined.
+  std::lock_guard<std::mutex> joining(join_mutex_);
+  for (std::thread& t : threads_)
+    if (t.joinable()) t.join();
   std::lock_guard<std::mutex> lock(mutex_);
   threads_.clear();
 }

@@ -5,17 +5,20 @@
 // cross-thread wake (Hub::run_callback_threadsafe).
 //
 // Mapping from gevent:
-//   ThreadPool(maxsize)        ThreadPool(maxsize)      (0: std::invalid_argument)
+//   ThreadPool(maxsize)        ThreadPool(maxsize)      (0 or negative: std::invalid_argument)
 //   pool.spawn(f, *args)       pool.spawn(f, args...) -> ThreadResult<R>
 //   pool.apply(f, args)        pool.apply(f, args...) -> R (rethrows f's exception)
 //   pool.map(f, xs)            pool.map(f, xs) -> std::vector<R>, in input order
 //   len(pool), pool.size       pending(), threads()
+//   gevent.wait / cf.wait(futures)  fern::wait({r.async_result(), ...}) (TP-6)
 //   pool.kill() / join()       destructor / shutdown(): runs what is queued, joins the threads
 // TP-1: threads start lazily, one per queued job while fewer than maxsize
 // are idle-or-busy. TP-4: work beyond maxsize queues and starts FIFO.
 // TP-5: a worker gets its own hub on first use, so fern code (tasks, sleeps,
 // a nested apply) runs inside a job; a job's callable, arguments and result
-// are released as soon as it is done. Unlike gevent, a pool is not tied to
+// are released as soon as it is done. apply and map called from one of the
+// pool's own threads run inline there (gevent's rule): queued behind the
+// calling job they could wait for it forever (a size-1 pool). Unlike gevent, a pool is not tied to
 // one hub: any thread with a hub (another pool's worker included) may spawn
 // into it, and the result goes to the spawning thread's hub.
 // Rules: spawn from a greenlet (or plain code) of a thread with a hub; the
@@ -25,6 +28,7 @@
 #include <cstddef>
 #include <deque>
 #include <exception>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -82,6 +86,10 @@ class ThreadResult {
   bool wait_until(Deadline d) { return state_->result.wait_until(d); }
   bool wait_for(Duration d) { return wait_until(d.from_now()); }
   void wait() { wait_until(Deadline::never()); }
+  // The result itself, to wait on several at once with fern::wait / IWait
+  // (sync/wait_any.h; TP-6: futures with concurrent.futures.wait and
+  // gevent.wait). It is the pool's to set: only wait on it or read it.
+  AsyncResult<R>& async_result() const noexcept { return state_->result; }
 
  private:
   friend class ThreadPool;
@@ -90,8 +98,10 @@ class ThreadResult {
 
 class ThreadPool {
  public:
-  // At most maxsize OS threads, none started yet. Throws std::invalid_argument for 0.
-  explicit ThreadPool(std::size_t maxsize);
+  // At most maxsize OS threads, none started yet. Throws std::invalid_argument
+  // for 0 or a negative count (gevent's ValueError, TP-1); signed, so that
+  // -1 is not read as a huge size.
+  explicit ThreadPool(long long maxsize);
   ThreadPool(const ThreadPool&) = delete;
   ThreadPool& operator=(const ThreadPool&) = delete;
   // shutdown(): queued work still runs, then every thread is joined.
@@ -110,9 +120,11 @@ class ThreadPool {
     submit(std::make_unique<Job<R, decltype(call)>>(out.state_, std::move(call)));
     return out;
   }
-  // spawn + get: blocks the calling greenlet only.
+  // spawn + get: blocks the calling greenlet only. From one of this pool's
+  // own threads: fn(args...) inline.
   template <class F, class... Args>
   auto apply(F&& fn, Args&&... args) {
+    if (on_own_thread()) return std::invoke(std::forward<F>(fn), std::forward<Args>(args)...);
     return spawn(std::forward<F>(fn), std::forward<Args>(args)...).get();
   }
   // fn over every input, concurrently up to maxsize; results in input order.
@@ -122,6 +134,11 @@ class ThreadPool {
     using X = std::decay_t<decltype(*std::begin(inputs))>;
     using R = std::invoke_result_t<F&, X&>;
     static_assert(!std::is_void_v<R>, "fern: ThreadPool::map needs a function that returns a value");
+    if (on_own_thread()) {  // inline, as apply
+      std::vector<R> out;
+      for (const auto& x : inputs) out.push_back(fn(x));
+      return out;
+    }
     std::vector<ThreadResult<R>> pending;
     for (const auto& x : inputs) pending.push_back(spawn(fn, x));
     for (auto& p : pending) p.wait();
@@ -135,15 +152,20 @@ class ThreadPool {
   std::size_t pending() const;
   // Blocks the OS thread (not cooperative) until no job is queued, running
   // or being handed back: afterwards no worker holds a hub's door (tests
-  // count fds). Any thread.
+  // count fds). Any thread but the pool's own (std::logic_error: it would
+  // wait for itself).
   void wait_idle();
   // OS threads started so far (never more than maxsize).
   std::size_t threads() const;
   std::size_t maxsize() const noexcept { return maxsize_; }
   // Stops taking work, lets the queue drain and joins every thread. Blocks
-  // the OS thread (not cooperative); idempotent. spawn afterwards throws
-  // std::logic_error.
+  // the OS thread (not cooperative); idempotent, and several threads may
+  // call it at once. spawn afterwards throws std::logic_error. From one of
+  // the pool's own threads it throws std::logic_error, changing nothing (it
+  // would join itself); the destructor there terminates the program.
   void shutdown();
+  // True in one of this pool's worker threads.
+  bool on_own_thread() const noexcept;
 
  private:
   template <class R, class F>
@@ -192,6 +214,7 @@ class ThreadPool {
   std::size_t delivering_ = 0;
   std::condition_variable drained_;  // wait_idle
   bool stopping_ = false;
+  std::mutex join_mutex_;  // one shutdown() joins at a time; the others wait for it
 };
 
 // The process-wide pool the resolver uses (gevent's hub.threadpool, 10 threads).

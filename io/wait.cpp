@@ -5,6 +5,7 @@
 #include <poll.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 
 #include "fern/core/hub.h"
@@ -101,9 +102,17 @@ SelectResult select(const std::vector<int>& readable, const std::vector<int>& wr
 
   Hub& hub = Hub::current();
   Waiter shared;
-  std::unique_ptr<FdWatch[]> watchers(new FdWatch[fds.size()]);
-  for (std::size_t i = 0; i < fds.size(); ++i) {
-    if (!watch(hub, fds[i].fd, fds[i].events == POLLIN ? kReadable : kWritable, watchers[i], shared))
+  // One watcher per (fd, direction): a list naming an fd twice (select
+  // allows it) must not be this very greenlet's second waiter.
+  std::vector<pollfd> distinct = fds;
+  std::sort(distinct.begin(), distinct.end(),
+            [](const pollfd& a, const pollfd& b) { return a.fd != b.fd ? a.fd < b.fd : a.events < b.events; });
+  distinct.erase(std::unique(distinct.begin(), distinct.end(),
+                             [](const pollfd& a, const pollfd& b) { return a.fd == b.fd && a.events == b.events; }),
+                 distinct.end());
+  std::unique_ptr<FdWatch[]> watchers(new FdWatch[distinct.size()]);
+  for (std::size_t i = 0; i < distinct.size(); ++i) {
+    if (!watch(hub, distinct[i].fd, distinct[i].events == POLLIN ? kReadable : kWritable, watchers[i], shared))
       return collect();  // a regular file: always ready
   }
   if (!hub.park(shared, deadline, "select")) return {};

@@ -40,6 +40,20 @@ std::string read_to_eof(Socket& s) {
   return out;
 }
 
+// SRV-1 (test_backlog_is_not_accepted_for_socket): a backlog given with an
+// already listening socket is refused; with an address it is listen()'s.
+TEST_F(ServerIo, ABacklogIsRefusedWithAListeningSocket) {
+  StreamServer::Options with_backlog;
+  with_backlog.backlog = 25;
+  EXPECT_THROW(StreamServer(fern::testing::listen_on(), [](Socket&, const Address&) {}, with_backlog),
+               std::invalid_argument);
+  StreamServer server(kAny, [](Socket& s, const Address&) { s.sendall("ok"); }, with_backlog);
+  server.start();
+  Socket c = connect_to(server);
+  EXPECT_EQ(read_to_eof(c), "ok");
+  server.stop();
+}
+
 // SRV-2, SRV-7
 TEST_F(ServerIo, NothingIsAcceptedBeforeStartAndPortZeroReportsTheBoundPort) {
   StreamServer server(kAny, [](Socket& s, const Address&) { s.sendall("hi"); });
@@ -406,6 +420,63 @@ TEST_F(ServerIo, AcceptBacksOffOnEmfileAndResumesWhenAnFdIsFreed) {
     ++lines;
   EXPECT_GE(lines, 1u);
   EXPECT_LE(lines, 6u) << rest.err;
+}
+
+// gevent's BaseServer: an accept error that no retry can cure (EBADF,
+// EINVAL, ENOTSOCK: the listener was shut down or closed behind the
+// server's back, or never listened) is reported once and closes the
+// server: serve_forever returns instead of the accept loop reporting the
+// same error every millisecond forever.
+// A handler running then goes on until stop(); start() afterwards serves
+// again on the same address.
+TEST_F(ServerIo, AListenerThatCanNoLongerAcceptIsReportedOnceAndEndsServeForever) {
+  Socket listener = fern::testing::listen_on();
+  const int fd = listener.fd();
+  fern::Event release;
+  StreamServer server(std::move(listener), [&](Socket& s, const Address&) {
+    release.wait();
+    s.sendall("served");
+  });
+  auto serving = fern::spawn([&] { server.serve_forever(); });
+  Socket held = connect_to(server);
+  while (server.connection_count() < 1) fern::sleep(0);
+  ::testing::internal::CaptureStderr();
+  ASSERT_EQ(::shutdown(fd, SHUT_RDWR), 0);  // accept(2) now fails with EINVAL
+  const bool ended = serving.join_for(2.0);
+  std::string err = ::testing::internal::GetCapturedStderr();
+  EXPECT_TRUE(ended) << "serve_forever still running";
+  std::size_t reports = 0;
+  for (std::size_t at = err.find("failed with"); at != std::string::npos; at = err.find("failed with", at + 1))
+    ++reports;
+  EXPECT_EQ(reports, 1u) << err.substr(0, 2000);
+  EXPECT_FALSE(server.started());
+  EXPECT_EQ(server.connection_count(), 1u);  // left running, as gevent's close()
+  release.set();
+  EXPECT_EQ(read_to_eof(held), "served");
+  server.start();
+  Socket again = connect_to(server);
+  EXPECT_EQ(read_to_eof(again), "served");
+  server.stop();
+  EXPECT_EQ(server.connection_count(), 0u);
+  serving.kill();
+}
+
+// A socket that was bound but never listened on cannot serve: start()
+// runs, the first accept fails with EINVAL, reported once, and the server
+// closes (gevent: is_fatal_error).
+TEST_F(ServerIo, ASocketThatNeverListenedIsReportedOnceAndClosesTheServer) {
+  Socket s(AF_INET, SOCK_STREAM);
+  s.bind(Address::ip("127.0.0.1", 0));
+  StreamServer server(std::move(s), [](Socket&, const Address&) {});
+  ::testing::internal::CaptureStderr();
+  auto serving = fern::spawn([&] { server.serve_forever(); });
+  const bool ended = serving.join_for(2.0);
+  std::string err = ::testing::internal::GetCapturedStderr();
+  EXPECT_TRUE(ended) << "serve_forever still running";
+  EXPECT_EQ(err.find("failed with"), err.rfind("failed with")) << err.substr(0, 2000);
+  EXPECT_NE(err.find("failed with"), std::string::npos);
+  server.stop();
+  serving.kill();
 }
 
 }  // namespace

@@ -2,6 +2,7 @@
 // issue 8 (peer reset mid-send and mid-recv, refused connect, a timeout on
 // each blocking call, close under a blocked greenlet). Ported in spirit
 // from gevent's test__socket.py, test__socket_close.py, test__socket_timeout.py.
+#include <net/if.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -111,6 +112,23 @@ TEST_F(SocketIo, UnixStreamSocketsConnectAndEcho) {
   ::unlink(path.c_str());
 }
 
+// A path may fill all 108 bytes of sun_path with no NUL after it (Linux
+// and Python take it); 109 is refused.
+TEST_F(SocketIo, AUnixPathOfAll108BytesConnectsAnd109IsRefused) {
+  char dir_template[] = "/tmp/fern_unix108_XXXXXX";
+  ASSERT_NE(mkdtemp(dir_template), nullptr);
+  const std::string dir = dir_template;
+  const std::string path = dir + "/" + std::string(108 - dir.size() - 1, 's');
+  ASSERT_EQ(path.size(), 108u);
+  unix_echo(path);
+  ::unlink(path.c_str());
+  ::rmdir(dir.c_str());
+  EXPECT_THROW(Address::unix_path(path + "x"), std::invalid_argument);
+#ifdef __linux__
+  unix_echo(std::string(1, '\0') + std::string(107, 'a'));  // abstract: all 108 bytes too
+#endif
+}
+
 #ifdef __linux__
 // A leading NUL names an abstract socket: exactly its bytes, no file.
 TEST_F(SocketIo, AbstractUnixNamesConnectWithExactlyTheirBytes) {
@@ -183,6 +201,54 @@ TEST_F(SocketIo, AfterAShortReadTheNextRecvGetsDataAlreadyThereOrLaterOrTheEnd) 
   later.join();
   b.close();
   EXPECT_EQ(a.recv(10), "");  // the end of the stream
+}
+
+// recv(0) returns nothing at once (CPython's, no system call), with no data
+// there and after a short read, never waiting: the task ends in its first
+// step; a datagram waiting is not consumed by it.
+TEST_F(SocketIo, ARecvOfZeroBytesReturnsAtOnceAndConsumesNothing) {
+  auto [a, b] = Socket::pair();
+  auto idle = spawn([&a] { return a.recv(0); });
+  fern::sleep(0);
+  ASSERT_TRUE(idle.ready()) << "recv(0) waited for data";
+  EXPECT_EQ(idle.get(), "");
+  b.sendall("ab");
+  EXPECT_EQ(a.recv(10), "ab");  // short
+  auto zero = spawn([&a] { return a.recv(0); });
+  fern::sleep(0);
+  ASSERT_TRUE(zero.ready()) << "recv(0) after a short read waited for data";
+  EXPECT_EQ(zero.get(), "");
+  b.sendall("cd");
+  EXPECT_EQ(a.recv(10), "cd");  // the stream is untouched
+  auto [d1, d2] = Socket::pair(SOCK_DGRAM);
+  d2.send("datagram");
+  EXPECT_EQ(d1.recv(0), "");
+  EXPECT_EQ(d1.recv(64), "datagram");
+  a.close();
+  EXPECT_THROW(a.recv(0), fern::SocketError);
+}
+
+// IO-4, IO-7: with timeout 0 (a non-blocking socket) connect does not wait:
+// connect_ex answers EINPROGRESS (Python's), connect raises it, and the
+// connection completes by itself (writable, SO_ERROR 0).
+TEST_F(SocketIo, ATimeoutOfZeroConnectsWithoutWaitingAsANonBlockingSocket) {
+  Socket l = listen_on();
+  Socket c(AF_INET, SOCK_STREAM);
+  c.set_timeout(0.0);
+  const int rc = c.connect_ex(l.local_address());
+  EXPECT_TRUE(rc == 0 || rc == EINPROGRESS) << rc;
+  ASSERT_TRUE(fern::wait_write_for(c.fd(), 5.0));
+  EXPECT_EQ(c.get_option(SOL_SOCKET, SO_ERROR), 0);
+  auto accepted = l.accept();
+  c.sendall("x");
+  EXPECT_EQ(accepted.socket.recv(1), "x");
+  Socket d(AF_INET, SOCK_STREAM);
+  d.set_timeout(0.0);
+  try {
+    d.connect(l.local_address());
+  } catch (const fern::SocketError& e) {
+    EXPECT_EQ(e.code().value(), EINPROGRESS);
+  }
 }
 
 // IO-4 after a short read
@@ -426,11 +492,50 @@ TEST_F(SocketIo, CreateConnectionToAClosedPortRaisesTheLastError) {
   EXPECT_THROW(fern::create_connection("127.0.0.1", closed_port()), fern::ConnectionRefusedError);
 }
 
+// Python's OverflowError: a port outside 0..65535 is refused, never wrapped
+// (65536 is not port 0, -1 not 65535).
+TEST_F(SocketIo, APortOutsideTheRangeIsRefusedNotWrapped) {
+  for (int bad : {65536, -1, 70000, -65536}) {
+    EXPECT_THROW(Address::ip("127.0.0.1", bad), std::invalid_argument) << bad;
+    EXPECT_THROW(fern::create_connection("127.0.0.1", bad), std::invalid_argument) << bad;
+  }
+  EXPECT_EQ(Address::ip("::1", 65535).port(), 65535);
+  EXPECT_EQ(Address::ip("127.0.0.1", 0).port(), 0);
+}
+
 TEST_F(SocketIo, AddressParsesAndPrintsBothFamilies) {
   EXPECT_EQ(Address::ip("127.0.0.1", 80).to_string(), "127.0.0.1:80");
   EXPECT_EQ(Address::ip("::1", 443).to_string(), "[::1]:443");
   EXPECT_EQ(Address::ip("[::1]", 1).family(), AF_INET6);
   EXPECT_THROW(Address::ip("localhost", 1), std::invalid_argument);
+}
+
+// IPv6 zones (RFC 4007, Python's "fe80::1%eth0"): parsed into the scope id
+// by name or number, printed back with the interface's name, the same from
+// getaddrinfo (numeric, no thread); an unknown zone is refused.
+TEST_F(SocketIo, AnIPv6LiteralMayNameItsZone) {
+  const unsigned lo = if_nametoindex("lo");
+  ASSERT_NE(lo, 0u);
+  const std::string zoned = "fe80::1%lo";
+  Address a = Address::ip(zoned, 80);
+  ASSERT_EQ(a.family(), AF_INET6);
+  EXPECT_EQ(reinterpret_cast<const sockaddr_in6*>(a.data())->sin6_scope_id, lo);
+  EXPECT_EQ(a.host(), zoned);
+  EXPECT_EQ(a.to_string(), "[fe80::1%lo]:80");
+  EXPECT_EQ(Address::ip(a.host(), 80), a);
+  EXPECT_EQ(Address::ip("[fe80::1%lo]", 80), a);
+  EXPECT_EQ(Address::ip("fe80::1%" + std::to_string(lo), 80), a);
+  EXPECT_EQ(Address::ip("fe80::1", 80).host(), "fe80::1");
+  std::vector<fern::AddrInfo> infos = fern::getaddrinfo(zoned, "80", AF_INET6, SOCK_STREAM);
+  ASSERT_FALSE(infos.empty());
+  EXPECT_EQ(infos[0].address.host(), zoned);
+  for (const char* bad : {"fe80::1%", "fe80::1%no-such-if0", "fe80::1%99999999999", "127.0.0.1%lo", "%lo"})
+    EXPECT_THROW(Address::ip(bad, 80), std::invalid_argument) << bad;
+  if (!fern::testing::has_ipv6_loopback()) return;
+  Socket l = fern::testing::listen_on("::1");
+  Socket c(AF_INET6, SOCK_STREAM);
+  c.connect(Address::ip("::1%lo", l.local_address().port()));
+  EXPECT_EQ(l.accept().address.host().substr(0, 3), "::1");
 }
 
 TEST_F(SocketIo, AMovedSocketOwnsTheFdOnce) {

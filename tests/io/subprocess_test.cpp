@@ -3,6 +3,7 @@
 // in spirit from gevent's test__subprocess.py.
 #include <fcntl.h>
 #include <signal.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -154,6 +155,81 @@ TEST_F(SubprocessIo, RunWithCheckRaisesCalledProcessError) {
   EXPECT_EQ(done.output.out, "fine\n");
 }
 
+// SP-5 (test_check_output_stdin_with_input_arg): input comes through a pipe
+// run makes, so a stdin given as well is refused before any child starts,
+// as a stdout or stderr given with capture_output (Python's ValueError).
+TEST_F(SubprocessIo, RunRefusesInputWithStdinAndCaptureOutputWithStdout) {
+  fern::RunOptions input_and_stdin;
+  input_and_stdin.input = std::string("hello");
+  input_and_stdin.popen.in = Stdio::kDevNull;
+  EXPECT_THROW(fern::run({"/nonexistent/fern-never-run"}, input_and_stdin), std::invalid_argument);
+  input_and_stdin.popen.in = Stdio::kPipe;
+  EXPECT_THROW(fern::run({"/nonexistent/fern-never-run"}, input_and_stdin), std::invalid_argument);
+  for (Stdio PopenOptions::*which : {&PopenOptions::out, &PopenOptions::err}) {
+    fern::RunOptions capture_and_stdout;
+    capture_and_stdout.capture_output = true;
+    capture_and_stdout.popen.*which = Stdio::kDevNull;
+    EXPECT_THROW(fern::run({"/nonexistent/fern-never-run"}, capture_and_stdout), std::invalid_argument);
+  }
+  fern::RunOptions fine;
+  fine.input = std::string("fed");
+  fine.popen.out = Stdio::kPipe;
+  EXPECT_EQ(fern::run({"cat"}, fine).output.out, "fed");
+}
+
+// A signal the parent ignores stays ignored in the child (nohup's SIGHUP,
+// as exec and Python's Popen keep it), except SIGPIPE and SIGXFSZ, which go
+// back to the default (Python's restore_signals): a caught one is reset.
+TEST_F(SubprocessIo, TheChildKeepsIgnoredSignalsButSigpipe) {
+  struct sigaction ignore {}, old_hup {}, old_pipe {}, old_usr1 {};
+  ignore.sa_handler = SIG_IGN;
+  ASSERT_EQ(sigaction(SIGHUP, &ignore, &old_hup), 0);
+  ASSERT_EQ(sigaction(SIGPIPE, &ignore, &old_pipe), 0);
+  struct sigaction caught {};
+  caught.sa_handler = [](int) {};
+  ASSERT_EQ(sigaction(SIGUSR1, &caught, &old_usr1), 0);
+  fern::RunOptions o;
+  o.capture_output = true;
+  fern::CompletedProcess r = fern::run({"grep", "SigIgn", "/proc/self/status"}, o);
+  fern::CompletedProcess hup = fern::run({"/bin/sh", "-c", "kill -HUP $$; echo alive"}, o);
+  sigaction(SIGHUP, &old_hup, nullptr);
+  sigaction(SIGPIPE, &old_pipe, nullptr);
+  sigaction(SIGUSR1, &old_usr1, nullptr);
+  ASSERT_EQ(r.returncode, 0);
+  const unsigned long long ignored = std::stoull(r.output.out.substr(r.output.out.find(':') + 1), nullptr, 16);
+  EXPECT_TRUE(ignored & (1ULL << (SIGHUP - 1))) << r.output.out;
+  EXPECT_FALSE(ignored & (1ULL << (SIGPIPE - 1))) << r.output.out;
+  EXPECT_FALSE(ignored & (1ULL << (SIGUSR1 - 1))) << r.output.out;
+  EXPECT_EQ(hup.returncode, 0);
+  EXPECT_EQ(hup.output.out, "alive\n");
+}
+
+// SIGCHLD ignored: the kernel reaps children itself and their status is
+// lost. As Python's Popen, wait and poll then give 0 instead of failing
+// with ECHILD (and another greenlet's wait too).
+TEST_F(SubprocessIo, WithSigchldIgnoredAChildThatExitedReturnsZero) {
+  struct sigaction ignore {}, old {};
+  ignore.sa_handler = SIG_IGN;
+  ASSERT_EQ(sigaction(SIGCHLD, &ignore, &old), 0);
+  std::optional<int> waited, polled;
+  std::string error;
+  try {
+    Popen p({"/bin/sh", "-c", "exit 3"});
+    Popen q({"/bin/sh", "-c", "exit 5"});
+    waited = p.wait();
+    siginfo_t info{};
+    // Blocks until q has exited, then fails: the kernel reaped it already.
+    EXPECT_EQ(::waitid(P_PID, q.pid(), &info, WEXITED | WNOWAIT), -1);
+    polled = q.poll();
+  } catch (const std::exception& e) {
+    error = e.what();
+  }
+  sigaction(SIGCHLD, &old, nullptr);
+  EXPECT_EQ(error, "");
+  EXPECT_EQ(waited, 0);
+  EXPECT_EQ(polled, 0);
+}
+
 // A killed child reports minus the signal
 TEST_F(SubprocessIo, AKilledChildReportsMinusTheSignal) {
   Popen a({"/bin/sleep", "30"});
@@ -221,6 +297,52 @@ TEST_F(SubprocessIo, DestroyingARunningPopenKillsAndReapsTheChild) {
   EXPECT_EQ(errno, ECHILD);
 }
 
+// With an env of its own, a program named without a '/' is found on that
+// env's PATH (Python's os.get_exec_path(env)), not on the parent's; a
+// non-executable candidate is skipped, and nothing found is ENOENT.
+TEST_F(SubprocessIo, AProgramIsLookedUpOnTheChildsOwnPath) {
+  char dir_template[] = "/tmp/fern_path_XXXXXX";
+  ASSERT_NE(mkdtemp(dir_template), nullptr);
+  const std::string dir = dir_template, first = dir + "/first", second = dir + "/second";
+  ASSERT_EQ(::mkdir(first.c_str(), 0700), 0);
+  ASSERT_EQ(::mkdir(second.c_str(), 0700), 0);
+  auto write_script = [](const std::string& path, mode_t mode) {
+    int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
+    const std::string text = "#!/bin/sh\necho found in $0\n";
+    EXPECT_EQ(::write(fd, text.data(), text.size()), static_cast<ssize_t>(text.size()));
+    ::close(fd);
+  };
+  write_script(first + "/fern-path-probe", 0600);   // not executable: skipped
+  write_script(second + "/fern-path-probe", 0700);
+  PopenOptions o = pipes(false, true, false);
+  o.env = std::vector<std::string>{"PATH=" + first + ":" + second};
+  std::string out;
+  try {
+    out = Popen({"fern-path-probe"}, o).communicate().out;
+  } catch (const std::exception& e) {
+    out = e.what();
+  }
+  auto start_error_with_path = [&](const std::string& path) {
+    o.env = std::vector<std::string>{"PATH=" + path};
+    try {
+      Popen p({"fern-path-probe"}, o);
+    } catch (const std::system_error& e) {
+      return e.code().value();
+    }
+    return 0;
+  };
+  const int only_unrunnable = start_error_with_path(first);
+  const int none = start_error_with_path(dir);
+  ::unlink((first + "/fern-path-probe").c_str());
+  ::unlink((second + "/fern-path-probe").c_str());
+  ::rmdir(first.c_str());
+  ::rmdir(second.c_str());
+  ::rmdir(dir.c_str());
+  EXPECT_EQ(out, "found in " + second + "/fern-path-probe\n");
+  EXPECT_EQ(only_unrunnable, EACCES);
+  EXPECT_EQ(none, ENOENT);
+}
+
 TEST_F(SubprocessIo, ShellAndCwdAndEnvOptions) {
   PopenOptions o = pipes(false, true, false);
   o.shell = true;
@@ -228,6 +350,83 @@ TEST_F(SubprocessIo, ShellAndCwdAndEnvOptions) {
   o.env = std::vector<std::string>{"FERN_X=42", "PATH=/usr/bin:/bin"};
   Popen p({"pwd; echo $FERN_X"}, o);
   EXPECT_EQ(p.communicate().out, "/\n42\n");
+}
+
+// SP-1, SP-3: any number of greenlets may wait for one child (Python's and
+// gevent's Popen.wait), and a poll() from another greenlet that reaps the
+// child under a waiter leaves the waiter its code, not FdClosedError.
+TEST_F(SubprocessIo, SeveralGreenletsWaitForOneChildAndAPollBesideThemReapsIt) {
+  Popen p({"/bin/sh", "-c", "read line; exit 4"}, pipes(true, false, false));
+  auto a = fern::spawn([&] { return p.wait(); });
+  auto b = fern::spawn([&] { return p.wait(); });
+  auto c = fern::spawn([&] { return p.wait_for(0.001); });  // leaves early, the others stay
+  fern::sleep(0);  // all three wait
+  EXPECT_EQ(c.get(), std::nullopt);
+  p.stdin_pipe().write_all("go\n");
+  p.stdin_pipe().close();
+  siginfo_t info{};
+  ASSERT_EQ(::waitid(P_PID, p.pid(), &info, WEXITED | WNOWAIT), 0);  // exited, not yet reaped
+  EXPECT_EQ(p.poll(), 4);  // reaped here, before a and b run
+  EXPECT_EQ(a.get(), 4);
+  EXPECT_EQ(b.get(), 4);
+  EXPECT_EQ(p.wait(), 4);
+}
+
+// A moved-from Popen has no child: poll and wait refuse, instead of
+// waitpid(-1) reaping another Popen's child and losing its status.
+TEST_F(SubprocessIo, AMovedFromPopenDoesNotReapSomeoneElsesChild) {
+  Popen other({"/bin/sh", "-c", "exit 7"});
+  Popen p({"/bin/true"});
+  Popen q(std::move(p));
+  siginfo_t info{};
+  ASSERT_EQ(::waitid(P_PID, other.pid(), &info, WEXITED | WNOWAIT), 0);
+  EXPECT_THROW(p.poll(), std::logic_error);
+  EXPECT_THROW(p.wait(), std::logic_error);
+  EXPECT_EQ(other.wait(), 7);
+  EXPECT_EQ(q.wait(), 0);
+}
+
+// Python's Popen with the parent's stdio closed (a daemon): a pipe or
+// /dev/null that lands on the very fd the child needs it on (0 for stdin)
+// is still there after exec, and the error pipe never sits on 0-2 where
+// the child's stdio would overwrite it (an exec failure reading as success).
+TEST_F(SubprocessIo, WithTheParentsStdioClosedTheChildGetsItsPipesAndExecErrors) {
+  int saved[3];
+  for (int fd = 0; fd < 3; ++fd) saved[fd] = fcntl(fd, F_DUPFD_CLOEXEC, 10);
+  auto restore = [&] {
+    for (int fd = 0; fd < 3; ++fd) {
+      ::dup2(saved[fd], fd);
+      ::close(saved[fd]);
+    }
+  };
+  std::string echoed, missing_error;
+  int devnull_rc = -1;
+  ::close(0);
+  try {
+    Popen p({"cat"}, pipes(true, true, false));  // its stdin pipe's read end is fd 0
+    echoed = p.communicate("through fd 0").out;
+    PopenOptions o;
+    o.in = Stdio::kDevNull;  // /dev/null opened as fd 0
+    Popen q({"/bin/sh", "-c", "read x < /dev/stdin; exit $?"}, o);
+    devnull_rc = q.wait();
+  } catch (const std::exception& e) {
+    echoed = e.what();
+  }
+  ::dup2(saved[0], 0);
+  ::close(1);
+  ::close(2);  // the error pipe is now [1, 2]
+  try {
+    PopenOptions o;
+    o.err = Stdio::kStdout;  // dup2(1, 2): the error pipe's write end was fd 2
+    Popen missing({"/nonexistent/fern-no-such-program"}, o);
+    missing_error = "no error";
+  } catch (const std::system_error& e) {
+    missing_error = e.code() == std::errc::no_such_file_or_directory ? "ENOENT" : e.what();
+  }
+  restore();
+  EXPECT_EQ(echoed, "through fd 0");
+  EXPECT_EQ(devnull_rc, 1);  // read at end of /dev/null fails, not EBADF (2)
+  EXPECT_EQ(missing_error, "ENOENT");
 }
 
 }  // namespace

@@ -15,6 +15,7 @@
 #include "fern/core/task.h"
 #include "fern/io/resolver.h"
 #include "fern/io/thread_pool.h"
+#include "fern/sync/wait_any.h"
 #include "io_fixture.h"
 
 namespace {
@@ -22,8 +23,15 @@ namespace {
 using fern::ThreadPool;
 using ThreadPoolIo = fern::testing::IoTest;
 
-// TP-1
-TEST_F(ThreadPoolIo, ZeroMaxsizeIsRejected) { EXPECT_THROW(ThreadPool(0), std::invalid_argument); }
+// TP-1 (test_init_valueerror): 0 and a negative maxsize are refused, -1
+// included (not read as a huge size)
+TEST_F(ThreadPoolIo, ZeroOrNegativeMaxsizeIsRejected) {
+  EXPECT_THROW(ThreadPool(0), std::invalid_argument);
+  EXPECT_THROW(ThreadPool(-1), std::invalid_argument);
+  int negative = -5;
+  EXPECT_THROW(ThreadPool{negative}, std::invalid_argument);
+  EXPECT_EQ(ThreadPool(std::size_t{3}).maxsize(), 3u);
+}
 
 // TP-1: threads start lazily, never more than maxsize
 TEST_F(ThreadPoolIo, ThreadsStartLazilyUpToMaxsize) {
@@ -104,8 +112,8 @@ TEST_F(ThreadPoolIo, WorkBeyondMaxsizeStartsInFifoOrder) {
 }
 
 // TP-5: a worker thread gets its own hub, so fern code runs inside a job:
-// a recursive apply in a size-2 pool (the outer job's worker waits
-// cooperatively in its own hub for the inner one), tasks and sleeps.
+// a recursive apply in a size-2 pool (inline in the outer job's worker, as
+// gevent's), tasks and sleeps.
 TEST_F(ThreadPoolIo, FernCodeRunsInsideAJobOnTheWorkersOwnHub) {
   ThreadPool pool(2);
   fern::Hub* mine = &fern::Hub::current();
@@ -115,11 +123,55 @@ TEST_F(ThreadPoolIo, FernCodeRunsInsideAJobOnTheWorkersOwnHub) {
       fern::sleep(0.001);
       return 20;
     });
-    int inner = pool.apply([] { return 22; });  // runs on the other worker
+    int inner = pool.apply([] { return 22; });  // inline, in this worker
     return t.get() + inner;
   });
   EXPECT_EQ(got, 42);
-  EXPECT_EQ(pool.threads(), 2u);
+  EXPECT_EQ(pool.threads(), 1u);
+}
+
+// TP-5, gevent's _apply_immediately: apply and map from one of the pool's
+// own threads run inline, so a size-1 pool does not wait forever for a job
+// queued behind the one asking; the calls that would wait for their own
+// thread (shutdown, wait_idle) are a typed error there, changing nothing,
+// and the pool still shuts down (and is destroyed) cleanly afterwards.
+TEST_F(ThreadPoolIo, ItsOwnThreadsApplyInlineAndCannotShutItDown) {
+  ThreadPool pool(1);
+  std::thread::id outer_thread, inner_thread;
+  int got = pool.apply([&] {
+    outer_thread = std::this_thread::get_id();
+    std::vector<int> doubled = pool.map([](int x) { return 2 * x; }, std::vector<int>{1, 2, 3});
+    return pool.apply([&] {
+      inner_thread = std::this_thread::get_id();
+      return doubled[0] + doubled[1] + doubled[2];
+    });
+  });
+  EXPECT_EQ(got, 12);
+  EXPECT_EQ(inner_thread, outer_thread);
+  EXPECT_NE(outer_thread, std::this_thread::get_id());
+  EXPECT_THROW(pool.apply([&] { pool.shutdown(); }), std::logic_error);
+  EXPECT_THROW(pool.apply([&] { pool.wait_idle(); }), std::logic_error);
+  EXPECT_EQ(pool.apply([] { return 5; }), 5);  // still taking work
+}
+
+// Two threads that shut one pool down at once: one joins, the other waits
+// for it; neither joins a thread twice.
+TEST_F(ThreadPoolIo, ShutdownFromTwoThreadsAtOnceJoinsEachThreadOnce) {
+  for (int round = 0; round < 20; ++round) {
+    ThreadPool pool(3);
+    std::atomic<bool> go{false};
+    std::vector<fern::ThreadResult<void>> jobs;
+    for (int i = 0; i < 3; ++i)
+      jobs.push_back(pool.spawn([&] {
+        while (!go.load()) std::this_thread::yield();
+      }));
+    std::thread other([&] { pool.shutdown(); });
+    go = true;
+    pool.shutdown();
+    other.join();
+    EXPECT_EQ(pool.threads(), 0u);
+    fern::Hub::current().run_until_idle();  // the results' deliveries
+  }
 }
 
 // TP-5: the pool drops its references to a job's arguments and result once
@@ -137,6 +189,35 @@ TEST_F(ThreadPoolIo, ArgumentsAndResultsAreNotKeptAfterCompletion) {
   pool.wait_idle();
   EXPECT_EQ(arg.use_count(), 1);
   EXPECT_TRUE(result_seen.expired());
+}
+
+// TP-6 (TestTPE: futures with concurrent.futures.wait and gevent.wait):
+// thread results are waited on together with fern::wait and IWait, first
+// completed first, with a deadline, beside a task, failures included.
+TEST_F(ThreadPoolIo, ThreadResultsAreWaitedOnTogetherWithFernWait) {
+  ThreadPool pool(3);
+  std::atomic<int> release{0};
+  auto job = [&release](int me) {
+    while (release.load() < me) std::this_thread::yield();
+    if (me == 3) throw std::runtime_error("third failed");
+    return me * 10;
+  };
+  fern::ThreadResult<int> a = pool.spawn(job, 1), b = pool.spawn(job, 2), c = pool.spawn(job, 3);
+  EXPECT_TRUE(fern::wait({a.async_result(), b.async_result()}, fern::WaitAny().within(0.01)).empty());
+  release = 2;  // b may end, then a: the order they become ready is kept
+  std::vector<std::size_t> first = fern::wait({b.async_result(), c.async_result()}, fern::WaitAny().count(1));
+  EXPECT_EQ(first, std::vector<std::size_t>{0});
+  auto task = fern::spawn([] { return 7; });
+  release = 3;
+  std::vector<std::size_t> all = fern::wait({a.async_result(), b.async_result(), c.async_result(), task});
+  EXPECT_EQ(all.size(), 4u);
+  EXPECT_EQ(a.get() + b.get() + task.get(), 37);
+  EXPECT_FALSE(c.successful());
+  EXPECT_THROW(c.get(), std::runtime_error);
+  fern::IWait it({a.async_result(), c.async_result()});
+  std::vector<std::size_t> seen;
+  while (auto i = it.next()) seen.push_back(*i);
+  EXPECT_EQ(seen, (std::vector<std::size_t>{0, 1}));  // ready at the call: in list order
 }
 
 TEST_F(ThreadPoolIo, WaitForReturnsFalseWhileTheWorkRuns) {

@@ -1,12 +1,14 @@
 // Cooperative fd waiting, close, select and signals: SEMANTICS IO-1, IO-2,
-// IO-3, IO-5, HUB-11, HUB-12, SIG-1, SIG-2.
+// IO-3, IO-5, HUB-11, HUB-12, SIG-1, SIG-2, SIG-4.
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <stdexcept>
 #include <string>
 #include <system_error>
+#include <thread>
 #include <vector>
 
 #include "fern/core/task.h"
@@ -123,6 +125,43 @@ TEST_F(FdWaiting, SelectIsCooperativeAndReportsReadyFds) {
   int closed = dup(0);
   ::close(closed);
   EXPECT_THROW(fern::select_for({closed}, {}, {}, 0), std::system_error);
+}
+
+// SIG-4: gevent's default SIGINT raises KeyboardInterrupt in the main
+// greenlet even while it is blocked in the hub (no timer armed: the loop
+// sleeps in the poller). In fern that default is a handler that throws:
+// SIGINT sent from another OS thread wakes the hub, and main's wait raises.
+// Cancelling restores the previous disposition.
+TEST_F(FdWaiting, SigintRaisesInMainWhileItIsBlockedInTheHub) {
+  struct KeyboardInterrupt : std::runtime_error {
+    KeyboardInterrupt() : std::runtime_error("KeyboardInterrupt") {}
+  };
+  struct sigaction before {};
+  ASSERT_EQ(sigaction(SIGINT, nullptr, &before), 0);
+  fern::SignalHandler h = fern::signal_handler(SIGINT, [] { throw KeyboardInterrupt(); });
+  Pipe never_written;
+  ::testing::internal::CaptureStderr();  // the handler's failure is reported too
+  std::thread sender([] { ASSERT_EQ(::kill(getpid(), SIGINT), 0); });
+  EXPECT_THROW(fern::wait_read(never_written.r), KeyboardInterrupt);
+  sender.join();
+  std::string err = ::testing::internal::GetCapturedStderr();
+  EXPECT_NE(err.find("KeyboardInterrupt"), std::string::npos) << err;
+  h.cancel();
+  struct sigaction after {};
+  ASSERT_EQ(sigaction(SIGINT, nullptr, &after), 0);
+  EXPECT_EQ(after.sa_handler, before.sa_handler);
+}
+
+// IO-5: a list may name an fd twice (Python's select takes any sequence);
+// the caller waits once on it, and each entry is reported as Python's.
+TEST_F(FdWaiting, SelectTakesAnFdListedTwice) {
+  Pipe a;
+  auto writer = spawn([&] { ASSERT_EQ(write(a.w, "z", 1), 1); });
+  fern::SelectResult r = fern::select_for({a.r, a.r}, {a.w, a.w}, {}, 5);
+  EXPECT_EQ(r.writable, (std::vector<int>{a.w, a.w}));  // writable at once
+  r = fern::select_for({a.r, a.r}, {}, {}, 5);  // waits for the writer
+  writer.join();
+  EXPECT_EQ(r.readable, (std::vector<int>{a.r, a.r}));
 }
 
 // SIG-1, SIG-2

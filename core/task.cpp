@@ -267,7 +267,9 @@ bool TaskBase::kill_async(std::exception_ptr error) {
     finish(exit ? nullptr : error, exit);
     return true;
   }
-  if (greenlet_ == Greenlet::current()) std::rethrow_exception(error);
+  // The caller's own task too (gevent's kill(block=False) on itself): the
+  // kill comes from the hub at its next block, so a caller killing a batch
+  // that holds itself (Group::kill, killall from a member) kills them all.
   auto* k = new KillCallback;
   k->fn = &TaskAccess::kill;
   k->task = AnyTask(this);

@@ -124,6 +124,8 @@ class TaskBase : public std::enable_shared_from_this<TaskBase> {
   // an unstarted task dies at once without running (GV-5). kill() waits for
   // it to die; kill_for() up to d; kill_async() not at all (the kill is
   // delivered from the hub). Return dead(). Killing a dead task: no-op.
+  // A task killing itself goes on until it next blocks, where the kill is
+  // raised (kill() and kill_for() block at once).
   bool kill(std::exception_ptr error = nullptr) { return kill_until(std::move(error), Deadline::never()); }
   bool kill_for(Duration d, std::exception_ptr error = nullptr) { return kill_until(std::move(error), d.from_now()); }
   bool kill_async(std::exception_ptr error = nullptr);

@@ -100,6 +100,35 @@ TEST_F(Tasks, NonBlockingKillHappensWhenTheHubRuns) {
   EXPECT_TRUE(t.dead());
 }
 
+// GV-6: kill_async of the caller's own task (gevent's kill(block=False) on
+// itself) returns, the task goes on and the kill is raised at its next
+// block; killall over a list holding the caller still kills every one.
+TEST_F(Tasks, ATaskKillingItselfAsynchronouslyGoesOnUntilItBlocks) {
+  auto other = spawn([&] {
+    try {
+      sleep(10);
+    } catch (const fern::GreenletExit&) {
+      log.push_back("other killed");
+      throw;
+    }
+  });
+  fern::Task<void> self;
+  self = spawn([&] {
+    EXPECT_FALSE(self.kill_async());
+    log.push_back("goes on");
+    try {
+      fern::killall(std::vector<fern::AnyTask>{self, other});
+    } catch (const fern::GreenletExit&) {
+      log.push_back("self killed");
+      throw;
+    }
+  });
+  self.join();
+  other.join();
+  EXPECT_TRUE(self->killed());
+  EXPECT_EQ(log, (Vec{"goes on", "self killed", "other killed"}));  // kills delivered FIFO
+}
+
 // GV-7
 TEST_F(Tasks, KillWithAnotherExceptionFailsTheTask) {
   ::testing::internal::CaptureStderr();

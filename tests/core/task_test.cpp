@@ -129,6 +129,26 @@ TEST_F(Tasks, ATaskKillingItselfAsynchronouslyGoesOnUntilItBlocks) {
   EXPECT_EQ(log, (Vec{"goes on", "self killed", "other killed"}));  // kills delivered FIFO
 }
 
+// GL-27 for tasks: a task's arguments, result and exception are let go
+// with the task (its last handle and the hub's reference).
+TEST_F(Tasks, ArgumentsResultsAndExceptionsGoWithTheTask) {
+  struct Failure {
+    std::shared_ptr<int> ref;
+  };
+  auto ref = std::make_shared<int>(0);
+  ::testing::internal::CaptureStderr();
+  for (int i = 0; i < 100; ++i) {
+    auto ok = spawn([](std::shared_ptr<int> r) { return r; }, ref);
+    auto failed = spawn([&] { throw Failure{ref}; });
+    EXPECT_EQ(ok.get(), ref);
+    failed.join();
+    EXPECT_THROW(failed.get(), Failure);
+  }
+  sleep(0);  // the links of the last ones run
+  ::testing::internal::GetCapturedStderr();
+  EXPECT_EQ(ref.use_count(), 1);
+}
+
 // GV-7
 TEST_F(Tasks, KillWithAnotherExceptionFailsTheTask) {
   ::testing::internal::CaptureStderr();

@@ -129,6 +129,7 @@ std::string TaskBase::describe() const {
 
 void TaskBase::start_later(Duration delay) {
   if (scheduled_ || dead_) return;
+  check_thread("start");
   scheduled_ = true;
   hub_hold();
   Hub& hub = Hub::current();
@@ -210,6 +211,7 @@ void OwnedLink::on_end(detail::TaskLink* self, TaskBase& task) {
 void TaskBase::add_link_node(detail::TaskLink* node) noexcept { links_.push_back(node); }
 
 TaskBase::LinkId TaskBase::add_link(LinkFn fn, int when) {
+  check_thread("link");
   auto link = std::make_unique<OwnedLink>();
   link->fire = &OwnedLink::on_end;
   link->fn = std::move(fn);

@@ -514,4 +514,30 @@ TEST_F(Tasks, JoiningOrKillingATaskOfAnotherThreadThrowsCrossThreadError) {
   EXPECT_EQ(t.get(), 7);
 }
 
+// Starting or linking a task of another thread would queue its start or
+// change its links from the wrong thread (the start would even run it in
+// the caller's hub): CrossThreadError, and the task is left as it was.
+TEST_F(Tasks, StartingOrLinkingATaskOfAnotherThreadThrowsCrossThreadError) {
+  auto t = fern::Task<int>::create([] { return 7; });
+  int refused = 0;
+  std::thread other([&] {
+    for (auto attempt : {+[](fern::Task<int>& t) { t.start(); },
+                         +[](fern::Task<int>& t) { t->start_later(0.0); },
+                         +[](fern::Task<int>& t) { t->link([](fern::TaskBase&) {}); },
+                         +[](fern::Task<int>& t) { t->link_value([](fern::TaskBase&) {}); }}) {
+      try {
+        attempt(t);
+      } catch (const fern::CrossThreadError&) {
+        ++refused;
+      }
+    }
+  });
+  other.join();
+  EXPECT_EQ(refused, 4);
+  EXPECT_FALSE(t.started());
+  EXPECT_FALSE(t->has_links());
+  t.start();
+  EXPECT_EQ(t.get(), 7);
+}
+
 }  // namespace

@@ -315,6 +315,7 @@ void Hub::destroy_current() {
 }
 
 void Hub::run_callback(std::function<void()> fn) {
+  if (!fn) throw std::invalid_argument("fern: run_callback(nullptr): no function to call");
   struct Owned : Callback {
     std::function<void()> fn;
   };

@@ -3,6 +3,7 @@
 
 #include <cstdio>
 #include <memory>
+#include <stdexcept>
 
 #include "fern/core/timeout.h"
 
@@ -212,6 +213,7 @@ void TaskBase::add_link_node(detail::TaskLink* node) noexcept { links_.push_back
 
 TaskBase::LinkId TaskBase::add_link(LinkFn fn, int when) {
   check_thread("link");
+  if (!fn) throw std::invalid_argument("fern: link(nullptr): no function to call");
   auto link = std::make_unique<OwnedLink>();
   link->fire = &OwnedLink::on_end;
   link->fn = std::move(fn);

@@ -135,7 +135,8 @@ class TaskBase : public std::enable_shared_from_this<TaskBase> {
   // fn(task) runs in the hub after the task ends, in link order (F11, GV-11);
   // linking an ended task schedules fn soon. link_value / link_exception
   // only on success / failure. unlink(id) removes a link not yet run.
-  // Linking a task of another thread: CrossThreadError.
+  // Linking a task of another thread: CrossThreadError; an empty fn:
+  // std::invalid_argument.
   LinkId link(LinkFn fn);
   LinkId link_value(LinkFn fn);
   LinkId link_exception(LinkFn fn);

@@ -315,6 +315,7 @@ void Hub::destroy_current() {
 }
 
 void Hub::run_callback(std::function<void()> fn) {
+  if (!fn) throw std::invalid_argument("fern: run_callback(nullptr): no function to call");
   struct Owned : Callback {
     std::function<void()> fn;
   };
@@ -351,8 +352,10 @@ void Hub::add_exit_hook(ExitHook* h) noexcept { exit_hooks_.push_back(h); }
 
 Hub::~Hub() {
   // Let queued callbacks (links of tasks that just ended, among others) run:
-  // yield through the queue until it is empty.
-  if (greenlet_.active() && !in_hub()) {
+  // yield through the queue until it is empty. Also when the loop never ran
+  // (the first yield starts it): a spawned task and a run_callback's node
+  // are held by the queue, and would otherwise be lost with it.
+  if ((greenlet_.active() || (!greenlet_.started() && !callbacks_.empty())) && !in_hub()) {
     for (int rounds = 0; !callbacks_.empty() && rounds < 64; ++rounds) {
       Waiter waiter;
       ResumeNode y;

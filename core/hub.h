@@ -320,7 +320,8 @@ class Hub {
   // Idle callbacks run only when nothing else is pending (HUB-5).
   void schedule_idle(Callback* cb) noexcept;
   // gevent's loop.run_callback(f): fn runs in the hub on the next batch,
-  // FIFO with everything else scheduled (HUB-4). Allocates one node.
+  // FIFO with everything else scheduled (HUB-4). Allocates one node. An
+  // empty fn: std::invalid_argument (here and for run_callback_threadsafe).
   void run_callback(std::function<void()> fn);
 
   // ---- Timers ----

@@ -3,6 +3,8 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <stdexcept>
+
 #include "fern/core/hub.h"
 #if defined(__linux__)
 #  include <sys/eventfd.h>
@@ -55,6 +57,7 @@ RemoteQueue::~RemoteQueue() {
 }
 
 bool RemoteQueue::post(std::function<void()> fn) {
+  if (!fn) throw std::invalid_argument("fern: run_callback_threadsafe(nullptr): no function to call");
   {
     std::lock_guard<std::mutex> lock(mutex_);
     if (!open_) return false;  // fn is destroyed here, on the caller's thread

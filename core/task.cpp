@@ -3,6 +3,7 @@
 
 #include <cstdio>
 #include <memory>
+#include <stdexcept>
 
 #include "fern/core/timeout.h"
 
@@ -129,6 +130,7 @@ std::string TaskBase::describe() const {
 
 void TaskBase::start_later(Duration delay) {
   if (scheduled_ || dead_) return;
+  check_thread("start");
   scheduled_ = true;
   hub_hold();
   Hub& hub = Hub::current();
@@ -210,6 +212,8 @@ void OwnedLink::on_end(detail::TaskLink* self, TaskBase& task) {
 void TaskBase::add_link_node(detail::TaskLink* node) noexcept { links_.push_back(node); }
 
 TaskBase::LinkId TaskBase::add_link(LinkFn fn, int when) {
+  check_thread("link");
+  if (!fn) throw std::invalid_argument("fern: link(nullptr): no function to call");
   auto link = std::make_unique<OwnedLink>();
   link->fire = &OwnedLink::on_end;
   link->fn = std::move(fn);
@@ -267,7 +271,9 @@ bool TaskBase::kill_async(std::exception_ptr error) {
     finish(exit ? nullptr : error, exit);
     return true;
   }
-  if (greenlet_ == Greenlet::current()) std::rethrow_exception(error);
+  // The caller's own task too (gevent's kill(block=False) on itself): the
+  // kill comes from the hub at its next block, so a caller killing a batch
+  // that holds itself (Group::kill, killall from a member) kills them all.
   auto* k = new KillCallback;
   k->fn = &TaskAccess::kill;
   k->task = AnyTask(this);

@@ -104,8 +104,10 @@ class TaskBase : public std::enable_shared_from_this<TaskBase> {
 
   // Schedules the first run for the next callback batch; no-op if started
   // or dead (GV-16). start_later uses a timer on the loop's cached clock (F14).
+  // A task of another thread: CrossThreadError (it runs in its own hub).
   void start() {
     if (scheduled_ || dead_) return;
+    check_thread("start");
     scheduled_ = true;
     hub_hold();
     node_.fn = &StartNode::fire;  // or a greenlet that parks or ends before it starts this one
@@ -124,6 +126,8 @@ class TaskBase : public std::enable_shared_from_this<TaskBase> {
   // an unstarted task dies at once without running (GV-5). kill() waits for
   // it to die; kill_for() up to d; kill_async() not at all (the kill is
   // delivered from the hub). Return dead(). Killing a dead task: no-op.
+  // A task killing itself goes on until it next blocks, where the kill is
+  // raised (kill() and kill_for() block at once).
   bool kill(std::exception_ptr error = nullptr) { return kill_until(std::move(error), Deadline::never()); }
   bool kill_for(Duration d, std::exception_ptr error = nullptr) { return kill_until(std::move(error), d.from_now()); }
   bool kill_async(std::exception_ptr error = nullptr);
@@ -131,6 +135,8 @@ class TaskBase : public std::enable_shared_from_this<TaskBase> {
   // fn(task) runs in the hub after the task ends, in link order (F11, GV-11);
   // linking an ended task schedules fn soon. link_value / link_exception
   // only on success / failure. unlink(id) removes a link not yet run.
+  // Linking a task of another thread: CrossThreadError; an empty fn:
+  // std::invalid_argument.
   LinkId link(LinkFn fn);
   LinkId link_value(LinkFn fn);
   LinkId link_exception(LinkFn fn);

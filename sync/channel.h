@@ -87,8 +87,11 @@ class Channel : public detail::ChannelCore {
   Channel() noexcept : ChannelCore(&hand_over) {}
 
   // Blocks (switches to the hub) until a getter has taken item and run. A
-  // kill or Timeout thrown in propagates and the item is not delivered.
-  void put(T item) { put_item(&item, true, Deadline::never()); }
+  // kill or Timeout thrown in propagates and the item is not delivered. In
+  // the hub, which cannot wait: QueueFull without a parked getter.
+  void put(T item) {
+    if (!put_item(&item, true, Deadline::never())) throw QueueFull();
+  }
   // Up to the deadline: false (an rvalue item left untouched) when no
   // getter took it in time.
   bool put_until(T&& item, Deadline deadline) { return put_item(&item, true, deadline); }
@@ -101,10 +104,11 @@ class Channel : public detail::ChannelCore {
   }
 
   // Blocks (switches to the hub) until a putter hands an item over; nothing
-  // is lost when a kill or Timeout ends the wait.
+  // is lost when a kill or Timeout ends the wait. In the hub, which cannot
+  // wait: QueueEmpty without a parked putter.
   T get() {
     std::optional<T> slot;
-    get_item(&slot, true, Deadline::never());
+    if (!get_item(&slot, true, Deadline::never())) throw QueueEmpty();
     return std::move(*slot);
   }
   std::optional<T> get_until(Deadline deadline) {

@@ -1,6 +1,8 @@
 // Event: a flag plus a FIFO of parked greenlets, woken by one hub callback.
 #include "fern/sync/event.h"
 
+#include <stdexcept>
+
 namespace fern {
 
 Event::Event() noexcept : notifier_(this, &Event::step, &Event::finish,
@@ -14,6 +16,7 @@ void Event::set() noexcept {
 }
 
 std::size_t Event::rawlink(std::function<void()> fn, std::size_t* holder) {
+  if (!fn) throw std::invalid_argument("fern: Event::rawlink(nullptr): no function to call");
   std::size_t id = links_.add(std::move(fn), holder);
   if (flag_) notifier_.schedule();
   return id;

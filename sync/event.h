@@ -75,6 +75,7 @@ class Event {
   // unlinked. For wait()/iwait() over several objects (HUB-13). `holder`
   // (optional) is where the caller keeps the id: zeroed if this Event is
   // destroyed while still linked, so that nothing unlinks from a dead one.
+  // An empty fn: std::invalid_argument (EV-8).
   std::size_t rawlink(std::function<void()> fn, std::size_t* holder = nullptr);
   void unlink(std::size_t id) noexcept;
 

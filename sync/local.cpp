@@ -18,14 +18,16 @@ void* LocalTable::find() const noexcept {
   return it == entries_.end() ? nullptr : it->second.value;
 }
 
-// Ownership passes only once the entry exists: if the emplace throws, the
+// Ownership passes only once the entry exists: if the emplace throws, or an
+// entry exists already (T's constructor made one through this local), the
 // caller still owns (and frees) the value.
-void LocalTable::insert(void* value) {
+void* LocalTable::insert(void* value) {
   unsigned long id = Greenlet::current().id();
   auto [it, inserted] = entries_.emplace(id, Entry{GreenletExitHook{}, this, value});
-  (void)inserted;
+  if (!inserted) return it->second.value;
   it->second.hook.fn = &on_exit;
   Greenlet::at_exit(&it->second.hook);  // not for the main greenlet: it ends with the thread
+  return value;
 }
 
 // Runs on the ending greenlet's stack, with that greenlet current.

@@ -38,9 +38,10 @@ class LocalTable {
 
   // The calling greenlet's value, or nullptr.
   void* find() const noexcept;
-  // Stores `value` for the calling greenlet, which has none; the table owns
-  // it once this returns (if it throws, the caller still does).
-  void insert(void* value);
+  // Stores `value` for the calling greenlet and returns it; the table owns
+  // it once this returns. If the greenlet has a value already, returns that
+  // one and stores nothing: the caller still owns `value` (as when this throws).
+  void* insert(void* value);
   // Destroys the calling greenlet's value; false if it had none.
   bool erase() noexcept;
   std::size_t size() const noexcept { return entries_.size(); }
@@ -74,10 +75,13 @@ class local {
   ~local() = default;
 
   // The calling greenlet's value, made on its first access. Never switches.
+  // If T's constructor itself reaches this local (and so makes a value
+  // first), that value is the greenlet's and the outer one is destroyed.
   T& get() {
     if (void* v = table_.find()) return *static_cast<T*>(v);
     std::unique_ptr<T> made(make_());
-    table_.insert(made.get());
+    void* kept = table_.insert(made.get());
+    if (kept != made.get()) return *static_cast<T*>(kept);
     return *made.release();
   }
   T& operator*() { return get(); }

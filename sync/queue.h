@@ -29,7 +29,10 @@
 // putters and getters FIFO, each woken greenlet running before the next is
 // served. A timed-out or killed getter takes nothing; a timed-out or killed
 // putter leaves nothing behind (TO-10). A blocking get with nothing else
-// runnable ends in LoopExit. One thread: the hub's.
+// runnable ends in LoopExit. In the hub (a loop callback), which
+// cannot wait, a call serves parked partners inline; a blocking
+// put()/get()/peek() that still cannot complete throws QueueFull/QueueEmpty,
+// as gevent's do. One thread: the hub's.
 #include <algorithm>
 #include <cstddef>
 #include <deque>
@@ -257,8 +260,11 @@ class BasicQueue : public detail::QueueCore {
 
   // Stores item (no switch) when there is room, else parks FIFO (switches
   // to the hub) until a get makes room. A kill or Timeout thrown in
-  // propagates and nothing is stored.
-  void put(T item) { put_item(item, true, Deadline::never()); }
+  // propagates and nothing is stored. In the hub, which cannot wait, a
+  // queue that stays full throws QueueFull (gevent's Full).
+  void put(T item) {
+    if (!put_item(item, true, Deadline::never())) throw QueueFull();
+  }
   // As put, up to the deadline: false (and nothing stored) when there was
   // no room in time. An rvalue item is left untouched on false.
   bool put_until(T&& item, Deadline deadline) { return put_item(item, true, deadline); }
@@ -281,9 +287,10 @@ class BasicQueue : public detail::QueueCore {
 
   // Takes the next item (no switch) when there is one, else parks FIFO
   // (switches to the hub) until a put. After a kill or Timeout nothing was
-  // taken (Q-2, TO-10); with nothing else runnable: LoopExit.
+  // taken (Q-2, TO-10); with nothing else runnable: LoopExit. In the
+  // hub, which cannot wait, a queue that stays empty throws QueueEmpty.
   T get() {
-    if (empty()) await_item(true, Deadline::never());
+    if (empty() && !await_item(true, Deadline::never())) throw QueueEmpty();
     return take();
   }
   // As get, up to the deadline: empty when nothing came in time.
@@ -306,7 +313,7 @@ class BasicQueue : public detail::QueueCore {
   // A copy of the item get() would return, left in the queue; blocks,
   // times out and refuses like the get of the same name.
   T peek() {
-    if (empty()) await_item(true, Deadline::never());
+    if (empty() && !await_item(true, Deadline::never())) throw QueueEmpty();
     return store_.top();
   }
   std::optional<T> peek_until(Deadline deadline) {

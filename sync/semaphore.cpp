@@ -49,6 +49,7 @@ long Semaphore::wait_until(Deadline deadline) {
 }
 
 std::size_t Semaphore::rawlink(LinkFn fn, std::size_t* holder) {
+  if (!fn) throw std::invalid_argument("fern: Semaphore::rawlink(nullptr): no function to call");
   std::size_t id = links_.add(std::move(fn), holder);
   if (counter_ > 0) notifier_.schedule();
   return id;

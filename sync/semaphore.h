@@ -85,7 +85,8 @@ class Semaphore {
 
   // LK-5: fn(*this) runs in the hub after each release() that leaves a
   // permit free (and at once, scheduled, if one is free now), until
-  // unlinked. Returns an id for unlink; `holder` as for Event::rawlink.
+  // unlinked. Returns an id for unlink; `holder` as for Event::rawlink. An
+  // empty fn: std::invalid_argument.
   using LinkFn = std::function<void(Semaphore&)>;
   std::size_t rawlink(LinkFn fn, std::size_t* holder = nullptr);
   void unlink(std::size_t id) noexcept;

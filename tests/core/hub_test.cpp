@@ -73,6 +73,26 @@ TEST_F(HubLoop, CallbackErrorsAreReportedAndTheLoopGoesOn) {
   EXPECT_FALSE(std::current_exception());
 }
 
+// HUB-15, GV-19 (test__systemerror::TestCallback): a callback raising
+// SystemExit is not reported; it stops main's wait at once, before the
+// callbacks queued behind it, and the loop goes on afterwards.
+TEST_F(HubLoop, CallbackRaisingSystemExitInterruptsMainAtOnce) {
+  Hub& hub = Hub::current();
+  ::testing::internal::CaptureStderr();
+  hub.run_callback([] { throw fern::SystemExit(3); });
+  hub.run_callback([&] { log.push_back("later callback"); });
+  try {
+    sleep(10);
+    ADD_FAILURE() << "sleep returned";
+  } catch (const fern::SystemExit& e) {
+    EXPECT_EQ(e.code(), 3);
+    log.push_back("main got SystemExit");
+  }
+  sleep(0);
+  EXPECT_EQ(log, (Vec{"main got SystemExit", "later callback"}));
+  EXPECT_EQ(::testing::internal::GetCapturedStderr(), "");
+}
+
 // HUB-6, HUB-7
 TEST_F(HubLoop, RunUntilIdleReturnsWhenWorkEndsAndHonoursTimeout) {
   Hub& hub = Hub::current();

@@ -7,6 +7,7 @@
 
 #include <atomic>
 #include <cmath>
+#include <memory>
 #include <stdexcept>
 #include <string>
 #include <thread>
@@ -162,6 +163,27 @@ TEST(HubExit, UnwindsEverySuspendedTaskOldestFirst) {
     EXPECT_FALSE(unstarted.started());
     EXPECT_EQ(links, 0);
   }
+  EXPECT_EQ(fern::Greenlet::live_count(), greenlets);
+  EXPECT_EQ(fern::arch::stack_stats().live, stacks);
+}
+
+// HUB-14: a hub destroyed before its loop ever ran still runs what was
+// queued on it (as one whose loop ran does), so a callback's captures and a
+// spawned task (held by the hub until its links ran) are freed, not leaked.
+TEST(HubExit, WorkQueuedBeforeTheLoopEverRanRunsAndLeavesNothing) {
+  Hub::destroy_current();
+  (void)fern::Greenlet::current();
+  std::size_t greenlets = fern::Greenlet::live_count();
+  std::size_t stacks = fern::arch::stack_stats().live;
+  auto captured = std::make_shared<int>(0);
+  std::weak_ptr<int> watch = captured;
+  std::vector<std::string> log;
+  Hub::current().run_callback([&log, captured] { log.push_back("callback"); });
+  captured.reset();
+  fern::spawn([&] { log.push_back("task"); });
+  Hub::destroy_current();
+  EXPECT_EQ(log, (std::vector<std::string>{"callback", "task"}));
+  EXPECT_TRUE(watch.expired());
   EXPECT_EQ(fern::Greenlet::live_count(), greenlets);
   EXPECT_EQ(fern::arch::stack_stats().live, stacks);
 }

@@ -100,6 +100,55 @@ TEST_F(Tasks, NonBlockingKillHappensWhenTheHubRuns) {
   EXPECT_TRUE(t.dead());
 }
 
+// GV-6: kill_async of the caller's own task (gevent's kill(block=False) on
+// itself) returns, the task goes on and the kill is raised at its next
+// block; killall over a list holding the caller still kills every one.
+TEST_F(Tasks, ATaskKillingItselfAsynchronouslyGoesOnUntilItBlocks) {
+  auto other = spawn([&] {
+    try {
+      sleep(10);
+    } catch (const fern::GreenletExit&) {
+      log.push_back("other killed");
+      throw;
+    }
+  });
+  fern::Task<void> self;
+  self = spawn([&] {
+    EXPECT_FALSE(self.kill_async());
+    log.push_back("goes on");
+    try {
+      fern::killall(std::vector<fern::AnyTask>{self, other});
+    } catch (const fern::GreenletExit&) {
+      log.push_back("self killed");
+      throw;
+    }
+  });
+  self.join();
+  other.join();
+  EXPECT_TRUE(self->killed());
+  EXPECT_EQ(log, (Vec{"goes on", "self killed", "other killed"}));  // kills delivered FIFO
+}
+
+// GL-27 for tasks: a task's arguments, result and exception are let go
+// with the task (its last handle and the hub's reference).
+TEST_F(Tasks, ArgumentsResultsAndExceptionsGoWithTheTask) {
+  struct Failure {
+    std::shared_ptr<int> ref;
+  };
+  auto ref = std::make_shared<int>(0);
+  ::testing::internal::CaptureStderr();
+  for (int i = 0; i < 100; ++i) {
+    auto ok = spawn([](std::shared_ptr<int> r) { return r; }, ref);
+    auto failed = spawn([&] { throw Failure{ref}; });
+    EXPECT_EQ(ok.get(), ref);
+    failed.join();
+    EXPECT_THROW(failed.get(), Failure);
+  }
+  sleep(0);  // the links of the last ones run
+  ::testing::internal::GetCapturedStderr();
+  EXPECT_EQ(ref.use_count(), 1);
+}
+
 // GV-7
 TEST_F(Tasks, KillWithAnotherExceptionFailsTheTask) {
   ::testing::internal::CaptureStderr();
@@ -462,6 +511,32 @@ TEST_F(Tasks, JoiningOrKillingATaskOfAnotherThreadThrowsCrossThreadError) {
   });
   other.join();
   EXPECT_EQ(refused, 3);
+  EXPECT_EQ(t.get(), 7);
+}
+
+// Starting or linking a task of another thread would queue its start or
+// change its links from the wrong thread (the start would even run it in
+// the caller's hub): CrossThreadError, and the task is left as it was.
+TEST_F(Tasks, StartingOrLinkingATaskOfAnotherThreadThrowsCrossThreadError) {
+  auto t = fern::Task<int>::create([] { return 7; });
+  int refused = 0;
+  std::thread other([&] {
+    for (auto attempt : {+[](fern::Task<int>& t) { t.start(); },
+                         +[](fern::Task<int>& t) { t->start_later(0.0); },
+                         +[](fern::Task<int>& t) { t->link([](fern::TaskBase&) {}); },
+                         +[](fern::Task<int>& t) { t->link_value([](fern::TaskBase&) {}); }}) {
+      try {
+        attempt(t);
+      } catch (const fern::CrossThreadError&) {
+        ++refused;
+      }
+    }
+  });
+  other.join();
+  EXPECT_EQ(refused, 4);
+  EXPECT_FALSE(t.started());
+  EXPECT_FALSE(t->has_links());
+  t.start();
   EXPECT_EQ(t.get(), 7);
 }
 

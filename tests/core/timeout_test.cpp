@@ -1,4 +1,5 @@
 // Timeout: SEMANTICS TO-1 .. TO-10 (TO-9 with F13 in scheduling_test).
+#include <memory>
 #include <stdexcept>
 #include <string>
 #include <thread>
@@ -66,6 +67,40 @@ TEST_F(Timeouts, CustomExceptionIsRaisedInsteadOfTheTimeout) {
   } catch (const TooLong& e) {
     EXPECT_EQ(e.code, 7);
   }
+}
+
+// TO-11 (test__timeout::TestDirectRaise): a Timeout thrown like any
+// exception is caught as one, is not pending and arms nothing.
+TEST_F(Timeouts, ThrownDirectlyItIsAnOrdinaryExceptionAndNotPending) {
+  for (Timeout thrown : {Timeout(), Timeout(1.0)}) {
+    try {
+      throw thrown;
+    } catch (const Timeout& t) {
+      EXPECT_TRUE(t == thrown);
+      EXPECT_FALSE(t.pending());
+    }
+  }
+  EXPECT_EQ(fern::Hub::current().armed_timers(), 0u);
+}
+
+// TO-11, GL-27 (test__api_timeout::test_ref): a Timeout lets go of its
+// custom exception once it is gone, whether it fired or not.
+TEST_F(Timeouts, DropsItsCustomExceptionAfterUse) {
+  struct Held {
+    std::shared_ptr<int> ref;
+  };
+  auto ref = std::make_shared<int>(0);
+  {
+    fern::TimeoutScope scope(Timeout(10.0, Held{ref}));
+    sleep(0.001);
+  }
+  EXPECT_EQ(ref.use_count(), 1);
+  {
+    Timeout t = Timeout::start_new(0.001, std::make_exception_ptr(Held{ref}));
+    EXPECT_THROW(sleep(1), Held);
+  }
+  sleep(0);  // the hub's frame that fired it resumes and lets go
+  EXPECT_EQ(ref.use_count(), 1);
 }
 
 // TO-4, TO-5: a silent timeout ends its own block and nothing else.

@@ -209,6 +209,31 @@ TEST_F(Api, WaitingOnObjectsDestroyedMeanwhileTouchesNothingOfThem) {
   }
 }
 
+// EV-8 (rawlink(None) -> TypeError): an empty function given as a link,
+// rawlink or callback is refused where it is given (std::invalid_argument),
+// not found out later in the hub as a reported bad_function_call.
+TEST_F(Api, EmptyLinkFunctionsAreRefusedAtOnce) {
+  fern::Event event;
+  fern::AsyncResult<int> result;
+  fern::Semaphore semaphore;
+  auto task = spawn([] { return 1; });
+  EXPECT_THROW(event.rawlink(nullptr), std::invalid_argument);
+  EXPECT_THROW(result.rawlink(nullptr), std::invalid_argument);
+  EXPECT_THROW(semaphore.rawlink(nullptr), std::invalid_argument);
+  EXPECT_THROW(task->link(nullptr), std::invalid_argument);
+  EXPECT_THROW(task->link_value(nullptr), std::invalid_argument);
+  EXPECT_THROW(task->link_exception(nullptr), std::invalid_argument);
+  EXPECT_THROW(fern::Hub::current().run_callback(nullptr), std::invalid_argument);
+  EXPECT_THROW(fern::Hub::current().run_callback_threadsafe(nullptr), std::invalid_argument);
+  EXPECT_FALSE(task->has_links());
+  ::testing::internal::CaptureStderr();
+  event.set();
+  result.set(1);
+  EXPECT_EQ(task.get(), 1);
+  sleep(0);
+  EXPECT_EQ(::testing::internal::GetCapturedStderr(), "");  // nothing was linked
+}
+
 // LK-5: rawlink on a semaphore runs after a release while a permit is free.
 TEST_F(Api, SemaphoreRawlinkRunsAfterRelease) {
   fern::Semaphore s(0);

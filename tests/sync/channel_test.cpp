@@ -79,6 +79,29 @@ TEST_F(Channels, TimeoutsThrowQueueEmptyAndQueueFullAndLoseNothing) {
   putter.join();
 }
 
+// Q-7 for channels: in a loop callback, a blocking get() without a parked
+// putter throws QueueEmpty and a put() without a parked getter QueueFull,
+// instead of returning nothing or dropping the item.
+TEST_F(Channels, BlockingGetAndPutInALoopCallbackWithoutAPartnerThrow) {
+  fern::Channel<std::string> ch;
+  fern::Hub::current().run_callback([&] {
+    try {
+      log.push_back("got " + ch.get());
+    } catch (const fern::QueueEmpty&) {
+      log.push_back("get empty");
+    }
+    try {
+      ch.put("lost?");
+      log.push_back("put returned");
+    } catch (const fern::QueueFull&) {
+      log.push_back("put full");
+    }
+  });
+  sleep(0);
+  EXPECT_EQ(log, (Vec{"get empty", "put full"}));
+  EXPECT_EQ(ch.balance(), 0);
+}
+
 // Q-10 (TestChannel::test_iterable)
 TEST_F(Channels, IterationStopsAtTheStopItem) {
   fern::Channel<std::optional<int>> ch;

@@ -275,6 +275,35 @@ TEST_F(Groups, RepeatedKillDeliversTheExceptionOnce) {
   EXPECT_EQ(hits, 2);
 }
 
+// PL-3: a member that kills its own group (gevent's Group.kill from a
+// member) kills every member, those after it too, and dies at its next block.
+TEST_F(Groups, KillFromAMemberKillsEveryMemberAndThenTheCaller) {
+  fern::Group g;
+  auto sleeper = [&](std::string name) {
+    return [&, name] {
+      try {
+        sleep(10);
+      } catch (const fern::GreenletExit&) {
+        log.push_back(name);
+        throw;
+      }
+    };
+  };
+  g.spawn(sleeper("a"));
+  g.spawn([&] {
+    sleep(0);
+    try {
+      g.kill();
+    } catch (const fern::GreenletExit&) {
+      log.push_back("killer");
+      throw;
+    }
+  });
+  g.spawn(sleeper("c"));
+  EXPECT_TRUE(g.join_for(5.0));
+  EXPECT_EQ(log, (Vec{"a", "killer", "c"}));
+}
+
 // PL6
 TEST_F(Groups, JoinWithRaiseErrorRethrowsTheFirstFailure) {
   ::testing::internal::CaptureStderr();

@@ -137,4 +137,34 @@ TEST_F(Locals, RawGreenletValuesGoWhenTheGreenletEnds) {
   EXPECT_EQ(l.size(), 0u);
 }
 
+// LOC-2: a value whose constructor reaches its own local (its greenlet has
+// no value yet, so the inner access makes one) does not leave two: the
+// inner one is the greenlet's, get() returns it every time, the outer one
+// is destroyed at once, and nothing is left when the greenlet ends.
+struct Reentrant {
+  static inline fern::local<Reentrant>* home = nullptr;
+  static inline int live = 0;
+  static inline bool reenter = true;
+  int made_at;
+  Reentrant() : made_at(++live) {
+    if (std::exchange(reenter, false)) (void)home->get();
+  }
+  ~Reentrant() { --live; }
+};
+
+TEST_F(Locals, AConstructorThatUsesItsOwnLocalLeavesOneValue) {
+  fern::local<Reentrant> l;
+  Reentrant::home = &l;
+  auto t = spawn([&] {
+    Reentrant& first = l.get();
+    EXPECT_EQ(&first, &l.get());
+    EXPECT_EQ(first.made_at, 2);  // the inner one
+    EXPECT_EQ(Reentrant::live, 1);
+    EXPECT_EQ(l.size(), 1u);
+  });
+  t.join();
+  EXPECT_EQ(Reentrant::live, 0);
+  EXPECT_EQ(l.size(), 0u);
+}
+
 }  // namespace

@@ -189,6 +189,35 @@ TEST_F(Queues, PutNowaitFromALoopCallbackWakesTheGetter) {
   EXPECT_EQ(log, (Vec{"put"}));
 }
 
+// in a loop callback, which cannot wait, a blocking get() on an empty
+// queue throws QueueEmpty and a blocking put() on a full one QueueFull (as
+// gevent's get/put in the hub): nothing is taken from nothing, nothing is
+// dropped, and the counts stay right.
+TEST_F(Queues, BlockingGetAndPutInALoopCallbackThatCannotCompleteThrow) {
+  fern::Queue<int> q(1);
+  auto attempt = [&](const char* what, auto op) {
+    fern::Hub::current().run_callback([&, what, op] {
+      try {
+        op();
+        log.push_back(std::string(what) + " returned");
+      } catch (const fern::QueueEmpty&) {
+        log.push_back(std::string(what) + " empty");
+      } catch (const fern::QueueFull&) {
+        log.push_back(std::string(what) + " full");
+      }
+    });
+    sleep(0);
+  };
+  attempt("get", [&] { q.get(); });
+  attempt("peek", [&] { q.peek(); });
+  q.put(1);
+  attempt("put", [&] { q.put(2); });
+  EXPECT_EQ(log, (Vec{"get empty", "peek empty", "put full"}));
+  EXPECT_EQ(q.qsize(), 1u);
+  EXPECT_EQ(q.get(), 1);
+  EXPECT_TRUE(q.empty());
+}
+
 // Q-7 (test_put_nowait_simple): two put_nowait from callbacks on a 1-slot
 // queue: the first is stored, the second raises QueueFull.
 TEST_F(Queues, SecondPutNowaitFromALoopCallbackIsFull) {

@@ -272,8 +272,10 @@ auto Group::make_imap(F fn, const Range& inputs, bool ordered, std::size_t maxsi
       if (state->bound) state->bound->acquire();  // PL-8: wait for the consumer
       Task<R> task = spawn(fn, std::move(items[i]));
       task->link([state, i](TaskBase& t) { state->finished(i, t); });
+      ++state->spawned;
     }
   });
+  feeder->link([state](TaskBase& t) { state->feeder_ended(t); });
   return IMap<R>(std::move(state), feeder.core());
 }
 

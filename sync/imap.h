@@ -9,7 +9,11 @@
 // A worker's exception is rethrown by next() at that worker's position; the
 // next call goes on with the remaining results (PL-7). With maxsize, at most
 // that many results are in flight or buffered ahead of the consumer (PL-8).
-// One thread: the hub's.
+// A feeder that ends before it spawned every member (killed, or its spawn
+// threw) ends the results as in gevent: those of the members it spawned,
+// then its exception (GreenletExit for a kill) once, in input order after
+// them for imap, when it came for imap_unordered; then std::nullopt (where
+// gevent's iterator would wait forever). One thread: the hub's.
 #include <algorithm>
 #include <cstddef>
 #include <limits>
@@ -51,6 +55,19 @@ struct IMapState {
     results.put(std::move(slot));  // unbounded: stores without waiting
   }
 
+  // From the feeder's link, in the hub: when it ended before spawning every
+  // member, its exception takes the place after the last member it spawned
+  // and is the last slot. Never switches.
+  void feeder_ended(TaskBase& feeder) {
+    if (spawned == total) return;
+    Slot slot;
+    slot.index = spawned;
+    slot.error = feeder.exception();
+    if (!slot.error) slot.error = std::make_exception_ptr(GreenletExit());
+    expected = spawned + 1;
+    results.put(std::move(slot));
+  }
+
   // Blocks for the next slot in the wanted order.
   Slot take() {
     if (!ordered) return results.get();
@@ -71,6 +88,8 @@ struct IMapState {
   std::optional<Semaphore> bound;  // PL-8: one permit per result not yet taken
   std::map<std::size_t, Slot> early;  // ordered: results that overtook an earlier input
   std::size_t total;
+  std::size_t spawned = 0;  // members the feeder spawned and linked
+  std::size_t expected = total;  // slots the consumer takes (feeder_ended)
   std::size_t yielded = 0;
   std::size_t next_index = 0;
   bool ordered;
@@ -85,9 +104,10 @@ class IMap {
       : state_(std::move(state)), feeder_(std::move(feeder)) {}
 
   // Blocks (switches to the hub) for the next result; rethrows a worker's
-  // exception at its position; std::nullopt once every input was yielded.
+  // exception at its position (and a feeder's, after its members' results);
+  // std::nullopt once every input was yielded.
   std::optional<R> next() {
-    if (state_->yielded == state_->total) return std::nullopt;
+    if (state_->yielded == state_->expected) return std::nullopt;
     auto slot = state_->take();
     ++state_->yielded;
     if (state_->bound) state_->bound->release();

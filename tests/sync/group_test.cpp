@@ -163,6 +163,43 @@ TEST_F(Pools, MapRethrowsAndImapContinuesAfterAFailure) {
   EXPECT_NE(err.find("failed with std::domain_error"), std::string::npos) << err;
 }
 
+// PL-7 with the feeder gone: a feeder killed while a full Pool holds it
+// back ends the results as gevent's IMap does (the members it spawned and
+// its GreenletExit: after them in input order, when it came unordered), and
+// then the iterator ends instead of waiting forever.
+TEST_F(Pools, ImapWhoseFeederIsKilledYieldsWhatItSpawnedThenTheKillThenEnds) {
+  for (bool ordered : {true, false}) {
+    SCOPED_TRACE(ordered ? "imap" : "imap_unordered");
+    fern::Pool one(1);
+    fern::Event gate;
+    auto work = [&gate](int x) {
+      gate.wait();
+      return x * 10;
+    };
+    std::vector<int> in{1, 2, 3};
+    auto it = ordered ? one.imap(work, in) : one.imap_unordered(work, in);
+    sleep(0);  // the feeder spawned member 0 and blocks on the full pool
+    it.feeder()->kill();
+    gate.set();
+    if (ordered) {  // the kill after the member before it
+      EXPECT_EQ(it.next(), 10);
+      EXPECT_THROW(it.next(), fern::GreenletExit);
+    } else {  // the kill when it came, before the member ended
+      EXPECT_THROW(it.next(), fern::GreenletExit);
+      EXPECT_EQ(it.next(), 10);
+    }
+    EXPECT_EQ(it.next(), std::nullopt);
+    EXPECT_EQ(it.next(), std::nullopt);
+    one.join();
+  }
+  // Killed before it ever ran: no member, the kill at once, then the end.
+  fern::Group g;
+  auto it = g.imap([](int x) { return x; }, std::vector<int>{1, 2});
+  it.feeder()->kill();
+  EXPECT_THROW(it.next(), fern::GreenletExit);
+  EXPECT_EQ(it.next(), std::nullopt);
+}
+
 // PL4, PL-5, PL-6
 TEST_F(Pools, AddOnAFullPoolThrowsPoolFullAndZeroSizeIsAlwaysFull) {
   fern::Pool p(1);

@@ -173,7 +173,8 @@ class RLock {
   void release();
   bool locked() const noexcept { return block_.locked(); }
   // Re-entry count (0: free) and whether the calling greenlet owns it.
-  unsigned count() const noexcept { return count_; }
+  // 64 bits: no program re-enters often enough to wrap it.
+  std::uint64_t count() const noexcept { return count_; }
   bool is_owned_by_current() const noexcept;
 
   void lock() { acquire(); }
@@ -184,7 +185,7 @@ class RLock {
   bool take(bool acquired);
   Semaphore block_{1};
   unsigned long owner_ = 0;  // Greenlet::id() of the owner while count_ > 0
-  unsigned count_ = 0;
+  std::uint64_t count_ = 0;
 };
 
 }  // namespace fern

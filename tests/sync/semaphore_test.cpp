@@ -6,6 +6,7 @@
 #include <mutex>
 #include <stdexcept>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "fern/core/task.h"
@@ -217,6 +218,11 @@ TEST_F(Semaphores, DummySemaphoreNeverBlocks) {
   EXPECT_FALSE(d.locked());
   std::lock_guard<fern::DummySemaphore> guard(d);
 }
+
+// LK-6: the re-entry count cannot wrap (2^32 re-entries would read as a
+// free lock that is held).
+static_assert(std::numeric_limits<decltype(std::declval<fern::RLock&>().count())>::digits >= 64,
+              "RLock's re-entry count has 64 bits");
 
 // LK-6 (probe LK2)
 TEST_F(RLocks, OwnerReentersOthersBlockAndOnlyTheOwnerReleases) {

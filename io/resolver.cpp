@@ -61,6 +61,9 @@ std::vector<AddrInfo> getaddrinfo(const std::string& host, const std::string& se
 }
 
 std::string gethostbyname(const std::string& host) {
+  // Python's names for the wildcard and broadcast addresses (its setipaddr).
+  if (host.empty()) return "0.0.0.0";
+  if (host == "<broadcast>") return "255.255.255.255";
   std::vector<AddrInfo> infos = getaddrinfo(host, "", AF_INET, SOCK_STREAM);
   if (infos.empty()) throw ResolveError(EAI_NONAME, "fern: gethostbyname(" + host + ")");
   return infos.front().address.host();

@@ -29,6 +29,7 @@ std::vector<AddrInfo> getaddrinfo(const std::string& host, const std::string& se
                                   int socktype = 0, int protocol = 0, int flags = 0);
 
 // The first IPv4 address of host as dotted text (socket.gethostbyname).
+// As in Python, "" is "0.0.0.0" and "<broadcast>" "255.255.255.255".
 // Blocks: switches to the hub.
 std::string gethostbyname(const std::string& host);
 

@@ -258,6 +258,9 @@ TEST_F(ThreadPoolIo, ManyGreenletsShareThePool) {
 TEST_F(ThreadPoolIo, GethostbynameResolvesLocalhost) {
   EXPECT_EQ(fern::gethostbyname("localhost"), "127.0.0.1");
   EXPECT_EQ(fern::gethostbyname("127.0.0.1"), "127.0.0.1");
+  // Python's two names of its own: the wildcard and the broadcast address.
+  EXPECT_EQ(fern::gethostbyname(""), "0.0.0.0");
+  EXPECT_EQ(fern::gethostbyname("<broadcast>"), "255.255.255.255");
 }
 
 // IO-9

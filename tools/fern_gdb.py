@@ -131,6 +131,22 @@ def _hub_impl(ts):
     return hub, _ptr_int(hub["hub_impl_"])
 
 
+def _ctz(x):
+    return (x & -x).bit_length() - 1
+
+
+# arch::stack_color (arch/stack.h, stack.cpp): a greenlet's first frame sits
+# this many bytes below its stack's top (the guard is 64 KiB).
+def _stack_color(base, size):
+    if size >= 32 * 1024:
+        return ((base >> _ctz(size + 65536)) & 15) * 64
+    lines = size // 32 // 64
+    if lines < 2:
+        return 0
+    colors = 1 << (lines.bit_length() - 1)
+    return ((base >> _ctz(size + 65536)) & (colors - 1)) * 64
+
+
 def _describe(ts, g, hub_impl, running_sp):
     current = ts["current"]
     state = _state(g, current)
@@ -142,7 +158,7 @@ def _describe(ts, g, hub_impl, running_sp):
     base = _ptr_int(g["stack"]["base"])
     size = int(g["stack"]["size"])
     if base != 0:
-        top = base + size
+        top = base + size - _stack_color(base, size)
         sp = running_sp if state == "running" else _ptr_int(g["fiber"]["context"])
         used = top - sp if sp and base <= sp <= top and state not in ("dead", "unstarted") else 0
         line += " stack %d/%d" % (used, size)

@@ -24,6 +24,12 @@ expect queue-getter 'parked .*  Queue.get 0x[0-9a-f]+$'
 expect fd-reader 'parked .*  fd read fd [0-9]+$'
 expect other-thread-sleeper 'parked .*  sleep$'
 printf '%s\n' "$listing" | grep -qE '^  #0 +running +parent - +stack -  main$' || fail "main not running"
+# gdb's stack use is the program's own (its dump_greenlets above): both count
+# from the first frame, arch::stack_color bytes below the top.
+for name in sleeper event-waiter queue-getter fd-reader; do
+  uses=$(printf '%s\n' "$out" | grep -F "\"$name\"" | grep -oE 'stack [0-9]+/[0-9]+' | sort -u)
+  [ "$(printf '%s\n' "$uses" | wc -l)" = 1 ] || fail "$name: gdb and dump_greenlets disagree: $uses"
+done
 printf '%s\n' "$listing" | grep -qE ' suspended .*  hub$' || fail "no suspended hub"
 printf '%s\n' "$listing" | grep -qE ' unstarted ' || fail "no unstarted greenlet"
 

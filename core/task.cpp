@@ -242,8 +242,7 @@ void TaskBase::unlink(LinkId id) noexcept {
 bool TaskBase::has_links() const noexcept { return !links_.empty(); }
 
 void TaskBase::check_thread(const char* what) const {
-  const detail::GreenletCore* g = detail::core_of(detail::impl_of(greenlet_));
-  if (__builtin_expect((g->key >> detail::kStatusBits) != detail::t_state.serial, 0))
+  if (__builtin_expect(!of_this_thread(), 0))
     throw CrossThreadError(std::string("fern: cannot ") + what + " a task of another thread");
 }
 

@@ -107,7 +107,7 @@ class TaskBase : public std::enable_shared_from_this<TaskBase> {
   // A task of another thread: CrossThreadError (it runs in its own hub).
   void start() {
     if (scheduled_ || dead_) return;
-    check_thread("start");
+    if (__builtin_expect(!of_this_thread(), 0)) check_thread("start");  // throws
     scheduled_ = true;
     hub_hold();
     node_.fn = &StartNode::fire;  // or a greenlet that parks or ends before it starts this one
@@ -174,6 +174,11 @@ class TaskBase : public std::enable_shared_from_this<TaskBase> {
   }
   void hub_hold() noexcept;  // the hub's reference, from start until the links ran
   void check_thread(const char* what) const;  // CrossThreadError for another thread's task
+  // Inline: whether the task's greenlet is of the calling thread (its key's
+  // serial is the thread's).
+  bool of_this_thread() const noexcept {
+    return (detail::core_of(detail::impl_of(greenlet_))->key >> detail::kStatusBits) == detail::t_state.serial;
+  }
   AnyTask hub_drop() noexcept;
   bool kill_until(std::exception_ptr error, Deadline deadline);
   LinkId add_link(LinkFn fn, int when);

@@ -74,8 +74,11 @@ TEST(Deadline, SteadyClockTimePointsOfAnyUnitSaturate) {
   using Seconds = time_point<steady_clock, std::chrono::duration<double>>;
   using Thirds = time_point<steady_clock, std::chrono::duration<long long, std::ratio<1, 3>>>;
   EXPECT_TRUE(Deadline(Hours::max()).is_never());
+  // 2562048 hours is the first whole hour count past INT64_MAX nanoseconds
+  // (2562047 h is 47 minutes short of it: on a machine up for less than an
+  // hour, now + that still fits).
   EXPECT_TRUE(Deadline(std::chrono::time_point_cast<std::chrono::hours>(steady_clock::now()) +
-                       std::chrono::hours(2562047))
+                       std::chrono::hours(2562048))
                   .is_never());
   EXPECT_TRUE(Deadline(Hours::min()).expired(monotonic_now()));
   EXPECT_TRUE(Deadline(steady_clock::time_point::min()).expired(monotonic_now()));

@@ -57,6 +57,9 @@ struct HookAccess {
     return true;
   }
   static void release(Hook* h) noexcept { h->holder_ = nullptr; }
+  // A hook's links, for such a holder's own lists.
+  static Hook*& prev(Hook* h) noexcept { return h->prev_; }
+  static Hook*& next(Hook* h) noexcept { return h->next_; }
 };
 
 // An intrusive doubly linked FIFO of hooks: O(1) push, pop and removal, no

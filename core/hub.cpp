@@ -492,12 +492,18 @@ void Hub::poll_io(bool block) {
       if (!(ev.ready & direction) || !poller_->is_current(ev)) continue;
       FdSlot& slot = fds_[static_cast<std::size_t>(ev.fd)];
       IoWatcher* w = direction == kReadable ? slot.reader : slot.writer;
-      if (w) {
+      if (!w) {
+        drop_unwatched(ev.fd, direction);  // a sticky interest nobody waits on now
+        continue;
+      }
+      // Each watcher, first to last; one that leaves meanwhile moves the
+      // cursor on (unwatch), so a fn may end any watcher, or the fd.
+      do {
+        fd_cursor_ = static_cast<IoWatcher*>(detail::HookAccess::next(w));
         ++stats_.fd_events;
         detail::run_guarded("an fd watcher", [w, &ev] { w->fn(w, ev.ready); });
-      } else {
-        drop_unwatched(ev.fd, direction);  // a sticky interest nobody waits on now
-      }
+        w = fd_cursor_;
+      } while (w);
     }
   }
 }

@@ -335,13 +335,17 @@ class Hub {
   // A watcher of one fd in one direction: fn runs in the hub with the
   // readiness, or with 0 and `error` set when the fd was cancelled (closed
   // through fern, or found closed behind fern's back). It leaves the hub's
-  // fd table, and its queued cancel callback, when destroyed.
+  // fd table, and its queued cancel callback, when destroyed. Any number of
+  // watchers may wait on one fd and direction (gevent's io watchers, one per
+  // wait_read or select): an event calls each, first come first.
   struct IoWatcher : detail::Hook {
     void (*fn)(IoWatcher*, unsigned ready) = nullptr;
     bool ref = true;
     // The fd is closed only through fern::close (a Socket's): when this
     // watcher leaves, the poller keeps the fd's interest, so the next wait
-    // costs no syscall; an event that finds no watcher drops it then.
+    // costs no syscall; an event that finds no watcher drops it then. It is
+    // the owning object's, one greenlet per direction: a second sticky
+    // watcher of the same direction is refused (kBusy, IO-2).
     bool sticky = false;
     int fd = -1;
     unsigned direction = kNone;
@@ -351,8 +355,8 @@ class Hub {
     } cancel;  // queued by cancel_fd
   };
   enum class Watch { kStarted, kBusy, kAlwaysReady };
-  // Starts watching fd for `direction` (kReadable or kWritable). kBusy: that
-  // direction already has a watcher. kAlwaysReady: the fd cannot be polled
+  // Starts watching fd for `direction` (kReadable or kWritable). kBusy: w is
+  // sticky and that direction already has a sticky watcher. kAlwaysReady: the fd cannot be polled
   // (a regular file), so it never blocks. Throws std::system_error (EBADF)
   // for an invalid fd, without growing any table.
   Watch watch_fd(int fd, unsigned direction, IoWatcher* w);
@@ -507,15 +511,20 @@ class Hub {
   std::size_t ref_fds_ = 0;  // fd watchers with ref
   std::size_t watched_fds_ = 0;
 
+  // Each direction's watchers, first to last, threaded through their hooks'
+  // links (the first's prev is the last); `owned`: the directions a sticky
+  // (owning object's) watcher waits in, one at most each (IO-2).
   struct FdSlot {
     IoWatcher* reader = nullptr;
     IoWatcher* writer = nullptr;
     unsigned registered = kNone;
+    unsigned owned = kNone;
   };
   struct FdTable : detail::HookHolder {
     Hub* hub;
   } fd_table_;
   std::vector<FdSlot> fds_;
+  IoWatcher* fd_cursor_ = nullptr;  // the next watcher an fd event calls (poll_io)
 
   std::shared_ptr<RemoteQueue> remote_;
   IoWatcher wake_watcher_;

@@ -100,6 +100,43 @@ void RemoteQueue::close_door() {
 
 // ---- fd watchers ----
 
+namespace {
+using detail::HookAccess;
+using IoWatcher = Hub::IoWatcher;
+
+IoWatcher* next_watcher(IoWatcher* w) noexcept { return static_cast<IoWatcher*>(HookAccess::next(w)); }
+
+// A direction's watchers: `first` to last through the hooks' links, the
+// first's prev being the last, so that both ends cost O(1) and a slot holds
+// one pointer per direction.
+void push_watcher(IoWatcher*& first, IoWatcher* w) noexcept {
+  HookAccess::next(w) = nullptr;
+  if (!first) {
+    HookAccess::prev(w) = w;
+    first = w;
+    return;
+  }
+  detail::Hook* last = HookAccess::prev(first);
+  HookAccess::next(last) = w;
+  HookAccess::prev(w) = last;
+  HookAccess::prev(first) = w;
+}
+
+void remove_watcher(IoWatcher*& first, IoWatcher* w) noexcept {
+  detail::Hook* prev = HookAccess::prev(w);
+  detail::Hook* next = HookAccess::next(w);
+  if (w == first) {
+    first = static_cast<IoWatcher*>(next);
+    if (first) HookAccess::prev(first) = prev;  // the last
+  } else {
+    HookAccess::next(prev) = next;
+    HookAccess::prev(next ? next : first) = prev;
+  }
+  HookAccess::prev(w) = HookAccess::next(w) = nullptr;
+}
+
+}  // namespace
+
 void Hub::watch_wakeup() {
   wake_watcher_.ref = false;  // cross-thread wake-ups do not keep the loop alive
   wake_watcher_.fn = [](IoWatcher*, unsigned) { Hub::current().drain_remote(); };
@@ -131,13 +168,12 @@ Hub::Watch Hub::watch_fd(int fd, unsigned direction, IoWatcher* w) {
     fds_.resize(static_cast<std::size_t>(fd) + 1);
   }
   FdSlot& slot = fds_[static_cast<std::size_t>(fd)];
-  IoWatcher*& mine = direction == kReadable ? slot.reader : slot.writer;
-  if (mine) {
-    if (!registration_stale(fd)) return Watch::kBusy;
-    // The old waiters wait on a file that is gone: wake them with an error
-    // and take the slot for the new file.
-    cancel_fd(fd, closed_behind_our_back(fd));
-  }
+  IoWatcher*& first = direction == kReadable ? slot.reader : slot.writer;
+  // The waiters there may wait on a file that is gone (closed behind fern's
+  // back, the number reused): they are woken with an error and the slot
+  // serves the new file.
+  if (first && registration_stale(fd)) cancel_fd(fd, closed_behind_our_back(fd));
+  if (w->sticky && (slot.owned & direction)) return Watch::kBusy;
   assert(!w->linked() && "fern: an IoWatcher watches one fd in one direction");
   if (w->linked()) return Watch::kBusy;
   unsigned want = slot.registered | direction;
@@ -150,7 +186,8 @@ Hub::Watch Hub::watch_fd(int fd, unsigned direction, IoWatcher* w) {
   }
   if (slot.registered == kNone) ++watched_fds_;
   slot.registered = want;
-  mine = w;
+  push_watcher(first, w);
+  if (w->sticky) slot.owned |= direction;
   w->fd = fd;
   w->direction = direction;
   detail::HookAccess::attach(w, &fd_table_);
@@ -161,11 +198,13 @@ Hub::Watch Hub::watch_fd(int fd, unsigned direction, IoWatcher* w) {
 void Hub::unwatch(IoWatcher* w) noexcept {
   detail::HookAccess::release(w);
   if (w->ref) --ref_fds_;
+  if (fd_cursor_ == w) fd_cursor_ = next_watcher(w);  // an event's round goes on after it
   const int fd = w->fd;
   FdSlot& slot = fds_[static_cast<std::size_t>(fd)];
-  IoWatcher*& mine = w->direction == kReadable ? slot.reader : slot.writer;
-  if (mine != w) return;
-  mine = nullptr;
+  IoWatcher*& first = w->direction == kReadable ? slot.reader : slot.writer;
+  remove_watcher(first, w);
+  if (w->sticky) slot.owned &= ~w->direction;
+  if (first) return;      // others still wait
   if (w->sticky) return;  // the interest stays until an unwatched event or fern::close
   drop_unwatched(fd, w->direction);
 }
@@ -229,17 +268,17 @@ void Hub::revalidate_fds() noexcept {
 void Hub::cancel_fd(int fd, std::exception_ptr error) noexcept {
   if (fd < 0 || static_cast<std::size_t>(fd) >= fds_.size()) return;
   FdSlot& slot = fds_[static_cast<std::size_t>(fd)];
-  IoWatcher* watchers[2] = {slot.reader, slot.writer};
-  for (IoWatcher* w : watchers) {
-    if (!w) continue;
-    w->unlink();  // leaves the fd table (and the poller)
-    w->error = error;
-    w->cancel.watcher = w;
-    w->cancel.fn = [](Callback* cb) {
-      IoWatcher* watcher = static_cast<IoWatcher::Cancel*>(cb)->watcher;
-      watcher->fn(watcher, 0);
-    };
-    schedule(&w->cancel);
+  for (IoWatcher** list : {&slot.reader, &slot.writer}) {
+    while (IoWatcher* w = *list) {
+      w->unlink();  // leaves the fd table (and the poller)
+      w->error = error;
+      w->cancel.watcher = w;
+      w->cancel.fn = [](Callback* cb) {
+        IoWatcher* watcher = static_cast<IoWatcher::Cancel*>(cb)->watcher;
+        watcher->fn(watcher, 0);
+      };
+      schedule(&w->cancel);
+    }
   }
   if (slot.registered != kNone) {
     poller_->remove(fd);

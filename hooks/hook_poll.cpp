@@ -41,9 +41,10 @@ struct PollWatch : Hub::IoWatcher {
 constexpr short kReadEvents = POLLIN | POLLPRI | POLLRDNORM | POLLRDBAND;
 constexpr short kWriteEvents = POLLOUT | POLLWRNORM | POLLWRBAND;
 
-// An fd another greenlet already waits on in the same direction cannot get
-// a watcher (IO-2); its readiness is then re-read every so often instead.
-constexpr Nanos kBusyRecheck = 10'000'000;
+// What cannot be watched (pending signals without a signalfd) is re-read
+// every so often instead. An fd others wait on is watched all the same: the
+// hub takes any number of plain watchers per fd.
+constexpr Nanos kRecheck = 10'000'000;
 
 // libc's answer now: poll(2), or ppoll(2) with the caller's signal mask.
 int poll_now(pollfd* fds, nfds_t n, const sigset_t* sigmask) {
@@ -108,7 +109,7 @@ int park_poll(Hub& hub, pollfd* fds, nfds_t n, Deadline deadline, const sigset_t
         signals_watched = false;
       }
     }
-    if (!signals_watched) until = earlier(until, Deadline::at(Deadline::saturating_add(monotonic_now(), kBusyRecheck)));
+    if (!signals_watched) until = earlier(until, Deadline::at(Deadline::saturating_add(monotonic_now(), kRecheck)));
     for (nfds_t i = 0; i < n; ++i) {
       if (fds[i].fd < 0) continue;
       // POLLERR and POLLHUP come whatever is asked: a read watch sees them.
@@ -118,15 +119,14 @@ int park_poll(Hub& hub, pollfd* fds, nfds_t n, Deadline deadline, const sigset_t
         if (!(dirs & dir)) continue;
         PollWatch& w = watches[2 * i + (dir == kWritable)];
         w.waiter = &waiter;
-        // kAlwaysReady: a regular file (epoll refuses it), whose poll answer
-        // is constant: the poll above gave it, waking for it would spin.
-        Hub::Watch got = Hub::Watch::kAlwaysReady;
+        // kAlwaysReady leaves a regular file (epoll refuses it) unwatched:
+        // its poll answer is constant, the poll above gave it, waking for it
+        // would spin.
         try {
-          got = hub.watch_fd(fds[i].fd, dir, &w);
+          hub.watch_fd(fds[i].fd, dir, &w);
         } catch (const std::system_error&) {
           waiter.wake();  // closed since the poll above: it answers now
         }
-        if (got == Hub::Watch::kBusy) until = earlier(until, Deadline::at(Deadline::saturating_add(monotonic_now(), kBusyRecheck)));
       }
     }
     bool woke = hub.park(waiter, until);

@@ -382,24 +382,17 @@ std::optional<int> Popen::wait_until(Deadline d) {
   return returncode_;
 }
 
-// Any number of greenlets may wait: the first on the pidfd, each other on a
-// duplicate of it (the hub takes one reader per fd). The last to leave
-// closes the pidfd once the child has been reaped.
+// Any number of greenlets may wait on the pidfd (a watcher each). The last
+// to leave closes it once the child has been reaped.
 bool Popen::wait_pidfd(Deadline d) {
-  const bool duplicate = pidfd_waiters_ > 0;
-  const int fd = duplicate ? ::fcntl(pidfd_, F_DUPFD_CLOEXEC, 3) : pidfd_;
-  if (fd < 0) throw std::system_error(errno, std::generic_category(), "fern: fcntl(F_DUPFD_CLOEXEC) of a pidfd");
   ++pidfd_waiters_;
   struct Leave {
     Popen& p;
-    int fd;
-    bool duplicate;
     ~Leave() {
-      if (duplicate) fern::close(fd);
       if (--p.pidfd_waiters_ == 0 && p.returncode_ && p.pidfd_ >= 0) fern::close(std::exchange(p.pidfd_, -1));
     }
-  } leave{*this, fd, duplicate};
-  return wait_read(fd, d);
+  } leave{*this};
+  return wait_read(pidfd_, d);
 }
 
 Output Popen::communicate(std::string_view input, std::optional<Duration> timeout) {

@@ -31,7 +31,8 @@ struct FdWatch : Hub::IoWatcher {
 const char* direction_name(unsigned direction) { return direction == kReadable ? "reader" : "writer"; }
 
 // Starts `w` on fd for one direction: false when the fd can never block (a
-// regular file). ConcurrentObjectUseError for a second waiter (IO-2, HUB-11).
+// regular file). ConcurrentObjectUseError for a second waiter of an owning
+// object (a Socket's sticky watcher, IO-2, HUB-11); plain waits share the fd.
 bool watch(Hub& hub, int fd, unsigned direction, FdWatch& w, Waiter& waiter) {
   w.waiter = &waiter;
   switch (hub.watch_fd(fd, direction, &w)) {

@@ -10,7 +10,9 @@
 //   cancel_wait + close      close(fd): waiters get FdClosedError, then the fd is closed
 //   select.select(r, w, x)   select(r, w, x) -> SelectResult
 //   select.select(r, w, x, t)  select_for(r, w, x, t), select(r, w, x, Deadline)
-// One reader and one writer per fd (IO-2): a second is a typed error.
+// Any number of greenlets may wait on one fd, as gevent's watchers; a
+// Socket's own operations take one reader and one writer (IO-2): a second is
+// a typed error.
 #include <stdexcept>
 #include <string>
 #include <system_error>
@@ -20,7 +22,8 @@
 
 namespace fern {
 
-// A second greenlet waiting on the same fd in the same direction (IO-2).
+// A second greenlet waiting on the same socket (or fd a Socket or a hooked
+// call owns) in the same direction (IO-2).
 class ConcurrentObjectUseError : public std::logic_error {
  public:
   explicit ConcurrentObjectUseError(const std::string& what) : std::logic_error(what) {}
@@ -37,8 +40,10 @@ class FdClosedError : public std::system_error {
 
 // Blocks until fd is readable (writable), or the deadline passes. True when
 // ready, false on timeout. Throws std::system_error
-// (EBADF) for an invalid fd, ConcurrentObjectUseError for a second waiter,
-// FdClosedError if closed meanwhile. Regular files are always ready.
+// (EBADF) for an invalid fd, FdClosedError if closed meanwhile. Regular
+// files are always ready. Any number of greenlets may wait on one fd (as
+// gevent's wait_read, a watcher each): readiness wakes them all. A Socket's
+// own operations take one greenlet per direction (IO-2).
 bool wait_read(int fd, Deadline deadline = Deadline::never());
 bool wait_write(int fd, Deadline deadline = Deadline::never());
 // Either direction: true when readable or writable.

@@ -6,11 +6,15 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <cerrno>
 #include <cmath>
+#include <functional>
 #include <memory>
 #include <stdexcept>
 #include <string>
+#include <system_error>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "fern/arch/stack.h"
@@ -23,6 +27,7 @@ namespace {
 using fern::Hub;
 using fern::sleep;
 using Lifetime = fern::testing::HubTest;
+using Vec = std::vector<std::string>;
 
 // A dropped start_new() handle keeps its timer (gevent: the loop holds it):
 // it fires into the greenlet that started it, and nothing dangles (TO-2).
@@ -106,6 +111,94 @@ TEST_F(Lifetime, IdleWaiterKillingAnotherIdleWaiterIsSafe) {
   killer.join();
   victim.join();
   EXPECT_TRUE(victim.dead());
+}
+
+// One fd's watchers in one direction: an event calls each, first to last;
+// a watcher's fn may destroy a later watcher, or cancel the whole fd, and
+// the round goes on with those still there (the hub's cursor moves past a
+// watcher that leaves), never through a freed one.
+struct CountingWatch : Hub::IoWatcher {
+  std::vector<std::string>* log = nullptr;
+  std::string name;
+  std::function<void()> then;
+  CountingWatch() {
+    fn = [](Hub::IoWatcher* w, unsigned ready) {
+      auto* self = static_cast<CountingWatch*>(w);
+      self->log->push_back(self->name + (ready ? " ready" : " cancelled"));
+      self->unlink();
+      if (self->then) std::exchange(self->then, nullptr)();
+    };
+  }
+};
+
+// n watchers named w0.. on a pipe's read end, started in order.
+struct WatchedPipe {
+  int fds[2] = {-1, -1};
+  std::unique_ptr<CountingWatch[]> w;
+  WatchedPipe(int n, std::vector<std::string>& log) : w(new CountingWatch[n]) {
+    if (pipe(fds) != 0) throw std::system_error(errno, std::generic_category(), "pipe");
+    for (int i = 0; i < n; ++i) {
+      w[i].log = &log;
+      w[i].name = "w" + std::to_string(i);
+      Hub::current().watch_fd(fds[0], fern::kReadable, &w[i]);
+    }
+  }
+  ~WatchedPipe() {
+    w.reset();
+    close(fds[0]);
+    close(fds[1]);
+  }
+  void fire() {
+    ASSERT_EQ(write(fds[1], "x", 1), 1);
+    Hub::current().run_until_idle();
+  }
+};
+
+TEST_F(Lifetime, AnFdWatcherThatEndsTheNextOneSkipsItAndTheRoundGoesOn) {
+  const std::size_t watched = Hub::current().watched_fds();
+  WatchedPipe p(4, log);
+  auto* last = new CountingWatch;  // started last, freed by w0
+  last->log = &log;
+  last->name = "last";
+  ASSERT_EQ(Hub::current().watch_fd(p.fds[0], fern::kReadable, last), Hub::Watch::kStarted);
+  p.w[0].then = [&] {
+    p.w[1].unlink();  // the next one leaves before it is called
+    delete last;
+  };
+  p.fire();
+  EXPECT_EQ(log, (Vec{"w0 ready", "w2 ready", "w3 ready"}));
+  EXPECT_EQ(Hub::current().watched_fds(), watched);
+}
+
+TEST_F(Lifetime, AnFdWatcherThatCancelsItsFdCancelsTheRestOfTheRound) {
+  const std::size_t watched = Hub::current().watched_fds();
+  WatchedPipe p(3, log);
+  p.w[0].then = [&] { Hub::current().cancel_fd(p.fds[0], std::make_exception_ptr(std::runtime_error("closed"))); };
+  p.fire();
+  EXPECT_EQ(log, (Vec{"w0 ready", "w1 cancelled", "w2 cancelled"}));
+  EXPECT_EQ(Hub::current().watched_fds(), watched);
+}
+
+// Sticky watchers are an owning object's (a Socket's): one per direction
+// (IO-2); plain ones share the fd with it.
+TEST_F(Lifetime, ASecondStickyWatcherIsRefusedButPlainOnesShare) {
+  int fds[2];
+  ASSERT_EQ(pipe(fds), 0);
+  Hub& hub = Hub::current();
+  const std::size_t watched = hub.watched_fds();
+  CountingWatch owned, other_owned, plain;
+  owned.sticky = other_owned.sticky = true;
+  ASSERT_EQ(hub.watch_fd(fds[0], fern::kReadable, &owned), Hub::Watch::kStarted);
+  EXPECT_EQ(hub.watch_fd(fds[0], fern::kReadable, &other_owned), Hub::Watch::kBusy);
+  EXPECT_FALSE(other_owned.linked());
+  EXPECT_EQ(hub.watch_fd(fds[0], fern::kReadable, &plain), Hub::Watch::kStarted);
+  owned.unlink();
+  EXPECT_EQ(hub.watch_fd(fds[0], fern::kReadable, &other_owned), Hub::Watch::kStarted);
+  plain.unlink();
+  other_owned.unlink();
+  hub.cancel_fd(fds[0], nullptr);  // drops the sticky interest kept (fern::close does)
+  EXPECT_EQ(hub.watched_fds(), watched);
+  close(fds[1]);
 }
 
 // HUB-14: destroying the hub from inside one of its tasks is refused clearly.

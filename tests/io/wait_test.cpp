@@ -53,18 +53,75 @@ TEST_F(FdWaiting, TimeoutIsAFalseResultAndNeverEarly) {
   EXPECT_TRUE(fern::wait_write_for(p.w, 1));  // an empty pipe is writable
 }
 
-// IO-2
-TEST_F(FdWaiting, SecondReaderIsATypedErrorButAWriterIsFine) {
+// gevent's wait_read makes a watcher per call: any number of greenlets wait
+// on one fd and direction, readiness wakes them all, first come first, and
+// one leaving (timed out, killed) leaves the others waiting. IO-2's typed
+// error is for a Socket's own operations (socket_test).
+TEST_F(FdWaiting, ManyGreenletsWaitOnOneFdAndAllWake) {
   int sv[2];
   ASSERT_EQ(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, sv), 0);
-  auto first = spawn([&] { fern::wait_read(sv[0]); });
+  const std::size_t watched = fern::Hub::current().watched_fds();
+  std::vector<int> woke;
+  std::vector<fern::Task<void>> readers;
+  for (int i = 0; i < 4; ++i) readers.push_back(spawn([&, i] {
+    if (fern::wait_read(sv[0])) woke.push_back(i);
+  }));
+  auto quitter = spawn([&] { EXPECT_FALSE(fern::wait_read_for(sv[0], 0.001)); });
   sleep(0);
-  EXPECT_THROW(fern::wait_read_for(sv[0], 0.001), fern::ConcurrentObjectUseError);
-  EXPECT_TRUE(fern::wait_write_for(sv[0], 0.001));  // the other direction is free
+  readers[1].kill();  // leaves from the middle of the fd's watchers
+  quitter.join();
+  EXPECT_TRUE(woke.empty());
+  EXPECT_TRUE(fern::wait_write_for(sv[0], 0.001));  // the other direction too
   ASSERT_EQ(write(sv[1], "y", 1), 1);
-  first.join();
+  for (auto& r : readers) r.join();
+  EXPECT_EQ(woke, (std::vector<int>{0, 2, 3}));
+  EXPECT_EQ(fern::Hub::current().watched_fds(), watched);
   ::close(sv[0]);
   ::close(sv[1]);
+}
+
+// IO-5: concurrent selects on the same fd overlap and both see it ready.
+TEST_F(FdWaiting, TwoSelectsOnOneFdBothReturnIt) {
+  Pipe p;
+  std::vector<std::vector<int>> got(2);
+  auto a = spawn([&] { got[0] = fern::select_for({p.r}, {}, {}, 5.0).readable; });
+  auto b = spawn([&] { got[1] = fern::select_for({p.r}, {}, {}, 5.0).readable; });
+  sleep(0);
+  ASSERT_EQ(write(p.w, "y", 1), 1);
+  a.join();
+  b.join();
+  EXPECT_EQ(got[0], std::vector<int>{p.r});
+  EXPECT_EQ(got[1], std::vector<int>{p.r});
+}
+
+// An fd event's watchers may end one another, or the fd itself, while the
+// hub calls them: the first waiter runs from its watcher (the hub switches
+// to it there, as gevent's watcher callback does) and its fern::close
+// reaches the others, still waiting in the same round, with FdClosedError,
+// never through a freed watcher.
+TEST_F(FdWaiting, ClosingTheFdFromAWatchersRoundReachesTheOthers) {
+  Pipe p;
+  const std::size_t watched = fern::Hub::current().watched_fds();
+  int fd = dup(p.r);
+  int closed_errors = 0;
+  auto first = spawn([&] {
+    fern::wait_read(fd);
+    fern::close(fd);
+  });
+  std::vector<fern::Task<void>> others;
+  for (int i = 0; i < 3; ++i) others.push_back(spawn([&] {
+    try {
+      fern::wait_read(fd);
+    } catch (const fern::FdClosedError&) {
+      ++closed_errors;
+    }
+  }));
+  sleep(0);
+  ASSERT_EQ(write(p.w, "y", 1), 1);
+  first.join();
+  for (auto& o : others) o.join();
+  EXPECT_EQ(closed_errors, 3);
+  EXPECT_EQ(fern::Hub::current().watched_fds(), watched);
 }
 
 // IO-3, HUB-12

@@ -168,9 +168,16 @@ void StreamServer::stop(Duration timeout) {
   started_ = false;
   stop_accepting();
   listener_.close();
-  // Handlers get until the deadline to finish, then are killed (SRV-5).
+  // Handlers get until the deadline to finish, then are killed and get one
+  // more second (SRV-5, gevent's pool.kill(block=True, timeout=1)). One that
+  // swallows its kill is left running: the destructor kills it again and
+  // waits for it, since it runs in the server's memory.
   std::vector<AnyTask> handlers = running();
-  if (joinall(handlers, JoinAll().until(deadline)).size() < handlers.size()) killall(running());
+  if (joinall(handlers, JoinAll().until(deadline)).size() < handlers.size()) {
+    std::vector<AnyTask> left = running();
+    killall_async(left);
+    joinall(left, JoinAll().until(Duration(1.0).from_now()));
+  }
   stopped_.set();
 }
 

@@ -66,7 +66,9 @@ class StreamServer {
   // start(), then blocks (switches to the hub) until stop().
   void serve_forever();
   // Closes the listener (new connections are refused), waits up to
-  // `timeout` for running handlers, then kills those left (SRV-5). Blocks.
+  // `timeout` for running handlers, then kills those left and waits up to
+  // one second more (SRV-5, as gevent): a handler that swallows its kill
+  // is left running then (the destructor kills it again and waits). Blocks.
   // A no-op once stopped with no handler running.
   // A handler may call it: it does not wait for (or kill) itself; it must
   // end before the server is destroyed, or is killed then.

@@ -196,6 +196,37 @@ TEST_F(ServerIo, StopWaitsForHandlersUpToTheTimeoutThenKillsThem) {
   EXPECT_EQ(read_to_eof(c), "");
 }
 
+// SRV-5: a handler that swallows its kill does not hold stop() for ever:
+// as gevent's pool.kill(block=True, timeout=1), stop gives it one second
+// after the kill and returns; the destructor kills it again and waits.
+TEST_F(ServerIo, StopGivesAHandlerThatSwallowsItsKillOneSecondMore) {
+  {
+    StreamServer server(kAny, [&](Socket&, const Address&) {
+      try {
+        fern::Event().wait();
+      } catch (const fern::GreenletExit&) {
+        log.push_back("first kill swallowed");
+      }
+      try {
+        fern::Event().wait();
+      } catch (const fern::GreenletExit&) {
+        log.push_back("second kill");
+        throw;
+      }
+    });
+    server.start();
+    Socket c = connect_to(server);
+    while (server.connection_count() < 1) fern::sleep(0);
+    fern::Nanos start = fern::monotonic_now();
+    server.stop(0.0);
+    EXPECT_GE(fern::monotonic_now() - start, 1'000'000'000);
+    EXPECT_FALSE(server.started());
+    EXPECT_EQ(server.connection_count(), 1u);
+    EXPECT_EQ(log, (std::vector<std::string>{"first kill swallowed"}));
+  }
+  EXPECT_EQ(log, (std::vector<std::string>{"first kill swallowed", "second kill"}));
+}
+
 // SRV-5
 TEST_F(ServerIo, StopLetsAHandlerThatFinishesInTimeComplete) {
   StreamServer server(kAny, [&](Socket& s, const Address&) {

@@ -15,6 +15,7 @@
 #include <cstring>
 #include <system_error>
 
+#include "fern/core/hub.h"
 #include "fern/core/task.h"
 #include "fern/io/wait.h"
 
@@ -309,11 +310,60 @@ Popen::Popen(std::vector<std::string> args, PopenOptions options) : text_(option
   if (pipes[2].parent >= 0) err_ = FdStream(pipes[2].parent);
 }
 
+// SP-3: an Event set when the child exits, on the heap so that the Popen
+// may move. The pidfd's watcher, or without a pidfd a timer that peeks
+// with waitid(WNOWAIT) (1 ms doubling to 50 ms), sets it; neither reaps.
+// Both leave the hub when the Popen goes (their hooks).
+struct Popen::Exit {
+  struct Watch : Hub::IoWatcher {
+    Exit* exit = nullptr;
+  };
+  struct Peek : Timer {
+    Exit* exit = nullptr;
+    pid_t pid = -1;
+    Nanos backoff = 1'000'000;
+  };
+  Event exited;
+  Watch watch;
+  Peek peek;
+
+  void start(pid_t pid, int pidfd) {
+    if (pidfd >= 0) {
+      watch.exit = this;
+      // Readable when the child exits; cancelled (fn with an error) only when
+      // the pidfd is closed, after the reap: exited either way.
+      watch.fn = [](Hub::IoWatcher* w, unsigned) {
+        w->unlink();
+        static_cast<Watch*>(w)->exit->exited.set();
+      };
+      if (Hub::current().watch_fd(pidfd, kReadable, &watch) == Hub::Watch::kStarted) return;
+    }
+    peek.exit = this;
+    peek.pid = pid;
+    peek.fn = [](Timer* t) {
+      auto* p = static_cast<Peek*>(t);
+      siginfo_t info{};
+      int r;
+      while ((r = ::waitid(P_PID, static_cast<id_t>(p->pid), &info, WEXITED | WNOHANG | WNOWAIT)) < 0 && errno == EINTR) {
+      }
+      // ECHILD: reaped by the kernel (SIGCHLD ignored), exited all the same.
+      if ((r == 0 && info.si_pid == p->pid) || (r < 0 && errno == ECHILD)) return p->exit->exited.set();
+      p->backoff = p->backoff * 2 > 50'000'000 ? 50'000'000 : p->backoff * 2;
+      Hub& hub = Hub::current();
+      hub.start_timer(p, Deadline::at(Deadline::saturating_add(hub.now(), p->backoff)));
+    };
+    Hub& hub = Hub::current();
+    hub.start_timer(&peek, Deadline::at(Deadline::saturating_add(hub.now(), peek.backoff)));
+  }
+};
+
+void Popen::ExitDeleter::operator()(Exit* e) const noexcept { delete e; }
+
 Popen::Popen(Popen&& o) noexcept
     : command_(std::move(o.command_)), pid_(std::exchange(o.pid_, -1)), pidfd_(std::exchange(o.pidfd_, -1)),
       returncode_(o.returncode_), in_(std::move(o.in_)), out_(std::move(o.out_)), err_(std::move(o.err_)),
       partial_(std::move(o.partial_)), pending_(std::move(o.pending_)), input_taken_(o.input_taken_),
-      text_(o.text_) {}
+      text_(o.text_), exit_(std::move(o.exit_)) {}
 
 Popen::~Popen() {
   if (pid_ > 0 && !returncode_) {
@@ -329,6 +379,7 @@ void Popen::reaped(int status) noexcept {
   if (WIFEXITED(status)) returncode_ = WEXITSTATUS(status);
   else if (WIFSIGNALED(status)) returncode_ = -WTERMSIG(status);
   else returncode_ = -1;
+  if (exit_) exit_->exited.set();
   // A greenlet still waiting on the pidfd closes it when it leaves: closing
   // it under the waiter would wake it with FdClosedError instead of the code.
   if (pidfd_ >= 0 && pidfd_waiters_ == 0) fern::close(std::exchange(pidfd_, -1));
@@ -380,6 +431,16 @@ std::optional<int> Popen::wait_until(Deadline d) {
     backoff = backoff * 2 > 0.05 ? 0.05 : backoff * 2;
   }
   return returncode_;
+}
+
+Waitable Popen::waitable() {
+  if (pid_ <= 0) throw std::logic_error("fern: Popen has no child (moved from)");
+  if (!exit_) {
+    exit_.reset(new Exit);
+    if (returncode_) exit_->exited.set();
+    else exit_->start(pid_, pidfd_);
+  }
+  return Waitable(exit_->exited);
 }
 
 // Any number of greenlets may wait on the pidfd (a watcher each). The last

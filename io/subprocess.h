@@ -10,6 +10,8 @@
 //                                    as "\n" and must be UTF-8, else DecodeError (SP-2)
 //   p.wait() / p.wait(timeout)       p.wait() / p.wait_for(t) -> std::optional<int> (a value on timeout)
 //   p.poll(), p.returncode           p.poll(), p.returncode()   (-N: killed by signal N)
+//   gevent.wait([p]), iwait          fern::wait({p}), IWait({p, task, event}) (SP-3): ready once
+//                                    the child has exited; poll() then reaps it and gives the code
 //   p.send_signal/terminate/kill     same
 //   run(args, input, timeout, check, capture_output)  run(args, RunOptions) -> CompletedProcess
 // A missing executable throws std::system_error (ENOENT) from the
@@ -27,6 +29,7 @@
 // no zombies. One thread: the hub's.
 #include <sys/types.h>
 
+#include <memory>
 #include <optional>
 #include <stdexcept>
 #include <string>
@@ -35,6 +38,7 @@
 
 #include "fern/core/deadline.h"
 #include "fern/io/fd_stream.h"
+#include "fern/sync/wait_any.h"
 
 namespace fern {
 
@@ -113,6 +117,12 @@ class Popen {
   // As wait(), at most until the deadline: nullopt if still running.
   std::optional<int> wait_until(Deadline d);
   std::optional<int> wait_for(Duration d) { return wait_until(d.from_now()); }
+  // What fern::wait and IWait watch (SP-3, a Popen converts to it): ready
+  // once the child has exited, without reaping it. The first call starts an
+  // exit watch (the pidfd's, else a waitid(WNOWAIT) peek on a back-off
+  // timer) that lives as long as the Popen and follows it when it moves;
+  // like any waited-for child it keeps the loop running until the exit.
+  Waitable waitable();
 
   // Writes input to stdin (then closes it), reads stdout and stderr to
   // their end concurrently, waits for the child (SP-2). Blocks. On
@@ -132,6 +142,11 @@ class Popen {
   bool try_reap();
   bool wait_pidfd(Deadline d);
 
+  struct Exit;  // waitable()'s: an Event and what sets it
+  struct ExitDeleter {
+    void operator()(Exit* e) const noexcept;
+  };
+
   std::string command_;
   pid_t pid_ = -1;
   int pidfd_ = -1;
@@ -142,6 +157,7 @@ class Popen {
   std::string pending_;   // input not yet written
   bool input_taken_ = false;
   bool text_ = false;
+  std::unique_ptr<Exit, ExitDeleter> exit_;
 };
 
 struct RunOptions {

@@ -9,8 +9,9 @@
 //                                           while (auto i = it.next()) ...
 //   with iwait(...) as it:                  IWait unlinks from the objects not consumed when
 //                                           it goes (RAII)
-// An object is a task (Task<R> / AnyTask), an Event, an AsyncResult<T> or a
-// Semaphore (ready while a permit is free, none taken: LK-5). Results are
+// An object is a task (Task<R> / AnyTask), an Event, an AsyncResult<T>, a
+// Semaphore (ready while a permit is free, none taken: LK-5) or anything
+// with a waitable() (a Popen: its child exited, SP-3). Results are
 // indices into the list, in the order the objects became ready; those
 // ready at the call come first, in list order. Each object is linked once
 // (one link per object, removed on every exit path); waiting costs no
@@ -23,6 +24,7 @@
 #include <initializer_list>
 #include <memory>
 #include <optional>
+#include <utility>
 #include <vector>
 
 #include "fern/core/deadline.h"
@@ -49,6 +51,9 @@ class Waitable {
         }),
         unlink_([](void* o, std::size_t id) noexcept { static_cast<AsyncResult<T>*>(o)->unlink(id); }) {}
   Waitable(Semaphore& semaphore);  // NOLINT
+  // Anything that offers one (a Popen, SP-3).
+  template <class T, class = decltype(std::declval<T&>().waitable())>
+  Waitable(T& object) : Waitable(object.waitable()) {}  // NOLINT
 
   bool ready() const { return ready_(object_); }
 

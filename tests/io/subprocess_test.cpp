@@ -7,12 +7,16 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <memory>
+#include <optional>
 #include <string>
 #include <system_error>
 #include <vector>
 
 #include "fern/core/task.h"
 #include "fern/io/subprocess.h"
+#include "fern/sync/event.h"
+#include "fern/sync/wait_any.h"
 #include "io_fixture.h"
 
 namespace {
@@ -93,6 +97,49 @@ TEST_F(SubprocessIo, PollIsEmptyWhileRunningThenGivesTheCode) {
   p.stdin_pipe().close();
   EXPECT_EQ(p.wait(), 3);
   EXPECT_EQ(p.poll(), 3);
+}
+
+// SP-3 (test__subprocess test_wait): gevent.wait([p]) is fern::wait({p}):
+// ready once the child has exited, in the order things became ready among
+// other objects; poll() then reaps it and gives the code.
+TEST_F(SubprocessIo, APopenIsWaitableAndPollThenGivesTheCode) {
+  Popen p({"/bin/sh", "-c", "read line; exit 3"}, pipes(true, false, false));
+  fern::Event never;
+  auto first = fern::spawn([] {});
+  EXPECT_EQ(fern::wait({p, never, first}, fern::WaitAny().count(1)), (std::vector<std::size_t>{2}));
+  p.stdin_pipe().write_all("go\n");
+  p.stdin_pipe().close();
+  EXPECT_EQ(fern::wait({never, p}, fern::WaitAny().count(1)), (std::vector<std::size_t>{1}));
+  EXPECT_EQ(p.returncode(), std::nullopt);  // waiting does not reap
+  EXPECT_EQ(p.poll(), 3);
+  EXPECT_EQ(fern::wait({p}), (std::vector<std::size_t>{0}));  // ready from then on
+}
+
+// The exit watch follows the Popen when it moves, goes with it (a watched
+// Popen destroyed: never ready, nothing dangles), and a child reaped
+// through wait() first makes it ready too.
+TEST_F(SubprocessIo, APopenStaysWaitableWhenMovedAndAfterItsWait) {
+  Popen p({"/bin/sh", "-c", "read line; exit 4"}, pipes(true, false, false));
+  fern::IWait it({p});
+  Popen q(std::move(p));
+  q.stdin_pipe().write_all("go\n");
+  q.stdin_pipe().close();
+  EXPECT_EQ(it.next(), std::optional<std::size_t>(0));
+  EXPECT_EQ(q.wait(), 4);
+  Popen r({"/bin/sleep", "30"});
+  auto killer = fern::spawn([&] {
+    r.kill();
+    EXPECT_EQ(r.wait(), -SIGKILL);
+  });
+  EXPECT_EQ(fern::wait({r}), (std::vector<std::size_t>{0}));
+  killer.join();
+  {
+    auto gone = std::make_unique<Popen>(std::vector<std::string>{"/bin/sleep", "30"});
+    fern::IWait watching({*gone}, fern::WaitAny().within(0.001));
+    gone.reset();  // killed and reaped by its destructor, while watched
+    EXPECT_EQ(watching.next(), std::nullopt);
+  }
+  EXPECT_THROW(p.waitable(), std::logic_error);  // moved from
 }
 
 // SP-4

@@ -30,6 +30,7 @@
 
 #include "fern/arch/fiber.h"
 #include "fern/arch/thread_id.h"
+#include "fern/core/context.h"
 
 extern "C" void* __dso_handle;  // this library's handle, for __cxa_thread_atexit
 
@@ -43,13 +44,14 @@ class GreenletImpl : public GreenletCore {
   GreenletImpl* parent = nullptr;  // holds a reference
   unsigned long id = 0;
   GreenletExitHook* exit_hooks = nullptr;  // newest first
+  ContextRef context;  // its current context (GL-23), none until used
 
   static void entry(void* arg, void* data);
 };
-// 152 bytes, a 160-byte malloc chunk: an idle connection pays it (with a
+// 160 bytes, a 176-byte malloc chunk: an idle connection pays it (with a
 // plain Fiber; sanitizer builds add their fiber handles).
-static_assert(sizeof(arch::Fiber) != sizeof(void*) || sizeof(GreenletImpl) <= 152,
-              "fern: GreenletImpl grew past 152 bytes");
+static_assert(sizeof(arch::Fiber) != sizeof(void*) || sizeof(GreenletImpl) <= 160,
+              "fern: GreenletImpl grew past 160 bytes");
 
 // Every thread that has greenlets, for debuggers (tools/fern_gdb.py walks it
 // from fern::detail::g_registry). Locked only when a thread starts or ends.
@@ -741,6 +743,22 @@ bool Greenlet::dead() const noexcept { return impl_ && detail::status(impl_) == 
 bool Greenlet::is_main() const noexcept { return impl_ && impl_->is_main; }
 
 bool Greenlet::fp_neutral() const noexcept { return impl_ && impl_->fp_neutral; }
+
+detail::ContextRef& detail::current_context() { return current_impl()->context; }
+
+Context Greenlet::context() const {
+  GreenletImpl& g = checked();
+  if (detail::thread_of(&g) != detail::state().serial)
+    throw CrossThreadError("fern: the context of another thread's greenlet");
+  return Context(g.context.get());
+}
+
+void Greenlet::set_context(const Context& context) const {
+  GreenletImpl& g = checked();
+  if (detail::thread_of(&g) != detail::state().serial)
+    throw CrossThreadError("fern: the context of another thread's greenlet");
+  g.context = context.ref_;
+}
 
 void Greenlet::set_fp_neutral(bool neutral) const {
   GreenletImpl& g = checked();

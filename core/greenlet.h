@@ -9,6 +9,7 @@
 //   bool(g), g.dead            g.active(), g.dead();  g.started() = active or dead
 //   g.parent = p               g.set_parent(p)  (typed errors, GL-14)
 //   greenlet.error             GreenletError, CrossThreadError, CyclicParentError
+//   g.gr_context               g.context() / g.set_context(ctx)  (context.h)
 //
 // Values (GL-3): a switch packs its arguments into one fern::Value (value.h),
 // the value the other side's switch returns (or run receives): no arguments
@@ -44,6 +45,7 @@
 
 namespace fern {
 class Greenlet;
+class Context;
 namespace detail {
 class GreenletImpl;
 }
@@ -294,6 +296,14 @@ class Greenlet {
   // empty handle, CrossThreadError for another thread's.
   void set_fp_neutral(bool neutral) const;
   bool fp_neutral() const noexcept;
+
+  // Its current context of context variables (GL-23, core/context.h;
+  // Python's gr_context): empty (None) until one is set or assigned. Any
+  // state; a running greenlet's assignment takes effect at once. Throws
+  // GreenletError for an empty handle, CrossThreadError for another
+  // thread's greenlet.
+  Context context() const;
+  void set_context(const Context& context) const;
 
   // The parent (empty for a main greenlet). set_parent throws
   // CyclicParentError, CrossThreadError, or GreenletError for an empty

@@ -2,11 +2,18 @@
 // killed, that never exits (timeout), that closes its pipes early. Ported
 // in spirit from gevent's test__subprocess.py.
 #include <fcntl.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
 #include <signal.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cerrno>
+#include <cstddef>
+#include <cstdlib>
 #include <memory>
 #include <optional>
 #include <string>
@@ -140,6 +147,63 @@ TEST_F(SubprocessIo, APopenStaysWaitableWhenMovedAndAfterItsWait) {
     EXPECT_EQ(watching.next(), std::nullopt);
   }
   EXPECT_THROW(p.waitable(), std::logic_error);  // moved from
+}
+
+// Makes pidfd_open(2) fail with ENOSYS in this process from now on, as an
+// old kernel or a container's seccomp profile does. False if it cannot.
+bool deny_pidfd_open() {
+#ifdef SYS_pidfd_open
+  sock_filter filter[] = {
+      BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(seccomp_data, nr)),
+      BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_pidfd_open, 0, 1),
+      BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | (ENOSYS & SECCOMP_RET_DATA)),
+      BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+  };
+  sock_fprog program{static_cast<unsigned short>(sizeof filter / sizeof filter[0]), filter};
+  return prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) == 0 && prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &program) == 0;
+#else
+  return false;
+#endif
+}
+
+// SP-1, SP-3 without a pidfd: wait() and the waitable poll the child with
+// back-off instead (1 ms doubling to 50 ms), and give the same answers.
+// In a fork child whose seccomp filter refuses pidfd_open.
+TEST_F(SubprocessIo, WithoutAPidfdWaitAndTheWaitablePollTheChild) {
+#if defined(__SANITIZE_THREAD__)
+  GTEST_SKIP() << "ThreadSanitizer models greenlets as threads and does not follow them into a fork child";
+#endif
+  pid_t child = fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) {
+    if (!deny_pidfd_open()) std::_Exit(77);
+    int code = 0;
+    if (::syscall(SYS_pidfd_open, ::getpid(), 0) >= 0 || errno != ENOSYS) code |= 32;  // refused indeed
+    try {
+      Popen a({"/bin/sh", "-c", "exit 5"});
+      Popen b({"/bin/sh", "-c", "read line; exit 6"}, pipes(true, false, false));
+      fern::Event never;
+      if (fern::wait({never, a}, fern::WaitAny().count(1)) != std::vector<std::size_t>{1}) code |= 1;
+      if (a.returncode() || a.poll() != 5) code |= 2;
+      auto waiter = fern::spawn([&] {
+        if (b.wait() != 6) code |= 4;
+      });
+      fern::sleep(0);
+      b.stdin_pipe().write_all("go\n");
+      b.stdin_pipe().close();
+      if (fern::wait({b}) != std::vector<std::size_t>{0}) code |= 8;
+      waiter.join();
+    } catch (...) {
+      code |= 16;
+    }
+    fern::Hub::destroy_current();
+    std::_Exit(code);
+  }
+  int status = 0;
+  ASSERT_EQ(waitpid(child, &status, 0), child);
+  ASSERT_TRUE(WIFEXITED(status)) << status;
+  if (WEXITSTATUS(status) == 77) GTEST_SKIP() << "no seccomp filter here (qemu-user?)";
+  EXPECT_EQ(WEXITSTATUS(status), 0);
 }
 
 // SP-4

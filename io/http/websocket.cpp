@@ -145,22 +145,28 @@ std::nullopt_t WebSocket::on_close_frame(std::string_view payload) {
     if (!is_valid_utf8(payload.substr(2))) return fail(close_code::kInvalidData, "a close reason that is not UTF-8");
   }
   close_code_ = code;
-  if (!sent_close_) send_close(code == close_code::kNoStatus ? close_code::kNormal : code, {});
+  answer_close(code == close_code::kNoStatus ? close_code::kNormal : code, {});
   mark_closed();
   return std::nullopt;
 }
 
 std::nullopt_t WebSocket::fail(std::uint16_t code, const char* why) {
   close_code_ = code;
-  if (!sent_close_) {
-    try {
-      send_close(code, why);
-    } catch (const std::runtime_error&) {
-      // The peer or the connection is gone already (SocketError, WebSocketError).
-    }
-  }
+  answer_close(code, why);
   mark_closed();
   return std::nullopt;
+}
+
+// The close frame that ends the connection from our side, unless one went
+// already. The peer may be gone by now (a client often closes its socket
+// right after its close frame): the WebSocket is closed either way.
+void WebSocket::answer_close(std::uint16_t code, std::string_view reason) {
+  if (sent_close_) return;
+  try {
+    send_close(code, reason);
+  } catch (const std::runtime_error&) {
+    // The peer or the connection is gone already (SocketError, WebSocketError).
+  }
 }
 
 void WebSocket::send_text(std::string_view text) {

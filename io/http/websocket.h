@@ -97,6 +97,7 @@ class WebSocket {
   void check_open() const;
   void send_close(std::uint16_t code, std::string_view reason);
   std::nullopt_t fail(std::uint16_t code, const char* why);
+  void answer_close(std::uint16_t code, std::string_view reason);
   std::nullopt_t on_close_frame(std::string_view payload);
   // The next frame's header and its unmasked payload (a view into the
   // connection's buffer, valid until the next call); false at end of stream.

@@ -215,6 +215,41 @@ TEST_F(WebSocketIo, ServerCloseWaitsForTheClientsCloseFrame) {
   server.stop();
 }
 
+// A client that resets its socket right after its close frame (as many
+// do) ends the handshake all the same: receive() returns nullopt with the
+// client's code, as gevent-websocket's receive() returns None, instead of
+// throwing the reset that answering the close runs into.
+TEST_F(WebSocketIo, ClientGoneRightAfterItsCloseFrameStillEndsReceiveWithItsCode) {
+  fern::Event done;
+  bool returned = false;
+  std::string error;
+  int code = 0;
+  HttpServer server(kAny, [&](Request& q, Response& r) {
+    WebSocket ws = WebSocket::accept(q, r);
+    try {
+      while (ws.receive()) {
+      }
+      returned = true;
+    } catch (const std::exception& e) {
+      error = e.what();
+    }
+    code = ws.close_code();
+    done.set();
+  });
+  server.start();
+  HttpClient c(server.server_port());
+  c.send(kUpgrade);
+  ASSERT_EQ(c.read().status, 101);
+  c.send(frame(0x88, code_bytes(1001)));
+  linger reset{1, 0};  // close() sends RST: answering the close fails
+  ASSERT_EQ(::setsockopt(c.socket().fd(), SOL_SOCKET, SO_LINGER, &reset, sizeof reset), 0);
+  c.close();
+  done.wait();
+  EXPECT_TRUE(returned) << error;
+  EXPECT_EQ(code, 1001);
+  server.stop();
+}
+
 // What RFC 6455 forbids a server to send is refused before anything is
 // written (std::invalid_argument); the largest allowed control frames go.
 TEST_F(WebSocketIo, FramesTheRfcForbidsAreRefusedBeforeAnythingIsSent) {

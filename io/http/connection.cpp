@@ -45,6 +45,15 @@ HttpConnection::HttpConnection(Socket& socket, const ServerOptions& options, Idl
 
 void WebSocketLink::retire() noexcept {
   if (!conn) return;
+  // The client sees a normal closure, not an abnormal end (1006). Best
+  // effort and never blocking (no switch: no frame can start meanwhile):
+  // not inside a frame another greenlet is writing (it holds the lock),
+  // nothing if the socket's buffer is full.
+  if (!close_sent && !frame_lock.locked()) {
+    static constexpr char kClose[] = {'\x88', '\x02', '\x03', '\xe8'};  // FIN + close, 2 bytes: 1000
+    close_sent = true;
+    (void)::send(conn->socket().fd(), kClose, sizeof kClose, MSG_DONTWAIT | MSG_NOSIGNAL);
+  }
   ::shutdown(conn->socket().fd(), SHUT_RDWR);  // blocked reads see EOF, blocked writes EPIPE
   retiring = true;
   try {

@@ -54,6 +54,10 @@ struct WebSocketLink {
   bool retiring = false;  // the destructor waits for in_io to reach 0
   Event io_done;
   Event closed;           // the WebSocket closed: the close handshake ended, or failed
+  bool close_sent = false;  // our close frame went (or is going) out
+  // Ends the WebSocket with its connection: a close frame (1000) if none
+  // went yet, as gevent-websocket closes one its handler left open, then
+  // the shutdown that wakes the greenlets blocked in its I/O.
   void retire() noexcept;
 };
 

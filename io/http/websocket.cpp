@@ -107,7 +107,7 @@ std::optional<WebSocket::Message> WebSocket::receive() {
   while (!closed_ && next_frame(h, payload, Deadline::never())) {
     switch (h.opcode) {
       case Opcode::kPing:
-        if (!sent_close_) send_frame(Opcode::kPong, payload);
+        if (!link_->close_sent) send_frame(Opcode::kPong, payload);
         continue;
       case Opcode::kPong:
         continue;
@@ -161,7 +161,7 @@ std::nullopt_t WebSocket::fail(std::uint16_t code, const char* why) {
 // already. The peer may be gone by now (a client often closes its socket
 // right after its close frame): the WebSocket is closed either way.
 void WebSocket::answer_close(std::uint16_t code, std::string_view reason) {
-  if (sent_close_) return;
+  if (link_->close_sent) return;
   try {
     send_close(code, reason);
   } catch (const std::runtime_error&) {
@@ -181,7 +181,7 @@ void WebSocket::ping(std::string_view payload) {
 }
 
 // Our own reasons (fail()'s) are short ASCII; close() checks the caller's.
-// sent_close_ is set before the write, which may wait: a reader answering
+// close_sent is set before the write, which may wait: a reader answering
 // the client's close meanwhile sends no second one.
 void WebSocket::send_close(std::uint16_t code, std::string_view reason) {
   std::string payload;
@@ -189,12 +189,12 @@ void WebSocket::send_close(std::uint16_t code, std::string_view reason) {
   payload += static_cast<char>(code & 0xff);
   payload.append(reason.data(), reason.size());
   check_open();
-  sent_close_ = true;
+  link_->close_sent = true;
   write_frame(Opcode::kClose, payload);
 }
 
 void WebSocket::check_open() const {
-  if (sent_close_ || closed_) throw WebSocketError("fern websocket: the connection is closed");
+  if (link_->close_sent || closed_) throw WebSocketError("fern websocket: the connection is closed");
 }
 
 void WebSocket::send_frame(Opcode opcode, std::string_view payload) {
@@ -220,7 +220,7 @@ void WebSocket::close(std::uint16_t code, std::string_view reason, Duration wait
   if (reason.size() > kMaxControlPayload - 2 || !is_valid_utf8(reason))
     throw std::invalid_argument("fern websocket: a close reason is at most 123 bytes of UTF-8");
   if (closed_) return;
-  if (!sent_close_) send_close(code, reason);
+  if (!link_->close_sent) send_close(code, reason);
   if (close_code_ == 0) close_code_ = code;
   Deadline deadline = wait.from_now();
   if (reading_) {

@@ -342,6 +342,26 @@ TEST_F(WebSocketIo, WebSocketKeptPastItsHandlerIsClosed) {
   server.stop();
 }
 
+// A handler that returns with its WebSocket open closes it as
+// gevent-websocket does: the client gets a close frame (1000) before the
+// end of the stream, not an abnormal closure (1006).
+TEST_F(WebSocketIo, HandlerReturningWithItsWebSocketOpenSendsAClose) {
+  HttpServer server(kAny, [](Request& q, Response& r) {
+    WebSocket ws = WebSocket::accept(q, r);
+    if (auto m = ws.receive()) ws.send_text(m->data);
+  });
+  server.start();
+  HttpClient c(server.server_port());
+  c.send(kUpgrade);
+  ASSERT_EQ(c.read().status, 101);
+  c.send(frame(0x81, "last"));
+  EXPECT_EQ(server_frame(c), std::make_pair(0x81, std::string("last")));
+  EXPECT_EQ(server_frame(c), std::make_pair(0x88, code_bytes(1000)));
+  EXPECT_TRUE(c.at_eof());
+  EXPECT_TRUE(c.buffered().empty());
+  server.stop();
+}
+
 // A greenlet blocked sending (the client reads nothing) when the handler
 // returns gets an error and unwinds; the handler's end waits for it, so it
 // never touches the freed connection (chat-server broadcast pattern).

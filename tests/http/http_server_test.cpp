@@ -71,6 +71,21 @@ TEST_F(Http, SizedResponseHasPywsgiHeadersInOrder) {
   server.stop();
 }
 
+// A Date the handler sets is the response's only one (a singleton field,
+// RFC 9110 5.3; pywsgi adds its own only when the application set none).
+TEST_F(Http, HandlersDateReplacesTheServersOne) {
+  HttpServer server(kAny, [](Request&, Response& r) {
+    r.add_header("date", "Sun, 06 Nov 1994 08:49:37 GMT");
+    r.send("dated");
+  });
+  server.start();
+  HttpReply r = request(server, "GET / HTTP/1.1\r\nHost: x\r\n\r\n");
+  EXPECT_TRUE(r.has("date: Sun, 06 Nov 1994 08:49:37 GMT")) << r.head;
+  EXPECT_EQ(r.head.find("Date:"), std::string::npos) << r.head;
+  EXPECT_EQ(r.body, "dated");
+  server.stop();
+}
+
 // SRV-9: a streamed body is chunked on 1.1 with gevent's exact framing, raw
 // with Connection: close on 1.0.
 TEST_F(Http, StreamedResponseIsChunkedOn11AndRawOn10) {

@@ -572,6 +572,37 @@ TEST_F(Http, HeaderInjectionIsRefused) {
   server.stop();
 }
 
+// A handler that catches the 400 of a broken chunked body and reads on gets
+// the error again, never the end of the body: the bytes after the break
+// never pass for a request of their own (no smuggling past the handler).
+TEST_F(Http, ChunkedFramingErrorStaysAnErrorForAHandlerThatReadsOn) {
+  std::vector<std::string> targets;
+  int errors = 0;
+  HttpServer server(kAny, [&](Request& q, Response& r) {
+    targets.emplace_back(q.target);
+    for (int attempt = 0; attempt < 3; ++attempt) {
+      try {
+        q.read_all();
+        break;
+      } catch (const fern::http::HttpError&) {
+        ++errors;
+      }
+    }
+    r.send("done");
+  });
+  server.start();
+  HttpClient c(server.server_port());
+  // The trailer limit is crossed on the LF that ends a trailer line; the
+  // request after it would end the connection (never leaves the test waiting).
+  c.send("POST /body HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n0\r\nX: " + std::string(8189, 'a') +
+         "\nGET /smuggled HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+  EXPECT_EQ(c.read().body, "done");
+  EXPECT_TRUE(c.at_eof());
+  EXPECT_EQ(targets, std::vector<std::string>{"/body"});
+  EXPECT_EQ(errors, 3);
+  server.stop();
+}
+
 TEST_F(Http, ClientLeavingMidRequestEndsTheConnectionQuietly) {
   fern::Event ended;
   std::string seen;

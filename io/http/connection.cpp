@@ -175,6 +175,7 @@ void rebase(RequestHead& head, const char* from, const std::string& to) {
 
 HttpConnection::Head HttpConnection::read_head(RequestHead& head) {
   parser_.reset();
+  head_request_ = false;  // a request too bad to parse gets its error's text
   // The header deadline runs from the request's first byte.
   if (begin_ == end_ && !wait_first_byte()) return Head::kClosed;
   Deadline deadline = options_.header_timeout.from_now();
@@ -207,6 +208,7 @@ void HttpConnection::start_body(const RequestHead& head) {
   expect_continue_ = head.expect_continue;
   responded_ = false;
   version_minor_ = head.version_minor;
+  head_request_ = head.method == "HEAD";
 }
 
 std::size_t HttpConnection::read_body(char* buf, std::size_t n) {
@@ -330,7 +332,7 @@ void HttpConnection::send_error(int status, std::string_view why, std::string_vi
   std::string head = "HTTP/1.1 " + std::to_string(status) + " " + std::string(reason_phrase(status)) + "\r\n" +
                      std::string(headers) + "Content-Type: text/plain\r\nConnection: close\r\nDate: " + std::string(date()) +
                      "\r\nContent-Length: " + std::to_string(why.size()) + "\r\n\r\n";
-  send(head, why);
+  send(head, head_request_ ? std::string_view() : why);  // RFC 9110 9.3.2: no content for HEAD
 }
 
 void HttpConnection::linger_close() {

@@ -114,8 +114,8 @@ class HttpConnection {
   // buffer is full). Socket errors throw (BrokenPipeError, ...).
   void send(iovec* iov, int n);
   void send(std::string_view a, std::string_view b = {});
-  // Sends the status with a short text body and "Connection: close";
-  // `headers` ("Name: value\r\n"...) go before them.
+  // Sends the status with a short text body (none for a HEAD request) and
+  // "Connection: close"; `headers` ("Name: value\r\n"...) go before them.
   void send_error(int status, std::string_view why, std::string_view headers = {});
   // Ends the connection politely: shut down our side, then read and drop
   // what the client still sends (bounded), so that closing does not reset
@@ -172,6 +172,7 @@ class HttpConnection {
   bool responded_ = false;        // bytes were sent since this request's head
   bool client_failed_ = false;
   int version_minor_ = 1;
+  bool head_request_ = false;     // a HEAD: error answers carry no body either
 };
 
 }  // namespace detail

@@ -247,6 +247,36 @@ TEST_F(Http, HeadRequestGetsTheLengthButNoBody) {
   server.stop();
 }
 
+// An error answer to a HEAD request has no body either (RFC 9110 9.3.2):
+// a client that pipelined a request behind it reads no error text as the
+// start of the next response. A bad request after a HEAD gets its body.
+TEST_F(Http, ErrorAnswerToHeadHasNoBody) {
+  ServerOptions o;
+  o.on_error = [](const std::exception&) {};
+  HttpServer server(kAny, [](Request& q, Response& r) {
+    if (q.target == "/teapot") throw fern::http::HttpError(418, "short and stout");
+    if (q.target == "/boom") throw std::runtime_error("boom");
+    r.send("fine");
+  }, o);
+  server.start();
+  for (const char* target : {"/boom", "/teapot"}) {
+    HttpClient c(server.server_port());
+    c.send(std::string("HEAD ") + target + " HTTP/1.1\r\nHost: x\r\n\r\nGET / HTTP/1.1\r\nHost: x\r\n\r\n");
+    ASSERT_TRUE(c.at_eof());
+    std::string raw = c.buffered();
+    std::size_t end = raw.find("\r\n\r\n");
+    ASSERT_NE(end, std::string::npos) << raw;
+    EXPECT_EQ(raw.compare(0, 12, target == std::string("/boom") ? "HTTP/1.1 500" : "HTTP/1.1 418"), 0) << raw;
+    EXPECT_EQ(raw.substr(end + 4), "") << target;
+  }
+  HttpClient c(server.server_port());  // a HEAD served, then a bad request on its connection
+  c.send("HEAD /fine HTTP/1.1\r\nHost: x\r\n\r\nGET / HTTP/1.1\r\n\r\n");
+  ASSERT_TRUE(c.at_eof());
+  std::string raw = c.buffered();
+  EXPECT_EQ(raw.substr(raw.size() - 32), "an HTTP/1.1 request without Host") << raw;
+  server.stop();
+}
+
 // Each limit and error answers its status with Connection: close and
 // closes; the server goes on serving.
 TEST_F(Http, LimitsAndErrorsGetTheirStatusAndClose) {

@@ -54,7 +54,10 @@ void WebSocketLink::retire() noexcept {
     close_sent = true;
     (void)::send(conn->socket().fd(), kClose, sizeof kClose, MSG_DONTWAIT | MSG_NOSIGNAL);
   }
-  ::shutdown(conn->socket().fd(), SHUT_RDWR);  // blocked reads see EOF, blocked writes EPIPE
+  // Blocked writes see EPIPE; a FIN follows what is queued. Blocked reads
+  // see EOF, only if there are any: a read side left open lets the server
+  // drain the client's input before closing (see HttpServer::end_websocket).
+  ::shutdown(conn->socket().fd(), in_io > 0 ? SHUT_RDWR : SHUT_WR);
   retiring = true;
   try {
     while (in_io > 0) io_done.wait();

@@ -188,6 +188,7 @@ class HttpServer {
  private:
   void serve(Socket& socket, const Address& peer);
   bool serve_one(detail::HttpConnection& conn, Request& request);
+  bool end_websocket(detail::HttpConnection& conn);
   void report(const std::exception& e, const Request& request) const;
   void log(const Request& request, int status, std::uint64_t bytes, Nanos started) const;
 

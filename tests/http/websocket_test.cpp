@@ -362,6 +362,27 @@ TEST_F(WebSocketIo, HandlerReturningWithItsWebSocketOpenSendsAClose) {
   server.stop();
 }
 
+// A handler that sends its last message and returns while the client's
+// input is unread: the connection closes politely (the input is drained),
+// so the client gets all of the message and the close frame, instead of a
+// reset that drops what was still queued for it.
+TEST_F(WebSocketIo, LastMessageOfAHandlerLeavingInputUnreadIsDelivered) {
+  const std::string last(64 * 1024, 'x');
+  HttpServer server(kAny, [&](Request& q, Response& r) {
+    WebSocket ws = WebSocket::accept(q, r);
+    ws.send_binary(last);
+  });
+  server.start();
+  HttpClient c(server.server_port(), 4096);  // a small window: most of it stays queued at the server
+  c.send(kUpgrade);
+  ASSERT_EQ(c.read().status, 101);
+  c.send(frame(0x81, "never read"));
+  EXPECT_EQ(server_frame(c), std::make_pair(0x82, last));
+  EXPECT_EQ(server_frame(c), std::make_pair(0x88, code_bytes(1000)));
+  EXPECT_TRUE(c.at_eof());
+  server.stop();
+}
+
 // A greenlet blocked sending (the client reads nothing) when the handler
 // returns gets an error and unwinds; the handler's end waits for it, so it
 // never touches the freed connection (chat-server broadcast pattern).

@@ -20,9 +20,13 @@ constexpr std::size_t kMaxSizeDigits = 15;
 
 ChunkedDecoder::Step ChunkedDecoder::next(std::string_view in, std::size_t max_data) {
   Step s;
+  if (error_) {  // final: asked again, the body's end is never found past a break
+    s.error = error_;
+    return s;
+  }
   std::size_t i = 0;
   auto fail = [&](const char* why) {
-    s.error = why;
+    s.error = error_ = why;
     s.consumed = i;
     return s;
   };

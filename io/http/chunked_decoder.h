@@ -6,7 +6,8 @@
 // (skipped; after the size, only whitespace, then ';'), the CRLF after
 // each chunk, the last chunk and the trailer section (skipped). A bare LF
 // ends a line as CRLF does.
-// Malformed framing is an error with status 400; nothing is read past the
+// Malformed framing is an error with status 400, and final: every later
+// call returns it again (consuming nothing); nothing is read past the
 // input it is given.
 #include <cstddef>
 #include <cstdint>
@@ -36,6 +37,7 @@ class ChunkedDecoder {
   std::uint64_t remaining_ = 0;  // data bytes left in this chunk (kData), or the size being read
   std::size_t digits_ = 0;       // significant hex digits of the size read so far
   std::size_t line_bytes_ = 0;   // bytes of the size line, extension or trailer section (bounded)
+  const char* error_ = nullptr;  // the framing error, once there was one
 };
 
 }  // namespace fern::http

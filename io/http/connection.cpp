@@ -45,7 +45,19 @@ HttpConnection::HttpConnection(Socket& socket, const ServerOptions& options, Idl
 
 void WebSocketLink::retire() noexcept {
   if (!conn) return;
-  ::shutdown(conn->socket().fd(), SHUT_RDWR);  // blocked reads see EOF, blocked writes EPIPE
+  // The client sees a normal closure, not an abnormal end (1006). Best
+  // effort and never blocking (no switch: no frame can start meanwhile):
+  // not inside a frame another greenlet is writing (it holds the lock),
+  // nothing if the socket's buffer is full.
+  if (!close_sent && !frame_lock.locked()) {
+    static constexpr char kClose[] = {'\x88', '\x02', '\x03', '\xe8'};  // FIN + close, 2 bytes: 1000
+    close_sent = true;
+    (void)::send(conn->socket().fd(), kClose, sizeof kClose, MSG_DONTWAIT | MSG_NOSIGNAL);
+  }
+  // Blocked writes see EPIPE; a FIN follows what is queued. Blocked reads
+  // see EOF, only if there are any: a read side left open lets the server
+  // drain the client's input before closing (see HttpServer::end_websocket).
+  ::shutdown(conn->socket().fd(), in_io > 0 ? SHUT_RDWR : SHUT_WR);
   retiring = true;
   try {
     while (in_io > 0) io_done.wait();
@@ -166,6 +178,7 @@ void rebase(RequestHead& head, const char* from, const std::string& to) {
 
 HttpConnection::Head HttpConnection::read_head(RequestHead& head) {
   parser_.reset();
+  head_request_ = false;  // a request too bad to parse gets its error's text
   // The header deadline runs from the request's first byte.
   if (begin_ == end_ && !wait_first_byte()) return Head::kClosed;
   Deadline deadline = options_.header_timeout.from_now();
@@ -198,6 +211,7 @@ void HttpConnection::start_body(const RequestHead& head) {
   expect_continue_ = head.expect_continue;
   responded_ = false;
   version_minor_ = head.version_minor;
+  head_request_ = head.method == "HEAD";
 }
 
 std::size_t HttpConnection::read_body(char* buf, std::size_t n) {
@@ -321,7 +335,7 @@ void HttpConnection::send_error(int status, std::string_view why, std::string_vi
   std::string head = "HTTP/1.1 " + std::to_string(status) + " " + std::string(reason_phrase(status)) + "\r\n" +
                      std::string(headers) + "Content-Type: text/plain\r\nConnection: close\r\nDate: " + std::string(date()) +
                      "\r\nContent-Length: " + std::to_string(why.size()) + "\r\n\r\n";
-  send(head, why);
+  send(head, head_request_ ? std::string_view() : why);  // RFC 9110 9.3.2: no content for HEAD
 }
 
 void HttpConnection::linger_close() {

@@ -54,6 +54,10 @@ struct WebSocketLink {
   bool retiring = false;  // the destructor waits for in_io to reach 0
   Event io_done;
   Event closed;           // the WebSocket closed: the close handshake ended, or failed
+  bool close_sent = false;  // our close frame went (or is going) out
+  // Ends the WebSocket with its connection: a close frame (1000) if none
+  // went yet, as gevent-websocket closes one its handler left open, then
+  // the shutdown that wakes the greenlets blocked in its I/O.
   void retire() noexcept;
 };
 
@@ -110,8 +114,8 @@ class HttpConnection {
   // buffer is full). Socket errors throw (BrokenPipeError, ...).
   void send(iovec* iov, int n);
   void send(std::string_view a, std::string_view b = {});
-  // Sends the status with a short text body and "Connection: close";
-  // `headers` ("Name: value\r\n"...) go before them.
+  // Sends the status with a short text body (none for a HEAD request) and
+  // "Connection: close"; `headers` ("Name: value\r\n"...) go before them.
   void send_error(int status, std::string_view why, std::string_view headers = {});
   // Ends the connection politely: shut down our side, then read and drop
   // what the client still sends (bounded), so that closing does not reset
@@ -168,6 +172,7 @@ class HttpConnection {
   bool responded_ = false;        // bytes were sent since this request's head
   bool client_failed_ = false;
   int version_minor_ = 1;
+  bool head_request_ = false;     // a HEAD: error answers carry no body either
 };
 
 }  // namespace detail

@@ -127,7 +127,7 @@ Result RequestParser::parse_header_line(std::string_view line, RequestHead& out)
 }
 
 Result RequestParser::apply_framing(RequestHead& out) const {
-  bool has_te = false;
+  bool has_te = false, close = false;
   int hosts = 0;
   out.keep_alive = out.version_minor == 1;
   for (const auto& [name, value] : out.headers) {
@@ -141,7 +141,8 @@ Result RequestParser::apply_framing(RequestHead& out) const {
       if (has_te || !iequals(value, "chunked")) return error(501, "unsupported transfer coding");
       has_te = out.chunked = true;
     } else if (iequals(name, "connection")) {
-      if (has_token(value, "close")) out.keep_alive = false;
+      // "close" in any Connection header wins, whatever follows (RFC 9112 9.6).
+      if (has_token(value, "close")) close = true;
       else if (out.version_minor == 0 && has_token(value, "keep-alive")) out.keep_alive = true;
     } else if (iequals(name, "expect")) {
       out.expect_continue = out.version_minor == 1 && iequals(value, "100-continue");
@@ -149,6 +150,7 @@ Result RequestParser::apply_framing(RequestHead& out) const {
       ++hosts;
     }
   }
+  if (close) out.keep_alive = false;
   // RFC 9112 3.2: which host a request is for must be unambiguous.
   if (hosts > 1) return error(400, "more than one Host header");
   if (hosts == 0 && out.version_minor == 1) return error(400, "an HTTP/1.1 request without Host");

@@ -46,6 +46,7 @@ void Response::add_header(std::string_view name, std::string_view value) {
     declared_length_ = n;
   }
   if (iequals(name, "connection") && has_token(value, "close")) keep_alive_ = false;
+  if (iequals(name, "date")) own_date_ = true;
 }
 
 // pywsgi's order: the handler's headers, Connection, Date, then framing.
@@ -63,7 +64,8 @@ void Response::build_head(Framing framing, std::size_t length) {
   head_.append("\r\n").append(headers_);
   if (http10_) head_.append(keep_alive_ ? "Connection: keep-alive\r\n" : "Connection: close\r\n");
   else if (!keep_alive_ && !client_close_) head_.append("Connection: close\r\n");
-  head_.append("Date: ").append(detail::HttpConnection::date()).append("\r\n");
+  // Date is a singleton field (RFC 9110 5.3): the handler's, if it set one (as pywsgi).
+  if (!own_date_) head_.append("Date: ").append(detail::HttpConnection::date()).append("\r\n");
   if (framing == Framing::kLength && !raw_stream_) {
     head_.append("Content-Length: ");
     append_number(head_, length);

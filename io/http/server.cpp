@@ -78,9 +78,10 @@ bool HttpServer::serve_one(detail::HttpConnection& conn, Request& request) {
   } logged{*this, request, response, conn};
   try {
     handler_(request, response);
-    if (response.upgraded_) return false;
+    if (response.upgraded_) return end_websocket(conn);
     response.end();
   } catch (const HttpError& e) {
+    if (response.upgraded_) return end_websocket(conn);
     if (response.headers_sent_) return false;  // cannot answer in the middle of a response
     conn.send_error(e.status(), e.what(), e.headers());
     conn.linger_close();
@@ -90,6 +91,7 @@ bool HttpServer::serve_one(detail::HttpConnection& conn, Request& request) {
     // nothing to answer. A handler's own socket failing is its failure.
     if (conn.client_failed() && dynamic_cast<const SocketError*>(&e)) return false;
     report(e, request);
+    if (response.upgraded_) return end_websocket(conn);
     if (!response.headers_sent_) {
       conn.send_error(500, "Internal Server Error");
       conn.linger_close();
@@ -101,6 +103,16 @@ bool HttpServer::serve_one(detail::HttpConnection& conn, Request& request) {
     return false;
   }
   return true;
+}
+
+// A WebSocket ends with its handler: its close frame goes and its other
+// greenlets are woken (retire), then the connection closes politely: closing
+// with unread input would reset it, and the client would lose what is still
+// queued for it (the last messages, the close frame). Always false.
+bool HttpServer::end_websocket(detail::HttpConnection& conn) {
+  if (conn.websocket) conn.websocket->retire();
+  conn.linger_close();
+  return false;
 }
 
 void HttpServer::log(const Request& request, int status, std::uint64_t bytes, Nanos started) const {

@@ -97,7 +97,8 @@ class Request : public RequestHead {
 
 // What a handler answers. Either send(body) once (sized), or write(chunk)
 // any number of times (streamed) and optionally end(). Headers are added
-// before the first send/write; the server adds Date and the framing headers.
+// before the first send/write; the server adds Date (unless the handler
+// did) and the framing headers.
 class Response {
  public:
   // The status (default 200) and its reason (default: the standard one).
@@ -160,6 +161,7 @@ class Response {
   bool headers_sent_ = false;
   bool finished_ = false;
   bool upgraded_ = false;    // WebSocket took the connection over
+  bool own_date_ = false;    // the handler set Date: the server adds none
 };
 
 class HttpServer {
@@ -186,6 +188,7 @@ class HttpServer {
  private:
   void serve(Socket& socket, const Address& peer);
   bool serve_one(detail::HttpConnection& conn, Request& request);
+  bool end_websocket(detail::HttpConnection& conn);
   void report(const std::exception& e, const Request& request) const;
   void log(const Request& request, int status, std::uint64_t bytes, Nanos started) const;
 

@@ -107,7 +107,7 @@ std::optional<WebSocket::Message> WebSocket::receive() {
   while (!closed_ && next_frame(h, payload, Deadline::never())) {
     switch (h.opcode) {
       case Opcode::kPing:
-        if (!sent_close_) send_frame(Opcode::kPong, payload);
+        if (!link_->close_sent) send_frame(Opcode::kPong, payload);
         continue;
       case Opcode::kPong:
         continue;
@@ -145,22 +145,28 @@ std::nullopt_t WebSocket::on_close_frame(std::string_view payload) {
     if (!is_valid_utf8(payload.substr(2))) return fail(close_code::kInvalidData, "a close reason that is not UTF-8");
   }
   close_code_ = code;
-  if (!sent_close_) send_close(code == close_code::kNoStatus ? close_code::kNormal : code, {});
+  answer_close(code == close_code::kNoStatus ? close_code::kNormal : code, {});
   mark_closed();
   return std::nullopt;
 }
 
 std::nullopt_t WebSocket::fail(std::uint16_t code, const char* why) {
   close_code_ = code;
-  if (!sent_close_) {
-    try {
-      send_close(code, why);
-    } catch (const std::runtime_error&) {
-      // The peer or the connection is gone already (SocketError, WebSocketError).
-    }
-  }
+  answer_close(code, why);
   mark_closed();
   return std::nullopt;
+}
+
+// The close frame that ends the connection from our side, unless one went
+// already. The peer may be gone by now (a client often closes its socket
+// right after its close frame): the WebSocket is closed either way.
+void WebSocket::answer_close(std::uint16_t code, std::string_view reason) {
+  if (link_->close_sent) return;
+  try {
+    send_close(code, reason);
+  } catch (const std::runtime_error&) {
+    // The peer or the connection is gone already (SocketError, WebSocketError).
+  }
 }
 
 void WebSocket::send_text(std::string_view text) {
@@ -175,7 +181,7 @@ void WebSocket::ping(std::string_view payload) {
 }
 
 // Our own reasons (fail()'s) are short ASCII; close() checks the caller's.
-// sent_close_ is set before the write, which may wait: a reader answering
+// close_sent is set before the write, which may wait: a reader answering
 // the client's close meanwhile sends no second one.
 void WebSocket::send_close(std::uint16_t code, std::string_view reason) {
   std::string payload;
@@ -183,12 +189,12 @@ void WebSocket::send_close(std::uint16_t code, std::string_view reason) {
   payload += static_cast<char>(code & 0xff);
   payload.append(reason.data(), reason.size());
   check_open();
-  sent_close_ = true;
+  link_->close_sent = true;
   write_frame(Opcode::kClose, payload);
 }
 
 void WebSocket::check_open() const {
-  if (sent_close_ || closed_) throw WebSocketError("fern websocket: the connection is closed");
+  if (link_->close_sent || closed_) throw WebSocketError("fern websocket: the connection is closed");
 }
 
 void WebSocket::send_frame(Opcode opcode, std::string_view payload) {
@@ -214,7 +220,7 @@ void WebSocket::close(std::uint16_t code, std::string_view reason, Duration wait
   if (reason.size() > kMaxControlPayload - 2 || !is_valid_utf8(reason))
     throw std::invalid_argument("fern websocket: a close reason is at most 123 bytes of UTF-8");
   if (closed_) return;
-  if (!sent_close_) send_close(code, reason);
+  if (!link_->close_sent) send_close(code, reason);
   if (close_code_ == 0) close_code_ = code;
   Deadline deadline = wait.from_now();
   if (reading_) {

@@ -17,14 +17,16 @@
 // time; others may send meanwhile: each frame is written whole, under the
 // connection's frame lock, and may close(): it sends the close frame and
 // leaves the client's answer to the reader, which ends the handshake.
-// The connection ends when the handler returns: greenlets blocked sending
-// or receiving are woken (a socket error, or nullopt) before it goes, and a
-// WebSocket kept longer is closed (WebSocketError on send, nullopt on
-// receive, close code 1006). What RFC 6455 forbids a server to send is
-// refused with std::invalid_argument before anything is written: text that
-// is not UTF-8, a ping payload over 125 bytes, a close code a peer may not
-// send (1005, 1006, 1015, reserved or out of range: is_valid_close_code),
-// a close reason that is not UTF-8 or over 123 bytes (never cut short).
+// The connection ends when the handler returns: the client gets a close
+// frame (1000) if none was sent (gevent-websocket's close() after its
+// application), greenlets blocked sending or receiving are woken (a socket
+// error, or nullopt) before it goes, and a WebSocket kept longer is closed
+// (WebSocketError on send, nullopt on receive, close code 1006). What RFC
+// 6455 forbids a server to send is refused with std::invalid_argument
+// before anything is written: text that is not UTF-8, a ping payload over
+// 125 bytes, a close code a peer may not send (1005, 1006, 1015, reserved
+// or out of range: is_valid_close_code), a close reason that is not UTF-8
+// or over 123 bytes (never cut short).
 #include <cstddef>
 #include <cstdint>
 #include <memory>
@@ -97,6 +99,7 @@ class WebSocket {
   void check_open() const;
   void send_close(std::uint16_t code, std::string_view reason);
   std::nullopt_t fail(std::uint16_t code, const char* why);
+  void answer_close(std::uint16_t code, std::string_view reason);
   std::nullopt_t on_close_frame(std::string_view payload);
   // The next frame's header and its unmasked payload (a view into the
   // connection's buffer, valid until the next call); false at end of stream.
@@ -109,7 +112,6 @@ class WebSocket {
   std::string message_;  // fragments so far
   bool fragmented_ = false;
   bool text_ = false;
-  bool sent_close_ = false;
   bool closed_ = false;
   bool reading_ = false;  // a greenlet is in receive() (or close()'s reads)
   std::uint16_t close_code_ = 0;

@@ -63,6 +63,26 @@ TEST(ChunkedDecoder, MalformedFramingIsAnError) {
   EXPECT_EQ(decode("0\r\n" + std::string(9000, 'a') + "\r\n\r\n", 64), "ERROR");
 }
 
+// An error is final: a caller that asks again (a handler that caught the
+// 400 and reads on) gets it again, never the end of a body whose framing
+// broke, which would let the bytes after it pass for the next request.
+TEST(ChunkedDecoder, AnErrorStaysAnErrorWhenAskedAgain) {
+  // The trailer limit is crossed on a line's LF: the decoder had moved on
+  // to the next trailer line, and then to the end of the body.
+  std::string wire = "0\r\nX: " + std::string(8189, 'a') + "\nGET /smuggled HTTP/1.1\r\n\r\n";
+  ChunkedDecoder d;
+  auto s = d.next(wire, 100);
+  ASSERT_NE(s.error, nullptr);
+  wire.erase(0, s.consumed);
+  for (int again = 0; again < 3; ++again) {
+    s = d.next(wire, 100);
+    EXPECT_NE(s.error, nullptr) << again;
+    EXPECT_FALSE(s.done) << again;
+    EXPECT_EQ(s.consumed, 0u) << again;
+  }
+  EXPECT_FALSE(d.done());
+}
+
 // Leading zeros are no part of the size's digit limit (RFC 9112 7.1: 1*HEXDIG).
 TEST(ChunkedDecoder, SizesWithLeadingZerosAreAccepted) {
   EXPECT_EQ(decode("0000000000000003\r\nabc\r\n00000000000000000000\r\n\r\n", 1), "abc");

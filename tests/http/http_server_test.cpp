@@ -71,6 +71,21 @@ TEST_F(Http, SizedResponseHasPywsgiHeadersInOrder) {
   server.stop();
 }
 
+// A Date the handler sets is the response's only one (a singleton field,
+// RFC 9110 5.3; pywsgi adds its own only when the application set none).
+TEST_F(Http, HandlersDateReplacesTheServersOne) {
+  HttpServer server(kAny, [](Request&, Response& r) {
+    r.add_header("date", "Sun, 06 Nov 1994 08:49:37 GMT");
+    r.send("dated");
+  });
+  server.start();
+  HttpReply r = request(server, "GET / HTTP/1.1\r\nHost: x\r\n\r\n");
+  EXPECT_TRUE(r.has("date: Sun, 06 Nov 1994 08:49:37 GMT")) << r.head;
+  EXPECT_EQ(r.head.find("Date:"), std::string::npos) << r.head;
+  EXPECT_EQ(r.body, "dated");
+  server.stop();
+}
+
 // SRV-9: a streamed body is chunked on 1.1 with gevent's exact framing, raw
 // with Connection: close on 1.0.
 TEST_F(Http, StreamedResponseIsChunkedOn11AndRawOn10) {
@@ -229,6 +244,36 @@ TEST_F(Http, HeadRequestGetsTheLengthButNoBody) {
   EXPECT_NE(raw.find("Content-Length: 5"), std::string::npos);
   EXPECT_EQ(raw.compare(first_end, 8, "HTTP/1.1"), 0);  // no body bytes after the first head
   EXPECT_EQ(raw.substr(raw.size() - 5), "12345");
+  server.stop();
+}
+
+// An error answer to a HEAD request has no body either (RFC 9110 9.3.2):
+// a client that pipelined a request behind it reads no error text as the
+// start of the next response. A bad request after a HEAD gets its body.
+TEST_F(Http, ErrorAnswerToHeadHasNoBody) {
+  ServerOptions o;
+  o.on_error = [](const std::exception&) {};
+  HttpServer server(kAny, [](Request& q, Response& r) {
+    if (q.target == "/teapot") throw fern::http::HttpError(418, "short and stout");
+    if (q.target == "/boom") throw std::runtime_error("boom");
+    r.send("fine");
+  }, o);
+  server.start();
+  for (const char* target : {"/boom", "/teapot"}) {
+    HttpClient c(server.server_port());
+    c.send(std::string("HEAD ") + target + " HTTP/1.1\r\nHost: x\r\n\r\nGET / HTTP/1.1\r\nHost: x\r\n\r\n");
+    ASSERT_TRUE(c.at_eof());
+    std::string raw = c.buffered();
+    std::size_t end = raw.find("\r\n\r\n");
+    ASSERT_NE(end, std::string::npos) << raw;
+    EXPECT_EQ(raw.compare(0, 12, target == std::string("/boom") ? "HTTP/1.1 500" : "HTTP/1.1 418"), 0) << raw;
+    EXPECT_EQ(raw.substr(end + 4), "") << target;
+  }
+  HttpClient c(server.server_port());  // a HEAD served, then a bad request on its connection
+  c.send("HEAD /fine HTTP/1.1\r\nHost: x\r\n\r\nGET / HTTP/1.1\r\n\r\n");
+  ASSERT_TRUE(c.at_eof());
+  std::string raw = c.buffered();
+  EXPECT_EQ(raw.substr(raw.size() - 32), "an HTTP/1.1 request without Host") << raw;
   server.stop();
 }
 
@@ -554,6 +599,37 @@ TEST_F(Http, HeaderInjectionIsRefused) {
   HttpReply r = request(server, "GET / HTTP/1.1\r\nHost: x\r\n\r\n");
   EXPECT_EQ(r.head.find("evil"), std::string::npos);
   EXPECT_NE(what.find("CR, LF"), std::string::npos);
+  server.stop();
+}
+
+// A handler that catches the 400 of a broken chunked body and reads on gets
+// the error again, never the end of the body: the bytes after the break
+// never pass for a request of their own (no smuggling past the handler).
+TEST_F(Http, ChunkedFramingErrorStaysAnErrorForAHandlerThatReadsOn) {
+  std::vector<std::string> targets;
+  int errors = 0;
+  HttpServer server(kAny, [&](Request& q, Response& r) {
+    targets.emplace_back(q.target);
+    for (int attempt = 0; attempt < 3; ++attempt) {
+      try {
+        q.read_all();
+        break;
+      } catch (const fern::http::HttpError&) {
+        ++errors;
+      }
+    }
+    r.send("done");
+  });
+  server.start();
+  HttpClient c(server.server_port());
+  // The trailer limit is crossed on the LF that ends a trailer line; the
+  // request after it would end the connection (never leaves the test waiting).
+  c.send("POST /body HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n0\r\nX: " + std::string(8189, 'a') +
+         "\nGET /smuggled HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+  EXPECT_EQ(c.read().body, "done");
+  EXPECT_TRUE(c.at_eof());
+  EXPECT_EQ(targets, std::vector<std::string>{"/body"});
+  EXPECT_EQ(errors, 3);
   server.stop();
 }
 

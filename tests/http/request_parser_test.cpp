@@ -94,6 +94,16 @@ TEST(RequestParser, ConnectionAndVersionDecideKeepAlive) {
   EXPECT_TRUE(h.keep_alive);
 }
 
+// "close" wins over a keep-alive in a later Connection header (RFC 9112
+// 9.6): the order of the headers does not decide whether the server closes.
+TEST(RequestParser, CloseInAnyConnectionHeaderWinsOverKeepAlive) {
+  RequestHead h;
+  ASSERT_EQ(parse("GET / HTTP/1.0\r\nConnection: close\r\nConnection: keep-alive\r\n\r\n", h).status, Status::kDone);
+  EXPECT_FALSE(h.keep_alive);
+  ASSERT_EQ(parse("GET / HTTP/1.0\r\nConnection: keep-alive\r\nConnection: close\r\n\r\n", h).status, Status::kDone);
+  EXPECT_FALSE(h.keep_alive);
+}
+
 TEST(RequestParser, ChunkedAndExpectContinueAreRecognised) {
   RequestHead h;
   ASSERT_EQ(parse("POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: Chunked\r\nExpect: 100-continue\r\n\r\n", h).status,

@@ -215,6 +215,41 @@ TEST_F(WebSocketIo, ServerCloseWaitsForTheClientsCloseFrame) {
   server.stop();
 }
 
+// A client that resets its socket right after its close frame (as many
+// do) ends the handshake all the same: receive() returns nullopt with the
+// client's code, as gevent-websocket's receive() returns None, instead of
+// throwing the reset that answering the close runs into.
+TEST_F(WebSocketIo, ClientGoneRightAfterItsCloseFrameStillEndsReceiveWithItsCode) {
+  fern::Event done;
+  bool returned = false;
+  std::string error;
+  int code = 0;
+  HttpServer server(kAny, [&](Request& q, Response& r) {
+    WebSocket ws = WebSocket::accept(q, r);
+    try {
+      while (ws.receive()) {
+      }
+      returned = true;
+    } catch (const std::exception& e) {
+      error = e.what();
+    }
+    code = ws.close_code();
+    done.set();
+  });
+  server.start();
+  HttpClient c(server.server_port());
+  c.send(kUpgrade);
+  ASSERT_EQ(c.read().status, 101);
+  c.send(frame(0x88, code_bytes(1001)));
+  linger reset{1, 0};  // close() sends RST: answering the close fails
+  ASSERT_EQ(::setsockopt(c.socket().fd(), SOL_SOCKET, SO_LINGER, &reset, sizeof reset), 0);
+  c.close();
+  done.wait();
+  EXPECT_TRUE(returned) << error;
+  EXPECT_EQ(code, 1001);
+  server.stop();
+}
+
 // What RFC 6455 forbids a server to send is refused before anything is
 // written (std::invalid_argument); the largest allowed control frames go.
 TEST_F(WebSocketIo, FramesTheRfcForbidsAreRefusedBeforeAnythingIsSent) {
@@ -304,6 +339,47 @@ TEST_F(WebSocketIo, WebSocketKeptPastItsHandlerIsClosed) {
   EXPECT_TRUE(kept->closed());
   EXPECT_EQ(kept->close_code(), 1006);
   kept.reset();
+  server.stop();
+}
+
+// A handler that returns with its WebSocket open closes it as
+// gevent-websocket does: the client gets a close frame (1000) before the
+// end of the stream, not an abnormal closure (1006).
+TEST_F(WebSocketIo, HandlerReturningWithItsWebSocketOpenSendsAClose) {
+  HttpServer server(kAny, [](Request& q, Response& r) {
+    WebSocket ws = WebSocket::accept(q, r);
+    if (auto m = ws.receive()) ws.send_text(m->data);
+  });
+  server.start();
+  HttpClient c(server.server_port());
+  c.send(kUpgrade);
+  ASSERT_EQ(c.read().status, 101);
+  c.send(frame(0x81, "last"));
+  EXPECT_EQ(server_frame(c), std::make_pair(0x81, std::string("last")));
+  EXPECT_EQ(server_frame(c), std::make_pair(0x88, code_bytes(1000)));
+  EXPECT_TRUE(c.at_eof());
+  EXPECT_TRUE(c.buffered().empty());
+  server.stop();
+}
+
+// A handler that sends its last message and returns while the client's
+// input is unread: the connection closes politely (the input is drained),
+// so the client gets all of the message and the close frame, instead of a
+// reset that drops what was still queued for it.
+TEST_F(WebSocketIo, LastMessageOfAHandlerLeavingInputUnreadIsDelivered) {
+  const std::string last(64 * 1024, 'x');
+  HttpServer server(kAny, [&](Request& q, Response& r) {
+    WebSocket ws = WebSocket::accept(q, r);
+    ws.send_binary(last);
+  });
+  server.start();
+  HttpClient c(server.server_port(), 4096);  // a small window: most of it stays queued at the server
+  c.send(kUpgrade);
+  ASSERT_EQ(c.read().status, 101);
+  c.send(frame(0x81, "never read"));
+  EXPECT_EQ(server_frame(c), std::make_pair(0x82, last));
+  EXPECT_EQ(server_frame(c), std::make_pair(0x88, code_bytes(1000)));
+  EXPECT_TRUE(c.at_eof());
   server.stop();
 }
 

@@ -17,16 +17,17 @@ std::uint64_t new_context_var_id() noexcept {
 }
 
 const void* find_value(std::uint64_t var) {
-  ContextData* d = current_context().get();
+  ContextData* d = current_context();
   if (!d) return nullptr;
   auto it = d->vars.find(var);
   return it == d->vars.end() ? nullptr : it->second.get();
 }
 
 ContextData& current_context_made() {
-  ContextRef& slot = current_context();
-  if (!slot.get()) slot = ContextRef(new ContextData);
-  return *slot.get();
+  if (ContextData* d = current_context()) return *d;
+  ContextRef made(new ContextData);
+  set_current_context(made);
+  return *made.get();  // the greenlet holds it now
 }
 
 std::shared_ptr<const void> set_value(std::uint64_t var, std::shared_ptr<const void> value) {
@@ -37,15 +38,15 @@ std::shared_ptr<const void> set_value(std::uint64_t var, std::shared_ptr<const v
 
 ContextScope::ContextScope(ContextData* d) : entered_(d) {
   if (d->entered) throw ContextError("fern: Context::run: the context is entered already");
+  before_ = ContextRef(current_context());
+  set_current_context(entered_);  // may throw (no memory): not entered then
   d->entered = true;
-  ContextRef& slot = current_context();
-  before_ = slot;
-  slot = entered_;
 }
 
+// The greenlet's slot exists (set above): restoring it allocates nothing.
 ContextScope::~ContextScope() {
   entered_.get()->entered = false;
-  current_context() = before_;
+  set_current_context(before_);
 }
 
 }  // namespace detail
@@ -55,7 +56,7 @@ Context Context::create() { return Context(new detail::ContextData); }
 Context Context::copy_current() {
   auto* copy = new detail::ContextData;
   Context out(copy);
-  if (detail::ContextData* d = detail::current_context().get()) copy->vars = d->vars;
+  if (detail::ContextData* d = detail::current_context()) copy->vars = d->vars;
   return out;
 }
 
@@ -67,7 +68,7 @@ detail::ContextData* Context::checked() const {
 void ContextToken::reset(std::uint64_t var) {
   if (var != var_) throw std::invalid_argument("fern: ContextVar::reset: the token was made by another variable");
   if (used_) throw ContextError("fern: ContextVar::reset: the token has been used already");
-  detail::ContextData* d = detail::current_context().get();
+  detail::ContextData* d = detail::current_context();
   if (d != context_.get())
     throw std::invalid_argument("fern: ContextVar::reset: the token was made in another context");
   if (old_) d->vars[var_] = old_;

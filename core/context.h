@@ -79,9 +79,10 @@ class ContextRef {
   ContextData* d_ = nullptr;
 };
 
-// The running greenlet's current context (greenlet.cpp keeps it in the
-// greenlet); the second makes an empty one first when there is none.
-ContextRef& current_context();
+// The running greenlet's current context (greenlet.cpp keeps it with the
+// greenlet), or null; setting it; the current one, made empty if none.
+ContextData* current_context();
+void set_current_context(const ContextRef& context);
 ContextData& current_context_made();
 
 const void* find_value(std::uint64_t var);  // in the current context, or null
@@ -185,7 +186,7 @@ class ContextVar {
   // if it has none).
   ContextToken set(T value) {
     std::shared_ptr<const void> old = detail::set_value(id_, std::make_shared<const T>(std::move(value)));
-    return ContextToken(id_, detail::current_context().get(), std::move(old));
+    return ContextToken(id_, detail::current_context(), std::move(old));
   }
   void reset(ContextToken& token) { token.reset(id_); }
 

@@ -43,15 +43,25 @@ class GreenletImpl : public GreenletCore {
   RunSlot run;
   GreenletImpl* parent = nullptr;  // holds a reference
   unsigned long id = 0;
-  GreenletExitHook* exit_hooks = nullptr;  // newest first
-  ContextRef context;  // its current context (GL-23), none until used
+  // What few greenlets use, out of line (every byte above is an idle
+  // connection's): made on first use, freed with the greenlet.
+  struct Extras {
+    GreenletExitHook* exit_hooks = nullptr;  // newest first
+    ContextRef context;                      // its current context (GL-23)
+  };
+  Extras* extras = nullptr;
+
+  GreenletImpl() noexcept = default;
+  GreenletImpl(const GreenletImpl&) = delete;
+  GreenletImpl& operator=(const GreenletImpl&) = delete;
+  ~GreenletImpl() { delete extras; }  // a context's values may run user code
 
   static void entry(void* arg, void* data);
 };
-// 160 bytes, a 176-byte malloc chunk: an idle connection pays it (with a
+// 152 bytes, a 160-byte malloc chunk: an idle connection pays it (with a
 // plain Fiber; sanitizer builds add their fiber handles).
-static_assert(sizeof(arch::Fiber) != sizeof(void*) || sizeof(GreenletImpl) <= 160,
-              "fern: GreenletImpl grew past 160 bytes");
+static_assert(sizeof(arch::Fiber) != sizeof(void*) || sizeof(GreenletImpl) <= 152,
+              "fern: GreenletImpl grew past 152 bytes");
 
 // Every thread that has greenlets, for debuggers (tools/fern_gdb.py walks it
 // from fern::detail::g_registry). Locked only when a thread starts or ends.
@@ -565,7 +575,7 @@ struct Ending {
     GreenletImpl* self;
     ~Drop() { release(self); }
   } drop{self};
-  while (GreenletExitHook* hook = self->exit_hooks) {
+  while (GreenletExitHook* hook = self->extras->exit_hooks) {
     Greenlet::cancel_exit(hook);
     try {
       hook->fn(hook);
@@ -609,7 +619,7 @@ struct Ending {
   Value result = run_body(self, finish_switch(arg), failure);  // the run is gone (RunSlot::run_once)
   // Exit hooks may switch: only after them, with no switch before the last
   // one, may the result move to the thread's one slot.
-  if (__builtin_expect(self->exit_hooks != nullptr, 0)) run_exit_hooks(self);
+  if (__builtin_expect(self->extras != nullptr, 0)) run_exit_hooks(self);
   set_status(self, kDead);
   GreenletImpl* parent = self->parent;
   if (__builtin_expect(!failure && is_active(parent) && ValueAccess::is_register_value(result), 1)) {
@@ -744,20 +754,33 @@ bool Greenlet::is_main() const noexcept { return impl_ && impl_->is_main; }
 
 bool Greenlet::fp_neutral() const noexcept { return impl_ && impl_->fp_neutral; }
 
-detail::ContextRef& detail::current_context() { return current_impl()->context; }
+namespace {
+detail::ContextData* context_of(const GreenletImpl& g) noexcept { return g.extras ? g.extras->context.get() : nullptr; }
+
+void set_context_of(GreenletImpl& g, const detail::ContextRef& context) {
+  if (!g.extras) {
+    if (!context.get()) return;
+    g.extras = new GreenletImpl::Extras;
+  }
+  g.extras->context = context;
+}
+}  // namespace
+
+detail::ContextData* detail::current_context() { return context_of(*current_impl()); }
+void detail::set_current_context(const ContextRef& context) { set_context_of(*current_impl(), context); }
 
 Context Greenlet::context() const {
   GreenletImpl& g = checked();
   if (detail::thread_of(&g) != detail::state().serial)
     throw CrossThreadError("fern: the context of another thread's greenlet");
-  return Context(g.context.get());
+  return Context(context_of(g));
 }
 
 void Greenlet::set_context(const Context& context) const {
   GreenletImpl& g = checked();
   if (detail::thread_of(&g) != detail::state().serial)
     throw CrossThreadError("fern: the context of another thread's greenlet");
-  g.context = context.ref_;
+  set_context_of(g, context.ref_);
 }
 
 void Greenlet::set_fp_neutral(bool neutral) const {
@@ -807,12 +830,14 @@ bool is_greenlet_exit(const std::exception_ptr& error) noexcept {
 bool Greenlet::at_exit(GreenletExitHook* hook) noexcept {
   GreenletImpl* g = detail::current_impl();
   if (!g || g->is_main) return false;
+  if (!g->extras && !(g->extras = new (std::nothrow) GreenletImpl::Extras)) return false;
   cancel_exit(hook);
+  GreenletExitHook*& first = g->extras->exit_hooks;
   hook->owner = g;
   hook->prev = nullptr;
-  hook->next = g->exit_hooks;
-  if (g->exit_hooks) g->exit_hooks->prev = hook;
-  g->exit_hooks = hook;
+  hook->next = first;
+  if (first) first->prev = hook;
+  first = hook;
   return true;
 }
 
@@ -820,7 +845,7 @@ void Greenlet::cancel_exit(GreenletExitHook* hook) noexcept {
   GreenletImpl* g = hook->owner;
   if (!g) return;
   if (hook->prev) hook->prev->next = hook->next;
-  else g->exit_hooks = hook->next;
+  else g->extras->exit_hooks = hook->next;
   if (hook->next) hook->next->prev = hook->prev;
   hook->owner = nullptr;
   hook->prev = hook->next = nullptr;

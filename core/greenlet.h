@@ -312,7 +312,8 @@ class Greenlet {
   void set_parent(const Greenlet& parent);
 
   // Registers hook for the running greenlet; false for a main greenlet,
-  // which ends only with its thread (the hook is then not registered).
+  // which ends only with its thread, and when out of memory (the hook is
+  // then not registered).
   static bool at_exit(GreenletExitHook* hook) noexcept;
   // Unregisters a hook that has not run; a no-op otherwise.
   static void cancel_exit(GreenletExitHook* hook) noexcept;

@@ -88,8 +88,9 @@ int ioctl(int fd, unsigned long request, ...) noexcept {
   va_start(ap, request);
   void* arg = va_arg(ap, void*);
   va_end(ap);
-  if (request == FIONBIO && arg != nullptr) {
-    int on = *static_cast<int*>(arg);
+  int on = 0;
+  // Read as the kernel reads it: an unreadable flag is its EFAULT, not a crash here.
+  if (request == FIONBIO && arg != nullptr && copy_in(on, static_cast<const int*>(arg))) {
     if (keep_hook_nonblock(fd, on != 0) && !on) {
       // Still valid? ioctl answers EBADF/ENOTTY as it would have.
       int one = 1;

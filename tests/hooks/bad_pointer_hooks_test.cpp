@@ -1,5 +1,6 @@
 // Memory the caller passes that cannot be read is libc's EFAULT (the kernel
 // copies it in), never a crash in the hook that reads it first.
+#include <sys/ioctl.h>
 #include <sys/select.h>
 #include <time.h>
 
@@ -8,6 +9,7 @@
 #include <vector>
 
 #include "fern/core/task.h"
+#include "fern/hooks/detail.h"
 #include "hooks/hooks_fixture.h"
 
 namespace {
@@ -39,6 +41,16 @@ TEST_F(BadPointerHooks, UnreadableArgumentsAreEfaultAsInLibc) {
   fern::hooks::patch_all();
   EXPECT_EQ(libc, (std::vector<Outcome>{{-1, EFAULT}, {EFAULT, 0}, {-1, EFAULT}}));
   EXPECT_EQ(spawn(bad_pointer_calls).get(), libc);
+}
+
+// ioctl is interposed patched or not: FIONBIO's flag is read as the kernel
+// reads it.
+TEST_F(BadPointerHooks, AnUnreadableFionbioFlagIsEfaultAsInLibc) {
+  SocketPair p;
+  Outcome libc = outcome([&] { return FERN_REAL(ioctl)(p.fd[0], FIONBIO, unmapped<int>()); });
+  EXPECT_EQ(libc, (Outcome{-1, EFAULT}));
+  EXPECT_EQ(outcome([&] { return ioctl(p.fd[0], FIONBIO, unmapped<int>()); }), libc);
+  EXPECT_EQ(spawn([&] { return outcome([&] { return ioctl(p.fd[0], FIONBIO, unmapped<int>()); }); }).get(), libc);
 }
 
 }  // namespace

@@ -38,12 +38,42 @@ bool keep_hook_nonblock(int fd, bool app_nonblock) noexcept {
 // The timeout the kernel took (setsockopt succeeded), as FdState keeps it:
 // a negative one is a call that never waits (Linux stores it as 0 jiffies;
 // getsockopt shows 0), one past INT64_MAX ns never ends (none).
-std::int64_t timeval_ns(const void* value) noexcept {
-  timeval tv;
+std::int64_t timeout_ns(std::int64_t sec, std::int64_t usec) noexcept {
+  if (sec < 0) return kNoWait;
+  if (sec >= INT64_MAX / 1'000'000'000 - 1) return 0;
+  return sec * 1'000'000'000 + usec * 1000;
+}
+
+// SO_RCVTIMEO / SO_SNDTIMEO in both of the kernel's layouts: the _OLD names
+// take a struct of two longs (timeval on 64-bit), the _NEW ones (what
+// SO_RCVTIMEO means with 64-bit time_t on a 32-bit target, and usable
+// anywhere) two int64s. Returns false for any other option or a short value.
+bool socket_timeout_option(int name, const void* value, socklen_t len, bool& write, std::int64_t& ns) noexcept {
+  struct Longs {
+    long sec, usec;
+  };
+  struct Int64s {
+    std::int64_t sec, usec;
+  };
+#ifdef SO_RCVTIMEO_NEW
+  if (name == SO_RCVTIMEO_NEW || name == SO_SNDTIMEO_NEW) {
+    if (len < static_cast<socklen_t>(sizeof(Int64s))) return false;
+    Int64s tv;
+    std::memcpy(&tv, value, sizeof tv);
+    write = name == SO_SNDTIMEO_NEW;
+    ns = timeout_ns(tv.sec, tv.usec);
+    return true;
+  }
+  constexpr int kRecvOld = SO_RCVTIMEO_OLD, kSendOld = SO_SNDTIMEO_OLD;
+#else
+  constexpr int kRecvOld = SO_RCVTIMEO, kSendOld = SO_SNDTIMEO;
+#endif
+  if ((name != kRecvOld && name != kSendOld) || len < static_cast<socklen_t>(sizeof(Longs))) return false;
+  Longs tv;
   std::memcpy(&tv, value, sizeof tv);
-  if (tv.tv_sec < 0) return kNoWait;
-  if (tv.tv_sec >= INT64_MAX / 1'000'000'000 - 1) return 0;
-  return static_cast<std::int64_t>(tv.tv_sec) * 1'000'000'000 + static_cast<std::int64_t>(tv.tv_usec) * 1000;
+  write = name == kSendOld;
+  ns = timeout_ns(tv.sec, tv.usec);
+  return true;
 }
 
 }  // namespace
@@ -126,11 +156,11 @@ int dup3(int fd, int to, int flags) noexcept {
 
 int setsockopt(int fd, int level, int name, const void* value, socklen_t len) noexcept {
   int r = FERN_REAL(setsockopt)(fd, level, name, value, len);
-  // Accepted, so `value` held a whole timeval (the kernel refuses less).
-  if (r == 0 && level == SOL_SOCKET && (name == SO_RCVTIMEO || name == SO_SNDTIMEO) &&
-      len >= static_cast<socklen_t>(sizeof(timeval))) {
-    if (classified(fd) != nullptr) set_file_timeout(fd, name == SO_SNDTIMEO, timeval_ns(value));
-  }
+  // Accepted, so `value` held a whole timeout (the kernel refuses less).
+  bool write = false;
+  std::int64_t ns = 0;
+  if (r == 0 && level == SOL_SOCKET && socket_timeout_option(name, value, len, write, ns) && classified(fd) != nullptr)
+    set_file_timeout(fd, write, ns);
   return r;
 }
 

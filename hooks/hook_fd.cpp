@@ -24,6 +24,14 @@ void cancel_waiters(int fd) noexcept {
   }
 }
 
+// dup2 and dup3 close the file `to` named: its waiters wake with EBADF, and
+// the hub drops its registration of `to` before the switch, while `to`
+// still names that file. epoll keys a registration by file and number:
+// dropped after, it would stay on the old file (still open through another
+// fd) and report it on every wait, a busy loop. Done only when the call
+// will replace `to` (fd open, not `to` itself, dup3's flags valid).
+bool will_replace(int fd, int to) noexcept { return fd != to && FERN_REAL(fcntl)(fd, F_GETFD) >= 0; }
+
 // F_SETFL / FIONBIO: the application's wish is recorded; while the hooks
 // need the fd non-blocking underneath, O_NONBLOCK stays set there.
 bool keep_hook_nonblock(int fd, bool app_nonblock) noexcept {
@@ -137,20 +145,16 @@ int dup(int fd) noexcept {
 }
 
 int dup2(int fd, int to) noexcept {
+  if (will_replace(fd, to)) cancel_waiters(to);
   int r = FERN_REAL(dup2)(fd, to);
-  if (r >= 0 && fd != to) {
-    cancel_waiters(to);  // the old file under `to` was closed
-    copy_fd(fd, to);
-  }
+  if (r >= 0 && fd != to) copy_fd(fd, to);
   return r;
 }
 
 int dup3(int fd, int to, int flags) noexcept {
+  if ((flags & ~O_CLOEXEC) == 0 && will_replace(fd, to)) cancel_waiters(to);
   int r = FERN_REAL(dup3)(fd, to, flags);
-  if (r >= 0) {
-    cancel_waiters(to);
-    copy_fd(fd, to);
-  }
+  if (r >= 0) copy_fd(fd, to);
   return r;
 }
 

@@ -7,6 +7,7 @@
 #include <sys/ioctl.h>
 #include <sys/uio.h>
 
+#include <cstdint>
 #include <cstdio>
 #include <string>
 #include <thread>
@@ -287,6 +288,52 @@ TEST_F(SocketHooks, CloseWakesAParkedReaderWithEbadf) {
   });
   fern::joinall(reader, closer);
   EXPECT_EQ(log, (Vec{"closing", "woke"}));
+}
+
+// The hub's loop iterations while the calling greenlet sleeps 50 ms: a few,
+// unless some fd reports on every wait.
+std::uint64_t loops_while_sleeping() {
+  std::uint64_t before = fern::Hub::current().stats().iterations;
+  fern::sleep(0.05);
+  return fern::Hub::current().stats().iterations - before;
+}
+
+// dup2 over an fd a greenlet is parked on wakes it with EBADF, and leaves
+// no registration of the old file behind: that file, still open through a
+// dup and readable, must not wake the hub on every wait.
+TEST_F(SocketHooks, Dup2OverAParkedFdWakesItWithEbadfAndLeavesNoWatchBehind) {
+  SocketPair old_file, new_file;
+  int keep = dup(old_file.fd[0]);
+  int fd = old_file.fd[0];
+  auto reader = spawn([&] {
+    char c;
+    return fern::testing::outcome([&] { return read(fd, &c, 1); });
+  });
+  fern::sleep(0);
+  ASSERT_EQ(dup2(new_file.fd[0], fd), fd);
+  EXPECT_EQ(reader.get(), (fern::testing::Outcome{-1, EBADF}));
+  ASSERT_EQ(write(old_file.fd[1], "x", 1), 1);
+  EXPECT_LT(loops_while_sleeping(), 100u);
+  close(keep);
+}
+
+// The same for dup3 over an fd whose last wait ended (the hub keeps its
+// interest between waits).
+TEST_F(SocketHooks, Dup3OverAnFdAGreenletReadLeavesNoWatchBehind) {
+  SocketPair old_file, new_file;
+  int keep = dup(old_file.fd[0]);
+  int fd = old_file.fd[0];
+  auto reader = spawn([&] {
+    char c;
+    EXPECT_EQ(read(fd, &c, 1), 1);
+  });
+  fern::sleep(0);
+  ASSERT_EQ(write(old_file.fd[1], "r", 1), 1);
+  reader.join();
+  ASSERT_EQ(dup3(new_file.fd[0], fd, O_CLOEXEC), fd);
+  ASSERT_EQ(write(old_file.fd[1], "x", 1), 1);
+  EXPECT_LT(loops_while_sleeping(), 100u);
+  close(keep);
 }
 
 TEST_F(SocketHooks, DupSharesTheStateOfTheOpenFile) {

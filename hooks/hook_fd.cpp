@@ -24,6 +24,19 @@ void cancel_waiters(int fd) noexcept {
   }
 }
 
+// close_range / closefrom: close's bookkeeping for every fd of [first,
+// last] the hooks or this thread's hub know (the table's existing pages).
+void forget_range(unsigned first, unsigned last) noexcept {
+  for (unsigned fd = first; fd <= last && fd < static_cast<unsigned>(kMaxTrackedFds); ++fd) {
+    if (fd_state_if_exists(static_cast<int>(fd)) == nullptr) {
+      fd |= kFdPageSize - 1;  // a page never made: no fd of it was seen
+      continue;
+    }
+    cancel_waiters(static_cast<int>(fd));
+    forget_fd(static_cast<int>(fd));
+  }
+}
+
 // dup2 and dup3 close the file `to` named: its waiters wake with EBADF, and
 // the hub drops its registration of `to` before the switch, while `to`
 // still names that file. epoll keys a registration by file and number:
@@ -157,6 +170,22 @@ int dup3(int fd, int to, int flags) noexcept {
   if (r >= 0) copy_fd(fd, to);
   return r;
 }
+
+#if defined(__GLIBC__) && __GLIBC_PREREQ(2, 34)
+// As close for each fd closed: a number reused later (by pipe, open, a
+// received fd) is classified anew, and greenlets parked on one wake with
+// EBADF. CLOSE_RANGE_CLOEXEC closes nothing; bad flags or range are EINVAL.
+int close_range(unsigned first, unsigned last, int flags) noexcept {
+  constexpr int kKnownFlags = CLOSE_RANGE_UNSHARE | CLOSE_RANGE_CLOEXEC;
+  if (first <= last && (flags & ~kKnownFlags) == 0 && !(flags & CLOSE_RANGE_CLOEXEC)) forget_range(first, last);
+  return FERN_REAL(close_range)(first, last, flags);
+}
+
+void closefrom(int low) noexcept {
+  forget_range(low < 0 ? 0u : static_cast<unsigned>(low), ~0u);  // glibc closes from 0 for a negative one
+  FERN_REAL(closefrom)(low);
+}
+#endif
 
 int setsockopt(int fd, int level, int name, const void* value, socklen_t len) noexcept {
   int r = FERN_REAL(setsockopt)(fd, level, name, value, len);

@@ -22,8 +22,9 @@
 //   monkey.is_object_patched  is_patched("select"); patched_functions() lists them all
 //   monkey.patch_os/_thread/_ssl/_subprocess/_signal   not provided (file I/O, threads, fork
 //                             and signals keep libc's behaviour; ssl works over hooked sockets)
-// Always interposed, patched or not (bookkeeping, never blocking): close
-// (wakes greenlets waiting on the fd with EBADF, as fern::close), fcntl and
+// Always interposed, patched or not (bookkeeping, never blocking): close,
+// close_range and closefrom (wake greenlets waiting on the fd with EBADF, as
+// fern::close), fcntl and
 // ioctl(FIONBIO) (keep the application's own O_NONBLOCK view), dup/dup2/dup3
 // and setsockopt (SO_RCVTIMEO/SO_SNDTIMEO). Like the kernel, they keep
 // O_NONBLOCK and the timeouts per open file: every dup of it shares them.

@@ -5,8 +5,10 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <sys/ioctl.h>
+#include <sys/syscall.h>
 #include <sys/uio.h>
 
+#include <algorithm>
 #include <cstdint>
 #include <cstdio>
 #include <string>
@@ -288,6 +290,39 @@ TEST_F(SocketHooks, CloseWakesAParkedReaderWithEbadf) {
   });
   fern::joinall(reader, closer);
   EXPECT_EQ(log, (Vec{"closing", "woke"}));
+}
+
+// close_range and closefrom close as close does: a greenlet parked on a
+// closed fd wakes with EBADF, and a number reused by a call the hooks do not
+// see (a raw dup3 here) is classified anew: a non-blocking pipe on the
+// number of a socket the hooks made non-blocking gets EAGAIN, it is not
+// parked on. The number is above every other fd: closefrom closes it alone.
+TEST_F(SocketHooks, CloseRangeAndClosefromCloseAsCloseDoes) {
+  for (bool from : {false, true}) {
+    SCOPED_TRACE(from ? "closefrom" : "close_range");
+    SocketPair p;
+    int fd = fcntl(p.fd[0], F_DUPFD, 900);
+    ASSERT_GE(fd, 900);
+    auto reader = spawn([&] {
+      char c;
+      return fern::testing::outcome([&] { return read(fd, &c, 1); });
+    });
+    fern::sleep(0);
+    if (from) closefrom(fd);
+    else ASSERT_EQ(close_range(static_cast<unsigned>(fd), static_cast<unsigned>(fd), 0), 0);
+    EXPECT_EQ(reader.get(), (fern::testing::Outcome{-1, EBADF}));
+    int pipe_fds[2];
+    ASSERT_EQ(pipe2(pipe_fds, O_NONBLOCK), 0);
+    ASSERT_EQ(syscall(SYS_dup3, pipe_fds[0], fd, 0), fd);
+    fern::testing::Rescuer rescue([&] { FERN_REAL(write)(pipe_fds[1], "x", 1); });
+    auto pipe_read = spawn([&] {
+      char c;
+      return fern::testing::outcome([&] { return read(fd, &c, 1); });
+    });
+    EXPECT_EQ(pipe_read.get(), (fern::testing::Outcome{-1, EAGAIN}));
+    EXPECT_TRUE(fcntl(fd, F_GETFL) & O_NONBLOCK);
+    for (int f : {fd, pipe_fds[0], pipe_fds[1]}) close(f);
+  }
 }
 
 // The hub's loop iterations while the calling greenlet sleeps 50 ms: a few,

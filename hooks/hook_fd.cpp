@@ -14,13 +14,19 @@ using namespace fern::hooks::detail;
 namespace {
 
 // Greenlets of this thread's hub parked on fd wake with EBADF (fern::close's
-// rule); the hub forgets the fd before the number can be reused.
+// rule); the hub forgets the fd before the number can be reused. The error
+// is made only for a waiter: a close nobody waits on allocates nothing, so
+// it stays async-signal-safe as libc's (a handler, a fork child).
 void cancel_waiters(int fd) noexcept {
-  if (Hub* hub = Hub::current_if_exists()) {
-    try {
-      hub->cancel_fd(fd, std::make_exception_ptr(FdClosedError(fd)));
-    } catch (...) {  // no memory for the error: the hub's revalidation finds the fd closed
-    }
+  Hub* hub = Hub::current_if_exists();
+  if (hub == nullptr) return;
+  if (!hub->fd_has_watchers(fd)) {
+    hub->cancel_fd(fd, nullptr);  // drops a registration kept between waits
+    return;
+  }
+  try {
+    hub->cancel_fd(fd, std::make_exception_ptr(FdClosedError(fd)));
+  } catch (...) {  // no memory for the error: the hub's revalidation finds the fd closed
   }
 }
 

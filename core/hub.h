@@ -363,6 +363,13 @@ class Hub {
   // For an fd being closed: unregisters it and schedules every watcher's fn
   // with `error` set (gevent's cancel_wait, HUB-12, IO-3). No switch.
   void cancel_fd(int fd, std::exception_ptr error) noexcept;
+  // Whether watchers wait on fd (cancel_fd would call someone): without
+  // any, cancel_fd needs no error, so a close need not allocate one.
+  bool fd_has_watchers(int fd) const noexcept {
+    if (fd < 0 || static_cast<std::size_t>(fd) >= fds_.size()) return false;
+    const FdSlot& slot = fds_[static_cast<std::size_t>(fd)];
+    return slot.reader != nullptr || slot.writer != nullptr;
+  }
 
   // Registers a hook run by ~Hub (before the loop is unwound), so that tasks
   // still suspended at thread exit unwind their stacks. O(1); the hook

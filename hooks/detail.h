@@ -30,6 +30,16 @@ int __ppoll_chk(pollfd* fds, nfds_t n, const timespec* timeout, const sigset_t* 
 [[noreturn]] void __chk_fail() noexcept;
 }
 
+// close_range and closefrom (glibc 2.34 on) close fds too: interposed
+// where libc has them.
+#if defined(__GLIBC__) && __GLIBC_PREREQ(2, 34)
+#  define FERN_HOOKED_RANGE_CLOSE(X) \
+    X(close_range, 0)                \
+    X(closefrom, 0)
+#else
+#  define FERN_HOOKED_RANGE_CLOSE(X)
+#endif
+
 // X(name, group) for every interposed function; group 0 is bookkeeping.
 #define FERN_HOOKED_FUNCTIONS(X) \
   X(socket, kSocket)             \
@@ -69,7 +79,8 @@ int __ppoll_chk(pollfd* fds, nfds_t n, const timespec* timeout, const sigset_t* 
   X(dup, 0)                      \
   X(dup2, 0)                     \
   X(dup3, 0)                     \
-  X(setsockopt, 0)
+  X(setsockopt, 0)               \
+  FERN_HOOKED_RANGE_CLOSE(X)
 
 namespace fern::hooks::detail {
 

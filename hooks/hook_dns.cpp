@@ -17,6 +17,7 @@
 
 #include "fern/hooks/detail.h"
 #include "fern/io/thread_pool.h"
+#include "fern/sync/local.h"
 
 using namespace fern;
 using namespace fern::hooks::detail;
@@ -124,11 +125,14 @@ int gethostbyname_r(const char* name, hostent* ret, char* buf, size_t len, hoste
   return r.rc;
 }
 
-// Not reentrant, as libc's: one result buffer per thread, valid until the
-// next call on this thread.
+// Not reentrant, as libc's, whose result buffer is per thread (valid until
+// the thread's next call): here one per greenlet (gevent's threads), valid
+// until that greenlet's next call. One of the thread would be rewritten, or
+// reallocated, by another greenlet's call while this one is parked with it.
 hostent* gethostbyname(const char* name) {
   if (cooperative_hub(fern::hooks::kDns) == nullptr || numeric_host(name)) return FERN_REAL(gethostbyname)(name);
-  static thread_local HostentBuffer buffer;
+  static thread_local fern::local<HostentBuffer> buffers;  // made after the hub: destroyed before it
+  HostentBuffer& buffer = buffers.get();
   hostent* result = nullptr;
   int herr = 0;
   for (;;) {

@@ -169,9 +169,8 @@ constexpr int kMaskBits = CHAR_BIT * sizeof(Mask);
 bool has_fd(const std::vector<Mask>& set, int fd) {
   return !set.empty() && (set[static_cast<std::size_t>(fd / kMaskBits)] >> (fd % kMaskBits)) & 1;
 }
-void add_fd(fd_set* set, int fd) { reinterpret_cast<Mask*>(set)[fd / kMaskBits] |= Mask{1} << (fd % kMaskBits); }
-void clear_fds(fd_set* set, int nfds) {
-  if (set) std::memset(set, 0, static_cast<std::size_t>((nfds + kMaskBits - 1) / kMaskBits) * sizeof(Mask));
+void add_fd(std::vector<Mask>& set, int fd) {
+  set[static_cast<std::size_t>(fd / kMaskBits)] |= Mask{1} << (fd % kMaskBits);
 }
 
 // The kernel reads select's sets only up to the size of the fd table (no fd
@@ -224,13 +223,19 @@ int park_select(Hub& hub, int nfds, fd_set* r, fd_set* w, fd_set* e, Deadline de
       return -1;
     }
   }
-  for (fd_set* set : sets) clear_fds(set, nfds);
+  std::vector<Mask> out[3];
+  for (int i = 0; i < 3; ++i)
+    if (sets[i]) out[i].assign(words, 0);
   int count = 0;
   for (const pollfd& p : fds) {
-    if ((p.events & POLLIN) && (p.revents & (POLLIN | POLLHUP | POLLERR))) add_fd(r, p.fd), ++count;
-    if ((p.events & POLLOUT) && (p.revents & (POLLOUT | POLLERR))) add_fd(w, p.fd), ++count;
-    if ((p.events & POLLPRI) && (p.revents & POLLPRI)) add_fd(e, p.fd), ++count;
+    if ((p.events & POLLIN) && (p.revents & (POLLIN | POLLHUP | POLLERR))) add_fd(out[0], p.fd), ++count;
+    if ((p.events & POLLOUT) && (p.revents & (POLLOUT | POLLERR))) add_fd(out[1], p.fd), ++count;
+    if ((p.events & POLLPRI) && (p.revents & POLLPRI)) add_fd(out[2], p.fd), ++count;
   }
+  // Written back whole, one set after the other, as the kernel does: a set
+  // passed twice (r == w) ends as the later one's answer.
+  for (int i = 0; i < 3; ++i)
+    if (sets[i]) std::memcpy(sets[i], out[i].data(), words * sizeof(Mask));
   return count;
 }
 

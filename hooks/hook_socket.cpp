@@ -90,14 +90,17 @@ bool is_stream(int fd) noexcept {
 // buffer from byte `offset` on; its 0 ends the gathering. MSG_PEEK returns
 // what is there (a peek at an offset would read the queue's start again),
 // as do MSG_OOB and MSG_ERRQUEUE (one urgent byte, one queued error).
-template <class RecvAt>
-ssize_t receive_all(int fd, size_t n, int flags, RecvAt recv_at) {
+// total() gives n, called only once the first call succeeded: the kernel
+// has read the caller's msghdr and iovecs then (an unreadable one is its
+// EFAULT, never a fault in the hook).
+template <class Total, class RecvAt>
+ssize_t receive_all(int fd, Total total, int flags, RecvAt recv_at) {
   CallDeadline until(fd, false);
   ssize_t r = blocking_io(fd, false, flags, [&] { return recv_at(0); }, until);
   constexpr int kOneShot = MSG_DONTWAIT | MSG_PEEK | MSG_OOB | MSG_ERRQUEUE;
-  if (r <= 0 || static_cast<size_t>(r) >= n || (flags & (MSG_WAITALL | kOneShot)) != MSG_WAITALL ||
-      !hook_nonblock_only(fd) || !is_stream(fd))
-    return r;
+  if (r <= 0 || (flags & (MSG_WAITALL | kOneShot)) != MSG_WAITALL) return r;
+  size_t n = total();
+  if (static_cast<size_t>(r) >= n || !hook_nonblock_only(fd) || !is_stream(fd)) return r;
   int caller_errno = errno;
   size_t got = static_cast<size_t>(r);
   while (got < n) {
@@ -116,12 +119,14 @@ ssize_t receive_all(int fd, size_t n, int flags, RecvAt recv_at) {
 // send_at(offset, more) sends from byte `offset`, adding the flags `more`:
 // MSG_NOSIGNAL for every part after the first, since the kernel raises
 // SIGPIPE only for a call that sent nothing (the blocking call returns its
-// count and the next one gets the signal).
-template <class SendAt>
-ssize_t send_all(int fd, int flags, size_t n, SendAt send_at) {
+// count and the next one gets the signal). total() gives n, as for receive_all.
+template <class Total, class SendAt>
+ssize_t send_all(int fd, int flags, Total total, SendAt send_at) {
   CallDeadline until(fd, true);
   ssize_t r = blocking_io(fd, true, flags, [&] { return send_at(0, 0); }, until);
-  if (r < 0 || static_cast<size_t>(r) >= n || (flags & MSG_DONTWAIT) || !hook_nonblock_only(fd)) return r;
+  if (r < 0 || (flags & MSG_DONTWAIT)) return r;
+  size_t n = total();
+  if (static_cast<size_t>(r) >= n || !hook_nonblock_only(fd)) return r;
   int caller_errno = errno;
   size_t sent = static_cast<size_t>(r);
   while (sent < n) {
@@ -275,22 +280,27 @@ ssize_t readv(int fd, const iovec* iov, int count) {
 
 ssize_t recv(int fd, void* buf, size_t n, int flags) {
   char* p = static_cast<char*>(buf);
-  return receive_all(fd, n, flags, [&](size_t at) { return FERN_REAL(recv)(fd, p + at, n - at, flags); });
+  return receive_all(fd, [n] { return n; }, flags, [&](size_t at) { return FERN_REAL(recv)(fd, p + at, n - at, flags); });
 }
 
 ssize_t recvfrom(int fd, void* buf, size_t n, int flags, sockaddr* from, socklen_t* len) {
   char* p = static_cast<char*>(buf);
-  return receive_all(fd, n, flags, [&](size_t at) { return FERN_REAL(recvfrom)(fd, p + at, n - at, flags, from, len); });
+  return receive_all(fd, [n] { return n; }, flags,
+                     [&](size_t at) { return FERN_REAL(recvfrom)(fd, p + at, n - at, flags, from, len); });
 }
 
 // MSG_WAITALL's rest goes into the rest of the iovecs, with the caller's
 // control buffer; control data ends the gathering (the kernel's Unix stream
-// receive stops after passed fds too).
+// receive stops after passed fds too). The control buffer's size is kept
+// before the call (the kernel shrinks it): read as the kernel reads it, an
+// unreadable msghdr goes to libc's call (its EFAULT).
 ssize_t recvmsg(int fd, msghdr* msg, int flags) {
-  size_t n = msg ? iov_bytes(msg->msg_iov, msg->msg_iovlen) : 0;
-  void* control = msg ? msg->msg_control : nullptr;
-  size_t control_len = msg ? msg->msg_controllen : 0;
-  return receive_all(fd, n, flags, [&](size_t at) -> ssize_t {
+  msghdr given{};
+  if ((flags & MSG_WAITALL) && (msg == nullptr || !copy_in(given, msg))) return FERN_REAL(recvmsg)(fd, msg, flags);
+  void* control = given.msg_control;
+  size_t control_len = given.msg_controllen;
+  auto total = [msg] { return iov_bytes(msg->msg_iov, msg->msg_iovlen); };
+  return receive_all(fd, total, flags, [&](size_t at) -> ssize_t {
     if (at == 0) return FERN_REAL(recvmsg)(fd, msg, flags);
     if (msg->msg_controllen != 0) return 0;
     std::vector<iovec> rest = iov_from(msg->msg_iov, msg->msg_iovlen, at);
@@ -314,14 +324,14 @@ ssize_t recvmsg(int fd, msghdr* msg, int flags) {
 // socket's write is ever finished in parts).
 ssize_t write(int fd, const void* buf, size_t n) {
   const char* p = static_cast<const char*>(buf);
-  return send_all(fd, 0, n, [&](size_t at, int more) {
+  return send_all(fd, 0, [n] { return n; }, [&](size_t at, int more) {
     return at == 0 ? FERN_REAL(write)(fd, p, n) : FERN_REAL(send)(fd, p + at, n - at, more);
   });
 }
 
 ssize_t writev(int fd, const iovec* iov, int count) {
-  size_t n = count < 0 ? 0 : iov_bytes(iov, static_cast<std::size_t>(count));
-  return send_all(fd, 0, n, [&](size_t at, int more) {
+  auto total = [iov, count] { return iov_bytes(iov, static_cast<std::size_t>(count)); };
+  return send_all(fd, 0, total, [&](size_t at, int more) {
     if (at == 0) return FERN_REAL(writev)(fd, iov, count);
     msghdr msg{};
     msg.msg_iov = const_cast<iovec*>(iov);
@@ -332,18 +342,19 @@ ssize_t writev(int fd, const iovec* iov, int count) {
 
 ssize_t send(int fd, const void* buf, size_t n, int flags) {
   const char* p = static_cast<const char*>(buf);
-  return send_all(fd, flags, n, [&](size_t at, int more) { return FERN_REAL(send)(fd, p + at, n - at, flags | more); });
+  return send_all(fd, flags, [n] { return n; },
+                  [&](size_t at, int more) { return FERN_REAL(send)(fd, p + at, n - at, flags | more); });
 }
 
 ssize_t sendto(int fd, const void* buf, size_t n, int flags, const sockaddr* to, socklen_t len) {
   const char* p = static_cast<const char*>(buf);
-  return send_all(fd, flags, n,
+  return send_all(fd, flags, [n] { return n; },
                   [&](size_t at, int more) { return FERN_REAL(sendto)(fd, p + at, n - at, flags | more, to, len); });
 }
 
 ssize_t sendmsg(int fd, const msghdr* msg, int flags) {
-  size_t n = msg ? iov_bytes(msg->msg_iov, msg->msg_iovlen) : 0;
-  return send_all(fd, flags, n, [&](size_t at, int more) {
+  auto total = [msg] { return iov_bytes(msg->msg_iov, msg->msg_iovlen); };
+  return send_all(fd, flags, total, [&](size_t at, int more) {
     return at == 0 ? FERN_REAL(sendmsg)(fd, msg, flags) : sendmsg_from(fd, *msg, at, flags | more);
   });
 }

@@ -22,8 +22,9 @@
 //   monkey.is_object_patched  is_patched("select"); patched_functions() lists them all
 //   monkey.patch_os/_thread/_ssl/_subprocess/_signal   not provided (file I/O, threads, fork
 //                             and signals keep libc's behaviour; ssl works over hooked sockets)
-// Always interposed, patched or not (bookkeeping, never blocking): close
-// (wakes greenlets waiting on the fd with EBADF, as fern::close), fcntl and
+// Always interposed, patched or not (bookkeeping, never blocking): close,
+// close_range and closefrom (wake greenlets waiting on the fd with EBADF, as
+// fern::close), fcntl and
 // ioctl(FIONBIO) (keep the application's own O_NONBLOCK view), dup/dup2/dup3
 // and setsockopt (SO_RCVTIMEO/SO_SNDTIMEO). Like the kernel, they keep
 // O_NONBLOCK and the timeouts per open file: every dup of it shares them.
@@ -40,14 +41,15 @@
 // regular file, pipe or terminal) it is libc's call. Results and errno are
 // what libc gives: a timeout is -1/EAGAIN (connect: EINPROGRESS), a socket
 // closed under a parked call is -1/EBADF, a MSG_DONTWAIT call never waits
-// (from any caller), a timeout or fd_set the kernel could not read is EFAULT
-// (the hooks copy them in with process_vm_readv), a blocking send the hooks
-// finish in parts returns the count sent when the peer goes, without SIGPIPE
-// (the kernel signals only a call that sent nothing), a connect leaves the
-// socket as the kernel's blocking one does (a second connect: EISCONN, or a
-// new try after a failure); a connect to a full AF_UNIX backlog has no
-// readiness to wait for: it is tried again every 1 to 16 ms (doubling) until
-// accepted. A parked call can be interrupted by fern (Timeout, kill): the
+// (from any caller), a timeout, fd_set, msghdr, iovec array or FIONBIO flag
+// the kernel could not read is EFAULT (the hooks copy them in with
+// process_vm_readv, or read them only once the kernel has), a blocking
+// send the hooks finish in parts returns the count sent when the peer goes,
+// without SIGPIPE (the kernel signals only a call that sent nothing), a
+// connect leaves the socket as the kernel's blocking one does (a second
+// connect: EISCONN, or a new try after a failure); a connect to a full
+// AF_UNIX backlog has no readiness to wait for: it is tried again every 1
+// to 16 ms (doubling) until accepted. A parked call can be interrupted by fern (Timeout, kill): the
 // exception propagates through the caller, as in gevent; a second greenlet
 // waiting on the same socket in the same direction gets
 // ConcurrentObjectUseError (IO-2).

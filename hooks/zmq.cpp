@@ -4,6 +4,8 @@
 #include "fern/hooks/zmq.h"
 
 #include <cerrno>
+#include <chrono>
+#include <optional>
 
 #include "fern/config.h"
 #include "fern/core/hub.h"
@@ -25,8 +27,20 @@ bool can_park() noexcept {
   return hub != nullptr && !hub->in_hub();
 }
 
-// 0 when `want` (ZMQ_POLLIN / ZMQ_POLLOUT) is there, else -1 with zmq_errno.
-int wait_for_event(void* socket, int want) {
+// The call's deadline from ZMQ_RCVTIMEO / ZMQ_SNDTIMEO (milliseconds, -1:
+// none), read at its first wait, as libzmq's blocking call counts it.
+// false (with zmq_errno) when the option cannot be read.
+bool call_deadline(void* socket, int want, Deadline& deadline) {
+  int ms = -1;
+  std::size_t size = sizeof ms;
+  if (zmq_getsockopt(socket, want == ZMQ_POLLIN ? ZMQ_RCVTIMEO : ZMQ_SNDTIMEO, &ms, &size) < 0) return false;
+  deadline = ms < 0 ? Deadline::never() : Deadline::after(std::chrono::milliseconds(ms));
+  return true;
+}
+
+// 0 when `want` (ZMQ_POLLIN / ZMQ_POLLOUT) is there, else -1 with zmq_errno
+// (EAGAIN: the deadline passed, as libzmq's blocking call ends at its timeout).
+int wait_for_event(void* socket, int want, Deadline deadline) {
   int fd = -1;
   std::size_t fd_size = sizeof fd;
   if (zmq_getsockopt(socket, ZMQ_FD, &fd, &fd_size) < 0) return -1;
@@ -35,17 +49,22 @@ int wait_for_event(void* socket, int want) {
     std::size_t size = sizeof events;
     if (zmq_getsockopt(socket, ZMQ_EVENTS, &events, &size) < 0) return -1;
     if (events & want) return 0;
-    wait_read(fd);
+    if (!wait_read(fd, deadline)) {
+      errno = EAGAIN;
+      return -1;
+    }
   }
 }
 
 template <class Op>
 int green(void* socket, int flags, int want, Op op) {
   if ((flags & ZMQ_DONTWAIT) || !can_park()) return op(flags);
+  std::optional<Deadline> deadline;
   for (;;) {
     int r = op(flags | ZMQ_DONTWAIT);
     if (r >= 0 || zmq_errno() != EAGAIN) return r;
-    if (wait_for_event(socket, want) < 0) return -1;
+    if (!deadline && !call_deadline(socket, want, deadline.emplace())) return -1;
+    if (wait_for_event(socket, want, *deadline) < 0) return -1;
   }
 }
 

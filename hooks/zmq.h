@@ -11,7 +11,8 @@
 //   sock.recv()                      fern::zmq::recv(sock) -> std::string (one message part)
 //   zmq.NOBLOCK flag                 ZMQ_DONTWAIT: libzmq's own call, never parks
 // Results and errors are libzmq's (bytes, or -1 with zmq_errno()); the
-// std::string forms throw ZmqError. From the hub, or a thread without a hub,
+// std::string forms throw ZmqError. ZMQ_RCVTIMEO / ZMQ_SNDTIMEO end a parked
+// call as they end libzmq's blocking one: -1 with EAGAIN (0: at once). From the hub, or a thread without a hub,
 // they are libzmq's blocking calls. One greenlet per socket at a time (zmq
 // sockets are not thread-safe, and the ZMQ_FD has one reader: IO-2).
 #include <zmq.h>

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "fern/core/task.h"
+#include "fern/sync/event.h"
 #include "hooks/hooks_fixture.h"
 
 namespace {
@@ -80,6 +81,46 @@ TEST_F(MiscHooks, GethostbynameParks) {
     EXPECT_EQ(result, nullptr);
   });
   g.join();
+}
+
+// Two host names of /etc/hosts that libc resolves to different canonical
+// names (each its own), or fewer.
+std::vector<std::string> two_distinct_hosts() {
+  std::vector<std::string> names;
+  sethostent(0);
+  while (hostent* h = gethostent()) {
+    std::string name = h->h_name;
+    if (h->h_addrtype != AF_INET || (!names.empty() && names[0] == name)) continue;
+    hostent* again = gethostbyname(name.c_str());  // libc's, unpatched
+    if (again && name == again->h_name) names.push_back(name);
+    if (names.size() == 2) break;
+  }
+  endhostent();
+  return names;
+}
+
+// libc's result buffer is per thread, valid until that thread's next call:
+// a greenlet's is its own, valid until its next call, whatever other
+// greenlets resolve meanwhile (a buffer of the thread is rewritten, or
+// reallocated, under a call parked with it).
+TEST_F(MiscHooks, GethostbynameResultsAreEachGreenletsOwn) {
+  fern::hooks::unpatch(fern::hooks::kDns);
+  std::vector<std::string> names = two_distinct_hosts();
+  fern::hooks::patch_all();
+  if (names.size() < 2) GTEST_SKIP() << "no two host names in /etc/hosts";
+  fern::Event resolved[2];
+  auto lookup = [&](int i) {
+    return spawn([&, i] {
+      hostent* h = gethostbyname(names[i].c_str());
+      resolved[i].set();
+      resolved[1 - i].wait();  // the other greenlet's call has returned too
+      return h ? std::string(h->h_name) : std::string("(null)");
+    });
+  };
+  auto first = lookup(0);
+  auto second = lookup(1);
+  EXPECT_EQ(first.get(), names[0]);
+  EXPECT_EQ(second.get(), names[1]);
 }
 
 // The worker's buffer is what the result needs, not the length the caller

@@ -3,12 +3,14 @@
 #include <sys/resource.h>
 #include <sys/select.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <climits>
 #include <cstdlib>
 #include <vector>
 
 #include "fern/core/task.h"
+#include "fern/hooks/detail.h"
 #include "hooks/hooks_fixture.h"
 
 namespace {
@@ -80,6 +82,32 @@ TEST_F(SelectHooks, SetsLargerThanFdSetsizeWork) {
   g.join();
   EXPECT_EQ(set[kHigh / kBits], 1UL << (kHigh % kBits));
   close(kHigh);
+}
+
+// One fd_set passed as both the read and the write set: the kernel reads
+// both, then writes the answers back one after the other, so the set ends
+// as the write set's answer (the count has both). Here one fd is readable
+// and not writable (its send buffer full), the other writable only.
+TEST_F(SelectHooks, ASetPassedTwiceEndsAsTheKernelWritesItBack) {
+  SocketPair full, idle;
+  std::vector<char> chunk(4096, 'x');
+  while (FERN_REAL(send)(full.fd[0], chunk.data(), chunk.size(), MSG_DONTWAIT) > 0) {
+  }
+  ASSERT_EQ(write(full.fd[1], "r", 1), 1);
+  auto select_both = [&] {
+    fd_set s;
+    FD_ZERO(&s);
+    FD_SET(full.fd[0], &s);
+    FD_SET(idle.fd[0], &s);
+    timeval tv{1, 0};
+    int n = select(std::max(full.fd[0], idle.fd[0]) + 1, &s, &s, nullptr, &tv);
+    return std::vector<int>{n, FD_ISSET(full.fd[0], &s) != 0, FD_ISSET(idle.fd[0], &s) != 0};
+  };
+  fern::hooks::unpatch(fern::hooks::kSelect);
+  std::vector<int> libc = select_both();
+  fern::hooks::patch_all();
+  EXPECT_EQ(libc, (std::vector<int>{2, 0, 1}));
+  EXPECT_EQ(spawn(select_both).get(), libc);
 }
 
 }  // namespace

@@ -9,6 +9,7 @@
 
 #include <atomic>
 #include <cerrno>
+#include <cstdint>
 #include <cstdio>
 #include <cstring>
 #include <functional>
@@ -152,6 +153,40 @@ TEST_F(SocketFlagsHooks, ANegativeSoRcvtimeoEndsEveryWaitAtOnce) {
   SocketPair p;
   park_one_read(p);
   EXPECT_EQ(spawn([&] { return read_with_negative_timeout(p); }).get(), libc);
+}
+
+// The kernel's other spelling of the timeouts, SO_RCVTIMEO_NEW and
+// SO_SNDTIMEO_NEW (two int64s: what SO_RCVTIMEO means with 64-bit time_t
+// on a 32-bit target), is honoured as SO_RCVTIMEO is: -1/EAGAIN.
+TEST_F(SocketFlagsHooks, TheNewTimeoutOptionsAreHonouredToo) {
+  struct Int64Timeval {
+    std::int64_t sec, usec;
+  };
+  auto read_with_new_timeout = [](SocketPair& p) {
+    Rescuer rescue([&] { FERN_REAL(write)(p.fd[1], "x", 1); });
+    Int64Timeval tv{0, 20'000};
+    EXPECT_EQ(setsockopt(p.fd[0], SOL_SOCKET, SO_RCVTIMEO_NEW, &tv, sizeof tv), 0);
+    char c;
+    return outcome([&] { return read(p.fd[0], &c, 1); });
+  };
+  SocketPair plain;
+  fern::hooks::unpatch(fern::hooks::kSocket);
+  Outcome libc = read_with_new_timeout(plain);
+  fern::hooks::patch_all();
+  EXPECT_EQ(libc, (Outcome{-1, EAGAIN}));
+  SocketPair p;
+  park_one_read(p);
+  EXPECT_EQ(spawn([&] { return read_with_new_timeout(p); }).get(), libc);
+  // The send side: a write to a full socket ends at SO_SNDTIMEO_NEW.
+  Int64Timeval tv{0, 20'000};
+  ASSERT_EQ(setsockopt(p.fd[1], SOL_SOCKET, SO_SNDTIMEO_NEW, &tv, sizeof tv), 0);
+  std::vector<char> chunk(1 << 12, 'x');
+  while (FERN_REAL(send)(p.fd[1], chunk.data(), chunk.size(), MSG_DONTWAIT) > 0) {
+  }
+  EXPECT_EQ(spawn([&] {
+    Rescuer rescue([&] { drain(p.fd[0]); });
+    return outcome([&] { return write(p.fd[1], "y", 1); });
+  }).get(), (Outcome{-1, EAGAIN}));
 }
 
 // True once thread `tid` sleeps in the kernel (its blocking call), within

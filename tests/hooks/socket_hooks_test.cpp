@@ -5,8 +5,11 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <sys/ioctl.h>
+#include <sys/syscall.h>
 #include <sys/uio.h>
 
+#include <algorithm>
+#include <cstdint>
 #include <cstdio>
 #include <string>
 #include <thread>
@@ -287,6 +290,85 @@ TEST_F(SocketHooks, CloseWakesAParkedReaderWithEbadf) {
   });
   fern::joinall(reader, closer);
   EXPECT_EQ(log, (Vec{"closing", "woke"}));
+}
+
+// close_range and closefrom close as close does: a greenlet parked on a
+// closed fd wakes with EBADF, and a number reused by a call the hooks do not
+// see (a raw dup3 here) is classified anew: a non-blocking pipe on the
+// number of a socket the hooks made non-blocking gets EAGAIN, it is not
+// parked on. The number is above every other fd: closefrom closes it alone.
+TEST_F(SocketHooks, CloseRangeAndClosefromCloseAsCloseDoes) {
+  for (bool from : {false, true}) {
+    SCOPED_TRACE(from ? "closefrom" : "close_range");
+    SocketPair p;
+    int fd = fcntl(p.fd[0], F_DUPFD, 900);
+    ASSERT_GE(fd, 900);
+    auto reader = spawn([&] {
+      char c;
+      return fern::testing::outcome([&] { return read(fd, &c, 1); });
+    });
+    fern::sleep(0);
+    if (from) closefrom(fd);
+    else ASSERT_EQ(close_range(static_cast<unsigned>(fd), static_cast<unsigned>(fd), 0), 0);
+    EXPECT_EQ(reader.get(), (fern::testing::Outcome{-1, EBADF}));
+    int pipe_fds[2];
+    ASSERT_EQ(pipe2(pipe_fds, O_NONBLOCK), 0);
+    ASSERT_EQ(syscall(SYS_dup3, pipe_fds[0], fd, 0), fd);
+    fern::testing::Rescuer rescue([&] { FERN_REAL(write)(pipe_fds[1], "x", 1); });
+    auto pipe_read = spawn([&] {
+      char c;
+      return fern::testing::outcome([&] { return read(fd, &c, 1); });
+    });
+    EXPECT_EQ(pipe_read.get(), (fern::testing::Outcome{-1, EAGAIN}));
+    EXPECT_TRUE(fcntl(fd, F_GETFL) & O_NONBLOCK);
+    for (int f : {fd, pipe_fds[0], pipe_fds[1]}) close(f);
+  }
+}
+
+// The hub's loop iterations while the calling greenlet sleeps 50 ms: a few,
+// unless some fd reports on every wait.
+std::uint64_t loops_while_sleeping() {
+  std::uint64_t before = fern::Hub::current().stats().iterations;
+  fern::sleep(0.05);
+  return fern::Hub::current().stats().iterations - before;
+}
+
+// dup2 over an fd a greenlet is parked on wakes it with EBADF, and leaves
+// no registration of the old file behind: that file, still open through a
+// dup and readable, must not wake the hub on every wait.
+TEST_F(SocketHooks, Dup2OverAParkedFdWakesItWithEbadfAndLeavesNoWatchBehind) {
+  SocketPair old_file, new_file;
+  int keep = dup(old_file.fd[0]);
+  int fd = old_file.fd[0];
+  auto reader = spawn([&] {
+    char c;
+    return fern::testing::outcome([&] { return read(fd, &c, 1); });
+  });
+  fern::sleep(0);
+  ASSERT_EQ(dup2(new_file.fd[0], fd), fd);
+  EXPECT_EQ(reader.get(), (fern::testing::Outcome{-1, EBADF}));
+  ASSERT_EQ(write(old_file.fd[1], "x", 1), 1);
+  EXPECT_LT(loops_while_sleeping(), 100u);
+  close(keep);
+}
+
+// The same for dup3 over an fd whose last wait ended (the hub keeps its
+// interest between waits).
+TEST_F(SocketHooks, Dup3OverAnFdAGreenletReadLeavesNoWatchBehind) {
+  SocketPair old_file, new_file;
+  int keep = dup(old_file.fd[0]);
+  int fd = old_file.fd[0];
+  auto reader = spawn([&] {
+    char c;
+    EXPECT_EQ(read(fd, &c, 1), 1);
+  });
+  fern::sleep(0);
+  ASSERT_EQ(write(old_file.fd[1], "r", 1), 1);
+  reader.join();
+  ASSERT_EQ(dup3(new_file.fd[0], fd, O_CLOEXEC), fd);
+  ASSERT_EQ(write(old_file.fd[1], "x", 1), 1);
+  EXPECT_LT(loops_while_sleeping(), 100u);
+  close(keep);
 }
 
 TEST_F(SocketHooks, DupSharesTheStateOfTheOpenFile) {

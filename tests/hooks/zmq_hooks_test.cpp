@@ -94,4 +94,48 @@ TEST_F(ZmqGreen, DontwaitAndErrorsAreLibzmqs) {
   g.join();
 }
 
+// ZMQ_RCVTIMEO / ZMQ_SNDTIMEO end a parked call with -1/EAGAIN, as they
+// end libzmq's blocking one; 0 answers at once. A rescuer thread, the only
+// user of the peer socket, lets a call that ignored them finish.
+TEST_F(ZmqGreen, RcvtimeoAndSndtimeoEndAParkedCallAsLibzmqs) {
+  void* pull = socket(ZMQ_PULL);
+  void* push = socket(ZMQ_PUSH);
+  std::string endpoint = bind_any(pull);
+  ASSERT_EQ(zmq_connect(push, endpoint.c_str()), 0);
+  auto recv_with_timeout = [&](int ms) {
+    EXPECT_EQ(zmq_setsockopt(pull, ZMQ_RCVTIMEO, &ms, sizeof ms), 0);
+    fern::testing::Rescuer rescue([&] { zmq_send(push, "r", 1, 0); });
+    char buf[4];
+    int r = fern::zmq::recv(pull, buf, sizeof buf);
+    return fern::testing::Outcome{r, r < 0 ? zmq_errno() : 0};
+  };
+  const fern::testing::Outcome eagain{-1, EAGAIN};
+  EXPECT_EQ(spawn([&] { return recv_with_timeout(20); }).get(), eagain);
+  EXPECT_EQ(spawn([&] { return recv_with_timeout(0); }).get(), eagain);
+  // A PUSH socket with no peer cannot send: libzmq's blocking send waits for
+  // one. The rescuer's peer is its own socket.
+  void* lonely = socket(ZMQ_PUSH);
+  int ms = 20, linger = 0;
+  ASSERT_EQ(zmq_setsockopt(lonely, ZMQ_SNDTIMEO, &ms, sizeof ms), 0);
+  ASSERT_EQ(zmq_setsockopt(lonely, ZMQ_LINGER, &linger, sizeof linger), 0);
+  std::string lonely_endpoint = bind_any(lonely);
+  EXPECT_EQ(zmq_send(lonely, "x", 1, 0), -1);  // libzmq's own answer
+  EXPECT_EQ(zmq_errno(), EAGAIN);
+  EXPECT_EQ(spawn([&] {
+    void* peer = nullptr;
+    fern::testing::Outcome got;
+    {
+      fern::testing::Rescuer rescue([&] {
+        peer = zmq_socket(context_, ZMQ_PULL);
+        zmq_setsockopt(peer, ZMQ_LINGER, &linger, sizeof linger);
+        zmq_connect(peer, lonely_endpoint.c_str());
+      });
+      int r = fern::zmq::send(lonely, static_cast<const void*>("x"), 1);
+      got = {r, r < 0 ? zmq_errno() : 0};
+    }
+    if (peer) zmq_close(peer);
+    return got;
+  }).get(), eagain);
+}
+
 }  // namespace

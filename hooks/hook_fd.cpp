@@ -14,21 +14,9 @@ using namespace fern::hooks::detail;
 namespace {
 
 // Greenlets of this thread's hub parked on fd wake with EBADF (fern::close's
-// rule); the hub forgets the fd before the number can be reused. The error
-// is made only for a waiter: a close nobody waits on allocates nothing, so
-// it stays async-signal-safe as libc's (a handler, a fork child).
-void cancel_waiters(int fd) noexcept {
-  Hub* hub = Hub::current_if_exists();
-  if (hub == nullptr) return;
-  if (!hub->fd_has_watchers(fd)) {
-    hub->cancel_fd(fd, nullptr);  // drops a registration kept between waits
-    return;
-  }
-  try {
-    hub->cancel_fd(fd, std::make_exception_ptr(FdClosedError(fd)));
-  } catch (...) {  // no memory for the error: the hub's revalidation finds the fd closed
-  }
-}
+// rule, allocating only when some wait); the hub forgets the fd before the
+// number can be reused.
+void cancel_waiters(int fd) noexcept { fern::detail::cancel_waiters(fd); }
 
 // close_range / closefrom: close's bookkeeping for every fd of [first,
 // last] the hooks or this thread's hub know (the table's existing pages).

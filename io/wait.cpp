@@ -68,8 +68,24 @@ bool detail::wait_owned_fd(int fd, bool write, Deadline deadline) {
   return wait_fd(fd, write ? kWritable : kReadable, deadline, true);
 }
 
+// The error is made only for a waiter: a close nobody waits on (a Socket's,
+// most of the time) allocates nothing and formats no message, so it stays
+// async-signal-safe as libc's (a handler, a fork child).
+void detail::cancel_waiters(int fd) noexcept {
+  Hub* hub = Hub::current_if_exists();
+  if (hub == nullptr) return;
+  if (!hub->fd_has_watchers(fd)) {
+    hub->cancel_fd(fd, nullptr);  // drops a registration kept between waits
+    return;
+  }
+  try {
+    hub->cancel_fd(fd, std::make_exception_ptr(FdClosedError(fd)));
+  } catch (...) {  // no memory for the error: the hub's revalidation finds the fd closed
+  }
+}
+
 int close(int fd) noexcept {
-  if (Hub* hub = Hub::current_if_exists()) hub->cancel_fd(fd, std::make_exception_ptr(FdClosedError(fd)));
+  detail::cancel_waiters(fd);
   return ::close(fd);
 }
 

@@ -57,6 +57,9 @@ namespace detail {
 // (a Socket's): the poller keeps its interest between waits, so a wait that
 // follows a wait costs no syscall.
 bool wait_owned_fd(int fd, bool write, Deadline deadline);
+// What fern::close does before close(2): greenlets of this thread's hub
+// waiting on fd wake with FdClosedError, and the hub forgets the fd.
+void cancel_waiters(int fd) noexcept;
 }  // namespace detail
 
 // Wakes every greenlet waiting on fd with FdClosedError (scheduled, no

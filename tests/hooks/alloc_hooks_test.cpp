@@ -10,6 +10,7 @@
 #include <new>
 
 #include "fern/core/task.h"
+#include "fern/io/wait.h"
 #include "hooks/hooks_fixture.h"
 
 namespace {
@@ -46,6 +47,20 @@ TEST_F(AllocHooks, CloseAndDup2OfAnFdNobodyWaitsOnAllocateNothing) {
   EXPECT_EQ(close(used.fd[0]), 0);
   EXPECT_EQ(close(pipe_fds[0]), 0);
   EXPECT_EQ(close(pipe_fds[1]), 0);
+  EXPECT_EQ(g_allocations.load(), before);
+  used.fd[0] = -1;
+}
+
+// fern::close (a Socket's close) of an fd nobody waits on makes no error
+// for the waiters it has not: no allocation, no message formatted.
+TEST_F(AllocHooks, FernCloseOfAnFdNobodyWaitsOnAllocatesNothing) {
+  fern::testing::SocketPair used;
+  auto reader = fern::spawn([&] { EXPECT_TRUE(fern::wait_read(used.fd[0])); });
+  fern::sleep(0);
+  ASSERT_EQ(write(used.fd[1], "x", 1), 1);
+  reader.join();
+  long before = g_allocations.load();
+  EXPECT_EQ(fern::close(used.fd[0]), 0);
   EXPECT_EQ(g_allocations.load(), before);
   used.fd[0] = -1;
 }

@@ -830,7 +830,13 @@ bool is_greenlet_exit(const std::exception_ptr& error) noexcept {
 bool Greenlet::at_exit(GreenletExitHook* hook) noexcept {
   GreenletImpl* g = detail::current_impl();
   if (!g || g->is_main) return false;
-  if (!g->extras && !(g->extras = new (std::nothrow) GreenletImpl::Extras)) return false;
+  if (!g->extras) {
+    try {
+      g->extras = new GreenletImpl::Extras;  // the program's operator new, as its delete
+    } catch (const std::bad_alloc&) {
+      return false;
+    }
+  }
   cancel_exit(hook);
   GreenletExitHook*& first = g->extras->exit_hooks;
   hook->owner = g;

@@ -2,6 +2,8 @@
 // hook of its greenlet, or with the table.
 #include "fern/sync/local.h"
 
+#include <new>
+
 namespace fern::detail {
 
 LocalTable::~LocalTable() {
@@ -26,7 +28,12 @@ void* LocalTable::insert(void* value) {
   auto [it, inserted] = entries_.emplace(id, Entry{GreenletExitHook{}, this, value});
   if (!inserted) return it->second.value;
   it->second.hook.fn = &on_exit;
-  Greenlet::at_exit(&it->second.hook);  // not for the main greenlet: it ends with the thread
+  // Not for the main greenlet: it ends with the thread. For another, false
+  // is no memory for its exit hooks: the entry goes, the caller frees the value.
+  if (!Greenlet::at_exit(&it->second.hook) && !Greenlet::current().is_main()) {
+    entries_.erase(it);
+    throw std::bad_alloc();
+  }
   return value;
 }
 

@@ -49,4 +49,32 @@ TEST(LocalOutOfMemory, FailedInsertFreesTheNewValueOnce) {
   EXPECT_EQ(g_live_values, 0);
 }
 
+// Every allocation of a first get() in a fresh greenlet failing in turn
+// (the value, the table's node and buckets, the greenlet's block of exit
+// hooks): each time the get throws, no value is left and none leaks, and
+// the next get works.
+TEST(LocalOutOfMemory, EveryAllocationOfAFirstGetMayFail) {
+  fern::local<Counted> local;
+  for (int fail_at = 1; fail_at <= 6; ++fail_at) {
+    bool threw = false;
+    fern::Greenlet g([&] {
+      t_fail_in = fail_at;
+      try {
+        local.get();
+      } catch (const std::bad_alloc&) {
+        threw = true;
+      }
+      t_fail_in = 0;
+      EXPECT_EQ(local.has_value(), !threw) << fail_at;
+      EXPECT_EQ(g_live_values, threw ? 0 : 1) << fail_at;
+      local.get();
+      EXPECT_TRUE(local.has_value());
+    });
+    g.switch_to();
+    EXPECT_TRUE(g.dead());
+    EXPECT_EQ(g_live_values, 0) << fail_at;  // freed when the greenlet ended
+    if (fail_at <= 3) EXPECT_TRUE(threw) << fail_at;
+  }
+}
+
 }  // namespace

@@ -225,7 +225,7 @@ inline ThreadState& state() {
 
 
 // A finished greenlet's stack goes back once nothing runs on it any more.
-[[gnu::noinline]] void bury_zombie(ThreadState& ts) noexcept {
+inline void bury_zombie(ThreadState& ts) noexcept {
   GreenletImpl* z = ts.zombie;
   ts.zombie = nullptr;
   arch::fiber_retire(z->fiber);
@@ -439,8 +439,9 @@ SwitchPair begin_slow(GreenletImpl* target) {
 }
 
 bool prepare_start(GreenletImpl* g) noexcept {
-  ThreadState& ts = t_state;
-  if (status(g) != kUnstarted || !g->run || ts.exiting || thread_of(g) != ts.serial) return false;
+  // One compare: unstarted and of this thread (whose serial is 0 while it
+  // exits: no greenlet's key matches then).
+  if (g->key != (t_state.serial << kStatusBits | kUnstarted) || !g->run) return false;
   try {
     start(g);
   } catch (...) {

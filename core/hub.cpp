@@ -220,7 +220,7 @@ detail::GreenletImpl* Hub::next_to_run_yield() noexcept {
 // the caller itself (a yield with nothing queued before it), which then
 // returns at once, as the hub would have resumed it at once. Anything else
 // goes through the hub.
-detail::GreenletImpl* Hub::next_to_run() noexcept {
+[[gnu::always_inline]] inline detail::GreenletImpl* Hub::pick_next() noexcept {
   while (hand_off_) {
     auto* head = static_cast<Callback*>(callbacks_.front());
     if (!head) break;
@@ -268,9 +268,11 @@ detail::GreenletImpl* Hub::next_to_run() noexcept {
   return hub_impl_;
 }
 
+detail::GreenletImpl* Hub::next_to_run() noexcept { return pick_next(); }
+
 detail::GreenletImpl* Hub::next_at_end(detail::GreenletImpl* to) noexcept {
   Hub* hub = t_current_;
-  return hub && to == hub->hub_impl_ ? hub->next_to_run() : to;
+  return hub && to == hub->hub_impl_ ? hub->pick_next() : to;
 }
 
 void Hub::throw_invalid_switch() {

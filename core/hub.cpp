@@ -50,10 +50,24 @@ thread_local HubOwner t_hub_owner;
 
 void Waiter::wait() { Hub::current().park(*this); }
 
+namespace {
+// A parked greenlet is switched to from the hub only (HUB-10): from
+// anywhere else the switch would strand the caller, which nothing switches
+// back to. (No hub greenlet is named while the hub tears itself down.)
+void refuse_outside_hub(const void* waiting) {
+  const void* hub = detail::t_state.hub_greenlet;
+  if (waiting && __builtin_expect(hub != nullptr && static_cast<const void*>(detail::t_state.current) != hub, 0))
+    throw InvalidSwitchError("fern: Waiter::wake of a parked greenlet from outside the hub (gevent: \"Can only use "
+                             "Waiter.switch method from the Hub greenlet\"); wake it from a hub callback "
+                             "(Hub::run_callback)");
+}
+}  // namespace
+
 // Runs in the hub. The switch returns when the woken greenlet blocks again;
 // it throws only when the hub itself is being destroyed (GreenletExit).
 void Waiter::wake() {
   if (ready_) return;  // one-shot: a second wake (a timer racing an event) is ignored
+  refuse_outside_hub(waiting_);
   ready_ = true;
   // Cleared first: the woken greenlet may destroy this Waiter before the
   // switch returns here.
@@ -62,6 +76,7 @@ void Waiter::wake() {
 
 void Waiter::wake_error(std::exception_ptr error) {
   if (ready_) return;
+  refuse_outside_hub(waiting_);
   error_ = std::move(error);
   wake();
 }

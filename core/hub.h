@@ -101,7 +101,10 @@ class Waiter {
   // anything thrown into the greenlet meanwhile (kill, Timeout).
   void wait();
   // From the hub only: resume the waiter (or mark it ready). A second wake
-  // of a ready waiter is ignored.
+  // of a ready waiter is ignored. A greenlet parked on it is woken from the
+  // hub only (a callback, timer or fd event): from a task or main,
+  // InvalidSwitchError and nothing changes (gevent's AssertionError, HUB-10);
+  // a waiter nobody waits on yet may be woken from anywhere.
   void wake();
   void wake_error(std::exception_ptr error);
   bool ready() const noexcept { return ready_; }

@@ -143,6 +143,36 @@ TEST_F(HubLoop, WaiterWokenBeforeWaitReturnsAtOnce) {
   EXPECT_THROW(e.wait(), std::logic_error);
 }
 
+// HUB-10: gevent's Waiter.switch from a greenlet other than the hub raises
+// AssertionError ("Can only use Waiter.switch method from the Hub greenlet").
+// A wake from a task (or main) would switch into the parked greenlet and
+// strand the caller, which nothing switches back to: InvalidSwitchError,
+// the waiter untouched. Waking it from a hub callback still works.
+TEST_F(HubLoop, WakingAParkedGreenletFromOutsideTheHubIsRefused) {
+  fern::Waiter w;
+  bool resumed = false;
+  auto parked = fern::spawn([&] {
+    w.wait();
+    resumed = true;
+  });
+  sleep(0);  // it parks
+  ASSERT_TRUE(w.waiting());
+  EXPECT_THROW(w.wake(), fern::InvalidSwitchError);
+  EXPECT_THROW(w.wake_error(std::make_exception_ptr(std::runtime_error("x"))), fern::InvalidSwitchError);
+  auto other = fern::spawn([&] { EXPECT_THROW(w.wake(), fern::InvalidSwitchError); });
+  other.join();
+  EXPECT_TRUE(w.waiting());
+  EXPECT_FALSE(w.ready());
+  EXPECT_FALSE(resumed);
+  Hub::current().run_callback([&] { w.wake(); });
+  parked.join();
+  EXPECT_TRUE(resumed);
+  // Not parked: a wake from anywhere is kept for the next wait.
+  fern::Waiter early;
+  early.wake();
+  early.wait();
+}
+
 // Cross-thread callbacks (run_callback_threadsafe) wake a blocked hub.
 TEST_F(HubLoop, ThreadsafeCallbackFromAnotherThreadWakesTheHub) {
   Hub& hub = Hub::current();

@@ -45,7 +45,10 @@ void Response::add_header(std::string_view name, std::string_view value) {
     raw_stream_ = true;
     declared_length_ = n;
   }
-  if (iequals(name, "connection") && has_token(value, "close")) keep_alive_ = false;
+  if (iequals(name, "connection")) {
+    own_connection_ = true;
+    if (has_token(value, "close")) keep_alive_ = false;
+  }
   if (iequals(name, "date")) own_date_ = true;
 }
 
@@ -62,8 +65,9 @@ void Response::build_head(Framing framing, std::size_t length) {
   head_.push_back(' ');
   head_.append(reason_.empty() ? reason_phrase(status_) : std::string_view(reason_));
   head_.append("\r\n").append(headers_);
-  if (http10_) head_.append(keep_alive_ ? "Connection: keep-alive\r\n" : "Connection: close\r\n");
-  else if (!keep_alive_ && !client_close_) head_.append("Connection: close\r\n");
+  // The handler's Connection, if it set one, is the only one (as pywsgi).
+  if (!own_connection_ && http10_) head_.append(keep_alive_ ? "Connection: keep-alive\r\n" : "Connection: close\r\n");
+  else if (!own_connection_ && !keep_alive_ && !client_close_) head_.append("Connection: close\r\n");
   // Date is a singleton field (RFC 9110 5.3): the handler's, if it set one (as pywsgi).
   if (!own_date_) head_.append("Date: ").append(detail::HttpConnection::date()).append("\r\n");
   if (framing == Framing::kLength && !raw_stream_) {

@@ -19,7 +19,9 @@
 //   serve_forever(), start(), stop()         same
 // Framing is pywsgi's: a sized body gets Content-Length, a streamed one
 // Transfer-Encoding: chunked (HTTP/1.1); an HTTP/1.0 response carries
-// Connection: close unless the client asked for keep-alive. The framing is
+// Connection: close unless the client asked for keep-alive; a Connection
+// (or Date) header the handler sets is the only one, and its "close" ends
+// the connection after the response. The framing is
 // never ambiguous: a handler's Content-Length bounds the body it sends (a
 // short one closes the connection), its Transfer-Encoding is refused, and
 // 1xx/204/304 get neither body nor framing headers. The status
@@ -162,6 +164,7 @@ class Response {
   bool finished_ = false;
   bool upgraded_ = false;    // WebSocket took the connection over
   bool own_date_ = false;    // the handler set Date: the server adds none
+  bool own_connection_ = false;  // the handler set Connection: likewise (its "close" is honoured)
 };
 
 class HttpServer {

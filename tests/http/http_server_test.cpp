@@ -86,6 +86,45 @@ TEST_F(Http, HandlersDateReplacesTheServersOne) {
   server.stop();
 }
 
+// Connection header fields in a response head, whatever their case.
+int connection_fields(const std::string& head) {
+  static const std::regex field("\r\nconnection:", std::regex::icase);
+  return static_cast<int>(std::distance(std::sregex_iterator(head.begin(), head.end(), field), std::sregex_iterator()));
+}
+
+// A Connection header the handler sets is the response's only one (pywsgi
+// adds its own only when the application gave none), and "close" in it
+// ends the connection after the response, on 1.1 and on 1.0.
+TEST_F(Http, HandlersConnectionHeaderIsTheOnlyOneAndCloseIsHonoured) {
+  HttpServer server(kAny, [](Request& q, Response& r) {
+    if (q.target == "/close") r.add_header("Connection", "close");
+    else r.add_header("connection", "keep-alive");
+    r.send("x");
+  });
+  server.start();
+  HttpClient c(server.server_port());
+  c.send("GET /keep HTTP/1.0\r\nConnection: keep-alive\r\n\r\n");
+  HttpReply r = c.read();
+  EXPECT_EQ(connection_fields(r.head), 1) << r.head;
+  EXPECT_TRUE(r.has("connection: keep-alive")) << r.head;
+  EXPECT_FALSE(r.closed);
+  c.send("GET /close HTTP/1.1\r\nHost: x\r\n\r\n");
+  r = c.read();
+  EXPECT_EQ(connection_fields(r.head), 1) << r.head;
+  EXPECT_TRUE(r.has("Connection: close")) << r.head;
+  EXPECT_TRUE(c.at_eof());
+  for (const char* ask : {"GET /close HTTP/1.0\r\nConnection: keep-alive\r\n\r\n",
+                          "GET /close HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+                          "GET /keep HTTP/1.0\r\n\r\n"}) {
+    HttpClient d(server.server_port());
+    d.send(ask);
+    r = d.read();
+    EXPECT_EQ(connection_fields(r.head), 1) << ask << r.head;
+    EXPECT_TRUE(d.at_eof()) << ask;
+  }
+  server.stop();
+}
+
 // SRV-9: a streamed body is chunked on 1.1 with gevent's exact framing, raw
 // with Connection: close on 1.0.
 TEST_F(Http, StreamedResponseIsChunkedOn11AndRawOn10) {

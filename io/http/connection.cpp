@@ -108,7 +108,16 @@ bool HttpConnection::wait_first_byte() {
 }
 
 void HttpConnection::ensure_space() {
-  if (begin_ == end_) begin_ = end_ = 0;
+  if (begin_ == end_) {
+    begin_ = end_ = 0;
+    // Empty, and grown past what a head and a body window need (a big
+    // WebSocket message): give it back rather than keep it for the
+    // connection's life; the next fill starts from the first size.
+    if (cap_ > kBodyWindow) {
+      buf_.reset();
+      cap_ = 0;
+    }
+  }
   if (end_ < cap_) return;
   if (begin_ > 0) {  // slide the unconsumed bytes to the front
     std::memmove(buf_.get(), buf_.get() + begin_, end_ - begin_);

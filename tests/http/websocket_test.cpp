@@ -1,8 +1,10 @@
 // The WebSocket server (issue 10, RFC 6455): the handshake, messages in
 // fragments with a ping between them, the close handshake both ways, the
 // close codes of protocol errors, and a real client (websocket-client).
+#include <malloc.h>
 #include <sys/socket.h>
 
+#include <cstdint>
 #include <cstdlib>
 #include <memory>
 #include <optional>
@@ -39,10 +41,13 @@ std::string frame(int first_byte, const std::string& payload) {
   const unsigned char mask[4] = {0x37, 0xfa, 0x21, 0x3d};
   if (payload.size() < 126) {
     f += static_cast<char>(0x80 | payload.size());
-  } else {
+  } else if (payload.size() < 65536) {
     f += static_cast<char>(0x80 | 126);
     f += static_cast<char>(payload.size() >> 8);
     f += static_cast<char>(payload.size() & 0xff);
+  } else {
+    f += static_cast<char>(0x80 | 127);
+    for (int shift = 56; shift >= 0; shift -= 8) f += static_cast<char>((std::uint64_t{payload.size()} >> shift) & 0xff);
   }
   f.append(reinterpret_cast<const char*>(mask), 4);
   for (std::size_t i = 0; i < payload.size(); ++i) f += static_cast<char>(payload[i] ^ mask[i % 4]);
@@ -94,6 +99,16 @@ struct Echo {
   }
 };
 
+// Starts `server` and opens a WebSocket to it: the handshake sent and
+// answered 101 (checked). receive_buffer as HttpClient's.
+HttpClient open_websocket(HttpServer& server, int receive_buffer = 0) {
+  server.start();
+  HttpClient c(server.server_port(), receive_buffer);
+  c.send(kUpgrade);
+  EXPECT_EQ(c.read().status, 101);
+  return c;
+}
+
 TEST_F(WebSocketIo, HandshakeAnswers101WithTheRfcAcceptKey) {
   Echo echo;
   HttpServer server(kAny, std::ref(echo));
@@ -138,10 +153,7 @@ TEST_F(WebSocketIo, BadHandshakesGet400Or426) {
 TEST_F(WebSocketIo, FragmentsAreJoinedAndAPingInBetweenIsAnswered) {
   Echo echo;
   HttpServer server(kAny, std::ref(echo));
-  server.start();
-  HttpClient c(server.server_port());
-  c.send(kUpgrade);
-  ASSERT_EQ(c.read().status, 101);
+  HttpClient c = open_websocket(server);
   c.send(frame(0x01, "Hel") + frame(0x89, "ping!") + frame(0x00, "l") + frame(0x80, "o"));
   EXPECT_EQ(server_frame(c), std::make_pair(0x8A, std::string("ping!")));
   EXPECT_EQ(server_frame(c), std::make_pair(0x81, std::string("Hello")));
@@ -153,6 +165,40 @@ TEST_F(WebSocketIo, FragmentsAreJoinedAndAPingInBetweenIsAnswered) {
   EXPECT_EQ(echo.close_code, 1005);
   EXPECT_EQ(echo.got, (std::vector<std::string>{"Hello", std::string("\0\xff", 2)}));
   server.stop();
+}
+
+// A big message grows the connection's buffer; once it is consumed the
+// buffer goes back to its first size: a connection that once received a
+// 16 MiB message does not keep 32 MiB for the rest of its life.
+TEST_F(WebSocketIo, BufferGrownForABigMessageIsGivenBackAfterIt) {
+  // Heap bytes in use: small chunks and mmapped big ones.
+  auto heap = [] {
+    struct mallinfo2 m = mallinfo2();
+    return m.uordblks + m.hblkhd;
+  };
+  if (heap() == 0) GTEST_SKIP() << "no malloc statistics here";
+  std::vector<std::size_t> in_use;  // after each message, in the handler
+  HttpServer server(kAny, [&](Request& q, Response& r) {
+    WebSocket ws = WebSocket::accept(q, r);
+    while (auto m = ws.receive()) {
+      std::size_t size = m->data.size();
+      m.reset();
+      in_use.push_back(heap());
+      ws.send_text(std::to_string(size));
+    }
+  });
+  HttpClient c = open_websocket(server);
+  c.send(frame(0x81, "before"));
+  EXPECT_EQ(server_frame(c), std::make_pair(0x81, std::string("6")));
+  c.send(frame(0x82, std::string(4u << 20, 'x')));
+  EXPECT_EQ(server_frame(c), std::make_pair(0x81, std::to_string(4u << 20)));
+  c.send(frame(0x81, "after"));
+  EXPECT_EQ(server_frame(c), std::make_pair(0x81, std::string("5")));
+  c.send(frame(0x88, code_bytes(1000)));
+  EXPECT_EQ(server_frame(c).first, 0x88);
+  server.stop();
+  ASSERT_EQ(in_use.size(), 3u);
+  EXPECT_LT(in_use[2], in_use[0] + (256u << 10)) << "before " << in_use[0] << ", after " << in_use[2];
 }
 
 TEST_F(WebSocketIo, ProtocolErrorsCloseWithTheirCodes) {
@@ -203,10 +249,7 @@ TEST_F(WebSocketIo, ServerCloseWaitsForTheClientsCloseFrame) {
     EXPECT_THROW(ws.send_text("late"), fern::http::WebSocketError);
     closed.set();
   });
-  server.start();
-  HttpClient c(server.server_port());
-  c.send(kUpgrade);
-  ASSERT_EQ(c.read().status, 101);
+  HttpClient c = open_websocket(server);
   EXPECT_EQ(server_frame(c), std::make_pair(0x81, std::string("bye soon")));
   EXPECT_EQ(server_frame(c), std::make_pair(0x88, code_bytes(1001) + "going away"));
   c.send(frame(0x88, code_bytes(1001)));
@@ -236,10 +279,7 @@ TEST_F(WebSocketIo, ClientGoneRightAfterItsCloseFrameStillEndsReceiveWithItsCode
     code = ws.close_code();
     done.set();
   });
-  server.start();
-  HttpClient c(server.server_port());
-  c.send(kUpgrade);
-  ASSERT_EQ(c.read().status, 101);
+  HttpClient c = open_websocket(server);
   c.send(frame(0x88, code_bytes(1001)));
   linger reset{1, 0};  // close() sends RST: answering the close fails
   ASSERT_EQ(::setsockopt(c.socket().fd(), SOL_SOCKET, SO_LINGER, &reset, sizeof reset), 0);
@@ -276,10 +316,7 @@ TEST_F(WebSocketIo, FramesTheRfcForbidsAreRefusedBeforeAnythingIsSent) {
     ws.close(1000, std::string(123, 'r'));
     done.set();
   });
-  server.start();
-  HttpClient c(server.server_port());
-  c.send(kUpgrade);
-  ASSERT_EQ(c.read().status, 101);
+  HttpClient c = open_websocket(server);
   EXPECT_EQ(server_frame(c), std::make_pair(0x89, std::string(125, 'p')));
   EXPECT_EQ(server_frame(c), std::make_pair(0x88, code_bytes(1000) + std::string(123, 'r')));
   c.send(frame(0x88, code_bytes(1000)));
@@ -303,10 +340,7 @@ TEST_F(WebSocketIo, FramesFromTwoSendersNeverInterleave) {
     fern::joinall(a, b);
     ws.close();
   });
-  server.start();
-  HttpClient c(server.server_port(), 4096);
-  c.send(kUpgrade);
-  ASSERT_EQ(c.read().status, 101);
+  HttpClient c = open_websocket(server, 4096);
   int frames = 0;
   for (auto f = server_frame(c); f.first == 0x82; f = server_frame(c), ++frames) {
     ASSERT_EQ(f.second.size(), 3'000'000u);
@@ -327,10 +361,7 @@ TEST_F(WebSocketIo, WebSocketKeptPastItsHandlerIsClosed) {
     kept.emplace(WebSocket::accept(q, r));
     returned.set();
   });
-  server.start();
-  HttpClient c(server.server_port());
-  c.send(kUpgrade);
-  ASSERT_EQ(c.read().status, 101);
+  HttpClient c = open_websocket(server);
   returned.wait();
   EXPECT_TRUE(c.at_eof());  // the handler's end closed the connection
   EXPECT_THROW(kept->send_text("late"), fern::http::WebSocketError);
@@ -350,10 +381,7 @@ TEST_F(WebSocketIo, HandlerReturningWithItsWebSocketOpenSendsAClose) {
     WebSocket ws = WebSocket::accept(q, r);
     if (auto m = ws.receive()) ws.send_text(m->data);
   });
-  server.start();
-  HttpClient c(server.server_port());
-  c.send(kUpgrade);
-  ASSERT_EQ(c.read().status, 101);
+  HttpClient c = open_websocket(server);
   c.send(frame(0x81, "last"));
   EXPECT_EQ(server_frame(c), std::make_pair(0x81, std::string("last")));
   EXPECT_EQ(server_frame(c), std::make_pair(0x88, code_bytes(1000)));
@@ -372,10 +400,7 @@ TEST_F(WebSocketIo, LastMessageOfAHandlerLeavingInputUnreadIsDelivered) {
     WebSocket ws = WebSocket::accept(q, r);
     ws.send_binary(last);
   });
-  server.start();
-  HttpClient c(server.server_port(), 4096);  // a small window: most of it stays queued at the server
-  c.send(kUpgrade);
-  ASSERT_EQ(c.read().status, 101);
+  HttpClient c = open_websocket(server, 4096);  // a small window: most of it stays queued at the server
   c.send(frame(0x81, "never read"));
   EXPECT_EQ(server_frame(c), std::make_pair(0x82, last));
   EXPECT_EQ(server_frame(c), std::make_pair(0x88, code_bytes(1000)));
@@ -395,10 +420,7 @@ TEST_F(WebSocketIo, SenderBlockedWhenItsHandlerReturnsGetsAnError) {
     while (shared->receive()) {
     }
   });
-  server.start();
-  HttpClient c(server.server_port(), 4096);
-  c.send(kUpgrade);
-  ASSERT_EQ(c.read().status, 101);
+  HttpClient c = open_websocket(server, 4096);
   ASSERT_TRUE(shared);  // the handler ran up to sending.wait() before the 101 was read
   std::string outcome;
   std::size_t handlers_at_error = 0;  // the handler's end waits for the sender: still 1
@@ -445,10 +467,7 @@ TEST_F(WebSocketIo, CloseFromAnotherGreenletLetsTheReaderEndTheHandshake) {
     code = ws.close_code();
     done.set();
   });
-  server.start();
-  HttpClient c(server.server_port());
-  c.send(kUpgrade);
-  ASSERT_EQ(c.read().status, 101);
+  HttpClient c = open_websocket(server);
   EXPECT_EQ(server_frame(c), std::make_pair(0x88, code_bytes(1000) + "bye"));
   c.send(frame(0x88, code_bytes(1000)));
   done.wait();

@@ -57,6 +57,8 @@ class GreenletImpl : public GreenletCore {
   ~GreenletImpl() { delete extras; }  // a context's values may run user code
 
   static void entry(void* arg, void* data);
+  // A counting handle (Greenlet's constructor from an impl is private).
+  static Greenlet handle(GreenletImpl* g) { return Greenlet(g); }
 };
 // 152 bytes, a 160-byte malloc chunk: an idle connection pays it (with a
 // plain Fiber; sanitizer builds add their fiber handles).
@@ -252,11 +254,26 @@ inline void bury_zombie(ThreadState& ts) noexcept {
   return from_eh ? kSuspendedEh : kSuspended;
 }
 
+// A switch while a trace is set: its origin, held until the landing traces
+// it (it may be a finishing greenlet whose last handle is gone).
+// `out`: what the switch carries when not in registers; a finishing
+// greenlet's is in `ts` (ThreadState::ending).
+[[gnu::noinline]] void note_trace(ThreadState& ts, GreenletImpl* from, const Transfer* out) noexcept {
+  if (GreenletImpl* stale = std::exchange(ts.trace_origin, from)) release(stale);  // a landing that never traced
+  retain(from);
+  if (!out && status(from) == kDead && ts.xfer_word == kXferTransfer) out = &ts.ending;
+  ts.trace_throw = out && out->error;
+  ts.landing_work = true;
+}
+
 // The bookkeeping of a switch from `from` (running, or dead when it ends)
 // to `target` (of this thread), as switch_to_impl does it plus what its key
 // check sends here: exception state, and a reference lent to a running
-// greenlet without one, which the landing drops; the fast key is back.
-void prepare_transfer(ThreadState& ts, GreenletImpl* from, GreenletImpl* target) noexcept {
+// greenlet without one, which the landing drops; the fast key is back
+// (unless a trace is set: every switch comes here then). `out`: what the
+// switch carries in a Transfer (for a trace: "throw" if an error).
+[[gnu::always_inline]] inline void prepare_transfer(ThreadState& ts, GreenletImpl* from, GreenletImpl* target,
+                                                    const Transfer* out = nullptr) noexcept {
   std::uint64_t suspends_as = kSuspended;
   EhGlobals* eh = ts.eh;
   if (__builtin_expect(eh->caught_exceptions != nullptr || eh->uncaught_exceptions != 0 ||
@@ -271,13 +288,17 @@ void prepare_transfer(ThreadState& ts, GreenletImpl* from, GreenletImpl* target)
   if (status(from) == kRunning) from->key = key | suspends_as;
   target->key = (target->key & ~kStatusMask) | kRunning;
   ts.current = target;
+  if (__builtin_expect(ts.tracing, 0)) {
+    note_trace(ts, from, out);
+    key = kSlowKey;
+  }
   ts.fast_key = key;
 }
 
 // Switches stacks (the hot path does the same in switch_carrying, inline in
 // the caller).
 inline void* transfer(ThreadState& ts, GreenletImpl* from, GreenletImpl* target, Transfer* out) noexcept {
-  prepare_transfer(ts, from, target);
+  prepare_transfer(ts, from, target, out);
   ts.xfer_word = kXferTransfer;
   return switch_stacks(from, target, out);
 }
@@ -374,9 +395,49 @@ void land_after() noexcept {
 }
 
 namespace {
+// The thread's trace (Greenlet::set_trace). Destroyed with the thread's
+// other thread-locals: it turns tracing off first, so that switches made by
+// the ones destroyed after it are not traced.
+struct TraceHolder {
+  Greenlet::Trace fn;
+  ~TraceHolder() { t_state.tracing = false; }
+};
+TraceHolder& trace_holder() {
+  thread_local TraceHolder holder;
+  return holder;
+}
+}  // namespace
+
+void call_trace() {
+  ThreadState& ts = t_state;
+  struct Drop {
+    GreenletImpl* origin;
+    ~Drop() {
+      if (origin) release(origin);  // may be its last reference (a finished greenlet)
+    }
+  } drop{std::exchange(ts.trace_origin, nullptr)};
+  if (!ts.tracing) return;
+  Greenlet::Trace trace = trace_holder().fn;  // a copy: the trace may replace itself
+  if (!trace) return;
+  try {
+    trace(ts.trace_throw ? TraceEvent::kThrow : TraceEvent::kSwitch, GreenletImpl::handle(drop.origin),
+          GreenletImpl::handle(impl(ts.current)));
+  } catch (...) {
+    Greenlet::set_trace(nullptr);  // GL-24: an error turns tracing off, and goes on
+    throw;
+  }
+}
+
+void* call_trace_passing(void* arg) {
+  call_trace();
+  return arg;
+}
+
+namespace {
 [[noreturn, gnu::noinline]] void land_with_error(Transfer* in) {
   std::exception_ptr error = std::move(*in->error);
   if (t_state.landing_work) land_after();
+  if (t_state.trace_origin) call_trace();  // what it throws replaces the error
   std::rethrow_exception(std::move(error));
 }
 
@@ -385,11 +446,21 @@ struct Landing {
     if (t_state.landing_work) land_after();
   }
 };
+
+[[gnu::noinline]] Value finish_traced_transfer(Transfer* in) {
+  Value value = [in] {
+    Landing landing;
+    return std::move(*in->value);
+  }();
+  call_trace();
+  return value;
+}
 }  // namespace
 
 Value finish_transfer(void* arg) {
   auto* in = static_cast<Transfer*>(arg);
   if (__builtin_expect(in->error != nullptr, 0)) land_with_error(in);
+  if (__builtin_expect(t_state.trace_origin != nullptr, 0)) return finish_traced_transfer(in);
   Landing landing;
   return std::move(*in->value);
 }
@@ -542,15 +613,20 @@ void release(GreenletImpl* g) noexcept {
 // dead; frames on the thread's own stack are skipped, as by longjmp.
 // (A forced unwind carries no C++ object: the handler's reference is null by
 // design, which UBSan would report.)
-[[gnu::no_sanitize_undefined]] Value run_body(GreenletImpl* self, Value first, std::exception_ptr& error) {
+// The first switch's landing is inside the try: a trace that throws there
+// (GL-24) ends the greenlet with that error before its run (greenlet turns
+// it into a throw at the start).
+[[gnu::no_sanitize_undefined]] Value run_body(GreenletImpl* self, void* arg, std::exception_ptr& error) {
   try {
-    return self->run.run_once(std::move(first));
+    return self->run.run_once(finish_switch(arg));
   } catch (const GreenletExit& e) {
+    self->run.reset();  // a no-op unless the landing threw: then it never runs
     return Value(e);  // GL-7: a kill is a result, not an error
   } catch (abi::__forced_unwind&) {
     set_status(self, kDead);
     throw;
   } catch (...) {
+    self->run.reset();
     error = std::current_exception();  // GL-6: rethrown in the parent
     return Value();
   }
@@ -617,7 +693,7 @@ struct Ending {
 [[gnu::noinline]] Ending run_to_end(ThreadState& ts, GreenletImpl* self, void* arg) {
   // A fresh greenlet never receives an error.
   std::exception_ptr failure;
-  Value result = run_body(self, finish_switch(arg), failure);  // the run is gone (RunSlot::run_once)
+  Value result = run_body(self, arg, failure);  // the run is gone (RunSlot::run_once), or never ran
   // Exit hooks may switch: only after them, with no switch before the last
   // one, may the result move to the thread's one slot.
   if (__builtin_expect(self->extras != nullptr, 0)) run_exit_hooks(self);
@@ -654,7 +730,7 @@ void GreenletImpl::entry(void* arg, void* data) {
   }
   ts.zombie = self;
   ts.landing_work = true;  // and kXferLanding is in a register value's word (run_to_end)
-  prepare_transfer(ts, self, end.target);
+  prepare_transfer(ts, self, end.target);  // a trace finds its Transfer in ts.ending
 #if FERN_FP_CHECKS
   if (self->fp_neutral) fp_neutral_leaves(self);
 #endif
@@ -799,6 +875,19 @@ void Greenlet::set_fp_neutral(bool neutral) const {
 #endif
 }
 unsigned long Greenlet::id() const noexcept { return impl_ ? impl_->id : 0; }
+
+Greenlet::Trace Greenlet::set_trace(Trace trace) {
+  detail::ThreadState& ts = detail::state();
+  Trace& slot = detail::trace_holder().fn;
+  Trace previous = std::exchange(slot, std::move(trace));
+  ts.tracing = static_cast<bool>(slot);
+  // Every switch takes the general path from now on (0: the thread no
+  // longer switches at all). Turned off, the next general switch restores it.
+  if (ts.tracing && ts.fast_key != 0) ts.fast_key = detail::kSlowKey;
+  return previous;
+}
+
+Greenlet::Trace Greenlet::trace() { return detail::trace_holder().fn; }
 std::size_t Greenlet::stack_size() const noexcept { return impl_ && impl_->stack ? impl_->stack.size : 0; }
 
 Greenlet Greenlet::parent() const {

@@ -10,6 +10,8 @@
 //   g.parent = p               g.set_parent(p)  (typed errors, GL-14)
 //   greenlet.error             GreenletError, CrossThreadError, CyclicParentError
 //   g.gr_context               g.context() / g.set_context(ctx)  (context.h)
+//   greenlet.settrace(f)       Greenlet::set_trace(f) -> the previous one; gettrace(): trace()
+//                              f(TraceEvent::kSwitch or kThrow, origin, target) (GL-24)
 //
 // Values (GL-3): a switch packs its arguments into one fern::Value (value.h),
 // the value the other side's switch returns (or run receives): no arguments
@@ -60,6 +62,11 @@ struct GreenletExitHook {
   GreenletExitHook* next = nullptr;
   detail::GreenletImpl* owner = nullptr;  // set while registered
 };
+
+// What a trace (Greenlet::set_trace, GL-24) is told of a switch: greenlet's
+// "switch" for one that carries a value, "throw" for one that carries an
+// error (throw_in, a kill, a greenlet ending with an exception).
+enum class TraceEvent { kSwitch, kThrow };
 
 namespace detail {
 
@@ -317,6 +324,19 @@ class Greenlet {
   static bool at_exit(GreenletExitHook* hook) noexcept;
   // Unregisters a hook that has not run; a no-op otherwise.
   static void cancel_exit(GreenletExitHook* hook) noexcept;
+
+  // greenlet.settrace / gettrace (GL-24): `trace` is called for every switch
+  // between this thread's greenlets (the hub's too) with the event, the
+  // greenlet switched from and the one switched to, in the latter, after
+  // the switch and before the switch call returns there (as greenlet
+  // does). What it throws is thrown from that switch call (a greenlet that
+  // was starting ends with it, without running) and turns tracing off. It
+  // must not switch. Returns the previous trace; an empty one turns tracing
+  // off. Per thread. While a trace is set every switch takes the general
+  // path; without one no switch pays anything for it.
+  using Trace = std::function<void(TraceEvent event, const Greenlet& origin, const Greenlet& target)>;
+  static Trace set_trace(Trace trace);
+  static Trace trace();
 
   // A number unique among this thread's greenlets (the main greenlet is 0).
   unsigned long id() const noexcept;

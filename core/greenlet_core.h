@@ -161,6 +161,13 @@ struct ThreadState {
   // The hub's greenlet, which nothing but the hub's own teardown may throw
   // into (throw_in: InvalidSwitchError); null without a hub.
   const GreenletImpl* hub_greenlet;
+  // Greenlet::set_trace (GL-24): while a trace is set, fast_key stays
+  // kSlowKey, so every switch takes the general path, which notes its
+  // origin (holding a reference) and leaves the landing work; the landing
+  // calls the trace (call_trace) in the target. Costs the hot path nothing.
+  bool tracing;
+  bool trace_throw;          // the noted switch carries an error
+  GreenletImpl* trace_origin;  // noted, not yet traced
 #if FERN_FP_CHECKS
   std::uint64_t fp_found;  // FP control an FP-neutral greenlet found when it landed
 #endif
@@ -204,6 +211,12 @@ Value switch_general(GreenletImpl* target, Transfer* t);
 Value switch_general_carrying(GreenletImpl* target, std::uintptr_t word, void* arg);
 void land_after() noexcept;
 Value finish_transfer(void* arg);
+// Calls the thread's trace for the switch that landed here (noted by the
+// general path): in the target, after the landing's work, as greenlet does.
+// What the trace throws is thrown by the switch (tracing is then off).
+void call_trace();
+// call_trace, returning `arg` (so that it need not live across the call).
+void* call_trace_passing(void* arg);
 // Starts an unstarted greenlet of this thread that has a run (its stack
 // taken, suspended at its entry) so that the hot path admits a switch to it;
 // false, and nothing changes, for any other or when no stack can be had (a
@@ -218,6 +231,8 @@ bool prepare_start(GreenletImpl* g) noexcept;
     if (word == kXferTransfer) return finish_transfer(arg);
     land_after();
     word &= ~kXferLanding;
+    // A register value needs no destruction if the trace throws.
+    if (__builtin_expect(t_state.trace_origin != nullptr, 0)) arg = call_trace_passing(arg);
   }
   return ValueAccess::from_register(word, arg);
 }

@@ -173,6 +173,39 @@ TEST_F(HubLoop, WakingAParkedGreenletFromOutsideTheHubIsRefused) {
   early.wait();
 }
 
+// GL-24 with a hub: the tasks' starts and ends and the hub's own switches
+// are traced, in order: each switch starts where the one before it landed.
+TEST_F(HubLoop, TheHubsSwitchesAreTracedInOrder) {
+  std::vector<std::pair<fern::Greenlet, fern::Greenlet>> switches;
+  int ran = 0;
+  fern::Greenlet::Trace before = fern::Greenlet::set_trace(
+      [&](fern::TraceEvent e, const fern::Greenlet& origin, const fern::Greenlet& target) {
+        EXPECT_EQ(e, fern::TraceEvent::kSwitch);
+        switches.emplace_back(origin, target);
+      });
+  auto a = fern::spawn([&ran] {
+    ++ran;
+    sleep(0);
+    ++ran;
+  });
+  auto b = fern::spawn([&ran] { ++ran; });
+  fern::joinall(a, b);
+  fern::Greenlet::set_trace(std::move(before));
+  EXPECT_EQ(ran, 3);
+  ASSERT_GE(switches.size(), 4u);
+  fern::Greenlet main = fern::Greenlet::current();
+  EXPECT_EQ(switches.front().first, main);
+  EXPECT_EQ(switches.back().second, main);
+  bool saw_a = false, saw_b = false, saw_hub = false;
+  for (std::size_t i = 0; i < switches.size(); ++i) {
+    if (i > 0) EXPECT_EQ(switches[i].first, switches[i - 1].second) << "switch " << i;
+    saw_a |= switches[i].second == a->greenlet();
+    saw_b |= switches[i].second == b->greenlet();
+    saw_hub |= switches[i].second == Hub::current().greenlet();
+  }
+  EXPECT_TRUE(saw_a && saw_b && saw_hub);
+}
+
 // Cross-thread callbacks (run_callback_threadsafe) wake a blocked hub.
 TEST_F(HubLoop, ThreadsafeCallbackFromAnotherThreadWakesTheHub) {
   Hub& hub = Hub::current();

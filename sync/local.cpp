@@ -7,11 +7,17 @@
 namespace fern::detail {
 
 LocalTable::~LocalTable() {
-  // A value's destructor may touch other locals, never this one: detach first.
-  auto entries = std::move(entries_);
-  for (auto& [id, e] : entries) {
-    Greenlet::cancel_exit(&e.hook);
-    destroy_(e.value);
+  // Detached first, so a destructor that reaches this local finds no value
+  // being destroyed; one that makes a new value (or another greenlet that
+  // does while a destructor blocks) adds it to entries_ again, and it goes
+  // in the next pass, not left with an exit hook into a dead table.
+  while (!entries_.empty()) {
+    auto entries = std::move(entries_);
+    entries_.clear();
+    for (auto& [id, e] : entries) {
+      Greenlet::cancel_exit(&e.hook);
+      destroy_(e.value);
+    }
   }
 }
 

@@ -1,0 +1,334 @@
+// Hostile probes of sync/: kills and timeouts racing every wait, primitives
+// destroyed under their waiters, misuse that must be a typed error, and
+// values whose destructors reach back into the primitive. SEMANTICS EV-2,
+// LK-1 .. LK-3, LK-6, PL-2, PL-5, LOC-3, TO-10, F7.
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "fern/core/task.h"
+#include "fern/core/timeout.h"
+#include "fern/sync/channel.h"
+#include "fern/sync/event.h"
+#include "fern/sync/group.h"
+#include "fern/sync/local.h"
+#include "fern/sync/queue.h"
+#include "fern/sync/semaphore.h"
+#include "hub_fixture.h"
+
+namespace {
+
+using fern::sleep;
+using fern::spawn;
+using Vec = std::vector<std::string>;
+using Probe = fern::testing::HubTest;
+
+// A value whose destructor reaches its own local once more. While the local
+// itself is being destroyed that access makes a new value: it must go with
+// the local too, not outlive it (leaked, with an exit hook into a dead table).
+struct Haunting {
+  static inline fern::local<Haunting>* home = nullptr;
+  static inline int live = 0;
+  static inline int haunts = 0;
+  Haunting() { ++live; }
+  ~Haunting() {
+    --live;
+    if (haunts > 0) {
+      --haunts;
+      (void)home->get();
+    }
+  }
+};
+
+// LOC-3
+TEST_F(Probe, ValueMadeByADestructorWhileTheLocalGoesGoesWithIt) {
+  Haunting::live = 0;
+  auto l = std::make_unique<fern::local<Haunting>>();
+  Haunting::home = l.get();
+  fern::Event release;
+  auto t = spawn([&] {
+    (void)l->get();
+    release.wait();
+  });
+  sleep(0);
+  ASSERT_EQ(Haunting::live, 1);
+  Haunting::haunts = 1;
+  l.reset();  // t's value is destroyed here and makes a new one for main
+  EXPECT_EQ(Haunting::live, 0);
+  release.set();
+  t.join();  // t's exit must not reach the dead table
+  EXPECT_EQ(Haunting::live, 0);
+}
+
+// LOC-3: a destructor run by its greenlet's exit that reaches the local again.
+TEST_F(Probe, ValueMadeByADestructorAtGreenletExitGoesToo) {
+  Haunting::live = 0;
+  fern::local<Haunting> l;
+  Haunting::home = &l;
+  auto t = spawn([&] {
+    (void)l.get();
+    Haunting::haunts = 1;
+  });
+  t.join();
+  EXPECT_EQ(Haunting::live, 0);
+  EXPECT_EQ(l.size(), 0u);
+}
+
+// LK-1, LK-3, TO-10: a waiter killed before the release's round runs takes
+// no permit; the others get theirs FIFO and the counter ends right.
+TEST_F(Probe, SemaphoreWaiterKilledBeforeTheRoundTakesNoPermit) {
+  fern::Semaphore sem(0);
+  std::vector<fern::Task<void>> ts;
+  for (int n = 0; n < 3; ++n)
+    ts.push_back(spawn([&, n] {
+      sem.acquire();
+      log.push_back("got-" + std::to_string(n));
+    }));
+  sleep(0);
+  ts[0].kill_async();
+  sem.release();
+  sem.release();
+  sleep(0);
+  EXPECT_EQ(log, (Vec{"got-1", "got-2"}));
+  EXPECT_EQ(sem.counter(), 0);
+  EXPECT_EQ(sem.waiter_count(), 0u);
+  fern::joinall(ts);
+}
+
+// LK-1, TO-10: a waiter whose timeout expires in the same iteration as the
+// release's round: it either got the permit (true) or left none behind.
+TEST_F(Probe, SemaphoreTimeoutRacingAReleaseLosesNoPermit) {
+  fern::Semaphore sem(0);
+  bool got = false;
+  auto t = spawn([&] { got = sem.acquire_for(0.0); });
+  sleep(0);
+  sem.release();
+  t.join();
+  EXPECT_EQ(sem.counter() + (got ? 1 : 0), 1);
+  EXPECT_EQ(sem.waiter_count(), 0u);
+}
+
+// LK-2
+TEST_F(Probe, BoundedSemaphoreWithAWaiterStillRefusesTheExtraRelease) {
+  fern::BoundedSemaphore sem(1);
+  sem.acquire();
+  auto t = spawn([&] { sem.acquire(); });
+  sleep(0);
+  sem.release();
+  EXPECT_THROW(sem.release(), fern::SemaphoreReleasedTooManyTimes);
+  t.join();
+  EXPECT_EQ(sem.counter(), 0);
+  sem.release();
+  EXPECT_THROW(sem.release(), fern::SemaphoreReleasedTooManyTimes);
+  EXPECT_EQ(sem.counter(), 1);
+}
+
+// LK-6: a non-owner's release is refused and changes nothing; an unowned
+// release too; Lock is not re-entrant (its owner blocks: LoopExit alone).
+TEST_F(Probe, RLockRefusesNonOwnersAndLockIsNotReentrant) {
+  fern::RLock r;
+  EXPECT_THROW(r.release(), fern::NotOwnerError);
+  r.acquire();
+  r.acquire();
+  auto other = spawn([&] {
+    EXPECT_THROW(r.release(), fern::NotOwnerError);
+    EXPECT_FALSE(r.acquire_for(0.001));
+  });
+  other.join();
+  EXPECT_EQ(r.count(), 2u);
+  r.release();
+  r.release();
+  EXPECT_FALSE(r.locked());
+  EXPECT_THROW(r.release(), fern::NotOwnerError);
+
+  fern::Lock lock;
+  lock.acquire();
+  EXPECT_FALSE(lock.try_acquire());
+  EXPECT_FALSE(lock.acquire_for(0.001));
+  EXPECT_THROW(lock.acquire(), fern::LoopExit);
+  lock.release();
+}
+
+// LK-6: an owner killed while it holds an RLock leaves it held; a waiter
+// killed in acquire leaves the lock free for the next one.
+TEST_F(Probe, RLockWaiterKilledInAcquireLeavesTheQueueInOrder) {
+  fern::RLock r;
+  r.acquire();
+  std::vector<fern::Task<void>> ts;
+  for (int n = 0; n < 3; ++n)
+    ts.push_back(spawn([&, n] {
+      std::lock_guard<fern::RLock> g(r);
+      log.push_back("got-" + std::to_string(n));
+    }));
+  sleep(0);
+  ts[1].kill();
+  r.release();
+  fern::joinall(ts);
+  EXPECT_EQ(log, (Vec{"got-0", "got-2"}));
+  EXPECT_FALSE(r.locked());
+}
+
+// TO-10: a getter killed while parked takes nothing and the
+// remaining getters keep their order.
+TEST_F(Probe, QueueGetterKilledBeforeTheRoundTakesNothing) {
+  fern::Queue<int> q;
+  std::vector<fern::Task<void>> ts;
+  for (int n = 0; n < 3; ++n)
+    ts.push_back(spawn([&, n] { log.push_back(std::to_string(n) + ":" + std::to_string(q.get())); }));
+  sleep(0);
+  ts[0].kill_async();
+  q.put(10);
+  q.put(11);
+  q.put(12);
+  fern::joinall(ts);
+  EXPECT_EQ(log, (Vec{"1:10", "2:11"}));
+  EXPECT_EQ(q.qsize(), 1u);
+  EXPECT_EQ(q.get(), 12);
+  EXPECT_EQ(q.getter_count(), 0u);
+}
+
+// Q-2, TO-10: a putter killed while parked leaves nothing; the other
+// putters' items arrive in order.
+TEST_F(Probe, QueuePutterKilledBeforeTheRoundLeavesNothing) {
+  fern::Queue<int> q(1);
+  q.put(0);
+  std::vector<fern::Task<void>> ts;
+  for (int n = 1; n < 4; ++n) ts.push_back(spawn([&, n] { q.put(n); }));
+  sleep(0);
+  ts[1].kill_async();
+  std::vector<int> got;
+  for (int i = 0; i < 3; ++i) got.push_back(q.get());
+  fern::joinall(ts);
+  EXPECT_EQ(got, (std::vector<int>{0, 1, 3}));
+  EXPECT_TRUE(q.empty());
+  EXPECT_EQ(q.putter_count(), 0u);
+}
+
+// a peeker killed while parked leaves the item for the getter.
+TEST_F(Probe, QueuePeekerTimeoutsAndKillsLeaveTheItem) {
+  fern::Queue<int> q;
+  auto peeker = spawn([&] { return q.peek_for(0.0); });
+  auto killed = spawn([&] { (void)q.peek(); });
+  auto getter = spawn([&] { return q.get(); });
+  sleep(0);
+  killed.kill_async();
+  EXPECT_FALSE(peeker.get().has_value());
+  q.put(5);
+  EXPECT_EQ(getter.get(), 5);
+  killed.join();
+  EXPECT_TRUE(q.empty());
+}
+
+//
+TEST_F(Probe, TaskDoneTooOftenThrowsAndKeepsTheCount) {
+  fern::JoinableQueue<int> q;
+  EXPECT_THROW(q.task_done(), fern::TaskDoneError);
+  q.put(1);
+  q.put(2);
+  EXPECT_FALSE(q.join_for(0.0));
+  q.task_done();
+  q.task_done();
+  EXPECT_THROW(q.task_done(), fern::TaskDoneError);
+  EXPECT_EQ(q.unfinished_tasks(), 0u);
+  EXPECT_TRUE(q.join_for(0.0));
+}
+
+// a joiner killed while waiting leaves the others to wake.
+TEST_F(Probe, JoinerKilledWhileWaitingLeavesTheOthers) {
+  fern::JoinableQueue<int> q;
+  q.put(1);
+  auto a = spawn([&] { q.join(); });
+  auto b = spawn([&] {
+    q.join();
+    log.push_back("b joined");
+  });
+  sleep(0);
+  a.kill();
+  (void)q.get();
+  q.task_done();
+  b.join();
+  EXPECT_EQ(log, Vec{"b joined"});
+}
+
+// EV-2: an Event destroyed under a timed waiter: the waiter times out and
+// touches nothing of it.
+TEST_F(Probe, EventDestroyedUnderATimedWaiterTimesOut) {
+  auto e = std::make_unique<fern::Event>();
+  auto t = spawn([&] { return e->wait_for(0.001); });
+  sleep(0);
+  e.reset();
+  EXPECT_FALSE(t.get());
+}
+
+// a Queue destroyed under a parked getter whose round is queued, and
+// one destroyed under a parked putter: both time out touching nothing.
+TEST_F(Probe, QueueDestroyedUnderParkedGetterAndPutter) {
+  auto q = std::make_unique<fern::Queue<std::string>>(1);
+  auto getter = spawn([&q] { return q->get_for(0.001); });
+  sleep(0);
+  q->put("x");  // the getter's round is queued
+  q.reset();
+  EXPECT_FALSE(getter.get().has_value());
+
+  q = std::make_unique<fern::Queue<std::string>>(1);
+  q->put("x");
+  auto putter = spawn([&q] { return q->put_for("y", 0.001); });
+  sleep(0);
+  EXPECT_EQ(q->putter_count(), 1u);
+  q.reset();
+  EXPECT_FALSE(putter.get());
+}
+
+// LK-1: a Semaphore destroyed under a timed acquirer.
+TEST_F(Probe, SemaphoreDestroyedUnderATimedAcquirer) {
+  auto s = std::make_unique<fern::Semaphore>(0);
+  auto t = spawn([&] { return s->acquire_for(0.001); });
+  sleep(0);
+  s->release();
+  s.reset();
+  EXPECT_FALSE(t.get());
+}
+
+// PL-2: join with a timeout on a group whose member outlives it.
+TEST_F(Probe, GroupJoinTimesOutThenSucceeds) {
+  fern::Group g;
+  fern::Event go;
+  g.spawn([&] { go.wait(); });
+  EXPECT_FALSE(g.join_for(0.0));
+  EXPECT_FALSE(g.join_for(0.001));
+  go.set();
+  EXPECT_TRUE(g.join_for(1.0));
+  EXPECT_EQ(g.size(), 0u);
+}
+
+// PL-5, PL-6: spawn on a full pool from inside its only member: nothing
+// can free the slot, so the member ends in LoopExit (gevent hangs there).
+TEST_F(Probe, PoolSpawnFromItsOnlyMemberWhenFullIsLoopExit) {
+  fern::Pool pool(1);
+  auto t = pool.spawn([&] {
+    EXPECT_FALSE(pool.try_start(fern::Task<void>::create([] {}).core()));
+    EXPECT_FALSE(pool.wait_available_for(0.001));
+  });
+  t.join();
+  EXPECT_TRUE(t.successful());
+  EXPECT_THROW(fern::Pool(-1), std::invalid_argument);
+  fern::Pool zero(0);
+  EXPECT_TRUE(zero.full());
+  EXPECT_EQ(zero.wait_available_for(0.001), 0);
+}
+
+// a getter killed while it waits on a Channel takes nothing.
+TEST_F(Probe, ChannelGetterKilledWhileWaitingTakesNothing) {
+  fern::Channel<int> ch;
+  auto a = spawn([&] { (void)ch.get(); });
+  auto b = spawn([&] { return ch.get(); });
+  sleep(0);
+  a.kill_async();
+  auto putter = spawn([&] { ch.put(3); });
+  EXPECT_EQ(b.get(), 3);
+  putter.join();
+  a.join();
+}
+
+}  // namespace

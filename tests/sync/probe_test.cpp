@@ -332,3 +332,37 @@ TEST_F(Probe, ChannelGetterKilledWhileWaitingTakesNothing) {
 }
 
 }  // namespace
+
+namespace {
+
+void spin_for(fern::Nanos ns) {
+  fern::Nanos end = fern::monotonic_now() + ns;
+  while (fern::monotonic_now() < end) {
+  }
+}
+
+// Q-9, TO-10: a put whose item a getter took counts as done, even when the
+// putter's own deadline passes before its turn to wake comes (the getter
+// ran long enough for the hub to cut the batch, F6, and run timers first).
+// The filler callbacks move the cut (checked every 64 steps) across every
+// position of the round.
+TEST_F(Probe, ChannelPutWhoseItemWasTakenIsTrueEvenPastItsDeadline) {
+  for (int fillers = 60; fillers < 130; ++fillers) {
+    fern::Channel<int> ch;
+    bool got = false;
+    auto getter = spawn([&] {
+      (void)ch.get();
+      got = true;
+      spin_for(6'000'000);  // past the 5 ms switch interval
+      sleep(0);
+    });
+    sleep(0);
+    for (int i = 0; i < fillers; ++i) fern::Hub::current().run_callback([] {});
+    auto putter = spawn([&] { return ch.put_for(1, 0.001); });
+    bool put = putter.get();
+    getter.join();
+    ASSERT_EQ(put, got) << "with " << fillers << " fillers";
+  }
+}
+
+}  // namespace

@@ -2,7 +2,10 @@
 // hook of its greenlet, or with the table.
 #include "fern/sync/local.h"
 
+#include <exception>
 #include <new>
+
+#include "fern/core/hub.h"
 
 namespace fern::detail {
 
@@ -16,7 +19,7 @@ LocalTable::~LocalTable() {
     entries_.clear();
     for (auto& [id, e] : entries) {
       Greenlet::cancel_exit(&e.hook);
-      destroy_(e.value);
+      destroy(e.value);
     }
   }
 }
@@ -55,8 +58,19 @@ bool LocalTable::erase() noexcept {
   Greenlet::cancel_exit(&it->second.hook);
   void* value = it->second.value;
   entries_.erase(it);  // unhook first, destroy after: a destructor may use this local again
-  destroy_(value);
+  destroy(value);
   return true;
+}
+
+// A destructor that throws (one declared noexcept(false)) is reported, as
+// gevent reports an exception raised in __del__; the delete-expression
+// frees the memory all the same, and the other values still go.
+void LocalTable::destroy(void* value) noexcept {
+  try {
+    destroy_(value);
+  } catch (...) {
+    Hub::report_error("the destructor of a local's value", std::current_exception());
+  }
 }
 
 }  // namespace fern::detail

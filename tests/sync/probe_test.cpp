@@ -15,6 +15,7 @@
 #include "fern/sync/local.h"
 #include "fern/sync/queue.h"
 #include "fern/sync/semaphore.h"
+#include "fern/sync/wait_any.h"
 #include "hub_fixture.h"
 
 namespace {
@@ -363,6 +364,88 @@ TEST_F(Probe, ChannelPutWhoseItemWasTakenIsTrueEvenPastItsDeadline) {
     getter.join();
     ASSERT_EQ(put, got) << "with " << fillers << " fillers";
   }
+}
+
+}  // namespace
+
+namespace {
+
+// TO-10, PL-6, HUB-13: a greenlet killed in each remaining kind of wait
+// leaves nothing of itself behind: no slot, no link, no waiter.
+TEST_F(Probe, KilledInEveryWaitLeavesEachPrimitiveAsBefore) {
+  fern::Pool pool(1);
+  fern::Event hold;
+  pool.spawn([&] { hold.wait(); });
+  fern::Semaphore sem(0);
+  fern::AsyncResult<int> ar;
+  fern::Event ev;
+  std::vector<fern::Task<void>> victims;
+  victims.push_back(spawn([&] { pool.spawn([] {}); }));           // Pool.spawn on a full pool
+  victims.push_back(spawn([&] { pool.join(); }));                 // Group.join
+  victims.push_back(spawn([&] { (void)sem.wait(); }));            // Semaphore.wait
+  victims.push_back(spawn([&] { (void)ar.get(); }));              // AsyncResult.get
+  victims.push_back(spawn([&] { (void)fern::wait({ev, ar}); }));  // wait on several
+  victims.push_back(spawn([&] { (void)pool.wait_available(); })); // Pool.wait_available
+  sleep(0);
+  EXPECT_EQ(sem.waiter_count(), 1u);
+  EXPECT_EQ(ev.waiter_count(), 0u);  // wait() links, it does not park on the Event
+  std::vector<fern::AnyTask> all;
+  for (auto& v : victims) all.push_back(v.core());
+  fern::killall(all);
+  EXPECT_EQ(sem.waiter_count(), 0u);
+  EXPECT_EQ(pool.size(), 1u);
+  EXPECT_EQ(pool.free_count(), 0u);
+  hold.set();
+  pool.join();
+  EXPECT_EQ(pool.free_count(), 1u);
+  EXPECT_TRUE(pool.try_start(fern::Task<void>::create([] {}).core()));
+  pool.join();
+  EXPECT_EQ(pool.free_count(), 1u);
+  sem.release();
+  EXPECT_EQ(sem.counter(), 1);
+  ev.set();
+  ar.set(1);
+  sleep(0);  // the links of the killed wait() are gone: nothing runs
+  EXPECT_EQ(ar.get(), 1);
+}
+
+}  // namespace
+
+namespace {
+
+// A value whose destructor throws (declared noexcept(false)).
+struct ThrowsOnDestroy {
+  static inline int destroyed = 0;
+  ~ThrowsOnDestroy() noexcept(false) {
+    ++destroyed;
+    throw std::runtime_error("fern test: a destructor that throws");
+  }
+};
+
+// LOC-3: a value whose destructor throws is reported and freed, as gevent
+// reports an exception raised in __del__; the program goes on, and the other
+// values are still destroyed (at greenlet exit, at reset(), with the local).
+TEST_F(Probe, LocalValueWhoseDestructorThrowsIsReportedAndTheRestGoOn) {
+  ThrowsOnDestroy::destroyed = 0;
+  auto l = std::make_unique<fern::local<ThrowsOnDestroy>>();
+  spawn([&] { (void)l->get(); }).join();
+  EXPECT_EQ(ThrowsOnDestroy::destroyed, 1);
+  (void)l->get();
+  l->reset();
+  EXPECT_EQ(ThrowsOnDestroy::destroyed, 2);
+  fern::Event release;
+  std::vector<fern::Task<void>> ts;
+  for (int i = 0; i < 2; ++i)
+    ts.push_back(spawn([&] {
+      (void)l->get();
+      release.wait();
+    }));
+  sleep(0);
+  (void)l->get();
+  l.reset();
+  EXPECT_EQ(ThrowsOnDestroy::destroyed, 5);
+  release.set();
+  fern::joinall(ts);
 }
 
 }  // namespace

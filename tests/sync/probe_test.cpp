@@ -2,7 +2,10 @@
 // destroyed under their waiters, misuse that must be a typed error, and
 // values whose destructors reach back into the primitive. SEMANTICS EV-2,
 // LK-1 .. LK-3, LK-6, PL-2, PL-5, LOC-3, TO-10, F7.
+#include <algorithm>
+#include <iterator>
 #include <memory>
+#include <stdexcept>
 #include <optional>
 #include <string>
 #include <vector>
@@ -446,6 +449,102 @@ TEST_F(Probe, LocalValueWhoseDestructorThrowsIsReportedAndTheRestGoOn) {
   EXPECT_EQ(ThrowsOnDestroy::destroyed, 5);
   release.set();
   fern::joinall(ts);
+}
+
+}  // namespace
+
+namespace {
+
+// An input range read as it goes: items from a queue until -1; an item -2
+// makes the iterator throw.
+struct QueueInput {
+  fern::Queue<int>* q;
+  using value_type = int;
+  struct iterator {
+    fern::Queue<int>* q = nullptr;
+    int cur = 0;
+    using value_type = int;
+    using difference_type = std::ptrdiff_t;
+    using reference = int&;
+    using pointer = int*;
+    using iterator_category = std::input_iterator_tag;
+    int& operator*() { return cur; }
+    iterator& operator++() {
+      cur = q->get();
+      if (cur == -2) throw std::out_of_range("fern test: the input failed");
+      if (cur < 0) q = nullptr;
+      return *this;
+    }
+    bool operator==(const iterator& o) const { return q == o.q; }
+    bool operator!=(const iterator& o) const { return q != o.q; }
+  };
+  iterator begin() const {
+    iterator it{q};
+    ++it;
+    return it;
+  }
+  iterator end() const { return {}; }
+};
+
+// PL-4: imap reads its input as it goes, in its feeder (gevent's IMap
+// greenlet iterates the iterable), so a consumer may feed the input from
+// the results, and imap() itself never blocks on the input.
+TEST_F(Probe, ImapReadsItsInputAsItGoes) {
+  for (bool ordered : {true, false}) {
+    fern::Pool p(2);
+    fern::Queue<int> in;
+    in.put(1);
+    auto times10 = [](int x) { return x * 10; };
+    auto it = ordered ? p.imap(times10, QueueInput{&in}) : p.imap_unordered(times10, QueueInput{&in});
+    EXPECT_EQ(it.next(), 10);
+    in.put(2);
+    EXPECT_EQ(it.next(), 20);
+    in.put(-1);
+    EXPECT_EQ(it.next(), std::nullopt);
+    EXPECT_EQ(it.next(), std::nullopt);
+    p.join();
+  }
+}
+
+// PL-7 (test__pool.py TestErrorInIterator): an exception from the input
+// iterator reaches the consumer after the results of the inputs before it.
+TEST_F(Probe, ImapInputThatThrowsEndsTheResultsWithItsException) {
+  ::testing::internal::CaptureStderr();
+  for (bool ordered : {true, false}) {
+    fern::Pool p(3);
+    fern::Queue<int> in;
+    for (int x : {1, 2, -2}) in.put(x);
+    auto same = [](int x) { return x; };
+    auto it = ordered ? p.imap(same, QueueInput{&in}) : p.imap_unordered(same, QueueInput{&in});
+    std::vector<int> got;
+    bool threw = false;
+    for (int i = 0; i < 3; ++i) {
+      try {
+        if (auto v = it.next()) got.push_back(*v);
+      } catch (const std::out_of_range&) {
+        threw = true;
+      }
+    }
+    EXPECT_TRUE(threw);
+    std::sort(got.begin(), got.end());
+    EXPECT_EQ(got, (std::vector<int>{1, 2}));
+    EXPECT_EQ(it.next(), std::nullopt);
+    p.join();
+  }
+  (void)::testing::internal::GetCapturedStderr();
+}
+
+// PL-4: a queue of std::optional items (gevent's StopIteration) is an imap
+// input too (test__pool.py TestPool::test_imap_no_stop).
+TEST_F(Probe, ImapOverAQueueUntilItsStopItem) {
+  fern::Pool p(2);
+  fern::Queue<std::optional<int>> q;
+  q.put(123);
+  auto stop = fern::spawn_later(0.001, [&] { q.put(std::nullopt); });
+  std::vector<int> out;
+  for (int x : p.imap([](int v) { return v; }, q)) out.push_back(x);
+  EXPECT_EQ(out, std::vector<int>{123});
+  stop.join();
 }
 
 }  // namespace

@@ -548,3 +548,41 @@ TEST_F(Probe, ImapOverAQueueUntilItsStopItem) {
 }
 
 }  // namespace
+
+namespace {
+
+// EV-4: an AsyncResult destroyed under timed waiters: get_for throws
+// Timeout and wait_for returns false, touching nothing of it (ASan).
+TEST_F(Probe, AsyncResultDestroyedUnderTimedWaitersTimesThemOut) {
+  auto ar = std::make_unique<fern::AsyncResult<int>>();
+  auto getter = spawn([&ar] {
+    try {
+      (void)ar->get_for(0.001);
+      return std::string("value");
+    } catch (const fern::Timeout&) {
+      return std::string("timeout");
+    }
+  });
+  auto waiter = spawn([&ar] { return ar->wait_for(0.001); });
+  sleep(0);
+  ar.reset();
+  EXPECT_EQ(getter.get(), "timeout");
+  EXPECT_FALSE(waiter.get());
+}
+
+// PL-6, Q-12: a Pool destroyed under a timed spawner, a JoinableQueue under
+// a timed joiner: both give up at their deadline, touching nothing of it.
+TEST_F(Probe, PoolAndJoinableQueueDestroyedUnderTimedWaiters) {
+  auto pool = std::make_unique<fern::Pool>(0);
+  auto spawner = spawn([&pool] { return pool->start_for(fern::Task<void>::create([] {}).core(), 0.001); });
+  auto q = std::make_unique<fern::JoinableQueue<int>>();
+  q->put(1);
+  auto joiner = spawn([&q] { return q->join_for(0.001); });
+  sleep(0);
+  pool.reset();
+  q.reset();
+  EXPECT_FALSE(spawner.get());
+  EXPECT_FALSE(joiner.get());
+}
+
+}  // namespace

@@ -4,6 +4,7 @@
 // LK-1 .. LK-3, LK-6, PL-2, PL-5, LOC-3, TO-10, F7.
 #include <algorithm>
 #include <iterator>
+#include <limits>
 #include <memory>
 #include <stdexcept>
 #include <optional>
@@ -583,6 +584,72 @@ TEST_F(Probe, PoolAndJoinableQueueDestroyedUnderTimedWaiters) {
   q.reset();
   EXPECT_FALSE(spawner.get());
   EXPECT_FALSE(joiner.get());
+}
+
+}  // namespace
+
+namespace {
+
+// TO-8 style durations on every timed wait: 0, negative and NaN give up at
+// once (no hang, nothing taken); +inf and huge ones wait like no timeout.
+TEST_F(Probe, ZeroNegativeNanInfiniteAndHugeTimeoutsOnEveryWait) {
+  const double nan = std::numeric_limits<double>::quiet_NaN();
+  const double inf = std::numeric_limits<double>::infinity();
+  for (double d : {0.0, -1.0, nan, -inf}) {
+    fern::Event e;
+    EXPECT_FALSE(e.wait_for(d));
+    fern::Semaphore s(0);
+    EXPECT_FALSE(s.acquire_for(d));
+    EXPECT_EQ(s.wait_for(d), 0);
+    fern::Queue<int> q(1);
+    EXPECT_FALSE(q.get_for(d).has_value());
+    EXPECT_FALSE(q.peek_for(d).has_value());
+    q.put(1);
+    EXPECT_FALSE(q.put_for(2, d));
+    EXPECT_EQ(q.qsize(), 1u);
+    fern::Channel<int> ch;
+    EXPECT_FALSE(ch.get_for(d).has_value());
+    EXPECT_FALSE(ch.put_for(1, d));
+    fern::AsyncResult<int> ar;
+    EXPECT_THROW(ar.get_for(d), fern::Timeout);
+    EXPECT_FALSE(ar.wait_for(d));
+    fern::Pool p0(0);
+    EXPECT_EQ(p0.wait_available_for(d), 0);
+    fern::RLock r;
+    auto holder = spawn([&] {
+      r.acquire();
+      e.wait();
+      r.release();
+    });
+    sleep(0);
+    EXPECT_FALSE(r.acquire_for(d));
+    fern::JoinableQueue<int> jq;
+    jq.put(1);
+    EXPECT_FALSE(jq.join_for(d));
+    fern::Group g;
+    g.add(holder.core());
+    EXPECT_FALSE(g.join_for(d));
+    e.set();
+    EXPECT_TRUE(g.join_for(inf));
+  }
+  for (double d : {inf, 1e300, 9.3e9}) {
+    fern::Event e;
+    fern::Semaphore s(0);
+    fern::Queue<int> q;
+    fern::AsyncResult<int> ar;
+    auto setter = spawn([&] {
+      e.set();
+      s.release();
+      q.put(3);
+      ar.set(4);
+    });
+    EXPECT_TRUE(e.wait_for(d));
+    EXPECT_TRUE(s.acquire_for(d));
+    EXPECT_EQ(q.get_for(d), 3);
+    EXPECT_EQ(ar.get_for(d), 4);
+    setter.join();
+    EXPECT_EQ(fern::Hub::current().armed_timers(), 0u);
+  }
 }
 
 }  // namespace

@@ -653,3 +653,61 @@ TEST_F(Probe, ZeroNegativeNanInfiniteAndHugeTimeoutsOnEveryWait) {
 }
 
 }  // namespace
+
+namespace {
+
+// An item whose move throws when armed.
+struct Fragile {
+  static inline bool armed = false;
+  int v = 0;
+  explicit Fragile(int x) : v(x) {}
+  Fragile(const Fragile& o) : v(o.v) {}
+  Fragile(Fragile&& o) : v(o.v) {
+    if (std::exchange(armed, false)) throw std::length_error("fern test: a move that throws");
+  }
+  Fragile& operator=(const Fragile&) = default;
+};
+
+// a parked putter whose item cannot be moved in when its turn
+// comes gets the error from its put(); the queue is as before, and the
+// next putter and getter are served.
+TEST_F(Probe, ParkedPutWhoseItemsMoveThrowsFailsThatPutOnly) {
+  fern::Queue<Fragile> q(1);
+  q.put(Fragile(1));
+  auto bad = spawn([&] {
+    try {
+      q.put(Fragile(2));
+      return std::string("stored");
+    } catch (const std::length_error&) {
+      return std::string("failed");
+    }
+  });
+  auto good = spawn([&] { q.put(Fragile(3)); });
+  sleep(0);
+  EXPECT_EQ(q.get().v, 1);
+  Fragile::armed = true;  // the round's move of the first parked putter's item
+  EXPECT_EQ(bad.get(), "failed");
+  EXPECT_EQ(q.get().v, 3);
+  good.join();
+  EXPECT_TRUE(q.empty());
+  EXPECT_EQ(q.putter_count(), 0u);
+
+  fern::Channel<Fragile> ch;
+  auto cbad = spawn([&] {
+    try {
+      ch.put(Fragile(4));
+      return std::string("taken");
+    } catch (const std::length_error&) {
+      return std::string("failed");
+    }
+  });
+  auto cgood = spawn([&] { ch.put(Fragile(5)); });
+  sleep(0);
+  Fragile::armed = true;
+  EXPECT_EQ(ch.get().v, 5);
+  EXPECT_EQ(cbad.get(), "failed");
+  cgood.join();
+  EXPECT_EQ(ch.balance(), 0);
+}
+
+}  // namespace

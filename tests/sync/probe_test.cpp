@@ -711,3 +711,17 @@ TEST_F(Probe, ParkedPutWhoseItemsMoveThrowsFailsThatPutOnly) {
 }
 
 }  // namespace
+
+namespace {
+
+// LK-6: an RLock destroyed under a timed acquirer: false, nothing touched.
+TEST_F(Probe, RLockDestroyedUnderATimedAcquirer) {
+  auto r = std::make_unique<fern::RLock>();
+  r->acquire();
+  auto t = spawn([&r] { return r->acquire_for(0.001); });
+  sleep(0);
+  r.reset();
+  EXPECT_FALSE(t.get());
+}
+
+}  // namespace

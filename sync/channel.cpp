@@ -79,7 +79,6 @@ Waiter* ChannelCore::step(void* p, bool) {
   auto* self = static_cast<ChannelCore*>(p);
   if (Node* putter = std::exchange(self->paired_putter_, nullptr)) {
     putter->paired_in = nullptr;
-    putter->notified = true;
     return &putter->waiter;
   }
   while (!self->putters_.empty() && !self->getters_.empty()) {
@@ -94,7 +93,10 @@ Waiter* ChannelCore::step(void* p, bool) {
     self->getters_.pop_front();
     getter->notified = true;
     // The putter is off the list and parked on its own stack: the next step
-    // wakes it, after the getter blocked.
+    // wakes it, after the getter blocked. Its put is done now: should its
+    // deadline wake it first (the hub cut the batch after the getter, F6,
+    // and ran timers), it still returns true, as its item was taken.
+    putter->notified = true;
     self->paired_putter_ = putter;
     putter->paired_in = self;
     return &getter->waiter;

@@ -190,10 +190,11 @@ class AsyncResult {
 
   // Blocks (switches to the hub) until ready or the deadline passes; true
   // when ready, also when an exception was set. Never throws the stored
-  // exception.
+  // exception. A result destroyed under a timed waiter times it out.
   bool wait_until(Deadline deadline) {
-    if (!ready()) event_.wait_until(deadline);
-    return ready();
+    // After a wait that timed out this result may be gone (destroyed by
+    // another greenlet meanwhile): only the wait's own answer is read.
+    return ready() || event_.wait_until(deadline);
   }
   void wait() { wait_until(Deadline::never()); }
   bool wait_for(Duration d) { return wait_until(d.from_now()); }
@@ -232,9 +233,10 @@ class AsyncResult {
       set(detail::task_value<T>(task));
     }
   }
+  // Woken by set(), this result is alive (the greenlet runs inside its
+  // round); timed out, it may be gone, so nothing of it is read then.
   void settle(Deadline deadline) {
-    if (!ready() && !deadline.expired(0)) event_.wait_until(deadline);
-    if (!ready()) throw Timeout();
+    if (!ready() && (deadline.expired(0) || !event_.wait_until(deadline))) throw Timeout();
     if (error_) std::rethrow_exception(error_);
   }
 

@@ -158,13 +158,18 @@ class Group {
   // (imap_unordered). Returns at once; a feeder task spawns the members.
   // maxsize > 0 bounds the results buffered ahead of the consumer: the
   // feeder waits before spawning more (PL-8).
+  // The inputs are read by the feeder as it goes (PL-4): a copyable range
+  // is copied (an rvalue moved), a non-copyable one (a Queue or Channel of
+  // std::optional items, read until std::nullopt) is used in place and must
+  // outlive the feeder. An exception from the input's iterator ends the
+  // results after those of the inputs before it (PL-7).
   template <class F, class Range>
-  auto imap(F fn, const Range& inputs, std::size_t maxsize = 0) {
-    return make_imap(std::move(fn), inputs, true, maxsize);
+  auto imap(F fn, Range&& inputs, std::size_t maxsize = 0) {
+    return make_imap(std::move(fn), std::forward<Range>(inputs), true, maxsize);
   }
   template <class F, class Range>
-  auto imap_unordered(F fn, const Range& inputs, std::size_t maxsize = 0) {
-    return make_imap(std::move(fn), inputs, false, maxsize);
+  auto imap_unordered(F fn, Range&& inputs, std::size_t maxsize = 0) {
+    return make_imap(std::move(fn), std::forward<Range>(inputs), false, maxsize);
   }
 
   // f(args...) in a member, waiting for its result; called directly when
@@ -203,7 +208,7 @@ class Group {
   bool killone_until(const AnyTask& task, Deadline deadline, std::exception_ptr error);
   bool mark_dying(const AnyTask& task);
   template <class F, class Range>
-  auto make_imap(F fn, const Range& inputs, bool ordered, std::size_t maxsize);
+  auto make_imap(F fn, Range&& inputs, bool ordered, std::size_t maxsize);
 
   std::list<Member> members_;
   std::unordered_map<TaskBase*, std::list<Member>::iterator> index_;
@@ -259,19 +264,20 @@ Task<TaskResult<F, Args...>> Group::apply_async_cb(Callback callback, F fn, Args
 }
 
 template <class F, class Range>
-auto Group::make_imap(F fn, const Range& inputs, bool ordered, std::size_t maxsize) {
-  using X = typename Range::value_type;
+auto Group::make_imap(F fn, Range&& inputs, bool ordered, std::size_t maxsize) {
+  using X = detail::RangeItem<Range>;
   using R = TaskResult<F, X>;
   static_assert(!std::is_void_v<R>, "fern: imap needs a function that returns a value");
-  std::vector<X> items(std::begin(inputs), std::end(inputs));
-  auto state = std::make_shared<detail::IMapState<R>>(items.size(), ordered, maxsize);
-  // The feeder blocks in spawn() while a Pool is full; the consumer meanwhile
-  // takes results as they come (gevent's IMap greenlet).
-  auto feeder = fern::spawn([this, state, fn = std::move(fn), items = std::move(items)]() mutable {
-    for (std::size_t i = 0; i < items.size(); ++i) {
+  auto state = std::make_shared<detail::IMapState<R>>(ordered, maxsize);
+  // The feeder reads the input and blocks in spawn() while a Pool is full;
+  // the consumer meanwhile takes results as they come (gevent's IMap
+  // greenlet).
+  auto feeder = fern::spawn([this, state, fn = std::move(fn),
+                             feed = detail::FeedRange<Range>(std::forward<Range>(inputs))]() mutable {
+    for (auto&& x : feed.get()) {
       if (state->bound) state->bound->acquire();  // PL-8: wait for the consumer
-      Task<R> task = spawn(fn, std::move(items[i]));
-      task->link([state, i](TaskBase& t) { state->finished(i, t); });
+      Task<R> task = spawn(fn, X(std::forward<decltype(x)>(x)));
+      task->link([state, i = state->spawned](TaskBase& t) { state->finished(i, t); });
       ++state->spawned;
     }
   });

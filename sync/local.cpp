@@ -2,16 +2,25 @@
 // hook of its greenlet, or with the table.
 #include "fern/sync/local.h"
 
+#include <exception>
 #include <new>
+
+#include "fern/core/hub.h"
 
 namespace fern::detail {
 
 LocalTable::~LocalTable() {
-  // A value's destructor may touch other locals, never this one: detach first.
-  auto entries = std::move(entries_);
-  for (auto& [id, e] : entries) {
-    Greenlet::cancel_exit(&e.hook);
-    destroy_(e.value);
+  // Detached first, so a destructor that reaches this local finds no value
+  // being destroyed; one that makes a new value (or another greenlet that
+  // does while a destructor blocks) adds it to entries_ again, and it goes
+  // in the next pass, not left with an exit hook into a dead table.
+  while (!entries_.empty()) {
+    auto entries = std::move(entries_);
+    entries_.clear();
+    for (auto& [id, e] : entries) {
+      Greenlet::cancel_exit(&e.hook);
+      destroy(e.value);
+    }
   }
 }
 
@@ -49,8 +58,19 @@ bool LocalTable::erase() noexcept {
   Greenlet::cancel_exit(&it->second.hook);
   void* value = it->second.value;
   entries_.erase(it);  // unhook first, destroy after: a destructor may use this local again
-  destroy_(value);
+  destroy(value);
   return true;
+}
+
+// A destructor that throws (one declared noexcept(false)) is reported, as
+// gevent reports an exception raised in __del__; the delete-expression
+// frees the memory all the same, and the other values still go.
+void LocalTable::destroy(void* value) noexcept {
+  try {
+    destroy_(value);
+  } catch (...) {
+    Hub::report_error("the destructor of a local's value", std::current_exception());
+  }
 }
 
 }  // namespace fern::detail

@@ -14,6 +14,7 @@
 // are destroyed, as in gevent, where they go with the greenlet's last
 // reference. A destructor may block (switch): the greenlet keeps itself
 // alive until its values are gone, even with no handle left.
+// A value whose destructor throws is reported and freed; the others go on.
 // One thread: use one local per thread (e.g. thread_local) for threads.
 #include <cstddef>
 #include <functional>
@@ -30,7 +31,8 @@ namespace detail {
 // Values by greenlet id, type-erased; the owner handle tells when it ended.
 class LocalTable {
  public:
-  using Destroy = void (*)(void*) noexcept;
+  // Deletes a value; what its destructor throws is reported, not propagated.
+  using Destroy = void (*)(void*);
   explicit LocalTable(Destroy destroy) noexcept : destroy_(destroy) {}
   LocalTable(const LocalTable&) = delete;
   LocalTable& operator=(const LocalTable&) = delete;
@@ -53,6 +55,7 @@ class LocalTable {
     void* value;
   };
   static void on_exit(GreenletExitHook* hook) noexcept;
+  void destroy(void* value) noexcept;
   std::unordered_map<unsigned long, Entry> entries_;  // by Greenlet::id(); nodes never move
   Destroy destroy_;
 };
@@ -95,7 +98,8 @@ class local {
   std::size_t size() const noexcept { return table_.size(); }
 
  private:
-  static void destroy(void* v) noexcept { delete static_cast<T*>(v); }
+  // May throw (a T whose destructor is noexcept(false)): the table reports it.
+  static void destroy(void* v) { delete static_cast<T*>(v); }
 
   std::function<T*()> make_;
   detail::LocalTable table_;

@@ -90,7 +90,9 @@ bool RLock::acquire_until(Deadline deadline) {
     ++count_;
     return true;
   }
-  return take(block_.acquire_until(deadline));
+  // A lock destroyed under a timed waiter: nothing of it is touched after.
+  if (!block_.acquire_until(deadline)) return false;
+  return take(true);
 }
 
 bool RLock::try_acquire() {

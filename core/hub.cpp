@@ -245,7 +245,7 @@ detail::GreenletImpl* Hub::next_to_run_yield() noexcept {
     // next_to_run_yield first).
     Waiter* w;
     if (head->fn == &RoundNode::fire) {
-      if (!batch_continues()) break;
+      if (!batch_continues() && !static_cast<RoundNode*>(head)->active) break;  // see run_callbacks
       // The round stays at the head: the greenlet woken now blocks before
       // the round goes on.
       auto* round = static_cast<RoundNode*>(head);
@@ -457,7 +457,10 @@ void Hub::run_callbacks() {
   } end{hand_off_};
   Nanos start = batch_timing_ && !callbacks_.empty() ? monotonic_now() : 0;
   while (auto* cb = static_cast<Callback*>(callbacks_.front())) {
-    if (!batch_continues()) break;
+    // The cut falls between callbacks: a wake-up round already begun goes on
+    // to its end (gevent wakes a primitive's waiters in one callback), so
+    // none of its waiters sees a timer that came due meanwhile first.
+    if (!batch_continues() && !(cb->fn == &RoundNode::fire && static_cast<RoundNode*>(cb)->active)) break;
     callbacks_.remove_front();
     hand_off_ = cb->fn == &ResumeNode::fire || cb->fn == &RoundNode::fire || cb->fn == &StartNode::fire ||
                 cb->fn == &YieldNode::fire;

@@ -4,7 +4,9 @@
 // Each loop iteration, in this order (SEMANTICS F4):
 //   1. callbacks, FIFO, including those queued while the batch runs, the
 //      batch cut after the switch interval (5 ms, F6) so timers and I/O are
-//      not starved by sleep(0) loops;
+//      not starved by sleep(0) loops; the cut falls between callbacks, and a
+//      primitive's wake-up round (RoundNode) that has begun goes on to its
+//      end, as gevent's one notifying callback does;
 //   2. expired timers, by (deadline, creation order) (F5);
 //   3. fd readiness from the poller;
 //   4. idle callbacks, only when nothing else is pending (HUB-5).

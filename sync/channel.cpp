@@ -93,9 +93,8 @@ Waiter* ChannelCore::step(void* p, bool) {
     self->getters_.pop_front();
     getter->notified = true;
     // The putter is off the list and parked on its own stack: the next step
-    // wakes it, after the getter blocked. Its put is done now: should its
-    // deadline wake it first (the hub cut the batch after the getter, F6,
-    // and ran timers), it still returns true, as its item was taken.
+    // wakes it, after the getter blocked, in the same round (no timer runs
+    // in between, F6). Its put is done now, whatever wakes it.
     putter->notified = true;
     self->paired_putter_ = putter;
     putter->paired_in = self;

@@ -87,16 +87,14 @@ class Channel : public detail::ChannelCore {
   Channel() noexcept : ChannelCore(&hand_over) {}
 
   // Blocks (switches to the hub) until a getter has taken item and run. A
-  // kill or Timeout thrown in propagates and the item is not delivered,
-  // except for a Timeout that fires after a getter took it and before put()
-  // returned (only when the hub cut its batch between the two, F6). In the
-  // hub, which cannot wait: QueueFull without a parked getter.
+  // kill or Timeout thrown in propagates and the item is not delivered (the
+  // getter's wake and the putter's are one round, which no timer cuts, F6).
+  // In the hub, which cannot wait: QueueFull without a parked getter.
   void put(T item) {
     if (!put_item(&item, true, Deadline::never())) throw QueueFull();
   }
   // Up to the deadline: false (an rvalue item left untouched) when no
-  // getter took it in time; true once one did, even if the deadline passed
-  // before this putter's turn to wake came.
+  // getter took it in time; true once one did.
   bool put_until(T&& item, Deadline deadline) { return put_item(&item, true, deadline); }
   bool put_for(T&& item, Duration d) { return put_until(std::move(item), d.from_now()); }
   // Only to a getter already parked (one loop pass): false without one.

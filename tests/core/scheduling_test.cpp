@@ -7,6 +7,7 @@
 
 #include "fern/core/task.h"
 #include "fern/core/timeout.h"
+#include "fern/sync/event.h"
 #include "hub_fixture.h"
 
 namespace {
@@ -175,6 +176,33 @@ TEST_F(Scheduling, SleepZeroSpinningDoesNotStarveTimers) {
   }
   EXPECT_GT(spins, 0);
   timer.join();
+}
+
+// F6 with F7: the batch is cut between callbacks, never inside a
+// primitive's wake-up round (gevent wakes an Event's waiters in one
+// callback, which its loop does not cut). A waiter reached late in a long
+// round, past its own deadline, still sees the event set: the round started
+// before the deadline's timer could run. Without it the cut (checked every
+// 64 steps) left the round's rest for after the timers, and those waiters
+// timed out although set() came first.
+TEST_F(Scheduling, TheBatchCutNeverSplitsAWakeUpRound) {
+  constexpr int kWaiters = 250;  // past two of the cut's checks
+  fern::Event ev;
+  fern::Deadline deadline = fern::Deadline::after(0.1);
+  int woken = 0;
+  std::vector<fern::AnyTask> waiters;
+  for (int i = 0; i < kWaiters; ++i)
+    waiters.push_back(spawn([&, i] {
+      if (ev.wait_until(deadline)) ++woken;
+      if (i == 90) {  // between the checks: runs past the switch interval and the deadline
+        while (!deadline.expired(fern::monotonic_now())) {
+        }
+      }
+    }).core());
+  sleep(0);  // every waiter parks
+  ev.set();
+  fern::joinall(waiters);
+  EXPECT_EQ(woken, kWaiters);
 }
 
 // F11, GV-11

@@ -347,10 +347,10 @@ void spin_for(fern::Nanos ns) {
 }
 
 // Q-9, TO-10: a put whose item a getter took counts as done, even when the
-// putter's own deadline passes before its turn to wake comes (the getter
-// ran long enough for the hub to cut the batch, F6, and run timers first).
-// The filler callbacks move the cut (checked every 64 steps) across every
-// position of the round.
+// putter's own deadline passes while the getter runs (past the switch
+// interval: the hub's batch cut, F6, which never splits the round of the two
+// wakes). The filler callbacks move the cut's checks (every 64 steps)
+// across every position of the round.
 TEST_F(Probe, ChannelPutWhoseItemWasTakenIsTrueEvenPastItsDeadline) {
   for (int fillers = 60; fillers < 130; ++fillers) {
     fern::Channel<int> ch;

@@ -165,18 +165,75 @@ struct LifoStore {
   const T& top() const { return items.back(); }
 };
 
-// A binary heap with the smallest item (by Compare) on top.
+// A binary heap with the smallest item (by Compare) on top, by heapq's
+// algorithm (gevent's PriorityQueue is heapq: the same order, ties
+// included). Every move is a swap along one chain of positions; if Compare
+// throws, the swaps are undone in reverse, so the heap is as it was (a push
+// adds nothing, a pop takes nothing) and the exception goes on, where
+// std::push_heap / pop_heap would lose the item being sifted and leave a
+// moved-from one in its place. (Undoing swaps T's moves, which must not
+// throw then.)
 template <class T, class Compare>
 struct HeapStore {
   std::vector<T> items;
   Compare less;
-  bool after(const T& a, const T& b) const { return less(b, a); }
+
+  // The positions a push or pop swapped its way through, each swap between
+  // two neighbours of the list: a root swap and two walks of a 64-level heap.
+  struct Chain {
+    std::size_t at[2 * 64 + 2];
+    int n = 0;
+  };
+  void swap_to(Chain& c, std::size_t to) {
+    using std::swap;
+    swap(items[c.at[c.n - 1]], items[to]);
+    c.at[c.n++] = to;
+  }
+  void undo(Chain& c) noexcept {
+    using std::swap;
+    for (; c.n > 1; --c.n) swap(items[c.at[c.n - 1]], items[c.at[c.n - 2]]);
+  }
+  // heapq._siftdown: the item at the chain's end moves up while it is
+  // smaller than its parent.
+  void bubble_up(Chain& c) {
+    for (std::size_t pos = c.at[c.n - 1]; pos > 0; pos = c.at[c.n - 1]) {
+      std::size_t parent = (pos - 1) / 2;
+      if (!less(items[pos], items[parent])) break;
+      swap_to(c, parent);
+    }
+  }
   void push(T&& v) {
     items.push_back(std::move(v));
-    std::push_heap(items.begin(), items.end(), [this](const T& a, const T& b) { return after(a, b); });
+    Chain c;
+    c.at[c.n++] = items.size() - 1;
+    try {
+      bubble_up(c);
+    } catch (...) {
+      undo(c);
+      items.pop_back();
+      throw;
+    }
   }
+  // heapq.heappop: the last item takes the root, goes down to a leaf along
+  // the smaller children (_siftup), then back up (_siftdown); the top ends
+  // at the back, where it leaves.
   T pop() {
-    std::pop_heap(items.begin(), items.end(), [this](const T& a, const T& b) { return after(a, b); });
+    std::size_t end = items.size() - 1;
+    if (end > 0) {
+      Chain c;
+      c.at[c.n++] = end;
+      try {
+        swap_to(c, 0);
+        for (std::size_t child = 1; child < end; child = 2 * c.at[c.n - 1] + 1) {
+          if (child + 1 < end && !less(items[child], items[child + 1])) ++child;
+          swap_to(c, child);
+        }
+        bubble_up(c);
+      } catch (...) {
+        undo(c);
+        throw;
+      }
+    }
     T v = std::move(items.back());
     items.pop_back();
     return v;

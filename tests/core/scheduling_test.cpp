@@ -180,29 +180,35 @@ TEST_F(Scheduling, SleepZeroSpinningDoesNotStarveTimers) {
 
 // F6 with F7: the batch is cut between callbacks, never inside a
 // primitive's wake-up round (gevent wakes an Event's waiters in one
-// callback, which its loop does not cut). A waiter reached late in a long
-// round, past its own deadline, still sees the event set: the round started
-// before the deadline's timer could run. Without it the cut (checked every
-// 64 steps) left the round's rest for after the timers, and those waiters
+// callback, which its loop does not cut). A timer that comes due while the
+// round runs (one waiter runs past the switch interval) runs after the last
+// waiter was woken. Without it the cut (checked every 64 steps) left the
+// round's rest for after the timers, and a waiter with a deadline then
 // timed out although set() came first.
 TEST_F(Scheduling, TheBatchCutNeverSplitsAWakeUpRound) {
   constexpr int kWaiters = 250;  // past two of the cut's checks
   fern::Event ev;
-  fern::Deadline deadline = fern::Deadline::after(0.1);
   int woken = 0;
+  int woken_when_the_timer_ran = -1;
+  fern::Task<void> timer;
   std::vector<fern::AnyTask> waiters;
   for (int i = 0; i < kWaiters; ++i)
     waiters.push_back(spawn([&, i] {
-      if (ev.wait_until(deadline)) ++woken;
-      if (i == 90) {  // between the checks: runs past the switch interval and the deadline
-        while (!deadline.expired(fern::monotonic_now())) {
+      ev.wait();
+      ++woken;
+      if (i == 0) timer = fern::spawn_later(0, [&] { woken_when_the_timer_ran = woken; });  // due at once
+      if (i == 90) {  // between two checks: past the switch interval
+        fern::Nanos until = fern::monotonic_now() + 6'000'000;
+        while (fern::monotonic_now() < until) {
         }
       }
     }).core());
   sleep(0);  // every waiter parks
   ev.set();
   fern::joinall(waiters);
+  timer.join();
   EXPECT_EQ(woken, kWaiters);
+  EXPECT_EQ(woken_when_the_timer_ran, kWaiters);
 }
 
 // F11, GV-11

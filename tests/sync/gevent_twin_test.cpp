@@ -508,7 +508,9 @@ TEST_F(Twin, PoolImapUnorderedOrderDependsOnSize) {
     fern::Pool p(size);
     std::vector<int> in{10, 1, 2};
     std::vector<int> out;
-    for (int x : p.imap_unordered([](int v) { sleep(v * 0.001); return v; }, in)) out.push_back(x);
+    // Sleeps 10 ms apart: the order holds unless a member starts 80 ms late
+    // (a sanitizer build once started them 8 ms apart).
+    for (int x : p.imap_unordered([](int v) { sleep(v * 0.01); return v; }, in)) out.push_back(x);
     return out;
   };
   EXPECT_EQ(run(1), (std::vector<int>{10, 1, 2}));

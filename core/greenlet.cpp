@@ -23,6 +23,7 @@
 #include <cxxabi.h>
 
 #include <atomic>
+#include <cassert>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
@@ -255,11 +256,15 @@ inline void bury_zombie(ThreadState& ts) noexcept {
 }
 
 // A switch while a trace is set: its origin, held until the landing traces
-// it (it may be a finishing greenlet whose last handle is gone).
+// it (it may be a finishing greenlet whose last handle is gone). Every
+// landing takes the origin its switch noted (finish_switch), so none is
+// left here: releasing one now could destroy a greenlet in the middle of
+// this switch's bookkeeping.
 // `out`: what the switch carries when not in registers; a finishing
 // greenlet's is in `ts` (ThreadState::ending).
 [[gnu::noinline]] void note_trace(ThreadState& ts, GreenletImpl* from, const Transfer* out) noexcept {
-  if (GreenletImpl* stale = std::exchange(ts.trace_origin, from)) release(stale);  // a landing that never traced
+  assert(ts.trace_origin == nullptr && "a switch's landing left its trace origin");
+  ts.trace_origin = from;
   retain(from);
   if (!out && status(from) == kDead && ts.xfer_word == kXferTransfer) out = &ts.ending;
   ts.trace_throw = out && out->error;

@@ -148,12 +148,19 @@ bool Hub::park_timed(Waiter& w, Deadline deadline, const char* what, const void*
   return !timer.fired;
 }
 
-void ResumeNode::fire(Callback* cb) { static_cast<ResumeNode*>(cb)->waiter->wake(); }
-void YieldNode::fire(Callback* cb) { static_cast<YieldNode*>(cb)->waiter.wake(); }
+void ResumeNode::fire(Callback* cb) {
+  Hub::enter_hand_off();
+  static_cast<ResumeNode*>(cb)->waiter->wake();
+}
+void YieldNode::fire(Callback* cb) {
+  Hub::enter_hand_off();
+  static_cast<YieldNode*>(cb)->waiter.wake();
+}
 
 // The switch returns when the greenlet blocks or ends (or hands off: then
 // when whatever runs last in the batch switches back to the hub).
 void StartNode::fire(Callback* cb) {
+  Hub::enter_hand_off();
   auto* self = static_cast<StartNode*>(cb);
   detail::GreenletImpl* g = self->greenlet;
   try {
@@ -165,6 +172,7 @@ void StartNode::fire(Callback* cb) {
 }
 
 void RoundNode::fire(Callback* cb) {
+  Hub::enter_hand_off();
   auto* self = static_cast<RoundNode*>(cb);
   if (Waiter* w = self->next()) {
     Hub::current().schedule_first(self);  // the round goes on when w's greenlet blocks
@@ -452,9 +460,10 @@ void Hub::run_callbacks() {
   batch_ran_ = 0;
   batch_cut_ = false;
   struct End {
-    bool& flag;
-    ~End() { flag = false; }
-  } end{hand_off_};
+    Hub& hub;
+    ~End() { hub.hand_off_ = hub.in_batch_ = false; }
+  } end{*this};
+  in_batch_ = true;
   Nanos start = batch_timing_ && !callbacks_.empty() ? monotonic_now() : 0;
   while (auto* cb = static_cast<Callback*>(callbacks_.front())) {
     // The cut falls between callbacks: a wake-up round already begun goes on
@@ -462,8 +471,7 @@ void Hub::run_callbacks() {
     // none of its waiters sees a timer that came due meanwhile first.
     if (!batch_continues() && !(cb->fn == &RoundNode::fire && static_cast<RoundNode*>(cb)->active)) break;
     callbacks_.remove_front();
-    hand_off_ = cb->fn == &ResumeNode::fire || cb->fn == &RoundNode::fire || cb->fn == &StartNode::fire ||
-                cb->fn == &YieldNode::fire;
+    hand_off_ = false;  // the four kinds that hand off set it (enter_hand_off)
     detail::run_guarded("a callback", [cb] { cb->fn(cb); });
   }
   // batch_ran_ counts the callbacks and the hand-offs between greenlets.

@@ -515,8 +515,19 @@ class Hub {
   // The hub is in a batch callback that has nothing left to do after its
   // switch (a resume, one step of a round, a start), and the batch is not
   // cut: a parking greenlet may do the hub's next step itself. One flag, so
-  // that a yield's hand-off tests one byte.
+  // that a yield's hand-off tests one byte. run_callbacks clears it before
+  // each callback, and those four kinds set it as they begin (enter_hand_off):
+  // no test of a callback's kind for the others (a task's links, say).
   bool hand_off_ = false;
+  bool in_batch_ = false;  // in run_callbacks: not an idle callback or a timer
+  static void enter_hand_off() noexcept {
+    Hub* hub = t_current_;
+    hub->hand_off_ = hub->in_batch_;
+  }
+  friend struct ResumeNode;
+  friend struct YieldNode;
+  friend struct StartNode;
+  friend struct RoundNode;
   detail::HookList idle_;
   detail::HookList exit_hooks_;
   ExitHook tasks_exit_;

@@ -118,6 +118,7 @@ std::optional<WebSocket::Message> WebSocket::receive() {
         if (fragmented_) return fail(close_code::kProtocolError, "a new message inside a fragmented one");
         message_.assign(payload.data(), payload.size());
         text_ = h.opcode == Opcode::kText;
+        utf8_ = Utf8Validator();
         break;
       case Opcode::kContinuation:
         if (!fragmented_) return fail(close_code::kProtocolError, "a continuation frame without a message");
@@ -126,9 +127,12 @@ std::optional<WebSocket::Message> WebSocket::receive() {
         message_.append(payload.data(), payload.size());
         break;
     }
+    // Each fragment is checked as it comes (RFC 6455 8.1): a text message
+    // fails at its first byte that can never be UTF-8, not at its end.
+    if (text_ && !utf8_.feed(payload)) return fail(close_code::kInvalidData, "text message is not UTF-8");
     fragmented_ = !h.fin;
     if (fragmented_) continue;
-    if (text_ && !is_valid_utf8(message_)) return fail(close_code::kInvalidData, "text message is not UTF-8");
+    if (text_ && !utf8_.complete()) return fail(close_code::kInvalidData, "text message is not UTF-8");
     Message m{text_, std::move(message_)};
     message_.clear();
     return m;

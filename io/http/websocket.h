@@ -12,21 +12,22 @@
 // Handled inside receive(): pings are answered with pongs, pongs dropped,
 // fragments joined, a close frame answered (the close handshake). A client
 // that breaks the protocol gets a close frame with the code that says why
-// (1002 protocol error, 1007 text that is not UTF-8, 1009 a message over
-// max_message), and receive() returns nullopt. One greenlet reads at a
-// time; others may send meanwhile: each frame is written whole, under the
-// connection's frame lock, and may close(): it sends the close frame and
-// leaves the client's answer to the reader, which ends the handshake.
-// The connection ends when the handler returns: the client gets a close
-// frame (1000) if none was sent (gevent-websocket's close() after its
-// application), greenlets blocked sending or receiving are woken (a socket
-// error, or nullopt) before it goes, and a WebSocket kept longer is closed
-// (WebSocketError on send, nullopt on receive, close code 1006). What RFC
-// 6455 forbids a server to send is refused with std::invalid_argument
-// before anything is written: text that is not UTF-8, a ping payload over
-// 125 bytes, a close code a peer may not send (1005, 1006, 1015, reserved
-// or out of range: is_valid_close_code), a close reason that is not UTF-8
-// or over 123 bytes (never cut short).
+// (1002 protocol error, 1007 text that is not UTF-8, at the first fragment
+// that shows it, 1009 a message over max_message), and receive() returns
+// nullopt. One greenlet reads at a time; others may send meanwhile: each
+// frame is written whole, under the connection's frame lock, and may
+// close(): it sends the close frame and leaves the client's answer to the
+// reader, which ends the handshake. The connection ends when the handler
+// returns: the client gets a close frame (1000) if none was sent
+// (gevent-websocket's close() after its application), greenlets blocked
+// sending or receiving are woken (a socket error, or nullopt) before it
+// goes, and a WebSocket kept longer is closed (WebSocketError on send,
+// nullopt on receive, close code 1006). What RFC 6455 forbids a server to
+// send is refused with std::invalid_argument before anything is written:
+// text that is not UTF-8, a ping payload over 125 bytes, a close code a
+// peer may not send (1005, 1006, 1015, reserved or out of range:
+// is_valid_close_code), a close reason that is not UTF-8 or over 123 bytes
+// (never cut short).
 #include <cstddef>
 #include <cstdint>
 #include <memory>
@@ -36,6 +37,7 @@
 #include <string_view>
 
 #include "fern/io/http/server.h"
+#include "fern/io/http/utf8.h"
 #include "fern/io/http/websocket_frame.h"
 
 namespace fern::http {
@@ -110,6 +112,7 @@ class WebSocket {
   std::shared_ptr<detail::WebSocketLink> link_;
   Options options_;
   std::string message_;  // fragments so far
+  Utf8Validator utf8_;   // a text message's fragments so far
   bool fragmented_ = false;
   bool text_ = false;
   bool closed_ = false;

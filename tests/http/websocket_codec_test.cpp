@@ -70,6 +70,63 @@ TEST(Utf8, AcceptsWellFormedAndRejectsTheRest) {
   EXPECT_FALSE(is_valid_utf8("\xff"));
 }
 
+// Every byte that no continuation can make valid fails the feed that
+// brings it (RFC 6455 8.1; Autobahn 6.4.x): the lead byte of an overlong
+// form or of something above U+10FFFF, the second byte of a surrogate.
+TEST(Utf8Validator, FailsAtTheFirstByteThatCanNeverBeValid) {
+  struct Case {
+    const char* prefix;  // valid so far (a code point may be unfinished)
+    const char* bad;     // fails here, whatever follows
+  } cases[] = {
+      {"", "\xc0"},             // overlong '/' (0xC0 0xAF): 0xC0 starts nothing
+      {"\xe0", "\x80"},         // overlong 3-byte form
+      {"\xed", "\xa0"},         // a surrogate (0xED 0xA0 0x80)
+      {"\xf4", "\x90"},         // above U+10FFFF (0xF4 0x90 0x80 0x80)
+      {"", "\xf5"},
+      {"", "\xfe"},
+      {"", "\xff"},
+      {"", "\x80"},             // a continuation without a lead
+      {"\xce", "a"},            // a lead byte followed by no continuation
+      {"\xf0\x9f\x98", "\xf0"},
+  };
+  for (const Case& k : cases) {
+    Utf8Validator v;
+    EXPECT_TRUE(v.feed("ok "));
+    EXPECT_TRUE(v.feed(k.prefix)) << k.bad;
+    EXPECT_FALSE(v.feed(k.bad)) << k.bad;
+    EXPECT_FALSE(v.feed("\x80\x80 fine")) << k.bad;  // failed for good
+    EXPECT_FALSE(v.complete()) << k.bad;
+    Utf8Validator whole;  // the same in one feed
+    EXPECT_FALSE(whole.feed(std::string("ok ") + k.prefix + k.bad + "\x80\x80")) << k.bad;
+  }
+}
+
+TEST(Utf8Validator, CodePointCutShortIsCompletedByTheNextFeed) {
+  Utf8Validator v;
+  EXPECT_TRUE(v.complete());  // nothing fed yet
+  EXPECT_TRUE(v.feed("\xce\xba\xe1\xbd"));  // "κό" cut short
+  EXPECT_FALSE(v.complete());
+  EXPECT_TRUE(v.feed("\xb9"));
+  EXPECT_TRUE(v.complete());
+  EXPECT_TRUE(v.feed(""));
+  EXPECT_TRUE(v.complete());
+}
+
+TEST(Utf8Validator, AcceptsAFourByteSequenceSplitAtEveryByte) {
+  const std::string text = "a\xf0\x9f\x98\x80z\xf4\x8f\xbf\xbf";  // U+1F600, U+10FFFF
+  for (std::size_t i = 0; i <= text.size(); ++i) {
+    for (std::size_t j = i; j <= text.size(); ++j) {
+      Utf8Validator v;
+      EXPECT_TRUE(v.feed(text.substr(0, i)) && v.feed(text.substr(i, j - i))) << i << " " << j;
+      EXPECT_TRUE(v.feed(text.substr(j))) << i << " " << j;
+      EXPECT_TRUE(v.complete()) << i << " " << j;
+    }
+  }
+  Utf8Validator bytewise;
+  for (char c : text) EXPECT_TRUE(bytewise.feed(std::string_view(&c, 1)));
+  EXPECT_TRUE(bytewise.complete());
+}
+
 TEST(WebSocketFrame, ParsesAndUnmasksTheRfcMaskedHello) {
   std::string wire = "\x81\x85\x37\xfa\x21\x3d\x7f\x9f\x4d\x51\x58";
   for (std::size_t n = 0; n < wire.size() - 5; ++n)

@@ -209,6 +209,7 @@ TEST_F(WebSocketIo, ProtocolErrorsCloseWithTheirCodes) {
   } cases[] = {
       {unmasked, 1002},
       {frame(0x81, "\xc3\x28"), 1007},              // not UTF-8
+      {frame(0x01, "ok") + frame(0x80, "\xce"), 1007},  // cut short at the message's end
       {frame(0x80, "x"), 1002},                     // a continuation without a message
       {frame(0x01, "a") + frame(0x81, "b"), 1002},  // a new message inside a fragmented one
       {frame(0x88, "\x03"), 1002},                  // a one-byte close payload
@@ -236,6 +237,45 @@ TEST_F(WebSocketIo, ProtocolErrorsCloseWithTheirCodes) {
     EXPECT_EQ(one.close_code, k.code);
     s.stop();
   }
+}
+
+// RFC 6455 8.1 (Autobahn 6.4.x, "fail fast"): a text message fails with
+// 1007 at the first fragment that can never be UTF-8; the server does not
+// wait for the rest (the client sends none). A code point split across
+// fragments is fine.
+TEST_F(WebSocketIo, TextFragmentThatCanNeverBeUtf8FailsAtOnce) {
+  const std::string kosme = "\xce\xba\xe1\xbd\xb9\xcf\x83\xce\xbc\xce\xb5";  // "κόσμε"
+  const std::string sent_before_the_close[] = {
+      frame(0x01, "\xc0\xaf"),                                  // overlong '/'
+      frame(0x01, "ok \xed\xa0\x80"),                           // a surrogate
+      frame(0x01, "\xfe"),
+      frame(0x01, kosme + "\xf4\x90\x80\x80"),                  // above U+10FFFF
+      frame(0x01, kosme) + frame(0x00, "\xf4\x90\x80\x80"),     // Autobahn 6.4.1 without "edited"
+      frame(0x01, kosme + "\xf4") + frame(0x00, "\x90"),        // 6.4.2 without "\x80\x80edited"
+  };
+  for (const std::string& frames : sent_before_the_close) {
+    Echo echo;
+    HttpServer server(kAny, std::ref(echo));
+    HttpClient c = open_websocket(server);
+    c.send(frames);  // no final fragment follows
+    auto [op, payload] = server_frame(c);
+    EXPECT_EQ(op, 0x88);
+    EXPECT_EQ(payload.substr(0, 2), code_bytes(1007));
+    echo.done.wait();
+    EXPECT_EQ(echo.close_code, 1007);
+    EXPECT_TRUE(echo.got.empty());
+    server.stop();
+  }
+  Echo echo;
+  HttpServer server(kAny, std::ref(echo));
+  HttpClient c = open_websocket(server);
+  c.send(frame(0x01, "caf\xc3") + frame(0x00, "\xa9 \xf0\x9f") + frame(0x80, "\x98\x80"));
+  EXPECT_EQ(server_frame(c), std::make_pair(0x81, std::string("caf\xc3\xa9 \xf0\x9f\x98\x80")));
+  c.send(frame(0x88, code_bytes(1000)));
+  EXPECT_EQ(server_frame(c).first, 0x88);
+  echo.done.wait();
+  EXPECT_EQ(echo.close_code, 1000);
+  server.stop();
 }
 
 TEST_F(WebSocketIo, ServerCloseWaitsForTheClientsCloseFrame) {

@@ -27,6 +27,7 @@
 //                                           completion order (F12)
 //   joinall(gs, timeout, raise_error, count)  joinall(range, JoinAll().within(d).raise_error().count(n))
 //   killall(gs, exc, block, timeout)        killall(range, exc) / killall_async / killall_for(d, ...)
+//   with spawn(f) as g: body                with_task(spawn(f), [&](Task<R>& g) { body }) (GV-15)
 //   sleep(s)                                sleep(d) (any number of seconds or chrono), sleep_until(deadline);
 //                                           never POSIX ::sleep, even under `using namespace fern`
 // Time: NaN and negative durations mean "now", +inf and huge ones "never"
@@ -536,6 +537,41 @@ std::vector<AnyTask> joinall(const Task<R>& first, const Task<Rs>&... rest) {
 }
 inline std::vector<AnyTask> joinall_for(Duration d, const std::vector<AnyTask>& tasks) {
   return joinall(tasks, JoinAll().within(d));
+}
+
+// gevent's `with spawn(f) as g: body` (GV-15): calls body(task) (or
+// body()) and then joins the task, whose life is the body's scope. If body
+// throws, the task is first killed with that very exception (kill(): it has
+// died when the exception goes on; its exception() is it, reported as any
+// failure, GV-3); if the join is interrupted (this greenlet killed, a
+// Timeout), the task is killed with GreenletExit and the interruption goes
+// on. Returns what body returns.
+template <class R, class Body>
+decltype(auto) with_task(Task<R> task, Body&& body) {
+  struct Join {
+    Task<R>& task;
+    bool armed = true;
+    ~Join() noexcept(false) {
+      if (!armed) return;
+      try {
+        task.join();
+      } catch (...) {
+        task.kill();  // gevent's `finally: self.kill()`
+        throw;
+      }
+    }
+  } join{task};
+  try {
+    if constexpr (std::is_invocable_v<Body&&, Task<R>&>) {
+      return std::forward<Body>(body)(task);
+    } else {
+      return std::forward<Body>(body)();
+    }
+  } catch (...) {
+    join.armed = false;
+    task.kill(std::current_exception());
+    throw;
+  }
 }
 
 // Kills every task (GV-14): unstarted ones at once; killall waits for the

@@ -540,4 +540,74 @@ TEST_F(Tasks, StartingOrLinkingATaskOfAnotherThreadThrowsCrossThreadError) {
   EXPECT_EQ(t.get(), 7);
 }
 
+// GV-15: gevent's `with spawn(...) as g:` joins g when the body ends.
+TEST_F(Tasks, WithTaskJoinsTheTaskWhenTheBodyReturns) {
+  Vec log;
+  auto t = spawn([&] {
+    sleep(0.001);
+    log.push_back("task");
+    return 5;
+  });
+  int got = fern::with_task(t, [&](fern::Task<int>& g) {
+    log.push_back("body");
+    EXPECT_TRUE(g == t);
+    return 7;
+  });
+  EXPECT_EQ(got, 7);
+  EXPECT_TRUE(t.dead());
+  EXPECT_EQ(log, (Vec{"body", "task"}));
+  EXPECT_EQ(fern::with_task(spawn([] { return 1; }), [] { return 2; }), 2);  // a body without the task
+}
+
+// GV-15: if the body raises, g is killed with that very exception (its
+// exception, reported as a failure) before it propagates.
+TEST_F(Tasks, WithTaskKillsTheTaskWithTheBodysException) {
+  bool finished = false;
+  auto t = spawn([&] {
+    sleep(1);
+    finished = true;
+  });
+  ::testing::internal::CaptureStderr();
+  try {
+    fern::with_task(t, [](fern::Task<void>&) { throw std::out_of_range("body"); });
+    ADD_FAILURE() << "the body's exception did not propagate";
+  } catch (const std::out_of_range& e) {
+    EXPECT_STREQ(e.what(), "body");
+    EXPECT_TRUE(t.dead());  // killed before the exception went on
+  }
+  std::string err = ::testing::internal::GetCapturedStderr();
+  EXPECT_NE(err.find("failed with std::out_of_range"), std::string::npos) << err;
+  EXPECT_FALSE(finished);
+  EXPECT_FALSE(t.successful());
+  ASSERT_TRUE(t.exception());
+  EXPECT_THROW(std::rethrow_exception(t.exception()), std::out_of_range);
+}
+
+// GV-15: a join that is interrupted (the body's greenlet killed, or a
+// Timeout) kills g, and the interruption goes on.
+TEST_F(Tasks, WithTaskKillsTheTaskWhenItsJoinIsInterrupted) {
+  fern::Task<void> inner;
+  bool after = false;
+  auto outer = spawn([&] {
+    inner = spawn([] { sleep(10); });
+    fern::with_task(inner, [] {});
+    after = true;
+  });
+  sleep(0);  // outer joins inner
+  ASSERT_TRUE(inner);
+  EXPECT_FALSE(inner.dead());
+  EXPECT_TRUE(outer.kill());
+  EXPECT_FALSE(after);
+  EXPECT_TRUE(outer->killed());
+  EXPECT_TRUE(inner.dead());
+  EXPECT_TRUE(inner->killed());
+
+  auto slow = spawn([] { sleep(10); });
+  fern::Timeout timeout = fern::Timeout::start_new(0.001);
+  EXPECT_THROW(fern::with_task(slow, [] {}), fern::Timeout);
+  timeout.cancel();
+  EXPECT_TRUE(slow.dead());
+  EXPECT_TRUE(slow->killed());
+}
+
 }  // namespace

@@ -179,6 +179,7 @@ struct ThreadCleanup {
     ts.ended = true;
     GreenletImpl* current = impl(std::exchange(ts.current, nullptr));
     GreenletImpl* main = std::exchange(ts.main, nullptr);
+    if (main) set_status(main, kDead);  // its thread is gone: held by a handle, it reads dead (GL-29)
     ts.fast_key = 0;
     if (current && current != main && current->refs == 0) destroy(current);  // ran without references
     if (main) release(main);  // survives only while suspended children hold it
@@ -835,6 +836,21 @@ bool Greenlet::dead() const noexcept { return impl_ && detail::status(impl_) == 
 bool Greenlet::is_main() const noexcept { return impl_ && impl_->is_main; }
 
 bool Greenlet::fp_neutral() const noexcept { return impl_ && impl_->fp_neutral; }
+
+std::string Greenlet::describe() const {
+  if (!impl_) return "<fern::Greenlet empty>";
+  const char* state;
+  switch (detail::status(impl_)) {
+    case detail::kUnstarted: state = "pending"; break;
+    case detail::kDead: state = impl_->is_main ? "(thread exited) dead" : "dead"; break;
+    default:
+      state = impl_ == detail::impl(detail::t_state.current) ? "current active started" : "suspended active started";
+  }
+  char text[96];
+  std::snprintf(text, sizeof text, "<fern::Greenlet #%lu at %p: %s%s>", impl_->id, static_cast<const void*>(impl_),
+                state, impl_->is_main && !dead() ? " main" : "");
+  return text;
+}
 
 namespace {
 detail::ContextData* context_of(const GreenletImpl& g) noexcept { return g.extras ? g.extras->context.get() : nullptr; }

@@ -10,6 +10,8 @@
 //   g.parent = p               g.set_parent(p)  (typed errors, GL-14)
 //   greenlet.error             GreenletError, CrossThreadError, CyclicParentError
 //   g.gr_context               g.context() / g.set_context(ctx)  (context.h)
+//   repr(g)                    g.describe(): "<fern::Greenlet #3 at 0x...: suspended active started>"
+//                              (pending / current|suspended active started [main] / dead, GL-29)
 //   greenlet.settrace(f)       Greenlet::set_trace(f) -> the previous one; gettrace(): trace()
 //                              f(TraceEvent::kSwitch or kThrow, origin, target) (GL-24)
 //
@@ -36,6 +38,7 @@
 #include <exception>
 #include <functional>
 #include <new>
+#include <string>
 #include <tuple>
 #include <type_traits>
 #include <utility>
@@ -287,6 +290,13 @@ class Greenlet {
   bool active() const noexcept;
   bool dead() const noexcept;
   bool is_main() const noexcept;
+  // greenlet's repr (GL-29): "<fern::Greenlet #id at 0x...: STATE>", STATE
+  // one of "pending" (not started), "current active started" (running in
+  // the calling thread), "suspended active started" (suspended, or another
+  // thread's running one), "dead", with " main" after a main greenlet's
+  // (whose thread has exited: "(thread exited) dead"); "<fern::Greenlet
+  // empty>" for an empty handle. Any thread may describe any greenlet.
+  std::string describe() const;
 
   // FP-neutral (false by default): the greenlet owns no FP control state
   // (the x87 control word and MXCSR's control bits on x86-64; FPCR on AArch64

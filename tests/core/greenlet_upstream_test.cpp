@@ -5,6 +5,7 @@
 #include <memory>
 #include <stdexcept>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "fern_test.h"
@@ -157,6 +158,50 @@ TEST_F(GreenletUpstream, ParentRestoredAfterACaughtKill) {
   result.clear();
   survivor.throw_in();
   EXPECT_TRUE(survivor.dead());
+}
+
+// test_greenlet.py::TestRepr (GL-29): the states a greenlet's description
+// ends with.
+bool ends_with(const std::string& s, const std::string& suffix) {
+  return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
+}
+
+TEST_F(GreenletUpstream, ReprStatesFollowGreenlet) {
+  Greenlet main = Greenlet::current();
+  EXPECT_TRUE(ends_with(main.describe(), " current active started main>")) << main.describe();
+  Greenlet g([&] { return main.describe(); });
+  EXPECT_TRUE(ends_with(g.describe(), ": pending>")) << g.describe();
+  EXPECT_EQ(g.describe().rfind("<fern::Greenlet #", 0), 0u) << g.describe();
+  std::string in_background = str(g.switch_to());
+  EXPECT_TRUE(ends_with(in_background, " suspended active started main>")) << in_background;
+  EXPECT_TRUE(ends_with(g.describe(), ": dead>")) << g.describe();
+  EXPECT_EQ(g.describe().find("started"), std::string::npos);
+  EXPECT_EQ(Greenlet().describe(), "<fern::Greenlet empty>");
+  Greenlet parked([&] { to_parent(); });
+  parked.switch_to();
+  EXPECT_TRUE(ends_with(parked.describe(), ": suspended active started>")) << parked.describe();
+  parked.throw_in();
+}
+
+// TestRepr::test_main_from_other_thread: another thread's running main reads
+// suspended; a main held after its thread exited is dead, "(thread exited)".
+TEST_F(GreenletUpstream, MainOfAnExitedThreadIsDead) {
+  Greenlet main = Greenlet::current();
+  std::string original_main, thread_main;
+  Greenlet their_main;
+  std::thread t([&] {
+    original_main = main.describe();
+    their_main = Greenlet::current();
+    thread_main = their_main.describe();
+  });
+  t.join();
+  EXPECT_TRUE(ends_with(original_main, " suspended active started main>")) << original_main;
+  EXPECT_TRUE(ends_with(thread_main, " current active started main>")) << thread_main;
+  for (int i = 0; i < 3; ++i) {
+    EXPECT_TRUE(their_main.dead());
+    EXPECT_FALSE(their_main.active());
+    EXPECT_TRUE(ends_with(their_main.describe(), " (thread exited) dead>")) << their_main.describe();
+  }
 }
 
 }  // namespace

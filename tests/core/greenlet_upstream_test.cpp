@@ -132,6 +132,22 @@ TEST_F(GreenletUpstream, ParentWhoseStackFailsStaysUnstarted) {
   EXPECT_FALSE(parent.started());
 }
 
+// TestBrokenGreenlets::test_failed_to_initialstub (GL-31): a greenlet that
+// cannot be switched into for the first time (here: no stack to be had) is
+// a typed error in the caller, not a crash; it stays unstarted, and the
+// caller and the thread's greenlets go on.
+TEST_F(GreenletUpstream, FailingToStartIsAnErrorNotACrash) {
+  Greenlet g([] { return 1; }, Greenlet(), SIZE_MAX / 2);
+  for (int i = 0; i < 2; ++i) {
+    EXPECT_THROW(g.switch_to(), fern::arch::StackError);
+    EXPECT_FALSE(g.started());
+    EXPECT_FALSE(g.dead());
+    EXPECT_TRUE(Greenlet::current().is_main());  // the caller goes on where it was
+  }
+  Greenlet ok([] { return 2; });
+  EXPECT_EQ(fern::value_cast<int>(ok.switch_to()), 2);
+}
+
 // test_greenlet.py::test_parent_restored_on_kill (GL-20): while it unwinds
 // from a kill by its last handle, the killer is its parent; a greenlet that
 // survives has its own parent back.

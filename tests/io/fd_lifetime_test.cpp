@@ -7,6 +7,7 @@
 
 #include <cerrno>
 #include <climits>
+#include <memory>
 #include <string>
 #include <system_error>
 #include <utility>
@@ -14,7 +15,9 @@
 
 #include "fern/core/task.h"
 #include "fern/core/timeout.h"
+#include "fern/io/fd_stream.h"
 #include "fern/io/signal.h"
+#include "fern/io/socket.h"
 #include "fern/io/wait.h"
 #include "hub_fixture.h"
 #include "io/pipe.h"
@@ -248,6 +251,84 @@ TEST_F(FdLifetime, ForkChildUsingTheHubLeavesTheParentsWaitsAlone) {
   ASSERT_EQ(write(p.w, "x", 1), 1);
   reader.join();
   EXPECT_TRUE(woke);
+}
+
+// An object destroyed, or moved onto, by a greenlet woken by the very event
+// that makes a reader inside one of its calls ready: the hub resumes each
+// watcher's greenlet as it calls it, so the reader is still parked when
+// the object goes, and its call throws FdClosedError without touching the
+// object again (it never reads the gone object's fd, nor the new
+// connection moved in). The killer waits on the same fd first, so it is
+// called first.
+TEST_F(FdLifetime, SocketGoneInTheEventThatWakesItsReader) {
+  auto [a, b] = fern::Socket::pair();
+  auto sock = std::make_unique<fern::Socket>(std::move(a));
+  int fd = sock->fd();
+  bool closed = false, returned = false;
+  auto killer = spawn([&] {
+    fern::wait_read(fd);
+    sock.reset();
+  });
+  auto reader = spawn([&] {
+    try {
+      sock->recv(16);
+      returned = true;
+    } catch (const fern::FdClosedError&) {
+      closed = true;
+    }
+  });
+  sleep(0);  // both park, the killer's watcher first
+  b.sendall("x");
+  fern::joinall(killer, reader);
+  EXPECT_TRUE(closed);
+  EXPECT_FALSE(returned);
+}
+
+TEST_F(FdLifetime, SocketMovedOntoInTheEventThatWakesItsReader) {
+  auto [a, b] = fern::Socket::pair();
+  auto [c, d] = fern::Socket::pair();
+  int fd = a.fd();
+  bool closed = false;
+  auto killer = spawn([&, &a = a, &c = c] {
+    fern::wait_read(fd);
+    a = std::move(c);  // a now holds another connection: the reader must not read it
+  });
+  auto reader = spawn([&, &a = a] {
+    try {
+      a.recv(16);
+    } catch (const fern::FdClosedError&) {
+      closed = true;
+    }
+  });
+  sleep(0);
+  b.sendall("x");
+  d.sendall("not yours");
+  fern::joinall(killer, reader);
+  EXPECT_TRUE(closed);
+  EXPECT_EQ(a.recv(16), "not yours");
+}
+
+TEST_F(FdLifetime, FdStreamGoneInTheEventThatWakesItsReader) {
+  int fds[2];
+  ASSERT_EQ(pipe2(fds, O_NONBLOCK | O_CLOEXEC), 0);
+  auto stream = std::make_unique<fern::FdStream>(fds[0]);
+  bool closed = false;
+  auto killer = spawn([&] {
+    fern::wait_read(fds[0]);
+    stream.reset();
+  });
+  auto reader = spawn([&] {
+    try {
+      stream->read(16);
+    } catch (const fern::FdClosedError&) {
+      closed = true;
+    }
+  });
+  sleep(0);
+  ASSERT_EQ(::write(fds[1], "x", 1), 1);
+  fern::joinall(killer, reader);
+  EXPECT_TRUE(closed);
+  ::close(fds[1]);
 }
 
 }  // namespace

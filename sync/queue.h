@@ -94,6 +94,7 @@ namespace detail {
 // the parked getters and putters, and the unlock callback.
 class QueueCore {
  public:
+  using ShutDown = QueueShutDown;  // for generic code (Remote::put)
   QueueCore(const QueueCore&) = delete;
   QueueCore& operator=(const QueueCore&) = delete;
 

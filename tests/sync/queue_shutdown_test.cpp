@@ -5,9 +5,11 @@
 // shutdown and hostile orders.
 #include <optional>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "fern/core/task.h"
+#include "fern/sync/event.h"
 #include "fern/sync/queue.h"
 #include "hub_fixture.h"
 
@@ -344,6 +346,22 @@ TEST_F(QueueShutdown, IterationEndsWithShutDown) {
   Vec got;
   EXPECT_THROW(for (std::string& s : q.until("STOP")) got.push_back(s), fern::QueueShutDown);
   EXPECT_EQ(got, (Vec{"a", "b"}));
+}
+
+// Q-13, EV-9: a put from another thread on a queue shut down meanwhile
+// drops the item (nobody is left to throw to) instead of failing the hub's
+// callback.
+TEST_F(QueueShutdown, RemotePutOnAShutDownQueueDropsTheItem) {
+  fern::Queue<int> q;
+  fern::Event posted;
+  q.shutdown();
+  std::thread other([remote = q.remote(), done = posted.remote()] {
+    EXPECT_TRUE(remote.put(1));
+    done.set();  // posted after the put: it has run when this one has
+  });
+  posted.wait();
+  other.join();
+  EXPECT_TRUE(q.empty());
 }
 
 }  // namespace

@@ -2,13 +2,23 @@
 // by one hub callback (gevent's _unlock).
 #include "fern/sync/queue.h"
 
+#include <algorithm>
+#include <cstdint>
 #include <stdexcept>
 #include <utility>
 
 namespace fern::detail {
 
 QueueCore::QueueCore(std::size_t maxsize, StoreFrom store_from) noexcept
-    : unlock_(this, &QueueCore::step, nullptr), store_from_(store_from), maxsize_(maxsize) {}
+    : unlock_(this, &QueueCore::step, nullptr),
+      closer_(this, &QueueCore::close_step, nullptr),
+      store_from_(store_from),
+      maxsize_(maxsize),
+      store_limit_(maxsize != 0 ? maxsize : SIZE_MAX) {}
+
+namespace {
+[[noreturn, gnu::cold, gnu::noinline]] void throw_shut_down() { throw QueueShutDown(); }
+}  // namespace
 
 // A move of the putter's item that throws fails that put, not the hub: the
 // putter's next wake delivers the error.
@@ -55,6 +65,7 @@ bool QueueCore::get_in_hub() {
 // The hub check costs a greenlet handle, so the blocking paths leave it to
 // Waiter::wait, which refuses to block in the hub (BlockingSwitchOutError).
 bool QueueCore::put_waiting(void* item, bool block, Deadline deadline) {
+  if (shut_down_) throw_shut_down();  // may_store() sent every put here
   if (!block) return Hub::current().in_hub() && put_in_hub(item);
   try {
     PutNode node;
@@ -67,6 +78,7 @@ bool QueueCore::put_waiting(void* item, bool block, Deadline deadline) {
 }
 
 bool QueueCore::await_item(bool block, Deadline deadline) {
+  if (shut_down_) throw_shut_down();  // empty, and nothing will come
   if (!block) return Hub::current().in_hub() && get_in_hub();
   try {
     WaitNode node;
@@ -110,6 +122,39 @@ Waiter* QueueCore::step(void* p, bool first) {
     self->round_over_ = !std::exchange(self->acted_, false);
   }
   return nullptr;
+}
+
+// Putters move to refused_ at once, so that no round (the unlock's, a get
+// in the hub) stores their items after the shutdown; getters stay where
+// they are, to take the items left in FIFO order from whichever round
+// comes first.
+void QueueCore::shut_down(bool dropped_all) {
+  shut_down_ = true;
+  store_limit_ = 0;
+  if (dropped_all && join_count_) {
+    std::size_t settled = std::min(size_, join_count_->unfinished);
+    if (settled > 0 && (join_count_->unfinished -= settled) == 0) join_count_->done.set();
+  }
+  if (dropped_all) size_ = 0;
+  while (WaitNode* putter = putters_.pop_front()) refused_.push_back(putter);
+  if (!getters_.empty() || !refused_.empty()) closer_.schedule();
+}
+
+// The shutdown's round: each getter in turn is handed an item while one is
+// left (it runs and takes it before the next step), then woken with
+// QueueShutDown; then each refused putter. Nothing parks on a shut-down
+// queue, so the round ends when both lists are empty.
+Waiter* QueueCore::close_step(void* p, bool) {
+  auto* self = static_cast<QueueCore*>(p);
+  WaitNode* node = self->getters_.pop_front();
+  if (node && self->size_ > 0) {
+    node->notified = true;
+    return &node->waiter;
+  }
+  if (!node) node = self->refused_.pop_front();
+  if (!node) return nullptr;
+  node->waiter.set_error(std::make_exception_ptr(QueueShutDown()));
+  return &node->waiter;
 }
 
 }  // namespace fern::detail

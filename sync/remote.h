@@ -116,13 +116,20 @@ class Remote {
     return post([](P& p) { p.release(); });
   }
   // Queue: put(item). Stored at once when there is room; a full bounded
-  // queue gets the item from a task that waits for room (Q-2's put).
+  // queue gets the item from a task that waits for room (Q-2's put). A
+  // queue shut down by then drops the item (Q-13: there is no caller left
+  // to throw QueueShutDown to).
   template <class U>
   bool put(U item) const {
     return post([v = std::make_shared<U>(std::move(item)), a = anchor_](P& p) {
+      if (p.is_shut_down()) return;
       if (p.try_put(std::move(*v))) return;
       spawn([v, a] {
-        if (a->target) static_cast<P*>(a->target)->put(std::move(*v));
+        if (!a->target) return;
+        try {
+          static_cast<P*>(a->target)->put(std::move(*v));
+        } catch (const typename P::ShutDown&) {
+        }
       });
     });
   }

@@ -295,7 +295,9 @@ class Greenlet {
   // the calling thread), "suspended active started" (suspended, or another
   // thread's running one), "dead", with " main" after a main greenlet's
   // (whose thread has exited: "(thread exited) dead"); "<fern::Greenlet
-  // empty>" for an empty handle. Any thread may describe any greenlet.
+  // empty>" for an empty handle. Another thread's greenlet may be described
+  // while that thread is not switching it (or once it has exited): its state
+  // is read without synchronization.
   std::string describe() const;
 
   // FP-neutral (false by default): the greenlet owns no FP control state

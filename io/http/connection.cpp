@@ -203,6 +203,8 @@ HttpConnection::Head HttpConnection::read_head(RequestHead& head) {
         return Head::kRequest;
       }
       if (r.status == RequestParser::Status::kError) {
+        bad_status_ = r.error_status;
+        bad_reason_ = r.error;
         send_error(r.error_status, r.error);
         return Head::kAnswered;
       }

@@ -99,6 +99,9 @@ class HttpConnection {
   // between requests or the header deadline passed; kAnswered: the request
   // was bad and its error response was sent (close the connection).
   Head read_head(RequestHead& head);
+  // After kAnswered: the status sent and why (a static string).
+  int bad_status() const noexcept { return bad_status_; }
+  const char* bad_reason() const noexcept { return bad_reason_; }
 
   // Request body, as framed by the last head. Returns 0 at its end. Sends
   // "100 Continue" first when the client asked for it and nothing was sent
@@ -173,6 +176,8 @@ class HttpConnection {
   bool client_failed_ = false;
   int version_minor_ = 1;
   bool head_request_ = false;     // a HEAD: error answers carry no body either
+  int bad_status_ = 0;            // the last bad request's answer
+  const char* bad_reason_ = "";
 };
 
 }  // namespace detail

@@ -55,7 +55,10 @@ bool HttpServer::serve_one(detail::HttpConnection& conn, Request& request) {
   switch (conn.read_head(request)) {
     case detail::HttpConnection::Head::kRequest: break;
     case detail::HttpConnection::Head::kClosed: return false;
-    case detail::HttpConnection::Head::kAnswered: conn.linger_close(); return false;
+    case detail::HttpConnection::Head::kAnswered:
+      if (options_.log_bad_requests) log_bad_request(request.peer, conn.bad_status(), conn.bad_reason());
+      conn.linger_close();
+      return false;
   }
   if (request.content_length && *request.content_length > options_.max_body) {
     conn.send_error(413, "request body too large");
@@ -124,6 +127,16 @@ void HttpServer::log(const Request& request, int status, std::uint64_t bytes, Na
                static_cast<int>(request.method.size()), request.method.data(), static_cast<int>(request.target.size()),
                request.target.data(), request.version_minor, status, static_cast<unsigned long long>(bytes),
                static_cast<double>(monotonic_now() - started) / 1e9);
+}
+
+// pywsgi's log_error for invalid client input: "Invalid request (from
+// peer): why". The reason is fern's own text, never the client's bytes.
+void HttpServer::log_bad_request(const Address& peer, int status, const char* why) const {
+  char stamp[32] = "";
+  std::time_t now = std::time(nullptr);
+  std::tm t{};
+  if (gmtime_r(&now, &t)) std::strftime(stamp, sizeof stamp, "%Y-%m-%dT%H:%M:%SZ", &t);
+  std::fprintf(stderr, "%s Invalid request (from %s): %s (%d)\n", stamp, peer.to_string().c_str(), why, status);
 }
 
 // pywsgi hands the error to the hub, which prints "<time> <environ> failed

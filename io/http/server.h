@@ -76,6 +76,11 @@ struct ServerOptions {
   // (peer, local time, request line, status, bytes sent, seconds). Off by
   // default here: it costs a write per request.
   bool access_log = false;
+  // pywsgi's error log line for a request too bad to hand to the handler
+  // (answered 400, 414, 431, 501 or 505, then closed): one line on stderr,
+  // "<time> Invalid request (from 127.0.0.1:5555): malformed request line
+  // (400)". On by default, as gevent's.
+  bool log_bad_requests = true;
   StreamServer::Options stream;  // backlog, reuse_port, pool
 };
 
@@ -194,6 +199,7 @@ class HttpServer {
   bool end_websocket(detail::HttpConnection& conn);
   void report(const std::exception& e, const Request& request) const;
   void log(const Request& request, int status, std::uint64_t bytes, Nanos started) const;
+  void log_bad_request(const Address& peer, int status, const char* why) const;
 
   Handler handler_;
   ServerOptions options_;

@@ -355,6 +355,33 @@ TEST_F(Http, LimitsAndErrorsGetTheirStatusAndClose) {
   server.stop();
 }
 
+// pywsgi's error log for invalid client input: a request too bad to reach
+// the handler gets one line on stderr naming the peer and why (fern's own
+// text, never the client's bytes); log_bad_requests = false silences it.
+TEST_F(Http, BadRequestIsLoggedWithItsPeerAndReason) {
+  for (bool logged : {true, false}) {
+    ServerOptions o;
+    o.log_bad_requests = logged;
+    HttpServer server(kAny, echo, o);
+    server.start();
+    ::testing::internal::CaptureStderr();
+    HttpClient c(server.server_port());
+    c.send("GET /\x01 HTTP/1.1\r\nHost: x\r\n\r\n");
+    HttpReply r = c.read();
+    EXPECT_TRUE(c.at_eof());  // the log line comes before the close
+    std::string err = ::testing::internal::GetCapturedStderr();
+    EXPECT_EQ(r.status, 400);
+    if (logged) {
+      EXPECT_NE(err.find("Invalid request (from 127.0.0.1:"), std::string::npos) << err;
+      EXPECT_NE(err.find("): malformed request target (400)"), std::string::npos) << err;
+      EXPECT_EQ(err.find('\x01'), std::string::npos) << err;
+    } else {
+      EXPECT_EQ(err, "");
+    }
+    server.stop();
+  }
+}
+
 // Empty lines before a request line count towards max_head_bytes however
 // they are cut into writes: a flood of them gets 431 and a close, and the
 // request after them is never served.

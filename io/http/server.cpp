@@ -118,6 +118,18 @@ bool HttpServer::end_websocket(detail::HttpConnection& conn) {
   return false;
 }
 
+namespace {
+// The error log's time: now in UTC, ISO 8601 ("" if the clock cannot be read).
+struct UtcStamp {
+  char text[32] = "";
+  UtcStamp() noexcept {
+    std::time_t now = std::time(nullptr);
+    std::tm t{};
+    if (gmtime_r(&now, &t)) std::strftime(text, sizeof text, "%Y-%m-%dT%H:%M:%SZ", &t);
+  }
+};
+}  // namespace
+
 void HttpServer::log(const Request& request, int status, std::uint64_t bytes, Nanos started) const {
   char stamp[32] = "";
   std::time_t now = std::time(nullptr);
@@ -132,22 +144,14 @@ void HttpServer::log(const Request& request, int status, std::uint64_t bytes, Na
 // pywsgi's log_error for invalid client input: "Invalid request (from
 // peer): why". The reason is fern's own text, never the client's bytes.
 void HttpServer::log_bad_request(const Address& peer, int status, const char* why) const {
-  char stamp[32] = "";
-  std::time_t now = std::time(nullptr);
-  std::tm t{};
-  if (gmtime_r(&now, &t)) std::strftime(stamp, sizeof stamp, "%Y-%m-%dT%H:%M:%SZ", &t);
-  std::fprintf(stderr, "%s Invalid request (from %s): %s (%d)\n", stamp, peer.to_string().c_str(), why, status);
+  std::fprintf(stderr, "%s Invalid request (from %s): %s (%d)\n", UtcStamp().text, peer.to_string().c_str(), why, status);
 }
 
 // pywsgi hands the error to the hub, which prints "<time> <environ> failed
 // with <type>"; the same shape, naming the request instead.
 void HttpServer::report(const std::exception& e, const Request& request) const {
   if (options_.on_error) return options_.on_error(e);
-  char stamp[32] = "";
-  std::time_t now = std::time(nullptr);
-  std::tm t{};
-  if (gmtime_r(&now, &t)) std::strftime(stamp, sizeof stamp, "%Y-%m-%dT%H:%M:%SZ", &t);
-  std::fprintf(stderr, "%s <\"%.*s %.*s HTTP/1.%d\" from %s> failed with %s\n", stamp,
+  std::fprintf(stderr, "%s <\"%.*s %.*s HTTP/1.%d\" from %s> failed with %s\n", UtcStamp().text,
                static_cast<int>(request.method.size()), request.method.data(), static_cast<int>(request.target.size()),
                request.target.data(), request.version_minor, request.peer.to_string().c_str(), e.what());
 }

@@ -1,6 +1,7 @@
 // Twin of gevent's tutorial program 05_deterministic_pool.py, gevent part:
 // a gevent Pool(10) running imap_unordered over a function that *blocks*
-// (unpatched time.sleep) yields the same order on every run -> "True".
+// (unpatched time.sleep) yields the same order on every run -> "True"
+// (SEMANTICS PL-11: tasks that block the process run strictly in turn).
 // Deliberate differences: the blocking time.sleep(0.001) is a blocking
 // std::this_thread::sleep_for(1 ms). The first half of the reference (a
 // multiprocessing Pool, whose imap_unordered order varies between runs) has

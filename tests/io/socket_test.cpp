@@ -8,6 +8,8 @@
 #include <unistd.h>
 
 #include <cstdint>
+#include <limits>
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <string_view>
@@ -589,6 +591,150 @@ TEST_F(SocketIo, AnEventNobodyWaitsForDropsTheKeptInterest) {
   for (int i = 0; i < 1000 && hub.watched_fds() != base; ++i) fern::sleep(0.001);
   EXPECT_EQ(hub.watched_fds(), base);
   EXPECT_EQ(a.recv(16), "unread");  // and a later wait still works
+}
+
+}  // namespace
+
+namespace {
+
+// test__socket.py::TestSocket::test_shutdown_when_closed, widened to every
+// call: a closed (or moved-from) socket answers each one with SocketError
+// EBADF naming the call, never a hang, a crash or a silent success.
+void expect_ebadf_everywhere(Socket& s) {
+  auto expect_ebadf = [](const char* what, auto&& call) {
+    try {
+      call();
+      ADD_FAILURE() << what << " did not throw";
+    } catch (const fern::SocketError& e) {
+      EXPECT_EQ(e.code().value(), EBADF) << what;
+    }
+  };
+  Address loopback = Address::ip("127.0.0.1", 0);
+  char buf[4];
+  expect_ebadf("shutdown", [&] { s.shutdown(SHUT_RDWR); });
+  expect_ebadf("recv", [&] { s.recv(16); });
+  expect_ebadf("recv(0)", [&] { s.recv(0); });
+  expect_ebadf("recv_into", [&] { s.recv_into(buf, sizeof buf); });
+  expect_ebadf("recvfrom", [&] { s.recvfrom(16); });
+  expect_ebadf("send", [&] { s.send("x"); });
+  expect_ebadf("sendall", [&] { s.sendall("x"); });
+  expect_ebadf("sendto", [&] { s.sendto("x", loopback); });
+  expect_ebadf("accept", [&] { s.accept(); });
+  expect_ebadf("connect", [&] { s.connect(loopback); });
+  expect_ebadf("bind", [&] { s.bind(loopback); });
+  expect_ebadf("listen", [&] { s.listen(); });
+  expect_ebadf("local_address", [&] { s.local_address(); });
+  expect_ebadf("peer_address", [&] { s.peer_address(); });
+  expect_ebadf("set_option", [&] { s.set_reuse_addr(); });
+  expect_ebadf("get_option", [&] { s.get_option(SOL_SOCKET, SO_TYPE); });
+  expect_ebadf("set_nodelay", [&] { s.set_nodelay(); });
+  EXPECT_EQ(s.connect_ex(loopback), EBADF);
+  s.close();  // again: a no-op
+}
+
+std::string read_to_end(Socket& s) {
+  std::string got;
+  while (true) {
+    std::string part = s.recv(5);
+    if (part.empty()) return got;
+    got += part;
+  }
+}
+
+TEST_F(SocketIo, EveryCallOnAClosedSocketRaisesEbadf) {
+  Socket s(AF_INET, SOCK_STREAM);
+  s.set_timeout(std::nullopt);  // a blocking socket still does not wait
+  s.close();
+  EXPECT_FALSE(s);
+  expect_ebadf_everywhere(s);
+}
+
+TEST_F(SocketIo, EveryCallOnAMovedFromSocketRaisesEbadf) {
+  Socket s(AF_INET, SOCK_STREAM);
+  Socket keeper = std::move(s);
+  expect_ebadf_everywhere(s);
+  EXPECT_TRUE(keeper);
+}
+
+// test__socket.py::TestTCP::test_sendall_nonblocking (gunicorn 1282): a
+// socket that never blocks (timeout 0) still makes one attempt, so data
+// that fits is sent rather than timing out at once.
+TEST_F(SocketIo, ATimeoutOfZeroStillSendsWhatFits) {
+  auto [a, b] = Socket::pair();
+  a.set_timeout(0.0);
+  a.sendall("hi\n");
+  EXPECT_EQ(a.send("more"), 4u);
+  a.shutdown(SHUT_WR);
+  EXPECT_EQ(read_to_end(b), "hi\nmore");
+}
+
+// test__socket.py::TestTCP::test_empty_send and test_sendall_empty_with_timeout
+// (gevent issue 719): sending nothing returns at once, whatever the
+// timeout, and the peer sees nothing but the end of the stream.
+TEST_F(SocketIo, SendingNothingReturnsAtOnceAndThePeerSeesOnlyTheEnd) {
+  auto [a, b] = Socket::pair();
+  a.set_timeout(10.0);
+  EXPECT_EQ(a.send(""), 0u);
+  a.sendall("");
+  a.set_timeout(std::nullopt);
+  EXPECT_EQ(a.send(""), 0u);
+  a.sendall("");
+  a.shutdown(SHUT_WR);
+  EXPECT_EQ(b.recv(16), "");
+}
+
+// test__socket_timeout.py::Test::test_timeout, with fern's rule for odd
+// durations (README, "Time, timeouts and names"): NaN and negative mean
+// "now" (timeout 0: a recv with nothing there raises SocketTimeout without
+// waiting), +inf and values past the clock's range mean "never" (no timeout).
+TEST_F(SocketIo, OddTimeoutsMeanNowOrNever) {
+  auto [a, b] = Socket::pair();
+  for (double now : {std::numeric_limits<double>::quiet_NaN(), -1.0, -0.0,
+                     -std::numeric_limits<double>::infinity()}) {
+    a.set_timeout(now);
+    ASSERT_TRUE(a.timeout().has_value()) << now;
+    EXPECT_EQ(a.timeout()->nanos(), 0) << now;
+    try {
+      a.recv(16);
+      ADD_FAILURE() << "recv with nothing there returned, timeout " << now;
+    } catch (const fern::SocketTimeout& e) {
+      EXPECT_STREQ(e.op(), "recv");
+      EXPECT_NE(std::string(e.what()).find("timed out"), std::string::npos) << e.what();
+    }
+  }
+  for (double never : {std::numeric_limits<double>::infinity(), 1e12, 1e300}) {
+    a.set_timeout(never);
+    EXPECT_FALSE(a.timeout().has_value()) << never;
+  }
+  // "never" really blocks: the recv waits for the data sent later.
+  auto writer = spawn([&b = b] { b.send("late"); });
+  EXPECT_EQ(a.recv(16), "late");
+  writer.join();
+}
+
+// test__socketpair.py::TestSocketpair::test_fromfd: a socket adopted from a
+// dup of each end works after the original is closed.
+TEST_F(SocketIo, AdoptedDupsOfASocketpairCarryDataToTheEnd) {
+  auto [x, y] = Socket::pair();
+  Socket xx = Socket::adopt(::dup(x.fd()));
+  x.close();
+  Socket yy = Socket::adopt(::dup(y.fd()));
+  y.close();
+  xx.sendall("hello world");
+  xx.close();
+  EXPECT_EQ(read_to_end(yy), "hello world");
+}
+
+// Adopting something that is not an open fd is SocketError EBADF.
+TEST_F(SocketIo, AdoptingABadFdRaisesEbadf) {
+  for (int bad : {-1, -42}) {
+    try {
+      Socket::adopt(bad);
+      ADD_FAILURE() << bad;
+    } catch (const fern::SocketError& e) {
+      EXPECT_EQ(e.code().value(), EBADF) << bad;
+    }
+  }
 }
 
 }  // namespace

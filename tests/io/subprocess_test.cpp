@@ -14,6 +14,7 @@
 #include <cerrno>
 #include <cstddef>
 #include <cstdlib>
+#include <limits>
 #include <memory>
 #include <optional>
 #include <string>
@@ -22,6 +23,7 @@
 
 #include "fern/core/task.h"
 #include "fern/io/subprocess.h"
+#include "fern/io/wait.h"
 #include "fern/sync/event.h"
 #include "fern/sync/wait_any.h"
 #include "io_fixture.h"
@@ -538,6 +540,90 @@ TEST_F(SubprocessIo, WithTheParentsStdioClosedTheChildGetsItsPipesAndExecErrors)
   EXPECT_EQ(echoed, "through fd 0");
   EXPECT_EQ(devnull_rc, 1);  // read at end of /dev/null fails, not EBADF (2)
   EXPECT_EQ(missing_error, "ENOENT");
+}
+
+}  // namespace
+
+namespace {
+
+// test__subprocess.py::TestPopen::test_issue148: a missing program, tried
+// again and again with every pipe asked for, is ENOENT each time and leaves
+// no fd behind (the fixture counts them).
+TEST_F(SubprocessIo, AMissingExecutableIsEnoentEveryTimeAndLeaksNoFd) {
+  for (int i = 0; i < 7; ++i) {
+    try {
+      Popen p({"fern-this-name-must-not-exist"}, pipes(true, true, true));
+      ADD_FAILURE() << "started a missing program";
+    } catch (const std::system_error& e) {
+      EXPECT_EQ(e.code().value(), ENOENT);
+    }
+  }
+}
+
+// RunFuncTestCase::test_capture_stderr, with more than a pipe holds on
+// stderr before anything reaches stdout: both are drained, nothing lost.
+TEST_F(SubprocessIo, RunCapturesAStderrLargerThanAPipeBeforeStdout) {
+  fern::RunOptions o;
+  o.capture_output = true;
+  auto r = fern::run({"/bin/sh", "-c", "head -c 1000000 /dev/zero >&2; echo BDFL"}, o);
+  EXPECT_EQ(r.returncode, 0);
+  EXPECT_EQ(r.output.err.size(), 1000000u);
+  EXPECT_EQ(r.output.err.find_first_not_of('\0'), std::string::npos);
+  EXPECT_EQ(r.output.out, "BDFL\n");
+}
+
+// A child killed while communicate waits on its pipes: communicate ends
+// with what was read and the child's -SIGKILL, it does not hang (SP-1, SP-2).
+TEST_F(SubprocessIo, AChildKilledDuringCommunicateEndsIt) {
+  Popen p({"/bin/sh", "-c", "printf start; exec sleep 30"}, pipes(true, true, true));
+  auto killer = fern::spawn([&] { p.kill(); });
+  fern::Output out = p.communicate();
+  killer.join();
+  EXPECT_TRUE(out.out.empty() || out.out == "start") << out.out;
+  EXPECT_EQ(out.err, "");
+  EXPECT_EQ(p.returncode(), -SIGKILL);
+}
+
+// Writing to the stdin of a child that has exited is BrokenPipeError, not a
+// SIGPIPE that kills the parent; its closed stream is EBADF after that.
+TEST_F(SubprocessIo, WritingToAnExitedChildsStdinIsBrokenPipe) {
+  Popen p({"/bin/true"}, pipes(true, true, false));
+  EXPECT_EQ(p.wait(), 0);
+  EXPECT_THROW(p.stdin_pipe().write_all(std::string(1 << 20, 'x')), fern::BrokenPipeError);
+  EXPECT_EQ(p.stdout_pipe().read(16), "");  // the child's end closed: end of stream
+  p.stdin_pipe().close();
+  p.stdout_pipe().close();
+  for (fern::FdStream* s : {&p.stdin_pipe(), &p.stdout_pipe(), &p.stderr_pipe()}) {
+    try {
+      s->write_all("x");
+      ADD_FAILURE() << "wrote to a closed stream";
+    } catch (const fern::SocketError& e) {
+      EXPECT_EQ(e.code().value(), EBADF);
+    }
+    EXPECT_THROW(s->read(16), fern::SocketError);
+  }
+}
+
+// Odd inputs to a running child: a NaN or negative wait_for is an
+// immediate timeout (fern's rule for durations), a communicate with one
+// raises TimeoutExpired at once and loses nothing, an invalid signal number
+// is std::system_error EINVAL.
+TEST_F(SubprocessIo, OddTimeoutsAndSignalsOnARunningChildAreTypedAnswers) {
+  Popen p({"/bin/sh", "-c", "echo one; exec sleep 30"}, pipes(false, true, false));
+  ASSERT_TRUE(fern::wait_read(p.stdout_pipe().fd()));  // "one" is in the pipe, unread
+  EXPECT_EQ(p.wait_for(std::numeric_limits<double>::quiet_NaN()), std::nullopt);
+  EXPECT_EQ(p.wait_for(-1.0), std::nullopt);
+  EXPECT_THROW(p.communicate({}, std::numeric_limits<double>::quiet_NaN()), fern::TimeoutExpired);
+  try {
+    p.send_signal(12345);
+    ADD_FAILURE() << "sent signal 12345";
+  } catch (const std::system_error& e) {
+    EXPECT_EQ(e.code().value(), EINVAL);
+  }
+  EXPECT_EQ(p.poll(), std::nullopt);
+  p.kill();
+  EXPECT_EQ(p.communicate().out, "one\n");
+  EXPECT_EQ(p.returncode(), -SIGKILL);
 }
 
 }  // namespace

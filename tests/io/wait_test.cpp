@@ -5,6 +5,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <functional>
 #include <stdexcept>
 #include <string>
 #include <system_error>
@@ -14,6 +15,7 @@
 #include "fern/core/task.h"
 #include "fern/io/signal.h"
 #include "fern/io/wait.h"
+#include "fern/sync/event.h"
 #include "hub_fixture.h"
 #include "io/pipe.h"
 
@@ -242,6 +244,57 @@ TEST_F(FdWaiting, SignalRunsTheHandlerInANewGreenletFromTheHub) {
   EXPECT_TRUE(fern::Hub::current().run_until_idle());
   h2.cancel();
   EXPECT_THROW(fern::signal_handler(SIGKILL, [] {}), std::invalid_argument);
+}
+
+}  // namespace
+
+namespace {
+
+// test__signal.py::TestSignal::test_handler (a non-callable is TypeError):
+// no function, a signal number out of range, an uncatchable signal or one
+// fern already handles is std::invalid_argument, and leaves the signal's
+// disposition as it was (SIG-1).
+TEST_F(FdWaiting, ASignalHandlerThatCannotBeInstalledIsInvalidArgument) {
+  struct sigaction before {};
+  ASSERT_EQ(sigaction(SIGUSR2, nullptr, &before), 0);
+  EXPECT_THROW(fern::signal_handler(SIGUSR2, std::function<void()>()), std::invalid_argument);
+  for (int bad : {0, -1, SIGKILL, SIGSTOP, 65, 1000})
+    EXPECT_THROW(fern::signal_handler(bad, [] {}), std::invalid_argument) << bad;
+  struct sigaction after {};
+  ASSERT_EQ(sigaction(SIGUSR2, nullptr, &after), 0);
+  EXPECT_EQ(after.sa_handler, before.sa_handler);
+  fern::SignalHandler h = fern::signal_handler(SIGUSR2, [] {});
+  EXPECT_THROW(fern::signal_handler(SIGUSR2, [] {}), std::invalid_argument);
+  EXPECT_TRUE(h.active());
+  EXPECT_EQ(h.signo(), SIGUSR2);
+  h.cancel();
+  h.cancel();  // again: a no-op
+  fern::SignalHandler none;
+  none.cancel();
+  EXPECT_FALSE(none.active());
+  EXPECT_EQ(none.signo(), 0);
+}
+
+// A cancelled handler never runs, even for a signal that arrived before the
+// cancel and that the hub had not handled yet (libev's stop clears the
+// pending event); a handler installed again afterwards gets the next one.
+TEST_F(FdWaiting, ACancelledSignalHandlerDoesNotRunForASignalStillPending) {
+  Vec log;
+  fern::SignalHandler first = fern::signal_handler(SIGUSR2, [&] { log.push_back("first"); });
+  ASSERT_EQ(raise(SIGUSR2), 0);  // caught now; handled when the hub runs
+  first.cancel();
+  EXPECT_TRUE(fern::Hub::current().run_until_idle());
+  EXPECT_EQ(log, Vec{});
+  fern::Event handled;
+  fern::SignalHandler second = fern::signal_handler(SIGUSR2, [&] {
+    log.push_back("second");
+    handled.set();
+  });
+  ASSERT_EQ(raise(SIGUSR2), 0);
+  // Timed: the handler is unreferenced (SIG-2), so an untimed wait would be LoopExit.
+  EXPECT_TRUE(handled.wait_for(60.0));
+  EXPECT_EQ(log, Vec{"second"});
+  second.cancel();
 }
 
 }  // namespace

@@ -23,6 +23,12 @@ bool listener_unusable(int err) { return err == EBADF || err == EINVAL || err ==
 // a long exhaustion costs ~20 wake-ups a second.
 constexpr double kMaxBackoff = 0.05;
 
+// gevent's "'handle' must be provided": refused when the server is made,
+// not as a std::bad_function_call in every connection's task.
+void require_handler(const StreamServer::Handler& handle) {
+  if (!handle) throw std::invalid_argument("fern: a StreamServer needs a handler function");
+}
+
 }  // namespace
 
 // A handler task owns its connection: a task killed before it starts
@@ -93,11 +99,14 @@ class StreamServer::Connection : public TaskBase {  // made by make_task (not fi
 };
 
 StreamServer::StreamServer(const Address& address, Handler handle, Options options)
-    : address_(address), handle_(std::move(handle)), options_(options) {}
+    : address_(address), handle_(std::move(handle)), options_(options) {
+  require_handler(handle_);
+}
 
 StreamServer::StreamServer(Socket listener, Handler handle, Options options)
     : address_(listener.local_address()), handle_(std::move(handle)), options_(options),
       listener_(std::move(listener)) {
+  require_handler(handle_);
   if (options_.backlog)
     throw std::invalid_argument("fern: StreamServer: a backlog cannot be given with an already listening socket");
 }

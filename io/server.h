@@ -48,6 +48,7 @@ class StreamServer {
   };
 
   // Binds and listens on start() (SRV-2: nothing is accepted before).
+  // An empty handle is std::invalid_argument (gevent's TypeError).
   StreamServer(const Address& address, Handler handle, Options options);
   StreamServer(const Address& address, Handler handle) : StreamServer(address, std::move(handle), Options()) {}
   // Serves an already listening socket (SRV-1). A backlog given with it is

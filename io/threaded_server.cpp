@@ -25,6 +25,7 @@ ThreadedStreamServer::ThreadedStreamServer(const Address& address, StreamServer:
                                            std::size_t threads, StreamServer::Options options)
     : address_(address), handle_(std::move(handle)), options_(options), count_(threads) {
   if (threads == 0) throw std::invalid_argument("fern: a ThreadedStreamServer needs at least one thread");
+  if (!handle_) throw std::invalid_argument("fern: a ThreadedStreamServer needs a handler function");
   options_.reuse_port = true;
 }
 

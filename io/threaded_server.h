@@ -20,7 +20,7 @@ namespace fern {
 
 class ThreadedStreamServer {
  public:
-  // threads >= 1 (0 throws std::invalid_argument). options.reuse_port is
+  // threads >= 1 and a handle (else std::invalid_argument). options.reuse_port is
   // forced on. Nothing runs before start().
   ThreadedStreamServer(const Address& address, StreamServer::Handler handle, std::size_t threads,
                        StreamServer::Options options = {});

@@ -7,6 +7,7 @@
 
 #include <cstdint>
 #include <cstdlib>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -52,6 +53,18 @@ TEST_F(ServerIo, ABacklogIsRefusedWithAListeningSocket) {
   Socket c = connect_to(server);
   EXPECT_EQ(read_to_eof(c), "ok");
   server.stop();
+}
+
+// test__server.py::TestDefaultSpawn::test_invalid_callback (baseserver's
+// "'handle' must be provided", SRV-1): a server without a handler is
+// std::invalid_argument when it is made, not a std::bad_function_call per
+// connection later; a listening socket given with it is closed (the
+// fixture counts fds).
+TEST_F(ServerIo, AServerWithoutAHandlerIsRefusedWhenMade) {
+  EXPECT_THROW(StreamServer(kAny, StreamServer::Handler()), std::invalid_argument);
+  EXPECT_THROW(StreamServer(fern::testing::listen_on(), StreamServer::Handler()), std::invalid_argument);
+  StreamServer::Options with_pool;
+  EXPECT_THROW(StreamServer(kAny, nullptr, with_pool), std::invalid_argument);
 }
 
 // SRV-2, SRV-7

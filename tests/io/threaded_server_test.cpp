@@ -79,4 +79,11 @@ TEST_F(ThreadedServerIo, StartRethrowsAListenersError) {
   EXPECT_THROW(server.start(), fern::SocketError);  // EADDRINUSE: `taken` has no SO_REUSEPORT
 }
 
+// As StreamServer (test__server.py::TestDefaultSpawn::test_invalid_callback):
+// no handler is std::invalid_argument when the server is made.
+TEST_F(ThreadedServerIo, AServerWithoutAHandlerIsRefusedWhenMade) {
+  EXPECT_THROW(fern::ThreadedStreamServer(Address::ip("127.0.0.1", 0), fern::StreamServer::Handler(), 2),
+               std::invalid_argument);
+}
+
 }  // namespace

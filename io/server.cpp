@@ -7,7 +7,7 @@
 #include <cstring>
 #include <stdexcept>
 
-#include "fern/core/clock.h"
+#include "fern/io/server_base.h"
 
 namespace fern {
 namespace {
@@ -137,12 +137,7 @@ std::vector<AnyTask> StreamServer::running() const {
 void StreamServer::start() {
   if (started_) return;
   if (!listener_) {
-    Socket s(address_.family(), SOCK_STREAM);
-    if (options_.reuse_addr && address_.family() != AF_UNIX) s.set_reuse_addr();
-#ifdef SO_REUSEPORT
-    if (options_.reuse_port) s.set_option(SOL_SOCKET, SO_REUSEPORT, 1);
-#endif
-    s.bind(address_);
+    Socket s = detail::bound_socket(address_, SOCK_STREAM, options_.reuse_addr, options_.reuse_port);
     s.listen(options_.backlog.value_or(SOMAXCONN));
     address_ = s.local_address();
     listener_ = std::move(s);
@@ -158,16 +153,10 @@ void StreamServer::serve_forever() {
 }
 
 void StreamServer::start_accepting() {
-  if (!started_ || (acceptor_ && !acceptor_.dead())) return;
-  acceptor_ = spawn([this] { accept_loop(); });
+  if (started_) detail::resume_serving(acceptor_, [this] { accept_loop(); });
 }
 
-void StreamServer::stop_accepting() {
-  if (!acceptor_) return;
-  Task<void> t = std::move(acceptor_);
-  acceptor_ = Task<void>();
-  t.kill();
-}
+void StreamServer::stop_accepting() { detail::pause_serving(acceptor_); }
 
 void StreamServer::stop(Duration timeout) {
   // Not started, yet handlers may run: the accept loop closed the server
@@ -177,16 +166,7 @@ void StreamServer::stop(Duration timeout) {
   started_ = false;
   stop_accepting();
   listener_.close();
-  // Handlers get until the deadline to finish, then are killed and get one
-  // more second (SRV-5, gevent's pool.kill(block=True, timeout=1)). One that
-  // swallows its kill is left running: the destructor kills it again and
-  // waits for it, since it runs in the server's memory.
-  std::vector<AnyTask> handlers = running();
-  if (joinall(handlers, JoinAll().until(deadline)).size() < handlers.size()) {
-    std::vector<AnyTask> left = running();
-    killall_async(left);
-    joinall(left, JoinAll().until(Duration(1.0).from_now()));
-  }
+  detail::end_handlers(deadline, [this] { return running(); });
   stopped_.set();
 }
 
@@ -228,9 +208,7 @@ void StreamServer::accept_loop() {
 
 void StreamServer::back_off(const SocketError& e) {
   ++resource_errors_;
-  Nanos now = monotonic_now();
-  if (last_log_ != 0 && now - last_log_ < 1'000'000'000) return;
-  last_log_ = now;
+  if (!detail::once_a_second(last_log_)) return;
   std::fprintf(stderr, "fern: StreamServer on %s: accept: %s; backing off\n", address_.to_string().c_str(),
                e.code().message().c_str());
 }

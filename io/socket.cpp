@@ -9,6 +9,7 @@
 #include <netinet/tcp.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <stdexcept>
 #include <string>
@@ -209,8 +210,8 @@ std::size_t Socket::recv_into(void* buf, std::size_t n, int flags) {
     // Not ready by the deadline: the recv below answers (data, or a timeout).
     detail::wait_owned_fd(fd_, false, attempt.deadline);
   }
-  const auto r =
-      static_cast<std::size_t>(retry([&] { return ::recv(fd_, buf, n, flags); }, false, "recv", attempt));
+  auto r = static_cast<std::size_t>(retry([&] { return ::recv(fd_, buf, n, flags); }, false, "recv", attempt));
+  if (r > n) r = n;  // MSG_TRUNC: a longer datagram's length, not what buf holds
   read_partial_ = stream_ && flags == 0 && r > 0 && r < n;
   return r;
 }
@@ -254,7 +255,28 @@ Socket::Received Socket::recvfrom(std::size_t max, int flags) {
         return ::recvfrom(fd_, out.data.data(), max, flags, out.from.data(), out.from.size_ptr());
       },
       false, "recvfrom", attempt);
-  out.data.resize(static_cast<std::size_t>(r));
+  out.data.resize(std::min(static_cast<std::size_t>(r), max));  // MSG_TRUNC may say more
+  return out;
+}
+
+Socket::ReceivedInto Socket::recvfrom_into(void* buf, std::size_t n, int flags) {
+  Attempt attempt;
+  ReceivedInto out{0, Address(), false};
+  msghdr msg{};
+  iovec iov{buf, n};
+  long r = retry(
+      [&] {
+        msg = msghdr{};
+        msg.msg_name = out.from.data();
+        msg.msg_namelen = Address::capacity();
+        msg.msg_iov = &iov;
+        msg.msg_iovlen = 1;
+        return ::recvmsg(fd_, &msg, flags);
+      },
+      false, "recvfrom", attempt);
+  *out.from.size_ptr() = msg.msg_namelen;
+  out.size = std::min(static_cast<std::size_t>(r), n);
+  out.truncated = (msg.msg_flags & MSG_TRUNC) != 0;
   return out;
 }
 

@@ -99,6 +99,16 @@ class Socket {
   std::size_t sendto(const void* buf, std::size_t n, const Address& to, int flags = 0);
   std::size_t sendto(std::string_view data, const Address& to) { return sendto(data.data(), data.size(), to); }
   Received recvfrom(std::size_t max, int flags = 0);
+  // Python's recvfrom_into: one datagram into buf (at most n bytes) and its
+  // sender; `truncated` when it was longer (the rest is lost). Never stores
+  // or reports more than n bytes, MSG_TRUNC or not (recv, recv_into and
+  // recvfrom neither: MSG_TRUNC's longer length would count bytes not there).
+  struct ReceivedInto {
+    std::size_t size;
+    Address from;
+    bool truncated;
+  };
+  ReceivedInto recvfrom_into(void* buf, std::size_t n, int flags = 0);
 
   // SHUT_RD, SHUT_WR or SHUT_RDWR; never blocks.
   void shutdown(int how);

@@ -279,6 +279,27 @@ TEST_F(TaskUpstream, DestructorsThatBlockWhileAKillUnwindsFinishTheKill) {
   EXPECT_TRUE(t.successful());
 }
 
+// Hostile (TO-2, TO-3): a Timeout moved from still names its timer (a
+// handle, like a copy): asking it, cancelling it or starting it again is
+// defined, never a null dereference.
+TEST_F(TaskUpstream, AMovedFromTimeoutIsStillAUsableHandle) {
+  fern::Timeout a(1e6);
+  a.start();
+  fern::Timeout b = std::move(a);
+  EXPECT_TRUE(b.pending());
+  EXPECT_TRUE(a.pending());  // NOLINT(bugprone-use-after-move): on purpose
+  EXPECT_EQ(a.str(), b.str());
+  a.cancel();
+  EXPECT_FALSE(b.pending());
+  fern::Timeout c;
+  c = std::move(b);
+  EXPECT_NO_THROW(b.start());  // NOLINT(bugprone-use-after-move)
+  EXPECT_TRUE(c.pending());
+  EXPECT_THROW(c.start(), fern::TimeoutPendingError);
+  c.cancel();
+  EXPECT_FALSE(a.pending());
+}
+
 // Hostile (TO-2, TO-3): a Timeout reused by another task after it fired in
 // the first one fires in the one that started it last; cancelled by a
 // third greenlet of the same thread, it never fires.

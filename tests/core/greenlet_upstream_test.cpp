@@ -263,4 +263,32 @@ TEST_F(GreenletUpstream, SwitchToADeadGreenletReparentedToAnUnstartedOneStartsIt
   EXPECT_TRUE(parent_never_started.dead());
 }
 
+// Hostile (GL-6, GL-11): exceptions that are not std::exceptions travel
+// like any other: a body's escaping int is rethrown by its parent's switch,
+// and a plain struct thrown into an unstarted greenlet kills it unrun and
+// is raised in its parent.
+TEST_F(GreenletUpstream, NonStdExceptionsTravelLikeAnyOther) {
+  struct Plain {
+    int code;
+  };
+  Greenlet body([] { throw 7; });
+  try {
+    body.switch_to();
+    ADD_FAILURE() << "the switch returned";
+  } catch (int code) {
+    EXPECT_EQ(code, 7);
+  }
+  EXPECT_TRUE(body.dead());
+  bool ran = false;
+  Greenlet unstarted([&] { ran = true; });
+  try {
+    unstarted.throw_in(Plain{9});
+    ADD_FAILURE() << "throw_in returned";
+  } catch (const Plain& e) {
+    EXPECT_EQ(e.code, 9);
+  }
+  EXPECT_FALSE(ran);
+  EXPECT_TRUE(unstarted.dead());
+}
+
 }  // namespace

@@ -44,6 +44,10 @@ class Timeout {
  public:
   // A Timeout that never fires (Timeout(None), TO-6).
   Timeout();
+  // Copies share one timer. There is no move: moving copies, so a
+  // moved-from Timeout still names its timer (never an empty handle).
+  Timeout(const Timeout&) = default;
+  Timeout& operator=(const Timeout&) = default;
   // Raises this Timeout itself when it fires, `d` after start().
   explicit Timeout(Duration d);
   // Raises `exception` instead (a class in gevent; here any exception object).

@@ -220,4 +220,75 @@ TEST_F(GreenletUpstream, MainOfAnExitedThreadIsDead) {
   }
 }
 
+// test_greenlet.py::test_dealloc_switch_args_not_lost (GL-19, GL-26): a
+// greenlet whose last counting handle goes while it runs, and that then
+// switches to its parent with a value, is killed as it leaves (its cleanup
+// runs) but the value still reaches the parent, not the kill's result.
+TEST_F(GreenletUpstream, SwitchArgsOfAGreenletDroppedWhileRunningAreNotLost) {
+  std::vector<Greenlet> seen;
+  std::vector<Greenlet> worker;
+  Greenlet initiator;
+  worker.emplace_back([&] {
+    fern::Value value = Greenlet::current().parent().switch_to();
+    worker.clear();
+    initiator.set_parent(Greenlet::current().parent());  // the last handle to us goes
+    struct Finally {
+      std::vector<Greenlet>& seen;
+      ~Finally() { seen.push_back(Greenlet::current()); }
+    } finally{seen};
+    Greenlet::current().parent().switch_value(std::move(value));
+  });
+  worker[0].switch_to();  // prime the worker
+  initiator = Greenlet([] { return 42; }, worker[0]);
+  fern::Value value = initiator.switch_to();  // 42 falls through to the worker
+  ASSERT_EQ(seen.size(), 1u);
+  EXPECT_TRUE(seen[0].dead());
+  ASSERT_TRUE(value.holds<int>());
+  EXPECT_EQ(fern::value_cast<int>(value), 42);
+}
+
+// test_greenlet.py::test_switch_to_dead_greenlet_reparent (GL-8, GL-9):
+// switching to a dead greenlet given an unstarted parent starts that
+// parent, which then ends into its own parent.
+TEST_F(GreenletUpstream, SwitchToADeadGreenletReparentedToAnUnstartedOneStartsIt) {
+  std::vector<int> seen;
+  Greenlet parent_never_started([&] { seen.push_back(24); });
+  Greenlet child([&] { seen.push_back(42); });
+  child.switch_to();
+  EXPECT_EQ(seen, std::vector<int>{42});
+  child.set_parent(parent_never_started);
+  fern::Value result = child.switch_to();
+  EXPECT_FALSE(result.has_value());
+  EXPECT_EQ(seen, (std::vector<int>{42, 24}));
+  EXPECT_TRUE(parent_never_started.dead());
+}
+
+// Hostile (GL-6, GL-11): exceptions that are not std::exceptions travel
+// like any other: a body's escaping int is rethrown by its parent's switch,
+// and a plain struct thrown into an unstarted greenlet kills it unrun and
+// is raised in its parent.
+TEST_F(GreenletUpstream, NonStdExceptionsTravelLikeAnyOther) {
+  struct Plain {
+    int code;
+  };
+  Greenlet body([] { throw 7; });
+  try {
+    body.switch_to();
+    ADD_FAILURE() << "the switch returned";
+  } catch (int code) {
+    EXPECT_EQ(code, 7);
+  }
+  EXPECT_TRUE(body.dead());
+  bool ran = false;
+  Greenlet unstarted([&] { ran = true; });
+  try {
+    unstarted.throw_in(Plain{9});
+    ADD_FAILURE() << "throw_in returned";
+  } catch (const Plain& e) {
+    EXPECT_EQ(e.code, 9);
+  }
+  EXPECT_FALSE(ran);
+  EXPECT_TRUE(unstarted.dead());
+}
+
 }  // namespace

@@ -289,6 +289,8 @@ bool TaskBase::kill_until(std::exception_ptr error, Deadline deadline) {
 
 namespace detail {
 
+void throw_empty_task() { throw EmptyTaskError(); }
+
 void throw_not_ready() {
   throw Timeout();  // gevent raises Timeout for get(block=False) and an expired get(timeout)
 }

@@ -42,12 +42,15 @@
 // shared_ptr while it has references (one made with make_shared and started
 // or handled without adopt() is adopted then: shared_from_this() still works,
 // and the hub keeps it alive while it runs). Inside a task, AnyTask(this).
+// An empty Task<R> throws EmptyTaskError when used; an empty AnyTask is a
+// null pointer, as an empty shared_ptr (test it: explicit operator bool).
 #include <cstddef>
 #include <cstdint>
 #include <exception>
 #include <functional>
 #include <memory>
 #include <optional>
+#include <stdexcept>
 #include <string>
 #include <tuple>
 #include <type_traits>
@@ -60,6 +63,13 @@
 #include "fern/core/hub.h"
 
 namespace fern {
+
+// A Task<R> handle that holds no task (default-made, or moved from) was
+// used: everything but operator bool, ==, and assignment throws it.
+class EmptyTaskError : public std::logic_error {
+ public:
+  EmptyTaskError() : std::logic_error("fern: this Task handle holds no task (made empty, or moved from)") {}
+};
 
 class Timeout;
 class TaskBase;
@@ -359,6 +369,7 @@ class FunctionTask : public ResultTask<R> {
 };
 
 [[noreturn]] void throw_not_ready();
+[[noreturn]] void throw_empty_task();
 void start_timeout(Timeout& t);
 void cancel_timeout(Timeout& t) noexcept;
 
@@ -397,8 +408,10 @@ class Task {
     return t;
   }
 
-  TaskBase& operator*() const { return *core_; }
-  TaskBase* operator->() const { return core_.get(); }
+  // The task. An empty handle (default-made or moved from) throws
+  // EmptyTaskError here and in every call below, never dereferences null.
+  TaskBase& operator*() const { return task(); }
+  TaskBase* operator->() const { return &task(); }
   explicit operator bool() const noexcept { return core_ != nullptr; }
   const AnyTask& core() const& noexcept { return core_; }
   AnyTask core() && noexcept { return std::move(core_); }  // spawn(f).core(): no count touched
@@ -407,20 +420,20 @@ class Task {
 
   // Convenience forwards of the common calls.
   Task& start() {
-    core_->start();
+    task().start();
     return *this;
   }
-  void join() { core_->join(); }
-  bool join_for(Duration d) { return core_->join_for(d); }
-  bool join_until(Deadline deadline) { return core_->join_until(deadline); }
-  bool kill(std::exception_ptr error = nullptr) { return core_->kill(std::move(error)); }
-  bool kill_for(Duration d, std::exception_ptr error = nullptr) { return core_->kill_for(d, std::move(error)); }
-  bool kill_async(std::exception_ptr error = nullptr) { return core_->kill_async(std::move(error)); }
-  bool ready() const noexcept { return core_->ready(); }
-  bool successful() const noexcept { return core_->successful(); }
-  bool dead() const noexcept { return core_->dead(); }
-  bool started() const noexcept { return core_->started(); }
-  std::exception_ptr exception() const noexcept { return core_->exception(); }
+  void join() { task().join(); }
+  bool join_for(Duration d) { return task().join_for(d); }
+  bool join_until(Deadline deadline) { return task().join_until(deadline); }
+  bool kill(std::exception_ptr error = nullptr) { return task().kill(std::move(error)); }
+  bool kill_for(Duration d, std::exception_ptr error = nullptr) { return task().kill_for(d, std::move(error)); }
+  bool kill_async(std::exception_ptr error = nullptr) { return task().kill_async(std::move(error)); }
+  bool ready() const { return task().ready(); }
+  bool successful() const { return task().successful(); }
+  bool dead() const { return task().dead(); }
+  bool started() const { return task().started(); }
+  std::exception_ptr exception() const { return task().exception(); }
 
   // The result once ended successfully (empty before, on failure, or when
   // killed). A copy: R must be copyable.
@@ -456,14 +469,19 @@ class Task {
   R get(Timeout timeout) const;
 
  private:
-  detail::ResultTask<R>& result() const { return static_cast<detail::ResultTask<R>&>(*core_); }
+  TaskBase& task() const {
+    if (__builtin_expect(!core_, 0)) detail::throw_empty_task();
+    return *core_;
+  }
+  detail::ResultTask<R>& result() const { return static_cast<detail::ResultTask<R>&>(task()); }
   void wait_settled(Deadline deadline) const {
-    if (!core_->ready()) {
-      if (!deadline.expired(0)) core_->join_until(deadline);
-      if (!core_->ready()) detail::throw_not_ready();
+    TaskBase& t = task();
+    if (!t.ready()) {
+      if (!deadline.expired(0)) t.join_until(deadline);
+      if (!t.ready()) detail::throw_not_ready();
     }
-    if (core_->exception()) std::rethrow_exception(core_->exception());
-    if (core_->killed()) throw GreenletExit();
+    if (t.exception()) std::rethrow_exception(t.exception());
+    if (t.killed()) throw GreenletExit();
   }
 
   AnyTask core_;
@@ -490,7 +508,7 @@ using TaskResult = std::invoke_result_t<std::decay_t<F>&, std::decay_t<Args>&...
 template <class F, class... Args>
 Task<TaskResult<F, Args...>> spawn(F&& fn, Args&&... args) {
   auto t = Task<TaskResult<F, Args...>>::create(std::forward<F>(fn), std::forward<Args>(args)...);
-  t->start();
+  t.core()->start();  // made just now: never empty
   return t;
 }
 
@@ -498,7 +516,7 @@ Task<TaskResult<F, Args...>> spawn(F&& fn, Args&&... args) {
 template <class F, class... Args>
 Task<TaskResult<F, Args...>> spawn_later(Duration delay, F&& fn, Args&&... args) {
   auto t = Task<TaskResult<F, Args...>>::create(std::forward<F>(fn), std::forward<Args>(args)...);
-  t->start_later(delay);
+  t.core()->start_later(delay);
   return t;
 }
 
@@ -617,7 +635,7 @@ struct std::hash<fern::AnyTask> {
 namespace fern {
 template <class R>
 R Task<R>::get(Timeout timeout) const {
-  if (!core_->ready()) {
+  if (!task().ready()) {
     detail::start_timeout(timeout);
     struct Cancel {
       Timeout& t;

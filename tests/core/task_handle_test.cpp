@@ -34,6 +34,31 @@ class Counted : public fern::TaskBase {
   std::vector<std::string>* log_;
 };
 
+// A hostile use: an empty Task handle (default-made, moved from) throws a
+// typed error for every call instead of dereferencing null.
+TEST_F(Handles, AnEmptyTaskHandleThrowsEmptyTaskErrorForEveryCall) {
+  fern::Task<int> empty;
+  fern::Task<int> real = spawn([] { return 7; });
+  fern::Task<int> moved_to = std::move(real);
+  for (fern::Task<int>* t : {&empty, &real}) {
+    EXPECT_FALSE(*t);
+    EXPECT_THROW(t->join(), fern::EmptyTaskError);
+    EXPECT_THROW(t->join_for(0.0), fern::EmptyTaskError);
+    EXPECT_THROW(t->get(), fern::EmptyTaskError);
+    EXPECT_THROW(t->get_nowait(), fern::EmptyTaskError);
+    EXPECT_THROW(t->value(), fern::EmptyTaskError);
+    EXPECT_THROW(t->kill(), fern::EmptyTaskError);
+    EXPECT_THROW(t->kill_async(), fern::EmptyTaskError);
+    EXPECT_THROW(t->start(), fern::EmptyTaskError);
+    EXPECT_THROW((void)t->ready(), fern::EmptyTaskError);
+    EXPECT_THROW((void)t->dead(), fern::EmptyTaskError);
+    EXPECT_THROW((void)t->exception(), fern::EmptyTaskError);
+    EXPECT_THROW((void)(*t)->name(), fern::EmptyTaskError);
+    EXPECT_THROW(fern::with_task(*t, [] {}), fern::EmptyTaskError);
+  }
+  EXPECT_EQ(moved_to.get(), 7);
+}
+
 TEST_F(Handles, CopiesShareOneCountAndTheLastOneFreesAMadeTask) {
   int live = 0;
   {

@@ -186,6 +186,11 @@ struct FifoStore {
     items.pop_front();
     return v;
   }
+  // As pop, moving straight into `out`: a move that throws takes nothing.
+  void pop_into(std::optional<T>& out) {
+    out.emplace(std::move(items.front()));
+    items.pop_front();
+  }
   const T& top() const { return items.front(); }
 };
 
@@ -198,6 +203,10 @@ struct LifoStore {
     items.pop_back();
     return v;
   }
+  void pop_into(std::optional<T>& out) {
+    out.emplace(std::move(items.back()));
+    items.pop_back();
+  }
   const T& top() const { return items.back(); }
 };
 
@@ -208,7 +217,8 @@ struct LifoStore {
 // adds nothing, a pop takes nothing) and the exception goes on, where
 // std::push_heap / pop_heap would lose the item being sifted and leave a
 // moved-from one in its place. (Undoing swaps T's moves, which must not
-// throw then.)
+// throw then; a T whose move throws inside a swap may duplicate one item
+// and lose another: give a PriorityQueue items with non-throwing moves.)
 template <class T, class Compare>
 struct HeapStore {
   std::vector<T> items;
@@ -252,27 +262,48 @@ struct HeapStore {
   }
   // heapq.heappop: the last item takes the root, goes down to a leaf along
   // the smaller children (_siftup), then back up (_siftdown); the top ends
-  // at the back, where it leaves.
+  // at the back, where it leaves. A move out of the back that throws undoes
+  // the sift too, so the heap keeps its order and its top.
   T pop() {
-    std::size_t end = items.size() - 1;
-    if (end > 0) {
-      Chain c;
-      c.at[c.n++] = end;
-      try {
-        swap_to(c, 0);
-        for (std::size_t child = 1; child < end; child = 2 * c.at[c.n - 1] + 1) {
-          if (child + 1 < end && !less(items[child], items[child + 1])) ++child;
-          swap_to(c, child);
-        }
-        bubble_up(c);
-      } catch (...) {
-        undo(c);
-        throw;
-      }
+    Chain c = sift_top_to_back();
+    try {
+      T v = std::move(items.back());
+      items.pop_back();
+      return v;
+    } catch (...) {
+      undo(c);
+      throw;
     }
-    T v = std::move(items.back());
+  }
+  void pop_into(std::optional<T>& out) {
+    Chain c = sift_top_to_back();
+    try {
+      out.emplace(std::move(items.back()));
+    } catch (...) {
+      undo(c);
+      throw;
+    }
     items.pop_back();
-    return v;
+  }
+  // The swaps that took the top to the back, for undo (already undone
+  // when Compare or a move throws here).
+  Chain sift_top_to_back() {
+    Chain c;
+    std::size_t end = items.size() - 1;
+    c.at[c.n++] = end;
+    if (end == 0) return c;
+    try {
+      swap_to(c, 0);
+      for (std::size_t child = 1; child < end; child = 2 * c.at[c.n - 1] + 1) {
+        if (child + 1 < end && !less(items[child], items[child + 1])) ++child;
+        swap_to(c, child);
+      }
+      bubble_up(c);
+    } catch (...) {
+      undo(c);
+      throw;
+    }
+    return c;
   }
   const T& top() const { return items.front(); }
 };
@@ -395,14 +426,14 @@ class BasicQueue : public detail::QueueCore {
   // As get, up to the deadline: empty when nothing came in time.
   std::optional<T> get_until(Deadline deadline) {
     if (empty() && !await_item(true, deadline)) return std::nullopt;
-    return take();
+    return take_optional();
   }
   std::optional<T> get_for(Duration d) { return get_until(d.from_now()); }
   // Without blocking: empty when there is no item (QueueShutDown when
   // there never will be: shut down).
   std::optional<T> try_get() {
     if (empty() && !await_item(false, Deadline::never())) return std::nullopt;
-    return take();
+    return take_optional();
   }
   // gevent's get_nowait: QueueEmpty when there is no item.
   T get_nowait() {
@@ -473,8 +504,16 @@ class BasicQueue : public detail::QueueCore {
   }
 
  private:
+  // A take whose move of the item throws takes nothing (the item stays
+  // first in line): the item is moved once, into the caller's result.
   T take() {
     T item = store_.pop();
+    took_one();
+    return item;
+  }
+  std::optional<T> take_optional() {
+    std::optional<T> item;
+    store_.pop_into(item);
     took_one();
     return item;
   }

@@ -41,6 +41,7 @@ IWait::IWait(std::vector<Waitable> objects, const WaitAny& options)
 }
 
 IWait::~IWait() {
+  if (gone_) *gone_ = true;
   for (std::size_t i = 0; i < objects_.size(); ++i)
     if (links_[i]) objects_[i].unlink_(objects_[i].object_, links_[i]);
 }
@@ -55,15 +56,26 @@ void IWait::became_ready(std::size_t index) {
 }
 
 std::optional<std::size_t> IWait::next() {
+  if (waiter_) throw ConcurrentWaitError();
   if (remaining_ == 0) return std::nullopt;
   if (ready_.empty()) {
     Waiter waiter;
+    bool gone = false;
     waiter_ = &waiter;
+    gone_ = &gone;
+    // This IWait may be destroyed while parked (by another greenlet): then
+    // nothing of it is touched again, on any exit.
     struct Forget {
-      Waiter*& w;
-      ~Forget() { w = nullptr; }
-    } forget{waiter_};
+      IWait* self;
+      const bool& gone;
+      ~Forget() {
+        if (gone) return;
+        self->waiter_ = nullptr;
+        self->gone_ = nullptr;
+      }
+    } forget{this, gone};
     Hub::current().park(waiter, deadline_, "iwait", this);
+    if (gone) return std::nullopt;
   }
   if (ready_.empty()) return std::nullopt;
   std::size_t index = ready_.front();

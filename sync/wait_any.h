@@ -24,6 +24,7 @@
 #include <initializer_list>
 #include <memory>
 #include <optional>
+#include <stdexcept>
 #include <utility>
 #include <vector>
 
@@ -72,10 +73,21 @@ class Waitable {
 // to wait for (count, 0: all).
 struct WaitAny : detail::ManyWaitOptions<WaitAny> {};
 
+// IWait::next() called while another greenlet waits in the same IWait
+// (gevent's ConcurrentObjectUseError, "This Waiter is already used").
+class ConcurrentWaitError : public std::logic_error {
+ public:
+  ConcurrentWaitError()
+      : std::logic_error("fern: IWait::next() called while another greenlet waits in it; give each greenlet its own IWait") {}
+};
+
 // Yields the indices of objects as they become ready (gevent.iwait). next()
 // returns at once for those already ready, else blocks (switches to the
 // hub) until one is or the deadline passes (then, and after `count`
-// results, empty). Unlinks from every object when destroyed.
+// results, empty). One greenlet waits in it at a time: a second next()
+// meanwhile throws ConcurrentWaitError. Unlinks from every object when
+// destroyed; a next() waiting in it then stays parked until its deadline
+// or a kill, and returns empty without touching it.
 class IWait {
  public:
   IWait(std::vector<Waitable> objects, const WaitAny& options = {});
@@ -94,6 +106,7 @@ class IWait {
   std::vector<std::size_t> links_;  // 0: not linked
   std::deque<std::size_t> ready_;
   Waiter* waiter_ = nullptr;  // the parked next(), if any
+  bool* gone_ = nullptr;      // the parked next()'s flag, set by the destructor
   Deadline deadline_;
   std::size_t remaining_;
 };

@@ -4,6 +4,9 @@
 #include <gtest/gtest.h>
 
 #include <chrono>
+#include <cstring>
+#include <new>
+#include <optional>
 #include <memory>
 #include <stdexcept>
 #include <string>
@@ -207,6 +210,49 @@ TEST_F(Api, WaitingOnObjectsDestroyedMeanwhileTouchesNothingOfThem) {
     spawn([&] { kept.set(); });
     EXPECT_EQ(it.next(), 1u);
   }
+}
+
+// gevent's Waiter.get ("This Waiter is already used", ConcurrentObjectUseError),
+// which _WaitIterator.__next__ waits in: a second greenlet's next() while one
+// waits in the IWait is refused at once; before, it took the one wake-up
+// slot and the first waiter was never woken (LoopExit, or a hang while
+// anything else ran).
+TEST_F(Api, SecondGreenletWaitingInOneIwaitIsRefused) {
+  fern::Event a;
+  fern::Event b;
+  fern::IWait it({a, b});
+  auto first = spawn([&] { return it.next(); });
+  auto second = spawn([&] {
+    try {
+      it.next();
+      return std::string("waited");
+    } catch (const fern::ConcurrentWaitError& e) {
+      return std::string(e.what());
+    }
+  });
+  sleep(0);
+  EXPECT_NE(second.get().find("another greenlet waits in it"), std::string::npos);
+  b.set();
+  EXPECT_EQ(first.get(), std::optional<std::size_t>(1));
+  a.set();
+  EXPECT_EQ(it.next(), std::optional<std::size_t>(0));  // the slot is free again
+  EXPECT_EQ(it.next(), std::nullopt);
+}
+
+// An IWait destroyed (by another greenlet) while a greenlet waits in its
+// next(): that next() returns empty at its deadline and writes nothing into
+// the IWait's memory (it used to clear its wake-up slot there).
+TEST_F(Api, IwaitDestroyedUnderItsWaiterIsNotTouchedAgain) {
+  fern::Event never;
+  alignas(fern::IWait) unsigned char storage[sizeof(fern::IWait)];
+  auto* it = new (storage) fern::IWait({never}, fern::WaitAny().within(0.01));
+  auto waiter = spawn([&] { return it->next(); });
+  sleep(0);
+  it->~IWait();
+  std::memset(storage, 0xA5, sizeof storage);
+  EXPECT_EQ(waiter.get(), std::nullopt);
+  for (unsigned char byte : storage) ASSERT_EQ(byte, 0xA5);
+  EXPECT_EQ(never.waiter_count(), 0u);
 }
 
 // EV-8 (rawlink(None) -> TypeError): an empty function given as a link,

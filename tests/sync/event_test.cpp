@@ -5,6 +5,7 @@
 #include <memory>
 #include <stdexcept>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "fern/core/task.h"
@@ -256,6 +257,60 @@ TEST_F(AsyncResults, TimeoutsAroundGet) {
     FAIL() << "not interrupted";
   } catch (const std::length_error&) {
   }
+}
+
+// lock_tests.py::EventTests::test_notify (test__threading_2::EventTests):
+// every waiter is woken by set() with the flag set, and a second wait on a
+// set event returns at once; again after set() and clear().
+TEST_F(Events, EveryWaiterSeesTheFlagAndWaitsAgainAtOnce) {
+  fern::Event evt;
+  auto check_notify = [&] {
+    std::vector<bool> first;
+    std::vector<bool> second;
+    std::vector<fern::AnyTask> tasks;
+    for (int n = 0; n < 5; ++n)
+      tasks.push_back(spawn([&] {
+        evt.wait();
+        first.push_back(evt.is_set());
+        evt.wait();
+        second.push_back(evt.is_set());
+      }).core());
+    sleep(0);
+    EXPECT_TRUE(first.empty());
+    EXPECT_EQ(evt.waiter_count(), 5u);
+    evt.set();
+    fern::joinall(tasks);
+    EXPECT_EQ(first, std::vector<bool>(5, true));
+    EXPECT_EQ(second, std::vector<bool>(5, true));
+  };
+  check_notify();
+  evt.set();
+  evt.clear();
+  check_notify();
+}
+
+// lock_tests.py::EventTests::test_timeout: on a clear event wait_for(0) is
+// false at once and wait_for(0.2) false after at least 0.18 s (a lower bound
+// only); once set, both are true.
+TEST_F(Events, TimedWaitsOnAClearEventAreFalseAndOnASetOneTrue) {
+  fern::Event evt;
+  auto run = [&] {
+    std::vector<std::pair<bool, bool>> results;  // (wait_for(0), wait_for(0.2))
+    std::vector<fern::AnyTask> tasks;
+    for (int n = 0; n < 5; ++n)
+      tasks.push_back(spawn([&] {
+        bool now = evt.wait_for(0.0);
+        auto t1 = fern::monotonic_now();
+        bool later = evt.wait_for(0.2);
+        if (!later) EXPECT_GE(fern::monotonic_now() - t1, 180'000'000);
+        results.emplace_back(now, later);
+      }).core());
+    fern::joinall(tasks);
+    return results;
+  };
+  EXPECT_EQ(run(), (std::vector<std::pair<bool, bool>>(5, {false, false})));
+  evt.set();
+  EXPECT_EQ(run(), (std::vector<std::pair<bool, bool>>(5, {true, true})));
 }
 
 }  // namespace

@@ -253,4 +253,84 @@ TEST_F(RLocks, OwnerReentersOthersBlockAndOnlyTheOwnerReleases) {
   EXPECT_FALSE(rl.locked());
 }
 
+// lock_tests.py::LockTests::test_reacquire and test_different_thread
+// (test__threading_2::LockTests; gevent's Lock is a BoundedSemaphore(1)): a
+// Lock is not re-entrant, so its holder blocks on a second acquire until
+// another greenlet releases it; any greenlet may release it.
+TEST_F(Semaphores, LockHolderBlocksOnASecondAcquireUntilAnotherGreenletReleases) {
+  fern::Lock lock;
+  auto holder = spawn([&] {
+    lock.acquire();
+    log.push_back("phase-1");
+    lock.acquire();
+    log.push_back("phase-2");
+  });
+  sleep(0);
+  sleep(0);
+  EXPECT_EQ(log, Vec{"phase-1"});
+  EXPECT_EQ(lock.waiter_count(), 1u);
+  lock.release();
+  holder.join();
+  EXPECT_EQ(log, (Vec{"phase-1", "phase-2"}));
+  EXPECT_TRUE(lock.locked());
+  spawn([&] { lock.release(); }).join();
+  EXPECT_TRUE(lock.try_acquire());
+  lock.release();
+}
+
+// lock_tests.py::BaseSemaphoreTests::test_acquire_contended: ten greenlets
+// acquire twice each from a Semaphore(7) with one permit taken; each batch
+// of releases lets exactly that many acquires through, in the phase they
+// were released in.
+TEST_F(Semaphores, ContendedAcquiresGoThroughOnePerRelease) {
+  fern::Semaphore sem(7);
+  sem.acquire();
+  int phase = 0;
+  std::vector<int> results;
+  std::vector<fern::AnyTask> tasks;
+  for (int n = 0; n < 10; ++n)
+    tasks.push_back(spawn([&] {
+      sem.acquire();
+      results.push_back(phase);
+      sem.acquire();
+      results.push_back(phase);
+    }).core());
+  sleep(0);
+  EXPECT_EQ(results, std::vector<int>(6, 0));
+  phase = 1;
+  for (int i = 0; i < 7; ++i) sem.release();
+  sleep(0);
+  std::vector<int> expected(6, 0);
+  expected.insert(expected.end(), 7, 1);
+  EXPECT_EQ(results, expected);
+  phase = 2;
+  for (int i = 0; i < 6; ++i) sem.release();
+  sleep(0);
+  expected.insert(expected.end(), 6, 2);
+  EXPECT_EQ(results, expected);
+  EXPECT_FALSE(sem.try_acquire());
+  sem.release();
+  fern::joinall(tasks);
+  EXPECT_EQ(results.size(), 20u);
+  EXPECT_EQ(sem.counter(), 0);
+}
+
+// lock_tests.py::BaseSemaphoreTests::test_with: nested scoped holds of a
+// Semaphore(2), left by an exception, give back both permits.
+TEST_F(Semaphores, ScopedHoldsLeftByAnExceptionGiveBackTheirPermits) {
+  fern::Semaphore sem(2);
+  auto with = [&](bool fail) {
+    std::lock_guard<fern::Semaphore> outer(sem);
+    EXPECT_TRUE(sem.try_acquire());
+    sem.release();
+    std::lock_guard<fern::Semaphore> inner(sem);
+    EXPECT_FALSE(sem.try_acquire());
+    if (fail) throw std::invalid_argument("inside");
+  };
+  with(false);
+  EXPECT_EQ(sem.counter(), 2);
+  EXPECT_THROW(with(true), std::invalid_argument);
+  EXPECT_EQ(sem.counter(), 2);
+}
+
 }  // namespace

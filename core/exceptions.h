@@ -27,6 +27,14 @@ class GreenletExit {
 // Whether `error` holds a GreenletExit (a kill, which counts as a result).
 bool is_greenlet_exit(const std::exception_ptr& error) noexcept;
 
+// gevent's ConcurrentObjectUseError: a second greenlet waiting where only one
+// may: on the same socket (or fd a Socket or a hooked call owns) in the same
+// direction (IO-2), in the same IWait (sync/wait_any.h).
+class ConcurrentObjectUseError : public std::logic_error {
+ public:
+  explicit ConcurrentObjectUseError(const std::string& what) : std::logic_error(what) {}
+};
+
 // Misuse of the greenlet API (greenlet.error and its ValueError /
 // AttributeError cases in Python): switching to an empty handle or to a
 // greenlet without a run function, re-parenting a main greenlet.

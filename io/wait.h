@@ -19,15 +19,9 @@
 #include <vector>
 
 #include "fern/core/deadline.h"
+#include "fern/core/exceptions.h"  // ConcurrentObjectUseError (IO-2)
 
 namespace fern {
-
-// A second greenlet waiting on the same socket (or fd a Socket or a hooked
-// call owns) in the same direction (IO-2).
-class ConcurrentObjectUseError : public std::logic_error {
- public:
-  explicit ConcurrentObjectUseError(const std::string& what) : std::logic_error(what) {}
-};
 
 // The fd was closed through fern::close while this greenlet waited on it
 // (IO-3). code() is EBADF.

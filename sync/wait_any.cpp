@@ -56,7 +56,9 @@ void IWait::became_ready(std::size_t index) {
 }
 
 std::optional<std::size_t> IWait::next() {
-  if (waiter_) throw ConcurrentWaitError();
+  if (waiter_)
+    throw ConcurrentObjectUseError(
+        "fern: IWait::next() called while another greenlet waits in it; give each greenlet its own IWait");
   if (remaining_ == 0) return std::nullopt;
   if (ready_.empty()) {
     Waiter waiter;

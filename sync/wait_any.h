@@ -29,6 +29,7 @@
 #include <vector>
 
 #include "fern/core/deadline.h"
+#include "fern/core/exceptions.h"
 #include "fern/core/hub.h"
 #include "fern/core/task.h"
 #include "fern/sync/event.h"
@@ -73,19 +74,12 @@ class Waitable {
 // to wait for (count, 0: all).
 struct WaitAny : detail::ManyWaitOptions<WaitAny> {};
 
-// IWait::next() called while another greenlet waits in the same IWait
-// (gevent's ConcurrentObjectUseError, "This Waiter is already used").
-class ConcurrentWaitError : public std::logic_error {
- public:
-  ConcurrentWaitError()
-      : std::logic_error("fern: IWait::next() called while another greenlet waits in it; give each greenlet its own IWait") {}
-};
-
 // Yields the indices of objects as they become ready (gevent.iwait). next()
 // returns at once for those already ready, else blocks (switches to the
 // hub) until one is or the deadline passes (then, and after `count`
 // results, empty). One greenlet waits in it at a time: a second next()
-// meanwhile throws ConcurrentWaitError. Unlinks from every object when
+// meanwhile throws ConcurrentObjectUseError (core/exceptions.h; gevent's,
+// "This Waiter is already used"). Unlinks from every object when
 // destroyed; a next() waiting in it then stays parked until its deadline
 // or a kill, and returns empty without touching it.
 class IWait {

@@ -226,7 +226,7 @@ TEST_F(Api, SecondGreenletWaitingInOneIwaitIsRefused) {
     try {
       it.next();
       return std::string("waited");
-    } catch (const fern::ConcurrentWaitError& e) {
+    } catch (const fern::ConcurrentObjectUseError& e) {
       return std::string(e.what());
     }
   });

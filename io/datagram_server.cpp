@@ -107,13 +107,17 @@ void DatagramServer::read_loop() {
     } catch (const FdClosedError&) {
       return;  // stop() closed the socket
     } catch (const SocketError& e) {
-      Hub::report_error("DatagramServer recvfrom", std::current_exception());
-      if (socket_unusable(e.code().value())) {
+      bool fatal = socket_unusable(e.code().value());
+      // A peer's ICMP errors may come as often as its datagrams: one line a second.
+      if (fatal || detail::once_a_second(last_error_log_))
+        Hub::report_error("DatagramServer recvfrom", std::current_exception());
+      if (fatal) {
         started_ = false;
         socket_.close();
         stopped_.set();
         return;
       }
+      ++read_errors_;
       fern::sleep(backoff);  // ENOBUFS, ENOMEM, an ICMP error: read again a little later
       backoff = backoff * 2 > 0.05 ? 0.05 : backoff * 2;
       continue;

@@ -17,7 +17,7 @@
 // truncated(), and a line says so on stderr at most once a second. A
 // handler's exception is reported by the hub and the server goes on; so does
 // a failed read that a retry may cure (ENOBUFS, ENOMEM, an ICMP error on a
-// connected socket), after a pause. A socket that cannot be read at all
+// connected socket), after a pause, reported at most once a second. A socket that cannot be read at all
 // (EBADF, ENOTSOCK, EINVAL: closed behind the server's back) is reported
 // once and closes the server: started() false, serve_forever() returns.
 // One thread: the hub's.
@@ -88,6 +88,8 @@ class DatagramServer {
   std::size_t handler_count() const noexcept { return handlers_.size(); }
   // Datagrams longer than max_datagram, handed over cut.
   std::size_t truncated() const noexcept { return truncated_; }
+  // Reads that failed and were tried again (an ICMP error, ENOBUFS, ...).
+  std::size_t read_errors() const noexcept { return read_errors_; }
 
  private:
   void read_loop();
@@ -104,8 +106,10 @@ class DatagramServer {
   Lock write_lock_;
   Task<void> reader_;
   Event stopped_;
-  Nanos last_log_ = 0;
+  Nanos last_log_ = 0;        // the last truncation line
+  Nanos last_error_log_ = 0;  // the last read error reported
   std::size_t truncated_ = 0;
+  std::size_t read_errors_ = 0;
   bool started_ = false;
 };
 

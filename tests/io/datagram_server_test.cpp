@@ -211,6 +211,30 @@ TEST_F(DatagramIo, ALongDatagramIsCutCountedAndReported) {
   EXPECT_NE(err.find("cut to 16 bytes"), std::string::npos) << err;
 }
 
+// An ICMP error (port unreachable, on a connected socket) fails one read:
+// reported, counted, and the server goes on reading.
+TEST_F(DatagramIo, AnIcmpErrorIsReportedAndTheServerGoesOn) {
+  Address dead;
+  {
+    Socket gone(AF_INET, SOCK_DGRAM);
+    gone.bind(kAny);
+    dead = gone.local_address();
+  }
+  Socket s(AF_INET, SOCK_DGRAM);
+  s.bind(kAny);
+  s.connect(dead);
+  DatagramServer server(std::move(s), [](const std::string&, const Address&) {});
+  ::testing::internal::CaptureStderr();
+  server.start();
+  server.sendto("anyone?", dead);
+  for (int i = 0; i < 10000 && server.read_errors() == 0; ++i) fern::sleep(0.001);
+  std::string err = ::testing::internal::GetCapturedStderr();
+  EXPECT_EQ(server.read_errors(), 1u);
+  EXPECT_TRUE(server.started());
+  EXPECT_NE(err.find("DatagramServer recvfrom"), std::string::npos) << err;
+  server.stop();
+}
+
 TEST_F(DatagramIo, BadConfigurationIsATypedError) {
   auto handler = [](const std::string&, const Address&) {};
   DatagramServer::Options zero;

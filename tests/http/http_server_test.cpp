@@ -756,4 +756,95 @@ TEST_F(Http, ClientLeavingMidResponseEndsTheHandlerWithASocketError) {
   server.stop();
 }
 
+
+// ---- Ported from gevent's src/gevent/tests/test__pywsgi.py ----
+
+// A handler that reads at most `n` body bytes (pywsgi's env['wsgi.input'].read(n)),
+// answers them and counts its calls: the rest of the body is the server's.
+HttpServer::Handler read_up_to(std::size_t n, int& calls) {
+  return [n, &calls](Request& q, Response& r) {
+    ++calls;
+    std::string got(n, '\0');
+    std::size_t have = 0, k;
+    while (have < n && (k = q.read(got.data() + have, n - have)) > 0) have += k;
+    got.resize(have);
+    r.send(got);
+  };
+}
+
+const std::string kChunkedPost =
+    "POST /a HTTP/1.1\r\nHost: localhost\r\nConnection: keep-alive\r\nTransfer-Encoding: chunked\r\n\r\n"
+    "2\r\noh\r\n4\r\n hai\r\n";
+
+// test__pywsgi.py::TestChunkedPost::test_trailers_keepalive_ignored: trailers
+// are skipped and the connection serves the next request; a last chunk
+// without its CRLF on a Connection: close request is answered too.
+// ::test_trailers_close_ignored: a trailer whose name looks like a method is
+// still a field line. ::test_trailers_request_smuggling_request_terminates_then_header:
+// the bytes after the body's end are the next request (here: 400).
+TEST_F(Http, TrailersAreSkippedAndWhatFollowsThemIsTheNextRequest) {
+  int calls = 0;
+  HttpServer server(kAny, read_up_to(6, calls));
+  server.start();
+  {
+    HttpClient c(server.server_port());
+    c.send(kChunkedPost + "0\r\ntrailer1: value1\r\ntrailer2: value2\r\n\r\n");
+    HttpReply r = c.read();
+    EXPECT_EQ(r.body, "oh hai");
+    EXPECT_FALSE(r.has("Connection: close")) << r.head;
+    c.send("POST /a HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\nTransfer-Encoding: chunked\r\n\r\n"
+           "2\r\noh\r\n4\r\n bye\r\n0\r\n");
+    EXPECT_EQ(c.read().body, "oh bye");
+    EXPECT_TRUE(c.at_eof());
+  }
+  {
+    HttpClient c(server.server_port());
+    c.send("POST /a HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\nTransfer-Encoding: chunked\r\n\r\n"
+           "2\r\noh\r\n4\r\n hai\r\n0\r\nGETpath2a:123 HTTP/1.1\r\nHost: a.com\r\nConnection: close\r\n\r\n");
+    EXPECT_EQ(c.read().body, "oh hai");
+    EXPECT_TRUE(c.at_eof());
+  }
+  {
+    HttpClient c(server.server_port());
+    c.send(kChunkedPost + "0\r\n\r\nHeader: valueGET /path2?a=:123 HTTP/1.1\r\nHost: a.com\r\nConnection: close\r\n\r\n");
+    EXPECT_EQ(c.read().body, "oh hai");
+    EXPECT_EQ(c.read().status, 400);
+    EXPECT_TRUE(c.at_eof());
+  }
+  EXPECT_EQ(calls, 4);
+  server.stop();
+}
+
+// test__pywsgi.py::TestChunkedPost::test_trailers_request_smuggling_header_first,
+// ::test_trailers_request_smuggling_missing_last_chunk_keep_alive and
+// ::test_trailers_too_long (RFC 9112 7.1.2: a trailer line is a field line):
+// a request line among the trailers, a last chunk run into a request line,
+// or an unending trailer break the framing. The handler (it read its 6
+// bytes) is answered, then the connection ends; nothing after the break is
+// ever served, not even a request sent once the answer came.
+TEST_F(Http, MalformedTrailersEndTheConnectionAfterTheAnswer) {
+  const std::string smuggled = "GET /path2?a=:123 HTTP/1.1\r\nHost: a.com\r\nConnection: close\r\n\r\n";
+  const std::string tails[] = {
+      "0\r\nHeader: value\r\n" + smuggled,        // a request line as a trailer
+      "0\r\n trailer: folded\r\n\r\n",            // obs-fold
+      "0\r\n: empty name\r\n\r\n",                // an empty field name
+      "0\r\nX: a\x01" "b\r\n\r\n",                // a control character
+      "0" + smuggled,                             // the last chunk's CRLF missing
+      "0\r\ntrailer2: value2" + std::string(8192, 't'),  // never ends
+  };
+  int calls = 0;
+  HttpServer server(kAny, read_up_to(6, calls));
+  server.start();
+  for (const std::string& tail : tails) {
+    calls = 0;
+    HttpClient c(server.server_port());
+    c.send(kChunkedPost + tail);
+    HttpReply r = c.read();
+    EXPECT_EQ(r.body, "oh hai");
+    c.send("GET /probe HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");  // never left waiting
+    EXPECT_EQ(c.read().status, 0) << tail.substr(0, 30);
+    EXPECT_EQ(calls, 1) << tail.substr(0, 30);
+  }
+  server.stop();
+}
 }  // namespace

@@ -28,7 +28,8 @@
 // line and headers go out in the same write as the first body bytes, on a
 // TCP_NODELAY socket (no Nagle, no delayed-ACK stall). Expect:
 // 100-continue gets "100 Continue" when the handler first reads the body,
-// unless its response has begun (then none, and the unread body closes).
+// unless its response has begun (then none, and the unread body closes:
+// a response that begins before the body is asked for says Connection: close).
 // Errors: a malformed request gets 400, an oversized request line 414, an
 // oversized head 431, a body over max_body 413, an unknown transfer coding
 // 501, HTTP/2+ 505, each with Connection: close; a head not complete within

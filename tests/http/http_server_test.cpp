@@ -847,4 +847,47 @@ TEST_F(Http, MalformedTrailersEndTheConnectionAfterTheAnswer) {
   }
   server.stop();
 }
+
+// test__pywsgi.py::Expect100ContinueTests::test_continue: a handler that
+// refuses a body it did not read (417). pywsgi then waits for the body the
+// client may never send; fern closes instead, and the 417 says so
+// (RFC 9110 10.1.1), so the client knows to reconnect. Either way a request
+// inside that body is never served. Then a client that sends its body
+// without waiting gets it read (a 100 first, or none if the body was already
+// there: RFC 9110 10.1.1 allows both).
+TEST_F(Http, ExpectContinueRefusedUnreadSaysCloseAndItsBodyIsNeverARequest) {
+  int calls = 0;
+  HttpServer server(kAny, [&calls](Request& q, Response& r) {
+    ++calls;
+    if (*q.content_length > 1024) {
+      r.set_status(417);
+      r.send("failure");
+      return;
+    }
+    r.send(q.read_all());
+  });
+  server.start();
+  std::string inner = "PUT / HTTP/1.1\r\nHost: localhost\r\nContent-length: 947\r\nExpect: 100-continue\r\n\r\n" +
+                      std::string(947, 'a');
+  ASSERT_GT(inner.size(), 1024u);
+  {
+    HttpClient c(server.server_port());
+    c.send("PUT / HTTP/1.1\r\nHost: localhost\r\nContent-length: " + std::to_string(inner.size()) +
+           "\r\nExpect: 100-continue\r\n\r\n" + inner);
+    HttpReply r = c.read();
+    EXPECT_EQ(r.status, 417);
+    EXPECT_EQ(r.body, "failure");
+    EXPECT_TRUE(r.has("Connection: close")) << r.head;
+    EXPECT_TRUE(c.at_eof());
+  }
+  EXPECT_EQ(calls, 1);
+  HttpClient c(server.server_port());
+  c.send("PUT / HTTP/1.1\r\nHost: localhost\r\nContent-length: 7\r\nExpect: 100-continue\r\n\r\ntesting");
+  HttpReply r = c.read();
+  if (r.status == 100) r = c.read();
+  EXPECT_EQ(r.status, 200);
+  EXPECT_EQ(r.body, "testing");
+  EXPECT_FALSE(r.closed);
+  server.stop();
+}
 }  // namespace

@@ -890,4 +890,33 @@ TEST_F(Http, ExpectContinueRefusedUnreadSaysCloseAndItsBodyIsNeverARequest) {
   EXPECT_FALSE(r.closed);
   server.stop();
 }
+
+// test__pywsgi.py::BadRequestTests (a negative or non-numeric Content-Length,
+// a request line with '%'; pywsgi accepts 200 or 400, fern answers 400) and
+// ::Test414 (20000 bytes of target on HTTP/1.0 over the default limit):
+// never the handler.
+TEST_F(Http, BadContentLengthOrRequestLineNeverReachesTheHandler) {
+  int calls = 0;
+  HttpServer server(kAny, counting_echo(calls));
+  server.start();
+  struct Case {
+    std::string bytes;
+    int status;
+  } cases[] = {
+      {"GET / HTTP/1.1\r\nHost: localhost\r\nContent-Length: -100\r\n\r\n", 400},
+      {"GET / HTTP/1.1\r\nHost: localhost\r\nContent-Length: abc\r\n\r\n", 400},
+      {"GET / HTTP/1.1\r\nHost: localhost\r\nContent-Length: 18446744073709551616\r\n\r\n", 400},
+      {"GET / HTTP %\r\n", 400},
+      {"GET /" + std::string(20000, 'x') + " HTTP/1.0\r\nHello: world\r\n\r\n", 414},
+  };
+  for (const Case& k : cases) {
+    HttpClient c(server.server_port());
+    c.send(k.bytes);
+    HttpReply r = c.read();
+    EXPECT_EQ(r.status, k.status) << k.bytes.substr(0, 60);
+    EXPECT_TRUE(c.at_eof());
+  }
+  EXPECT_EQ(calls, 0);
+  server.stop();
+}
 }  // namespace

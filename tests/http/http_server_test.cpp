@@ -719,13 +719,19 @@ TEST_F(Http, ClientLeavingMidRequestEndsTheConnectionQuietly) {
     HttpClient c(server.server_port());
     c.send("GET / HTTP/1.1\r\nHost: x\r\nHost");  // half a head: no handler call
   }
-  {
-    HttpClient c(server.server_port());
-    c.send("POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\n12345");  // half a body
+  for (const char* half : {"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\n12345",  // half a body
+                           // half a chunk: test__pywsgi.py::ChunkedInputTests::test_close_before_finished
+                           "POST / HTTP/1.1\r\nHost: x\r\ntransfer-encoding: Chunked\r\n\r\n4\r\nthi"}) {
+    ended.clear();
+    seen.clear();
+    {
+      HttpClient c(server.server_port());
+      c.send(half);
+    }
+    ended.wait();
+    EXPECT_EQ(seen, "the request body ended early") << half;
   }
-  ended.wait();
-  EXPECT_EQ(seen, "the request body ended early");
-  EXPECT_EQ(calls, 1);
+  EXPECT_EQ(calls, 2);
   EXPECT_EQ(request(server, "GET / HTTP/1.1\r\nHost: x\r\n\r\n").status, 200);
   server.stop();
 }
@@ -755,7 +761,6 @@ TEST_F(Http, ClientLeavingMidResponseEndsTheHandlerWithASocketError) {
   EXPECT_TRUE(got_socket_error);
   server.stop();
 }
-
 
 // ---- Ported from gevent's src/gevent/tests/test__pywsgi.py ----
 
@@ -848,6 +853,44 @@ TEST_F(Http, MalformedTrailersEndTheConnectionAfterTheAnswer) {
   server.stop();
 }
 
+// test__pywsgi.py::ChunkedInputTests::test_short_read: a handler that reads
+// 10 bytes of a chunked body; the rest is dropped and the connection serves
+// the next request (pywsgi's ping).
+TEST_F(Http, ChunkedBodyPartlyReadIsDroppedAndTheConnectionKept) {
+  int calls = 0;
+  HttpServer server(kAny, read_up_to(10, calls));
+  server.start();
+  HttpClient c(server.server_port());
+  c.send("POST /short-read HTTP/1.1\r\nHost: x\r\ntransfer-encoding: Chunked\r\n\r\n"
+         "4\r\nthis\r\n4\r\n is \r\n7\r\nchunked\r\n5\r\n\nline\r\n2\r\n 2\r\n1\r\n\n\r\n5\r\nline3\r\n0\r\n\r\n");
+  HttpReply r = c.read();
+  EXPECT_EQ(r.body, "this is ch");
+  EXPECT_FALSE(r.closed);
+  c.send("GET /ping HTTP/1.1\r\nHost: x\r\n\r\n");
+  EXPECT_EQ(c.read().body, "");
+  EXPECT_EQ(calls, 2);
+  server.stop();
+}
+
+// test__pywsgi.py::TestChunkedPost::test_229_correct_chunk_quoted_ext,
+// ::test_229_correct_chunk_token_ext (extensions skipped) and
+// ::test_229_incorrect_chunk_token_ext_too_long (400). ChunkedInputTests::
+// test_dirt sends "; here is dirt\0bla" and pywsgi skips it; a NUL is in
+// neither a token nor a quoted-string (RFC 9112 7.1.1) and fern keeps
+// control characters out of framing lines: 400.
+TEST_F(Http, ChunkExtensionsAreSkippedUnlessTooLongOrHoldingAControl) {
+  HttpServer server(kAny, echo);
+  server.start();
+  const std::string head = "POST /a HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\nTransfer-Encoding: chunked\r\n\r\n";
+  EXPECT_EQ(request(server, head + "2;token=\"oh hi\"\r\noh\r\n4\r\n hai\r\n0\r\n\r\n").body, "POST /a oh hai");
+  EXPECT_EQ(request(server, head + "2;token=oh_hi\r\noh\r\n4\r\n hai\r\n0\r\n\r\n").body, "POST /a oh hai");
+  std::string too_long = "2;token=";
+  for (int i = 0; i < 4000; ++i) too_long += "_oh_hi";
+  EXPECT_EQ(request(server, head + too_long + "\r\noh\r\n4\r\n hai\r\n0\r\n\r\n").status, 400);
+  EXPECT_EQ(request(server, head + "4; here is dirt" + std::string(1, '\0') + "bla\r\nthis\r\n0\r\n\r\n").status, 400);
+  server.stop();
+}
+
 // test__pywsgi.py::Expect100ContinueTests::test_continue: a handler that
 // refuses a body it did not read (417). pywsgi then waits for the body the
 // client may never send; fern closes instead, and the 417 says so
@@ -919,4 +962,44 @@ TEST_F(Http, BadContentLengthOrRequestLineNeverReachesTheHandler) {
   EXPECT_EQ(calls, 0);
   server.stop();
 }
+
+// test__pywsgi.py::MultipleCookieHeadersTest: repeated fields reach the
+// handler, each once and in order (pywsgi joins them into one environ
+// value; request.header() is the first, request.headers has them all).
+TEST_F(Http, RepeatedHeaderFieldsAreAllKeptInOrder) {
+  std::vector<std::string> cookies, cookies2;
+  HttpServer server(kAny, [&](Request& q, Response& r) {
+    for (const auto& [name, value] : q.headers) {
+      if (fern::http::iequals(name, "cookie")) cookies.emplace_back(value);
+      if (fern::http::iequals(name, "cookie2")) cookies2.emplace_back(value);
+    }
+    r.send("");
+  });
+  server.start();
+  EXPECT_EQ(request(server, "GET / HTTP/1.1\r\nHost: localhost\r\nCookie: name1=\"value1\"\r\n"
+                            "Cookie2: nameA=\"valueA\"\r\nCookie2: nameB=\"valueB\"\r\nCookie: name2=\"value2\"\r\n\r\n")
+                .status,
+            200);
+  EXPECT_EQ(cookies, (std::vector<std::string>{"name1=\"value1\"", "name2=\"value2\""}));
+  EXPECT_EQ(cookies2, (std::vector<std::string>{"nameA=\"valueA\"", "nameB=\"valueB\""}));
+  server.stop();
+}
+
+// RFC 9112 2.2 (a bare LF ends a line) with pywsgi's one-byte client writes
+// (ChunkedInputTests::test_short_read_with_content_length's bufsize=1): a
+// head, a chunked body and trailers, all LF-ended and written a byte at a
+// time, then a pipelined request behind them.
+TEST_F(Http, BareLfRequestWrittenAByteAtATimeIsServed) {
+  HttpServer server(kAny, echo);
+  server.start();
+  HttpClient c(server.server_port());
+  const std::string bytes = "POST /lf HTTP/1.1\nHost: x\nTransfer-Encoding: chunked\n\n3\nabc\n2;e=f\nde\n0\nT: v\n\n"
+                            "GET /next HTTP/1.1\nHost: x\nConnection: close\n\n";
+  for (char b : bytes) c.send(std::string(1, b));
+  EXPECT_EQ(c.read().body, "POST /lf abcde");
+  EXPECT_EQ(c.read().body, "GET /next ");
+  EXPECT_TRUE(c.at_eof());
+  server.stop();
+}
+
 }  // namespace

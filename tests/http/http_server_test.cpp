@@ -1002,4 +1002,52 @@ TEST_F(Http, BareLfRequestWrittenAByteAtATimeIsServed) {
   server.stop();
 }
 
+
+// What follows the head of a response to a Connection: close request.
+std::string raw_body(HttpServer& server, const std::string& target) {
+  HttpClient c(server.server_port());
+  c.send("GET " + target + " HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n");
+  EXPECT_TRUE(c.at_eof());
+  const std::string& raw = c.buffered();
+  std::size_t end = raw.find("\r\n\r\n");
+  return end == std::string::npos ? "NO HEAD: " + raw : raw.substr(0, 12) + "|" + raw.substr(end + 4);
+}
+
+// test__pywsgi.py::TestEmptyYield, ::TestFirstEmptyYield, ::TestEmptyYield304:
+// empty writes send nothing (no empty chunk, which would end the body), and
+// no garbage follows the response.
+TEST_F(Http, EmptyWritesSendNothing) {
+  HttpServer server(kAny, [](Request& q, Response& r) {
+    if (q.target == "/304") r.set_status(304);
+    r.write("");
+    r.write(q.target == "/first-empty" ? "hello" : "");
+  });
+  server.start();
+  EXPECT_EQ(raw_body(server, "/empty"), "HTTP/1.1 200|");
+  EXPECT_EQ(raw_body(server, "/first-empty"), "HTTP/1.1 200|5\r\nhello\r\n0\r\n\r\n");
+  EXPECT_EQ(raw_body(server, "/304"), "HTTP/1.1 304|");
+  server.stop();
+}
+
+// test__pywsgi.py::TestErrorAfterChunk: a handler that throws after its first
+// chunk is reported, and its body is left without the last chunk, so the
+// client cannot take the cut response for a whole one; the connection
+// closes though the client asked for keep-alive.
+TEST_F(Http, ErrorAfterTheFirstChunkLeavesTheBodyUnterminated) {
+  std::vector<std::string> errors;
+  ServerOptions o;
+  o.on_error = [&](const std::exception& e) { errors.push_back(e.what()); };
+  HttpServer server(kAny, [](Request&, Response& r) {
+    r.write("hello");
+    throw std::runtime_error("after a chunk");
+  }, o);
+  server.start();
+  EXPECT_EQ(raw_body(server, "/"), "HTTP/1.1 200|5\r\nhello\r\n");
+  HttpClient c(server.server_port());
+  c.send("GET / HTTP/1.1\r\nHost: localhost\r\nConnection: keep-alive\r\n\r\n");
+  EXPECT_TRUE(c.at_eof());
+  EXPECT_EQ(errors, (std::vector<std::string>{"after a chunk", "after a chunk"}));
+  server.stop();
+}
+
 }  // namespace

@@ -110,6 +110,9 @@ class Request : public RequestHead {
 class Response {
  public:
   // The status (default 200) and its reason (default: the standard one).
+  // std::invalid_argument for a status that is not three digits or a reason
+  // with a control character other than HTAB (RFC 9112 4: no CR or LF, so
+  // no response splitting).
   void set_status(int status, std::string_view reason = {});
   // Appends a header. std::invalid_argument for a name that is not a token
   // or a value with CR, LF or NUL (no header injection), for

@@ -5,6 +5,7 @@
 // the middle of a request or of a response.
 #include <sys/socket.h>
 
+#include <functional>
 #include <regex>
 #include <string>
 #include <vector>
@@ -652,19 +653,33 @@ TEST_F(Http, AccessLogLineHasPywsgisShape) {
 }
 
 TEST_F(Http, HeaderInjectionIsRefused) {
-  std::string what;
-  HttpServer server(kAny, [&](Request&, Response& r) {
+  // test__pywsgi.py::TestHTTPResponseSplitting: CR or LF in a header value,
+  // a header name or the status line's reason.
+  const std::function<void(Response&)> injections[] = {
+      [](Response& r) { r.add_header("X", "a\r\nSet-Cookie: evil"); },
+      [](Response& r) { r.add_header("Set-Cookie: evil\r\nX", "a"); },
+      [](Response& r) { r.set_status(200, "OK\r\nSet-Cookie: evil\r\nContent-Length: 0\r\n\r\n"); },
+      [](Response& r) { r.set_status(200, "OK\nSet-Cookie: evil"); },
+  };
+  std::vector<std::string> whats;
+  HttpServer server(kAny, [&](Request& q, Response& r) {
     try {
-      r.add_header("X", "a\r\nSet-Cookie: evil");
+      injections[q.target[1] - '0'](r);
     } catch (const std::invalid_argument& e) {
-      what = e.what();
+      whats.emplace_back(e.what());
     }
     r.send("");
   });
   server.start();
-  HttpReply r = request(server, "GET / HTTP/1.1\r\nHost: x\r\n\r\n");
-  EXPECT_EQ(r.head.find("evil"), std::string::npos);
-  EXPECT_NE(what.find("CR, LF"), std::string::npos);
+  for (std::size_t i = 0; i < std::size(injections); ++i) {
+    HttpReply r = request(server, "GET /" + std::to_string(i) + " HTTP/1.1\r\nHost: x\r\n\r\n");
+    EXPECT_EQ(r.status, 200);
+    EXPECT_TRUE(r.has("Content-Length: 0")) << r.head;
+    EXPECT_EQ(r.head.find("evil"), std::string::npos) << r.head;
+  }
+  ASSERT_EQ(whats.size(), std::size(injections));
+  EXPECT_NE(whats[0].find("CR, LF"), std::string::npos);
+  EXPECT_NE(whats[2].find("CR, LF"), std::string::npos);
   server.stop();
 }
 

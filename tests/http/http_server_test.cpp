@@ -966,6 +966,10 @@ TEST_F(Http, BadContentLengthOrRequestLineNeverReachesTheHandler) {
       {"GET / HTTP/1.1\r\nHost: localhost\r\nContent-Length: 18446744073709551616\r\n\r\n", 400},
       {"GET / HTTP %\r\n", 400},
       {"GET /" + std::string(20000, 'x') + " HTTP/1.0\r\nHello: world\r\n\r\n", 414},
+      // ChunkedInputTests::test_short_read_with_content_length, TestChunkedPost::
+      // test_229_incorrect_chunk_no_newline: pywsgi lets Transfer-Encoding win over
+      // Content-Length; fern refuses both framings at once (RFC 9112 6.3 allows it).
+      {"POST /short-read HTTP/1.1\r\nHost: x\r\ntransfer-encoding: Chunked\r\nContent-Length:1000\r\n\r\n0\r\n\r\n", 400},
   };
   for (const Case& k : cases) {
     HttpClient c(server.server_port());
@@ -997,6 +1001,31 @@ TEST_F(Http, RepeatedHeaderFieldsAreAllKeptInOrder) {
             200);
   EXPECT_EQ(cookies, (std::vector<std::string>{"name1=\"value1\"", "name2=\"value2\""}));
   EXPECT_EQ(cookies2, (std::vector<std::string>{"nameA=\"valueA\"", "nameB=\"valueB\""}));
+  server.stop();
+}
+
+// test__pywsgi.py::TestInvalidEnviron and ::TestInvalidHeadersDropped: the
+// handler sees only the fields the client sent (no Content-Length made up
+// for a request without one), under their own names: pywsgi drops
+// "x-auth_user", whose environ key would pass for X-Auth-User's; fern's
+// lookup matches names, never folds '_' into '-'.
+TEST_F(Http, HandlerSeesOnlyTheFieldsSentUnderTheirOwnNames) {
+  int checked = 0;
+  HttpServer server(kAny, [&](Request& q, Response& r) {
+    EXPECT_FALSE(q.content_length.has_value());
+    EXPECT_FALSE(q.chunked);
+    EXPECT_FALSE(q.header("Content-Length").has_value());
+    EXPECT_FALSE(q.header("Content-Type").has_value());
+    EXPECT_FALSE(q.header("X-Auth-User").has_value());
+    EXPECT_EQ(q.header("x-auth_user").value_or(""), q.version_minor == 0 ? "bob" : "");
+    EXPECT_EQ(q.headers.size(), q.version_minor == 0 ? 2u : 1u);
+    ++checked;
+    r.send("");
+  });
+  server.start();
+  EXPECT_EQ(request(server, "GET / HTTP/1.0\r\nHost: localhost\r\nx-auth_user: bob\r\n\r\n").status, 200);
+  EXPECT_EQ(request(server, "GET / HTTP/1.1\r\nHost: localhost\r\n\r\n").status, 200);
+  EXPECT_EQ(checked, 2);
   server.stop();
 }
 

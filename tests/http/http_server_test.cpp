@@ -287,6 +287,28 @@ TEST_F(Http, HeadRequestGetsTheLengthButNoBody) {
   server.stop();
 }
 
+// RFC 9110 9.3.2 with a streamed answer (pywsgi's generator app answering
+// HEAD, CommonTestMixin run with HEAD): the head says chunked, but neither
+// chunks nor the last chunk follow, and a request pipelined behind it is
+// answered in order.
+TEST_F(Http, StreamedAnswerToHeadHasNoBodyAndTheConnectionIsKept) {
+  HttpServer server(kAny, [](Request&, Response& r) {
+    r.write("abc");
+    r.write("def");
+  });
+  server.start();
+  HttpClient c(server.server_port());
+  c.send("HEAD / HTTP/1.1\r\nHost: x\r\n\r\nGET /2 HTTP/1.1\r\nHost: x\r\n\r\n");
+  c.socket().shutdown(SHUT_WR);
+  ASSERT_TRUE(c.at_eof());
+  const std::string& raw = c.buffered();
+  std::size_t first_end = raw.find("\r\n\r\n") + 4;
+  EXPECT_NE(raw.substr(0, first_end).find("Transfer-Encoding: chunked"), std::string::npos) << raw;
+  EXPECT_EQ(raw.compare(first_end, 8, "HTTP/1.1"), 0) << raw;  // no body bytes after the first head
+  EXPECT_EQ(raw.substr(raw.find("\r\n\r\n", first_end) + 4), "3\r\nabc\r\n3\r\ndef\r\n0\r\n\r\n");
+  server.stop();
+}
+
 // An error answer to a HEAD request has no body either (RFC 9110 9.3.2):
 // a client that pipelined a request behind it reads no error text as the
 // start of the next response. A bad request after a HEAD gets its body.

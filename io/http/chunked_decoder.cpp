@@ -1,7 +1,11 @@
 #include "fern/io/http/chunked_decoder.h"
 
+#include "fern/io/http/request.h"
+
 namespace fern::http {
 namespace {
+
+bool is_tchar(char c) noexcept { return is_token(std::string_view(&c, 1)); }
 
 int hex_value(char c) noexcept {
   if (c >= '0' && c <= '9') return c - '0';
@@ -25,8 +29,11 @@ ChunkedDecoder::Step ChunkedDecoder::next(std::string_view in, std::size_t max_d
     return s;
   }
   std::size_t i = 0;
+  // Data decoded before the break is the body's: it is handed back now and
+  // the error at the next call (a handler reading a prefix gets it whole).
   auto fail = [&](const char* why) {
-    s.error = error_ = why;
+    error_ = why;
+    if (s.data.empty()) s.error = why;
     s.consumed = i;
     return s;
   };
@@ -123,21 +130,31 @@ ChunkedDecoder::Step ChunkedDecoder::next(std::string_view in, std::size_t max_d
         digits_ = line_bytes_ = 0;
         ++i;
         break;
-      case State::kTrailer:
+      case State::kTrailer:  // a trailer line's first byte, or the end of the body
         if (c == '\n') state_ = State::kDone;
         else if (c == '\r') state_ = State::kTrailerLf;
-        else state_ = State::kTrailerLine;
+        else if (is_tchar(c)) state_ = State::kTrailerName;
+        else return fail("malformed trailer field");  // obs-fold, an empty name, a request line
         if (++line_bytes_ > kMaxLineBytes) return fail("trailer section too long");
         ++i;
         break;
-      case State::kTrailerLine:
-        if (c == '\n') state_ = State::kTrailer;
-        else if (c == '\r' && (i + 1 >= in.size() || in[i + 1] != '\n')) {
+      case State::kTrailerName:
+        if (c == ':') state_ = State::kTrailerValue;
+        else if (!is_tchar(c)) return fail("malformed trailer field");
+        if (++line_bytes_ > kMaxLineBytes) return fail("trailer section too long");
+        ++i;
+        break;
+      case State::kTrailerValue:
+        if (c == '\n') {
+          state_ = State::kTrailer;
+        } else if (c == '\r' && (i + 1 >= in.size() || in[i + 1] != '\n')) {
           if (i + 1 >= in.size()) {
             s.consumed = i;  // decide when the next byte is here
             return s;
           }
           return fail("bare CR in a trailer");
+        } else if (c != '\r' && c != '\t' && (static_cast<unsigned char>(c) < 0x20 || c == 0x7f)) {
+          return fail("control character in a trailer");
         }
         if (++line_bytes_ > kMaxLineBytes) return fail("trailer section too long");
         ++i;

@@ -4,11 +4,14 @@
 // views into those bytes (no copy) and consumes the framing: hex sizes
 // (leading zeros allowed; at most 15 significant digits), chunk extensions
 // (skipped; after the size, only whitespace, then ';'), the CRLF after
-// each chunk, the last chunk and the trailer section (skipped). A bare LF
-// ends a line as CRLF does.
+// each chunk, the last chunk and the trailer section (skipped, but each
+// line must be a field line, `token ":" value` without control characters,
+// as RFC 9112 7.1.2 asks: a request line or a folded line there is an
+// error, as in pywsgi). A bare LF ends a line as CRLF does.
 // Malformed framing is an error with status 400, and final: every later
-// call returns it again (consuming nothing); nothing is read past the
-// input it is given.
+// call returns it again (consuming nothing); data before it in the same
+// input is handed back first, the error at the next call. Nothing is read
+// past the input it is given.
 #include <cstddef>
 #include <cstdint>
 #include <string_view>
@@ -32,7 +35,10 @@ class ChunkedDecoder {
   bool done() const noexcept { return state_ == State::kDone; }
 
  private:
-  enum class State { kSize, kSizeWs, kExt, kSizeLf, kData, kDataCr, kDataLf, kTrailer, kTrailerLine, kTrailerLf, kDone };
+  enum class State {
+    kSize, kSizeWs, kExt, kSizeLf, kData, kDataCr, kDataLf,
+    kTrailer, kTrailerName, kTrailerValue, kTrailerLf, kDone
+  };
   State state_ = State::kSize;
   std::uint64_t remaining_ = 0;  // data bytes left in this chunk (kData), or the size being read
   std::size_t digits_ = 0;       // significant hex digits of the size read so far

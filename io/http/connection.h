@@ -109,6 +109,10 @@ class HttpConnection {
   // (400 malformed chunk framing or a body cut short, 413 over the limit).
   std::size_t read_body(char* buf, std::size_t n);
   bool body_done() const noexcept { return body_left_ == 0 && !chunked_; }
+  // The client waits for a 100 Continue that was not sent before a body it
+  // may never send: discard_body() will not wait for it, so a response that
+  // begins now must say Connection: close (RFC 9110 10.1.1).
+  bool body_awaits_continue() const noexcept { return expect_continue_ && !body_done(); }
   // Reads and drops what is left of the body, up to `limit` bytes; false if
   // more is left (the connection cannot be reused).
   bool discard_body(std::size_t limit);

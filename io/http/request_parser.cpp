@@ -43,6 +43,12 @@ Result RequestParser::parse(std::string_view buf, RequestHead& out) {
     }
     if (!request_line_seen_) {
       if (lf - start > limits_.max_request_line) return fail(414, "request line too long");
+      // A bad request line is answered at once, as pywsgi does, not when
+      // (if ever) the head ends; finish() parses it again with the rest.
+      std::string_view line = buf.substr(start, lf - start);
+      if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
+      Result r = parse_request_line(line, out);
+      if (r.status == Status::kError) return fail(r.error_status, r.error);
       request_line_seen_ = true;
     }
     if (lf + 1 >= buf.size() || (buf[lf + 1] == '\r' && lf + 2 >= buf.size())) {

@@ -14,7 +14,8 @@
 // Host on HTTP/1.1, more than one Host (RFC 9112 3.2) -> 400;
 // a transfer coding other than chunked -> 501; HTTP/2+ -> 505; a request
 // line longer than its limit -> 414 (as pywsgi); a head over its byte or
-// line-count limit -> 431.
+// line-count limit -> 431. A bad request line (or 414) is an error as soon
+// as its line ends, before the rest of the head.
 #include <cstddef>
 #include <string_view>
 

@@ -28,6 +28,9 @@ Response::Response(detail::HttpConnection& conn, const Request& request)
 void Response::set_status(int status, std::string_view reason) {
   if (headers_sent_) throw std::logic_error("fern http: set_status after the response head was sent");
   if (status < 100 || status > 999) throw std::invalid_argument("fern http: a status is three digits");
+  for (char c : reason)  // RFC 9112 4: HTAB, SP, VCHAR, obs-text
+    if ((static_cast<unsigned char>(c) < 0x20 && c != '\t') || c == 0x7f)
+      throw std::invalid_argument("fern http: a reason phrase holds no control character (CR, LF, ...)");
   status_ = status;
   reason_.assign(reason.data(), reason.size());
 }
@@ -60,6 +63,7 @@ void Response::build_head(Framing framing, std::size_t length) {
     framing = Framing::kNone;
   }
   if (conn_->stopping()) keep_alive_ = false;  // a handler stopped its server
+  if (conn_->body_awaits_continue()) keep_alive_ = false;  // the body left unread closes
   head_.assign("HTTP/1.1 ");
   append_number(head_, static_cast<std::uint64_t>(status_));
   head_.push_back(' ');

@@ -28,7 +28,8 @@
 // line and headers go out in the same write as the first body bytes, on a
 // TCP_NODELAY socket (no Nagle, no delayed-ACK stall). Expect:
 // 100-continue gets "100 Continue" when the handler first reads the body,
-// unless its response has begun (then none, and the unread body closes).
+// unless its response has begun (then none, and the unread body closes:
+// a response that begins before the body is asked for says Connection: close).
 // Errors: a malformed request gets 400, an oversized request line 414, an
 // oversized head 431, a body over max_body 413, an unknown transfer coding
 // 501, HTTP/2+ 505, each with Connection: close; a head not complete within
@@ -109,6 +110,9 @@ class Request : public RequestHead {
 class Response {
  public:
   // The status (default 200) and its reason (default: the standard one).
+  // std::invalid_argument for a status that is not three digits or a reason
+  // with a control character other than HTAB (RFC 9112 4: no CR or LF, so
+  // no response splitting).
   void set_status(int status, std::string_view reason = {});
   // Appends a header. std::invalid_argument for a name that is not a token
   // or a value with CR, LF or NUL (no header injection), for

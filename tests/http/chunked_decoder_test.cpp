@@ -104,4 +104,21 @@ TEST(ChunkedDecoder, IncompleteBodyIsNotDone) {
   EXPECT_EQ(decode("3\r\nabc\r\n0\r\n", 2), "INCOMPLETE");
 }
 
+
+// RFC 9112 7.1.2: the trailer section is field lines (test__pywsgi.py::
+// TestChunkedPost::test_trailers_request_smuggling_header_first): a request
+// line, a folded line, an empty name or a control character there is an
+// error, at every piece size; a name that merely looks like a method is not.
+TEST(ChunkedDecoder, TrailerLinesMustBeFieldLines) {
+  for (std::size_t piece : {std::size_t{1}, std::size_t{2}, std::size_t{100}}) {
+    EXPECT_EQ(decode("0\r\nA: b\r\nGET /x HTTP/1.1\r\n\r\n", piece), "ERROR") << piece;
+    EXPECT_EQ(decode("0\r\nA: b\r\n c\r\n\r\n", piece), "ERROR") << piece;
+    EXPECT_EQ(decode("0\r\n: b\r\n\r\n", piece), "ERROR") << piece;
+    EXPECT_EQ(decode("0\r\nA b\r\n\r\n", piece), "ERROR") << piece;
+    EXPECT_EQ(decode("0\r\nA\r\n\r\n", piece), "ERROR") << piece;
+    EXPECT_EQ(decode("0\r\nA: b\x7f\r\n\r\n", piece), "ERROR") << piece;
+    EXPECT_EQ(decode("1\r\nx\r\n0\r\nGETpath2a:123 HTTP/1.1\r\nB:\t\xc3\xa9 \r\nC:\n\n", piece), "x") << piece;
+  }
+}
+
 }  // namespace

@@ -5,6 +5,7 @@
 // the middle of a request or of a response.
 #include <sys/socket.h>
 
+#include <functional>
 #include <regex>
 #include <string>
 #include <vector>
@@ -283,6 +284,28 @@ TEST_F(Http, HeadRequestGetsTheLengthButNoBody) {
   EXPECT_NE(raw.find("Content-Length: 5"), std::string::npos);
   EXPECT_EQ(raw.compare(first_end, 8, "HTTP/1.1"), 0);  // no body bytes after the first head
   EXPECT_EQ(raw.substr(raw.size() - 5), "12345");
+  server.stop();
+}
+
+// RFC 9110 9.3.2 with a streamed answer (pywsgi's generator app answering
+// HEAD, CommonTestMixin run with HEAD): the head says chunked, but neither
+// chunks nor the last chunk follow, and a request pipelined behind it is
+// answered in order.
+TEST_F(Http, StreamedAnswerToHeadHasNoBodyAndTheConnectionIsKept) {
+  HttpServer server(kAny, [](Request&, Response& r) {
+    r.write("abc");
+    r.write("def");
+  });
+  server.start();
+  HttpClient c(server.server_port());
+  c.send("HEAD / HTTP/1.1\r\nHost: x\r\n\r\nGET /2 HTTP/1.1\r\nHost: x\r\n\r\n");
+  c.socket().shutdown(SHUT_WR);
+  ASSERT_TRUE(c.at_eof());
+  const std::string& raw = c.buffered();
+  std::size_t first_end = raw.find("\r\n\r\n") + 4;
+  EXPECT_NE(raw.substr(0, first_end).find("Transfer-Encoding: chunked"), std::string::npos) << raw;
+  EXPECT_EQ(raw.compare(first_end, 8, "HTTP/1.1"), 0) << raw;  // no body bytes after the first head
+  EXPECT_EQ(raw.substr(raw.find("\r\n\r\n", first_end) + 4), "3\r\nabc\r\n3\r\ndef\r\n0\r\n\r\n");
   server.stop();
 }
 
@@ -652,19 +675,33 @@ TEST_F(Http, AccessLogLineHasPywsgisShape) {
 }
 
 TEST_F(Http, HeaderInjectionIsRefused) {
-  std::string what;
-  HttpServer server(kAny, [&](Request&, Response& r) {
+  // test__pywsgi.py::TestHTTPResponseSplitting: CR or LF in a header value,
+  // a header name or the status line's reason.
+  const std::function<void(Response&)> injections[] = {
+      [](Response& r) { r.add_header("X", "a\r\nSet-Cookie: evil"); },
+      [](Response& r) { r.add_header("Set-Cookie: evil\r\nX", "a"); },
+      [](Response& r) { r.set_status(200, "OK\r\nSet-Cookie: evil\r\nContent-Length: 0\r\n\r\n"); },
+      [](Response& r) { r.set_status(200, "OK\nSet-Cookie: evil"); },
+  };
+  std::vector<std::string> whats;
+  HttpServer server(kAny, [&](Request& q, Response& r) {
     try {
-      r.add_header("X", "a\r\nSet-Cookie: evil");
+      injections[q.target[1] - '0'](r);
     } catch (const std::invalid_argument& e) {
-      what = e.what();
+      whats.emplace_back(e.what());
     }
     r.send("");
   });
   server.start();
-  HttpReply r = request(server, "GET / HTTP/1.1\r\nHost: x\r\n\r\n");
-  EXPECT_EQ(r.head.find("evil"), std::string::npos);
-  EXPECT_NE(what.find("CR, LF"), std::string::npos);
+  for (std::size_t i = 0; i < std::size(injections); ++i) {
+    HttpReply r = request(server, "GET /" + std::to_string(i) + " HTTP/1.1\r\nHost: x\r\n\r\n");
+    EXPECT_EQ(r.status, 200);
+    EXPECT_TRUE(r.has("Content-Length: 0")) << r.head;
+    EXPECT_EQ(r.head.find("evil"), std::string::npos) << r.head;
+  }
+  ASSERT_EQ(whats.size(), std::size(injections));
+  EXPECT_NE(whats[0].find("CR, LF"), std::string::npos);
+  EXPECT_NE(whats[2].find("CR, LF"), std::string::npos);
   server.stop();
 }
 
@@ -719,13 +756,19 @@ TEST_F(Http, ClientLeavingMidRequestEndsTheConnectionQuietly) {
     HttpClient c(server.server_port());
     c.send("GET / HTTP/1.1\r\nHost: x\r\nHost");  // half a head: no handler call
   }
-  {
-    HttpClient c(server.server_port());
-    c.send("POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\n12345");  // half a body
+  for (const char* half : {"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\n12345",  // half a body
+                           // half a chunk: test__pywsgi.py::ChunkedInputTests::test_close_before_finished
+                           "POST / HTTP/1.1\r\nHost: x\r\ntransfer-encoding: Chunked\r\n\r\n4\r\nthi"}) {
+    ended.clear();
+    seen.clear();
+    {
+      HttpClient c(server.server_port());
+      c.send(half);
+    }
+    ended.wait();
+    EXPECT_EQ(seen, "the request body ended early") << half;
   }
-  ended.wait();
-  EXPECT_EQ(seen, "the request body ended early");
-  EXPECT_EQ(calls, 1);
+  EXPECT_EQ(calls, 2);
   EXPECT_EQ(request(server, "GET / HTTP/1.1\r\nHost: x\r\n\r\n").status, 200);
   server.stop();
 }
@@ -753,6 +796,323 @@ TEST_F(Http, ClientLeavingMidResponseEndsTheHandlerWithASocketError) {
   }  // closed with unread data: the server's writes fail
   ended.wait();
   EXPECT_TRUE(got_socket_error);
+  server.stop();
+}
+
+// ---- Ported from gevent's src/gevent/tests/test__pywsgi.py ----
+
+// A handler that reads at most `n` body bytes (pywsgi's env['wsgi.input'].read(n)),
+// answers them and counts its calls: the rest of the body is the server's.
+HttpServer::Handler read_up_to(std::size_t n, int& calls) {
+  return [n, &calls](Request& q, Response& r) {
+    ++calls;
+    std::string got(n, '\0');
+    std::size_t have = 0, k;
+    while (have < n && (k = q.read(got.data() + have, n - have)) > 0) have += k;
+    got.resize(have);
+    r.send(got);
+  };
+}
+
+const std::string kChunkedPost =
+    "POST /a HTTP/1.1\r\nHost: localhost\r\nConnection: keep-alive\r\nTransfer-Encoding: chunked\r\n\r\n"
+    "2\r\noh\r\n4\r\n hai\r\n";
+
+// test__pywsgi.py::TestChunkedPost::test_trailers_keepalive_ignored: trailers
+// are skipped and the connection serves the next request; a last chunk
+// without its CRLF on a Connection: close request is answered too.
+// ::test_trailers_close_ignored: a trailer whose name looks like a method is
+// still a field line. ::test_trailers_request_smuggling_request_terminates_then_header:
+// the bytes after the body's end are the next request (here: 400).
+TEST_F(Http, TrailersAreSkippedAndWhatFollowsThemIsTheNextRequest) {
+  int calls = 0;
+  HttpServer server(kAny, read_up_to(6, calls));
+  server.start();
+  {
+    HttpClient c(server.server_port());
+    c.send(kChunkedPost + "0\r\ntrailer1: value1\r\ntrailer2: value2\r\n\r\n");
+    HttpReply r = c.read();
+    EXPECT_EQ(r.body, "oh hai");
+    EXPECT_FALSE(r.has("Connection: close")) << r.head;
+    c.send("POST /a HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\nTransfer-Encoding: chunked\r\n\r\n"
+           "2\r\noh\r\n4\r\n bye\r\n0\r\n");
+    EXPECT_EQ(c.read().body, "oh bye");
+    EXPECT_TRUE(c.at_eof());
+  }
+  {
+    HttpClient c(server.server_port());
+    c.send("POST /a HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\nTransfer-Encoding: chunked\r\n\r\n"
+           "2\r\noh\r\n4\r\n hai\r\n0\r\nGETpath2a:123 HTTP/1.1\r\nHost: a.com\r\nConnection: close\r\n\r\n");
+    EXPECT_EQ(c.read().body, "oh hai");
+    EXPECT_TRUE(c.at_eof());
+  }
+  {
+    HttpClient c(server.server_port());
+    c.send(kChunkedPost + "0\r\n\r\nHeader: valueGET /path2?a=:123 HTTP/1.1\r\nHost: a.com\r\nConnection: close\r\n\r\n");
+    EXPECT_EQ(c.read().body, "oh hai");
+    EXPECT_EQ(c.read().status, 400);
+    EXPECT_TRUE(c.at_eof());
+  }
+  EXPECT_EQ(calls, 4);
+  server.stop();
+}
+
+// test__pywsgi.py::TestChunkedPost::test_trailers_request_smuggling_header_first,
+// ::test_trailers_request_smuggling_missing_last_chunk_keep_alive and
+// ::test_trailers_too_long (RFC 9112 7.1.2: a trailer line is a field line):
+// a request line among the trailers, a last chunk run into a request line,
+// or an unending trailer break the framing. The handler (it read its 6
+// bytes) is answered, then the connection ends; nothing after the break is
+// ever served, not even a request sent once the answer came.
+TEST_F(Http, MalformedTrailersEndTheConnectionAfterTheAnswer) {
+  const std::string smuggled = "GET /path2?a=:123 HTTP/1.1\r\nHost: a.com\r\nConnection: close\r\n\r\n";
+  const std::string tails[] = {
+      "0\r\nHeader: value\r\n" + smuggled,        // a request line as a trailer
+      "0\r\n trailer: folded\r\n\r\n",            // obs-fold
+      "0\r\n: empty name\r\n\r\n",                // an empty field name
+      "0\r\nX: a\x01" "b\r\n\r\n",                // a control character
+      "0" + smuggled,                             // the last chunk's CRLF missing
+      "0\r\ntrailer2: value2" + std::string(8192, 't'),  // never ends
+  };
+  int calls = 0;
+  HttpServer server(kAny, read_up_to(6, calls));
+  server.start();
+  for (const std::string& tail : tails) {
+    calls = 0;
+    HttpClient c(server.server_port());
+    c.send(kChunkedPost + tail);
+    HttpReply r = c.read();
+    EXPECT_EQ(r.body, "oh hai");
+    c.send("GET /probe HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");  // never left waiting
+    EXPECT_EQ(c.read().status, 0) << tail.substr(0, 30);
+    EXPECT_EQ(calls, 1) << tail.substr(0, 30);
+  }
+  server.stop();
+}
+
+// test__pywsgi.py::ChunkedInputTests::test_short_read: a handler that reads
+// 10 bytes of a chunked body; the rest is dropped and the connection serves
+// the next request (pywsgi's ping).
+TEST_F(Http, ChunkedBodyPartlyReadIsDroppedAndTheConnectionKept) {
+  int calls = 0;
+  HttpServer server(kAny, read_up_to(10, calls));
+  server.start();
+  HttpClient c(server.server_port());
+  c.send("POST /short-read HTTP/1.1\r\nHost: x\r\ntransfer-encoding: Chunked\r\n\r\n"
+         "4\r\nthis\r\n4\r\n is \r\n7\r\nchunked\r\n5\r\n\nline\r\n2\r\n 2\r\n1\r\n\n\r\n5\r\nline3\r\n0\r\n\r\n");
+  HttpReply r = c.read();
+  EXPECT_EQ(r.body, "this is ch");
+  EXPECT_FALSE(r.closed);
+  c.send("GET /ping HTTP/1.1\r\nHost: x\r\n\r\n");
+  EXPECT_EQ(c.read().body, "");
+  EXPECT_EQ(calls, 2);
+  server.stop();
+}
+
+// test__pywsgi.py::TestChunkedPost::test_229_correct_chunk_quoted_ext,
+// ::test_229_correct_chunk_token_ext (extensions skipped) and
+// ::test_229_incorrect_chunk_token_ext_too_long (400). ChunkedInputTests::
+// test_dirt sends "; here is dirt\0bla" and pywsgi skips it; a NUL is in
+// neither a token nor a quoted-string (RFC 9112 7.1.1) and fern keeps
+// control characters out of framing lines: 400.
+TEST_F(Http, ChunkExtensionsAreSkippedUnlessTooLongOrHoldingAControl) {
+  HttpServer server(kAny, echo);
+  server.start();
+  const std::string head = "POST /a HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\nTransfer-Encoding: chunked\r\n\r\n";
+  EXPECT_EQ(request(server, head + "2;token=\"oh hi\"\r\noh\r\n4\r\n hai\r\n0\r\n\r\n").body, "POST /a oh hai");
+  EXPECT_EQ(request(server, head + "2;token=oh_hi\r\noh\r\n4\r\n hai\r\n0\r\n\r\n").body, "POST /a oh hai");
+  std::string too_long = "2;token=";
+  for (int i = 0; i < 4000; ++i) too_long += "_oh_hi";
+  EXPECT_EQ(request(server, head + too_long + "\r\noh\r\n4\r\n hai\r\n0\r\n\r\n").status, 400);
+  EXPECT_EQ(request(server, head + "4; here is dirt" + std::string(1, '\0') + "bla\r\nthis\r\n0\r\n\r\n").status, 400);
+  server.stop();
+}
+
+// test__pywsgi.py::Expect100ContinueTests::test_continue: a handler that
+// refuses a body it did not read (417). pywsgi then waits for the body the
+// client may never send; fern closes instead, and the 417 says so
+// (RFC 9110 10.1.1), so the client knows to reconnect. Either way a request
+// inside that body is never served. Then a client that sends its body
+// without waiting gets it read (a 100 first, or none if the body was already
+// there: RFC 9110 10.1.1 allows both).
+TEST_F(Http, ExpectContinueRefusedUnreadSaysCloseAndItsBodyIsNeverARequest) {
+  int calls = 0;
+  HttpServer server(kAny, [&calls](Request& q, Response& r) {
+    ++calls;
+    if (*q.content_length > 1024) {
+      r.set_status(417);
+      r.send("failure");
+      return;
+    }
+    r.send(q.read_all());
+  });
+  server.start();
+  std::string inner = "PUT / HTTP/1.1\r\nHost: localhost\r\nContent-length: 947\r\nExpect: 100-continue\r\n\r\n" +
+                      std::string(947, 'a');
+  ASSERT_GT(inner.size(), 1024u);
+  {
+    HttpClient c(server.server_port());
+    c.send("PUT / HTTP/1.1\r\nHost: localhost\r\nContent-length: " + std::to_string(inner.size()) +
+           "\r\nExpect: 100-continue\r\n\r\n" + inner);
+    HttpReply r = c.read();
+    EXPECT_EQ(r.status, 417);
+    EXPECT_EQ(r.body, "failure");
+    EXPECT_TRUE(r.has("Connection: close")) << r.head;
+    EXPECT_TRUE(c.at_eof());
+  }
+  EXPECT_EQ(calls, 1);
+  HttpClient c(server.server_port());
+  c.send("PUT / HTTP/1.1\r\nHost: localhost\r\nContent-length: 7\r\nExpect: 100-continue\r\n\r\ntesting");
+  HttpReply r = c.read();
+  if (r.status == 100) r = c.read();
+  EXPECT_EQ(r.status, 200);
+  EXPECT_EQ(r.body, "testing");
+  EXPECT_FALSE(r.closed);
+  server.stop();
+}
+
+// test__pywsgi.py::BadRequestTests (a negative or non-numeric Content-Length,
+// a request line with '%'; pywsgi accepts 200 or 400, fern answers 400) and
+// ::Test414 (20000 bytes of target on HTTP/1.0 over the default limit):
+// never the handler.
+TEST_F(Http, BadContentLengthOrRequestLineNeverReachesTheHandler) {
+  int calls = 0;
+  HttpServer server(kAny, counting_echo(calls));
+  server.start();
+  struct Case {
+    std::string bytes;
+    int status;
+  } cases[] = {
+      {"GET / HTTP/1.1\r\nHost: localhost\r\nContent-Length: -100\r\n\r\n", 400},
+      {"GET / HTTP/1.1\r\nHost: localhost\r\nContent-Length: abc\r\n\r\n", 400},
+      {"GET / HTTP/1.1\r\nHost: localhost\r\nContent-Length: 18446744073709551616\r\n\r\n", 400},
+      {"GET / HTTP %\r\n", 400},
+      {"GET /" + std::string(20000, 'x') + " HTTP/1.0\r\nHello: world\r\n\r\n", 414},
+      // ChunkedInputTests::test_short_read_with_content_length, TestChunkedPost::
+      // test_229_incorrect_chunk_no_newline: pywsgi lets Transfer-Encoding win over
+      // Content-Length; fern refuses both framings at once (RFC 9112 6.3 allows it).
+      {"POST /short-read HTTP/1.1\r\nHost: x\r\ntransfer-encoding: Chunked\r\nContent-Length:1000\r\n\r\n0\r\n\r\n", 400},
+  };
+  for (const Case& k : cases) {
+    HttpClient c(server.server_port());
+    c.send(k.bytes);
+    HttpReply r = c.read();
+    EXPECT_EQ(r.status, k.status) << k.bytes.substr(0, 60);
+    EXPECT_TRUE(c.at_eof());
+  }
+  EXPECT_EQ(calls, 0);
+  server.stop();
+}
+
+// test__pywsgi.py::MultipleCookieHeadersTest: repeated fields reach the
+// handler, each once and in order (pywsgi joins them into one environ
+// value; request.header() is the first, request.headers has them all).
+TEST_F(Http, RepeatedHeaderFieldsAreAllKeptInOrder) {
+  std::vector<std::string> cookies, cookies2;
+  HttpServer server(kAny, [&](Request& q, Response& r) {
+    for (const auto& [name, value] : q.headers) {
+      if (fern::http::iequals(name, "cookie")) cookies.emplace_back(value);
+      if (fern::http::iequals(name, "cookie2")) cookies2.emplace_back(value);
+    }
+    r.send("");
+  });
+  server.start();
+  EXPECT_EQ(request(server, "GET / HTTP/1.1\r\nHost: localhost\r\nCookie: name1=\"value1\"\r\n"
+                            "Cookie2: nameA=\"valueA\"\r\nCookie2: nameB=\"valueB\"\r\nCookie: name2=\"value2\"\r\n\r\n")
+                .status,
+            200);
+  EXPECT_EQ(cookies, (std::vector<std::string>{"name1=\"value1\"", "name2=\"value2\""}));
+  EXPECT_EQ(cookies2, (std::vector<std::string>{"nameA=\"valueA\"", "nameB=\"valueB\""}));
+  server.stop();
+}
+
+// test__pywsgi.py::TestInvalidEnviron and ::TestInvalidHeadersDropped: the
+// handler sees only the fields the client sent (no Content-Length made up
+// for a request without one), under their own names: pywsgi drops
+// "x-auth_user", whose environ key would pass for X-Auth-User's; fern's
+// lookup matches names, never folds '_' into '-'.
+TEST_F(Http, HandlerSeesOnlyTheFieldsSentUnderTheirOwnNames) {
+  int checked = 0;
+  HttpServer server(kAny, [&](Request& q, Response& r) {
+    EXPECT_FALSE(q.content_length.has_value());
+    EXPECT_FALSE(q.chunked);
+    EXPECT_FALSE(q.header("Content-Length").has_value());
+    EXPECT_FALSE(q.header("Content-Type").has_value());
+    EXPECT_FALSE(q.header("X-Auth-User").has_value());
+    EXPECT_EQ(q.header("x-auth_user").value_or(""), q.version_minor == 0 ? "bob" : "");
+    EXPECT_EQ(q.headers.size(), q.version_minor == 0 ? 2u : 1u);
+    ++checked;
+    r.send("");
+  });
+  server.start();
+  EXPECT_EQ(request(server, "GET / HTTP/1.0\r\nHost: localhost\r\nx-auth_user: bob\r\n\r\n").status, 200);
+  EXPECT_EQ(request(server, "GET / HTTP/1.1\r\nHost: localhost\r\n\r\n").status, 200);
+  EXPECT_EQ(checked, 2);
+  server.stop();
+}
+
+// RFC 9112 2.2 (a bare LF ends a line) with pywsgi's one-byte client writes
+// (ChunkedInputTests::test_short_read_with_content_length's bufsize=1): a
+// head, a chunked body and trailers, all LF-ended and written a byte at a
+// time, then a pipelined request behind them.
+TEST_F(Http, BareLfRequestWrittenAByteAtATimeIsServed) {
+  HttpServer server(kAny, echo);
+  server.start();
+  HttpClient c(server.server_port());
+  const std::string bytes = "POST /lf HTTP/1.1\nHost: x\nTransfer-Encoding: chunked\n\n3\nabc\n2;e=f\nde\n0\nT: v\n\n"
+                            "GET /next HTTP/1.1\nHost: x\nConnection: close\n\n";
+  for (char b : bytes) c.send(std::string(1, b));
+  EXPECT_EQ(c.read().body, "POST /lf abcde");
+  EXPECT_EQ(c.read().body, "GET /next ");
+  EXPECT_TRUE(c.at_eof());
+  server.stop();
+}
+
+
+// What follows the head of a response to a Connection: close request.
+std::string raw_body(HttpServer& server, const std::string& target) {
+  HttpClient c(server.server_port());
+  c.send("GET " + target + " HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n");
+  EXPECT_TRUE(c.at_eof());
+  const std::string& raw = c.buffered();
+  std::size_t end = raw.find("\r\n\r\n");
+  return end == std::string::npos ? "NO HEAD: " + raw : raw.substr(0, 12) + "|" + raw.substr(end + 4);
+}
+
+// test__pywsgi.py::TestEmptyYield, ::TestFirstEmptyYield, ::TestEmptyYield304:
+// empty writes send nothing (no empty chunk, which would end the body), and
+// no garbage follows the response.
+TEST_F(Http, EmptyWritesSendNothing) {
+  HttpServer server(kAny, [](Request& q, Response& r) {
+    if (q.target == "/304") r.set_status(304);
+    r.write("");
+    r.write(q.target == "/first-empty" ? "hello" : "");
+  });
+  server.start();
+  EXPECT_EQ(raw_body(server, "/empty"), "HTTP/1.1 200|");
+  EXPECT_EQ(raw_body(server, "/first-empty"), "HTTP/1.1 200|5\r\nhello\r\n0\r\n\r\n");
+  EXPECT_EQ(raw_body(server, "/304"), "HTTP/1.1 304|");
+  server.stop();
+}
+
+// test__pywsgi.py::TestErrorAfterChunk: a handler that throws after its first
+// chunk is reported, and its body is left without the last chunk, so the
+// client cannot take the cut response for a whole one; the connection
+// closes though the client asked for keep-alive.
+TEST_F(Http, ErrorAfterTheFirstChunkLeavesTheBodyUnterminated) {
+  std::vector<std::string> errors;
+  ServerOptions o;
+  o.on_error = [&](const std::exception& e) { errors.push_back(e.what()); };
+  HttpServer server(kAny, [](Request&, Response& r) {
+    r.write("hello");
+    throw std::runtime_error("after a chunk");
+  }, o);
+  server.start();
+  EXPECT_EQ(raw_body(server, "/"), "HTTP/1.1 200|5\r\nhello\r\n");
+  HttpClient c(server.server_port());
+  c.send("GET / HTTP/1.1\r\nHost: localhost\r\nConnection: keep-alive\r\n\r\n");
+  EXPECT_TRUE(c.at_eof());
+  EXPECT_EQ(errors, (std::vector<std::string>{"after a chunk", "after a chunk"}));
   server.stop();
 }
 

@@ -232,4 +232,21 @@ TEST(RequestParser, ObsTextInValuesIsKept) {
   EXPECT_EQ(h.header("x"), "caf\xc3\xa9");
 }
 
+
+// test__pywsgi.py::BadRequestTests::test_bad_request_line_with_percent: the
+// request line alone, its head never ended, is answered 400 (505 for a new
+// major version), fed whole or a byte at a time; a good one waits.
+TEST(RequestParser, BadRequestLineIsAnErrorBeforeTheHeadEnds) {
+  EXPECT_EQ(error_of("GET / HTTP %\r\n"), 400);
+  EXPECT_EQ(error_of("GET / HTTP/2.0\r\nHost: x\r\n"), 505);
+  EXPECT_EQ(error_of("GET / HTTP/1.1\r\nHost: x\r\n"), 0);
+  RequestParser p;
+  RequestHead h;
+  const std::string text = "G(T / HTTP/1.1\n";
+  RequestParser::Result r{Status::kNeedMore};
+  for (std::size_t n = 1; n <= text.size() && r.status == Status::kNeedMore; ++n) r = p.parse(text.substr(0, n), h);
+  EXPECT_EQ(r.status, Status::kError);
+  EXPECT_EQ(r.error_status, 400);
+}
+
 }  // namespace

@@ -33,6 +33,7 @@ Result RequestParser::parse(std::string_view buf, RequestHead& out) {
          (buf[start] == '\n' || (buf[start] == '\r' && start + 1 < buf.size() && buf[start + 1] == '\n')))
     start += buf[start] == '\r' ? 2 : 1;
   if (scanned_ < start) scanned_ = start;
+  bool line_checked_here = false;  // out's request line points into this buf
   // Find the empty line that ends the head: an LF followed by LF or CRLF.
   // An LF whose next line is not known yet is looked at again next time.
   for (;;) {
@@ -44,12 +45,14 @@ Result RequestParser::parse(std::string_view buf, RequestHead& out) {
     if (!request_line_seen_) {
       if (lf - start > limits_.max_request_line) return fail(414, "request line too long");
       // A bad request line is answered at once, as pywsgi does, not when
-      // (if ever) the head ends; finish() parses it again with the rest.
+      // (if ever) the head ends. Parsed from a buffer of an earlier call,
+      // it is parsed again by finish() (its views would point there).
       std::string_view line = buf.substr(start, lf - start);
       if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
       Result r = parse_request_line(line, out);
       if (r.status == Status::kError) return fail(r.error_status, r.error);
       request_line_seen_ = true;
+      line_checked_here = true;
     }
     if (lf + 1 >= buf.size() || (buf[lf + 1] == '\r' && lf + 2 >= buf.size())) {
       scanned_ = lf;  // the next line is not known yet
@@ -61,7 +64,7 @@ Result RequestParser::parse(std::string_view buf, RequestHead& out) {
     if (end != 0) {
       if (skipped_ + end > limits_.max_head_bytes) return fail(431, "request head too large");
       reset();
-      Result r = finish(buf.substr(start, end - start), out);
+      Result r = finish(buf.substr(start, end - start), out, line_checked_here);
       if (r.status == Status::kDone) r.consumed = end;
       return r;
     }
@@ -80,11 +83,15 @@ Result RequestParser::fail(int status, const char* why) {
   return error(status, why);
 }
 
-Result RequestParser::finish(std::string_view head, RequestHead& out) const {
+Result RequestParser::finish(std::string_view head, RequestHead& out, bool line_parsed) const {
   out.headers.clear();  // keeps its capacity: no allocation per request
   out.content_length.reset();
   out.chunked = out.expect_continue = false;
   bool first = true;
+  if (line_parsed) {  // the request line's fields are out's already
+    head.remove_prefix(head.find('\n') + 1);
+    first = false;
+  }
   while (!head.empty()) {
     std::size_t lf = head.find('\n');
     std::string_view line = head.substr(0, lf);

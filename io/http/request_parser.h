@@ -56,7 +56,9 @@ class RequestParser {
 
  private:
   Result fail(int status, const char* why);
-  Result finish(std::string_view head, RequestHead& out) const;
+  // The whole head; line_parsed: its request line is in `out` already,
+  // parsed from this same buffer.
+  Result finish(std::string_view head, RequestHead& out, bool line_parsed) const;
   Result parse_request_line(std::string_view line, RequestHead& out) const;
   Result parse_header_line(std::string_view line, RequestHead& out) const;
   Result apply_framing(RequestHead& out) const;

@@ -41,7 +41,6 @@ IWait::IWait(std::vector<Waitable> objects, const WaitAny& options)
 }
 
 IWait::~IWait() {
-  if (gone_) *gone_ = true;
   for (std::size_t i = 0; i < objects_.size(); ++i)
     if (links_[i]) objects_[i].unlink_(objects_[i].object_, links_[i]);
 }
@@ -62,22 +61,19 @@ std::optional<std::size_t> IWait::next() {
   if (remaining_ == 0) return std::nullopt;
   if (ready_.empty()) {
     Waiter waiter;
-    bool gone = false;
     waiter_ = &waiter;
-    gone_ = &gone;
     // This IWait may be destroyed while parked (by another greenlet): then
     // nothing of it is touched again, on any exit.
+    detail::Liveness::Guard alive(liveness_);
     struct Forget {
       IWait* self;
-      const bool& gone;
+      const detail::Liveness::Guard& alive;
       ~Forget() {
-        if (gone) return;
-        self->waiter_ = nullptr;
-        self->gone_ = nullptr;
+        if (!alive.gone()) self->waiter_ = nullptr;
       }
-    } forget{this, gone};
+    } forget{this, alive};
     Hub::current().park(waiter, deadline_, "iwait", this);
-    if (gone) return std::nullopt;
+    if (alive.gone()) return std::nullopt;
   }
   if (ready_.empty()) return std::nullopt;
   std::size_t index = ready_.front();

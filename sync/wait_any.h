@@ -34,6 +34,7 @@
 #include "fern/core/task.h"
 #include "fern/sync/event.h"
 #include "fern/sync/semaphore.h"
+#include "fern/sync/wait_list.h"
 
 namespace fern {
 
@@ -100,7 +101,7 @@ class IWait {
   std::vector<std::size_t> links_;  // 0: not linked
   std::deque<std::size_t> ready_;
   Waiter* waiter_ = nullptr;  // the parked next(), if any
-  bool* gone_ = nullptr;      // the parked next()'s flag, set by the destructor
+  detail::Liveness liveness_;  // tells a parked next() that this IWait went
   Deadline deadline_;
   std::size_t remaining_;
 };

@@ -103,6 +103,12 @@ AnyTask::operator std::shared_ptr<TaskBase>() const {
   return std::shared_ptr<TaskBase>(std::make_shared<AnyTask>(*this), task_);
 }
 
+AnyTask current_task() noexcept {
+  detail::GreenletImpl* g = detail::current_impl();
+  const void* task = g ? detail::head_of(g)->task : nullptr;
+  return AnyTask(const_cast<TaskBase*>(static_cast<const TaskBase*>(task)));
+}
+
 // Its other hooks leave the hub by themselves; its greenlet may outlive it.
 TaskBase::~TaskBase() {
   if (!links_.empty()) drop_links();

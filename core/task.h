@@ -10,6 +10,7 @@
 //                                           never copied: move-only lambdas and results work)
 //   spawn_later(s, f), g.start_later(s)     spawn_later(d, f, args...), t.start_later(d)
 //   spawn_raw(f, *args)                     spawn_raw(f, args...) -> Greenlet (GV-22)
+//   getcurrent() inside a Greenlet          current_task() -> AnyTask (empty outside a task)
 //   subclass overriding _run                class X : public TaskBase { void run() override; }
 //                                           Task<void> t = make_task<X>(...) (one pooled block), or
 //                                           Task<void>::adopt(std::make_shared<X>(...))
@@ -528,6 +529,11 @@ template <class F, class... Args>
 Greenlet spawn_raw(F&& fn, Args&&... args) {
   return spawn(std::forward<F>(fn), std::forward<Args>(args)...)->greenlet();
 }
+
+// gevent's getcurrent() where that is a Greenlet: a handle to the task
+// whose greenlet is running (spawn_raw's too), or an empty AnyTask outside
+// any task (the main greenlet, the hub, a greenlet made directly).
+AnyTask current_task() noexcept;
 
 // joinall's options: a deadline (within / until), count (stop after that
 // many ended, 0: all) and raise_error (rethrow the first failure to

@@ -163,6 +163,28 @@ TEST_F(Handles, ABodyMakesAHandleToItselfWithThis) {
 // hub's reference adopts one of its shared_ptrs, so dropping the caller's
 // (gevent's `MyGreenlet().start()`) leaves it running, and it goes once its
 // links ran. shared_from_this() works in its body.
+// gevent's getcurrent() inside a Greenlet: current_task() is a handle to
+// the running task; outside any task (main, a greenlet made directly, the
+// hub's callbacks) it is empty.
+TEST_F(Handles, CurrentTaskIsTheRunningTaskAndEmptyOutsideOne) {
+  EXPECT_FALSE(fern::current_task());
+  AnyTask seen_inside, seen_in_child;
+  auto t = spawn([&] {
+    seen_inside = fern::current_task();
+    EXPECT_EQ(seen_inside.use_count(), 3);  // t, the hub's, this one
+    fern::Greenlet raw([&] { seen_in_child = fern::current_task(); });
+    raw.switch_to();
+    sleep(0);
+  });
+  bool callback_saw_a_task = true;
+  fern::Hub::current().run_callback([&] { callback_saw_a_task = bool(fern::current_task()); });
+  t.join();
+  EXPECT_EQ(seen_inside, t.core());
+  EXPECT_FALSE(seen_in_child);
+  EXPECT_FALSE(callback_saw_a_task);
+  EXPECT_FALSE(fern::current_task());
+}
+
 TEST_F(Handles, AStartedSharedPtrTaskLivesOnWithoutItsOwner) {
   class Shared : public Counted {
    public:

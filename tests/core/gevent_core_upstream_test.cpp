@@ -144,6 +144,42 @@ TEST_F(GeventCoreUpstream, SwitchingIntoASleepingTaskIsAnInvalidSwitch) {
   EXPECT_TRUE(switcher.dead());
 }
 
+// test__api.py::Test::test_invalid_switch_None, _0, _1 (GV-21): the hub
+// itself (a loop callback) switching with a value into a task parked in the
+// hub (here on a Waiter and in a timed sleep, where upstream waits for a
+// socket) makes its wait raise InvalidSwitchError; the wait leaves nothing
+// armed behind, and a later wake of the Waiter touches nothing.
+TEST_F(GeventCoreUpstream, TheHubSwitchingIntoAParkedTaskIsAnInvalidSwitch) {
+  for (int timed = 0; timed < 2; ++timed) {
+    for (double pause : {-1.0, 0.0, 0.001}) {
+      fern::Waiter w;
+      auto p = spawn([&]() -> std::string {
+        try {
+          if (timed) {
+            sleep(2);
+          } else {
+            w.wait();
+          }
+        } catch (const fern::InvalidSwitchError& e) {
+          return e.what();
+        }
+        return "woken";
+      });
+      Hub::current().run_callback([p] {
+        Greenlet g = p->greenlet();
+        g.switch_to(fern::Value());
+      });
+      if (pause >= 0) sleep(pause);
+      std::string result = p.get();
+      EXPECT_NE(result.find("nvalid switch"), std::string::npos) << result;
+      EXPECT_FALSE(w.waiting());
+      EXPECT_EQ(Hub::current().armed_timers(), 0u);
+      Hub::current().run_callback([&w] { w.wake(); });
+      sleep(0);
+    }
+  }
+}
+
 // test__api.py::TestTimers::test_timer_fired (F4): a spawn_later made by a
 // task fires while that task sleeps.
 TEST_F(GeventCoreUpstream, ATimerSpawnedByASleepingTaskFires) {

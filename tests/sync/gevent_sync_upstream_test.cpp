@@ -2,6 +2,10 @@
 // did not port yet (gevent 04752c4, src/gevent/tests/: test__iwait.py,
 // test__local.py, test__event.py). Each test names its upstream case and
 // the SEMANTICS ids it covers.
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
 #include <future>
 #include <string>
 #include <thread>
@@ -197,6 +201,67 @@ TEST_F(GeventSyncUpstream, AResultSetInAnotherThreadWakesThisOne) {
   std::thread thread([remote = result.remote()] { EXPECT_TRUE(remote.set(std::string("from main"))); });
   EXPECT_EQ(result.get(), "from main");
   thread.join();
+}
+
+// test__hub_join_timeout.py::Test::test_event (HUB-6, HUB-13): wait() on
+// an event returns when a timer sets it, though another task's start is
+// still armed for much later; a wait() with no objects then has work left
+// until that task is killed.
+TEST_F(GeventSyncUpstream, WaitOnAnEventReturnsWhileOtherWorkRemains) {
+  for (int round = 0; round < 2; ++round) {
+    auto x = fern::spawn_later(10, [] { return 5; });
+    fern::Event event;
+    auto event_set = fern::spawn_later(0.01, [&] { event.set(); });
+    auto start = std::chrono::steady_clock::now();
+    EXPECT_EQ(fern::wait({event}), std::vector<std::size_t>{0});
+    EXPECT_GE(std::chrono::steady_clock::now() - start, std::chrono::milliseconds(10));
+    EXPECT_FALSE(x.dead());
+    EXPECT_TRUE(event_set.dead());
+    EXPECT_TRUE(event.is_set());
+    EXPECT_FALSE(fern::Hub::current().run_until_idle_for(0.001));
+    x.kill();
+    EXPECT_TRUE(fern::Hub::current().run_until_idle());
+  }
+}
+
+// test__lock.py::TestLockReinitAfterFork::test_it (gevent issue 1895): a
+// process forked while a semaphore's wake-up round is pending (from main,
+// or from the task that released it) finishes that round in the child as
+// in the parent: the waiter gets the permit in both.
+TEST_F(GeventSyncUpstream, ForkWhileASemaphoreRoundIsPendingFinishesItInBoth) {
+  for (bool in_task : {false, true}) {
+    fern::Semaphore sem;
+    sem.acquire();
+    bool got = false;
+    auto waiter = spawn([&] {
+      sem.acquire();
+      got = true;
+      sem.release();
+    });
+    sleep(0);
+    ASSERT_EQ(sem.waiter_count(), 1u);
+    pid_t pid = -1;
+    auto fork_now = [&] {
+      sem.release();
+      pid = fork();
+      if (pid == 0) {
+        alarm(10);
+        waiter.join();
+        _exit(got && sem.counter() == 1 ? 0 : 1);
+      }
+    };
+    if (in_task) {
+      spawn(fork_now).join();
+    } else {
+      fork_now();
+    }
+    ASSERT_GT(pid, 0);
+    waiter.join();
+    EXPECT_TRUE(got);
+    int status = 0;
+    ASSERT_EQ(waitpid(pid, &status, 0), pid);
+    EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << "child status " << status;
+  }
 }
 
 }  // namespace

@@ -326,6 +326,34 @@ TEST_F(GeventCoreUpstream, HubJoinTimeout) {
   }
 }
 
+// test__hub_join_timeout.py's gevent.wait() is hub.join(), which asserts
+// "only possible from the MAIN greenlet" (HUB-6): run_until_idle from a
+// task or a raw greenlet throws MainGreenletOnlyError and runs nothing.
+// Before, the task switched to the hub without parking: when the loop ran
+// dry main got LoopExit in its join, and the task stayed suspended forever.
+TEST_F(GeventCoreUpstream, RunUntilIdleIsOnlyPossibleFromTheMainGreenlet) {
+  Hub& hub = Hub::current();
+  for (bool timed : {false, true}) {
+    int ran = 0;
+    auto t = spawn([&] {
+      hub.run_callback([&] { ++ran; });
+      if (timed) {
+        EXPECT_THROW(hub.run_until_idle_for(10), fern::MainGreenletOnlyError);
+      } else {
+        EXPECT_THROW(hub.run_until_idle(), fern::MainGreenletOnlyError);
+      }
+      EXPECT_EQ(ran, 0);
+      return 1;
+    });
+    EXPECT_EQ(t.get(), 1);
+    EXPECT_EQ(hub.armed_timers(), 0u);
+  }
+  Greenlet raw([&] { EXPECT_THROW(hub.run_until_idle(), fern::MainGreenletOnlyError); });
+  raw.switch_to();
+  EXPECT_TRUE(raw.dead());
+  EXPECT_TRUE(hub.run_until_idle());
+}
+
 // test__GreenletExit.py (GL-7, TO-1): GreenletExit and Timeout are not
 // std::exceptions, so `catch (const std::exception&)` does not take them.
 static_assert(!std::is_base_of_v<std::exception, fern::GreenletExit>);

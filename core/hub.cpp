@@ -547,6 +547,8 @@ void Hub::run_idle() {
 }
 
 bool Hub::run_until_idle(Deadline deadline) {
+  if (in_hub()) throw BlockingSwitchOutError();
+  if (Greenlet::current() != greenlet_.parent()) throw MainGreenletOnlyError();
   struct Stop : Timer {
     Greenlet waiter;
     bool expired = false;
@@ -561,7 +563,6 @@ bool Hub::run_until_idle(Deadline deadline) {
     };
     start_timer(&stop, deadline);
   }
-  if (in_hub()) throw BlockingSwitchOutError();
   try {
     detail::switch_word(hub_impl_, 0, nullptr);
   } catch (const LoopExit&) {

@@ -66,6 +66,16 @@ class BlockingSwitchOutError : public std::logic_error {
       : std::logic_error("fern: impossible to call a blocking function in the event loop callback") {}
 };
 
+// Hub::run_until_idle (gevent's hub.join(), gevent.wait() with no objects)
+// called from a greenlet other than the thread's main one (gevent's
+// AssertionError "only possible from the MAIN greenlet", HUB-6): the loop
+// reports running out of work to main only, so any other caller would be
+// left suspended while main got LoopExit.
+class MainGreenletOnlyError : public std::logic_error {
+ public:
+  MainGreenletOnlyError() : std::logic_error("fern: Hub::run_until_idle is only possible from the main greenlet") {}
+};
+
 // Every node below is a detail::Hook: it leaves the hub's queue, timer
 // heap or fd table by itself when its owner goes (core/hook.h).
 
@@ -397,7 +407,8 @@ class Hub {
   static void set_wakeup_hook(void (*hook)(Hub&)) noexcept;
 
   // Runs the loop until nothing is left to do, or until the deadline. True
-  // if it ran out of work (HUB-6).
+  // if it ran out of work (HUB-6). From the main greenlet only: elsewhere
+  // MainGreenletOnlyError (BlockingSwitchOutError in the hub), nothing run.
   bool run_until_idle(Deadline deadline = Deadline::never());
   bool run_until_idle_for(Duration d) { return run_until_idle(d.from(update_now())); }
 

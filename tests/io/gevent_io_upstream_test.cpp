@@ -616,6 +616,24 @@ TEST_F(GeventIoUpstream, SelectOnAClosedFdIsEbadf) {
   }
 }
 
+// Hostile: a negative fd in any list is EBADF, as any invalid fd, with
+// timeout 0 too (poll(2) would skip it without a word and select report
+// nothing; gevent: ValueError), and with a ready fd beside it.
+TEST_F(GeventIoUpstream, SelectOnANegativeFdIsEbadf) {
+  fern::testing::Pipe p;
+  ASSERT_EQ(::write(p.w, "x", 1), 1);
+  for (double t : {0.0, 0.05}) {
+    EXPECT_THROW(fern::select_for({-1}, {}, {}, t), std::system_error);
+    EXPECT_THROW(fern::select_for({p.r}, {-5}, {}, t), std::system_error);
+    try {
+      fern::select_for({p.r, -1}, {}, {}, t);
+      FAIL() << "select with a negative fd returned";
+    } catch (const std::system_error& e) {
+      EXPECT_EQ(e.code().value(), EBADF);
+    }
+  }
+}
+
 // TestPossibleCrashes::test_closing_object_while_selecting (gevent issue
 // 2100): the socket is closed by another greenlet while select waits on it:
 // the select ends (with EBADF, the fd being gone) rather than crash or hang.

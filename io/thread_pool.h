@@ -32,6 +32,7 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <stdexcept>
 #include <thread>
 #include <type_traits>
 #include <utility>
@@ -75,24 +76,29 @@ struct ThreadResultState {
 template <class R>
 class ThreadResult {
  public:
+  // Empty (default-made): every call below throws std::logic_error.
   ThreadResult() = default;
-  bool ready() const noexcept { return state_->result.ready(); }
-  bool successful() const noexcept { return state_->result.successful(); }
-  std::exception_ptr exception() const noexcept { return state_->result.exception(); }
+  bool ready() const { return state().result.ready(); }
+  bool successful() const { return state().result.successful(); }
+  std::exception_ptr exception() const { return state().result.exception(); }
   // Blocks until ready; the value, or the work's exception rethrown (TP-3).
-  R get() { return state_->result.get(); }
+  R get() { return state().result.get(); }
   // Blocks until ready or the deadline; true when ready (never throws the
   // work's exception).
-  bool wait_until(Deadline d) { return state_->result.wait_until(d); }
+  bool wait_until(Deadline d) { return state().result.wait_until(d); }
   bool wait_for(Duration d) { return wait_until(d.from_now()); }
   void wait() { wait_until(Deadline::never()); }
   // The result itself, to wait on several at once with fern::wait / IWait
   // (sync/wait_any.h; TP-6: futures with concurrent.futures.wait and
   // gevent.wait). It is the pool's to set: only wait on it or read it.
-  AsyncResult<R>& async_result() const noexcept { return state_->result; }
+  AsyncResult<R>& async_result() const { return state().result; }
 
  private:
   friend class ThreadPool;
+  detail::ThreadResultState<R>& state() const {
+    if (!state_) throw std::logic_error("fern: this ThreadResult is empty (default-made): no work was spawned for it");
+    return *state_;
+  }
   std::shared_ptr<detail::ThreadResultState<R>> state_;
 };
 

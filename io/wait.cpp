@@ -95,6 +95,11 @@ SelectResult select(const std::vector<int>& readable, const std::vector<int>& wr
   std::vector<pollfd> fds;
   for (int fd : readable) fds.push_back(pollfd{fd, POLLIN, 0});
   for (int fd : writable) fds.push_back(pollfd{fd, POLLOUT, 0});
+  // poll(2) skips a negative fd without a word: select([-1], ...) would
+  // report nothing instead of the invalid fd (gevent: ValueError).
+  for (const pollfd& p : fds)
+    if (p.fd < 0)
+      throw std::system_error(EBADF, std::generic_category(), "fern: select on invalid fd " + std::to_string(p.fd));
   if (fds.empty()) {
     // A sleep; with no deadline nothing can wake the caller (LoopExit in main).
     Waiter never_woken;

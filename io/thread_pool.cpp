@@ -31,8 +31,23 @@ void ThreadPool::submit(std::unique_ptr<detail::ThreadJob> job) {
   queue_.push_back(std::move(job));
   // Lazy start (TP-1): a new thread only when no idle one will take the job.
   if (idle_ < queue_.size() && threads_.size() < maxsize_) {
-    threads_.emplace_back([this] { work(); });
-    return;
+    try {
+      threads_.emplace_back([this] { work(); });
+      return;
+    } catch (...) {
+      // No thread could be started (EAGAIN at RLIMIT_NPROC, no memory for a
+      // stack): the running threads take the job in turn; with none, nothing
+      // ever would, and its result would hold the hub's loop forever: the
+      // job is taken back (its captures destroyed outside the lock) and the
+      // caller gets the error.
+      if (threads_.empty()) {
+        std::unique_ptr<detail::ThreadJob> back = std::move(queue_.back());
+        queue_.pop_back();
+        lock.unlock();
+        back.reset();
+        throw;
+      }
+    }
   }
   lock.unlock();
   ready_.notify_one();

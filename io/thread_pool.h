@@ -114,7 +114,9 @@ class ThreadPool {
   ~ThreadPool();
 
   // Queues fn(args...) for a worker thread (FIFO). No switch. fn's
-  // exception is delivered to whoever waits on the result.
+  // exception is delivered to whoever waits on the result. When the pool
+  // has no thread yet and none can be started, std::system_error, and
+  // nothing is queued; with threads running, the work waits for one.
   template <class F, class... Args>
   auto spawn(F&& fn, Args&&... args) {
     using R = std::invoke_result_t<std::decay_t<F>&, std::decay_t<Args>&...>;

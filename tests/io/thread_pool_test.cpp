@@ -2,16 +2,22 @@
 // work that throws" from issue 8. Ported in spirit from gevent's
 // test__threadpool.py and test__socket_dns.py (loopback names only).
 #include <netdb.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <atomic>
+#include <cstdio>
 #include <condition_variable>
 #include <memory>
 #include <mutex>
 #include <stdexcept>
 #include <string>
+#include <system_error>
 #include <thread>
 #include <vector>
 
+#include "fern/config.h"  // FERN_ASAN, FERN_TSAN, FERN_VALGRIND
 #include "fern/core/task.h"
 #include "fern/io/resolver.h"
 #include "fern/io/thread_pool.h"
@@ -242,6 +248,64 @@ TEST_F(ThreadPoolIo, ShutdownRunsQueuedWorkAndJoinsThreads) {
   }
   EXPECT_EQ(ran.load(), 8);
   fern::Hub::current().run_until_idle();  // the results' deliveries
+}
+
+// A pool that cannot start its first thread (here: no address space left
+// for its stack) refuses the work: spawn throws std::system_error and
+// queues nothing, so the hub's loop is not held by work nobody will run.
+// Measured in a fork child, whose address space alone is limited.
+TEST_F(ThreadPoolIo, WorkThatNoThreadCanTakeIsRefusedNotQueuedForever) {
+#if FERN_ASAN || FERN_TSAN || FERN_VALGRIND || defined(FERN_TEST_UNDER_EMULATOR)
+  GTEST_SKIP() << "sanitizers and qemu-user reserve address space: RLIMIT_AS cannot be tight";
+#endif
+  pid_t child = fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) {
+    alarm(10);  // a hang fails the test
+    long pages = 0;
+    if (FILE* f = std::fopen("/proc/self/statm", "r")) {
+      if (std::fscanf(f, "%ld", &pages) != 1) pages = 0;
+      std::fclose(f);
+    }
+    rlimit limit{};
+    limit.rlim_cur = limit.rlim_max = static_cast<rlim_t>(pages) * sysconf(_SC_PAGESIZE) + (4 << 20);
+    std::vector<std::thread> hogs;
+    hogs.reserve(1000);
+    std::mutex m;
+    std::condition_variable cv;
+    bool go = false;
+    if (pages == 0 || setrlimit(RLIMIT_AS, &limit) != 0) std::_Exit(3);
+    // Threads that wait, until no more can start: they take the stacks the
+    // C library keeps from earlier tests' threads, and the space left.
+    for (;;) {
+      try {
+        hogs.emplace_back([&] {
+          std::unique_lock<std::mutex> lock(m);
+          cv.wait(lock, [&] { return go; });
+        });
+      } catch (const std::system_error&) {
+        break;
+      }
+      if (hogs.size() == 1000) std::_Exit(4);
+    }
+    ThreadPool pool(2);
+    int code = 1;  // spawn did not throw
+    try {
+      pool.spawn([] { return 1; });
+    } catch (const std::system_error&) {
+      code = pool.pending() == 0 && fern::Hub::current().run_until_idle() ? 0 : 2;
+    }
+    {
+      std::lock_guard<std::mutex> lock(m);
+      go = true;
+    }
+    cv.notify_all();
+    for (std::thread& t : hogs) t.join();
+    std::_Exit(code);
+  }
+  int status = 0;
+  ASSERT_EQ(waitpid(child, &status, 0), child);
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << status;
 }
 
 TEST_F(ThreadPoolIo, ManyGreenletsShareThePool) {

@@ -14,7 +14,8 @@
 //   shutdown, close, fileno         same; close() wakes blocked greenlets (IO-3)
 //   create_connection((h, p), t)    create_connection(host, port, t)
 // Errors (IO-4, IO-7): SocketTimeout after the timeout, ConnectionRefusedError,
-// ConnectionResetError, BrokenPipeError, else SocketError; all carry errno and
+// ConnectionResetError, BrokenPipeError, FdClosedError (closed under the
+// call, IO-3), else SocketError; all are SocketErrors and carry errno and
 // the operation. EAGAIN never escapes: it means wait. SIGPIPE is never raised.
 // A second greenlet blocking in the same direction gets ConcurrentObjectUseError
 // (IO-2). One thread: the hub's that the calling greenlet runs in.

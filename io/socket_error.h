@@ -14,6 +14,11 @@ class SocketError : public std::system_error {
   // The operation that failed: "connect", "recv", "sendall", ...
   const char* op() const noexcept { return op_; }
 
+ protected:
+  // what() is `what` and the errno's message (not "fern: op").
+  SocketError(int err, const char* op, const std::string& what)
+      : std::system_error(err, std::generic_category(), what), op_(op) {}
+
  private:
   const char* op_;
 };

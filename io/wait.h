@@ -20,16 +20,18 @@
 
 #include "fern/core/deadline.h"
 #include "fern/core/exceptions.h"  // ConcurrentObjectUseError (IO-2)
+#include "fern/io/socket_error.h"
 
 namespace fern {
 
-// The fd was closed through fern::close while this greenlet waited on it
-// (IO-3). code() is EBADF.
-class FdClosedError : public std::system_error {
+// The fd was closed through fern::close (or its Socket closed) while this
+// greenlet waited on it (IO-3). code() is EBADF, op() "wait". A SocketError,
+// as gevent's is a socket.error: `catch (const SocketError&)` around socket
+// calls sees a close under the call as it sees a call on a closed socket.
+class FdClosedError : public SocketError {
  public:
   explicit FdClosedError(int fd)
-      : std::system_error(EBADF, std::generic_category(),
-                          "fern: file descriptor " + std::to_string(fd) + " was closed in another greenlet") {}
+      : SocketError(EBADF, "wait", "fern: file descriptor " + std::to_string(fd) + " was closed in another greenlet") {}
 };
 
 // Blocks until fd is readable (writable), or the deadline passes. True when

@@ -374,6 +374,28 @@ TEST_F(SocketIo, CloseWakesAGreenletBlockedInRecvWithFdClosedError) {
   EXPECT_NE(log[0].find("closed in another greenlet"), std::string::npos);
 }
 
+// IO-3: the close under the call is a SocketError, as a call on a socket
+// already closed is (gevent: socket.error EBADF both times), so one catch
+// around socket calls sees both.
+TEST_F(SocketIo, ACloseUnderTheCallAndACallAfterTheCloseAreBothSocketErrors) {
+  auto [a, b] = Socket::pair();
+  std::vector<std::string> ops;
+  auto reader = spawn([&, &a = a] {
+    for (int round = 0; round < 2; ++round) {
+      try {
+        a.recv(10);
+      } catch (const fern::SocketError& e) {
+        EXPECT_EQ(e.code().value(), EBADF);
+        ops.push_back(e.op());
+      }
+    }
+  });
+  fern::sleep(0);
+  a.close();
+  reader.join();
+  EXPECT_EQ(ops, (std::vector<std::string>{"wait", "recv"}));
+}
+
 // IO-3: also for accept
 TEST_F(SocketIo, CloseWakesAGreenletBlockedInAccept) {
   Socket l = listen_on();

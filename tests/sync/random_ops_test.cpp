@@ -24,6 +24,7 @@
 #include "fern/sync/queue.h"
 #include "fern/sync/semaphore.h"
 #include "hub_fixture.h"
+#include "random_program.h"
 
 namespace {
 
@@ -156,20 +157,7 @@ class RandomOpsSeeds : public RandomOps, public ::testing::WithParamInterface<st
 TEST_P(RandomOpsSeeds, PromisesHoldWhateverTheInterleaving) {
   World w(GetParam());
   for (int i = 0; i < 12; ++i) w.spawn_worker(20 + w.pick(20));
-  // Run until every task (children included) ended, killing the stragglers
-  // after a while so that blocked ones end too.
-  for (int round = 0; round < 200; ++round) {
-    fern::sleep(microseconds(200));
-    bool all_dead = true;
-    for (const auto& t : w.tasks) all_dead = all_dead && t->dead();
-    if (all_dead) break;
-    if (round == 100) {
-      std::vector<fern::AnyTask> all = w.tasks;
-      fern::killall(all);
-    }
-  }
-  std::vector<fern::AnyTask> all = w.tasks;
-  fern::killall(all);
+  fern::testing::run_until_all_ended(w.tasks, microseconds(200));
   for (const auto& t : w.tasks) ASSERT_TRUE(t->dead());
   while (auto item = w.queue.try_get()) w.receive(*item);
   EXPECT_FALSE(w.channel.try_get().has_value());  // nobody is left to put

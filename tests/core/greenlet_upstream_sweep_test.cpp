@@ -10,6 +10,8 @@
 #include <pthread.h>
 
 #include <algorithm>
+#include <array>
+#include <cstdlib>
 #include <chrono>
 #include <cstdio>
 #include <functional>
@@ -42,6 +44,19 @@ struct SomeError : std::runtime_error {
 
 Value to_parent(Value v = {}) { return Greenlet::current().parent().switch_value(std::move(v)); }
 std::string str(const Value& v) { return fern::value_cast<std::string>(v); }
+
+// A greenlet that parks in its parent and calls on_kill when a GreenletExit
+// unwinds it.
+Greenlet parks_until_killed(std::function<void()> on_kill) {
+  return Greenlet([on_kill = std::move(on_kill)] {
+    try {
+      to_parent();
+    } catch (const fern::GreenletExit&) {
+      on_kill();
+      throw;
+    }
+  });
+}
 
 // A one-shot latch for the threaded cases.
 class Latch {
@@ -152,15 +167,8 @@ TEST_F(GreenletSweep, TwoRecursiveChildren) {
   bool inner_killed = false;
   Greenlet g([&] {
     lst.push_back("a");
-    Greenlet inner([&] {
-      lst.push_back("b");
-      try {
-        to_parent();
-      } catch (const fern::GreenletExit&) {
-        inner_killed = true;
-        throw;
-      }
-    });
+    Greenlet inner = parks_until_killed([&] { inner_killed = true; });
+    lst.push_back("b");
     inner.switch_to();
     lst.push_back("c");
   });
@@ -492,6 +500,541 @@ TEST_F(GreenletSweep, SwitchingFromInsideLibraryCallbacks) {
   EXPECT_TRUE(g2.dead());
   EXPECT_TRUE(g1.active());
   g1 = g2 = Greenlet();
+}
+
+// ---- test_greenlet.py::TestGreenletSetParentErrors ----
+
+// test_unexpected_reparenting(_thread_running) (GL-14, GL-18): a parent of
+// another thread, exited or still running, is refused when it is set.
+TEST_F(GreenletSweep, ParentOfAnotherThreadExitedOrRunningIsRefused) {
+  Greenlet exited_thread_greenlet;
+  std::thread([&] {
+    exited_thread_greenlet = Greenlet([] {});
+    exited_thread_greenlet.switch_to();
+  }).join();
+  Greenlet g([](Value v) { return v; });
+  EXPECT_THROW(g.set_parent(exited_thread_greenlet), fern::CrossThreadError);
+
+  Greenlet* running_thread_greenlet = nullptr;
+  Latch ready, done;
+  std::thread t([&] {
+    Greenlet theirs([] {});
+    theirs.switch_to();
+    running_thread_greenlet = &theirs;
+    ready.set();
+    done.wait();
+  });
+  ready.wait();
+  try {
+    g.set_parent(*running_thread_greenlet);
+    ADD_FAILURE() << "set_parent returned";
+  } catch (const fern::CrossThreadError& e) {
+    EXPECT_NE(std::string(e.what()).find("parent cannot be on a different thread"), std::string::npos) << e.what();
+  }
+  done.set();
+  t.join();
+  EXPECT_EQ(g.parent(), Greenlet::current());
+  EXPECT_EQ(fern::value_cast<int>(g.switch_to(1)), 1);  // g ends into main, its parent still
+}
+
+// test_set_parent_wrong_types (GL-14): the one wrong "type" C++ allows, an
+// empty handle, is refused whether the greenlet is unstarted or suspended.
+TEST_F(GreenletSweep, EmptyParentIsRefusedUnstartedOrSuspended) {
+  Greenlet g([] { to_parent(); });
+  EXPECT_FALSE(g.active());
+  EXPECT_THROW(g.set_parent(Greenlet()), fern::GreenletError);
+  g.switch_to();
+  EXPECT_TRUE(g.active());
+  EXPECT_THROW(g.set_parent(Greenlet()), fern::GreenletError);
+  EXPECT_EQ(g.parent(), Greenlet::current());
+  g.switch_to();
+  EXPECT_TRUE(g.dead());
+}
+
+// test_trivial_cycle, test_deeper_cycle (GL-14): the message is greenlet's;
+// a running greenlet cannot make its own child its parent either.
+TEST_F(GreenletSweep, CyclesSayCyclicParentChain) {
+  Greenlet g1([] {}), g2([] {}), g3([] {});
+  g1.set_parent(g2);
+  g2.set_parent(g3);
+  for (Greenlet* g : {&g1, &g3}) {  // g1 -> g1, and g3 -> g1 -> g2 -> g3
+    try {
+      g->set_parent(g1);
+      ADD_FAILURE() << "set_parent returned";
+    } catch (const fern::CyclicParentError& e) {
+      EXPECT_NE(std::string(e.what()).find("cyclic parent chain"), std::string::npos) << e.what();
+    }
+  }
+  bool refused = false;
+  Greenlet child;
+  Greenlet g([&] {
+    child = Greenlet([] { to_parent(); });
+    child.switch_to();
+    try {
+      Greenlet::current().set_parent(child);
+    } catch (const fern::CyclicParentError&) {
+      refused = true;
+    }
+  });
+  g.switch_to();
+  EXPECT_TRUE(refused);
+  EXPECT_TRUE(g.dead());
+  child.throw_in();
+  child = Greenlet();
+}
+
+// Hostile (GL-8, GL-9): a parent set to a dead greenlet forwards past it; one
+// set to an unstarted greenlet is started by the child's end.
+TEST_F(GreenletSweep, ParentSetToADeadOrUnstartedGreenlet) {
+  Greenlet dead([] {});
+  dead.switch_to();
+  Greenlet via_dead([] { return 1; });
+  via_dead.set_parent(dead);
+  EXPECT_EQ(fern::value_cast<int>(via_dead.switch_to()), 1);
+  Greenlet unstarted([](Value v) { return fern::value_cast<int>(v) + 8; });
+  Greenlet via_unstarted([] { return 1; });
+  via_unstarted.set_parent(unstarted);
+  EXPECT_EQ(fern::value_cast<int>(via_unstarted.switch_to()), 9);
+  EXPECT_TRUE(unstarted.dead());
+}
+
+// Hostile: stack sizes of 0 (the default), 1 and an odd number of bytes
+// are rounded up to a usable stack.
+TEST_F(GreenletSweep, TinyAndOddStackSizesAreRoundedUp) {
+  for (std::size_t size : {std::size_t{0}, std::size_t{1}, std::size_t{4097}}) {
+    std::size_t seen = 0;
+    Greenlet g([&seen] {
+      seen = Greenlet::current().stack_size();
+      return 5;
+    }, Greenlet(), size);
+    EXPECT_EQ(fern::value_cast<int>(g.switch_to()), 5);
+    EXPECT_GE(seen, std::max<std::size_t>(size, 4096)) << size;
+  }
+}
+
+// ---- test_greenlet.py::TestBrokenGreenlets, the re-entrant switch scripts:
+// a trace that switches (GL-24, GL-32). fern's trace runs in the greenlet
+// switched to, after the switch, like greenlet's: it may switch. ----
+
+// fail_switch_two_greenlets.py (test_reentrant_switch_two_greenlets)
+TEST_F(GreenletSweep, TraceSwitchingAwayTwoGreenlets) {
+  std::vector<std::string> out;
+  Greenlet g1, g2;
+  bool switch_to_g2 = false;
+  Greenlet::Trace before = Greenlet::set_trace([&](TraceEvent, const Greenlet&, const Greenlet&) {
+    out.push_back("TRACE");
+    if (std::exchange(switch_to_g2, false)) g2.switch_to();
+    out.push_back("LEAVE TRACE");
+  });
+  g1 = Greenlet([&] {
+    out.push_back("In g1_run");
+    switch_to_g2 = true;
+    to_parent();
+    out.push_back("Falling off end of g1_run");
+  });
+  g2 = Greenlet([&] {
+    g1.switch_to();
+    out.push_back("Falling off end of g2");
+  });
+  g1.switch_to();
+  out.push_back("Falling off end of main");
+  g2.switch_to();
+  Greenlet::set_trace(std::move(before));
+  for (const char* line : {"In g1_run", "TRACE", "LEAVE TRACE", "Falling off end of main", "Falling off end of g1_run",
+                           "Falling off end of g2"})
+    EXPECT_NE(std::find(out.begin(), out.end(), line), out.end()) << line;
+  EXPECT_TRUE(g1.dead());
+  EXPECT_TRUE(g2.dead());
+}
+
+// fail_switch_three_greenlets2.py (test_reentrant_switch_three_greenlets2):
+// greenlet's exact sequence.
+TEST_F(GreenletSweep, TraceSwitchingAwayThreeGreenletsKeepsEveryValue) {
+  std::vector<std::string> results;
+  auto s = [](const Value& v) { return v.has_value() ? str(v) : std::string("()"); };
+  Greenlet g1, g2;
+  bool switch_to_g2 = true;
+  Greenlet::Trace before = Greenlet::set_trace([&](TraceEvent e, const Greenlet&, const Greenlet&) {
+    results.push_back(e == TraceEvent::kSwitch ? "trace switch" : "trace throw");
+    if (std::exchange(switch_to_g2, false)) g2.switch_to(std::string("g2 from tracefunc"));
+  });
+  g1 = Greenlet([&](Value arg) {
+    results.push_back("g1 arg " + s(arg));
+    Value from_parent = Greenlet::current().parent().switch_to(std::string("from g1_run"));
+    results.push_back("g1 from parent " + s(from_parent));
+    return std::string("g1 done");
+  });
+  g2 = Greenlet([&](Value arg) {
+    results.push_back("g2 arg " + s(arg));
+    Value parent = Greenlet::current().parent().switch_to(std::string("from g2_run"));
+    switch_to_g2 = false;
+    results.push_back("g2 from parent " + s(parent));
+    return std::string("g2 done");
+  });
+  results.push_back("main g1 " + s(g1.switch_to(std::string("g1 from main"))));
+  results.push_back("main g2 " + s(g1.switch_to(std::string("g2 from main"))));
+  results.push_back("main g1.2 " + s(g1.switch_to(std::string("g1 from main 2"))));
+  results.push_back("main g2.2 " + s(g2.switch_to()));
+  Greenlet::set_trace(std::move(before));
+  EXPECT_EQ(results, (std::vector<std::string>{
+                         "trace switch", "trace switch", "g2 arg g2 from tracefunc", "trace switch",
+                         "main g1 from g2_run", "trace switch", "g1 arg g1 from main", "trace switch",
+                         "main g2 from g1_run", "trace switch", "g1 from parent g1 from main 2", "trace switch",
+                         "main g1.2 g1 done", "trace switch", "g2 from parent ()", "trace switch",
+                         "main g2.2 g2 done"}));
+}
+
+// Hostile (GL-24): a trace that switches to the running greenlet itself,
+// back to the switch's origin, throws into its target, drops the last
+// handle of a suspended greenlet, or replaces itself: each has the outcome
+// of the same call made outside a trace.
+TEST_F(GreenletSweep, TraceThatSwitchesToItselfOrBackToTheOrigin) {
+  int self_switches = 0;
+  Greenlet g([] { to_parent(); });
+  Greenlet::Trace before = Greenlet::set_trace([&](TraceEvent, const Greenlet&, const Greenlet&) {
+    if (self_switches < 3) self_switches += fern::value_cast<int>(Greenlet::current().switch_to(1));
+  });
+  g.switch_to();
+  g.switch_to();
+  EXPECT_EQ(self_switches, 3);
+  EXPECT_TRUE(g.dead());
+
+  std::vector<std::string> log;
+  int calls = 0;
+  Greenlet echo([] {
+    for (;;) to_parent();
+  });
+  Greenlet::set_trace([&](TraceEvent, const Greenlet& origin, const Greenlet&) {
+    if (calls++ == 0) {
+      log.push_back("trace to origin");
+      Greenlet(origin).switch_to();  // main, from inside echo's start
+      log.push_back("trace resumed");
+    }
+  });
+  echo.switch_to();
+  log.push_back("main 1");
+  echo.switch_to();
+  log.push_back("main 2");
+  Greenlet::set_trace(std::move(before));
+  EXPECT_EQ(log, (std::vector<std::string>{"trace to origin", "main 1", "trace resumed", "main 2"}));
+  echo.throw_in();
+}
+
+TEST_F(GreenletSweep, TraceThatThrowsInDropsOrReplacesItself) {
+  std::vector<std::string> log;
+  Greenlet g([&] {
+    try {
+      to_parent();
+    } catch (const SomeError&) {
+      log.push_back("g caught");
+    }
+    return 3;
+  });
+  g.switch_to();
+  int calls = 0;
+  Greenlet::Trace before = Greenlet::set_trace([&](TraceEvent, const Greenlet&, const Greenlet& target) {
+    if (calls++ == 0) EXPECT_EQ(fern::value_cast<int>(Greenlet(target).throw_in(SomeError())), 3);
+  });
+  // The trace runs in g as main's switch lands there, and throws into g
+  // itself: g catches it and ends, and its result comes back to main.
+  EXPECT_EQ(fern::value_cast<int>(g.switch_to()), 3);
+  EXPECT_EQ(log, std::vector<std::string>{"g caught"});
+  EXPECT_TRUE(g.dead());
+
+  auto victim = std::make_unique<Greenlet>(parks_until_killed([&] { log.push_back("victim killed"); }));
+  victim->switch_to();
+  Greenlet h([] { to_parent(); });
+  calls = 0;
+  Greenlet::set_trace([&](TraceEvent, const Greenlet&, const Greenlet&) {
+    if (calls++ == 0) victim.reset();
+  });
+  h.switch_to();
+  EXPECT_EQ(log.back(), "victim killed");
+
+  int n = 0;
+  Greenlet::set_trace([&](TraceEvent, const Greenlet&, const Greenlet&) {
+    ++n;
+    Greenlet::set_trace([&](TraceEvent, const Greenlet&, const Greenlet&) { n += 100; });
+  });
+  h.switch_to();  // two switches: main -> h (the first trace), h -> main (the second)
+  Greenlet::set_trace(std::move(before));
+  EXPECT_EQ(n, 101);
+  EXPECT_TRUE(h.dead());
+}
+
+// ---- run callables whose captures misbehave (fail_clearing_run_switches.py,
+// test_reentrant_switch_run_callable_has_del) ----
+
+// A capture whose destructor switches to main when the body ends: main gets
+// its value, and switching back finishes the destructor and the greenlet.
+struct SwitchesWhenDestroyed {
+  Greenlet* to;
+  std::vector<std::string>* log;
+  SwitchesWhenDestroyed(Greenlet* t, std::vector<std::string>* l) : to(t), log(l) {}
+  SwitchesWhenDestroyed(SwitchesWhenDestroyed&& o) noexcept : to(std::exchange(o.to, nullptr)), log(o.log) {}
+  ~SwitchesWhenDestroyed() {
+    if (!to) return;
+    log->push_back("capture destroyed");
+    to->switch_to(std::string("from capture"));
+    log->push_back("capture resumed");
+  }
+};
+
+TEST_F(GreenletSweep, RunCaptureWhoseDestructorSwitches) {
+  Greenlet main = Greenlet::current();
+  std::vector<std::string> log;
+  Greenlet g([c = SwitchesWhenDestroyed(&main, &log), &log] { log.push_back("run enter"); });
+  EXPECT_EQ(str(g.switch_to()), "from capture");
+  EXPECT_TRUE(g.active());
+  EXPECT_FALSE(g.switch_to().has_value());
+  EXPECT_TRUE(g.dead());
+  EXPECT_EQ(log, (std::vector<std::string>{"run enter", "capture destroyed", "capture resumed"}));
+  // Unstarted and dropped: the destructor runs in the dropper, its switch
+  // goes to another greenlet and back.
+  log.clear();
+  Greenlet other([&] {
+    for (;;) {
+      log.push_back("other");
+      to_parent();
+    }
+  });
+  { Greenlet never([c = SwitchesWhenDestroyed(&other, &log)] {}); }
+  EXPECT_EQ(log, (std::vector<std::string>{"capture destroyed", "other", "capture resumed"}));
+  other.throw_in();
+}
+
+// A capture whose destructor throws (noexcept(false)): when the body ends its
+// error is the body's (GL-6), raised in the parent; when nothing can take it
+// (the body threw already, the greenlet is dropped unstarted or dies unrun
+// by a throw_in, GL-11) it is reported and ignored, as an error raised while
+// being killed is (GL-19). Never std::terminate.
+struct ThrowsWhenDestroyed {
+  bool armed = true;
+  ThrowsWhenDestroyed() = default;
+  ThrowsWhenDestroyed(ThrowsWhenDestroyed&& o) noexcept : armed(std::exchange(o.armed, false)) {}
+  ~ThrowsWhenDestroyed() noexcept(false) {
+    if (armed) throw std::length_error("from the capture's destructor");
+  }
+};
+
+TEST_F(GreenletSweep, RunCaptureWhoseDestructorThrows) {
+  Greenlet ends([c = ThrowsWhenDestroyed()] { return 1; });
+  EXPECT_THROW(ends.switch_to(), std::length_error);
+  EXPECT_TRUE(ends.dead());
+
+  std::array<char, 64> big{};  // the run on the heap, not inside the greenlet
+  Greenlet ends_big([c = ThrowsWhenDestroyed(), big] { return big[0]; });
+  EXPECT_THROW(ends_big.switch_to(), std::length_error);
+
+  ::testing::internal::CaptureStderr();
+  Greenlet throws_too([c = ThrowsWhenDestroyed()] { throw SomeError(); });
+  EXPECT_THROW(throws_too.switch_to(), SomeError);
+  { Greenlet never([c = ThrowsWhenDestroyed()] {}); }
+  Greenlet thrown_into([c = ThrowsWhenDestroyed()] {});
+  EXPECT_THROW(thrown_into.throw_in(SomeError()), SomeError);
+  EXPECT_TRUE(thrown_into.dead());
+  std::string err = ::testing::internal::GetCapturedStderr();
+  std::size_t reports = 0;
+  for (std::size_t at = 0; (at = err.find("from the capture's destructor", at)) != std::string::npos; ++at) ++reports;
+  EXPECT_EQ(reports, 3u) << err;
+}
+
+// ---- test_extension_interface.py (the C API as the C++ API) ----
+
+// test_switch, test_new_greenlet, test_getcurrent
+TEST_F(GreenletSweep, CApiSwitchNewGreenletAndGetcurrent) {
+  EXPECT_EQ(fern::value_cast<int>(Greenlet([] { return 50; }).switch_to()), 50);
+  EXPECT_EQ(fern::value_cast<int>(Greenlet([] { return -15; }).switch_to()), -15);
+  Greenlet current = Greenlet::current();
+  EXPECT_TRUE(current.is_main());
+  EXPECT_TRUE(current.active());
+  EXPECT_EQ(current, Greenlet::current());
+}
+
+// test_setparent (GL-14): a suspended grandchild reparented to main sends its
+// next switch to its parent there, not to the greenlet that made it.
+TEST_F(GreenletSweep, CApiSetParentOfASuspendedGreenlet) {
+  bool bar_ended = false;
+  Greenlet foo([&] {
+    Greenlet child([&] {
+      to_parent();
+      to_parent();  // goes to main once reparented
+      bar_ended = true;
+    });
+    child.switch_to();
+    to_parent(child);
+    ADD_FAILURE() << "foo resumed";
+  });
+  Greenlet child = fern::value_cast<Greenlet>(foo.switch_to());
+  child.set_parent(Greenlet::current());
+  EXPECT_FALSE(child.switch_to().has_value());  // its last to_parent lands here
+  EXPECT_TRUE(child.active());
+  EXPECT_FALSE(bar_ended);
+  child.switch_to();
+  EXPECT_TRUE(bar_ended);
+  EXPECT_TRUE(child.dead());
+  foo.throw_in();
+}
+
+// ---- test_contextvars.py ----
+
+// test_break_ctxvars: two greenlets each inside Context::run of a copy
+// switch out from inside it; leaving them in any order breaks nothing, and
+// main's context is untouched. test_not_broken_if_using_attribute_instead_of_context_run:
+// the same with set_context. (GL-23)
+TEST_F(GreenletSweep, ContextRunLeftInAnyOrderAcrossGreenlets) {
+  fern::ContextVar<int> var(0);
+  var.set(1);
+  auto body = [&var](int mine) {
+    fern::Context::copy_current().run([&] {
+      var.set(mine);
+      to_parent();
+      EXPECT_EQ(var.get(), mine);
+    });
+  };
+  Greenlet let1([&] { body(10); }), let2([&] { body(20); });
+  let1.switch_to();
+  let2.switch_to();
+  EXPECT_EQ(var.get(), 1);
+  let1.switch_to();
+  let2.switch_to();
+  EXPECT_TRUE(let1.dead() && let2.dead());
+  EXPECT_EQ(var.get(), 1);
+
+  Greenlet set1([&] {
+    var.set(10);
+    to_parent();
+    EXPECT_EQ(var.get(), 10);
+  });
+  Greenlet set2([&] {
+    var.set(20);
+    to_parent();
+    EXPECT_EQ(var.get(), 20);
+  });
+  set1.set_context(fern::Context::copy_current());
+  set2.set_context(fern::Context::copy_current());
+  set1.switch_to();
+  set2.switch_to();
+  set1.switch_to();
+  set2.switch_to();
+  EXPECT_EQ(var.get(), 1);
+  Greenlet::current().set_context(fern::Context());
+}
+
+// ---- test_leaks.py ----
+
+// test_threaded_leak, test_threaded_adv_leak (GL-27): threads whose main
+// greenlet and finished greenlets are held past their end leave nothing in
+// the thread once the handles go; the mains, held here, read dead and go
+// when dropped.
+TEST_F(GreenletSweep, ThreadsMainAndFinishedGreenletsGo) {
+  std::vector<Greenlet> mains;
+  std::atomic<int> clean{0};
+  for (int i = 0; i < 2; ++i) {
+    std::thread([&] {
+      std::vector<Greenlet> ll;
+      for (int j = 0; j < 2; ++j) Greenlet([&] { ll.push_back(Greenlet::current()); }).switch_to();
+      bool held = Greenlet::live_count() == 3;
+      ll.clear();
+      if (held && Greenlet::live_count() == 1) ++clean;
+      mains.push_back(Greenlet::current());
+    }).join();
+  }
+  EXPECT_EQ(clean.load(), 2);
+  for (const Greenlet& m : mains) EXPECT_TRUE(m.dead());
+  mains.clear();
+}
+
+// ---- test_interpreter_shutdown.py, as thread and process exit ----
+
+// test_greenlet_cleanup_during_thread_exit, test_finally_block_during_thread_exit
+// (GL-19): a thread that ends with a greenlet suspended in its frames (or
+// in a thread_local made after the thread's first greenlet use) unwinds it.
+TEST_F(GreenletSweep, ThreadExitUnwindsItsSuspendedGreenlets) {
+  std::atomic<int> cleanups{0};
+  auto suspended = [&cleanups] { return parks_until_killed([&cleanups] { ++cleanups; }); };
+  std::thread([&] {
+    Greenlet g = suspended();
+    g.switch_to();
+  }).join();
+  EXPECT_EQ(cleanups.load(), 1);
+  std::thread([&] {
+    (void)Greenlet::current();
+    thread_local Greenlet held;
+    held = suspended();
+    held.switch_to();
+  }).join();
+  EXPECT_EQ(cleanups.load(), 2);
+}
+
+// The limit of the above (README, Semantics): a thread_local handle made
+// before the thread's first greenlet use is destroyed after the thread's
+// greenlets were cleaned up; its greenlet cannot be unwound then and is
+// reported (its stack abandoned), not run, and nothing crashes.
+TEST_F(GreenletSweep, ThreadLocalHandleMadeBeforeFirstUseIsReportedAtThreadExit) {
+  bool unwound = false;
+  ::testing::internal::CaptureStderr();
+  std::thread([&] {
+    thread_local Greenlet held;  // its destructor registered before the thread's cleanup
+    held = parks_until_killed([&] { unwound = true; });
+    held.switch_to();
+  }).join();
+  std::string err = ::testing::internal::GetCapturedStderr();
+  EXPECT_FALSE(unwound);
+  EXPECT_NE(err.find("after its thread's greenlets were cleaned up"), std::string::npos) << err;
+}
+
+// Group A and D: a process that exits (std::exit) with suspended greenlets
+// held by statics, nested, with exception state, in other threads, does
+// not crash; after the thread's greenlet cleanup (atexit handlers, static
+// destructors), Greenlet::current() and new greenlets are a typed error.
+class GreenletSweepDeathTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+#if !defined(FERN_TEST_UNDER_EMULATOR)
+    GTEST_FLAG_SET(death_test_style, "threadsafe");
+#endif
+  }
+};
+
+std::vector<Greenlet>& at_exit_greenlets() {
+  static std::vector<Greenlet> held;
+  return held;
+}
+
+void exit_with_suspended_greenlets() {
+  for (int i = 0; i < 10; ++i) {
+    at_exit_greenlets().emplace_back([] { to_parent(); });
+    at_exit_greenlets().back().switch_to();
+  }
+  at_exit_greenlets().emplace_back([] {
+    Greenlet inner([] { to_parent(); });
+    inner.switch_to();
+    try {
+      throw SomeError();
+    } catch (...) {
+      to_parent();  // suspended with exception state
+    }
+  });
+  at_exit_greenlets().back().switch_to();
+  std::thread([] {
+    static Greenlet theirs;
+    theirs = Greenlet([] { to_parent(); });
+    theirs.switch_to();
+  }).join();
+  std::atexit([] {
+    try {
+      (void)Greenlet::current();
+      std::fputs("current() worked\n", stderr);
+    } catch (const fern::GreenletError& e) {
+      std::fprintf(stderr, "typed: %s\n", e.what());
+    }
+  });
+  std::exit(0);
+}
+
+TEST_F(GreenletSweepDeathTest, ExitWithSuspendedGreenletsDoesNotCrash) {
+  EXPECT_EXIT(exit_with_suspended_greenlets(), ::testing::ExitedWithCode(0), "typed: .*after their thread's cleanup");
 }
 
 }  // namespace

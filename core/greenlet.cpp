@@ -391,6 +391,18 @@ GreenletImpl* resolve(GreenletImpl*& target, Transfer& t) {
 
 }  // namespace
 
+void report_run_destructor_error() noexcept {
+  const char* what = "not a std::exception";
+  try {
+    throw;
+  } catch (const std::exception& e) {
+    what = e.what();
+  } catch (...) {
+  }
+  std::fprintf(stderr, "fern: the destructor of a greenlet's run callable raised an exception (%s); ignored\n",
+               what);
+}
+
 // A finished greenlet's stack, and a reference lent to a greenlet that ran
 // without one, go once nothing runs on that stack any more.
 void land_after() noexcept {
@@ -573,8 +585,13 @@ void kill_on_release(GreenletImpl* g) noexcept {
     g->stack = {};  // abandoned without unwinding (see on_thread_locals_ending)
   } else if (!t_state.alive || thread_of(g) != t_state.serial) {
     // Its thread is gone or it is not ours: nothing can run its unwinding.
-    std::fprintf(stderr, "fern: greenlet #%lu dropped while suspended outside its thread; "
-                         "its stack is leaked\n", g->id);
+    if (t_state.ended && thread_of(g) == t_state.serial)
+      std::fprintf(stderr, "fern: greenlet #%lu dropped while suspended after its thread's greenlets were "
+                           "cleaned up (a static, or a thread_local made before the thread first used a "
+                           "greenlet); its stack is leaked without unwinding\n", g->id);
+    else
+      std::fprintf(stderr, "fern: greenlet #%lu dropped while suspended outside its thread; "
+                           "its stack is leaked\n", g->id);
     g->stack = {};
   } else {
     kill_on_release(g);

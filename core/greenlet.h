@@ -104,6 +104,10 @@ unsigned long running_id() noexcept;
 GreenletImpl* current_impl() noexcept;
 inline GreenletImpl* impl_of(const Greenlet& g) noexcept;
 
+// Says on stderr that a run callable's destructor threw where nothing can
+// take the error (the exception being handled), and goes on.
+void report_run_destructor_error() noexcept;
+
 // A greenlet's run callable, kept inside the greenlet: no allocation when it
 // fits (32 bytes: a lambda capturing up to four references or handles), else one.
 struct RunSlot {
@@ -159,16 +163,31 @@ struct RunThunk {
     }
     slot.manage = &manage;
   }
+  // A capture whose destructor throws (noexcept(false)): at the body's end
+  // its error is the body's (GL-6: it goes to the parent) unless the body
+  // threw already; a run destroyed unrun (or after the body threw) reports
+  // it and goes on, as a kill's other exception does (GL-19).
   static Value manage(RunSlot::Op op, void* storage, Value* first) {
     if (op == RunSlot::kDestroy) {
-      destroy(storage);
+      destroy_reporting(storage);
       return {};
     }
-    struct Done {
-      void* storage;
-      ~Done() { destroy(storage); }
-    } done{storage};
-    return invoke(storage, std::move(*first));
+    Value result;
+    try {
+      result = invoke(storage, std::move(*first));
+    } catch (...) {
+      destroy_reporting(storage);
+      throw;
+    }
+    destroy(storage);
+    return result;
+  }
+  static void destroy_reporting(void* storage) noexcept {
+    try {
+      destroy(storage);
+    } catch (...) {
+      report_run_destructor_error();
+    }
   }
   static Value invoke(void* storage, Value&& first) {
     Fn& fn = get(storage);
@@ -188,7 +207,7 @@ struct RunThunk {
       }
     }
   }
-  static void destroy(void* storage) noexcept {
+  static void destroy(void* storage) {
     if constexpr (kInline) {
       get(storage).~Fn();
     } else {

@@ -167,26 +167,40 @@ struct RunThunk {
   // its error is the body's (GL-6: it goes to the parent) unless the body
   // threw already; a run destroyed unrun (or after the body threw) reports
   // it and goes on, as a kill's other exception does (GL-19).
+  // (Every callable that cannot throw there, a task's among them, takes the
+  // first path: the result is returned in place.)
   static Value manage(RunSlot::Op op, void* storage, Value* first) {
     if (op == RunSlot::kDestroy) {
       destroy_reporting(storage);
       return {};
     }
-    Value result;
-    try {
-      result = invoke(storage, std::move(*first));
-    } catch (...) {
-      destroy_reporting(storage);
-      throw;
+    if constexpr (std::is_nothrow_destructible_v<Fn>) {
+      struct Done {
+        void* storage;
+        ~Done() { destroy(storage); }
+      } done{storage};
+      return invoke(storage, std::move(*first));
+    } else {
+      Value result;
+      try {
+        result = invoke(storage, std::move(*first));
+      } catch (...) {
+        destroy_reporting(storage);
+        throw;
+      }
+      destroy(storage);
+      return result;
     }
-    destroy(storage);
-    return result;
   }
   static void destroy_reporting(void* storage) noexcept {
-    try {
+    if constexpr (std::is_nothrow_destructible_v<Fn>) {
       destroy(storage);
-    } catch (...) {
-      report_run_destructor_error();
+    } else {
+      try {
+        destroy(storage);
+      } catch (...) {
+        report_run_destructor_error();
+      }
     }
   }
   static Value invoke(void* storage, Value&& first) {
@@ -207,7 +221,7 @@ struct RunThunk {
       }
     }
   }
-  static void destroy(void* storage) {
+  static void destroy(void* storage) noexcept(std::is_nothrow_destructible_v<Fn>) {
     if constexpr (kInline) {
       get(storage).~Fn();
     } else {

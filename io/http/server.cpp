@@ -7,13 +7,6 @@
 #include "fern/io/socket_error.h"
 
 namespace fern::http {
-namespace {
-
-// A keep-alive connection drops at most this much of a body the handler
-// did not read; beyond it, closing is cheaper.
-constexpr std::size_t kMaxDiscard = 64 * 1024;
-
-}  // namespace
 
 HttpServer::HttpServer(const Address& address, Handler handler, ServerOptions options)
     : handler_(std::move(handler)),
@@ -101,7 +94,7 @@ bool HttpServer::serve_one(detail::HttpConnection& conn, Request& request) {
     }
     return false;
   }
-  if (response.will_close() || !conn.discard_body(kMaxDiscard)) {
+  if (response.will_close() || !conn.discard_body()) {
     conn.linger_close();
     return false;
   }

@@ -64,7 +64,9 @@ struct ServerOptions {
   ParserLimits limits;
   std::uint64_t max_body = 16u << 20;  // request body bytes; more -> 413
   // From a request's first byte to the end of its head; then the connection
-  // is closed (slowloris). Waiting for the next request is not limited.
+  // is closed (slowloris). Waiting for the next request is not limited;
+  // dropping the rest of a body the handler did not read (to reuse the
+  // connection) is, by this too (or io_timeout, if shorter).
   Duration header_timeout = 10.0;
   // Each wait while reading a body or writing a response; nullopt: none.
   std::optional<Duration> io_timeout = std::nullopt;

@@ -1,6 +1,7 @@
 // gevent's src/gevent/tests/test__server.py, the cases server_test.cpp
 // does not port already (test_backlog_is_not_accepted_for_socket,
-// test_invalid_callback, test_error_in_spawn are there), run as upstream
+// test_invalid_callback are there; test_error_in_spawn there under the
+// default spawn only), run as upstream
 // runs them: TestDefaultSpawn with each connection in its own task, and
 // TestPoolSpawn (the same cases with spawn=2, plus test_pool_full) with a
 // Pool of 2. The handler is upstream's SimpleStreamServer.handle: it reads
@@ -17,6 +18,7 @@
 #include <memory>
 #include <string>
 
+#include "fern/arch/stack.h"
 #include "fern/io/server.h"
 #include "fern/sync/event.h"
 #include "fern/sync/group.h"
@@ -235,6 +237,39 @@ TEST_P(ServerUpstream, ServerClosesClientSockets) {
   }
   server.stop();
   connection_refused(port);
+}
+
+// test__server.py::TestDefaultSpawn::test_error_in_spawn, which upstream
+// runs under every spawn (server_test.cpp ports it for the default one;
+// here for both, SRV-8): a handler that cannot be spawned (its stack cannot
+// be mapped: 1 PiB asked for) closes that connection, unanswered, is
+// reported, and takes no place in the pool: the server serves on.
+TEST_P(ServerUpstream, ErrorInSpawn) {
+  Spawn spawn(GetParam());
+  StreamServer server(kAny, simple_handle, spawn.options);
+  server.start();
+  EXPECT_TRUE(server.started());
+  fern::sleep(0);  // the accept loop has its stack before stacks become impossible
+  const std::size_t normal = fern::arch::default_stack_size();
+  ::testing::internal::CaptureStderr();
+  fern::arch::set_default_stack_size(std::size_t{1} << 50);
+  std::string got;
+  for (int i = 0; i < 3; ++i) {  // more than the pool has places
+    Socket c = connect_to(server.server_port());
+    send_request(c, "/ping");
+    try {
+      got += read_to_eof(c);  // assertAcceptedConnectionError
+    } catch (const fern::SocketError& e) {
+      EXPECT_EQ(e.code().value(), ECONNRESET);  // closed with the request unread
+    }
+  }
+  fern::arch::set_default_stack_size(normal);
+  std::string err = ::testing::internal::GetCapturedStderr();
+  EXPECT_EQ(got, "");
+  EXPECT_NE(err.find("StackError"), std::string::npos) << err;
+  request_succeeds(server.server_port());
+  EXPECT_EQ(server.connection_count(), 0u);
+  server.stop();
 }
 
 // test__server.py::TestPoolSpawn::test_pool_full (SRV-6): /short and /long

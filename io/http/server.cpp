@@ -83,9 +83,19 @@ bool HttpServer::serve_one(detail::HttpConnection& conn, Request& request) {
     conn.linger_close();
     return false;
   } catch (const std::exception& e) {
-    // The client went away (EPIPE, ECONNRESET, a timeout on its socket):
-    // nothing to answer. A handler's own socket failing is its failure.
-    if (conn.client_failed() && dynamic_cast<const SocketError*>(&e)) return false;
+    // The client went away (EPIPE, ECONNRESET): nothing to answer. A
+    // client too slow with its body (a timeout before the response began)
+    // gets 408 (RFC 9110 15.5.9). A handler's own socket failing is its failure.
+    if (conn.client_failed() && dynamic_cast<const SocketError*>(&e)) {
+      if (!response.headers_sent_ && !response.upgraded_ && dynamic_cast<const SocketTimeout*>(&e)) {
+        try {
+          conn.send_error(408, "the request body timed out");
+          conn.linger_close();
+        } catch (const SocketError&) {  // it does not read either
+        }
+      }
+      return false;
+    }
     report(e, request);
     if (response.upgraded_) return end_websocket(conn);
     if (!response.headers_sent_) {

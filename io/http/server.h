@@ -38,7 +38,8 @@
 // closes); HttpError(status) gets that status and the error's headers
 // (400-599; HttpError refuses any other at construction:
 // std::invalid_argument, so a 500). A socket error from the client's own
-// connection (it went away, or timed out) ends the connection quietly; one
+// connection (it went away, or timed out) ends the connection quietly (a
+// read timing out before the response began is answered 408 first); one
 // from the handler's own sockets (a dead backend) is a handler failure: 500
 // and on_error. GreenletExit and Timeout pass through and end the
 // connection. One thread: the hub's.

@@ -1054,6 +1054,32 @@ TEST_F(Pywsgi, ClientStallingInAnUnreadBodyIsClosedAtTheHeaderDeadline) {
   server.stop();
 }
 
+// A client that sends its body a byte at a time, each within io_timeout,
+// is served (io_timeout bounds each wait, not the body); one that then
+// stalls longer gets 408 Request Timeout and a close (RFC 9110 15.5.9; a
+// lower bound on the time only), not a silent end.
+TEST_F(Pywsgi, BodyStalledPastTheIoTimeoutGets408) {
+  ServerOptions o;
+  o.io_timeout = 0.2;
+  HttpServer server(kAny, [](Request& q, Response& r) { r.send(q.read_all()); }, o);
+  server.start();
+  HttpClient c(server.server_port());
+  c.send("POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\n");
+  for (char b : std::string("12345")) {
+    fern::sleep(0.02);  // the client's pace
+    c.send(std::string(1, b));
+  }
+  EXPECT_EQ(c.read().body, "12345");
+  c.send("POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\n123");
+  fern::Deadline t0 = fern::Deadline::now();
+  HttpReply r = c.read();
+  EXPECT_GE(fern::Deadline::now().nanos() - t0.nanos(), 200'000'000);
+  EXPECT_EQ(r.status, 408);
+  EXPECT_TRUE(r.has("Connection: close")) << r.head;
+  EXPECT_TRUE(c.at_eof());
+  server.stop();
+}
+
 // 10,000 header lines: 431 once past max_headers (100), and a close; the
 // lines still in flight are drained, so the client reads the answer.
 TEST_F(Pywsgi, TenThousandHeadersGet431) {

@@ -273,7 +273,10 @@ std::size_t HttpConnection::read_body(char* buf, std::size_t n) {
 bool HttpConnection::discard_body() {
   if (body_done()) return true;
   // A client waiting for 100 Continue (none was sent) may send no body: close.
-  if (expect_continue_ || body_too_long_to_drop()) return false;
+  // Nor is a body dropped for a next request that a stopping server will
+  // not serve; stop() ends the wait (as an idle connection's) if it comes.
+  if (expect_continue_ || body_too_long_to_drop() || stopping()) return false;
+  IdleLink link(*this);
   constexpr std::size_t limit = kMaxDiscard;
   // A client that stalls in a body nobody reads holds the connection no
   // longer than one that stalls in the next request's head.

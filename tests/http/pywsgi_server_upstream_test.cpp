@@ -1080,6 +1080,28 @@ TEST_F(Pywsgi, BodyStalledPastTheIoTimeoutGets408) {
   server.stop();
 }
 
+// The same stalled client when the server stops: the body would only be
+// dropped to serve a next request, which a stopping server will not, so
+// stop() ends the wait at once, as for an idle connection, instead of
+// waiting its timeout (here longer than the test may run) for the handler.
+TEST_F(Pywsgi, StopDoesNotWaitForAStalledUnreadBody) {
+  ServerOptions o;
+  o.header_timeout = 1000.0;
+  fern::Event answered;
+  HttpServer server(kAny, [&](Request&, Response& r) {
+    r.send("early");
+    answered.set();
+  }, o);
+  server.start();
+  HttpClient c(server.server_port());
+  c.send("POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\nonly this much");
+  EXPECT_EQ(c.read().body, "early");
+  answered.wait();
+  server.stop(1000.0);
+  EXPECT_EQ(server.connection_count(), 0u);
+  EXPECT_TRUE(c.at_eof());
+}
+
 // 10,000 header lines: 431 once past max_headers (100), and a close; the
 // lines still in flight are drained, so the client reads the answer.
 TEST_F(Pywsgi, TenThousandHeadersGet431) {

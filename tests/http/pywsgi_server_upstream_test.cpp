@@ -1102,6 +1102,55 @@ TEST_F(Pywsgi, StopDoesNotWaitForAStalledUnreadBody) {
   EXPECT_TRUE(c.at_eof());
 }
 
+// 5,000 requests pipelined in one stream (GETs, sized and chunked POSTs,
+// a HEAD), written by one task while another reads: every answer comes
+// back, in order, on the one connection (test_pipeline at scale).
+TEST_F(Pywsgi, FiveThousandPipelinedRequestsAreAnsweredInOrder) {
+  HttpServer server(kAny, [](Request& q, Response& r) { r.send(std::string(q.target) + ":" + q.read_all()); });
+  server.start();
+  constexpr int kRequests = 5000;
+  std::string all;
+  for (int i = 0; i < kRequests; ++i) {
+    std::string n = std::to_string(i);
+    switch (i % 4) {
+      case 0: all += "GET /" + n + " HTTP/1.1\r\nHost: x\r\n\r\n"; break;
+      case 1: all += "POST /" + n + " HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n\r\nabc"; break;
+      case 2: all += "POST /" + n + " HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n1\r\nz\r\n0\r\n\r\n"; break;
+      default: all += "HEAD /" + n + " HTTP/1.1\r\nHost: x\r\n\r\n"; break;
+    }
+  }
+  HttpClient c(server.server_port());
+  auto sender = fern::spawn([&] {
+    c.send(all);
+    c.socket().shutdown(SHUT_WR);
+  });
+  int in_order = 0;
+  for (int i = 0; i < kRequests; ++i) {
+    if (i % 4 == 3) {  // no body follows the head of a HEAD answer: read the head only
+      while (c.buffered().find("\r\n\r\n") == std::string::npos) {
+        char b[4096];
+        std::size_t n = c.socket().recv_into(b, sizeof b);
+        ASSERT_GT(n, 0u);
+        c.buffered().append(b, n);
+      }
+      bool ok = c.buffered().compare(0, 17, "HTTP/1.1 200 OK\r\n") == 0;
+      c.buffered().erase(0, c.buffered().find("\r\n\r\n") + 4);
+      in_order += ok;
+      continue;
+    }
+    HttpReply r = c.read();
+    std::string want = "/" + std::to_string(i) + ":" + (i % 4 == 1 ? "abc" : i % 4 == 2 ? "z" : "");
+    if (r.body == want) ++in_order;
+    else ADD_FAILURE() << i << ": " << r.body;
+    if (r.status != 200) break;
+  }
+  EXPECT_EQ(in_order, kRequests);
+  sender.join();
+  EXPECT_TRUE(c.at_eof());
+  EXPECT_EQ(c.buffered(), "");
+  server.stop();
+}
+
 // 10,000 header lines: 431 once past max_headers (100), and a close; the
 // lines still in flight are drained, so the client reads the answer.
 TEST_F(Pywsgi, TenThousandHeadersGet431) {

@@ -174,7 +174,8 @@ class CommonTestMixin : public fern::testing::IoTest, public ::testing::WithPara
   std::unique_ptr<HttpServer> server_;
 };
 
-// CommonTestMixin::test_basic (TestNoChunks::test_basic, ::test_dne)
+// test__pywsgi.py::CommonTestMixin::test_basic (TestNoChunks::test_basic,
+// ::test_dne); SRV-9: sized, or chunked on 1.1, keep-alive as asked
 TEST_P(CommonTestMixin, Basic) {
   HttpClient c(server_->server_port());
   c.send(format_request());
@@ -192,7 +193,7 @@ TEST_P(CommonTestMixin, Basic) {
   check_hello(c.read());
 }
 
-// CommonTestMixin::test_pipeline: both requests in one write; the second is
+// test__pywsgi.py::CommonTestMixin::test_pipeline (SRV-9): both requests in one write; the second is
 // answered, or (HTTP/1.0 without keep-alive) the connection ends after the
 // first: never a hang.
 TEST_P(CommonTestMixin, Pipeline) {
@@ -207,7 +208,7 @@ TEST_P(CommonTestMixin, Pipeline) {
   }
 }
 
-// CommonTestMixin::test_connection_close: after a request with
+// test__pywsgi.py::CommonTestMixin::test_connection_close (SRV-9): after a request with
 // "Connection: close" the server closes, whatever comes next.
 TEST_P(CommonTestMixin, ConnectionClose) {
   HttpClient c(server_->server_port());
@@ -228,7 +229,7 @@ TEST_P(CommonTestMixin, ConnectionClose) {
   EXPECT_EQ(c.buffered(), "") << "the remote side is expected to close the connection";
 }
 
-// CommonTestMixin::test_006_reject_long_urls (skipped upstream, "Not
+// test__pywsgi.py::CommonTestMixin::test_006_reject_long_urls (skipped upstream, "Not
 // sure"): a 15 kB path is over pywsgi's MAX_REQUEST_LINE: 414, as Test414.
 TEST_P(CommonTestMixin, RejectLongUrls) {
   std::string path;
@@ -249,7 +250,7 @@ INSTANTIATE_TEST_SUITE_P(
 
 // ---- test__pywsgi.py, one class at a time ----
 
-// TestConnectionUpgrades::test_connection_upgrade and ::test_upgrade_websocket:
+// test__pywsgi.py::TestConnectionUpgrades::test_connection_upgrade and ::test_upgrade_websocket:
 // a handler answering 101 itself. pywsgi sends the body it returns after the
 // 101; fern refuses a body on a 1xx (RFC 9110 15.2: none), so the handler
 // sends the head only. The client reads the 101, then the end of the
@@ -298,7 +299,7 @@ TEST_F(Pywsgi, HandlersOwn101EndsTheConnection) {
   server.stop();
 }
 
-// TestMultiLineHeader::test_multiline_116: pywsgi unfolds the obs-fold of
+// test__pywsgi.py::TestMultiLineHeader::test_multiline_116: pywsgi unfolds the obs-fold of
 // a Content-Type; fern answers 400 as RFC 9112 5.2 allows (README: obs-fold
 // -> 400), and the handler never runs.
 TEST_F(Pywsgi, TestMultiLineHeader) {
@@ -313,7 +314,7 @@ TEST_F(Pywsgi, TestMultiLineHeader) {
   server.stop();
 }
 
-// TestGetArg::test_007_get_arg: a handler reads its 3-byte body; the junk
+// test__pywsgi.py::TestGetArg::test_007_get_arg: a handler reads its 3-byte body; the junk
 // the HTTP/1.0 client sends after it is no request.
 TEST_F(Pywsgi, TestGetArg) {
   int calls = 0;
@@ -343,7 +344,7 @@ TEST_F(Pywsgi, TestGetArg) {
   server.stop();
 }
 
-// TestCloseIter::test_close_is_called: the pieces go out as the chunks
+// test__pywsgi.py::TestCloseIter::test_close_is_called (SRV-9): the pieces go out as the chunks
 // they were written as, and the handler runs once (its close, once).
 TEST_F(Pywsgi, TestCloseIter) {
   int calls = 0;
@@ -360,7 +361,7 @@ TEST_F(Pywsgi, TestCloseIter) {
   server.stop();
 }
 
-// TestChunkedApp and TestBigChunks: ::test_chunked_response (each piece one
+// test__pywsgi.py::TestChunkedApp and ::TestBigChunks (SRV-9): ::test_chunked_response (each piece one
 // chunk, Transfer-Encoding: chunked) and ::test_no_chunked_http_1_0 (the
 // body raw, no Transfer-Encoding, and no wrong Content-Length).
 TEST_F(Pywsgi, TestChunkedAppAndTestBigChunks) {
@@ -391,7 +392,7 @@ TEST_F(Pywsgi, TestChunkedAppAndTestBigChunks) {
 const std::string kOhHaiChunked = "Transfer-Encoding: chunked\r\n\r\n2\r\noh\r\n4\r\n hai\r\n0\r\n\r\n";
 const std::string kOhHaiSized = "Content-Length: 6\r\n\r\noh hai";
 
-// TestNegativeRead::test_negative_chunked_read and
+// test__pywsgi.py::TestNegativeRead::test_negative_chunked_read and
 // ::test_negative_nonchunked_read: read(-1) is read_all().
 TEST_F(Pywsgi, TestNegativeRead) {
   HttpServer server(kAny, [](Request& q, Response& r) {
@@ -407,7 +408,7 @@ TEST_F(Pywsgi, TestNegativeRead) {
   server.stop();
 }
 
-// TestChunkedPost::test_014_chunked_post: /a reads 6 bytes once, /b in
+// test__pywsgi.py::TestChunkedPost::test_014_chunked_post: /a reads 6 bytes once, /b in
 // reads of 6 until the end, /c a byte at a time: "oh hai" each time.
 TEST_F(Pywsgi, TestChunkedPost014) {
   int calls = 0;
@@ -432,7 +433,7 @@ TEST_F(Pywsgi, TestChunkedPost014) {
   server.stop();
 }
 
-// TestChunkedPost::test_229_incorrect_chunk_non_hex: both framings (pywsgi
+// test__pywsgi.py::TestChunkedPost::test_229_incorrect_chunk_non_hex: both framings (pywsgi
 // lets chunked win and then fails on the non-hex size): 400, no hang.
 TEST_F(Pywsgi, TestChunkedPost229IncorrectChunkNonHex) {
   HttpServer server(kAny, [](Request& q, Response& r) { r.send(q.read_all()); });
@@ -444,7 +445,7 @@ TEST_F(Pywsgi, TestChunkedPost229IncorrectChunkNonHex) {
   server.stop();
 }
 
-// TestUseWrite: ::test_explicit_content_length (the handler's length
+// test__pywsgi.py::TestUseWrite (SRV-9): ::test_explicit_content_length (the handler's length
 // frames what it writes: no Transfer-Encoding), ::test_no_content_length
 // and ::test_no_content_length_twice (chunked, a chunk per write).
 TEST_F(Pywsgi, TestUseWrite) {
@@ -478,7 +479,7 @@ TEST_F(Pywsgi, TestUseWrite) {
   server.stop();
 }
 
-// TestInternational: pywsgi's PATH_INFO is percent-decoded; fern's
+// test__pywsgi.py::TestInternational: pywsgi's PATH_INFO is percent-decoded; fern's
 // request.path() is the target's path as sent (README: not decoded), and
 // the query is as sent in both. The handler's own reason phrase goes out,
 // with an empty sized body.
@@ -503,7 +504,7 @@ TEST_F(Pywsgi, TestInternational) {
   server.stop();
 }
 
-// TestNonLatin1HeaderFromApplication: a Python str that latin-1 cannot
+// test__pywsgi.py::TestNonLatin1HeaderFromApplication (and ::TestNonLatin1Unicode...): a Python str that latin-1 cannot
 // encode is pywsgi's 500. fern's values are bytes; UTF-8 bytes are
 // obs-text, which a field value may hold (RFC 9110 5.5): sent as they are.
 TEST_F(Pywsgi, TestNonLatin1HeaderFromApplication) {
@@ -520,7 +521,7 @@ TEST_F(Pywsgi, TestNonLatin1HeaderFromApplication) {
   server.stop();
 }
 
-// TestInputN: reading 5 bytes of a request without a body gets none.
+// test__pywsgi.py::TestInputN: reading 5 bytes of a request without a body gets none.
 TEST_F(Pywsgi, TestInputN) {
   std::size_t got = 99;
   HttpServer server(kAny, [&](Request& q, Response&) {
@@ -537,7 +538,7 @@ TEST_F(Pywsgi, TestInputN) {
   server.stop();
 }
 
-// TestError_after_start_response (and TestErrorInApplication): headers set,
+// test__pywsgi.py::TestError_after_start_response (and ::TestErrorInApplication): headers set,
 // nothing sent, then a throw: 500, and the error reported once.
 TEST_F(Pywsgi, TestErrorAfterStartResponse) {
   std::vector<std::string> errors;
@@ -556,7 +557,7 @@ TEST_F(Pywsgi, TestErrorAfterStartResponse) {
   server.stop();
 }
 
-// TestContentLength304: pywsgi refuses a 304 with Content-Length 100;
+// test__pywsgi.py::TestContentLength304: pywsgi refuses a 304 with Content-Length 100;
 // fern keeps it (RFC 9110 8.6: a 304's Content-Length is the one its 200
 // would have) and sends no body. TestBody304 and TestWrite304: a body on a
 // 304 is refused before anything is sent: 500.
@@ -582,7 +583,8 @@ TEST_F(Pywsgi, TestContentLength304AndBody304AndWrite304) {
   server.stop();
 }
 
-// TestLeakInput::test_connection_close_leak_simple: an HTTP/1.0 request
+// test__pywsgi.py::TestLeakInput::test_connection_close_leak_simple (and
+// _leak_frame; SRV-9): an HTTP/1.0 request
 // with Connection: close; the client reads to the end.
 TEST_F(Pywsgi, TestLeakInput) {
   HttpServer server(kAny, [](Request&, Response& r) {
@@ -597,7 +599,9 @@ TEST_F(Pywsgi, TestLeakInput) {
   server.stop();
 }
 
-// TestInputRaw, at the server: a body cut short (Content-Length 2 with one
+// test__pywsgi.py::TestInputRaw, at the server (test_short_post, test_post,
+// test_chunked, test_chunked_missing_chunk, test_chunked_short_chunk, each
+// with and without a length): a body cut short (Content-Length 2 with one
 // byte, a chunked body without its last chunk, a chunk shorter than its
 // size) by a client that then half-closes gets 400 from read or read_all;
 // whole ones read in one go or with a length ("12"). The client still
@@ -648,7 +652,7 @@ TEST_F(Pywsgi, TestInputRaw) {
   server.stop();
 }
 
-// TestInputRaw::test_32bit_overflow (gevent issue 289): a Content-Length
+// test__pywsgi.py::TestInputRaw::test_32bit_overflow (gevent issue 289): a Content-Length
 // of 25e9 (35 bits) is read exactly, and a handler reads the start of the
 // body; the rest, too much to drop, closes the connection.
 TEST_F(Pywsgi, TestInputRaw32BitOverflow) {
@@ -823,7 +827,7 @@ void wsgiserver_app(Request& q, Response& r) {
   r.send("<h1>Not Found</h1>");
 }
 
-// Test_wsgiserver::_test_hello and ::_test_not_found.
+// test__example_wsgiserver.py::Test_wsgiserver::_test_hello and ::_test_not_found.
 void wsgiserver_hello(std::uint16_t port) {
   HttpClient c(port);
   c.send("GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n");
@@ -832,7 +836,7 @@ void wsgiserver_hello(std::uint16_t port) {
   EXPECT_EQ(r.body, "<b>hello world</b>");
 }
 
-// Test_wsgiserver::test_a_blocking_client: a client that sends half a
+// test__example_wsgiserver.py::Test_wsgiserver::test_a_blocking_client: a client that sends half a
 // request and stops does not hold the server up: others are served
 // meanwhile, and its own request is answered once it ends.
 TEST_F(Pywsgi, ExampleWsgiserverABlockingClient) {
@@ -900,7 +904,7 @@ void webproxy_app(Request& q, Response& r) {
   r.send(answer.substr(end + 4));
 }
 
-// Test_webproxy::_run_all_tests: the form, then a page through the proxy
+// test__example_webproxy.py::Test_webproxy::_run_all_tests: the form, then a page through the proxy
 // (a loopback backend in place of www.google.com); also the 502 of a
 // backend that is gone and the POST redirect. test_a_blocking_client is
 // "Not applicable" upstream.
@@ -1149,6 +1153,34 @@ TEST_F(Pywsgi, FiveThousandPipelinedRequestsAreAnsweredInOrder) {
   EXPECT_TRUE(c.at_eof());
   EXPECT_EQ(c.buffered(), "");
   server.stop();
+}
+
+// Clients that reset their connection (SO_LINGER 0) right after connecting,
+// or right after sending half a request or a head without its body: each
+// ends quietly (no report), and the server serves the next client.
+TEST_F(Pywsgi, ClientsResettingEarlyEndQuietly) {
+  int calls = 0;
+  std::vector<std::string> errors;
+  HttpServer server(kAny, counting(calls, "fine"), keeping_errors(errors));
+  server.start();
+  for (const char* sent : {"", "GET / HTTP/1.1\r\nHo", "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 9\r\n\r\nab"}) {
+    for (int i = 0; i < 20; ++i) {
+      Socket s(AF_INET, SOCK_STREAM);
+      s.connect(Address::ip("127.0.0.1", server.server_port()));
+      if (*sent) s.sendall(sent);
+      linger reset{1, 0};
+      ASSERT_EQ(::setsockopt(s.fd(), SOL_SOCKET, SO_LINGER, &reset, sizeof reset), 0);
+    }
+  }
+  HttpClient c(server.server_port());
+  c.send("GET / HTTP/1.1\r\nHost: x\r\n\r\n");
+  EXPECT_EQ(c.read().body, "fine");
+  server.stop();
+  EXPECT_EQ(errors, std::vector<std::string>{});
+  // The 20 whole heads may reach the handler (which answers without reading
+  // the body, into a reset connection) or be lost with the reset.
+  EXPECT_GE(calls, 1);
+  EXPECT_LE(calls, 21);
 }
 
 // 10,000 header lines: 431 once past max_headers (100), and a close; the

@@ -13,6 +13,11 @@ HttpServer::HttpServer(const Address& address, Handler handler, ServerOptions op
       options_(std::move(options)),
       server_(address, [this](Socket& s, const Address& peer) { serve(s, peer); }, options_.stream) {}
 
+HttpServer::HttpServer(Socket listener, Handler handler, ServerOptions options)
+    : handler_(std::move(handler)),
+      options_(std::move(options)),
+      server_(std::move(listener), [this](Socket& s, const Address& peer) { serve(s, peer); }, options_.stream) {}
+
 void HttpServer::serve(Socket& socket, const Address& peer) {
   if (peer.family() == AF_INET || peer.family() == AF_INET6) socket.set_nodelay();
   detail::HttpConnection conn(socket, options_, &idle_);

@@ -6,6 +6,7 @@
 //
 // Mapping from pywsgi:
 //   WSGIServer(('127.0.0.1', 8000), app)     HttpServer(Address::ip("127.0.0.1", 8000), handler)
+//   WSGIServer(listening_socket, app)        HttpServer(std::move(socket), handler)
 //   environ['REQUEST_METHOD'], PATH_INFO,    request.method, request.path(), request.query(),
 //   QUERY_STRING, SERVER_PROTOCOL            request.version_minor
 //   environ['HTTP_X_FOO']                    request.header("X-Foo") (case-insensitive)
@@ -184,6 +185,9 @@ class HttpServer {
   using Handler = std::function<void(Request&, Response&)>;
   // Binds and listens on start(), as StreamServer (port 0: ephemeral).
   HttpServer(const Address& address, Handler handler, ServerOptions options = {});
+  // Serves an already listening socket, as WSGIServer(listener, app) (SRV-1:
+  // options.stream.backlog given with it is std::invalid_argument).
+  HttpServer(Socket listener, Handler handler, ServerOptions options = {});
   HttpServer(const HttpServer&) = delete;
   HttpServer& operator=(const HttpServer&) = delete;
 

@@ -18,9 +18,8 @@
 //   TestHandlerSubclass: no hook to read the request line (a Flash policy
 //   request); TestLogging's adapter and TestEnviron's secure repr: Python
 //   objects. TestRawSpawn, TestNoneSpawn: fern spawns tasks only.
-//   test__server.py's test_subclass_just_create/_with_socket on WSGIServer:
-//   HttpServer is made from an address only; test_error_in_spawn: HttpServer
-//   spawns through StreamServer (io server_test's SRV-8 case).
+//   test__server.py's test_error_in_spawn on WSGIServer: HttpServer spawns
+//   through StreamServer (io server_upstream_test's ErrorInSpawn).
 #include <sys/socket.h>
 
 #include <algorithm>
@@ -746,6 +745,33 @@ TEST_F(Pywsgi, ServerPywsgiStartStopAndServeForever) {
     serving.join();
     EXPECT_TRUE(returned);
   }
+}
+
+// test__server_pywsgi.py::TestDefaultSpawn::test_subclass_just_create and
+// ::test_subclass_with_socket (SRV-1, SRV-2; restartable = False there):
+// a WSGIServer on a listening socket answers nothing before start() (the
+// connection waits in the backlog: no answer within 50 ms, a lower bound),
+// answers it once started, then two requests; after stop(), refused. A
+// backlog given with the socket is refused (test_backlog_is_not_accepted_for_socket).
+TEST_F(Pywsgi, ServerPywsgiWithSocket) {
+  PingApp app;
+  ServerOptions with_backlog;
+  with_backlog.stream.backlog = 25;
+  EXPECT_THROW(HttpServer(fern::testing::listen_on(), ping_app(app), with_backlog), std::invalid_argument);
+  HttpServer server(fern::testing::listen_on("127.0.0.1", 5), ping_app(app));
+  std::uint16_t port = server.server_port();
+  HttpClient waiting(port);
+  waiting.send("GET /ping HTTP/1.0\r\n\r\n");
+  waiting.socket().set_timeout(0.05);
+  char b;
+  EXPECT_THROW(waiting.socket().recv_into(&b, 1), fern::SocketTimeout);  // assertNotAccepted
+  waiting.socket().set_timeout(std::nullopt);
+  server.start();
+  EXPECT_EQ(waiting.read().body, "PONG");
+  ping_succeeds(port);
+  ping_succeeds(port);
+  server.stop();
+  refused(port);
 }
 
 // test__server_pywsgi.py::TestDefaultSpawn::test_invalid_callback: pywsgi

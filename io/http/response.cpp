@@ -69,7 +69,6 @@ void Response::build_head(Framing framing, std::size_t length) {
   if (status_ < 200) keep_alive_ = false;
   if (conn_->stopping()) keep_alive_ = false;  // a handler stopped its server
   if (conn_->body_awaits_continue()) keep_alive_ = false;  // the body left unread closes
-  if (conn_->body_too_long_to_drop()) keep_alive_ = false;  // likewise
   head_.assign("HTTP/1.1 ");
   append_number(head_, static_cast<std::uint64_t>(status_));
   head_.push_back(' ');

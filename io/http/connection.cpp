@@ -270,11 +270,18 @@ std::size_t HttpConnection::read_body(char* buf, std::size_t n) {
   }
 }
 
-bool HttpConnection::discard_body(std::size_t limit) {
+bool HttpConnection::discard_body() {
   if (body_done()) return true;
   // A client waiting for 100 Continue (none was sent) may send no body: close.
-  if (expect_continue_) return false;
-  Deadline deadline = io_deadline(options_);
+  // Nor is a body dropped for a next request that a stopping server will
+  // not serve; stop() ends the wait (as an idle connection's) if it comes.
+  if (expect_continue_ || body_too_long_to_drop() || stopping()) return false;
+  IdleLink link(*this);
+  constexpr std::size_t limit = kMaxDiscard;
+  // A client that stalls in a body nobody reads holds the connection no
+  // longer than one that stalls in the next request's head.
+  Deadline deadline = options_.header_timeout.from_now();
+  if (Deadline io = io_deadline(options_); io < deadline) deadline = io;
   for (std::size_t dropped = 0; dropped <= limit;) {
     std::string_view in = unconsumed();
     std::size_t used;

@@ -113,9 +113,18 @@ class HttpConnection {
   // may never send: discard_body() will not wait for it, so a response that
   // begins now must say Connection: close (RFC 9110 10.1.1).
   bool body_awaits_continue() const noexcept { return expect_continue_ && !body_done(); }
-  // Reads and drops what is left of the body, up to `limit` bytes; false if
-  // more is left (the connection cannot be reused).
-  bool discard_body(std::size_t limit);
+  // A keep-alive connection drops at most this much of a body the handler
+  // did not read; beyond it, closing is cheaper.
+  static constexpr std::size_t kMaxDiscard = 64 * 1024;
+  // More of a Content-Length body is left unread than discard_body() drops.
+  // (Only once the handler is done: one that streams its answer as it
+  // reads the body reads it all.)
+  bool body_too_long_to_drop() const noexcept { return !chunked_ && body_left_ > kMaxDiscard; }
+  // Reads and drops what is left of the body, up to kMaxDiscard bytes, for
+  // at most the header timeout (or io_timeout, if shorter): that wait is
+  // the next request's. False if more is left or the client stalls (the
+  // connection cannot be reused).
+  bool discard_body();
 
   // Writes all of iov[0..n) (blocks: switches to the hub while the socket's
   // buffer is full). Socket errors throw (BrokenPipeError, ...).

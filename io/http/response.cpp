@@ -62,6 +62,11 @@ void Response::build_head(Framing framing, std::size_t length) {
       throw std::logic_error("fern http: a 1xx or 204 response has no Content-Length");
     framing = Framing::kNone;
   }
+  // A 1xx as the handler's final answer ends the connection: after a 101
+  // the bytes that follow are another protocol's (RFC 9110 15.2.2), which
+  // the handler that returned cannot speak; after another 1xx the client
+  // still waits for a final response that will never come.
+  if (status_ < 200) keep_alive_ = false;
   if (conn_->stopping()) keep_alive_ = false;  // a handler stopped its server
   if (conn_->body_awaits_continue()) keep_alive_ = false;  // the body left unread closes
   head_.assign("HTTP/1.1 ");

@@ -7,18 +7,16 @@
 #include "fern/io/socket_error.h"
 
 namespace fern::http {
-namespace {
-
-// A keep-alive connection drops at most this much of a body the handler
-// did not read; beyond it, closing is cheaper.
-constexpr std::size_t kMaxDiscard = 64 * 1024;
-
-}  // namespace
 
 HttpServer::HttpServer(const Address& address, Handler handler, ServerOptions options)
     : handler_(std::move(handler)),
       options_(std::move(options)),
       server_(address, [this](Socket& s, const Address& peer) { serve(s, peer); }, options_.stream) {}
+
+HttpServer::HttpServer(Socket listener, Handler handler, ServerOptions options)
+    : handler_(std::move(handler)),
+      options_(std::move(options)),
+      server_(std::move(listener), [this](Socket& s, const Address& peer) { serve(s, peer); }, options_.stream) {}
 
 void HttpServer::serve(Socket& socket, const Address& peer) {
   if (peer.family() == AF_INET || peer.family() == AF_INET6) socket.set_nodelay();
@@ -90,9 +88,19 @@ bool HttpServer::serve_one(detail::HttpConnection& conn, Request& request) {
     conn.linger_close();
     return false;
   } catch (const std::exception& e) {
-    // The client went away (EPIPE, ECONNRESET, a timeout on its socket):
-    // nothing to answer. A handler's own socket failing is its failure.
-    if (conn.client_failed() && dynamic_cast<const SocketError*>(&e)) return false;
+    // The client went away (EPIPE, ECONNRESET): nothing to answer. A
+    // client too slow with its body (a timeout before the response began)
+    // gets 408 (RFC 9110 15.5.9). A handler's own socket failing is its failure.
+    if (conn.client_failed() && dynamic_cast<const SocketError*>(&e)) {
+      if (!response.headers_sent_ && !response.upgraded_ && dynamic_cast<const SocketTimeout*>(&e)) {
+        try {
+          conn.send_error(408, "the request body timed out");
+          conn.linger_close();
+        } catch (const SocketError&) {  // it does not read either
+        }
+      }
+      return false;
+    }
     report(e, request);
     if (response.upgraded_) return end_websocket(conn);
     if (!response.headers_sent_) {
@@ -101,7 +109,7 @@ bool HttpServer::serve_one(detail::HttpConnection& conn, Request& request) {
     }
     return false;
   }
-  if (response.will_close() || !conn.discard_body(kMaxDiscard)) {
+  if (response.will_close() || !conn.discard_body()) {
     conn.linger_close();
     return false;
   }

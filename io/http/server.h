@@ -6,6 +6,7 @@
 //
 // Mapping from pywsgi:
 //   WSGIServer(('127.0.0.1', 8000), app)     HttpServer(Address::ip("127.0.0.1", 8000), handler)
+//   WSGIServer(listening_socket, app)        HttpServer(std::move(socket), handler)
 //   environ['REQUEST_METHOD'], PATH_INFO,    request.method, request.path(), request.query(),
 //   QUERY_STRING, SERVER_PROTOCOL            request.version_minor
 //   environ['HTTP_X_FOO']                    request.header("X-Foo") (case-insensitive)
@@ -38,7 +39,8 @@
 // closes); HttpError(status) gets that status and the error's headers
 // (400-599; HttpError refuses any other at construction:
 // std::invalid_argument, so a 500). A socket error from the client's own
-// connection (it went away, or timed out) ends the connection quietly; one
+// connection (it went away, or timed out) ends the connection quietly (a
+// read timing out before the response began is answered 408 first); one
 // from the handler's own sockets (a dead backend) is a handler failure: 500
 // and on_error. GreenletExit and Timeout pass through and end the
 // connection. One thread: the hub's.
@@ -64,7 +66,9 @@ struct ServerOptions {
   ParserLimits limits;
   std::uint64_t max_body = 16u << 20;  // request body bytes; more -> 413
   // From a request's first byte to the end of its head; then the connection
-  // is closed (slowloris). Waiting for the next request is not limited.
+  // is closed (slowloris). Waiting for the next request is not limited;
+  // dropping the rest of a body the handler did not read (to reuse the
+  // connection) is, by this too (or io_timeout, if shorter).
   Duration header_timeout = 10.0;
   // Each wait while reading a body or writing a response; nullopt: none.
   std::optional<Duration> io_timeout = std::nullopt;
@@ -181,6 +185,9 @@ class HttpServer {
   using Handler = std::function<void(Request&, Response&)>;
   // Binds and listens on start(), as StreamServer (port 0: ephemeral).
   HttpServer(const Address& address, Handler handler, ServerOptions options = {});
+  // Serves an already listening socket, as WSGIServer(listener, app) (SRV-1:
+  // options.stream.backlog given with it is std::invalid_argument).
+  HttpServer(Socket listener, Handler handler, ServerOptions options = {});
   HttpServer(const HttpServer&) = delete;
   HttpServer& operator=(const HttpServer&) = delete;
 

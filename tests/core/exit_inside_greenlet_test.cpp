@@ -10,33 +10,13 @@
 
 #include "fern/core/greenlet.h"
 #include "fern/core/task.h"
+#include "exit_death_test.h"
 
 namespace {
 
 // The child exits on a greenlet's stack; LeakSanitizer, scanning from
 // there, would call objects on main's stack leaked and change the exit code.
-class ExitInsideGreenletDeathTest : public ::testing::Test {
- protected:
-  void SetUp() override {
-#if !defined(FERN_TEST_UNDER_EMULATOR)
-    // A fresh process with one hub (ctest runs each test in a process of its
-    // own anyway; under an emulator the child cannot exec itself).
-    GTEST_FLAG_SET(death_test_style, "threadsafe");
-#endif
-    const char* old = std::getenv("ASAN_OPTIONS");
-    saved_ = old ? old : "";
-    had_ = old != nullptr;
-    setenv("ASAN_OPTIONS", (saved_ + ":detect_leaks=0").c_str(), 1);
-  }
-  void TearDown() override {
-    if (had_) setenv("ASAN_OPTIONS", saved_.c_str(), 1);
-    else unsetenv("ASAN_OPTIONS");
-  }
-
- private:
-  std::string saved_;
-  bool had_ = false;
-};
+using ExitInsideGreenletDeathTest = fern::testing::ExitDeathTest;
 
 TEST_F(ExitInsideGreenletDeathTest, ExitInsideATaskExitsWithItsCode) {
   auto run = [] {

@@ -29,6 +29,7 @@
 
 #include "fern/core/context.h"
 #include "fern/core/greenlet.h"
+#include "exit_death_test.h"
 #include "fern_test.h"
 
 namespace {
@@ -988,14 +989,8 @@ TEST_F(GreenletSweep, ThreadLocalHandleMadeBeforeFirstUseIsReportedAtThreadExit)
 // held by statics, nested, with exception state, in other threads, does
 // not crash; after the thread's greenlet cleanup (atexit handlers, static
 // destructors), Greenlet::current() and new greenlets are a typed error.
-class GreenletSweepDeathTest : public ::testing::Test {
- protected:
-  void SetUp() override {
-#if !defined(FERN_TEST_UNDER_EMULATOR)
-    GTEST_FLAG_SET(death_test_style, "threadsafe");
-#endif
-  }
-};
+// (Without leak detection in the child: the abandoned stacks hold memory.)
+using GreenletSweepDeathTest = fern::testing::ExitDeathTest;
 
 std::vector<Greenlet>& at_exit_greenlets() {
   static std::vector<Greenlet> held;

@@ -1,0 +1,492 @@
+// Seeded random programs of hostile HTTP and WebSocket clients against one
+// HttpServer on loopback whose handler echoes "<method> <target> <body>"
+// and turns /ws into a WebSocket echo. Each client greenlet opens
+// connections one after another; on each, a writer greenlet sends a random
+// plan (well-formed GET and POST requests, Content-Length or chunked bodies
+// of 0..200 KiB, HTTP/1.0 and keep-alive variants, Expect: 100-continue)
+// cut into random-sized writes that straddle the requests (pipelining),
+// while the reader reads the responses in random, sometimes tiny, pieces.
+// A plan ends in one of: nothing (the client closes), a request that closes
+// (HTTP/1.0, Connection: close), a malformed request, a cut in the middle
+// of a head or a body, a close before reading the responses, or a
+// WebSocket session (masked text and binary messages, fragmented ones with
+// pings between the fragments, then a close handshake or an abrupt close).
+// Invariants: every well-formed request sent whole on a connection still
+// open gets exactly one response, in order, echoing its body byte for byte
+// (a 100 Continue may precede it); a malformed request gets its documented
+// status (400, 413, 414, 431, 501, 505) and then the connection ends; every
+// WebSocket message comes back intact and in order and a close gets a
+// close; every client ends, stop() returns promptly, and the fixture finds
+// no fd, timer or greenlet left.
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
+
+#include <cstdint>
+#include <cstdlib>
+#include <optional>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "fern/core/clock.h"
+#include "fern/core/task.h"
+#include "fern/io/http/server.h"
+#include "fern/io/http/websocket.h"
+#include "fern/io/socket.h"
+#include "io/io_fixture.h"
+#include "random_program.h"
+
+namespace {
+
+using fern::Address;
+using fern::http::HttpServer;
+using fern::http::Request;
+using fern::http::Response;
+using fern::http::WebSocket;
+using RandomClients = fern::testing::IoTest;
+
+constexpr std::uint64_t kMaxBody = 1u << 20;
+
+void echo_handler(Request& request, Response& response) {
+  if (request.path() == "/ws" && WebSocket::is_upgrade(request)) {
+    WebSocket ws = WebSocket::accept(request, response);
+    while (auto m = ws.receive()) m->text ? ws.send_text(m->data) : ws.send_binary(m->data);
+    return;
+  }
+  std::string body = request.read_all();
+  response.send(std::string(request.method) + " " + std::string(request.target) + " " + body);
+}
+
+// What the reader expects for one piece of the plan.
+struct Expect {
+  enum Kind { kEcho, kError } kind = kEcho;
+  std::string body;  // kEcho: the echoed "<method> <target> <body>"
+  int status = 200;
+  bool closes = false;  // the server closes after this response
+  bool head_only = false;  // a HEAD: Content-Length as GET's, no body
+};
+
+// One random connection: the bytes to send, the cut (if any) and what comes back.
+struct Plan {
+  std::string bytes;
+  std::vector<Expect> expect;
+  // The bytes of `bytes` to send (less: cut); responses expected only for
+  // the first `whole` entries of `expect`.
+  std::size_t send_bytes = 0;
+  std::size_t whole = 0;
+  bool read_then_close = true;  // false: close after reading only `read_only` responses
+  std::size_t read_only = 0;
+  bool websocket = false;
+};
+
+struct World {
+  explicit World(std::uint32_t seed) : rng(seed) {}
+  std::mt19937 rng;
+  std::uint16_t port = 0;
+  std::vector<std::string> failures;
+  std::vector<fern::AnyTask> tasks;
+  unsigned next_byte = 0;
+  int requests_echoed = 0, errors_seen = 0, ws_messages = 0;
+
+  int pick(int n) { return std::uniform_int_distribution<int>(0, n - 1)(rng); }
+  bool chance(int one_in) { return pick(one_in) == 0; }
+  std::size_t body_size() {
+    switch (pick(4)) {
+      case 0: return 0;
+      case 1: return 1 + pick(100);
+      case 2: return 1 + pick(8000);
+      default: return pick(200 * 1024 + 1);
+    }
+  }
+  std::string payload(std::size_t n, bool text) {
+    std::string s(n, '\0');
+    for (char& c : s) c = text ? static_cast<char>('a' + next_byte++ % 26) : static_cast<char>(next_byte++ * 7 + 3);
+    return s;
+  }
+  void fail(const std::string& where, const std::string& what) {
+    if (failures.size() < 20) failures.push_back(where + ": " + what);
+  }
+
+  void well_formed(Plan& p, bool last);
+  void malformed(Plan& p);
+  Plan plan();
+  void client(int id);
+  void connection(const std::string& where);
+};
+
+std::string chunked(World& w, const std::string& body) {
+  std::string out;
+  for (std::size_t at = 0; at < body.size();) {
+    std::size_t n = std::min<std::size_t>(body.size() - at, 1 + w.pick(w.chance(2) ? 70000 : 300));
+    char size[32];
+    std::snprintf(size, sizeof size, w.chance(2) ? "%zx" : "%zX", n);
+    out += size;
+    if (w.chance(5)) out += ";ext=1";
+    out += "\r\n" + body.substr(at, n) + "\r\n";
+    at += n;
+  }
+  return out + "0\r\n" + (w.chance(4) ? "X-Trailer: t\r\n" : "") + "\r\n";
+}
+
+// A well-formed request; `last`: it may end the connection (1.0, close).
+void World::well_formed(Plan& p, bool last) {
+  std::string target = "/r" + std::to_string(pick(1000)) + (chance(3) ? "?q=" + std::to_string(pick(99)) : "");
+  bool http10 = chance(6);
+  bool closes = last && (http10 || chance(3));
+  std::string head;
+  std::string body;
+  std::string method = chance(8) ? "HEAD" : chance(3) ? "GET" : "POST";
+  if (method == "POST") body = payload(body_size(), chance(2));
+  bool use_chunked = !http10 && method == "POST" && chance(2);
+  if (chance(8)) head = "\r\n";  // RFC 9112 2.2: an empty line before a request is ignored
+  head += method + " " + target + (http10 ? " HTTP/1.0\r\n" : " HTTP/1.1\r\n");
+  if (!http10 || chance(2)) head += "Host: example\r\n";
+  if (http10 && !closes) head += "Connection: keep-alive\r\n";
+  if (!http10 && closes) head += "Connection: close\r\n";
+  if (!http10 && !closes && chance(3)) head += "Connection: keep-alive\r\n";
+  if (chance(4)) head += "X-Pad: " + std::string(pick(2000), 'p') + "\r\n";
+  if (!http10 && method == "POST" && chance(6)) head += "Expect: 100-continue\r\n";
+  std::string framed;
+  if (use_chunked) {
+    head += chance(2) ? "Transfer-Encoding: chunked\r\n" : "transfer-encoding: Chunked\r\n";
+    framed = chunked(*this, body);
+  } else {
+    if (method == "POST" || chance(4)) head += "Content-Length: " + std::to_string(body.size()) + "\r\n";
+    framed = body;
+  }
+  p.bytes += head + "\r\n" + framed;
+  p.expect.push_back({Expect::kEcho, method + " " + target + " " + body, 200, closes, method == "HEAD"});
+}
+
+void World::malformed(Plan& p) {
+  std::string head;
+  int status = 400;
+  switch (pick(14)) {
+    case 0: head = "GARBAGE\r\n\r\n"; break;
+    case 1: head = "GET /a b HTTP/1.1\r\nHost: x\r\n\r\n"; break;
+    case 2: head = "GET / HTTP/1.1\r\nHost: x\r\nNo colon here\r\n\r\n"; break;
+    case 3: head = "GET / HTTP/1.1\r\nHost : x\r\n\r\n"; break;
+    case 4:
+      head = "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n";
+      break;
+    case 5: head = "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\nhello!"; break;
+    case 6:
+      head = "GET / HTTP/1.1\r\nHost: x\r\nX-Big: " + std::string(70000, 'b') + "\r\n\r\n";
+      status = 431;
+      break;
+    case 7:
+      head = "GET /" + std::string(9000, 'l') + " HTTP/1.1\r\nHost: x\r\n\r\n";
+      status = 414;
+      break;
+    case 8:
+      head = "POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip\r\n\r\n";
+      status = 501;
+      break;
+    case 9:
+      head = "GET / HTTP/2.0\r\nHost: x\r\n\r\n";
+      status = 505;
+      break;
+    case 10:
+      head = "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: " + std::to_string(kMaxBody + 1) + "\r\n\r\n";
+      status = 413;
+      break;
+    case 11: head = "POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nhello\r\n0\r\n\r\n"; break;
+    case 12: head = "GET / HTTP/1.1\r\nHost: x\r\nX-A: 1\r\n folded\r\n\r\n"; break;
+    case 13: head = "GET / HTTP/1.1\r\n\r\n"; break;  // no Host
+  }
+  p.bytes += head;
+  p.expect.push_back({Expect::kError, "", status, true});
+}
+
+Plan World::plan() {
+  Plan p;
+  int n = pick(5);
+  for (int i = 0; i < n; ++i) well_formed(p, false);
+  int ending = pick(7);
+  if (ending == 0) {  // a request that closes the connection
+    well_formed(p, true);
+  } else if (ending == 1) {
+    malformed(p);
+  } else if (ending == 2 || ending == 3) {  // a cut in a head or in a body
+    std::size_t before = p.bytes.size();
+    well_formed(p, false);
+    std::size_t head_end = p.bytes.find("\r\n\r\n", before) + 4;
+    p.send_bytes = ending == 2 || head_end == p.bytes.size() ? before + pick(int(head_end - before - 1))
+                                                              : head_end + pick(int(p.bytes.size() - head_end));
+    p.whole = p.expect.size() - 1;
+    return p;
+  } else if (ending == 4) {  // a close before reading (all) the responses
+    p.read_then_close = false;
+    p.read_only = pick(n + 1);
+  } else if (ending == 5) {
+    p.websocket = true;
+  }
+  p.send_bytes = p.bytes.size();
+  p.whole = p.expect.size();
+  return p;
+}
+
+// The reader's side of a connection: random, sometimes tiny, reads.
+class Reader {
+ public:
+  Reader(World& w, fern::Socket& s) : w_(w), s_(s) {}
+  bool need(std::size_t n) {
+    while (buf_.size() < n) {
+      std::size_t want = w_.chance(3) ? 1 + w_.pick(7) : 65536;
+      std::size_t at = buf_.size();
+      buf_.resize(at + want);  // greenlet stacks are small: the buffer is the heap's
+      std::size_t k = s_.recv_into(buf_.data() + at, want);
+      buf_.resize(at + k);
+      if (k == 0) return false;
+    }
+    return true;
+  }
+  // Reads up to and including "\r\n\r\n"; "" at the end of the stream.
+  std::string head() {
+    std::size_t end;
+    while ((end = buf_.find("\r\n\r\n")) == std::string::npos)
+      if (!need(buf_.size() + 1)) return "";
+    std::string h = buf_.substr(0, end + 2);
+    buf_.erase(0, end + 4);
+    return h;
+  }
+  std::string take(std::size_t n) {
+    std::string s = buf_.substr(0, n);
+    buf_.erase(0, n);
+    return s;
+  }
+  // True when nothing more comes: the end of the stream (a reset counts).
+  bool at_eof() {
+    try {
+      return buf_.empty() && !need(1);
+    } catch (const fern::SocketError&) {
+      return buf_.empty();
+    }
+  }
+
+ private:
+  World& w_;
+  fern::Socket& s_;
+  std::string buf_;
+};
+
+std::optional<std::size_t> content_length(const std::string& head) {
+  std::string lower = head;
+  for (char& c : lower) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  std::size_t at = lower.find("\r\ncontent-length: ");
+  if (at == std::string::npos) return std::nullopt;
+  return std::strtoull(lower.c_str() + at + 18, nullptr, 10);
+}
+
+// A masked client frame.
+std::string frame(World& w, int first_byte, const std::string& payload) {
+  std::string f(1, static_cast<char>(first_byte));
+  unsigned char mask[4];
+  for (auto& m : mask) m = static_cast<unsigned char>(w.pick(256));
+  if (payload.size() < 126) {
+    f += static_cast<char>(0x80 | payload.size());
+  } else if (payload.size() < 65536) {
+    f += static_cast<char>(0x80 | 126);
+    f += static_cast<char>(payload.size() >> 8);
+    f += static_cast<char>(payload.size() & 0xff);
+  } else {
+    f += static_cast<char>(0x80 | 127);
+    for (int shift = 56; shift >= 0; shift -= 8) f += static_cast<char>((std::uint64_t{payload.size()} >> shift) & 0xff);
+  }
+  f.append(reinterpret_cast<const char*>(mask), 4);
+  for (std::size_t i = 0; i < payload.size(); ++i) f += static_cast<char>(payload[i] ^ mask[i % 4]);
+  return f;
+}
+
+// Sends `bytes` in random-sized writes; false if the connection failed.
+bool send_pieces(World& w, fern::Socket& s, std::string_view bytes) {
+  try {
+    int style = w.pick(4);  // 0: everything (every request pipelined) in one write
+    for (std::size_t at = 0; at < bytes.size();) {
+      std::size_t piece = style == 0 ? bytes.size() : style == 1 || w.chance(3) ? 1 + w.pick(20) : 1 + w.pick(100000);
+      std::size_t n = std::min<std::size_t>(bytes.size() - at, piece);
+      s.sendall(bytes.substr(at, n));
+      at += n;
+    }
+    return true;
+  } catch (const fern::SocketError&) {
+    return false;
+  }
+}
+
+const char kUpgrade[] =
+    "GET /ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+    "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n";
+
+void websocket_session(World& w, fern::Socket& s, Reader& r, const std::string& where) {
+  struct Msg {
+    bool text;
+    std::string data;
+  };
+  std::vector<Msg> msgs;
+  std::string out = kUpgrade;
+  int pings = 0;
+  for (int i = 0, n = w.pick(6); i < n; ++i) {
+    bool text = w.chance(2);
+    std::string data = w.payload(w.chance(4) ? w.pick(70000) : w.pick(300), text);
+    msgs.push_back({text, data});
+    int fragments = w.chance(2) ? 1 : 2 + w.pick(4);
+    std::size_t at = 0;
+    for (int f = 0; f < fragments; ++f) {
+      std::size_t len = f == fragments - 1 ? data.size() - at : std::min<std::size_t>(data.size() - at, w.pick(int(data.size() / fragments) + 1));
+      int opcode = f == 0 ? (text ? 1 : 2) : 0;
+      out += frame(w, (f == fragments - 1 ? 0x80 : 0) | opcode, data.substr(at, len));
+      at += len;
+      if (f < fragments - 1 && w.chance(2)) {
+        out += frame(w, 0x89, "ping" + std::to_string(pings));
+        ++pings;
+      }
+    }
+  }
+  bool abrupt = w.chance(4);
+  if (!abrupt) out += frame(w, 0x88, std::string("\x03\xe8", 2));
+  auto writer = fern::spawn([&w, &s, out] { send_pieces(w, s, out); });
+  std::string h = r.head();
+  if (h.compare(0, 12, "HTTP/1.1 101") != 0) {
+    w.fail(where, "upgrade answered: " + h.substr(0, 40));
+  } else {
+    std::size_t next = 0;
+    int pongs = 0;
+    bool closed = false;
+    while (abrupt ? next < msgs.size() || pongs < pings : !closed) {
+      if (!r.need(2)) {
+        w.fail(where, "the WebSocket ended early");
+        break;
+      }
+      std::string hdr = r.take(2);
+      int first = static_cast<unsigned char>(hdr[0]);
+      std::size_t len = static_cast<unsigned char>(hdr[1]) & 0x7f;
+      if (len >= 126) {
+        std::size_t bytes = len == 126 ? 2 : 8;
+        if (!r.need(bytes)) break;
+        std::string ext = r.take(bytes);
+        len = 0;
+        for (char c : ext) len = len << 8 | static_cast<unsigned char>(c);
+      }
+      if (!r.need(len)) {
+        w.fail(where, "a WebSocket frame cut short");
+        break;
+      }
+      std::string data = r.take(len);
+      if (first == 0x8A) {
+        if (data != "ping" + std::to_string(pongs)) w.fail(where, "pong out of order: " + data);
+        ++pongs;
+      } else if (first == 0x88) {
+        if (abrupt) w.fail(where, "a close the client did not ask for");
+        if (next != msgs.size() || pongs != pings) w.fail(where, "close before every echo and pong");
+        closed = true;
+      } else if (next < msgs.size() && first == (msgs[next].text ? 0x81 : 0x82) && data == msgs[next].data) {
+        ++next;
+        ++w.ws_messages;
+      } else {
+        w.fail(where, "WebSocket echo " + std::to_string(next) + " wrong: first byte " + std::to_string(first) +
+                          ", " + std::to_string(len) + " bytes");
+        break;
+      }
+    }
+    if (closed && !r.at_eof()) w.fail(where, "bytes after the close frame");
+  }
+  writer.kill();
+}
+
+void World::connection(const std::string& where) {
+  Plan p = plan();
+  fern::Socket s(AF_INET, SOCK_STREAM);
+  s.set_timeout(fern::Duration(10.0));  // a hang guard only: a timeout fails the test
+  if (chance(2)) s.set_option(IPPROTO_TCP, TCP_NODELAY, 1);
+  s.connect(Address::ip("127.0.0.1", port));
+  Reader r(*this, s);
+  try {
+    auto writer = fern::spawn([this, &s, &p] { send_pieces(*this, s, std::string_view(p.bytes).substr(0, p.send_bytes)); });
+    std::size_t to_read = p.read_then_close ? p.whole : p.read_only;
+    for (std::size_t i = 0; i < to_read; ++i) {
+      const Expect& e = p.expect[i];
+      std::string h = r.head();
+      while (h.compare(0, 12, "HTTP/1.1 100") == 0) h = r.head();
+      if (h.empty()) {
+        fail(where, "no response " + std::to_string(i) + " of " + std::to_string(p.whole));
+        break;
+      }
+      int status = std::atoi(h.c_str() + 9);
+      auto cl = content_length(h);
+      if (e.head_only) cl = cl ? std::optional<std::size_t>(0) : std::nullopt;
+      if (e.head_only && content_length(h) != e.body.size())
+        fail(where, "HEAD response " + std::to_string(i) + " Content-Length differs from GET's: " + h.substr(0, 60));
+      if (!cl || !r.need(*cl)) {
+        fail(where, "response " + std::to_string(i) + " without a whole sized body: " + h.substr(0, 60));
+        break;
+      }
+      std::string body = r.take(*cl);
+      if (status != e.status) {
+        fail(where, "response " + std::to_string(i) + " status " + std::to_string(status) + ", wanted " +
+                        std::to_string(e.status) + " (" + body.substr(0, 60) + ")");
+        break;
+      }
+      if (e.kind == Expect::kEcho && !e.head_only && body != e.body) {
+        fail(where, "response " + std::to_string(i) + " body differs (" + std::to_string(body.size()) + " bytes, wanted " +
+                        std::to_string(e.body.size()) + ")");
+        break;
+      }
+      (e.kind == Expect::kEcho ? requests_echoed : errors_seen) += 1;
+      if (e.closes) {
+        if (!r.at_eof()) fail(where, "no close after response " + std::to_string(i));
+        break;
+      }
+    }
+    if (p.read_then_close) writer.join();
+    writer.kill();
+    if (p.websocket) websocket_session(*this, s, r, where);
+  } catch (const fern::SocketError& e) {
+    fail(where, std::string("socket error: ") + e.what());
+  }
+}
+
+void World::client(int id) {
+  for (int c = 0, n = 2 + pick(4); c < n; ++c) connection("client " + std::to_string(id) + " connection " + std::to_string(c));
+}
+
+class RandomClientsSeeds : public RandomClients, public ::testing::WithParamInterface<std::uint32_t> {};
+
+TEST_P(RandomClientsSeeds, EveryRequestGetsItsOwnResponseAndTheServerSurvives) {
+  World w(GetParam());
+  fern::http::ServerOptions options;
+  options.max_body = kMaxBody;
+  options.header_timeout = 10.0;
+  options.io_timeout = fern::Duration(10.0);
+  options.log_bad_requests = false;
+  HttpServer server(Address::ip("127.0.0.1", 0), echo_handler, options);
+  server.start();
+  w.port = server.server_port();
+  for (int i = 0; i < 6; ++i) w.tasks.push_back(fern::spawn([&w, i] { w.client(i); }).core());
+  fern::testing::run_until_all_ended(w.tasks, fern::Duration(0.002), 5000);
+  for (const auto& t : w.tasks) {
+    EXPECT_TRUE(t->dead());
+    EXPECT_FALSE(t->killed()) << "a client did not end by itself";
+    if (auto e = t->exception()) {
+      try {
+        std::rethrow_exception(e);
+      } catch (const std::exception& x) {
+        ADD_FAILURE() << "a client failed: " << x.what();
+      } catch (...) {
+      }
+    }
+  }
+  for (const auto& f : w.failures) ADD_FAILURE() << f;
+  fern::Nanos started = fern::monotonic_now();
+  server.stop();
+  EXPECT_LT(fern::monotonic_now() - started, fern::Nanos(1'000'000'000)) << "stop() was slow";
+  w.tasks.clear();
+  RecordProperty("echoed", w.requests_echoed);
+  RecordProperty("errors", w.errors_seen);
+  RecordProperty("ws_messages", w.ws_messages);
+}
+
+INSTANTIATE_TEST_SUITE_P(Seeds, RandomClientsSeeds, ::testing::Range<std::uint32_t>(1, 26));
+
+}  // namespace

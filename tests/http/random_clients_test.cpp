@@ -24,6 +24,7 @@
 
 #include <cstdint>
 #include <cstdlib>
+#include <cstring>
 #include <optional>
 #include <random>
 #include <string>
@@ -78,6 +79,7 @@ struct Plan {
   bool read_then_close = true;  // false: close after reading only `read_only` responses
   std::size_t read_only = 0;
   bool websocket = false;
+  bool half_close = false;  // shutdown(SHUT_WR) after the last byte: every response, then the end
 };
 
 struct World {
@@ -203,7 +205,7 @@ Plan World::plan() {
   Plan p;
   int n = pick(5);
   for (int i = 0; i < n; ++i) well_formed(p, false);
-  int ending = pick(7);
+  int ending = pick(8);
   if (ending == 0) {  // a request that closes the connection
     well_formed(p, true);
   } else if (ending == 1) {
@@ -221,6 +223,8 @@ Plan World::plan() {
     p.read_only = pick(n + 1);
   } else if (ending == 5) {
     p.websocket = true;
+  } else if (ending == 6) {
+    p.half_close = true;
   }
   p.send_bytes = p.bytes.size();
   p.whole = p.expect.size();
@@ -323,14 +327,15 @@ void websocket_session(World& w, fern::Socket& s, Reader& r, const std::string& 
   struct Msg {
     bool text;
     std::string data;
+    std::size_t end;  // where its last frame ends in `out`
   };
   std::vector<Msg> msgs;
   std::string out = kUpgrade;
-  int pings = 0;
+  std::vector<std::size_t> ping_ends;
   for (int i = 0, n = w.pick(6); i < n; ++i) {
     bool text = w.chance(2);
     std::string data = w.payload(w.chance(4) ? w.pick(70000) : w.pick(300), text);
-    msgs.push_back({text, data});
+    msgs.push_back({text, data, 0});
     int fragments = w.chance(2) ? 1 : 2 + w.pick(4);
     std::size_t at = 0;
     for (int f = 0; f < fragments; ++f) {
@@ -339,14 +344,30 @@ void websocket_session(World& w, fern::Socket& s, Reader& r, const std::string& 
       out += frame(w, (f == fragments - 1 ? 0x80 : 0) | opcode, data.substr(at, len));
       at += len;
       if (f < fragments - 1 && w.chance(2)) {
-        out += frame(w, 0x89, "ping" + std::to_string(pings));
-        ++pings;
+        out += frame(w, 0x89, "ping" + std::to_string(ping_ends.size()));
+        ping_ends.push_back(out.size());
       }
     }
+    msgs.back().end = out.size();
   }
+  // Abrupt: the client goes away anywhere after the handshake, in a frame
+  // too; it expects the echoes and pongs of what it sent whole.
   bool abrupt = w.chance(4);
-  if (!abrupt) out += frame(w, 0x88, std::string("\x03\xe8", 2));
-  auto writer = fern::spawn([&w, &s, out] { send_pieces(w, s, out); });
+  int code = 0;
+  std::size_t send = out.size();
+  if (abrupt) {
+    send = std::strlen(kUpgrade) + w.pick(int(out.size() - std::strlen(kUpgrade)) + 1);
+    while (!msgs.empty() && msgs.back().end > send) msgs.pop_back();
+    while (!ping_ends.empty() && ping_ends.back() > send) ping_ends.pop_back();
+  } else {
+    code = w.chance(3) ? 1000 : 3000 + w.pick(2000);
+    std::string close = std::string{static_cast<char>(code >> 8), static_cast<char>(code & 0xff)} + "bye";
+    if (w.chance(5)) close.clear(), code = 1000;  // no code: answered 1000
+    out += frame(w, 0x88, close);
+    send = out.size();
+  }
+  int pings = static_cast<int>(ping_ends.size());
+  auto writer = fern::spawn([&w, &s, out, send] { send_pieces(w, s, std::string_view(out).substr(0, send)); });
   std::string h = r.head();
   if (h.compare(0, 12, "HTTP/1.1 101") != 0) {
     w.fail(where, "upgrade answered: " + h.substr(0, 40));
@@ -380,6 +401,8 @@ void websocket_session(World& w, fern::Socket& s, Reader& r, const std::string& 
       } else if (first == 0x88) {
         if (abrupt) w.fail(where, "a close the client did not ask for");
         if (next != msgs.size() || pongs != pings) w.fail(where, "close before every echo and pong");
+        int got = data.size() >= 2 ? static_cast<unsigned char>(data[0]) << 8 | static_cast<unsigned char>(data[1]) : -1;
+        if (got != code) w.fail(where, "close answered " + std::to_string(got) + ", sent " + std::to_string(code));
         closed = true;
       } else if (next < msgs.size() && first == (msgs[next].text ? 0x81 : 0x82) && data == msgs[next].data) {
         ++next;
@@ -403,7 +426,9 @@ void World::connection(const std::string& where) {
   s.connect(Address::ip("127.0.0.1", port));
   Reader r(*this, s);
   try {
-    auto writer = fern::spawn([this, &s, &p] { send_pieces(*this, s, std::string_view(p.bytes).substr(0, p.send_bytes)); });
+    auto writer = fern::spawn([this, &s, &p] {
+      if (send_pieces(*this, s, std::string_view(p.bytes).substr(0, p.send_bytes)) && p.half_close) s.shutdown(SHUT_WR);
+    });
     std::size_t to_read = p.read_then_close ? p.whole : p.read_only;
     for (std::size_t i = 0; i < to_read; ++i) {
       const Expect& e = p.expect[i];
@@ -439,6 +464,7 @@ void World::connection(const std::string& where) {
         break;
       }
     }
+    if (p.half_close && !r.at_eof()) fail(where, "no end after the last response to a half-closed client");
     if (p.read_then_close) writer.join();
     writer.kill();
     if (p.websocket) websocket_session(*this, s, r, where);

@@ -118,7 +118,8 @@ class HttpConnection {
   static constexpr std::size_t kMaxDiscard = 64 * 1024;
   // More of a Content-Length body is left unread than discard_body() drops.
   // (Only once the handler is done: one that streams its answer as it
-  // reads the body reads it all.)
+  // reads the body reads it all. A sized response is the handler's last
+  // word, so its head already says Connection: close.)
   bool body_too_long_to_drop() const noexcept { return !chunked_ && body_left_ > kMaxDiscard; }
   // Reads and drops what is left of the body, up to kMaxDiscard bytes, for
   // at most the header timeout (or io_timeout, if shorter): that wait is

@@ -35,6 +35,7 @@
 #include "fern/io/http/server.h"
 #include "fern/io/http/websocket.h"
 #include "fern/io/socket.h"
+#include "http_client.h"
 #include "io/io_fixture.h"
 #include "random_program.h"
 
@@ -55,8 +56,16 @@ void echo_handler(Request& request, Response& response) {
     while (auto m = ws.receive()) m->text ? ws.send_text(m->data) : ws.send_binary(m->data);
     return;
   }
-  std::string body = request.read_all();
-  response.send(std::string(request.method) + " " + std::string(request.target) + " " + body);
+  std::string echoed = std::string(request.method) + " " + std::string(request.target) + " ";
+  if (request.path() == "/skip") return response.send(echoed);  // the body left unread
+  echoed += request.read_all();
+  if (request.path() != "/stream") return response.send(echoed);
+  // Streamed (chunked on 1.1, raw then close on 1.0) in pieces of sizes the body decides.
+  for (std::size_t at = 0, i = 0; at < echoed.size(); ++i) {
+    std::size_t n = std::min<std::size_t>(echoed.size() - at, 1 + (i * 7919 + echoed.size()) % 20000);
+    response.write(std::string_view(echoed).substr(at, n));
+    at += n;
+  }
 }
 
 // What the reader expects for one piece of the plan.
@@ -66,6 +75,12 @@ struct Expect {
   int status = 200;
   bool closes = false;  // the server closes after this response
   bool head_only = false;  // a HEAD: Content-Length as GET's, no body
+  bool announced = false;  // the server's own close: its response says Connection: close
+  // A chunked body left unread and over the 64 KiB the server drops to keep
+  // the connection: it may close after this response, unannounced (it cannot
+  // know when the response begins; README).
+  bool may_close = false;
+  std::string why;  // the request line and what makes it close
 };
 
 // One random connection: the bytes to send, the cut (if any) and what comes back.
@@ -133,12 +148,16 @@ std::string chunked(World& w, const std::string& body) {
 
 // A well-formed request; `last`: it may end the connection (1.0, close).
 void World::well_formed(Plan& p, bool last) {
-  std::string target = "/r" + std::to_string(pick(1000)) + (chance(3) ? "?q=" + std::to_string(pick(99)) : "");
+  int kind = pick(6);  // 0: /skip (the body is not read), 1: /stream, else an echo
+  std::string target = (kind == 0 ? "/skip" : kind == 1 ? "/stream" : "/r") + std::to_string(pick(1000)) +
+                       (chance(3) ? "?q=" + std::to_string(pick(99)) : "");
+  if (kind == 0 || kind == 1) target.insert(kind == 0 ? 5 : 7, "?");  // the path is exactly /skip or /stream
   bool http10 = chance(6);
   bool closes = last && (http10 || chance(3));
   std::string head;
   std::string body;
   std::string method = chance(8) ? "HEAD" : chance(3) ? "GET" : "POST";
+  if (kind == 1 && method == "HEAD") method = "GET";
   if (method == "POST") body = payload(body_size(), chance(2));
   bool use_chunked = !http10 && method == "POST" && chance(2);
   if (chance(8)) head = "\r\n";  // RFC 9112 2.2: an empty line before a request is ignored
@@ -148,7 +167,8 @@ void World::well_formed(Plan& p, bool last) {
   if (!http10 && closes) head += "Connection: close\r\n";
   if (!http10 && !closes && chance(3)) head += "Connection: keep-alive\r\n";
   if (chance(4)) head += "X-Pad: " + std::string(pick(2000), 'p') + "\r\n";
-  if (!http10 && method == "POST" && chance(6)) head += "Expect: 100-continue\r\n";
+  bool expect100 = !http10 && method == "POST" && chance(6);
+  if (expect100) head += "Expect: 100-continue\r\n";
   std::string framed;
   if (use_chunked) {
     head += chance(2) ? "Transfer-Encoding: chunked\r\n" : "transfer-encoding: Chunked\r\n";
@@ -158,7 +178,19 @@ void World::well_formed(Plan& p, bool last) {
     framed = body;
   }
   p.bytes += head + "\r\n" + framed;
-  p.expect.push_back({Expect::kEcho, method + " " + target + " " + body, 200, closes, method == "HEAD"});
+  Expect e{Expect::kEcho, method + " " + target + " " + (kind == 0 ? "" : body), 200, closes, method == "HEAD"};
+  e.why = head.substr(0, head.find('\n')) + (use_chunked ? " chunked " : " sized ") + std::to_string(body.size());
+  if (kind == 0 && !use_chunked && body.size() > 64 * 1024) {  // README: closes at once
+    e.closes = e.announced = true;
+    e.why += ", left unread, over 64 KiB";
+  }
+  if (kind == 0 && expect100 && (use_chunked || !body.empty())) {
+    e.closes = e.announced = true;  // no 100 sent
+    e.why += ", left unread after Expect: 100-continue";
+  }
+  if (kind == 0 && use_chunked && body.size() > 60 * 1024) e.may_close = true;
+  if (kind == 1 && http10 && method != "HEAD") e.closes = e.announced = true;  // raw, then the end
+  p.expect.push_back(e);
 }
 
 void World::malformed(Plan& p) {
@@ -222,6 +254,9 @@ Plan World::plan() {
     p.read_then_close = false;
     p.read_only = pick(n + 1);
   } else if (ending == 5) {
+    // An upgrade waits for the responses before it: after one the server
+    // may or may not close, a request whose response says which comes first.
+    while (!p.expect.empty() && p.expect.back().may_close) well_formed(p, false);
     p.websocket = true;
   } else if (ending == 6) {
     p.half_close = true;
@@ -229,6 +264,18 @@ Plan World::plan() {
   p.send_bytes = p.bytes.size();
   p.whole = p.expect.size();
   return p;
+}
+
+bool has_line(const std::string& head, const std::string& line) {
+  return ("\r\n" + head).find("\r\n" + line + "\r\n") != std::string::npos;
+}
+
+std::optional<std::size_t> content_length(const std::string& head) {
+  std::string lower = head;
+  for (char& c : lower) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  std::size_t at = lower.find("\r\ncontent-length: ");
+  if (at == std::string::npos) return std::nullopt;
+  return std::strtoull(lower.c_str() + at + 18, nullptr, 10);
 }
 
 // The reader's side of a connection: random, sometimes tiny, reads.
@@ -260,6 +307,26 @@ class Reader {
     buf_.erase(0, n);
     return s;
   }
+  // A response's body after its head `h`: sized, chunked or to the end; nullopt if cut short.
+  std::optional<std::string> body(const std::string& h) {
+    if (auto cl = content_length(h)) return need(*cl) ? std::optional<std::string>(take(*cl)) : std::nullopt;
+    if (!has_line(h, "Transfer-Encoding: chunked")) {
+      while (need(buf_.size() + 1)) {
+      }
+      return take(buf_.size());
+    }
+    std::string out;
+    for (;;) {
+      std::size_t eol;
+      while ((eol = buf_.find("\r\n")) == std::string::npos)
+        if (!need(buf_.size() + 1)) return std::nullopt;
+      std::size_t n = std::strtoul(buf_.c_str(), nullptr, 16);
+      if (!need(eol + 2 + n + 2)) return std::nullopt;
+      out += buf_.substr(eol + 2, n);
+      take(eol + 2 + n + 2);
+      if (n == 0) return out;
+    }
+  }
   // True when nothing more comes: the end of the stream (a reset counts).
   bool at_eof() {
     try {
@@ -274,14 +341,6 @@ class Reader {
   fern::Socket& s_;
   std::string buf_;
 };
-
-std::optional<std::size_t> content_length(const std::string& head) {
-  std::string lower = head;
-  for (char& c : lower) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  std::size_t at = lower.find("\r\ncontent-length: ");
-  if (at == std::string::npos) return std::nullopt;
-  return std::strtoull(lower.c_str() + at + 18, nullptr, 10);
-}
 
 // A masked client frame.
 std::string frame(World& w, int first_byte, const std::string& payload) {
@@ -430,6 +489,7 @@ void World::connection(const std::string& where) {
       if (send_pieces(*this, s, std::string_view(p.bytes).substr(0, p.send_bytes)) && p.half_close) s.shutdown(SHUT_WR);
     });
     std::size_t to_read = p.read_then_close ? p.whole : p.read_only;
+    bool ended = false;  // the server closed after a response (the rest of the plan goes unanswered)
     for (std::size_t i = 0; i < to_read; ++i) {
       const Expect& e = p.expect[i];
       std::string h = r.head();
@@ -439,35 +499,42 @@ void World::connection(const std::string& where) {
         break;
       }
       int status = std::atoi(h.c_str() + 9);
-      auto cl = content_length(h);
-      if (e.head_only) cl = cl ? std::optional<std::size_t>(0) : std::nullopt;
       if (e.head_only && content_length(h) != e.body.size())
         fail(where, "HEAD response " + std::to_string(i) + " Content-Length differs from GET's: " + h.substr(0, 60));
-      if (!cl || !r.need(*cl)) {
-        fail(where, "response " + std::to_string(i) + " without a whole sized body: " + h.substr(0, 60));
+      std::optional<std::string> body = e.head_only ? std::string() : r.body(h);
+      if (!body) {
+        fail(where, "response " + std::to_string(i) + " cut short: " + h.substr(0, 60));
         break;
       }
-      std::string body = r.take(*cl);
+      bool says_close = has_line(h, "Connection: close");
+      if (e.announced && !says_close) fail(where, "response " + std::to_string(i) + " closes unannounced: " + h + " to " + e.why);
+      if (!e.closes && !e.may_close && says_close && e.kind == Expect::kEcho)
+        fail(where, "response " + std::to_string(i) + " closes for no reason: " + h);
       if (status != e.status) {
         fail(where, "response " + std::to_string(i) + " status " + std::to_string(status) + ", wanted " +
-                        std::to_string(e.status) + " (" + body.substr(0, 60) + ")");
+                        std::to_string(e.status) + " (" + body->substr(0, 60) + ")");
         break;
       }
-      if (e.kind == Expect::kEcho && !e.head_only && body != e.body) {
-        fail(where, "response " + std::to_string(i) + " body differs (" + std::to_string(body.size()) + " bytes, wanted " +
+      if (e.kind == Expect::kEcho && !e.head_only && *body != e.body) {
+        fail(where, "response " + std::to_string(i) + " body differs (" + std::to_string(body->size()) + " bytes, wanted " +
                         std::to_string(e.body.size()) + ")");
         break;
       }
       (e.kind == Expect::kEcho ? requests_echoed : errors_seen) += 1;
-      if (e.closes) {
+      if (e.closes || says_close) {
         if (!r.at_eof()) fail(where, "no close after response " + std::to_string(i));
+        ended = true;
+        break;
+      }
+      if (e.may_close && i + 1 < to_read && r.at_eof()) {
+        ended = true;
         break;
       }
     }
     if (p.half_close && !r.at_eof()) fail(where, "no end after the last response to a half-closed client");
-    if (p.read_then_close) writer.join();
+    if (p.read_then_close && !ended) writer.join();
     writer.kill();
-    if (p.websocket) websocket_session(*this, s, r, where);
+    if (p.websocket && !ended) websocket_session(*this, s, r, where);
   } catch (const fern::SocketError& e) {
     fail(where, std::string("socket error: ") + e.what());
   }
@@ -475,6 +542,34 @@ void World::connection(const std::string& where) {
 
 void World::client(int id) {
   for (int c = 0, n = 2 + pick(4); c < n; ++c) connection("client " + std::to_string(id) + " connection " + std::to_string(c));
+}
+
+// Seed 5's finding: a sized response to a request whose Content-Length
+// body the handler left unread, over the 64 KiB the server drops to keep
+// the connection, said nothing (1.1) or even "Connection: keep-alive" (1.0
+// keep-alive), then the server closed: a client sending its next request
+// meanwhile lost it. It says Connection: close now (RFC 9112 9.6).
+TEST_F(RandomClients, UnreadBodyOverTheDropLimitSaysConnectionClose) {
+  HttpServer server(Address::ip("127.0.0.1", 0), echo_handler);
+  server.start();
+  for (const char* version : {"HTTP/1.1\r\nHost: x", "HTTP/1.0\r\nConnection: keep-alive"}) {
+    for (std::size_t size : {std::size_t{64 * 1024}, std::size_t{64 * 1024 + 1}}) {
+      fern::testing::HttpClient c(server.server_port());
+      c.send("POST /skip " + std::string(version) + "\r\nContent-Length: " + std::to_string(size) + "\r\n\r\n" +
+             std::string(size, 'x') + "GET /next HTTP/1.1\r\nHost: x\r\n\r\n");
+      fern::testing::HttpReply r = c.read();
+      EXPECT_EQ(r.status, 200);
+      EXPECT_EQ(r.body, "POST /skip ");
+      if (size > 64 * 1024) {  // too long to drop: announced, then closed
+        EXPECT_TRUE(r.has("Connection: close")) << version << " " << size << "\n" << r.head;
+        EXPECT_TRUE(c.at_eof());
+      } else {  // dropped: the connection goes on
+        EXPECT_FALSE(r.has("Connection: close")) << version << " " << size << "\n" << r.head;
+        EXPECT_EQ(c.read().body, "GET /next ");
+      }
+    }
+  }
+  server.stop();
 }
 
 class RandomClientsSeeds : public RandomClients, public ::testing::WithParamInterface<std::uint32_t> {};

@@ -135,9 +135,11 @@ class HttpConnection {
   // "Connection: close"; `headers` ("Name: value\r\n"...) go before them.
   void send_error(int status, std::string_view why, std::string_view headers = {});
   // Ends the connection politely: shut down our side, then read and drop
-  // what the client still sends (bounded), so that closing does not reset
-  // the connection under a response it has not read yet.
+  // what the client still sends (up to its end, or 1 s, or 256 KiB once all
+  // of our output is acknowledged), so that closing does not reset the
+  // connection under a response it has not received yet.
   void linger_close();
+  std::size_t unacknowledged() const noexcept;
 
   // Scratch strings a Response builds its head in, kept across requests so
   // that a keep-alive connection allocates nothing per request.

@@ -1,6 +1,7 @@
 // Seeded random programs of hostile HTTP and WebSocket clients against one
 // HttpServer on loopback whose handler echoes "<method> <target> <body>"
-// and turns /ws into a WebSocket echo. Each client greenlet opens
+// (sized; streamed for /stream; without reading the body for /skip) and
+// turns /ws into a WebSocket echo. Each client greenlet opens
 // connections one after another; on each, a writer greenlet sends a random
 // plan (well-formed GET and POST requests, Content-Length or chunked bodies
 // of 0..200 KiB, HTTP/1.0 and keep-alive variants, Expect: 100-continue)
@@ -10,11 +11,15 @@
 // (HTTP/1.0, Connection: close), a malformed request, a cut in the middle
 // of a head or a body, a close before reading the responses, or a
 // WebSocket session (masked text and binary messages, fragmented ones with
-// pings between the fragments, then a close handshake or an abrupt close).
+// pings between the fragments, then a close handshake or an abrupt close
+// anywhere), or a half-close (SHUT_WR) after the last request.
 // Invariants: every well-formed request sent whole on a connection still
 // open gets exactly one response, in order, echoing its body byte for byte
-// (a 100 Continue may precede it); a malformed request gets its documented
-// status (400, 413, 414, 431, 501, 505) and then the connection ends; every
+// (a 100 Continue may precede it); a HEAD gets GET's Content-Length and no
+// body, a close the server decides itself is announced (Connection: close;
+// one case excepted: a chunked body left unread over 64 KiB, README) and
+// one it does not announce does not happen; a malformed request gets its
+// documented status (400, 413, 414, 431, 501, 505), then the end; every
 // WebSocket message comes back intact and in order and a close gets a
 // close; every client ends, stop() returns promptly, and the fixture finds
 // no fd, timer or greenlet left.

@@ -1,5 +1,6 @@
 #include "fern/io/http/connection.h"
 
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 
 #include <cerrno>
@@ -363,10 +364,17 @@ void HttpConnection::linger_close() {
     socket_.shutdown(SHUT_WR);
     Deadline deadline = Deadline::after(1.0);
     char scratch[4096];
-    for (std::size_t total = 0; total < 256 * 1024;) {
+    for (std::size_t total = 0;;) {
       ssize_t n = ::recv(socket_.fd(), scratch, sizeof scratch, 0);
       if (n > 0) {
+        // Past the bound, the close may reset the connection, but only once
+        // the client's TCP has acknowledged all of the response (RFC 9112
+        // 9.6): a reset discards what our side has not sent yet.
         total += static_cast<std::size_t>(n);
+        if (total < 256 * 1024) continue;
+        if (unacknowledged() == 0) return;
+        // Past the bound: one read per turn of the hub, until the deadline.
+        if (!fern::detail::wait_owned_fd(socket_.fd(), false, deadline)) return;
         continue;
       }
       if (n == 0 || (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)) return;
@@ -375,6 +383,12 @@ void HttpConnection::linger_close() {
   } catch (const std::exception&) {
     // The peer is gone already: nothing to be polite to.
   }
+}
+
+// Bytes of our output the client's TCP has not acknowledged yet (0 if unknown).
+std::size_t HttpConnection::unacknowledged() const noexcept {
+  int n = 0;
+  return ::ioctl(socket_.fd(), TIOCOUTQ, &n) == 0 && n > 0 ? static_cast<std::size_t>(n) : 0;
 }
 
 std::string_view HttpConnection::date() {

@@ -118,7 +118,8 @@ class HttpConnection {
   static constexpr std::size_t kMaxDiscard = 64 * 1024;
   // More of a Content-Length body is left unread than discard_body() drops.
   // (Only once the handler is done: one that streams its answer as it
-  // reads the body reads it all.)
+  // reads the body reads it all. A sized response is the handler's last
+  // word, so its head already says Connection: close.)
   bool body_too_long_to_drop() const noexcept { return !chunked_ && body_left_ > kMaxDiscard; }
   // Reads and drops what is left of the body, up to kMaxDiscard bytes, for
   // at most the header timeout (or io_timeout, if shorter): that wait is
@@ -134,9 +135,11 @@ class HttpConnection {
   // "Connection: close"; `headers` ("Name: value\r\n"...) go before them.
   void send_error(int status, std::string_view why, std::string_view headers = {});
   // Ends the connection politely: shut down our side, then read and drop
-  // what the client still sends (bounded), so that closing does not reset
-  // the connection under a response it has not read yet.
+  // what the client still sends (up to its end, or 1 s, or 256 KiB once all
+  // of our output is acknowledged), so that closing does not reset the
+  // connection under a response it has not received yet.
   void linger_close();
+  std::size_t unacknowledged() const noexcept;
 
   // Scratch strings a Response builds its head in, kept across requests so
   // that a keep-alive connection allocates nothing per request.

@@ -69,6 +69,12 @@ void Response::build_head(Framing framing, std::size_t length) {
   if (status_ < 200) keep_alive_ = false;
   if (conn_->stopping()) keep_alive_ = false;  // a handler stopped its server
   if (conn_->body_awaits_continue()) keep_alive_ = false;  // the body left unread closes
+  // A whole response (send(), or end() with nothing written) while more of a
+  // Content-Length body is unread than discard_body() drops: the handler is
+  // done, the connection will close, and the response says so (RFC 9112 9.6),
+  // never keep-alive: a client must not send its next request into the close.
+  // (A streamed response may still read the body as it goes: not decided here.)
+  if (framing == Framing::kLength && conn_->body_too_long_to_drop()) keep_alive_ = false;
   head_.assign("HTTP/1.1 ");
   append_number(head_, static_cast<std::uint64_t>(status_));
   head_.push_back(' ');

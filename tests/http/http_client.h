@@ -3,6 +3,7 @@
 // (Content-Length, chunked, or to end of stream) back.
 #include <sys/socket.h>
 
+#include <cstdint>
 #include <cstdlib>
 #include <string>
 
@@ -98,5 +99,24 @@ class HttpClient {
   std::string buf_;
   bool eof_ = false;
 };
+
+// A masked client WebSocket frame (RFC 6455 5.2): first_byte is FIN, RSV
+// and the opcode; the length takes the 7-bit, 16-bit or 64-bit form.
+inline std::string masked_frame(int first_byte, const std::string& payload, const unsigned char (&mask)[4]) {
+  std::string f(1, static_cast<char>(first_byte));
+  if (payload.size() < 126) {
+    f += static_cast<char>(0x80 | payload.size());
+  } else if (payload.size() < 65536) {
+    f += static_cast<char>(0x80 | 126);
+    f += static_cast<char>(payload.size() >> 8);
+    f += static_cast<char>(payload.size() & 0xff);
+  } else {
+    f += static_cast<char>(0x80 | 127);
+    for (int shift = 56; shift >= 0; shift -= 8) f += static_cast<char>((std::uint64_t{payload.size()} >> shift) & 0xff);
+  }
+  f.append(reinterpret_cast<const char*>(mask), 4);
+  for (std::size_t i = 0; i < payload.size(); ++i) f += static_cast<char>(payload[i] ^ mask[i % 4]);
+  return f;
+}
 
 }  // namespace fern::testing

@@ -363,22 +363,9 @@ class Reader {
 
 // A masked client frame.
 std::string frame(World& w, int first_byte, const std::string& payload) {
-  std::string f(1, static_cast<char>(first_byte));
   unsigned char mask[4];
   for (auto& m : mask) m = static_cast<unsigned char>(w.pick(256));
-  if (payload.size() < 126) {
-    f += static_cast<char>(0x80 | payload.size());
-  } else if (payload.size() < 65536) {
-    f += static_cast<char>(0x80 | 126);
-    f += static_cast<char>(payload.size() >> 8);
-    f += static_cast<char>(payload.size() & 0xff);
-  } else {
-    f += static_cast<char>(0x80 | 127);
-    for (int shift = 56; shift >= 0; shift -= 8) f += static_cast<char>((std::uint64_t{payload.size()} >> shift) & 0xff);
-  }
-  f.append(reinterpret_cast<const char*>(mask), 4);
-  for (std::size_t i = 0; i < payload.size(); ++i) f += static_cast<char>(payload[i] ^ mask[i % 4]);
-  return f;
+  return fern::testing::masked_frame(first_byte, payload, mask);
 }
 
 // Sends `bytes` in random-sized writes; false if the connection failed.

@@ -37,21 +37,8 @@ const char kUpgrade[] =
 
 // A masked client frame.
 std::string frame(int first_byte, const std::string& payload) {
-  std::string f(1, static_cast<char>(first_byte));
   const unsigned char mask[4] = {0x37, 0xfa, 0x21, 0x3d};
-  if (payload.size() < 126) {
-    f += static_cast<char>(0x80 | payload.size());
-  } else if (payload.size() < 65536) {
-    f += static_cast<char>(0x80 | 126);
-    f += static_cast<char>(payload.size() >> 8);
-    f += static_cast<char>(payload.size() & 0xff);
-  } else {
-    f += static_cast<char>(0x80 | 127);
-    for (int shift = 56; shift >= 0; shift -= 8) f += static_cast<char>((std::uint64_t{payload.size()} >> shift) & 0xff);
-  }
-  f.append(reinterpret_cast<const char*>(mask), 4);
-  for (std::size_t i = 0; i < payload.size(); ++i) f += static_cast<char>(payload[i] ^ mask[i % 4]);
-  return f;
+  return fern::testing::masked_frame(first_byte, payload, mask);
 }
 
 // The next server frame from the client's buffer: (first byte, payload).

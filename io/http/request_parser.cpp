@@ -141,6 +141,12 @@ Result RequestParser::parse_header_line(std::string_view line, RequestHead& out)
 
 Result RequestParser::apply_framing(RequestHead& out) const {
   bool has_te = false, close = false;
+  // The transfer codings of every Transfer-Encoding field, in order: RFC
+  // 9112 6.3 needs chunked last (else the body's length is unknowable: 400),
+  // 6.1 forbids it twice (400); another coding before it is one fern does
+  // not decode (501).
+  bool chunked_last = false, other_coding = false;
+  int chunked = 0;
   int hosts = 0;
   out.keep_alive = out.version_minor == 1;
   for (const auto& [name, value] : out.headers) {
@@ -151,8 +157,16 @@ Result RequestParser::apply_framing(RequestHead& out) const {
       out.content_length = n;
     } else if (iequals(name, "transfer-encoding")) {
       if (out.version_minor == 0) return error(400, "Transfer-Encoding in an HTTP/1.0 request");
-      if (has_te || !iequals(value, "chunked")) return error(501, "unsupported transfer coding");
-      has_te = out.chunked = true;
+      has_te = true;
+      for (std::string_view list = value; !list.empty();) {
+        std::size_t comma = list.find(',');
+        std::string_view coding = trim_ows(list.substr(0, comma));
+        list.remove_prefix(comma == std::string_view::npos ? list.size() : comma + 1);
+        if (coding.empty()) continue;  // empty list elements are allowed (RFC 9110 5.6.1)
+        chunked_last = iequals(coding, "chunked");
+        if (chunked_last) ++chunked;
+        else other_coding = true;
+      }
     } else if (iequals(name, "connection")) {
       // "close" in any Connection header wins, whatever follows (RFC 9112 9.6).
       if (has_token(value, "close")) close = true;
@@ -162,6 +176,11 @@ Result RequestParser::apply_framing(RequestHead& out) const {
     } else if (iequals(name, "host")) {
       ++hosts;
     }
+  }
+  if (has_te) {
+    if (!chunked_last || chunked > 1) return error(400, "chunked is not the final transfer coding, once");
+    if (other_coding) return error(501, "unsupported transfer coding");
+    out.chunked = true;
   }
   if (close) out.keep_alive = false;
   // RFC 9112 3.2: which host a request is for must be unambiguous.

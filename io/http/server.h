@@ -32,8 +32,8 @@
 // unless its response has begun (then none, and the unread body closes:
 // a response that begins before the body is asked for says Connection: close).
 // Errors: a malformed request gets 400, an oversized request line 414, an
-// oversized head 431, a body over max_body 413, an unknown transfer coding
-// 501, HTTP/2+ 505, each with Connection: close; a head not complete within
+// oversized head 431, a body over max_body 413, transfer codings not
+// ending in one chunked 400, an unknown coding before it 501, HTTP/2+ 505, each with Connection: close; a head not complete within
 // header_timeout closes the connection (slowloris). A handler that throws a
 // std::exception gets 500 (if nothing was sent yet; then the connection
 // closes); HttpError(status) gets that status and the error's headers

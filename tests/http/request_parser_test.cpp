@@ -145,10 +145,23 @@ TEST(RequestParser, RepeatedEqualContentLengthIsAccepted) {
 }
 
 TEST(RequestParser, UnknownTransferCodingGets501AndNewMajorVersion505) {
-  EXPECT_EQ(error_of("POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip\r\n\r\n"), 501);
   EXPECT_EQ(error_of("POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip, chunked\r\n\r\n"), 501);
-  EXPECT_EQ(error_of("POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n\r\n"), 501);
+  EXPECT_EQ(error_of("POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip\r\nTransfer-Encoding: chunked\r\n\r\n"), 501);
   EXPECT_EQ(error_of("GET / HTTP/2.0\r\n\r\n"), 505);
+}
+
+// RFC 9112 6.3: without chunked as the final coding the body's length cannot
+// be known, and 6.1: chunked is applied once. Both are 400, not 501.
+TEST(RequestParser, ChunkedNotFinalOrTwiceGets400) {
+  EXPECT_EQ(error_of("POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip\r\n\r\n"), 400);
+  EXPECT_EQ(error_of("POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked, gzip\r\n\r\n"), 400);
+  EXPECT_EQ(error_of("POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked, chunked\r\n\r\n"), 400);
+  EXPECT_EQ(error_of("POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n\r\n"), 400);
+  EXPECT_EQ(error_of("POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: \r\n\r\n"), 400);
+  EXPECT_EQ(error_of("POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked;q=1\r\n\r\n"), 400);
+  RequestHead h;  // empty list elements and OWS around them are allowed
+  ASSERT_EQ(parse("POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: , chunked ,\r\n\r\n", h).status, Status::kDone);
+  EXPECT_TRUE(h.chunked);
 }
 
 TEST(RequestParser, LimitsGive414And431EvenBeforeTheHeadEnds) {

@@ -514,6 +514,12 @@ void Hub::poll_io(bool block) {
   if (block) monitor_.set_idle(false);
   if (n == 0 && revalidate) revalidate_fds();
   if (n > 0) update_now();
+  // A watcher that starts while this batch runs (a woken greenlet that
+  // found nothing and waits again: fns switch into greenlets) is appended
+  // to its fd's list and left for the next batch, which (level-triggered)
+  // reports the fd again if it is still ready. Called in this one, two such
+  // greenlets would wake each other for ever on a readiness already used up.
+  if (n > 0) ++fd_batch_;
   for (int i = 0; i < n; ++i) {
     const PollEvent& ev = events[i];
     for (unsigned direction : {unsigned{kReadable}, unsigned{kWritable}}) {
@@ -527,6 +533,7 @@ void Hub::poll_io(bool block) {
       // Each watcher, first to last; one that leaves meanwhile moves the
       // cursor on (unwatch), so a fn may end any watcher, or the fd.
       do {
+        if (w->batch == fd_batch_) break;  // started during this batch, and so is every later one
         fd_cursor_ = static_cast<IoWatcher*>(detail::HookAccess::next(w));
         ++stats_.fd_events;
         detail::run_guarded("an fd watcher", [w, &ev] { w->fn(w, ev.ready); });

@@ -364,6 +364,10 @@ class Hub {
     bool sticky = false;
     int fd = -1;
     unsigned direction = kNone;
+    // The hub's batch of fd events that was being run when it started
+    // watching (hub-internal): a watcher that starts while its fd's event
+    // runs waits for the next one (poll_io).
+    std::uint32_t batch = 0;
     std::exception_ptr error;
     struct Cancel : Callback {
       IoWatcher* watcher = nullptr;
@@ -560,6 +564,7 @@ class Hub {
   } fd_table_;
   std::vector<FdSlot> fds_;
   IoWatcher* fd_cursor_ = nullptr;  // the next watcher an fd event calls (poll_io)
+  std::uint32_t fd_batch_ = 0;      // counts poll_io's batches of events (IoWatcher::batch)
 
   std::shared_ptr<RemoteQueue> remote_;
   IoWatcher wake_watcher_;

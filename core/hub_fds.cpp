@@ -190,6 +190,7 @@ Hub::Watch Hub::watch_fd(int fd, unsigned direction, IoWatcher* w) {
   if (w->sticky) slot.owned |= direction;
   w->fd = fd;
   w->direction = direction;
+  w->batch = fd_batch_;
   detail::HookAccess::attach(w, &fd_table_);
   if (w->ref) ++ref_fds_;
   return Watch::kStarted;

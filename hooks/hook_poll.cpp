@@ -235,7 +235,7 @@ int park_select(Hub& hub, int nfds, fd_set* r, fd_set* w, fd_set* e, Deadline de
   // Written back whole, one set after the other, as the kernel does: a set
   // passed twice (r == w) ends as the later one's answer.
   for (int i = 0; i < 3; ++i)
-    if (sets[i]) std::memcpy(sets[i], out[i].data(), words * sizeof(Mask));
+    if (sets[i] && words) std::memcpy(sets[i], out[i].data(), words * sizeof(Mask));  // nfds 0: no set to write
   return count;
 }
 

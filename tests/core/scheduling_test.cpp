@@ -297,4 +297,34 @@ TEST_F(Scheduling, ExpiredTimerRunsBeforeReadyFdInTheSameIteration) {
   EXPECT_EQ(Vec(log.begin(), log.begin() + 3), (Vec{"run_callback", "timer-expired", "io-ready"}));
 }
 
+// An fd event calls the watchers that waited when it came: one that starts
+// waiting while the event runs (a greenlet that found nothing and waits
+// again) waits for the next event. Two of them would otherwise call each
+// other for ever on a readiness already used up, and the loop never moves on.
+TEST_F(Scheduling, AWatcherThatStartsDuringItsFdsEventWaitsForTheNextOne) {
+  int fds[2];
+  ASSERT_EQ(pipe(fds), 0);
+  ASSERT_EQ(write(fds[1], "x", 1), 1);  // never read: readable in every batch
+  struct Watch : fern::Hub::IoWatcher {
+    int calls = 0;
+  } a, b;
+  for (Watch* w : {&a, &b}) {
+    w->fn = [](fern::Hub::IoWatcher* w, unsigned) {
+      auto* self = static_cast<Watch*>(w);
+      if (++self->calls >= 1000) return;  // bounds the loop the bug makes
+      int fd = w->fd;
+      w->unlink();  // waits again: at the end of the fd's list
+      fern::Hub::current().watch_fd(fd, fern::kReadable, w);
+    };
+    ASSERT_EQ(fern::Hub::current().watch_fd(fds[0], fern::kReadable, w), fern::Hub::Watch::kStarted);
+  }
+  while (a.calls == 0) sleep(0);  // resumed between the hub's iterations (F4)
+  EXPECT_EQ(a.calls, 1);
+  EXPECT_EQ(b.calls, 1);
+  a.unlink();
+  b.unlink();
+  close(fds[0]);
+  close(fds[1]);
+}
+
 }  // namespace

@@ -7,6 +7,7 @@
 #include <cerrno>
 #include <climits>
 #include <cstdlib>
+#include <cstring>
 #include <vector>
 
 #include "fern/core/task.h"
@@ -108,6 +109,21 @@ TEST_F(SelectHooks, ASetPassedTwiceEndsAsTheKernelWritesItBack) {
   fern::hooks::patch_all();
   EXPECT_EQ(libc, (std::vector<int>{2, 0, 1}));
   EXPECT_EQ(spawn(select_both).get(), libc);
+}
+
+// nfds 0 with sets and a timeout (a portable sleep): the sets are not read
+// or written, the answer is 0 (under UBSan the empty copy-back was a
+// memcpy from a null pointer).
+TEST_F(SelectHooks, NoFdsWithSetsIsASleepThatLeavesTheSetsAlone) {
+  auto sleeper = spawn([] {
+    fd_set r, w;
+    std::memset(&r, 0xff, sizeof r);
+    std::memset(&w, 0xff, sizeof w);
+    timeval tv{0, 1000};
+    EXPECT_EQ(select(0, &r, &w, nullptr, &tv), 0);
+    EXPECT_TRUE(FD_ISSET(0, &r) && FD_ISSET(0, &w));
+  });
+  sleeper.join();
 }
 
 }  // namespace

@@ -19,6 +19,7 @@
 // thread-pool work, a referenced timer that never fires), so a greenlet
 // waiting for another thread does not get LoopExit.
 #include <atomic>
+#include <deque>
 #include <functional>
 #include <memory>
 #include <utility>
@@ -29,14 +30,20 @@
 namespace fern {
 namespace detail {
 
-// Shared by a primitive and its handles. `target` and `hold` are touched on
-// the primitive's thread only (in the hub's callbacks and by the primitive);
-// other threads touch `handles` and post through `door`.
+// Shared by a primitive and its handles. `target`, `hold`, `backlog` and
+// `putter` are touched on the primitive's thread only (in the hub's
+// callbacks, the putter and the primitive); other threads touch `handles`
+// and post through `door`.
 struct RemoteAnchor {
   void* target = nullptr;  // the primitive, null once it is gone
   std::shared_ptr<RemoteQueue> door;
   std::atomic<long> handles{0};
   Timer hold;  // armed while handles exist: the hub waits for them
+  // Queue puts that found no room, in arrival order, each left first in
+  // line until stored; a later put waits behind them (Remote::put). The
+  // putter stores them one by one, and ends when none is left.
+  std::deque<std::function<void(void*)>> backlog;
+  AnyTask putter;
 };
 
 // The primitive's side: made by the first remote(), cut by the primitive's
@@ -50,6 +57,9 @@ class RemoteHome {
     if (anchor_) {
       anchor_->target = nullptr;
       anchor_->hold.unlink();
+      // Parked on this primitive, which no longer wakes it: it ends, and
+      // the items left in the backlog are dropped with it.
+      if (AnyTask putter = std::move(anchor_->putter)) putter->kill_async();
     }
   }
   // The primitive's thread: one more handle on `target`.
@@ -115,26 +125,46 @@ class Remote {
   bool release() const {
     return post([](P& p) { p.release(); });
   }
-  // Queue: put(item). Stored at once when there is room; a full bounded
-  // queue gets the item from a task that waits for room (Q-2's put). A
-  // queue shut down by then drops the item (Q-13: there is no caller left
-  // to throw QueueShutDown to).
+  // Queue: put(item). Stored at once when there is room and no earlier
+  // remote put is still waiting for it; else it joins those (the handles'
+  // backlog), which one task stores in arrival order, each waiting for room
+  // as Q-2's put does: the items of one thread arrive in its order. A queue
+  // shut down by then drops the item (Q-13: there is no caller left to
+  // throw QueueShutDown to), and so does a queue destroyed meanwhile.
   template <class U>
   bool put(U item) const {
     return post([v = std::make_shared<U>(std::move(item)), a = anchor_](P& p) {
       if (p.is_shut_down()) return;
-      if (p.try_put(std::move(*v))) return;
-      spawn([v, a] {
-        if (!a->target) return;
+      if (a->backlog.empty() && p.try_put(std::move(*v))) return;
+      a->backlog.push_back([v](void* target) {
         try {
-          static_cast<P*>(a->target)->put(std::move(*v));
+          static_cast<P*>(target)->put(std::move(*v));
         } catch (const typename P::ShutDown&) {
         }
       });
+      if (!a->putter) a->putter = spawn([a] { store_backlog(*a); }).core();
     });
   }
 
  private:
+  // The putter's body: the backlog's items, first to last, into the queue
+  // while it is there (each leaves the backlog once stored, so that a put
+  // arriving meanwhile queues behind it). However it ends (done, the queue
+  // gone, killed), what is left is dropped and a new put starts a new one.
+  static void store_backlog(detail::RemoteAnchor& a) {
+    struct End {
+      detail::RemoteAnchor& a;
+      ~End() {
+        a.backlog.clear();
+        a.putter = AnyTask();
+      }
+    } end{a};
+    while (!a.backlog.empty() && a.target) {
+      a.backlog.front()(a.target);
+      a.backlog.pop_front();
+    }
+  }
+
   // The last handle lets the hub's loop go (on the hub's thread).
   void drop() noexcept {
     if (!anchor_) return;

@@ -8,6 +8,7 @@
 #include <thread>
 #include <vector>
 
+#include "fern/core/greenlet.h"
 #include "fern/core/task.h"
 #include "fern/sync/event.h"
 #include "fern/sync/queue.h"
@@ -128,6 +129,50 @@ TEST_F(CrossThread, PutOnAFullBoundedQueueWaitsForRoom) {
   putter.join();
   EXPECT_EQ(queue.get(), 1);
   EXPECT_EQ(queue.get(), 2);
+}
+
+// A put waiting for room is not passed by a later put of the same thread
+// that finds room first (here a get posted between the two makes the room,
+// in the hub, before the waiting put is served).
+TEST_F(CrossThread, PutsOnAFullBoundedQueueKeepTheirOrder) {
+  fern::Queue<int> queue(1);
+  queue.put(0);
+  fern::Event first_waits, second_posted;
+  std::thread first([remote = queue.remote(), waits = first_waits.remote()] {
+    remote.put(1);  // no room: waits for it
+    waits.set();
+  });
+  first_waits.wait();
+  first.join();
+  std::thread second([remote = queue.remote(), posted = second_posted.remote()] {
+    remote.post([](auto& q) { EXPECT_EQ(q.try_get().value_or(-1), 0); });
+    remote.put(2);
+    posted.set();
+  });
+  second_posted.wait();
+  second.join();
+  EXPECT_EQ(queue.get(), 1);
+  EXPECT_EQ(queue.get(), 2);
+}
+
+// A put waiting for room on a queue destroyed meanwhile ends: nothing of
+// it is left parked in the hub.
+TEST_F(CrossThread, PutWaitingForRoomEndsWithItsQueue) {
+  fern::sleep(0);  // the hub's loop has started
+  std::size_t greenlets = fern::Greenlet::live_count();
+  fern::Event waits;
+  {
+    fern::Queue<int> queue(1);
+    queue.put(0);
+    std::thread putter([remote = queue.remote(), w = waits.remote()] {
+      remote.put(1);  // no room: waits for it
+      w.set();
+    });
+    waits.wait();
+    putter.join();
+  }
+  fern::Hub::current().run_until_idle();
+  EXPECT_EQ(fern::Greenlet::live_count(), greenlets);
 }
 
 // Lifetimes: an operation that arrives after its primitive is gone is

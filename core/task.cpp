@@ -1,6 +1,8 @@
 // Tasks (gevent's Greenlet), joinall/killall, sleep and idle.
 #include "fern/core/task.h"
 
+#include <algorithm>
+#include <cstdint>
 #include <cstdio>
 #include <memory>
 #include <stdexcept>
@@ -10,7 +12,60 @@
 namespace fern {
 namespace {
 
-thread_local unsigned long t_next_ident = 1;
+// The minimal_idents in use on this thread, a bit each (gevent's
+// IdentRegistry): a new task takes the smallest free one, a destroyed task
+// gives its back, so idents (and "Greenlet-N" names) stay small and are
+// reused, as gevent's are. Taking one may grow the bitmap; giving one back
+// never allocates. Idents start at 1 (0 is "no task" for the watchdog).
+class IdentRegistry {
+ public:
+  IdentRegistry() = default;
+  IdentRegistry(const IdentRegistry&) = delete;
+  IdentRegistry& operator=(const IdentRegistry&) = delete;
+  // A task destroyed after this thread's thread_locals (a handle in a
+  // static) finds the registry gone and gives nothing back.
+  ~IdentRegistry() {
+    delete[] words_;
+    words_ = nullptr;
+    size_ = 0;
+  }
+
+  unsigned long take() {
+    for (std::size_t i = first_free_; i < size_; ++i) {
+      if (~words_[i] != 0) return mark(i, __builtin_ctzll(~words_[i]));
+    }
+    grow();
+    return mark(first_free_, 0);
+  }
+  void give_back(unsigned long ident) noexcept {
+    const std::size_t bit = ident - 1, word = bit / 64;
+    if (word >= size_) return;
+    words_[word] &= ~(std::uint64_t{1} << (bit % 64));
+    if (word < first_free_) first_free_ = word;
+  }
+
+ private:
+  unsigned long mark(std::size_t word, int bit) noexcept {
+    words_[word] |= std::uint64_t{1} << bit;
+    first_free_ = word;
+    return static_cast<unsigned long>(word * 64 + static_cast<std::size_t>(bit) + 1);
+  }
+  void grow() {
+    const std::size_t size = size_ ? size_ * 2 : 1;
+    auto* words = new std::uint64_t[size]();
+    std::copy(words_, words_ + size_, words);
+    delete[] words_;
+    words_ = words;
+    first_free_ = size_;
+    size_ = size;
+  }
+
+  std::uint64_t* words_ = nullptr;
+  std::size_t size_ = 0;
+  std::size_t first_free_ = 0;  // every word below it is full
+};
+
+thread_local IdentRegistry t_idents;
 
 
 // A link made by link(fn): owns fn; the task deletes it once fired or unlinked.
@@ -71,7 +126,7 @@ struct TaskAccess {
   }
 };
 
-TaskBase::TaskBase(Hub& hub) : greenlet_([this] { bootstrap(); }, hub.greenlet()), ident_(t_next_ident++) {
+TaskBase::TaskBase(Hub& hub) : greenlet_([this] { bootstrap(); }, hub.greenlet()), ident_(t_idents.take()) {
   // For dump_greenlets, gdb, and the hub's exit hook (unwind_suspended).
   detail::head_of(detail::impl_of(greenlet_))->task = this;
   ExitHook& exit = hub.tasks_exit_hook();
@@ -113,6 +168,7 @@ AnyTask current_task() noexcept {
 TaskBase::~TaskBase() {
   if (!links_.empty()) drop_links();
   if (greenlet_) detail::head_of(detail::impl_of(greenlet_))->task = nullptr;
+  t_idents.give_back(ident_);
 }
 
 // Owned links are deleted; a join's node (on its greenlet's stack) only leaves.

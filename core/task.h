@@ -108,7 +108,9 @@ class TaskBase : public std::enable_shared_from_this<TaskBase> {
   bool killed() const noexcept { return killed_; }
   std::exception_ptr exception() const noexcept { return exception_; }
 
-  // "Greenlet-N" unless set (GV-17); minimal_ident is small and unique per hub.
+  // "Greenlet-N" unless set (GV-17); minimal_ident is unique among this
+  // thread's live tasks and the smallest free one when the task was made: a
+  // destroyed task's ident is reused (gevent's IdentRegistry).
   const std::string& name() const;
   void set_name(std::string name) { name_ = std::make_unique<std::string>(std::move(name)); }
   unsigned long minimal_ident() const noexcept { return ident_; }

@@ -13,10 +13,10 @@ namespace fern {
 namespace {
 
 // The minimal_idents in use on this thread, a bit each (gevent's
-// IdentRegistry): a new task takes the smallest free one, a destroyed task
-// gives its back, so idents (and "Greenlet-N" names) stay small and are
-// reused, as gevent's are. Taking one may grow the bitmap; giving one back
-// never allocates. Idents start at 1 (0 is "no task" for the watchdog).
+// IdentRegistry): a task asked for its ident takes the smallest free one, a
+// destroyed task gives its back, so idents (and "Greenlet-N" names) stay
+// small and are reused, as gevent's are. Taking one may grow the bitmap;
+// giving one back never allocates. Idents start at 1 (0: none given yet).
 class IdentRegistry {
  public:
   IdentRegistry() = default;
@@ -126,7 +126,7 @@ struct TaskAccess {
   }
 };
 
-TaskBase::TaskBase(Hub& hub) : greenlet_([this] { bootstrap(); }, hub.greenlet()), ident_(t_idents.take()) {
+TaskBase::TaskBase(Hub& hub) : greenlet_([this] { bootstrap(); }, hub.greenlet()) {
   // For dump_greenlets, gdb, and the hub's exit hook (unwind_suspended).
   detail::head_of(detail::impl_of(greenlet_))->task = this;
   ExitHook& exit = hub.tasks_exit_hook();
@@ -168,7 +168,7 @@ AnyTask current_task() noexcept {
 TaskBase::~TaskBase() {
   if (!links_.empty()) drop_links();
   if (greenlet_) detail::head_of(detail::impl_of(greenlet_))->task = nullptr;
-  t_idents.give_back(ident_);
+  if (ident_) t_idents.give_back(ident_);
 }
 
 // Owned links are deleted; a join's node (on its greenlet's stack) only leaves.
@@ -180,8 +180,13 @@ void TaskBase::drop_links() noexcept {
 }
 
 const std::string& TaskBase::name() const {
-  if (!name_) name_ = std::make_unique<std::string>("Greenlet-" + std::to_string(ident_ - 1));
+  if (!name_) name_ = std::make_unique<std::string>("Greenlet-" + std::to_string(minimal_ident() - 1));
   return *name_;
+}
+
+unsigned long TaskBase::minimal_ident() const {
+  if (!ident_) ident_ = t_idents.take();
+  return ident_;
 }
 
 std::string TaskBase::describe() const {

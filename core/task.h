@@ -109,11 +109,15 @@ class TaskBase : public std::enable_shared_from_this<TaskBase> {
   std::exception_ptr exception() const noexcept { return exception_; }
 
   // "Greenlet-N" unless set (GV-17); minimal_ident is unique among this
-  // thread's live tasks and the smallest free one when the task was made: a
-  // destroyed task's ident is reused (gevent's IdentRegistry).
+  // thread's live tasks and, as in gevent, given on first use (by it or by
+  // name()): the smallest free one then. A destroyed task's ident is reused
+  // (gevent's IdentRegistry); spawning pays nothing for it.
   const std::string& name() const;
   void set_name(std::string name) { name_ = std::make_unique<std::string>(std::move(name)); }
-  unsigned long minimal_ident() const noexcept { return ident_; }
+  unsigned long minimal_ident() const;
+  // The ident if minimal_ident() or name() gave it one already, else 0,
+  // without giving one (the watchdog reads it in a signal handler).
+  unsigned long minimal_ident_if_given() const noexcept { return ident_; }
   const Greenlet& greenlet() const noexcept { return greenlet_; }
 
   // Schedules the first run for the next callback batch; no-op if started
@@ -224,7 +228,7 @@ class TaskBase : public std::enable_shared_from_this<TaskBase> {
   detail::HookList links_;  // of detail::TaskLink: few, and most tasks have none
   std::exception_ptr exception_;
   mutable std::unique_ptr<std::string> name_;  // made on first use: spawning pays nothing for it
-  unsigned long ident_ = 0;
+  mutable unsigned long ident_ = 0;  // 0 until first asked for
   std::uint32_t next_link_ = 1;  // beside the flags: an idle connection is mostly this object
   std::uint32_t refs_ = 0;       // handles, and the hub's while hub_holds_
   bool hub_holds_ = false;

@@ -55,7 +55,7 @@ void on_signal(int signo, siginfo_t* info, void* context) {
     const detail::GreenletHead* head = detail::running_head();
     g_capture.greenlet_id = detail::running_id();
     g_capture.task = head ? head->task : nullptr;
-    g_capture.task_ident = g_capture.task ? static_cast<const TaskBase*>(g_capture.task)->minimal_ident() : 0;
+    g_capture.task_ident = g_capture.task ? static_cast<const TaskBase*>(g_capture.task)->minimal_ident_if_given() : 0;
     g_capture.state.store(Capture::kDone, std::memory_order_release);
     sem_post(&g_capture.done);
     errno = saved_errno;
@@ -107,7 +107,8 @@ void print(std::FILE* out, const BlockingReport& r, double threshold) {
     return;
   }
   std::fprintf(out, ": greenlet #%lu", r.greenlet_id);
-  if (r.task) std::fprintf(out, " (task %lu at %p)", r.task_ident, r.task);
+  if (r.task && r.task_ident) std::fprintf(out, " (task %lu at %p)", r.task_ident, r.task);
+  else if (r.task) std::fprintf(out, " (task at %p)", r.task);
   std::fputs(" is running:\n", out);
   char** names = backtrace_symbols(r.frames.data(), static_cast<int>(r.frames.size()));
   for (std::size_t i = 0; i < r.frames.size(); ++i)

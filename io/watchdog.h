@@ -35,7 +35,7 @@ struct BlockingReport {
   bool captured = false;           // the thread answered the signal: the fields below are set
   unsigned long greenlet_id = 0;   // the running greenlet (0: the thread's main greenlet)
   const void* task = nullptr;      // the fern::TaskBase running in it, if any (only for identity)
-  unsigned long task_ident = 0;    // its minimal_ident(), if a task
+  unsigned long task_ident = 0;    // its minimal_ident(), if it was given one (TaskBase::minimal_ident_if_given)
   std::vector<void*> frames;       // return addresses, innermost first (the handler's own dropped)
 };
 

@@ -229,6 +229,20 @@ TEST_F(GeventCoreMisc, MinimalIdentsAreStableAndReusedOnceTheTaskIsGone) {
   EXPECT_EQ(target3->name(), first_name);
 }
 
+// GV-17, as gevent's Greenlet.minimal_ident: given on first use, not at
+// spawn, so the task asked first gets the smallest free one.
+TEST_F(GeventCoreMisc, MinimalIdentIsGivenOnFirstUse) {
+  auto a = fern::Task<void>::create([] {});
+  auto b = fern::Task<void>::create([] {});
+  EXPECT_EQ(a->minimal_ident_if_given(), 0u);
+  EXPECT_EQ(b->minimal_ident_if_given(), 0u);
+  const unsigned long first = b->minimal_ident();
+  EXPECT_NE(first, 0u);
+  EXPECT_EQ(b->minimal_ident_if_given(), first);
+  EXPECT_EQ(b->name(), "Greenlet-" + std::to_string(first - 1));
+  EXPECT_GT(a->minimal_ident(), first);
+}
+
 // TestIdent::test_circle: with three tasks alive at a time, idents stay
 // among the four smallest, over a thousand tasks.
 TEST_F(GeventCoreMisc, MinimalIdentsStaySmallWhileFewTasksLive) {

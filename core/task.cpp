@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <cstdint>
 #include <cstdio>
+#include <limits>
 #include <memory>
 #include <stdexcept>
 
@@ -17,55 +18,66 @@ namespace {
 // destroyed task gives its back, so idents (and "Greenlet-N" names) stay
 // small and are reused, as gevent's are. Taking one may grow the bitmap;
 // giving one back never allocates. Idents start at 1 (0: none given yet).
-class IdentRegistry {
- public:
-  IdentRegistry() = default;
-  IdentRegistry(const IdentRegistry&) = delete;
-  IdentRegistry& operator=(const IdentRegistry&) = delete;
-  // A task destroyed after this thread's thread_locals (a handle in a
-  // static) finds the registry gone and gives nothing back.
-  ~IdentRegistry() {
-    delete[] words_;
-    words_ = nullptr;
-    size_ = 0;
-  }
-
-  unsigned long take() {
-    for (std::size_t i = first_free_; i < size_; ++i) {
-      if (~words_[i] != 0) return mark(i, __builtin_ctzll(~words_[i]));
-    }
-    grow();
-    return mark(first_free_, 0);
-  }
-  void give_back(unsigned long ident) noexcept {
-    const std::size_t bit = ident - 1, word = bit / 64;
-    if (word >= size_) return;
-    words_[word] &= ~(std::uint64_t{1} << (bit % 64));
-    if (word < first_free_) first_free_ = word;
-  }
-
- private:
-  unsigned long mark(std::size_t word, int bit) noexcept {
-    words_[word] |= std::uint64_t{1} << bit;
-    first_free_ = word;
-    return static_cast<unsigned long>(word * 64 + static_cast<std::size_t>(bit) + 1);
-  }
-  void grow() {
-    const std::size_t size = size_ ? size_ * 2 : 1;
-    auto* words = new std::uint64_t[size]();
-    std::copy(words_, words_ + size_, words);
-    delete[] words_;
-    words_ = words;
-    first_free_ = size_;
-    size_ = size;
-  }
-
-  std::uint64_t* words_ = nullptr;
-  std::size_t size_ = 0;
-  std::size_t first_free_ = 0;  // every word below it is full
+//
+// The bits are a trivially destructible `__thread` object, readable at any
+// time; a separate thread_local frees them at the thread's end and marks
+// them gone (stores into a live object: a destructor's stores into its own
+// dying members may be dropped by the compiler). A task destroyed later (by
+// the hub's own teardown, or held in a static) then gives nothing back, and
+// one asked for its ident then gets one past every bitmap, never reused.
+struct IdentBits {
+  std::uint64_t* words;
+  std::size_t size;
+  std::size_t first_free;  // every word below it is full
+  bool gone;               // this thread's thread_locals are destroyed
+  unsigned long late;      // idents handed out once gone
 };
+__thread IdentBits t_ident_bits;
 
-thread_local IdentRegistry t_idents;
+struct IdentBitsOwner {
+  IdentBitsOwner() = default;
+  IdentBitsOwner(const IdentBitsOwner&) = delete;
+  IdentBitsOwner& operator=(const IdentBitsOwner&) = delete;
+  ~IdentBitsOwner() {
+    IdentBits& b = t_ident_bits;
+    delete[] b.words;
+    b.words = nullptr;
+    b.size = b.first_free = 0;
+    b.gone = true;
+  }
+};
+thread_local IdentBitsOwner t_ident_owner;
+
+unsigned long mark_ident(IdentBits& b, std::size_t word, int bit) noexcept {
+  b.words[word] |= std::uint64_t{1} << bit;
+  b.first_free = word;
+  return static_cast<unsigned long>(word * 64 + static_cast<std::size_t>(bit) + 1);
+}
+
+unsigned long take_ident() {
+  IdentBits& b = t_ident_bits;
+  if (b.gone) return (std::numeric_limits<unsigned long>::max() >> 1) + ++b.late;
+  for (std::size_t i = b.first_free; i < b.size; ++i) {
+    if (~b.words[i] != 0) return mark_ident(b, i, __builtin_ctzll(~b.words[i]));
+  }
+  [[maybe_unused]] IdentBitsOwner* volatile owner = &t_ident_owner;  // made (its destructor registered) now
+  const std::size_t size = b.size ? b.size * 2 : 1;
+  auto* words = new std::uint64_t[size]();
+  std::copy(b.words, b.words + b.size, words);
+  delete[] b.words;
+  b.words = words;
+  b.first_free = b.size;
+  b.size = size;
+  return mark_ident(b, b.first_free, 0);
+}
+
+void give_back_ident(unsigned long ident) noexcept {
+  IdentBits& b = t_ident_bits;
+  const std::size_t bit = ident - 1, word = bit / 64;
+  if (word >= b.size) return;  // gone, or handed out once gone
+  b.words[word] &= ~(std::uint64_t{1} << (bit % 64));
+  if (word < b.first_free) b.first_free = word;
+}
 
 
 // A link made by link(fn): owns fn; the task deletes it once fired or unlinked.
@@ -168,7 +180,7 @@ AnyTask current_task() noexcept {
 TaskBase::~TaskBase() {
   if (!links_.empty()) drop_links();
   if (greenlet_) detail::head_of(detail::impl_of(greenlet_))->task = nullptr;
-  if (ident_) t_idents.give_back(ident_);
+  if (ident_) give_back_ident(ident_);
 }
 
 // Owned links are deleted; a join's node (on its greenlet's stack) only leaves.
@@ -185,7 +197,7 @@ const std::string& TaskBase::name() const {
 }
 
 unsigned long TaskBase::minimal_ident() const {
-  if (!ident_) ident_ = t_idents.take();
+  if (!ident_) ident_ = take_ident();
   return ident_;
 }
 

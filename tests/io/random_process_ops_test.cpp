@@ -452,14 +452,15 @@ TEST_P(RandomProcessOpsSeeds, CodesOutputsResultsAndSignalsAreExactlyWhatTheProg
         if (t != fern::current_task()) t->kill_async();
       }
     });
-  // Every program ends by itself: a task still running after thousands of
-  // hub rounds is a hang.
+  // Every program ends by itself: a task still running after 40,000 hub
+  // rounds (20 s at least: room for qemu-user and sanitizers, where a seed
+  // takes several times its 0.2 s) is a hang.
   auto all_dead = [&] {
     for (const auto& t : w.tasks)
       if (!t->dead()) return false;
     return true;
   };
-  for (int round = 0; round < 4000 && !all_dead(); ++round) fern::sleep(microseconds(500));
+  for (int round = 0; round < 40000 && !all_dead(); ++round) fern::sleep(microseconds(500));
   for (const auto& t : w.tasks) {
     EXPECT_TRUE(t->dead()) << "hung: " << t->name();
     if (auto e = t->exception()) {

@@ -40,7 +40,7 @@ std::uint64_t fp_control_now() noexcept;
 }  // namespace fern::arch
 
 extern "C" {
-// Saves the callee-saved registers and FP control bits of the caller on its
+// Saves the callee-saved registers and FP control of the caller on its
 // stack, stores the stack pointer in *save, resumes `to`, and hands it `arg`
 // (returned from the switch that suspended `to`, or passed to its entry).
 // Returns the `arg` of whichever switch later resumes *save. Never throws;
@@ -50,8 +50,7 @@ void* fern_arch_switch(fern::arch::Context* save, fern::arch::Context to, void* 
 // (x87 control word and MXCSR control bits; FPCR) and leaves the thread's as
 // it found it. It saves none and marks its frame FP-neutral; a target that is
 // FP-neutral too gets none loaded (the switch is the bare register switch),
-// one that owns FP control gets its own loaded where it differs, as
-// fern_arch_switch does. With FP control as thread state (FERN_FP_CONTROL
+// one that owns FP control gets its own loaded, as fern_arch_switch does. With FP control as thread state (FERN_FP_CONTROL
 // off) it is fern_arch_switch.
 void* fern_arch_switch_fp_neutral(fern::arch::Context* save, fern::arch::Context to, void* arg) noexcept;
 }

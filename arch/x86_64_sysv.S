@@ -31,9 +31,6 @@
 #  define RESUME_JMP jmp
 #endif
 
-#define MXCSR_CONTROL 0xFFC0      /* DAZ, exception masks, rounding, flush-to-zero */
-#define MXCSR_STATUS  0x003F      /* sticky exception flags */
-
 /* FERN_FP_CONTROL=1 (default): FP control is per context. 0: it is thread
  * state, as in marl; saves reading MXCSR, which costs ~2.8 ns on some CPUs. */
 #ifndef FERN_FP_CONTROL
@@ -45,6 +42,9 @@
 /* The six callee-saved registers, pushed and popped with their CFI. */
 .macro PUSH_CALLEE_SAVED
     LANDING_PAD
+    PUSH_CALLEE_SAVED_NO_PAD
+.endm
+.macro PUSH_CALLEE_SAVED_NO_PAD
     pushq   %rbp                    /* callee-saved: frame pointer */
     .cfi_adjust_cfa_offset 8
     .cfi_rel_offset %rbp, 0
@@ -92,88 +92,58 @@
     RESUME_JMP *%rcx
 .endm
 
-/* On the target's stack, which owns FP control, with r8w = the x87 control
- * word and r9d = the MXCSR the CPU has now, and at least one of them
- * differing from the target's: differing control bits are loaded; differing
- * MXCSR status flags are not (loading them can cost ~50 ns): the target gets
- * its control bits and keeps the status flags the CPU has now. */
-.macro LOAD_DIFFERING_FP done
-    cmpw    -8(%rsp), %r8w
-    je      1f
-    fldcw   -8(%rsp)                /* x87 control word differs */
-1:  movl    -4(%rsp), %eax          /* target MXCSR */
-    xorl    %r9d, %eax
-    testl   $MXCSR_CONTROL, %eax
-    jz      \done                   /* only status flags differ: keep the CPU's */
-    movl    -4(%rsp), %eax
-    andl    $MXCSR_CONTROL, %eax    /* target control bits ... */
-    andl    $MXCSR_STATUS, %r9d     /* ... with our status flags */
-    orl     %r9d, %eax
-    movl    %eax, -12(%rsp)         /* scratch below the FP save area */
-    ldmxcsr -12(%rsp)
-    jmp     \done
-.endm
-
     .text
 
+/* FP control (FERN_FP_CONTROL=1): each context owns an FP environment, the
+ * x87 control word and the whole MXCSR (control bits and status flags), as
+ * each thread does and as Python's greenlet and Boost.Context keep it. The
+ * switch stores the caller's and loads the target's unconditionally: reading
+ * the current MXCSR back to compare it (to skip an unchanged load) costs more
+ * here than the load it would save (README, Switch section). An FP-neutral
+ * target (FP_NEUTRAL in its slot) gets nothing loaded: it runs with ours. */
 FUNC(fern_arch_switch)
     .cfi_startproc
-    PUSH_CALLEE_SAVED
 #if FERN_FP_CONTROL
-    fnstcw  -8(%rsp)                /* callee-saved: x87 control word */
-    stmxcsr -4(%rsp)                /* callee-saved: MXCSR control bits (status rides along) */
-    movzwl  -8(%rsp), %r8d          /* read back each store whole: a load spanning */
-    movl    -4(%rsp), %r9d          /* both would miss store forwarding (~5 ns) */
+    LANDING_PAD
+    /* First: stmxcsr issues only once what precedes it has completed. The
+     * slots are those below the six registers pushed next (-8 and -4 from
+     * the saved stack pointer). */
+    stmxcsr -52(%rsp)               /* callee-saved control bits, and the status flags */
+    fnstcw  -56(%rsp)               /* callee-saved: x87 control word */
+    PUSH_CALLEE_SAVED_NO_PAD
+#else
+    PUSH_CALLEE_SAVED
 #endif
     movq    %rsp, (%rdi)            /* *save = our stack pointer */
+#if FERN_FP_CONTROL
+    cmpl    $0, -4(%rsi)            /* the target's slot, read before the switch to its stack */
+#endif
     movq    %rsi, %rsp              /* the target's frame has the same layout: CFI holds */
 #if FERN_FP_CONTROL
-    cmpw    -8(%rsp), %r8w          /* same x87 control word ... */
-    jne     .Lfp_differs
-    cmpl    -4(%rsp), %r9d          /* ... and same MXCSR: nothing to load */
-    jne     .Lfp_differs
+    js      1f                      /* an FP-neutral target runs with ours */
+    ldmxcsr -4(%rsp)
+    fldcw   -8(%rsp)
+1:
 #endif
-    .cfi_remember_state             /* the whole frame is saved: .Lfp_differs runs here */
-.Lfp_done:
     POP_AND_RESUME
-
-#if FERN_FP_CONTROL
-.Lfp_differs:
-    .cfi_restore_state              /* the frame as before .Lfp_done, not as after the jmp */
-    cmpl    $0, -4(%rsp)
-    js      .Lfp_done               /* an FP-neutral target runs with ours */
-    LOAD_DIFFERING_FP .Lfp_done
-#endif
     .cfi_endproc
 ENDFUNC(fern_arch_switch)
 
 #if FERN_FP_CONTROL
 /* The switch out of an FP-neutral context: it saves no FP control (its
  * slot says it owns none), so between two FP-neutral contexts it is the bare
- * register switch. A target that owns FP control gets it as above. */
+ * register switch. A target that owns FP control gets its own loaded. */
 FUNC(fern_arch_switch_fp_neutral)
     .cfi_startproc
     PUSH_CALLEE_SAVED
     movl    $FP_NEUTRAL, -4(%rsp)
     movq    %rsp, (%rdi)
-    cmpl    $0, -4(%rsi)            /* the target's slot, read before the switch to its stack */
+    cmpl    $0, -4(%rsi)
     movq    %rsi, %rsp
-    jns     .Lneutral_to_owner
-    .cfi_remember_state
-.Lneutral_done:
-    POP_AND_RESUME
-
-.Lneutral_to_owner:
-    .cfi_restore_state
-    fnstcw  -16(%rsp)               /* what the CPU has now, below the target's slot */
-    stmxcsr -12(%rsp)
-    movzwl  -16(%rsp), %r8d
-    movl    -12(%rsp), %r9d
-    cmpw    -8(%rsp), %r8w
-    jne     1f
-    cmpl    -4(%rsp), %r9d
-    je      .Lneutral_done
-1:  LOAD_DIFFERING_FP .Lneutral_done
+    js      1f
+    fldcw   -8(%rsp)
+    ldmxcsr -4(%rsp)
+1:  POP_AND_RESUME
     .cfi_endproc
 ENDFUNC(fern_arch_switch_fp_neutral)
 #else

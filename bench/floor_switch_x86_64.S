@@ -9,19 +9,18 @@
  *
  * bench_boostfp_switch is the floor plus Boost fcontext's FP work: store the
  * x87 control word and MXCSR, load the target's unconditionally (status
- * flags included: Boost's semantics, not fern's, which keeps the status
- * flags with the CPU and so must read its MXCSR back). The rows show what
- * each part of fern's switch costs.
+ * flags included). fern's switch does the same FP work (and one test of the
+ * target's slot for FP-neutral contexts).
  *
- * bench_fernfp_switch is the floor plus fern's FP work at its least: store
+ * bench_readback_switch is the floor plus the scheme fern used before: store
  * both control words, read them back, compare them with the target's, load
- * nothing when they match (the rows' case; when they differ it loads the
- * target's as Boost does, which is not fern's semantics and never runs
- * here). Against floor_boostfp it isolates the read-back: `stmxcsr` behaves
- * as if it issues only once what precedes it has completed, so a load of
- * what it stored (and the compare on it) holds back the next switch's
- * `stmxcsr` by its whole latency, where Boost's unconditional `ldmxcsr` of an unchanged value
- * costs about a cycle on AMD Zen 5 (bench/fp_control_probe.c). */
+ * nothing when they match (the rows' case), so that the status flags could
+ * stay with the CPU. Against floor_boostfp it isolates the read-back:
+ * `stmxcsr` behaves as if it issues only once what precedes it has
+ * completed, so a load of what it stored (and the compare on it) holds back
+ * the next switch's `stmxcsr` by its whole latency, where an unconditional
+ * `ldmxcsr` of an unchanged value costs about a cycle on AMD Zen 5
+ * (bench/fp_control_probe.c). */
     .text
 /* The frame: the six callee-saved registers; popped, then the resume address. */
 .macro PUSH6
@@ -74,11 +73,11 @@ bench_boostfp_switch:
     .cfi_endproc
     .size   bench_boostfp_switch, .-bench_boostfp_switch
 
-    .globl  bench_fernfp_switch
-    .hidden bench_fernfp_switch
-    .type   bench_fernfp_switch,@function
+    .globl  bench_readback_switch
+    .hidden bench_readback_switch
+    .type   bench_readback_switch,@function
     .p2align 4
-bench_fernfp_switch:
+bench_readback_switch:
     .cfi_startproc
     PUSH6
     fnstcw  -8(%rsp)
@@ -96,5 +95,5 @@ bench_fernfp_switch:
     ldmxcsr -4(%rsp)
     jmp     2b
     .cfi_endproc
-    .size   bench_fernfp_switch, .-bench_fernfp_switch
+    .size   bench_readback_switch, .-bench_readback_switch
     .section .note.GNU-stack,"",@progbits

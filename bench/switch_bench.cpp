@@ -110,7 +110,7 @@ void settle_fp_status() {}
 #if defined(__x86_64__) && defined(__ELF__) && !defined(__CET__)
 extern "C" void* bench_floor_switch(Context* save, Context to, void* arg);
 extern "C" void* bench_boostfp_switch(Context* save, Context to, void* arg);
-extern "C" void* bench_fernfp_switch(Context* save, Context to, void* arg);
+extern "C" void* bench_readback_switch(Context* save, Context to, void* arg);
 #endif
 
 // fern: the raw switch between the thread's stack and one fresh context.
@@ -177,11 +177,10 @@ BENCHMARK(BM_Switch_fern_fpneutral);
 // The floor (bench/floor_switch_x86_64.S): push, store sp, load sp, pop,
 // jmp, nothing else; on fern's own frame layout and fresh contexts.
 // floor_boostfp adds Boost fcontext's FP work (store both control words,
-// load the target's unconditionally): the cost of fern's FP semantics over
-// Boost's is the read-back, the difference to the fern row. floor_fernfp
-// is the floor with fern's compare-and-skip at its least (both words stored,
-// read back, compared with the target's): the read-back alone, without the
-// rest of fern's switch.
+// load the target's unconditionally), which fern's switch does too.
+// floor_readback is the floor with the compare-and-skip fern used before
+// (both words stored, read back, compared with the target's, nothing
+// loaded when equal): what reading MXCSR back costs.
 using RawSwitch = void* (*)(Context*, Context, void*);
 template <RawSwitch Switch>
 void raw_echo(void* arg, void* data) {
@@ -200,8 +199,8 @@ void BM_Switch_floor(benchmark::State& state) { run_raw_switch<bench_floor_switc
 BENCHMARK(BM_Switch_floor);
 void BM_Switch_floor_boostfp(benchmark::State& state) { run_raw_switch<bench_boostfp_switch>(state); }
 BENCHMARK(BM_Switch_floor_boostfp);
-void BM_Switch_floor_fernfp(benchmark::State& state) { run_raw_switch<bench_fernfp_switch>(state); }
-BENCHMARK(BM_Switch_floor_fernfp);
+void BM_Switch_floor_readback(benchmark::State& state) { run_raw_switch<bench_readback_switch>(state); }
+BENCHMARK(BM_Switch_floor_readback);
 #endif
 
 #if FERN_HAVE_BOOST
@@ -312,6 +311,17 @@ void BM_SwitchValue_fern(benchmark::State& state) {
   state.SetItemsProcessed(2 * state.iterations());
 }  // dropping `echo` kills it: GreenletExit unwinds its loop
 BENCHMARK(BM_SwitchValue_fern);
+
+void BM_SwitchValue_fern_empty(benchmark::State& state) {
+  settle_fp_status();
+  fern::Greenlet main = fern::Greenlet::current();
+  fern::Greenlet echo([&main](fern::Value) {
+    for (;;) main.switch_to();
+  });
+  for (auto _ : state) echo.switch_to();
+  state.SetItemsProcessed(2 * state.iterations());
+}
+BENCHMARK(BM_SwitchValue_fern_empty);
 
 // The same with both greenlets FP-neutral.
 void BM_SwitchValue_fern_fpneutral(benchmark::State& state) {

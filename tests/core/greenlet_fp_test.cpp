@@ -75,6 +75,39 @@ TEST_F(GreenletFp, AGreenletKeepsItsOwnRoundingMode) {
   EXPECT_EQ(saw_later, FE_UPWARD);
 }
 
+#if defined(__x86_64__)
+// Each greenlet keeps its own exception flags, as each thread does (Python's
+// greenlet restores the whole MXCSR too): a computation that checks its
+// flags around a blocking switch sees what it raised, not what another
+// greenlet raised or cleared meanwhile. (The flags of SSE arithmetic, all
+// of double and float math on x86-64: the x87 status word, which long
+// double arithmetic sets, stays with the CPU, as in greenlet and Boost.)
+TEST_F(GreenletFp, AGreenletKeepsItsOwnExceptionFlagsAcrossSwitches) {
+  RoundingGuard guard;
+  bool kept_divbyzero = false, saw_inexact = true;
+  std::feclearexcept(FE_ALL_EXCEPT);
+  Greenlet g([&] {
+    std::feclearexcept(FE_ALL_EXCEPT);
+    volatile double zero = 0.0;
+    volatile double inf = 1.0 / zero;  // FE_DIVBYZERO (exact: no FE_INEXACT)
+    (void)inf;
+    Greenlet::current().parent().switch_to();  // "blocks"
+    kept_divbyzero = std::fetestexcept(FE_DIVBYZERO) != 0;
+    saw_inexact = std::fetestexcept(FE_INEXACT) != 0;
+  });
+  g.switch_to();
+  EXPECT_FALSE(std::fetestexcept(FE_DIVBYZERO));  // g's, not ours
+  volatile double third = 1.0;
+  third = third / 3.0;  // FE_INEXACT, ours
+  g.switch_to();
+  EXPECT_TRUE(g.dead());
+  EXPECT_TRUE(kept_divbyzero);
+  EXPECT_FALSE(saw_inexact);
+  EXPECT_TRUE(std::fetestexcept(FE_INEXACT));
+  EXPECT_FALSE(std::fetestexcept(FE_DIVBYZERO));
+}
+#endif
+
 // An FP-neutral greenlet, unstarted, suspended or running when it becomes
 // so, runs with whatever the thread has each time it is resumed.
 TEST_F(GreenletFp, AnFpNeutralGreenletRunsWithTheThreadsRoundingMode) {

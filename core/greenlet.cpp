@@ -618,14 +618,8 @@ void destroy(GreenletImpl* g) noexcept {
   delete_greenlet(g);
 }
 
-// The running greenlet lives on without references (greenlet_core.h).
 void release(GreenletImpl* g) noexcept {
-  if (--g->refs != 0) return;
-  if (g == t_state.current) {
-    t_state.fast_key = kSlowKey;
-    return;
-  }
-  destroy(g);
+  if (--g->refs == 0) released_last(g);
 }
 
 // The body, with what it lets escape turned into the result (GL-7) or the
@@ -730,6 +724,15 @@ struct Ending {
 }
 
 }  // namespace
+
+// The running greenlet lives on without references (greenlet_core.h).
+void released_last(GreenletImpl* g) noexcept {
+  if (g == t_state.current) {
+    t_state.fast_key = kSlowKey;
+    return;
+  }
+  destroy(g);
+}
 
 // No local of this frame has its address taken: it is never returned from,
 // so ASan would keep such a local's redzones poisoned on the pooled stack.

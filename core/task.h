@@ -226,7 +226,7 @@ class TaskBase : public std::enable_shared_from_this<TaskBase> {
     TaskBase* task;
   };
 
-  Greenlet greenlet_;
+  detail::CountingGreenlet greenlet_;  // in the task, never on its greenlet's stack
   std::shared_ptr<TaskBase> owner_;  // adopt(): the shared_ptr it came in, while referenced
   // One node, two roles in turn (an idle connection is mostly this
   // object): the start callback while scheduled, the links callback once

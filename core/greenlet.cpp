@@ -152,8 +152,8 @@ GreenletImpl* new_greenlet(ThreadState& ts) {
   return ::new (block) GreenletImpl;
 }
 
-void delete_greenlet(GreenletImpl* g) noexcept {
-  bool ours = thread_of(g) == t_state.serial;
+// ours: g is of this thread (its memory may join this thread's list).
+void delete_greenlet(GreenletImpl* g, bool ours) noexcept {
   g->~GreenletImpl();  // may run user code (the run callable's captures)
   if (ours && t_state.alive && t_state.free_count < kKeptBlocks) {
     void* block = g;
@@ -328,14 +328,21 @@ void on_thread_locals_ending(void*) {
 // registered after the thread-locals that switch in their destructors (a
 // hub, which makes a greenlet and then registers itself). It is registered
 // when a greenlet starts after new greenlets were made: at most 16 times,
-// then at every power-of-two start (O(log n) registrations in all).
-void arm_exit_sentinel(ThreadState& ts) {
-  ++ts.starts;
-  if (ts.sentinel_mark == ts.next_id) return;
-  if (ts.sentinels >= 16 && (ts.starts & (ts.starts - 1)) != 0) return;
-  if (abi::__cxa_thread_atexit(&on_thread_locals_ending, nullptr, &__dso_handle) != 0) return;
-  ++ts.sentinels;
-  ts.sentinel_mark = ts.next_id;
+// then at every power-of-two start (O(log n) registrations in all). The
+// starts in between only count: sentinel_due is the next that looks (every
+// one until 16 are registered).
+[[gnu::noinline]] void look_at_exit_sentinel(ThreadState& ts) {
+  if (ts.sentinel_mark != ts.next_id &&
+      abi::__cxa_thread_atexit(&on_thread_locals_ending, nullptr, &__dso_handle) == 0) {
+    ++ts.sentinels;
+    ts.sentinel_mark = ts.next_id;
+  }
+  // The smallest power of two above starts (>= 1), once 16 are registered.
+  ts.sentinel_due = ts.sentinels < 16 ? ts.starts + 1 : 2ul << (63 - __builtin_clzl(ts.starts));
+}
+
+inline void arm_exit_sentinel(ThreadState& ts) {
+  if (++ts.starts >= ts.sentinel_due) look_at_exit_sentinel(ts);
 }
 
 inline void start(GreenletImpl* g) {
@@ -615,7 +622,7 @@ void destroy(GreenletImpl* g) noexcept {
     --t_state.live;
     registry_unlink(t_state, g);
   }
-  delete_greenlet(g);
+  delete_greenlet(g, ours);
 }
 
 void release(GreenletImpl* g) noexcept {

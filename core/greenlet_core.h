@@ -147,6 +147,7 @@ struct ThreadState {
   unsigned sentinels;          // exit sentinels registered (see arm_exit_sentinel)
   unsigned long sentinel_mark; // next_id when the last one was registered
   unsigned long starts;        // greenlets started
+  unsigned long sentinel_due;  // the next start that looks at the sentinels (0: the first)
   // The registry (debuggers and dump_greenlets read it): this thread's
   // greenlets, this thread in the process's list, its hub.
   GreenletHead* greenlets;

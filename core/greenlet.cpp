@@ -97,12 +97,12 @@ void registry_link(ThreadState& ts, GreenletImpl* g) noexcept {
   ts.greenlets = h;
 }
 
+// Leaves g's links as they were: it is deleted next.
 void registry_unlink(ThreadState& ts, GreenletImpl* g) noexcept {
   GreenletHead* h = g;
   if (h->reg_prev) h->reg_prev->reg_next = h->reg_next;
   else if (ts.greenlets == h) ts.greenlets = h->reg_next;
   if (h->reg_next) h->reg_next->reg_prev = h->reg_prev;
-  h->reg_prev = h->reg_next = nullptr;
 }
 
 void registry_add_thread(ThreadState& ts) {
@@ -145,7 +145,7 @@ GreenletImpl* new_greenlet(ThreadState& ts) {
   void* block = ts.free_blocks;
   if (block) {
     ts.free_blocks = *static_cast<void**>(block);
-    --ts.free_count;
+    ++ts.free_room;
   } else {
     block = ::operator new(sizeof(GreenletImpl));
   }
@@ -155,11 +155,11 @@ GreenletImpl* new_greenlet(ThreadState& ts) {
 // ours: g is of this thread (its memory may join this thread's list).
 void delete_greenlet(GreenletImpl* g, bool ours) noexcept {
   g->~GreenletImpl();  // may run user code (the run callable's captures)
-  if (ours && t_state.alive && t_state.free_count < kKeptBlocks) {
+  if (ours && t_state.free_room != 0) {
     void* block = g;
     *static_cast<void**>(block) = t_state.free_blocks;
     t_state.free_blocks = block;
-    ++t_state.free_count;
+    --t_state.free_room;
   } else {
     ::operator delete(static_cast<void*>(g));
   }
@@ -177,6 +177,7 @@ struct ThreadCleanup {
     ThreadState& ts = t_state;
     ts.alive = false;
     ts.ended = true;
+    ts.free_room = 0;  // greenlets deleted from now on go to operator delete
     GreenletImpl* current = impl(std::exchange(ts.current, nullptr));
     GreenletImpl* main = std::exchange(ts.main, nullptr);
     if (main) set_status(main, kDead);  // its thread is gone: held by a handle, it reads dead (GL-29)
@@ -187,7 +188,6 @@ struct ThreadCleanup {
       ts.free_blocks = *static_cast<void**>(block);
       ::operator delete(block);
     }
-    ts.free_count = 0;
     registry_remove_thread(ts);
   }
 };
@@ -210,6 +210,7 @@ struct ThreadCleanup {
   ts.next_id = 1;
   ts.live = 1;
   ts.alive = true;
+  ts.free_room = kKeptBlocks;
   // GreenletHead and GreenletCore must sit at the start (head_of, core_of
   // cast), and the run where Greenlet::run_slot reads it: checked once a thread.
   if (head_of(main) != static_cast<GreenletHead*>(main) || core_of(main) != static_cast<GreenletCore*>(main)) std::abort();

@@ -143,7 +143,7 @@ struct ThreadState {
   unsigned long next_id;
   std::size_t live;
   void* free_blocks;       // memory of destroyed greenlets, for new ones (a list)
-  std::size_t free_count;
+  std::size_t free_room;   // blocks the list may still take (none before the state is made and after cleanup)
   unsigned sentinels;          // exit sentinels registered (see arm_exit_sentinel)
   unsigned long sentinel_mark; // next_id when the last one was registered
   unsigned long starts;        // greenlets started

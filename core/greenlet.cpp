@@ -97,12 +97,12 @@ void registry_link(ThreadState& ts, GreenletImpl* g) noexcept {
   ts.greenlets = h;
 }
 
+// Leaves g's links as they were: it is deleted next.
 void registry_unlink(ThreadState& ts, GreenletImpl* g) noexcept {
   GreenletHead* h = g;
   if (h->reg_prev) h->reg_prev->reg_next = h->reg_next;
   else if (ts.greenlets == h) ts.greenlets = h->reg_next;
   if (h->reg_next) h->reg_next->reg_prev = h->reg_prev;
-  h->reg_prev = h->reg_next = nullptr;
 }
 
 void registry_add_thread(ThreadState& ts) {
@@ -145,21 +145,21 @@ GreenletImpl* new_greenlet(ThreadState& ts) {
   void* block = ts.free_blocks;
   if (block) {
     ts.free_blocks = *static_cast<void**>(block);
-    --ts.free_count;
+    ++ts.free_room;
   } else {
     block = ::operator new(sizeof(GreenletImpl));
   }
   return ::new (block) GreenletImpl;
 }
 
-void delete_greenlet(GreenletImpl* g) noexcept {
-  bool ours = thread_of(g) == t_state.serial;
+// ours: g is of this thread (its memory may join this thread's list).
+void delete_greenlet(GreenletImpl* g, bool ours) noexcept {
   g->~GreenletImpl();  // may run user code (the run callable's captures)
-  if (ours && t_state.alive && t_state.free_count < kKeptBlocks) {
+  if (ours && t_state.free_room != 0) {
     void* block = g;
     *static_cast<void**>(block) = t_state.free_blocks;
     t_state.free_blocks = block;
-    ++t_state.free_count;
+    --t_state.free_room;
   } else {
     ::operator delete(static_cast<void*>(g));
   }
@@ -177,6 +177,7 @@ struct ThreadCleanup {
     ThreadState& ts = t_state;
     ts.alive = false;
     ts.ended = true;
+    ts.free_room = 0;  // greenlets deleted from now on go to operator delete
     GreenletImpl* current = impl(std::exchange(ts.current, nullptr));
     GreenletImpl* main = std::exchange(ts.main, nullptr);
     if (main) set_status(main, kDead);  // its thread is gone: held by a handle, it reads dead (GL-29)
@@ -187,7 +188,6 @@ struct ThreadCleanup {
       ts.free_blocks = *static_cast<void**>(block);
       ::operator delete(block);
     }
-    ts.free_count = 0;
     registry_remove_thread(ts);
   }
 };
@@ -210,6 +210,7 @@ struct ThreadCleanup {
   ts.next_id = 1;
   ts.live = 1;
   ts.alive = true;
+  ts.free_room = kKeptBlocks;
   // GreenletHead and GreenletCore must sit at the start (head_of, core_of
   // cast), and the run where Greenlet::run_slot reads it: checked once a thread.
   if (head_of(main) != static_cast<GreenletHead*>(main) || core_of(main) != static_cast<GreenletCore*>(main)) std::abort();
@@ -328,14 +329,21 @@ void on_thread_locals_ending(void*) {
 // registered after the thread-locals that switch in their destructors (a
 // hub, which makes a greenlet and then registers itself). It is registered
 // when a greenlet starts after new greenlets were made: at most 16 times,
-// then at every power-of-two start (O(log n) registrations in all).
-void arm_exit_sentinel(ThreadState& ts) {
-  ++ts.starts;
-  if (ts.sentinel_mark == ts.next_id) return;
-  if (ts.sentinels >= 16 && (ts.starts & (ts.starts - 1)) != 0) return;
-  if (abi::__cxa_thread_atexit(&on_thread_locals_ending, nullptr, &__dso_handle) != 0) return;
-  ++ts.sentinels;
-  ts.sentinel_mark = ts.next_id;
+// then at every power-of-two start (O(log n) registrations in all). The
+// starts in between only count: sentinel_due is the next that looks (every
+// one until 16 are registered).
+[[gnu::noinline]] void look_at_exit_sentinel(ThreadState& ts) {
+  if (ts.sentinel_mark != ts.next_id &&
+      abi::__cxa_thread_atexit(&on_thread_locals_ending, nullptr, &__dso_handle) == 0) {
+    ++ts.sentinels;
+    ts.sentinel_mark = ts.next_id;
+  }
+  // The smallest power of two above starts (>= 1), once 16 are registered.
+  ts.sentinel_due = ts.sentinels < 16 ? ts.starts + 1 : 2ul << (63 - __builtin_clzl(ts.starts));
+}
+
+inline void arm_exit_sentinel(ThreadState& ts) {
+  if (++ts.starts >= ts.sentinel_due) look_at_exit_sentinel(ts);
 }
 
 inline void start(GreenletImpl* g) {
@@ -615,17 +623,11 @@ void destroy(GreenletImpl* g) noexcept {
     --t_state.live;
     registry_unlink(t_state, g);
   }
-  delete_greenlet(g);
+  delete_greenlet(g, ours);
 }
 
-// The running greenlet lives on without references (greenlet_core.h).
 void release(GreenletImpl* g) noexcept {
-  if (--g->refs != 0) return;
-  if (g == t_state.current) {
-    t_state.fast_key = kSlowKey;
-    return;
-  }
-  destroy(g);
+  if (--g->refs == 0) released_last(g);
 }
 
 // The body, with what it lets escape turned into the result (GL-7) or the
@@ -730,6 +732,15 @@ struct Ending {
 }
 
 }  // namespace
+
+// The running greenlet lives on without references (greenlet_core.h).
+void released_last(GreenletImpl* g) noexcept {
+  if (g == t_state.current) {
+    t_state.fast_key = kSlowKey;
+    return;
+  }
+  destroy(g);
+}
 
 // No local of this frame has its address taken: it is never returned from,
 // so ASan would keep such a local's redzones poisoned on the pooled stack.

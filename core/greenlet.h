@@ -53,6 +53,7 @@ class Greenlet;
 class Context;
 namespace detail {
 class GreenletImpl;
+class CountingGreenlet;
 }
 
 // A hook run when a greenlet ends (its run returned or raised, including by
@@ -103,6 +104,10 @@ unsigned long running_id() noexcept;
 // it unwinds the wait first), so a pointer to it is enough.
 GreenletImpl* current_impl() noexcept;
 inline GreenletImpl* impl_of(const Greenlet& g) noexcept;
+
+// The count of a greenlet of this thread dropped to zero: destroys it, or
+// leaves the running one to live on (greenlet_core.h). greenlet.cpp.
+void released_last(GreenletImpl* g) noexcept;
 
 // Says on stderr that a run callable's destructor threw where nothing can
 // take the error (the exception being handled), and goes on.
@@ -399,6 +404,7 @@ class Greenlet {
 
  private:
   friend class detail::GreenletImpl;
+  friend class detail::CountingGreenlet;
   friend detail::GreenletImpl* detail::impl_of(const Greenlet& g) noexcept;
   // A new greenlet without run (the templated constructor adds it).
   Greenlet(const Greenlet& parent, std::size_t stack_size);
@@ -419,6 +425,11 @@ class Greenlet {
   void rehold(const Greenlet* from) noexcept {
     if (impl_) rehold_slow(from);
   }
+  // drop() for a handle that counts wherever it is (detail::CountingGreenlet).
+  void drop_counting() noexcept {
+    detail::GreenletImpl* g = std::exchange(impl_, nullptr);
+    if (g && --detail::core_of(g)->refs == 0) detail::released_last(g);
+  }
   void hold_slow() noexcept;
   void drop_slow() noexcept;
   void rehold_slow(const Greenlet* from) noexcept;
@@ -438,6 +449,17 @@ class Greenlet {
 
 namespace detail {
 inline GreenletImpl* impl_of(const Greenlet& g) noexcept { return g.impl_; }
+
+// A handle that always counts: one that never lives on its greenlet's own
+// stack (nor in its fake frames), such as a task's to the greenlet it makes
+// (task.h). Dropped without asking where it lives. Neither copied nor moved.
+class CountingGreenlet : public Greenlet {
+ public:
+  using Greenlet::Greenlet;
+  CountingGreenlet(const CountingGreenlet&) = delete;
+  CountingGreenlet& operator=(const CountingGreenlet&) = delete;
+  ~CountingGreenlet() { drop_counting(); }
+};
 }  // namespace detail
 
 }  // namespace fern

@@ -143,10 +143,11 @@ struct ThreadState {
   unsigned long next_id;
   std::size_t live;
   void* free_blocks;       // memory of destroyed greenlets, for new ones (a list)
-  std::size_t free_count;
+  std::size_t free_room;   // blocks the list may still take (none before the state is made and after cleanup)
   unsigned sentinels;          // exit sentinels registered (see arm_exit_sentinel)
   unsigned long sentinel_mark; // next_id when the last one was registered
   unsigned long starts;        // greenlets started
+  unsigned long sentinel_due;  // the next start that looks at the sentinels (0: the first)
   // The registry (debuggers and dump_greenlets read it): this thread's
   // greenlets, this thread in the process's list, its hub.
   GreenletHead* greenlets;

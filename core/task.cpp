@@ -179,7 +179,7 @@ AnyTask current_task() noexcept {
 // Its other hooks leave the hub by themselves; its greenlet may outlive it.
 TaskBase::~TaskBase() {
   if (!links_.empty()) drop_links();
-  if (greenlet_) detail::head_of(detail::impl_of(greenlet_))->task = nullptr;
+  detail::head_of(detail::impl_of(greenlet_))->task = nullptr;  // made with the task, never emptied
   if (ident_) give_back_ident(ident_);
 }
 

@@ -81,6 +81,11 @@ class Pooled;
 }
 
 namespace detail {
+// start() of a task that Task::create made just now, held by its first
+// handle only (spawn): unscheduled, alive, of this thread and held by no
+// shared_ptr, so there is nothing to check.
+inline void start_new(TaskBase& task);
+
 // A task's link: an intrusive node in the task's list, fired from the hub
 // after the task ends, in link order (F11). link() makes one that owns its
 // function; join and joinall put one on the joining greenlet's stack (no
@@ -126,10 +131,8 @@ class TaskBase : public std::enable_shared_from_this<TaskBase> {
   void start() {
     if (scheduled_ || dead_) return;
     if (__builtin_expect(!of_this_thread(), 0)) check_thread("start");  // throws
-    scheduled_ = true;
     hub_hold();
-    node_.fn = &StartNode::fire;  // or a greenlet that parks or ends before it starts this one
-    Hub::current().schedule(&node_);
+    schedule_start();
   }
   void start_later(Duration delay);
 
@@ -178,7 +181,13 @@ class TaskBase : public std::enable_shared_from_this<TaskBase> {
   friend struct TaskAccess;
   friend struct JoinAccess;
   friend class AnyTask;
+  friend void detail::start_new(TaskBase& task);
   explicit TaskBase(Hub& hub);
+  void schedule_start() {
+    scheduled_ = true;
+    node_.fn = &StartNode::fire;  // or a greenlet that parks or ends before it starts this one
+    Hub::current().schedule(&node_);
+  }
   void retain() noexcept { ++refs_; }
   // The first reference to a task shared_ptrs own (made with make_shared,
   // never adopted): it adopts one of them, as adopt() would.
@@ -217,7 +226,7 @@ class TaskBase : public std::enable_shared_from_this<TaskBase> {
     TaskBase* task;
   };
 
-  Greenlet greenlet_;
+  detail::CountingGreenlet greenlet_;  // in the task, never on its greenlet's stack
   std::shared_ptr<TaskBase> owner_;  // adopt(): the shared_ptr it came in, while referenced
   // One node, two roles in turn (an idle connection is mostly this
   // object): the start callback while scheduled, the links callback once
@@ -295,6 +304,11 @@ inline void TaskBase::hub_hold() noexcept {
     hub_holds_ = true;
     retain_first();
   }
+}
+inline void detail::start_new(TaskBase& task) {
+  task.hub_holds_ = true;
+  ++task.refs_;
+  task.schedule_start();
 }
 inline AnyTask TaskBase::hub_drop() noexcept {
   if (!hub_holds_) return AnyTask();
@@ -515,7 +529,7 @@ using TaskResult = std::invoke_result_t<std::decay_t<F>&, std::decay_t<Args>&...
 template <class F, class... Args>
 Task<TaskResult<F, Args...>> spawn(F&& fn, Args&&... args) {
   auto t = Task<TaskResult<F, Args...>>::create(std::forward<F>(fn), std::forward<Args>(args)...);
-  t.core()->start();  // made just now: never empty
+  detail::start_new(*t.core());
   return t;
 }
 

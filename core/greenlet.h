@@ -338,12 +338,14 @@ class Greenlet {
   // is read without synchronization.
   std::string describe() const;
 
-  // FP-neutral (false by default): the greenlet owns no FP control state
-  // (the x87 control word and MXCSR's control bits on x86-64; FPCR on AArch64
-  // when FERN_FP_CONTROL keeps it per greenlet). Switching out of it saves
-  // none and switching into it loads none: it runs with whatever the thread
-  // has, so between two FP-neutral greenlets a switch is the bare register
-  // switch. In exchange it must leave the FP control it found, rounding mode
+  // FP-neutral (false by default): the greenlet owns no FP environment (on
+  // x86-64 the x87 control word and the whole MXCSR, status flags included,
+  // which every other greenlet keeps as its own; FPCR on AArch64 when
+  // FERN_FP_CONTROL keeps it per greenlet). Switching out of it saves none
+  // and switching into it loads none: it runs with whatever the thread has
+  // (the flags it raises go with that: to the next FP-neutral greenlet, not
+  // to an owner, which gets its own loaded), so between two FP-neutral
+  // greenlets a switch is the bare register switch. In exchange it must leave the FP control it found, rounding mode
   // and exception masks included, at each switch out: code that calls
   // fesetround or _mm_setcsr and switches before restoring them must not run
   // in an FP-neutral greenlet. Debug and sanitizer builds (FERN_FP_CHECKS)

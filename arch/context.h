@@ -47,10 +47,10 @@ extern "C" {
 // no exception may unwind through it. Any thread, but `to` must not be running.
 void* fern_arch_switch(fern::arch::Context* save, fern::arch::Context to, void* arg) noexcept;
 // The same switch out of an FP-neutral context: one that owns no FP control
-// (x87 control word and MXCSR control bits; FPCR) and leaves the thread's as
-// it found it. It saves none and marks its frame FP-neutral; a target that is
-// FP-neutral too gets none loaded (the switch is the bare register switch),
-// one that owns FP control gets its own loaded, as fern_arch_switch does. With FP control as thread state (FERN_FP_CONTROL
-// off) it is fern_arch_switch.
+// (x87 control word and MXCSR; FPCR) and leaves the thread's as it found it.
+// It saves none and marks its frame FP-neutral; a target that is FP-neutral
+// too gets none loaded (the switch is the bare register switch), one that
+// owns FP control gets its own loaded, as fern_arch_switch does. With FP
+// control as thread state (FERN_FP_CONTROL off) it is fern_arch_switch.
 void* fern_arch_switch_fp_neutral(fern::arch::Context* save, fern::arch::Context to, void* arg) noexcept;
 }

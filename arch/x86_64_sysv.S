@@ -92,6 +92,17 @@
     RESUME_JMP *%rcx
 .endm
 
+/* Switches to the target's stack (rsi) and resumes it, loading its FP
+ * control first unless it is FP-neutral (it then runs with ours). */
+.macro RESUME_LOADING_FP
+    cmpl    $0, -4(%rsi)            /* the target's slot, read before the switch to its stack */
+    movq    %rsi, %rsp              /* the target's frame has the same layout: CFI holds */
+    js      1f                      /* an FP-neutral target runs with ours */
+    ldmxcsr -4(%rsp)
+    fldcw   -8(%rsp)
+1:  POP_AND_RESUME
+.endm
+
     .text
 
 /* FP control (FERN_FP_CONTROL=1): each context owns an FP environment, the
@@ -116,16 +127,11 @@ FUNC(fern_arch_switch)
 #endif
     movq    %rsp, (%rdi)            /* *save = our stack pointer */
 #if FERN_FP_CONTROL
-    cmpl    $0, -4(%rsi)            /* the target's slot, read before the switch to its stack */
-#endif
+    RESUME_LOADING_FP
+#else
     movq    %rsi, %rsp              /* the target's frame has the same layout: CFI holds */
-#if FERN_FP_CONTROL
-    js      1f                      /* an FP-neutral target runs with ours */
-    ldmxcsr -4(%rsp)
-    fldcw   -8(%rsp)
-1:
-#endif
     POP_AND_RESUME
+#endif
     .cfi_endproc
 ENDFUNC(fern_arch_switch)
 
@@ -138,12 +144,7 @@ FUNC(fern_arch_switch_fp_neutral)
     PUSH_CALLEE_SAVED
     movl    $FP_NEUTRAL, -4(%rsp)
     movq    %rsp, (%rdi)
-    cmpl    $0, -4(%rsi)
-    movq    %rsi, %rsp
-    js      1f
-    fldcw   -8(%rsp)
-    ldmxcsr -4(%rsp)
-1:  POP_AND_RESUME
+    RESUME_LOADING_FP
     .cfi_endproc
 ENDFUNC(fern_arch_switch_fp_neutral)
 #else

@@ -312,6 +312,7 @@ void BM_SwitchValue_fern(benchmark::State& state) {
 }  // dropping `echo` kills it: GreenletExit unwinds its loop
 BENCHMARK(BM_SwitchValue_fern);
 
+// The greenlet switch alone: no value either way (switch_count's greenlet_empty).
 void BM_SwitchValue_fern_empty(benchmark::State& state) {
   settle_fp_status();
   fern::Greenlet main = fern::Greenlet::current();

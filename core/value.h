@@ -203,6 +203,8 @@ std::uintptr_t value_word() noexcept {
                                     : Traits::kInline ? kValueDestroy | kValueRelocate
                                                       : kValueDestroy) |
                                    (Traits::kWord ? kValueWord : 0);
+  // Value's move assignment relies on it: a one-word value moves by bytes.
+  static_assert((flags & (kValueWord | kValueRelocate)) != (kValueWord | kValueRelocate));
   return reinterpret_cast<std::uintptr_t>(&kValueOps<T>) + flags;
 }
 
@@ -250,9 +252,17 @@ class Value {
     return *this;
   }
   Value& operator=(Value&& other) noexcept {
-    if (this != &other) {
+    std::uintptr_t word = other.word_;
+    // The common case first (a greenlet loop's `v = g.switch_to(...)`): a
+    // one-word value (never a relocating one: see value_word) over one that
+    // needs no destruction moves in three stores.
+    if (__builtin_expect((word_ & detail::kValueDestroy) == 0 && (word & detail::kValueWord) && this != &other, 1)) {
+      std::memcpy(storage_, other.storage_, 8);
+      word_ = word;
+      other.word_ = 0;
+    } else if (this != &other) {
       reset();
-      word_ = other.word_;
+      word_ = word;
       take(other);
     }
     return *this;
@@ -366,6 +376,11 @@ struct ValueAccess {
   template <class U>
   static U& checked(Value& v) {
     if (!v.holds<U>()) throw_bad_value_cast(type_id<U>(), v.type());
+    // Every table of a trivial type lacks kValueDestroy: told so, the
+    // compiler drops the Value's destructor after a cast from a temporary.
+    if constexpr (ValueTraits<U>::kTrivial) {
+      if (v.word_ & kValueDestroy) __builtin_unreachable();
+    }
     return held<U>(v);
   }
 
@@ -376,6 +391,24 @@ struct ValueAccess {
     return (v.word_ & kValueFlags) == kValueWord || v.word_ == 0;
   }
   static std::uintptr_t word(const Value& v) noexcept { return v.word_; }
+  // A copy of the held U of a Value whose word is U's own (trivial, one word).
+  template <class U>
+  static U word_object(const Value& v) noexcept {
+    if (v.word_ & kValueDestroy) __builtin_unreachable();  // U's table (see checked)
+    // The whole word, as it was stored: the compiler forwards it from the
+    // store (a narrower load it would leave to the CPU).
+    std::uint64_t word;
+    std::memcpy(&word, v.storage_, sizeof word);
+    U out;
+    std::memcpy(&out, &word, sizeof(U));
+    return out;
+  }
+  // value_cast's fast path: T a copy of a trivial one-word U, read by value
+  // on the matching table (a cast through the reference would read it only
+  // after joining the slow match's path, through the Value's memory).
+  template <class T, class U>
+  static constexpr bool kCastByWord = !std::is_reference_v<T> && ValueTraits<U>::kTrivial &&
+                                      ValueTraits<U>::kWord && std::is_trivially_default_constructible_v<U>;
   static void* bits(const Value& v) noexcept {
     void* b = nullptr;
     if (v.word_ != 0) std::memcpy(&b, v.storage_, sizeof b);
@@ -415,12 +448,20 @@ template <class T>
 T value_cast(Value& v) {
   using U = std::remove_cv_t<std::remove_reference_t<T>>;
   static_assert(std::is_constructible_v<T, U&>, "fern::value_cast<T>(Value&): T cannot be made from T&");
+  if constexpr (detail::ValueAccess::kCastByWord<T, U>) {
+    if (__builtin_expect(detail::ValueAccess::word(v) == detail::value_word<U>(), 1))
+      return static_cast<T>(detail::ValueAccess::word_object<U>(v));
+  }
   return static_cast<T>(detail::ValueAccess::checked<U>(v));
 }
 template <class T>
 T value_cast(Value&& v) {
   using U = std::remove_cv_t<std::remove_reference_t<T>>;
   static_assert(std::is_constructible_v<T, U>, "fern::value_cast<T>(Value&&): T cannot be made from T&&");
+  if constexpr (detail::ValueAccess::kCastByWord<T, U>) {
+    if (__builtin_expect(detail::ValueAccess::word(v) == detail::value_word<U>(), 1))
+      return static_cast<T>(detail::ValueAccess::word_object<U>(v));
+  }
   return static_cast<T>(std::move(detail::ValueAccess::checked<U>(v)));
 }
 

@@ -236,6 +236,55 @@ TEST(Value, HeapHeldObjectsAreDestroyedExactlyOnce) {
   check_destroyed_exactly_once<BigTracked>();
 }
 
+// Move assignment takes a one-word value (int, pointer, heap-held) by its
+// bytes when the old one needs no destruction: every kind over every kind,
+// and a self-move, keep each held object whole and destroyed once.
+TEST(Value, MoveAssignmentOfEveryKindOverEveryKind) {
+  struct Five {
+    char c[5];
+  };
+  auto make = [](int kind) -> Value {
+    switch (kind) {
+      case 0: return Value();
+      case 1: return Value(7);
+      case 2: return Value(Five{{'a', 'b', 'c', 'd', 'e'}});
+      case 3: return Value(std::in_place_type<SmallTracked>, 8);
+      case 4: return Value(std::in_place_type<BigTracked>, 9);
+      default: return Value(std::make_pair(10, 1.5));
+    }
+  };
+  auto check = [](const Value& v, int kind) {
+    switch (kind) {
+      case 0: EXPECT_FALSE(v.has_value()); break;
+      case 1: EXPECT_EQ(value_cast<int>(v), 7); break;
+      case 2: EXPECT_EQ(std::string(value_cast<Five>(v).c, 5), "abcde"); break;
+      case 3: EXPECT_EQ(value_cast<const SmallTracked&>(v).id, 8); break;
+      case 4: EXPECT_EQ(value_cast<const BigTracked&>(v).id, 9); break;
+      default: EXPECT_EQ((value_cast<std::pair<int, double>>(v)), std::make_pair(10, 1.5)); break;
+    }
+  };
+  SmallTracked::reset();
+  BigTracked::reset();
+  for (int to = 0; to < 6; ++to) {
+    for (int from = 0; from < 6; ++from) {
+      Value a = make(to);
+      Value b = make(from);
+      a = std::move(b);
+      check(a, from);
+      EXPECT_FALSE(b.has_value());  // NOLINT(bugprone-use-after-move)
+      Value& self = a;
+      a = std::move(self);  // self-move keeps it
+      check(a, from);
+      EXPECT_EQ(value_cast<int>(Value(from)), from);  // the cast from a temporary
+    }
+  }
+  EXPECT_EQ(SmallTracked::live, 0);
+  EXPECT_EQ(BigTracked::live, 0);
+  EXPECT_THROW(value_cast<int>(Value(1L)), fern::BadValueCast);  // the fast path's miss
+  Value l = 2L;
+  EXPECT_THROW(value_cast<int>(l), fern::BadValueCast);
+}
+
 // The hot path's promise: small trivially copyable types need no call.
 TEST(Value, SmallTriviallyCopyableTypesMoveWithoutAnOperation) {
   using Ops = fern::detail::ValueOps;

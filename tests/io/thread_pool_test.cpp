@@ -8,8 +8,6 @@
 
 #include <atomic>
 #include <cstdio>
-#include <filesystem>
-#include <iterator>
 #include <condition_variable>
 #include <memory>
 #include <mutex>
@@ -31,10 +29,18 @@ namespace {
 using fern::ThreadPool;
 using ThreadPoolIo = fern::testing::IoTest;
 
-// Threads of this process (a pool's threads are joined, never leaked).
-std::size_t os_thread_count() {
-  return static_cast<std::size_t>(
-      std::distance(std::filesystem::directory_iterator("/proc/self/task"), std::filesystem::directory_iterator()));
+// Worker threads alive that ran count_this_worker(): its thread_local
+// token goes when the thread exits, before a join of it returns, so after a
+// pool joined its threads (wait_idle, shutdown) a leaked thread still counts
+// (/proc/self/task may still list a thread just joined: not used).
+std::atomic<int> g_workers{0};
+struct WorkerToken {
+  WorkerToken() { ++g_workers; }
+  ~WorkerToken() { --g_workers; }
+};
+void count_this_worker() {
+  thread_local WorkerToken token;
+  static_cast<void>(token);
 }
 
 // A gate that jobs in worker threads wait at until the test opens it.
@@ -60,6 +66,21 @@ struct Gate {
   }
 };
 
+// n jobs that all wait for each other: n distinct threads of the pool each
+// run one (and count themselves).
+void occupy_threads(ThreadPool& pool, int n) {
+  Gate gate;
+  std::vector<fern::ThreadResult<void>> jobs;
+  for (int i = 0; i < n; ++i)
+    jobs.push_back(pool.spawn([&gate] {
+      count_this_worker();
+      gate.pass();
+    }));
+  gate.wait_arrived(n);
+  gate.release();
+  for (auto& j : jobs) j.get();
+}
+
 // TP-1 (test_init_valueerror): a negative maxsize is refused, -1 included
 // (not read as a huge size); 0 is gevent's too (TestMaxsize::test_inc)
 TEST_F(ThreadPoolIo, NegativeMaxsizeIsRejected) {
@@ -74,14 +95,15 @@ TEST_F(ThreadPoolIo, NegativeMaxsizeIsRejected) {
 // retiring threads at once; outside that range std::invalid_argument,
 // nothing changed. Retired threads are joined.
 TEST_F(ThreadPoolIo, SizeIsSetBetweenZeroAndMaxsize) {
-  std::size_t before = os_thread_count();
   ThreadPool pool(2);
   EXPECT_EQ(pool.threads(), 0u);
   pool.set_size(1);
   EXPECT_EQ(pool.threads(), 1u);
   pool.set_size(2);
   EXPECT_EQ(pool.threads(), 2u);
-  EXPECT_EQ(os_thread_count(), before + 2);
+  occupy_threads(pool, 2);
+  EXPECT_EQ(g_workers.load(), 2);
+  EXPECT_EQ(pool.threads(), 2u);  // the two set_size started: none more
   pool.set_size(1);
   EXPECT_EQ(pool.threads(), 1u);
   EXPECT_THROW(pool.set_size(-1), std::invalid_argument);
@@ -90,7 +112,7 @@ TEST_F(ThreadPoolIo, SizeIsSetBetweenZeroAndMaxsize) {
   pool.set_size(0);
   EXPECT_EQ(pool.threads(), 0u);
   pool.wait_idle();
-  EXPECT_EQ(os_thread_count(), before);
+  EXPECT_EQ(g_workers.load(), 0);
   pool.set_size(2);
   EXPECT_EQ(pool.threads(), 2u);
   EXPECT_EQ(pool.apply([] { return 7; }), 7);
@@ -98,8 +120,6 @@ TEST_F(ThreadPoolIo, SizeIsSetBetweenZeroAndMaxsize) {
   pool.set_maxsize(1);  // size above the new maxsize is refused
   EXPECT_EQ(pool.threads(), 1u);
   EXPECT_THROW(pool.set_size(2), std::invalid_argument);
-  pool.wait_idle();
-  EXPECT_EQ(os_thread_count(), before + 1);
 }
 
 // TP-1 (TestMaxsize::test_inc): with maxsize 0 work queues and no thread
@@ -127,12 +147,12 @@ TEST_F(ThreadPoolIo, MaxsizeZeroHoldsWorkUntilRaised) {
 // lets them finish, takes no new job and lets every thread go (joined);
 // raising it again runs the queued work.
 TEST_F(ThreadPoolIo, LoweringMaxsizeToZeroWhileJobsRunStopsNewWork) {
-  std::size_t before = os_thread_count();
   ThreadPool pool(3);
   Gate gate;
   std::vector<fern::ThreadResult<int>> running;
   for (int i = 0; i < 3; ++i)
     running.push_back(pool.spawn([&gate, i] {
+      count_this_worker();
       gate.pass();
       return i;
     }));
@@ -145,7 +165,7 @@ TEST_F(ThreadPoolIo, LoweringMaxsizeToZeroWhileJobsRunStopsNewWork) {
   gate.release();
   for (int i = 0; i < 3; ++i) EXPECT_EQ(running[i].get(), i);
   pool.wait_idle();  // the three threads left and were joined
-  EXPECT_EQ(os_thread_count(), before);
+  EXPECT_EQ(g_workers.load(), 0);
   EXPECT_FALSE(late_ran.load());
   EXPECT_EQ(pool.pending(), 1u);
   pool.set_maxsize(2);
@@ -158,9 +178,9 @@ TEST_F(ThreadPoolIo, LoweringMaxsizeToZeroWhileJobsRunStopsNewWork) {
 // once; the busy job is not disturbed. Lowering maxsize below a busy
 // thread lets it finish its job first.
 TEST_F(ThreadPoolIo, LoweringSizeWhileAJobRunsRetiresIdleThreadsFirst) {
-  std::size_t before = os_thread_count();
   ThreadPool pool(2);
   pool.set_size(2);
+  occupy_threads(pool, 2);
   Gate gate;
   auto busy = pool.spawn([&] {
     gate.pass();
@@ -175,15 +195,15 @@ TEST_F(ThreadPoolIo, LoweringSizeWhileAJobRunsRetiresIdleThreadsFirst) {
   gate.release();
   EXPECT_EQ(busy.get(), 5);
   pool.wait_idle();
-  EXPECT_EQ(os_thread_count(), before);
+  EXPECT_EQ(g_workers.load(), 0);
 }
 
 // TP-1, a hostile caller: size and maxsize set from the pool's own worker
 // (no wait for itself), a size beyond maxsize refused there too.
 TEST_F(ThreadPoolIo, SizeAndMaxsizeAreSetFromAWorkerThread) {
-  std::size_t before = os_thread_count();
   ThreadPool pool(2);
   std::size_t seen = pool.apply([&] {
+    count_this_worker();
     pool.set_size(2);
     std::size_t two = pool.threads();
     pool.set_maxsize(1);
@@ -193,8 +213,44 @@ TEST_F(ThreadPoolIo, SizeAndMaxsizeAreSetFromAWorkerThread) {
   EXPECT_EQ(seen, 21u);
   pool.wait_idle();
   EXPECT_EQ(pool.threads(), 1u);
-  EXPECT_EQ(os_thread_count(), before + 1);
   EXPECT_EQ(pool.apply([] { return 3; }), 3);
+  pool.set_size(0);
+  pool.wait_idle();
+  EXPECT_EQ(g_workers.load(), 0);
+}
+
+// TP-1, a hostile caller: another OS thread changes maxsize and size over
+// and over while work flows (maxsize 0 included, ending at 4): no job is
+// lost or run twice, FIFO per thread kept, and the threads that left are
+// joined.
+TEST_F(ThreadPoolIo, ResizingFromAnotherThreadWhileWorkFlowsLosesNoWork) {
+  ThreadPool pool(4);
+  std::atomic<int> runs{0};
+  std::vector<fern::ThreadResult<int>> results;
+  std::thread resizer([&] {
+    for (int i = 0; i < 300; ++i) {
+      pool.set_maxsize(i % 5);
+      pool.set_size(i % 3 <= i % 5 ? i % 3 : 0);
+    }
+    pool.set_maxsize(4);
+  });
+  for (int i = 0; i < 300; ++i) {
+    results.push_back(pool.spawn([&runs, i] {
+      count_this_worker();
+      ++runs;
+      return i;
+    }));
+    if (i % 50 == 0) fern::sleep(0);
+  }
+  resizer.join();
+  for (int i = 0; i < 300; ++i) EXPECT_EQ(results[i].get(), i);
+  EXPECT_EQ(runs.load(), 300);
+  pool.wait_idle();
+  EXPECT_LE(pool.threads(), 4u);
+  EXPECT_LE(g_workers.load(), static_cast<int>(pool.threads()));
+  pool.set_size(0);
+  pool.wait_idle();
+  EXPECT_EQ(g_workers.load(), 0);
 }
 
 // TP-1: after shutdown() size and maxsize are a std::logic_error, as spawn.

@@ -52,7 +52,7 @@ class PoolFull : public std::runtime_error {
   PoolFull() : std::runtime_error("fern: pool is full") {}
 };
 
-class Group {
+class Group : public detail::IMapFront<Group> {
  public:
   Group();
   Group(const Group&) = delete;
@@ -154,8 +154,8 @@ class Group {
     for (auto& t : tasks) out.push_back(t.get());
     return out;
   }
-  // Lazy map: results in input order (imap) or completion order
-  // (imap_unordered). Returns at once; a feeder task spawns the members.
+  // imap / imap_unordered (detail::IMapFront): lazy map, results in input
+  // order or completion order. Returns at once; a feeder task spawns the members.
   // maxsize > 0 bounds the results buffered ahead of the consumer: the
   // feeder waits before spawning more (PL-8).
   // The inputs are read by the feeder as it goes (PL-4): a copyable range
@@ -163,14 +163,6 @@ class Group {
   // std::optional items, read until std::nullopt) is used in place and must
   // outlive the feeder. An exception from the input's iterator ends the
   // results after those of the inputs before it (PL-7).
-  template <class F, class Range>
-  auto imap(F fn, Range&& inputs, std::size_t maxsize = 0) {
-    return make_imap(std::move(fn), std::forward<Range>(inputs), true, maxsize);
-  }
-  template <class F, class Range>
-  auto imap_unordered(F fn, Range&& inputs, std::size_t maxsize = 0) {
-    return make_imap(std::move(fn), std::forward<Range>(inputs), false, maxsize);
-  }
 
   // f(args...) in a member, waiting for its result; called directly when
   // the caller is already a member, so nesting cannot deadlock (PL-4).
@@ -207,6 +199,7 @@ class Group {
   bool kill_until(Deadline deadline, std::exception_ptr error);
   bool killone_until(const AnyTask& task, Deadline deadline, std::exception_ptr error);
   bool mark_dying(const AnyTask& task);
+  friend class detail::IMapFront<Group>;
   template <class F, class Range>
   auto make_imap(F fn, Range&& inputs, bool ordered, std::size_t maxsize);
 
@@ -236,19 +229,29 @@ class Pool : public Group {
   std::optional<Semaphore> slots_;  // empty when unbounded
 };
 
+namespace detail {
+// call(), then callback(its result) (callback() for void); returns the
+// result. An exception from call() skips the callback (apply_async_cb).
+template <class Callback, class Call>
+auto call_then(Callback& callback, Call&& call) {
+  using R = decltype(call());
+  if constexpr (std::is_void_v<R>) {
+    call();
+    callback();
+  } else {
+    R result = call();
+    callback(result);
+    return result;
+  }
+}
+}  // namespace detail
+
 template <class Callback, class F, class... Args>
 Task<TaskResult<F, Args...>> Group::apply_async_cb(Callback callback, F fn, Args... args) {
   using R = TaskResult<F, Args...>;
   if (full()) {
     return fern::spawn([this, callback, fn, args...]() mutable -> R {
-      if constexpr (std::is_void_v<R>) {
-        apply(fn, args...);
-        callback();
-      } else {
-        R result = apply(fn, args...);
-        callback(result);
-        return result;
-      }
+      return detail::call_then(callback, [&] { return apply(fn, args...); });
     });
   }
   Task<R> task = spawn(std::move(fn), std::move(args)...);

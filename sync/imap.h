@@ -52,11 +52,17 @@ struct IMapState {
 
   // From a member's link, in the hub: records its outcome. Never switches.
   void finished(std::size_t index, TaskBase& task) {
+    std::exception_ptr error = task.exception();
+    if (!error && task.killed()) error = std::make_exception_ptr(GreenletExit());
+    finished_with(index, error ? std::nullopt : std::optional<R>(task_value<R>(task)), error);
+  }
+  // The same for an outcome from elsewhere (ThreadPool::imap): a value, or
+  // an error when error is set.
+  void finished_with(std::size_t index, std::optional<R> value, std::exception_ptr error) {
     Slot slot;
     slot.index = index;
-    slot.error = task.exception();
-    if (!slot.error && task.killed()) slot.error = std::make_exception_ptr(GreenletExit());
-    if (!slot.error) slot.value.emplace(task_value<R>(task));
+    slot.error = std::move(error);
+    slot.value = std::move(value);
     results.put(std::move(slot));  // unbounded: stores without waiting
   }
 
@@ -144,6 +150,21 @@ class FeedRange<Range, Plain, true> {
 // The type of an input of a range (what its iterator yields).
 template <class Range>
 using RangeItem = std::decay_t<decltype(*std::begin(std::declval<std::remove_reference_t<Range>&>()))>;
+
+// imap and imap_unordered of an Owner (Group, ThreadPool) that makes its
+// IMap with make_imap(fn, inputs, ordered, maxsize).
+template <class Owner>
+class IMapFront {
+ public:
+  template <class F, class Range>
+  auto imap(F fn, Range&& inputs, std::size_t maxsize = 0) {
+    return static_cast<Owner*>(this)->make_imap(std::move(fn), std::forward<Range>(inputs), true, maxsize);
+  }
+  template <class F, class Range>
+  auto imap_unordered(F fn, Range&& inputs, std::size_t maxsize = 0) {
+    return static_cast<Owner*>(this)->make_imap(std::move(fn), std::forward<Range>(inputs), false, maxsize);
+  }
+};
 
 }  // namespace detail
 

@@ -29,14 +29,241 @@ namespace {
 using fern::ThreadPool;
 using ThreadPoolIo = fern::testing::IoTest;
 
-// TP-1 (test_init_valueerror): 0 and a negative maxsize are refused, -1
-// included (not read as a huge size)
-TEST_F(ThreadPoolIo, ZeroOrNegativeMaxsizeIsRejected) {
-  EXPECT_THROW(ThreadPool(0), std::invalid_argument);
+// Worker threads alive that ran count_this_worker(): its thread_local
+// token goes when the thread exits, before a join of it returns, so after a
+// pool joined its threads (wait_idle, shutdown) a leaked thread still counts
+// (/proc/self/task may still list a thread just joined: not used).
+std::atomic<int> g_workers{0};
+struct WorkerToken {
+  WorkerToken() { ++g_workers; }
+  ~WorkerToken() { --g_workers; }
+};
+void count_this_worker() {
+  thread_local WorkerToken token;
+  static_cast<void>(token);
+}
+
+// A gate that jobs in worker threads wait at until the test opens it.
+struct Gate {
+  std::mutex m;
+  std::condition_variable cv;
+  int arrived = 0;
+  bool open = false;
+  void pass() {
+    std::unique_lock<std::mutex> lock(m);
+    ++arrived;
+    cv.notify_all();
+    cv.wait(lock, [&] { return open; });
+  }
+  void wait_arrived(int n) {
+    std::unique_lock<std::mutex> lock(m);
+    cv.wait(lock, [&] { return arrived >= n; });
+  }
+  void release() {
+    std::lock_guard<std::mutex> lock(m);
+    open = true;
+    cv.notify_all();
+  }
+};
+
+// n jobs that all wait for each other: n distinct threads of the pool each
+// run one (and count themselves).
+void occupy_threads(ThreadPool& pool, int n) {
+  Gate gate;
+  std::vector<fern::ThreadResult<void>> jobs;
+  for (int i = 0; i < n; ++i)
+    jobs.push_back(pool.spawn([&gate] {
+      count_this_worker();
+      gate.pass();
+    }));
+  gate.wait_arrived(n);
+  gate.release();
+  for (auto& j : jobs) j.get();
+}
+
+// TP-1 (test_init_valueerror): a negative maxsize is refused, -1 included
+// (not read as a huge size); 0 is gevent's too (TestMaxsize::test_inc)
+TEST_F(ThreadPoolIo, NegativeMaxsizeIsRejected) {
   EXPECT_THROW(ThreadPool(-1), std::invalid_argument);
   int negative = -5;
   EXPECT_THROW(ThreadPool{negative}, std::invalid_argument);
   EXPECT_EQ(ThreadPool(std::size_t{3}).maxsize(), 3u);
+  EXPECT_EQ(ThreadPool(0).maxsize(), 0u);
+}
+
+// TP-1 (TestSize): size is set between 0 and maxsize, starting or
+// retiring threads at once; outside that range std::invalid_argument,
+// nothing changed. Retired threads are joined.
+TEST_F(ThreadPoolIo, SizeIsSetBetweenZeroAndMaxsize) {
+  ThreadPool pool(2);
+  EXPECT_EQ(pool.threads(), 0u);
+  pool.set_size(1);
+  EXPECT_EQ(pool.threads(), 1u);
+  pool.set_size(2);
+  EXPECT_EQ(pool.threads(), 2u);
+  occupy_threads(pool, 2);
+  EXPECT_EQ(g_workers.load(), 2);
+  EXPECT_EQ(pool.threads(), 2u);  // the two set_size started: none more
+  pool.set_size(1);
+  EXPECT_EQ(pool.threads(), 1u);
+  EXPECT_THROW(pool.set_size(-1), std::invalid_argument);
+  EXPECT_THROW(pool.set_size(3), std::invalid_argument);
+  EXPECT_EQ(pool.threads(), 1u);
+  pool.set_size(0);
+  EXPECT_EQ(pool.threads(), 0u);
+  pool.wait_idle();
+  EXPECT_EQ(g_workers.load(), 0);
+  pool.set_size(2);
+  EXPECT_EQ(pool.threads(), 2u);
+  EXPECT_EQ(pool.apply([] { return 7; }), 7);
+  EXPECT_EQ(pool.threads(), 2u);  // an idle thread took it: none started
+  pool.set_maxsize(1);  // size above the new maxsize is refused
+  EXPECT_EQ(pool.threads(), 1u);
+  EXPECT_THROW(pool.set_size(2), std::invalid_argument);
+}
+
+// TP-1 (TestMaxsize::test_inc): with maxsize 0 work queues and no thread
+// starts; raising maxsize runs it, FIFO. Negative: std::invalid_argument.
+TEST_F(ThreadPoolIo, MaxsizeZeroHoldsWorkUntilRaised) {
+  ThreadPool pool(0);
+  std::atomic<int> started{0};
+  auto stamp = [&](int x) { return x * 10 + started++; };  // x, then its place in the start order
+  auto a = pool.spawn(stamp, 1);
+  auto b = pool.spawn(stamp, 2);
+  fern::sleep(0);
+  EXPECT_EQ(pool.threads(), 0u);
+  EXPECT_EQ(pool.pending(), 2u);
+  pool.wait_idle();  // held work does not count as work to wait for
+  EXPECT_FALSE(a.ready());
+  EXPECT_THROW(pool.set_maxsize(-1), std::invalid_argument);
+  EXPECT_EQ(pool.maxsize(), 0u);
+  pool.set_maxsize(1);
+  EXPECT_EQ(pool.threads(), 1u);
+  EXPECT_EQ(a.get(), 10);
+  EXPECT_EQ(b.get(), 21);
+}
+
+// TP-1 (TestMaxsize::test_setzero): lowering maxsize to 0 while jobs run
+// lets them finish, takes no new job and lets every thread go (joined);
+// raising it again runs the queued work.
+TEST_F(ThreadPoolIo, LoweringMaxsizeToZeroWhileJobsRunStopsNewWork) {
+  ThreadPool pool(3);
+  Gate gate;
+  std::vector<fern::ThreadResult<int>> running;
+  for (int i = 0; i < 3; ++i)
+    running.push_back(pool.spawn([&gate, i] {
+      count_this_worker();
+      gate.pass();
+      return i;
+    }));
+  gate.wait_arrived(3);
+  EXPECT_EQ(pool.threads(), 3u);
+  pool.set_maxsize(0);
+  EXPECT_EQ(pool.threads(), 0u);
+  std::atomic<bool> late_ran{false};
+  auto late = pool.spawn([&] { late_ran = true; });
+  gate.release();
+  for (int i = 0; i < 3; ++i) EXPECT_EQ(running[i].get(), i);
+  pool.wait_idle();  // the three threads left and were joined
+  EXPECT_EQ(g_workers.load(), 0);
+  EXPECT_FALSE(late_ran.load());
+  EXPECT_EQ(pool.pending(), 1u);
+  pool.set_maxsize(2);
+  late.get();
+  EXPECT_TRUE(late_ran.load());
+  EXPECT_EQ(pool.threads(), 1u);  // one job queued: one thread
+}
+
+// TP-1: lowering size while one thread is busy retires the idle one at
+// once; the busy job is not disturbed. Lowering maxsize below a busy
+// thread lets it finish its job first.
+TEST_F(ThreadPoolIo, LoweringSizeWhileAJobRunsRetiresIdleThreadsFirst) {
+  ThreadPool pool(2);
+  pool.set_size(2);
+  occupy_threads(pool, 2);
+  Gate gate;
+  auto busy = pool.spawn([&] {
+    gate.pass();
+    return 5;
+  });
+  gate.wait_arrived(1);
+  pool.set_size(1);
+  EXPECT_EQ(pool.threads(), 1u);
+  EXPECT_FALSE(busy.ready());
+  pool.set_maxsize(0);
+  EXPECT_EQ(pool.threads(), 0u);
+  gate.release();
+  EXPECT_EQ(busy.get(), 5);
+  pool.wait_idle();
+  EXPECT_EQ(g_workers.load(), 0);
+}
+
+// TP-1, a hostile caller: size and maxsize set from the pool's own worker
+// (no wait for itself), a size beyond maxsize refused there too.
+TEST_F(ThreadPoolIo, SizeAndMaxsizeAreSetFromAWorkerThread) {
+  ThreadPool pool(2);
+  std::size_t seen = pool.apply([&] {
+    count_this_worker();
+    pool.set_size(2);
+    std::size_t two = pool.threads();
+    pool.set_maxsize(1);
+    EXPECT_THROW(pool.set_size(2), std::invalid_argument);
+    return two * 10 + pool.threads();
+  });
+  EXPECT_EQ(seen, 21u);
+  pool.wait_idle();
+  EXPECT_EQ(pool.threads(), 1u);
+  EXPECT_EQ(pool.apply([] { return 3; }), 3);
+  pool.set_size(0);
+  pool.wait_idle();
+  EXPECT_EQ(g_workers.load(), 0);
+}
+
+// TP-1, a hostile caller: another OS thread changes maxsize and size over
+// and over while work flows (maxsize 0 included, ending at 4): no job is
+// lost or run twice, FIFO per thread kept, and the threads that left are
+// joined.
+TEST_F(ThreadPoolIo, ResizingFromAnotherThreadWhileWorkFlowsLosesNoWork) {
+  ThreadPool pool(4);
+  std::atomic<int> runs{0};
+  std::vector<fern::ThreadResult<int>> results;
+  std::thread resizer([&] {
+    for (int i = 0; i < 300; ++i) {
+      pool.set_maxsize(i % 5);
+      pool.set_size(i % 3 <= i % 5 ? i % 3 : 0);
+    }
+    pool.set_maxsize(4);
+  });
+  for (int i = 0; i < 300; ++i) {
+    results.push_back(pool.spawn([&runs, i] {
+      count_this_worker();
+      ++runs;
+      return i;
+    }));
+    if (i % 50 == 0) fern::sleep(0);
+  }
+  resizer.join();
+  for (int i = 0; i < 300; ++i) EXPECT_EQ(results[i].get(), i);
+  EXPECT_EQ(runs.load(), 300);
+  pool.wait_idle();
+  EXPECT_LE(pool.threads(), 4u);
+  EXPECT_LE(g_workers.load(), static_cast<int>(pool.threads()));
+  pool.set_size(0);
+  pool.wait_idle();
+  EXPECT_EQ(g_workers.load(), 0);
+}
+
+// TP-1: after shutdown() size and maxsize are a std::logic_error, as spawn.
+// Work that maxsize 0 held at shutdown fails with ThreadPoolShutDown
+// instead of holding its hub's loop forever.
+TEST_F(ThreadPoolIo, ShutdownRefusesSettersAndFailsHeldWork) {
+  ThreadPool pool(0);
+  auto held = pool.spawn([] { return 1; });
+  pool.shutdown();
+  EXPECT_THROW(held.get(), fern::ThreadPoolShutDown);
+  EXPECT_THROW(pool.set_size(0), std::logic_error);
+  EXPECT_THROW(pool.set_maxsize(2), std::logic_error);
+  EXPECT_EQ(pool.threads(), 0u);
 }
 
 // TP-1: threads start lazily, never more than maxsize
@@ -369,6 +596,236 @@ TEST_F(ThreadPoolIo, WorkThatNoThreadCanTakeIsRefusedNotQueuedForever) {
   int status = 0;
   ASSERT_EQ(waitpid(child, &status, 0), child);
   EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << status;
+}
+
+// TP-3 (test_async): apply_async never blocks; its task holds the result
+// or rethrows fn's exception (test_apply_raises).
+TEST_F(ThreadPoolIo, ApplyAsyncReturnsATaskOfTheResult) {
+  ThreadPool pool(1);
+  Gate gate;
+  auto t = pool.apply_async(
+      [&gate](int x) {
+        gate.pass();
+        return x * x;
+      },
+      7);
+  EXPECT_FALSE(t.ready());  // returned without waiting for the work
+  fern::sleep(0);           // the task applies: its work is now in the pool
+  gate.wait_arrived(1);
+  EXPECT_FALSE(t.ready());
+  gate.release();
+  EXPECT_EQ(t.get(), 49);
+  auto failing = pool.apply_async([]() -> int { throw std::runtime_error("boom"); });
+  EXPECT_THROW(failing.get(), std::runtime_error);
+}
+
+// TP-3 (test_async_callback): the callback gets the result in the caller's
+// thread, after the result is set; a failure skips it.
+TEST_F(ThreadPoolIo, ApplyAsyncCallbackRunsInTheCallersThreadWithTheResult) {
+  ThreadPool pool(2);
+  std::vector<int> got;
+  std::thread::id cb_thread;
+  auto t = pool.apply_async_cb(
+      [&](int r) {
+        got.push_back(r);
+        cb_thread = std::this_thread::get_id();
+      },
+      [](int x) { return x * x; }, 7);
+  EXPECT_EQ(t.get(), 49);
+  EXPECT_EQ(got, std::vector<int>{49});
+  EXPECT_EQ(cb_thread, std::this_thread::get_id());
+  int void_calls = 0;
+  pool.apply_async_cb([&] { ++void_calls; }, [] {}).get();
+  EXPECT_EQ(void_calls, 1);
+  auto failing = pool.apply_async_cb([&](int r) { got.push_back(r); }, []() -> int { throw std::logic_error("x"); });
+  EXPECT_THROW(failing.get(), std::logic_error);
+  EXPECT_EQ(got, std::vector<int>{49});
+}
+
+// TP-3 (test_imap_it_small, test_imap_it_large, test_imap_list_small):
+// imap yields f(x) in input order, then std::nullopt (StopIteration), also
+// on every later call.
+TEST_F(ThreadPoolIo, ImapYieldsResultsInInputOrder) {
+  ThreadPool pool(3);
+  std::vector<int> in;
+  for (int i = 0; i < 1000; ++i) in.push_back(i);
+  auto it = pool.imap([](int x) { return x * x; }, in);
+  for (int i = 0; i < 1000; ++i) {
+    std::optional<int> r = it.next();
+    ASSERT_TRUE(r.has_value());
+    EXPECT_EQ(*r, i * i);
+  }
+  EXPECT_FALSE(it.next().has_value());
+  EXPECT_FALSE(it.next().has_value());
+  std::vector<int> listed;
+  for (int r : pool.imap([](int x) { return x + 1; }, std::vector<int>{1, 2, 3})) listed.push_back(r);
+  EXPECT_EQ(listed, (std::vector<int>{2, 3, 4}));
+}
+
+// TP-3 (test_imap_unordered, test_imap_unordered_sleep; PL-9):
+// imap_unordered yields in completion order: '1', '2', then '10' when the
+// work for 10 ends last; with one thread (FIFO) it is input order.
+TEST_F(ThreadPoolIo, ImapUnorderedYieldsInCompletionOrder) {
+  ThreadPool pool(3);
+  Gate g1, g2, g10;
+  auto work = [&](int x) {
+    (x == 1 ? g1 : x == 2 ? g2 : g10).pass();
+    return std::to_string(x);
+  };
+  auto it = pool.imap_unordered(work, std::vector<int>{10, 1, 2});
+  g1.release();
+  EXPECT_EQ(it.next(), std::optional<std::string>("1"));
+  g2.release();
+  EXPECT_EQ(it.next(), std::optional<std::string>("2"));
+  g10.release();
+  EXPECT_EQ(it.next(), std::optional<std::string>("10"));
+  EXPECT_FALSE(it.next().has_value());
+
+  ThreadPool one(1);
+  std::vector<std::string> got;
+  for (std::string& r : one.imap_unordered([](int x) { return std::to_string(x); }, std::vector<int>{10, 1, 2}))
+    got.push_back(r);
+  EXPECT_EQ(got, (std::vector<std::string>{"10", "1", "2"}));
+  std::vector<int> in;
+  for (int i = 0; i < 1000; ++i) in.push_back(i);
+  long sum = 0;
+  std::size_t n = 0;
+  for (int r : pool.imap_unordered([](int x) { return x * 2; }, in)) sum += r, ++n;
+  EXPECT_EQ(n, 1000u);
+  EXPECT_EQ(sum, 999L * 1000);
+}
+
+// TP-3 (PL-7): a failure is rethrown in the caller at its place; the next
+// call goes on with the remaining results.
+TEST_F(ThreadPoolIo, ImapRethrowsAFailureAtItsPlaceAndGoesOn) {
+  ThreadPool pool(2);
+  auto it = pool.imap(
+      [](int x) {
+        if (x == 2) throw std::runtime_error("two");
+        return x;
+      },
+      std::vector<int>{0, 1, 2, 3, 4});
+  EXPECT_EQ(it.next(), std::optional<int>(0));
+  EXPECT_EQ(it.next(), std::optional<int>(1));
+  EXPECT_THROW(it.next(), std::runtime_error);
+  EXPECT_EQ(it.next(), std::optional<int>(3));
+  EXPECT_EQ(it.next(), std::optional<int>(4));
+  EXPECT_FALSE(it.next().has_value());
+}
+
+// An input range whose iterator throws after two items (gevent's error_iter).
+struct ExpectedException : std::runtime_error {
+  ExpectedException() : std::runtime_error("expected") {}
+};
+struct ErrorRange {
+  struct iterator {
+    int i = 0;
+    int operator*() const { return i; }
+    iterator& operator++() {
+      if (++i == 2) throw ExpectedException();
+      return *this;
+    }
+    bool operator!=(const iterator& o) const { return i != o.i; }
+  };
+  iterator begin() const { return {}; }
+  iterator end() const { return {3}; }
+};
+
+// TP-3 (TestErrorInIterator): an exception from the input's iterator
+// reaches map's caller, and imap_unordered's consumer after the results of
+// the inputs before it.
+TEST_F(ThreadPoolIo, AnInputIteratorThatThrowsReachesTheCaller) {
+  ThreadPool pool(3);
+  EXPECT_THROW(pool.map([](int x) { return x; }, ErrorRange{}), ExpectedException);
+  auto it = pool.imap_unordered([](int x) { return x; }, ErrorRange{});
+  int values = 0, errors = 0;
+  for (;;) {
+    try {
+      if (!it.next()) break;
+      ++values;
+    } catch (const ExpectedException&) {
+      ++errors;
+    }
+  }
+  EXPECT_EQ(values, 2);
+  EXPECT_EQ(errors, 1);
+  auto ordered = pool.imap([](int x) { return x; }, ErrorRange{});
+  EXPECT_EQ(ordered.next(), std::optional<int>(0));
+  EXPECT_EQ(ordered.next(), std::optional<int>(1));
+  EXPECT_THROW(ordered.next(), ExpectedException);
+  EXPECT_FALSE(ordered.next().has_value());
+  pool.wait_idle();
+}
+
+// TP-3: imap over an empty range ends at once, starting no thread.
+TEST_F(ThreadPoolIo, ImapOverAnEmptyRangeEndsAtOnce) {
+  ThreadPool pool(2);
+  EXPECT_FALSE(pool.imap([](int x) { return x; }, std::vector<int>{}).next().has_value());
+  EXPECT_FALSE(pool.imap_unordered([](int x) { return x; }, std::vector<int>{}).next().has_value());
+  EXPECT_EQ(pool.threads(), 0u);
+}
+
+// TP-3: imap keeps at most maxsize inputs in flight (gevent's spawn blocks
+// there); the rest are spawned as results come back.
+TEST_F(ThreadPoolIo, ImapKeepsAtMostMaxsizeInputsInFlight) {
+  ThreadPool pool(2);
+  Gate gate;
+  std::vector<int> in;
+  for (int i = 0; i < 10; ++i) in.push_back(i);
+  auto it = pool.imap(
+      [&](int x) {
+        if (x < 2) gate.pass();
+        return x;
+      },
+      in);
+  fern::sleep(0);  // the feeder runs until it waits for room
+  gate.wait_arrived(2);
+  EXPECT_EQ(pool.pending(), 2u);
+  EXPECT_EQ(it.size(), 2u);
+  gate.release();
+  for (int i = 0; i < 10; ++i) EXPECT_EQ(it.next(), std::optional<int>(i));
+  EXPECT_FALSE(it.next().has_value());
+}
+
+// TP-3, a hostile caller: an imap dropped halfway, its work in flight
+// blocked in the workers. The work finishes, the feeder goes on to the end,
+// and nothing leaks (the fixture checks greenlets, timers, fds).
+TEST_F(ThreadPoolIo, AnImapDroppedHalfwayLetsItsWorkFinish) {
+  ThreadPool pool(2);
+  Gate gate;
+  std::atomic<int> ran{0};
+  fern::AnyTask feeder;
+  {
+    std::vector<int> in;
+    for (int i = 0; i < 20; ++i) in.push_back(i);
+    auto it = pool.imap(
+        [&](int x) {
+          if (x >= 1) gate.pass();
+          ++ran;
+          return x;
+        },
+        in);
+    EXPECT_EQ(it.next(), std::optional<int>(0));
+    feeder = it.feeder();
+    gate.wait_arrived(1);
+  }  // dropped while a job waits at the gate
+  gate.release();
+  feeder->join();
+  pool.wait_idle();
+  EXPECT_EQ(ran.load(), 20);
+  fern::Hub::current().run_until_idle();
+}
+
+// TP-3 (TP-5's rule): imap from one of the pool's own threads runs fn
+// inline there, so a size-1 pool does not wait for itself.
+TEST_F(ThreadPoolIo, ImapFromAWorkerRunsInline) {
+  ThreadPool pool(1);
+  std::vector<int> got = pool.apply([&] {
+    std::vector<int> out;
+    for (int r : pool.imap([](int x) { return x * 3; }, std::vector<int>{1, 2, 3})) out.push_back(r);
+    return out;
+  });
+  EXPECT_EQ(got, (std::vector<int>{3, 6, 9}));
 }
 
 TEST_F(ThreadPoolIo, ManyGreenletsShareThePool) {

@@ -520,7 +520,7 @@ Value switch_general_carrying(GreenletImpl* target, std::uintptr_t word, void* a
 // What the key does not admit but needs only bookkeeping: a suspended target
 // (the running greenlet had no references), an unstarted one with run (GL-9:
 // it starts with the value; StackError leaves it unstarted).
-SwitchPair begin_slow(GreenletImpl* target) {
+SwitchPair begin_slow(GreenletImpl* target, std::uintptr_t word) {
   ThreadState& ts = t_state;
   if (target == nullptr || ts.current == nullptr || ts.exiting || thread_of(target) != ts.serial)
     return {nullptr, nullptr};
@@ -532,6 +532,7 @@ SwitchPair begin_slow(GreenletImpl* target) {
   }
   GreenletImpl* from = impl(ts.current);
   prepare_transfer(ts, from, target);
+  ts.xfer_word = xfer_word_for(word);
   return {from, target};
 }
 

@@ -207,7 +207,7 @@ struct SwitchPair {
   GreenletCore* from;
   GreenletCore* to;
 };
-SwitchPair begin_slow(GreenletImpl* target);
+SwitchPair begin_slow(GreenletImpl* target, std::uintptr_t word);
 Value switch_general(GreenletImpl* target, Transfer* t);
 Value switch_general_carrying(GreenletImpl* target, std::uintptr_t word, void* arg);
 void land_after() noexcept;
@@ -266,13 +266,12 @@ bool prepare_start(GreenletImpl* g) noexcept;
     from->key = key;  // suspended
     to->key = key | kRunning;
     t_state.current = to;
+    t_state.xfer_word = word;
     f = {from, to};
   } else {
-    f = begin_slow(target);
+    f = begin_slow(target, word);  // stores the word, kXferLanding added when due
     if (!f.from) return switch_general_carrying(target, word, arg);
-    word = xfer_word_for(word);
   }
-  t_state.xfer_word = word;
   return finish_switch(switch_stacks(f.from, f.to, arg));
 }
 

@@ -199,9 +199,20 @@ TEST_F(FdWaiting, SigintRaisesInMainWhileItIsBlockedInTheHub) {
   ASSERT_EQ(sigaction(SIGINT, nullptr, &before), 0);
   fern::SignalHandler h = fern::signal_handler(SIGINT, [] { throw KeyboardInterrupt(); });
   Pipe never_written;
+  Pipe done;
+  ASSERT_EQ(fcntl(done.r, F_SETFL, 0), 0);  // the sender's read blocks
   ::testing::internal::CaptureStderr();  // the handler's failure is reported too
-  std::thread sender([] { ASSERT_EQ(::kill(getpid(), SIGINT), 0); });
+  // The kernel may hand the signal to the sender: it stays (blocked in a
+  // read) until main has raised, so that a signal whose handler is deferred
+  // to the thread's next call (ThreadSanitizer's delivery) is not lost with it.
+  std::thread sender([&done] {
+    ASSERT_EQ(::kill(getpid(), SIGINT), 0);
+    char c;
+    while (::read(done.r, &c, 1) < 0 && errno == EINTR) {
+    }
+  });
   EXPECT_THROW(fern::wait_read(never_written.r), KeyboardInterrupt);
+  ASSERT_EQ(::write(done.w, "x", 1), 1);
   sender.join();
   std::string err = ::testing::internal::GetCapturedStderr();
   EXPECT_NE(err.find("KeyboardInterrupt"), std::string::npos) << err;

@@ -199,7 +199,8 @@ void fp_neutral_leaves(GreenletCore* g) noexcept;
 // The rare parts of a switch, out of line (greenlet.cpp). begin_slow: a
 // switch the key does not admit but that needs only bookkeeping first (an
 // unstarted target, which it starts or throws StackError; a running greenlet
-// without references); it returns the greenlets to switch between, or nulls and
+// without references); it stores the switch's value word (xfer_word_for)
+// and returns the greenlets to switch between, or nulls (storing nothing) and
 // switch_general does the whole switch (checks, dead targets, errors,
 // switching to oneself). land_after: the landing's work when landing_work is
 // set. finish_transfer: the landing of a value or error in a Transfer.

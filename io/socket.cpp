@@ -231,6 +231,8 @@ std::size_t Socket::send(const void* buf, std::size_t n, int flags) {
 // Partial writes go on until everything is sent; the timeout is for the
 // whole call, not for each part.
 void Socket::sendall(const void* buf, std::size_t n, int flags) {
+  // Nothing to send still needs a socket (as send's system call does).
+  if (fd_ < 0) throw SocketError(EBADF, "sendall");
   const char* p = static_cast<const char*>(buf);
   Attempt attempt;
   while (n > 0) {

@@ -94,7 +94,8 @@ class Socket {
   std::size_t send(std::string_view data, int flags = 0) { return send(data.data(), data.size(), flags); }
   // Writes everything, across partial writes, within one timeout for the
   // whole call. On an error or timeout, the bytes already sent are lost to
-  // the caller (as in gevent); sendall of nothing returns at once.
+  // the caller (as in gevent); sendall of nothing returns at once (on a
+  // closed socket: SocketError EBADF, as every call).
   void sendall(const void* buf, std::size_t n, int flags = 0);
   void sendall(std::string_view data, int flags = 0) { sendall(data.data(), data.size(), flags); }
   std::size_t sendto(const void* buf, std::size_t n, const Address& to, int flags = 0);

@@ -640,6 +640,7 @@ void expect_ebadf_everywhere(Socket& s) {
   expect_ebadf("recvfrom", [&] { s.recvfrom(16); });
   expect_ebadf("send", [&] { s.send("x"); });
   expect_ebadf("sendall", [&] { s.sendall("x"); });
+  expect_ebadf("sendall of nothing", [&] { s.sendall(""); });
   expect_ebadf("sendto", [&] { s.sendto("x", loopback); });
   expect_ebadf("accept", [&] { s.accept(); });
   expect_ebadf("connect", [&] { s.connect(loopback); });

@@ -585,7 +585,8 @@ TEST_F(SubprocessIo, AChildKilledDuringCommunicateEndsIt) {
 }
 
 // Writing to the stdin of a child that has exited is BrokenPipeError, not a
-// SIGPIPE that kills the parent; its closed stream is EBADF after that.
+// SIGPIPE that kills the parent; its closed stream is EBADF after that,
+// for every call (a write of nothing too).
 TEST_F(SubprocessIo, WritingToAnExitedChildsStdinIsBrokenPipe) {
   Popen p({"/bin/true"}, pipes(true, true, false));
   EXPECT_EQ(p.wait(), 0);
@@ -601,6 +602,7 @@ TEST_F(SubprocessIo, WritingToAnExitedChildsStdinIsBrokenPipe) {
       EXPECT_EQ(e.code().value(), EBADF);
     }
     EXPECT_THROW(s->read(16), fern::SocketError);
+    EXPECT_THROW(s->write_all(""), fern::SocketError);  // nothing to write is no excuse
   }
 }
 

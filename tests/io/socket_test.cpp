@@ -609,6 +609,18 @@ TEST_F(SocketIo, APortOutsideTheRangeIsRefusedNotWrapped) {
   EXPECT_EQ(Address::ip("127.0.0.1", 0).port(), 0);
 }
 
+// from_sockaddr of nothing (len 0, as a kernel that filled no address
+// says; sa may then be null) is the empty address and reads nothing (a
+// memcpy from null is undefined even for 0 bytes); a null sa with a
+// length is refused, not dereferenced.
+TEST_F(SocketIo, AnAddressFromNoSockaddrIsEmptyAndANullOneIsRefused) {
+  Address none = Address::from_sockaddr(nullptr, 0);
+  EXPECT_EQ(none.family(), AF_UNSPEC);
+  EXPECT_EQ(none.size(), 0u);
+  EXPECT_TRUE(none == Address());
+  EXPECT_THROW(Address::from_sockaddr(nullptr, sizeof(sockaddr_in)), std::invalid_argument);
+}
+
 TEST_F(SocketIo, AddressParsesAndPrintsBothFamilies) {
   EXPECT_EQ(Address::ip("127.0.0.1", 80).to_string(), "127.0.0.1:80");
   EXPECT_EQ(Address::ip("::1", 443).to_string(), "[::1]:443");

@@ -144,6 +144,9 @@ Popen::Popen(std::vector<std::string> args, PopenOptions options) : text_(option
   if (options.env)
     for (const std::string& e : *options.env) check_nul(e, "an environment entry");
   if (options.cwd) check_nul(*options.cwd, "cwd");
+  // Only stderr can go "into stdout"; elsewhere it would silently inherit.
+  if (options.in == Stdio::kStdout || options.out == Stdio::kStdout)
+    throw std::invalid_argument("fern: Popen: Stdio::kStdout is for stderr only (err = Stdio::kStdout)");
   if (options.shell) args = {"/bin/sh", "-c", join_args(args)};
   command_ = join_args(args);
 
@@ -459,6 +462,10 @@ bool Popen::wait_pidfd(Deadline d) {
 Output Popen::communicate(std::string_view input, std::optional<Duration> timeout) {
   Deadline d = timeout ? timeout->from_now() : Deadline::never();
   if (!input_taken_) {
+    // Input with nowhere to go would be dropped without a word.
+    if (!in_ && !input.empty())
+      throw std::invalid_argument("fern: communicate: input given, but the child's stdin is not an open pipe "
+                                  "(PopenOptions::in = Stdio::kPipe)");
     pending_.assign(input);
     input_taken_ = true;
     if (in_ && pending_.empty()) in_.close();

@@ -16,8 +16,9 @@
 //   run(args, input, timeout, check, capture_output)  run(args, RunOptions) -> CompletedProcess
 // A missing executable throws std::system_error (ENOENT) from the
 // constructor (SP-4); no program, or a NUL byte inside an argument, an
-// environment entry or cwd, throws std::invalid_argument before any child
-// starts (Python: ValueError). The child is reaped through a pidfd where the kernel
+// environment entry or cwd, or Stdio::kStdout for stdin or stdout (it is
+// for stderr only), throws std::invalid_argument before any child starts
+// (Python: ValueError). The child is reaped through a pidfd where the kernel
 // has one, else by polling waitpid with back-off; every fd fern opens is
 // close-on-exec and closed once the Popen goes (SP-6); with the parent's
 // fds 0-2 closed, a pipe that lands on the child's own stdio fd still
@@ -127,7 +128,9 @@ class Popen {
   // Writes input to stdin (then closes it), reads stdout and stderr to
   // their end concurrently, waits for the child (SP-2). Blocks. On
   // timeout throws TimeoutExpired with the partial output; the child keeps
-  // running, and a later communicate() carries on.
+  // running, and a later communicate() carries on (with the first call's
+  // input). Input for a child whose stdin is not an open pipe is
+  // std::invalid_argument (Python drops it silently).
   Output communicate(std::string_view input = {}, std::optional<Duration> timeout = std::nullopt);
 
   // kill(2) unless already reaped (a no-op then). SIGTERM / SIGKILL.

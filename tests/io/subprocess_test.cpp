@@ -229,6 +229,29 @@ TEST_F(SubprocessIo, AnEmbeddedNulIsRefusedBeforeAnyChildStarts) {
   EXPECT_THROW(Popen({}), std::invalid_argument);
 }
 
+// Stdio::kStdout is stderr's only: for stdin or stdout it would silently
+// leave the parent's in place, so it is refused as the NULs are.
+TEST_F(SubprocessIo, StdoutAsStdinOrStdoutIsRefusedBeforeAnyChildStarts) {
+  EXPECT_THROW(Popen({"true"}, {.in = Stdio::kStdout}), std::invalid_argument);
+  EXPECT_THROW(Popen({"true"}, {.out = Stdio::kStdout}), std::invalid_argument);
+  Popen ok({"sh", "-c", "echo both >&2"}, {.out = Stdio::kPipe, .err = Stdio::kStdout});
+  EXPECT_EQ(ok.communicate().out, "both\n");
+}
+
+// SP-2: input for a child whose stdin is not a pipe, or whose pipe was
+// closed already, has nowhere to go: communicate refuses it instead of
+// dropping it, and a plain communicate after the refusal goes on.
+TEST_F(SubprocessIo, CommunicateRefusesInputTheChildsStdinCannotTake) {
+  Popen p({"cat"}, {.in = Stdio::kDevNull, .out = Stdio::kPipe});
+  EXPECT_THROW(p.communicate("lost"), std::invalid_argument);
+  EXPECT_EQ(p.communicate().out, "");
+  Popen q({"cat"}, pipes(true, true, false));
+  q.stdin_pipe().close();
+  EXPECT_THROW(q.communicate("lost"), std::invalid_argument);
+  EXPECT_EQ(q.communicate().out, "");
+  EXPECT_EQ(q.returncode(), 0);
+}
+
 // SP-5: a child that never exits: run kills it and raises with the partial output
 TEST_F(SubprocessIo, RunWithATimeoutKillsTheChildAndRaisesWithPartialOutput) {
   fern::RunOptions o;

@@ -113,7 +113,10 @@ class Popen {
   std::optional<int> poll();
   // Blocks (switches to the hub) until the child exits; its code (SP-1).
   // Any number of greenlets may wait, and poll() from another greenlet
-  // meanwhile: all of them get the code.
+  // meanwhile: all of them get the code. A Popen destroyed meanwhile (its
+  // child killed and reaped) is not touched again: the wait throws
+  // FdClosedError (its pidfd closed, as a Socket's recv does) or, without
+  // a pidfd, std::logic_error; communicate() throws FdClosedError.
   int wait();
   // As wait(), at most until the deadline: nullopt if still running.
   std::optional<int> wait_until(Deadline d);
@@ -143,7 +146,7 @@ class Popen {
  private:
   void reaped(int status) noexcept;
   bool try_reap();
-  bool wait_pidfd(Deadline d);
+  bool wait_pidfd(Deadline d, const std::shared_ptr<const bool>& alive);
 
   struct Exit;  // waitable()'s: an Event and what sets it
   struct ExitDeleter {
@@ -161,6 +164,9 @@ class Popen {
   bool input_taken_ = false;
   bool text_ = false;
   std::unique_ptr<Exit, ExitDeleter> exit_;
+  // Made by the first wait that blocks, false once this Popen is destroyed;
+  // a moved-to Popen has its own (the old one's waiters stay with it).
+  std::shared_ptr<bool> alive_;
 };
 
 struct RunOptions {

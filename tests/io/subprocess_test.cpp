@@ -607,6 +607,32 @@ TEST_F(SubprocessIo, AChildKilledDuringCommunicateEndsIt) {
   EXPECT_EQ(p.returncode(), -SIGKILL);
 }
 
+// A Popen destroyed (its child killed and reaped) while other greenlets
+// wait in its wait(), wait_for() and communicate(): as a Socket's reader,
+// each wakes with FdClosedError and touches nothing of it again (the
+// AddressSanitizer build saw the waiters write into the freed Popen).
+TEST_F(SubprocessIo, APopenDestroyedUnderItsWaitersWakesThemWithoutTouchingIt) {
+  auto p = std::make_unique<Popen>(std::vector<std::string>{"sleep", "30"}, pipes(false, true, false));
+  int closed = 0;
+  auto expect_closed = [&](auto call) {
+    return fern::spawn([&closed, call] {
+      try {
+        call();
+        ADD_FAILURE() << "a wait on a destroyed Popen returned";
+      } catch (const fern::FdClosedError&) {
+        ++closed;
+      }
+    });
+  };
+  auto waiter = expect_closed([&p] { p->wait(); });
+  auto timed = expect_closed([&p] { p->wait_for(30.0); });
+  auto communicator = expect_closed([&p] { p->communicate(); });
+  fern::sleep(0);
+  p.reset();
+  fern::joinall(waiter, timed, communicator);
+  EXPECT_EQ(closed, 3);
+}
+
 // Writing to the stdin of a child that has exited is BrokenPipeError, not a
 // SIGPIPE that kills the parent; its closed stream is EBADF after that,
 // for every call (a write of nothing too).

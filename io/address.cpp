@@ -85,6 +85,8 @@ Address Address::unix_path(std::string_view path) {
 
 Address Address::from_sockaddr(const sockaddr* sa, socklen_t len) {
   Address a;
+  if (len == 0) return a;  // memcpy from a null sa would be undefined, even of nothing
+  if (sa == nullptr) throw std::invalid_argument("fern: Address::from_sockaddr: no sockaddr for " + std::to_string(len) + " bytes");
   if (len > sizeof a.storage_) len = sizeof a.storage_;
   std::memcpy(&a.storage_, sa, len);
   a.size_ = len;

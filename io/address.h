@@ -26,6 +26,8 @@ class Address {
   // bytes, as Python's b"\0name"; host() gives them back).
   static Address unix_path(std::string_view path);
   // A copy of a kernel-filled sockaddr (len bytes, at most sockaddr_storage).
+  // len 0 (sa may be null): an empty address, as Address(); a null sa with
+  // a length: std::invalid_argument.
   static Address from_sockaddr(const sockaddr* sa, socklen_t len);
 
   int family() const noexcept { return storage_.ss_family; }

@@ -102,6 +102,8 @@ std::size_t FdStream::write(const void* buf, std::size_t n, Deadline d) {
 }
 
 void FdStream::write_all(std::string_view data, Deadline d) {
+  // Nothing to write still needs an open stream (as write's system call does).
+  if (fd_ < 0) throw SocketError(EBADF, "write");
   while (!data.empty()) data.remove_prefix(write(data.data(), data.size(), d));
 }
 

@@ -35,7 +35,8 @@ class FdStream {
   // Blocks until some bytes are written; how many.
   std::size_t write(const void* buf, std::size_t n, Deadline d = Deadline::never());
   // Writes everything (partial writes handled); BrokenPipeError if the
-  // reader is gone, never SIGPIPE.
+  // reader is gone, never SIGPIPE. On a closed stream SocketError EBADF,
+  // even for nothing.
   void write_all(std::string_view data, Deadline d = Deadline::never());
   // Closes; a greenlet blocked on the fd wakes with FdClosedError.
   void close() noexcept;

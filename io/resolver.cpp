@@ -3,6 +3,7 @@
 #include <arpa/inet.h>
 
 #include <cerrno>
+#include <cstdlib>
 #include <memory>
 #include <stdexcept>
 
@@ -16,6 +17,20 @@ bool is_numeric_host(const std::string& host) {
   // An IPv6 literal with its zone ("fe80::1%eth0") is numeric too.
   const std::string bare = host.substr(0, host.find('%'));
   return inet_pton(AF_INET, host.c_str(), buf) == 1 || inet_pton(AF_INET6, bare.c_str(), buf) == 1;
+}
+
+// glibc reads a service that strtoul takes whole as a port number cut to 16
+// bits ("65536" is port 0, "99999999999" 59391, "-65535" 1): a silently
+// wrong port. As musl, and as Address::ip refuses such a port, one outside
+// 0..65535 is EAI_SERVICE; a name ("http") is left to the lookup.
+void check_port_number(const std::string& host, const std::string& service) {
+  if (service.empty()) return;
+  errno = 0;
+  char* end = nullptr;
+  unsigned long port = std::strtoul(service.c_str(), &end, 10);
+  if (end == service.c_str() || *end != '\0') return;
+  if (errno == ERANGE || port > 65535 || service.find('-') != std::string::npos)
+    throw ResolveError(EAI_SERVICE, "fern: getaddrinfo(" + host + ", " + service + "): a port must be 0-65535");
 }
 
 // Runs in a worker thread (or inline for numeric hosts): no hub calls here.
@@ -48,6 +63,7 @@ std::vector<AddrInfo> getaddrinfo(const std::string& host, const std::string& se
   // getaddrinfo reads C strings: "good.example\0evil" would resolve "good.example".
   if (host.find('\0') != std::string::npos || service.find('\0') != std::string::npos)
     throw std::invalid_argument("fern: getaddrinfo: a host or service cannot contain a NUL byte");
+  check_port_number(host, service);
   addrinfo hints{};
   hints.ai_family = family;
   hints.ai_socktype = socktype;

@@ -24,7 +24,9 @@ struct AddrInfo {
 };
 
 // getaddrinfo(3): addresses in the resolver's order. service may be a port
-// number or a service name ("" for none). Blocks: switches to the hub.
+// number or a service name ("" for none); a number outside 0..65535 is
+// ResolveError EAI_SERVICE (never cut to 16 bits, as glibc would). Blocks:
+// switches to the hub.
 std::vector<AddrInfo> getaddrinfo(const std::string& host, const std::string& service, int family = AF_UNSPEC,
                                   int socktype = 0, int protocol = 0, int flags = 0);
 

@@ -15,6 +15,7 @@
 #include <string>
 #include <vector>
 
+#include "fern/core/task.h"
 #include "fern/io/resolver.h"
 
 namespace fern {
@@ -39,6 +40,29 @@ void prepare_fd(int fd) {
 }
 
 bool would_block(int err) { return err == EAGAIN || err == EWOULDBLOCK; }
+
+// A Unix socket's EAGAIN that no fd wait can see: a listener's full
+// backlog (connect) or a full receive queue at the address sendto names.
+// The kernel's blocking calls wait on the peer; poll(2) calls the caller's
+// own socket writable all the while, so waiting for that would be a busy
+// loop. The call is tried again on a back-off instead, 1 ms doubling to
+// 50 ms, never past its deadline.
+class UnixBackoff {
+ public:
+  // Sleeps (switches to the hub) for the next step; false, without a
+  // switch, once the deadline has passed.
+  bool wait(Deadline d) {
+    Nanos now = monotonic_now();
+    if (d.expired(now)) return false;
+    sleep_until(Deadline::at(std::min(Deadline::saturating_add(now, step_), d.nanos())));
+    step_ = std::min(step_ * 2, kMaxStep);
+    return true;
+  }
+
+ private:
+  static constexpr Nanos kMaxStep = 50'000'000;
+  Nanos step_ = 1'000'000;
+};
 
 }  // namespace
 
@@ -138,6 +162,7 @@ long Socket::retry(Call&& call, bool write, const char* op, Attempt& attempt, in
 int Socket::connect_ex(const Address& addr) {
   if (fd_ < 0) return EBADF;
   Deadline d = deadline();
+  UnixBackoff backoff;
   for (;;) {
     if (::connect(fd_, addr.data(), addr.size()) == 0) return 0;
     int err = errno;
@@ -146,8 +171,8 @@ int Socket::connect_ex(const Address& addr) {
     // EINPROGRESS while the connection goes on, never a wait or ETIMEDOUT.
     if (timeout_ == 0) return err;
     if (would_block(err) && addr.family() == AF_UNIX) {
-      // A full Unix backlog: wait and try again.
-      if (!wait_write(fd_, d)) return ETIMEDOUT;
+      // A full Unix backlog: try again when the listener may have made room.
+      if (!backoff.wait(d)) return ETIMEDOUT;
       continue;
     }
     if (err != EINPROGRESS) return err;
@@ -231,6 +256,8 @@ std::size_t Socket::send(const void* buf, std::size_t n, int flags) {
 // Partial writes go on until everything is sent; the timeout is for the
 // whole call, not for each part.
 void Socket::sendall(const void* buf, std::size_t n, int flags) {
+  // Nothing to send still needs a socket (as send's system call does).
+  if (fd_ < 0) throw SocketError(EBADF, "sendall");
   const char* p = static_cast<const char*>(buf);
   Attempt attempt;
   while (n > 0) {
@@ -241,9 +268,22 @@ void Socket::sendall(const void* buf, std::size_t n, int flags) {
 }
 
 std::size_t Socket::sendto(const void* buf, std::size_t n, const Address& to, int flags) {
+  auto call = [&] { return ::sendto(fd_, buf, n, flags | kNoSigPipe, to.data(), to.size()); };
   Attempt attempt;
-  return static_cast<std::size_t>(retry(
-      [&] { return ::sendto(fd_, buf, n, flags | kNoSigPipe, to.data(), to.size()); }, true, "sendto", attempt));
+  if (to.family() != AF_UNIX) return static_cast<std::size_t>(retry(call, true, "sendto", attempt));
+  // A full queue at a Unix address is a would-block poll(2) does not report.
+  for (UnixBackoff backoff;;) {
+    long r = call();
+    if (r >= 0) return static_cast<std::size_t>(r);
+    int err = errno;
+    if (err == EINTR) continue;
+    if (!would_block(err)) throw_socket_error(err, "sendto");
+    if (!attempt.waited) {
+      attempt.deadline = deadline();
+      attempt.waited = true;
+    }
+    if (!backoff.wait(attempt.deadline)) throw SocketTimeout("sendto");
+  }
 }
 
 Socket::Received Socket::recvfrom(std::size_t max, int flags) {

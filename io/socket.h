@@ -78,6 +78,8 @@ class Socket {
   // ETIMEDOUT on timeout). With timeout 0 neither waits: connect_ex gives
   // EINPROGRESS (connect throws SocketError with it) while the connection
   // goes on, as Python's non-blocking socket; wait_write, then SO_ERROR.
+  // A Unix listener's full backlog is tried again on a back-off (as
+  // sendto's), not waited for on the fd: poll(2) cannot report its room.
   int connect_ex(const Address& addr);
   void bind(const Address& addr);
   void listen(int backlog = SOMAXCONN);
@@ -94,9 +96,13 @@ class Socket {
   std::size_t send(std::string_view data, int flags = 0) { return send(data.data(), data.size(), flags); }
   // Writes everything, across partial writes, within one timeout for the
   // whole call. On an error or timeout, the bytes already sent are lost to
-  // the caller (as in gevent); sendall of nothing returns at once.
+  // the caller (as in gevent); sendall of nothing returns at once (on a
+  // closed socket: SocketError EBADF, as every call).
   void sendall(const void* buf, std::size_t n, int flags = 0);
   void sendall(std::string_view data, int flags = 0) { sendall(data.data(), data.size(), flags); }
+  // Blocks until the datagram is sent. To a Unix address whose receive
+  // queue is full (which poll(2) cannot report) it tries again on a
+  // back-off, 1 ms doubling to 50 ms, until the timeout.
   std::size_t sendto(const void* buf, std::size_t n, const Address& to, int flags = 0);
   std::size_t sendto(std::string_view data, const Address& to) { return sendto(data.data(), data.size(), to); }
   Received recvfrom(std::size_t max, int flags = 0);

@@ -116,6 +116,8 @@ struct Pipe {
   int parent = -1, child = -1;
 };
 
+constexpr const char* kDestroyedUnderWait = "fern: Popen has no child (destroyed while this greenlet waited for it)";
+
 }  // namespace
 
 TimeoutExpired::TimeoutExpired(const std::string& cmd, Duration timeout, Output partial)
@@ -144,6 +146,9 @@ Popen::Popen(std::vector<std::string> args, PopenOptions options) : text_(option
   if (options.env)
     for (const std::string& e : *options.env) check_nul(e, "an environment entry");
   if (options.cwd) check_nul(*options.cwd, "cwd");
+  // Only stderr can go "into stdout"; elsewhere it would silently inherit.
+  if (options.in == Stdio::kStdout || options.out == Stdio::kStdout)
+    throw std::invalid_argument("fern: Popen: Stdio::kStdout is for stderr only (err = Stdio::kStdout)");
   if (options.shell) args = {"/bin/sh", "-c", join_args(args)};
   command_ = join_args(args);
 
@@ -366,6 +371,7 @@ Popen::Popen(Popen&& o) noexcept
       text_(o.text_), exit_(std::move(o.exit_)) {}
 
 Popen::~Popen() {
+  if (alive_) *alive_ = false;  // a greenlet still in wait() touches nothing of it
   if (pid_ > 0 && !returncode_) {
     ::kill(pid_, SIGKILL);
     int status;
@@ -417,10 +423,20 @@ int Popen::wait() { return *wait_until(Deadline::never()); }
 
 std::optional<int> Popen::wait_until(Deadline d) {
   double backoff = 0.001;
+  // This Popen may be destroyed while the caller waits (another greenlet
+  // drops it): after each wait, the token says whether it is still there.
+  std::shared_ptr<const bool> alive;
   while (!try_reap()) {
+    if (!alive) {
+      if (!alive_) alive_ = std::make_shared<bool>(true);
+      alive = alive_;
+    }
     if (pidfd_ >= 0) {
-      // The pidfd turns readable when the child exits.
-      if (!wait_pidfd(d)) return std::nullopt;
+      // The pidfd turns readable when the child exits. Destroyed meanwhile:
+      // its close wakes the wait with FdClosedError.
+      bool exited = wait_pidfd(d, alive);
+      if (!*alive) throw std::logic_error(kDestroyedUnderWait);
+      if (!exited) return std::nullopt;
       continue;
     }
     // No pidfd: poll with back-off (1 ms doubling to 50 ms).
@@ -428,6 +444,7 @@ std::optional<int> Popen::wait_until(Deadline d) {
     if (d.expired(now)) return std::nullopt;
     double left = static_cast<double>(d.remaining(now)) / 1e9;
     fern::sleep(backoff < left ? backoff : left);
+    if (!*alive) throw std::logic_error(kDestroyedUnderWait);
     backoff = backoff * 2 > 0.05 ? 0.05 : backoff * 2;
   }
   return returncode_;
@@ -445,20 +462,26 @@ Waitable Popen::waitable() {
 
 // Any number of greenlets may wait on the pidfd (a watcher each). The last
 // to leave closes it once the child has been reaped.
-bool Popen::wait_pidfd(Deadline d) {
+bool Popen::wait_pidfd(Deadline d, const std::shared_ptr<const bool>& alive) {
   ++pidfd_waiters_;
   struct Leave {
     Popen& p;
+    const bool& alive;
     ~Leave() {
+      if (!alive) return;  // destroyed under the wait: nothing of it is left to touch
       if (--p.pidfd_waiters_ == 0 && p.returncode_ && p.pidfd_ >= 0) fern::close(std::exchange(p.pidfd_, -1));
     }
-  } leave{*this};
+  } leave{*this, *alive};
   return wait_read(pidfd_, d);
 }
 
 Output Popen::communicate(std::string_view input, std::optional<Duration> timeout) {
   Deadline d = timeout ? timeout->from_now() : Deadline::never();
   if (!input_taken_) {
+    // Input with nowhere to go would be dropped without a word.
+    if (!in_ && !input.empty())
+      throw std::invalid_argument("fern: communicate: input given, but the child's stdin is not an open pipe "
+                                  "(PopenOptions::in = Stdio::kPipe)");
     pending_.assign(input);
     input_taken_ = true;
     if (in_ && pending_.empty()) in_.close();

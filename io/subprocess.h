@@ -16,8 +16,9 @@
 //   run(args, input, timeout, check, capture_output)  run(args, RunOptions) -> CompletedProcess
 // A missing executable throws std::system_error (ENOENT) from the
 // constructor (SP-4); no program, or a NUL byte inside an argument, an
-// environment entry or cwd, throws std::invalid_argument before any child
-// starts (Python: ValueError). The child is reaped through a pidfd where the kernel
+// environment entry or cwd, or Stdio::kStdout for stdin or stdout (it is
+// for stderr only), throws std::invalid_argument before any child starts
+// (Python: ValueError). The child is reaped through a pidfd where the kernel
 // has one, else by polling waitpid with back-off; every fd fern opens is
 // close-on-exec and closed once the Popen goes (SP-6); with the parent's
 // fds 0-2 closed, a pipe that lands on the child's own stdio fd still
@@ -112,7 +113,10 @@ class Popen {
   std::optional<int> poll();
   // Blocks (switches to the hub) until the child exits; its code (SP-1).
   // Any number of greenlets may wait, and poll() from another greenlet
-  // meanwhile: all of them get the code.
+  // meanwhile: all of them get the code. A Popen destroyed meanwhile (its
+  // child killed and reaped) is not touched again: the wait throws
+  // FdClosedError (its pidfd closed, as a Socket's recv does) or, without
+  // a pidfd, std::logic_error; communicate() throws FdClosedError.
   int wait();
   // As wait(), at most until the deadline: nullopt if still running.
   std::optional<int> wait_until(Deadline d);
@@ -127,7 +131,9 @@ class Popen {
   // Writes input to stdin (then closes it), reads stdout and stderr to
   // their end concurrently, waits for the child (SP-2). Blocks. On
   // timeout throws TimeoutExpired with the partial output; the child keeps
-  // running, and a later communicate() carries on.
+  // running, and a later communicate() carries on (with the first call's
+  // input). Input for a child whose stdin is not an open pipe is
+  // std::invalid_argument (Python drops it silently).
   Output communicate(std::string_view input = {}, std::optional<Duration> timeout = std::nullopt);
 
   // kill(2) unless already reaped (a no-op then). SIGTERM / SIGKILL.
@@ -140,7 +146,7 @@ class Popen {
  private:
   void reaped(int status) noexcept;
   bool try_reap();
-  bool wait_pidfd(Deadline d);
+  bool wait_pidfd(Deadline d, const std::shared_ptr<const bool>& alive);
 
   struct Exit;  // waitable()'s: an Event and what sets it
   struct ExitDeleter {
@@ -158,6 +164,9 @@ class Popen {
   bool input_taken_ = false;
   bool text_ = false;
   std::unique_ptr<Exit, ExitDeleter> exit_;
+  // Made by the first wait that blocks, false once this Popen is destroyed;
+  // a moved-to Popen has its own (the old one's waiters stay with it).
+  std::shared_ptr<bool> alive_;
 };
 
 struct RunOptions {

@@ -26,6 +26,15 @@ ThreadedStreamServer::ThreadedStreamServer(const Address& address, StreamServer:
     : address_(address), handle_(std::move(handle)), options_(options), count_(threads) {
   if (threads == 0) throw std::invalid_argument("fern: a ThreadedStreamServer needs at least one thread");
   if (!handle_) throw std::invalid_argument("fern: a ThreadedStreamServer needs a handler function");
+  // Every thread binds the address again with SO_REUSEPORT, which only IP
+  // sockets share (a second Unix bind is EADDRINUSE; newer kernels refuse
+  // the option on Unix sockets at once).
+  if (address_.family() != AF_INET && address_.family() != AF_INET6)
+    throw std::invalid_argument("fern: a ThreadedStreamServer needs an IPv4 or IPv6 address (SO_REUSEPORT)");
+  // A Pool belongs to one hub: the N servers' threads would all use it.
+  if (options_.pool)
+    throw std::invalid_argument("fern: a ThreadedStreamServer cannot take options.pool: a Pool belongs to one "
+                                "thread's hub, and each of its threads would use it");
   options_.reuse_port = true;
 }
 
@@ -79,7 +88,9 @@ void ThreadedStreamServer::start() {
       }
     }
   } catch (...) {
-    workers_.pop_back();  // its thread has ended
+    // A launch that failed has joined its thread (or never started one);
+    // a worker that did start is stopped below with the others.
+    if (!workers_.empty() && !workers_.back()->thread.joinable()) workers_.pop_back();
     stop(0.0);
     throw;
   }

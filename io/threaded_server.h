@@ -20,7 +20,8 @@ namespace fern {
 
 class ThreadedStreamServer {
  public:
-  // threads >= 1 and a handle (else std::invalid_argument). options.reuse_port is
+  // threads >= 1, a handle, an IPv4 or IPv6 address and no options.pool (a
+  // Pool is one hub's; else std::invalid_argument). options.reuse_port is
   // forced on. Nothing runs before start().
   ThreadedStreamServer(const Address& address, StreamServer::Handler handle, std::size_t threads,
                        StreamServer::Options options = {});

@@ -148,6 +148,88 @@ TEST_F(SocketIo, ANulInsideAnAddressIsRefused) {
   EXPECT_THROW(Address::unix_path(std::string(200, 'a')), std::invalid_argument);
 }
 
+// A Unix stream listener with a backlog of 0, filled: the next connect
+// meets EAGAIN (a timeout-0 connect_ex says so without waiting).
+struct FullUnixListener {
+  Address address = Address::unix_path(std::string(1, '\0') + "fern_full_backlog_" + std::to_string(getpid()));
+  Socket listener{AF_UNIX, SOCK_STREAM};
+  std::vector<Socket> queued;
+  FullUnixListener() {
+    listener.bind(address);
+    listener.listen(0);
+    for (int i = 0; i < 64; ++i) {
+      Socket s(AF_UNIX, SOCK_STREAM);
+      s.set_timeout(0.0);
+      int err = s.connect_ex(address);
+      if (err == EAGAIN) return;
+      EXPECT_EQ(err, 0);
+      queued.push_back(std::move(s));
+    }
+    ADD_FAILURE() << "64 connections fit in a backlog of 0";
+  }
+};
+
+// IO-4: a full Unix backlog is no fd event (poll calls the connecting
+// socket writable at once): connect backs off on a timer until its
+// timeout, instead of spinning through the hub thousands of times.
+TEST_F(SocketIo, ConnectToAFullUnixBacklogBacksOffUntilItsTimeout) {
+  FullUnixListener full;
+  Socket c(AF_UNIX, SOCK_STREAM);
+  c.set_timeout(0.05);
+  std::uint64_t before = fern::Hub::current().stats().iterations;
+  EXPECT_EQ(c.connect_ex(full.address), ETIMEDOUT);
+  EXPECT_LT(fern::Hub::current().stats().iterations - before, 40u) << "connect spun through the hub";
+  EXPECT_THROW(c.connect(full.address), fern::SocketTimeout);
+}
+
+// ... and a connect without a timeout gets through once the listener
+// accepts one of the queued connections.
+TEST_F(SocketIo, ConnectToAFullUnixBacklogGoesThroughOnceTheListenerAccepts) {
+  FullUnixListener full;
+  bool connected = false;
+  auto connector = spawn([&] {
+    Socket c(AF_UNIX, SOCK_STREAM);
+    c.connect(full.address);
+    connected = true;
+  });
+  fern::sleep(0);
+  EXPECT_FALSE(connected);
+  full.listener.accept();
+  connector.join();
+  EXPECT_TRUE(connected);
+}
+
+// sendto to a Unix datagram address whose receive queue is full: poll
+// calls the (unconnected) sender writable all the while, so sendto backs
+// off on a timer until its timeout rather than spinning, and gets through
+// once the receiver has read.
+TEST_F(SocketIo, SendtoAFullUnixDatagramQueueBacksOffThenGetsThrough) {
+  Address where = Address::unix_path(std::string(1, '\0') + "fern_full_dgram_" + std::to_string(getpid()));
+  Socket receiver(AF_UNIX, SOCK_DGRAM);
+  receiver.bind(where);
+  Socket sender(AF_UNIX, SOCK_DGRAM);
+  sender.set_timeout(0.05);
+  int sent = 0;
+  std::uint64_t before = 0;
+  try {
+    for (;; ++sent) {
+      before = fern::Hub::current().stats().iterations;
+      sender.sendto("d" + std::to_string(sent), where);
+    }
+  } catch (const fern::SocketTimeout& e) {
+    EXPECT_STREQ(e.op(), "sendto");
+  }
+  EXPECT_LT(fern::Hub::current().stats().iterations - before, 40u) << "sendto spun through the hub";
+  ASSERT_GT(sent, 0);
+  sender.set_timeout(std::nullopt);
+  auto writer = spawn([&] { sender.sendto("last", where); });
+  fern::sleep(0);
+  EXPECT_EQ(receiver.recv(16), "d0");
+  writer.join();
+  for (int i = 1; i < sent; ++i) EXPECT_EQ(receiver.recv(16), "d" + std::to_string(i));
+  EXPECT_EQ(receiver.recv(16), "last");
+}
+
 std::uint16_t closed_port() {
   Socket s = listen_on();
   return s.local_address().port();  // closed when s goes: nothing listens there
@@ -527,6 +609,18 @@ TEST_F(SocketIo, APortOutsideTheRangeIsRefusedNotWrapped) {
   EXPECT_EQ(Address::ip("127.0.0.1", 0).port(), 0);
 }
 
+// from_sockaddr of nothing (len 0, as a kernel that filled no address
+// says; sa may then be null) is the empty address and reads nothing (a
+// memcpy from null is undefined even for 0 bytes); a null sa with a
+// length is refused, not dereferenced.
+TEST_F(SocketIo, AnAddressFromNoSockaddrIsEmptyAndANullOneIsRefused) {
+  Address none = Address::from_sockaddr(nullptr, 0);
+  EXPECT_EQ(none.family(), AF_UNSPEC);
+  EXPECT_EQ(none.size(), 0u);
+  EXPECT_TRUE(none == Address());
+  EXPECT_THROW(Address::from_sockaddr(nullptr, sizeof(sockaddr_in)), std::invalid_argument);
+}
+
 TEST_F(SocketIo, AddressParsesAndPrintsBothFamilies) {
   EXPECT_EQ(Address::ip("127.0.0.1", 80).to_string(), "127.0.0.1:80");
   EXPECT_EQ(Address::ip("::1", 443).to_string(), "[::1]:443");
@@ -640,6 +734,7 @@ void expect_ebadf_everywhere(Socket& s) {
   expect_ebadf("recvfrom", [&] { s.recvfrom(16); });
   expect_ebadf("send", [&] { s.send("x"); });
   expect_ebadf("sendall", [&] { s.sendall("x"); });
+  expect_ebadf("sendall of nothing", [&] { s.sendall(""); });
   expect_ebadf("sendto", [&] { s.sendto("x", loopback); });
   expect_ebadf("accept", [&] { s.accept(); });
   expect_ebadf("connect", [&] { s.connect(loopback); });

@@ -229,6 +229,29 @@ TEST_F(SubprocessIo, AnEmbeddedNulIsRefusedBeforeAnyChildStarts) {
   EXPECT_THROW(Popen({}), std::invalid_argument);
 }
 
+// Stdio::kStdout is stderr's only: for stdin or stdout it would silently
+// leave the parent's in place, so it is refused as the NULs are.
+TEST_F(SubprocessIo, StdoutAsStdinOrStdoutIsRefusedBeforeAnyChildStarts) {
+  EXPECT_THROW(Popen({"true"}, {.in = Stdio::kStdout}), std::invalid_argument);
+  EXPECT_THROW(Popen({"true"}, {.out = Stdio::kStdout}), std::invalid_argument);
+  Popen ok({"sh", "-c", "echo both >&2"}, {.out = Stdio::kPipe, .err = Stdio::kStdout});
+  EXPECT_EQ(ok.communicate().out, "both\n");
+}
+
+// SP-2: input for a child whose stdin is not a pipe, or whose pipe was
+// closed already, has nowhere to go: communicate refuses it instead of
+// dropping it, and a plain communicate after the refusal goes on.
+TEST_F(SubprocessIo, CommunicateRefusesInputTheChildsStdinCannotTake) {
+  Popen p({"cat"}, {.in = Stdio::kDevNull, .out = Stdio::kPipe});
+  EXPECT_THROW(p.communicate("lost"), std::invalid_argument);
+  EXPECT_EQ(p.communicate().out, "");
+  Popen q({"cat"}, pipes(true, true, false));
+  q.stdin_pipe().close();
+  EXPECT_THROW(q.communicate("lost"), std::invalid_argument);
+  EXPECT_EQ(q.communicate().out, "");
+  EXPECT_EQ(q.returncode(), 0);
+}
+
 // SP-5: a child that never exits: run kills it and raises with the partial output
 TEST_F(SubprocessIo, RunWithATimeoutKillsTheChildAndRaisesWithPartialOutput) {
   fern::RunOptions o;
@@ -584,8 +607,35 @@ TEST_F(SubprocessIo, AChildKilledDuringCommunicateEndsIt) {
   EXPECT_EQ(p.returncode(), -SIGKILL);
 }
 
+// A Popen destroyed (its child killed and reaped) while other greenlets
+// wait in its wait(), wait_for() and communicate(): as a Socket's reader,
+// each wakes with FdClosedError and touches nothing of it again (the
+// AddressSanitizer build saw the waiters write into the freed Popen).
+TEST_F(SubprocessIo, APopenDestroyedUnderItsWaitersWakesThemWithoutTouchingIt) {
+  auto p = std::make_unique<Popen>(std::vector<std::string>{"sleep", "30"}, pipes(false, true, false));
+  int closed = 0;
+  auto expect_closed = [&](auto call) {
+    return fern::spawn([&closed, call] {
+      try {
+        call();
+        ADD_FAILURE() << "a wait on a destroyed Popen returned";
+      } catch (const fern::FdClosedError&) {
+        ++closed;
+      }
+    });
+  };
+  auto waiter = expect_closed([&p] { p->wait(); });
+  auto timed = expect_closed([&p] { p->wait_for(30.0); });
+  auto communicator = expect_closed([&p] { p->communicate(); });
+  fern::sleep(0);
+  p.reset();
+  fern::joinall(waiter, timed, communicator);
+  EXPECT_EQ(closed, 3);
+}
+
 // Writing to the stdin of a child that has exited is BrokenPipeError, not a
-// SIGPIPE that kills the parent; its closed stream is EBADF after that.
+// SIGPIPE that kills the parent; its closed stream is EBADF after that,
+// for every call (a write of nothing too).
 TEST_F(SubprocessIo, WritingToAnExitedChildsStdinIsBrokenPipe) {
   Popen p({"/bin/true"}, pipes(true, true, false));
   EXPECT_EQ(p.wait(), 0);
@@ -601,6 +651,7 @@ TEST_F(SubprocessIo, WritingToAnExitedChildsStdinIsBrokenPipe) {
       EXPECT_EQ(e.code().value(), EBADF);
     }
     EXPECT_THROW(s->read(16), fern::SocketError);
+    EXPECT_THROW(s->write_all(""), fern::SocketError);  // nothing to write is no excuse
   }
 }
 

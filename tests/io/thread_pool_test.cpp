@@ -866,6 +866,23 @@ TEST_F(ThreadPoolIo, AnUnknownNameRaisesResolveErrorWithTheEaiCode) {
   EXPECT_THROW(fern::getaddrinfo("127.0.0.1", "no-such-service-name"), fern::ResolveError);
 }
 
+// glibc cuts a numeric service to 16 bits ("65536" would be port 0, a
+// silently wrong port): outside 0..65535 is EAI_SERVICE, for a numeric host
+// (answered inline) and a name (in the pool) alike.
+TEST_F(ThreadPoolIo, APortNumberOutsideItsRangeIsEaiServiceNotWrapped) {
+  for (const char* host : {"127.0.0.1", "localhost"})
+    for (const char* service : {"65536", "99999999999", "-65535", " 70000", "+65536", "18446744073709551617"}) {
+      try {
+        auto infos = fern::getaddrinfo(host, service, AF_INET, SOCK_STREAM);
+        ADD_FAILURE() << host << " " << service << ": port " << (infos.empty() ? -1 : infos[0].address.port());
+      } catch (const fern::ResolveError& e) {
+        EXPECT_EQ(e.eai(), EAI_SERVICE) << host << " " << service;
+      }
+    }
+  EXPECT_EQ(fern::getaddrinfo("127.0.0.1", "65535", AF_INET, SOCK_STREAM).at(0).address.port(), 65535);
+  EXPECT_EQ(fern::getaddrinfo("127.0.0.1", "0", AF_INET, SOCK_STREAM).at(0).address.port(), 0);
+}
+
 // A NUL would cut the name short under getaddrinfo(3): refused instead.
 TEST_F(ThreadPoolIo, ANameWithANulInsideIsRefused) {
   using namespace std::string_literals;

@@ -2,6 +2,7 @@
 // SO_REUSEPORT listener (issue 12, "a hub per thread, used"); the handler
 // semantics are StreamServer's (SRV-3, SRV-4, SRV-7).
 #include <sys/socket.h>
+#include <unistd.h>
 
 #include <mutex>
 #include <set>
@@ -84,6 +85,25 @@ TEST_F(ThreadedServerIo, StartRethrowsAListenersError) {
 TEST_F(ThreadedServerIo, AServerWithoutAHandlerIsRefusedWhenMade) {
   EXPECT_THROW(fern::ThreadedStreamServer(Address::ip("127.0.0.1", 0), fern::StreamServer::Handler(), 2),
                std::invalid_argument);
+}
+
+// A Pool belongs to one hub: the server's threads would all take and
+// return its slots at once (a data race). Refused when the server is made.
+TEST_F(ThreadedServerIo, APoolIsRefusedWhenMade) {
+  fern::Pool pool(4);
+  fern::StreamServer::Options options;
+  options.pool = &pool;
+  EXPECT_THROW(fern::ThreadedStreamServer(Address::ip("127.0.0.1", 0), [](Socket&, const Address&) {}, 2, options),
+               std::invalid_argument);
+}
+
+// Each thread binds the address again with SO_REUSEPORT, which Unix
+// sockets cannot share: refused when the server is made, not left to the
+// kernel's answer in start() (older kernels took the option, and the
+// second thread's address, made from the first one's port, was no address).
+TEST_F(ThreadedServerIo, AUnixAddressIsRefusedWhenMade) {
+  const Address path = Address::unix_path("/tmp/fern_threaded_server_" + std::to_string(getpid()));
+  EXPECT_THROW(fern::ThreadedStreamServer(path, [](Socket&, const Address&) {}, 1), std::invalid_argument);
 }
 
 }  // namespace

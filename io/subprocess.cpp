@@ -367,8 +367,8 @@ void Popen::ExitDeleter::operator()(Exit* e) const noexcept { delete e; }
 Popen::Popen(Popen&& o) noexcept
     : command_(std::move(o.command_)), pid_(std::exchange(o.pid_, -1)), pidfd_(std::exchange(o.pidfd_, -1)),
       returncode_(o.returncode_), in_(std::move(o.in_)), out_(std::move(o.out_)), err_(std::move(o.err_)),
-      partial_(std::move(o.partial_)), pending_(std::move(o.pending_)), input_taken_(o.input_taken_),
-      text_(o.text_), exit_(std::move(o.exit_)) {}
+      partial_(std::move(o.partial_)), pending_(std::move(o.pending_)), written_(o.written_),
+      input_taken_(o.input_taken_), text_(o.text_), exit_(std::move(o.exit_)) {}
 
 Popen::~Popen() {
   if (alive_) *alive_ = false;  // a greenlet still in wait() touches nothing of it
@@ -506,11 +506,15 @@ Output Popen::communicate(std::string_view input, std::optional<Duration> timeou
       // Writable: this write does not block. A child that closed its stdin
       // early just does not get the rest.
       try {
-        pending_.erase(0, in_.write(pending_.data(), pending_.size()));
+        written_ += in_.write(pending_.data() + written_, pending_.size() - written_);
       } catch (const BrokenPipeError&) {
-        pending_.clear();
+        written_ = pending_.size();
       }
-      if (pending_.empty()) in_.close();
+      if (written_ == pending_.size()) {
+        in_.close();
+        pending_ = std::string();
+        written_ = 0;
+      }
     }
   }
   if (!wait_until(d)) throw TimeoutExpired(command_, timeout ? *timeout : Duration::forever(), partial_);

@@ -160,7 +160,8 @@ class Popen {
   std::optional<int> returncode_;
   FdStream in_, out_, err_;
   Output partial_;        // what communicate read before a timeout
-  std::string pending_;   // input not yet written
+  std::string pending_;   // communicate's input, until all of it is written
+  std::size_t written_ = 0;  // how much of pending_ is (an offset: no erase of the front, linear in the size)
   bool input_taken_ = false;
   bool text_ = false;
   std::unique_ptr<Exit, ExitDeleter> exit_;

@@ -38,15 +38,17 @@ Address Address::ip(std::string_view host, int port) {
   // inet_pton reads a C string: what follows a NUL would go unread.
   if (h.find('\0') != std::string::npos)
     throw std::invalid_argument("fern: an IP address literal cannot contain a NUL byte");
-  // Brackets are accepted around IPv6 literals, as in URLs.
-  if (h.size() > 2 && h.front() == '[' && h.back() == ']') h = h.substr(1, h.size() - 2);
+  // Brackets are accepted around IPv6 literals, as in URLs (only there:
+  // "[1.2.3.4]" is no address).
+  const bool bracketed = h.size() > 2 && h.front() == '[' && h.back() == ']';
+  if (bracketed) h = h.substr(1, h.size() - 2);
   // An IPv6 literal may name its zone (RFC 4007): "fe80::1%eth0", "fe80::1%2".
   std::string zone;
   const std::size_t percent = h.find('%');
   const std::string bare = percent == std::string::npos ? h : h.substr(0, percent);
   auto* v4 = reinterpret_cast<sockaddr_in*>(&a.storage_);
   auto* v6 = reinterpret_cast<sockaddr_in6*>(&a.storage_);
-  if (percent == std::string::npos && inet_pton(AF_INET, h.c_str(), &v4->sin_addr) == 1) {
+  if (!bracketed && percent == std::string::npos && inet_pton(AF_INET, h.c_str(), &v4->sin_addr) == 1) {
     v4->sin_family = AF_INET;
     v4->sin_port = htons(static_cast<std::uint16_t>(port));
     a.size_ = sizeof(sockaddr_in);

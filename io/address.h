@@ -13,7 +13,8 @@ class Address {
  public:
   Address() noexcept;  // AF_UNSPEC, size 0
 
-  // An IPv4 or IPv6 literal ("127.0.0.1", "::1", "" = IPv4 any) and a port.
+  // An IPv4 or IPv6 literal ("127.0.0.1", "::1" or "[::1]", "" = IPv4 any)
+  // and a port.
   // An IPv6 literal may carry its zone: "fe80::1%eth0" or "fe80::1%2" sets
   // the scope id. Throws std::invalid_argument for anything that is not a
   // numeric address (a NUL byte included) or names no interface, and for a

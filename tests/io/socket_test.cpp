@@ -626,6 +626,10 @@ TEST_F(SocketIo, AddressParsesAndPrintsBothFamilies) {
   EXPECT_EQ(Address::ip("::1", 443).to_string(), "[::1]:443");
   EXPECT_EQ(Address::ip("[::1]", 1).family(), AF_INET6);
   EXPECT_THROW(Address::ip("localhost", 1), std::invalid_argument);
+  // Brackets hold an IPv6 literal only (as in a URL).
+  EXPECT_THROW(Address::ip("[127.0.0.1]", 1), std::invalid_argument);
+  EXPECT_THROW(Address::ip("[]", 1), std::invalid_argument);
+  EXPECT_THROW(Address::ip("[::1", 1), std::invalid_argument);
 }
 
 // IPv6 zones (RFC 4007, Python's "fe80::1%eth0"): parsed into the scope id

@@ -46,23 +46,16 @@ bool would_block(int err) { return err == EAGAIN || err == EWOULDBLOCK; }
 // The kernel's blocking calls wait on the peer; poll(2) calls the caller's
 // own socket writable all the while, so waiting for that would be a busy
 // loop. The call is tried again on a back-off instead, 1 ms doubling to
-// 50 ms, never past its deadline.
-class UnixBackoff {
- public:
-  // Sleeps (switches to the hub) for the next step; false, without a
-  // switch, once the deadline has passed.
-  bool wait(Deadline d) {
-    Nanos now = monotonic_now();
-    if (d.expired(now)) return false;
-    sleep_until(Deadline::at(std::min(Deadline::saturating_add(now, step_), d.nanos())));
-    step_ = std::min(step_ * 2, kMaxStep);
-    return true;
-  }
-
- private:
-  static constexpr Nanos kMaxStep = 50'000'000;
-  Nanos step_ = 1'000'000;
-};
+// 50 ms, never past its deadline: back_off sleeps (switches to the hub) for
+// `step` and doubles it; false, without a switch, once d has passed.
+constexpr Nanos kFirstBackoff = 1'000'000;
+bool back_off(Nanos& step, Deadline d) {
+  Nanos now = monotonic_now();
+  if (d.expired(now)) return false;
+  sleep_until(Deadline::at(std::min(Deadline::saturating_add(now, step), d.nanos())));
+  step = std::min<Nanos>(step * 2, 50'000'000);
+  return true;
+}
 
 }  // namespace
 
@@ -141,7 +134,7 @@ void Socket::wait(bool write, Deadline d, const char* op) {
 }
 
 // EINTR (and also_retry, e.g. ECONNABORTED) retries; would-block waits for
-// readiness; anything else throws with the operation's name. The clock is
+// readiness (or, where poll(2) cannot see it, sleeps on attempt's back-off); anything else throws with the operation's name. The clock is
 // read only when the call has to wait, once for the whole operation.
 template <class Call>
 long Socket::retry(Call&& call, bool write, const char* op, Attempt& attempt, int also_retry) {
@@ -155,14 +148,15 @@ long Socket::retry(Call&& call, bool write, const char* op, Attempt& attempt, in
       attempt.deadline = deadline();
       attempt.waited = true;
     }
-    wait(write, attempt.deadline, op);
+    if (attempt.backoff == 0) wait(write, attempt.deadline, op);
+    else if (!back_off(attempt.backoff, attempt.deadline)) throw SocketTimeout(op);
   }
 }
 
 int Socket::connect_ex(const Address& addr) {
   if (fd_ < 0) return EBADF;
   Deadline d = deadline();
-  UnixBackoff backoff;
+  Nanos backoff = kFirstBackoff;
   for (;;) {
     if (::connect(fd_, addr.data(), addr.size()) == 0) return 0;
     int err = errno;
@@ -172,7 +166,7 @@ int Socket::connect_ex(const Address& addr) {
     if (timeout_ == 0) return err;
     if (would_block(err) && addr.family() == AF_UNIX) {
       // A full Unix backlog: try again when the listener may have made room.
-      if (!backoff.wait(d)) return ETIMEDOUT;
+      if (!back_off(backoff, d)) return ETIMEDOUT;
       continue;
     }
     if (err != EINPROGRESS) return err;
@@ -270,20 +264,9 @@ void Socket::sendall(const void* buf, std::size_t n, int flags) {
 std::size_t Socket::sendto(const void* buf, std::size_t n, const Address& to, int flags) {
   auto call = [&] { return ::sendto(fd_, buf, n, flags | kNoSigPipe, to.data(), to.size()); };
   Attempt attempt;
-  if (to.family() != AF_UNIX) return static_cast<std::size_t>(retry(call, true, "sendto", attempt));
   // A full queue at a Unix address is a would-block poll(2) does not report.
-  for (UnixBackoff backoff;;) {
-    long r = call();
-    if (r >= 0) return static_cast<std::size_t>(r);
-    int err = errno;
-    if (err == EINTR) continue;
-    if (!would_block(err)) throw_socket_error(err, "sendto");
-    if (!attempt.waited) {
-      attempt.deadline = deadline();
-      attempt.waited = true;
-    }
-    if (!backoff.wait(attempt.deadline)) throw SocketTimeout("sendto");
-  }
+  if (to.family() == AF_UNIX) attempt.backoff = kFirstBackoff;
+  return static_cast<std::size_t>(retry(call, true, "sendto", attempt));
 }
 
 Socket::Received Socket::recvfrom(std::size_t max, int flags) {

@@ -138,6 +138,7 @@ class Socket {
   struct Attempt {
     Deadline deadline;
     bool waited = false;
+    Nanos backoff = 0;  // nonzero: a would-block poll(2) cannot see, retried after this long (socket.cpp)
   };
   // Runs call() (a non-blocking syscall) until it succeeds; see socket.cpp.
   template <class Call>

@@ -469,7 +469,7 @@ class Hub {
   // would pay the extra checks for nothing.
   detail::GreenletImpl* next_to_run_yield() noexcept;
   void prefetch_ahead() noexcept;
-  detail::GreenletImpl* pick_next() noexcept;  // next_to_run's body, inline in next_at_end
+  detail::GreenletImpl* pick_next() noexcept;  // next_to_run's body
   // For a greenlet that ends without an error: the greenlet to switch to
   // instead of `to`, when `to` is the hub (ThreadState::end_handoff).
   static detail::GreenletImpl* next_at_end(detail::GreenletImpl* to) noexcept;

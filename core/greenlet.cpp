@@ -536,6 +536,14 @@ SwitchPair begin_slow(GreenletImpl* target, std::uintptr_t word) {
   return {from, target};
 }
 
+Value direct_manage(RunSlot::Op op, void* storage, Value*) {
+  if (op == RunSlot::kRunOnce) {
+    const DirectRun& run = *std::launder(reinterpret_cast<DirectRun*>(storage));
+    run.fn(run.arg);
+  }
+  return {};
+}
+
 bool prepare_start(GreenletImpl* g) noexcept {
   // One compare: unstarted and of this thread (whose serial is 0 while it
   // exits: no greenlet's key matches then).
@@ -712,14 +720,12 @@ struct Ending {
   }
 }
 
-// Runs the body and finds where its result goes (GL-4, GL-8). A result
-// that goes to an active parent in registers (a void body's empty one, an
-// int) needs nothing more; anything else ends in `ts` (end_through_slot),
-// not on this stack: see entry.
-[[gnu::noinline]] Ending run_to_end(ThreadState& ts, GreenletImpl* self, void* arg) {
-  // A fresh greenlet never receives an error.
-  std::exception_ptr failure;
-  Value result = run_body(self, arg, failure);  // the run is gone (RunSlot::run_once), or never ran
+// Finds where a finished run's result goes (GL-4, GL-8). A result that
+// goes to an active parent in registers (a void body's empty one, an int)
+// needs nothing more; anything else ends in `ts` (end_through_slot), not on
+// this stack: see entry.
+[[gnu::always_inline]] inline Ending end_run(ThreadState& ts, GreenletImpl* self, Value& result,
+                                             std::exception_ptr& failure) {
   // Exit hooks may switch: only after them, with no switch before the last
   // one, may the result move to the thread's one slot.
   if (__builtin_expect(self->extras != nullptr, 0)) run_exit_hooks(self);
@@ -730,6 +736,63 @@ struct Ending {
     return {parent, ValueAccess::bits(result)};
   }
   return end_through_slot(ts, self, result, failure);
+}
+
+// end_through_slot for an empty result and no error.
+[[gnu::noinline]] Ending end_empty_through_slot(ThreadState& ts, GreenletImpl* self) {
+  std::exception_ptr none;
+  Value empty;
+  return end_through_slot(ts, self, empty, none);
+}
+
+// Runs the body and finds where its result goes.
+[[gnu::noinline]] Ending run_to_end(ThreadState& ts, GreenletImpl* self, void* arg) {
+  // A fresh greenlet never receives an error.
+  std::exception_ptr failure;
+  Value result = run_body(self, arg, failure);  // the run is gone (RunSlot::run_once), or never ran
+  return end_run(ts, self, result, failure);
+}
+
+// A DirectRun's end after it threw, inside the handler that caught it: what
+// escaped is handled as run_body does (GL-6, GL-7; a forced unwind goes on).
+[[gnu::noinline, gnu::no_sanitize_undefined]] Ending direct_failed(ThreadState& ts, GreenletImpl* self) {
+  std::exception_ptr failure;
+  Value result;
+  try {
+    throw;
+  } catch (const GreenletExit& e) {
+    result = Value(e);
+  } catch (abi::__forced_unwind&) {
+    set_status(self, kDead);
+    throw;
+  } catch (...) {
+    failure = std::current_exception();
+  }
+  return end_run(ts, self, result, failure);
+}
+
+// run_to_end for a DirectRun (a task's body): the landing of a value in
+// registers, which the run does not take, and the call, without the
+// generic run's Value in and out. A value in a Transfer, or a trace to
+// call, takes the generic path (direct_manage).
+[[gnu::noinline]] Ending run_direct(ThreadState& ts, GreenletImpl* self, void* arg) {
+  std::uintptr_t word = ts.xfer_word;
+  if (__builtin_expect(word == kXferTransfer || ts.trace_origin != nullptr, 0)) return run_to_end(ts, self, arg);
+  if (word & kXferLanding) land_after();  // a register value is dropped as it is: nothing to destroy
+  DirectRun run = *std::launder(reinterpret_cast<DirectRun*>(self->run.storage));
+  self->run.manage = nullptr;  // a started greenlet has no run (GL-16)
+  try {
+    run.fn(run.arg);
+  } catch (...) {
+    return direct_failed(ts, self);
+  }
+  // end_run for an empty result and no error.
+  if (__builtin_expect(self->extras != nullptr, 0)) run_exit_hooks(self);
+  set_status(self, kDead);
+  GreenletImpl* parent = self->parent;
+  if (__builtin_expect(!is_active(parent), 0)) return end_empty_through_slot(ts, self);
+  ts.xfer_word = kXferLanding;  // an empty value; entry leaves a zombie
+  return {parent, nullptr};
 }
 
 }  // namespace
@@ -752,7 +815,7 @@ void GreenletImpl::entry(void* arg, void* data) {
   if (self->fp_neutral) fp_neutral_landed();
 #endif
   ThreadState& ts = t_state;
-  Ending end = run_to_end(ts, self, arg);
+  Ending end = self->run.manage == &direct_manage ? run_direct(ts, self, arg) : run_to_end(ts, self, arg);
   // Ended without an error: the hub may have the next greenlet of its batch
   // for us to switch to directly (its result, empty for a task, is dropped;
   // one in the slot goes with the zombie).

@@ -142,6 +142,20 @@ struct RunSlot {
   Value (*manage)(Op op, void* storage, Value* first) = nullptr;  // null: no run
 };
 
+// A run that is one plain call, fn(arg): the first switch's value is
+// dropped (a value the switch carries in registers; any other takes the
+// generic path) and the result is empty. The greenlet's entry calls it
+// directly, without the generic run's Value in and out (greenlet.cpp): a
+// task's greenlet (task.h) runs its body so. What escapes fn is handled as
+// for any run (GL-6, GL-7).
+struct DirectRun {
+  void (*fn)(void* arg);
+  void* arg;
+  void operator()() const { fn(arg); }
+};
+// The RunSlot's manage of a DirectRun, one function the entry recognizes.
+Value direct_manage(RunSlot::Op op, void* storage, Value* first);
+
 // How a callable of type Fn sits in a RunSlot and is called: with the first
 // switch's value when it takes one, else with nothing; void returns empty.
 template <class Fn>
@@ -262,7 +276,12 @@ class Greenlet {
     if constexpr (std::is_pointer_v<Fn> || std::is_same_v<Fn, Run>) {
       if (!run) return;
     }
-    detail::RunThunk<Fn>::emplace(run_slot(), std::forward<F>(run));
+    if constexpr (std::is_same_v<Fn, detail::DirectRun>) {
+      ::new (static_cast<void*>(run_slot().storage)) detail::DirectRun(run);
+      run_slot().manage = &detail::direct_manage;
+    } else {
+      detail::RunThunk<Fn>::emplace(run_slot(), std::forward<F>(run));
+    }
   }
 
   Greenlet(const Greenlet& other) noexcept : impl_(other.impl_) { hold(); }

@@ -1,6 +1,8 @@
 // Tasks (gevent's Greenlet), joinall/killall, sleep and idle.
 #include "fern/core/task.h"
 
+#include <cxxabi.h>
+
 #include <algorithm>
 #include <cstdint>
 #include <cstdio>
@@ -138,7 +140,8 @@ struct TaskAccess {
   }
 };
 
-TaskBase::TaskBase(Hub& hub) : greenlet_([this] { bootstrap(); }, hub.greenlet()) {
+// The greenlet calls the body directly (a DirectRun: no Value in or out).
+TaskBase::TaskBase(Hub& hub) : greenlet_(detail::DirectRun{&TaskBase::run_greenlet, this}, hub.greenlet()) {
   // For dump_greenlets, gdb, and the hub's exit hook (unwind_suspended).
   detail::head_of(detail::impl_of(greenlet_))->task = this;
   ExitHook& exit = hub.tasks_exit_hook();
@@ -219,10 +222,14 @@ void TaskBase::start_later(Duration delay) {
   hub.start_timer(start_timer_.get(), delay.from(hub.now()));  // cached clock (F5)
 }
 
+void TaskBase::run_greenlet(void* task) { static_cast<TaskBase*>(task)->bootstrap(); }
+
 void TaskBase::bootstrap() {
   running_ = true;
   try {
     run();
+  } catch (abi::__forced_unwind&) {
+    throw;  // pthread_exit or cancellation in the body: it unwinds the greenlet and leaves the thread
   } catch (const GreenletExit&) {
     finish(nullptr, true);
     return;

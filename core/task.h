@@ -214,6 +214,7 @@ class TaskBase : public std::enable_shared_from_this<TaskBase> {
   void add_link_node(detail::TaskLink* node) noexcept;
   void drop_links() noexcept;
   void bootstrap();
+  static void run_greenlet(void* task);  // the greenlet's run (a detail::DirectRun)
   void finish(std::exception_ptr error, bool killed, bool report = true);
   void finish_ok() noexcept;
   void schedule_links();

@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <string>
 
+#include "fern/core/task.h"
 #include "fern_test.h"
 
 namespace {
@@ -79,6 +80,28 @@ TEST_F(GreenletThreads, PthreadExitInsideAGreenletEndsTheThreadWithItsValue) {
   EXPECT_EQ(result, reinterpret_cast<void*>(std::intptr_t{42}));
   EXPECT_EQ(destroyed, 1);
   EXPECT_TRUE(g.dead());
+}
+
+// The same inside a task's body: the task does not take the forced unwind
+// for its failure (which would end the process), it unwinds the task's
+// stack and the thread exits with the value; the thread's hub goes with it.
+TEST_F(GreenletThreads, PthreadExitInsideATaskEndsTheThreadWithItsValue) {
+#if defined(__SANITIZE_THREAD__)
+  GTEST_SKIP() << "ThreadSanitizer's pthread_exit interceptor checks it runs on the thread's own stack";
+#endif
+  int destroyed = 0;
+  bool returned = false;
+  void* result = on_new_thread([&] {
+    auto task = fern::spawn([&] {
+      Counted c{&destroyed};
+      pthread_exit(reinterpret_cast<void*>(std::intptr_t{7}));
+    });
+    task.join();
+    returned = true;
+  });
+  EXPECT_EQ(result, reinterpret_cast<void*>(std::intptr_t{7}));
+  EXPECT_EQ(destroyed, 1);
+  EXPECT_FALSE(returned);
 }
 
 // A size that used to wrap in the rounding is a typed error at the start;

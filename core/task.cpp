@@ -417,8 +417,21 @@ struct JoinAccess {
       counted = true;
       state->add(*task);
     }
-    static void on_end(detail::TaskLink* self, TaskBase&) {
+    // A node counted when joinall began (its task had ended) changes
+    // nothing when it fires. The common case, a task that ended without an
+    // error while more are wanted, is a leaf: what may call out (a vector
+    // that grows, an error to keep, the wake) is a tail call.
+    static void on_end(detail::TaskLink* self, TaskBase& t) {
       auto* node = static_cast<Node*>(self);
+      if (node->counted) return;
+      State& s = *node->state;
+      if (__builtin_expect(t.exception_ != nullptr || s.done.size() + 1 >= s.wanted ||
+                               s.done.size() == s.done.capacity(), 0))
+        return count_and_wake(node);
+      node->counted = true;
+      s.done.push_back(AnyTask(&t, AnyTask::Fresh{}));
+    }
+    [[gnu::noinline]] static void count_and_wake(Node* node) {
       node->count();
       if (node->state->finished() && !node->state->waiter.ready()) node->state->waiter.wake();
     }

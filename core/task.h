@@ -291,6 +291,7 @@ class AnyTask {
 
  private:
   friend class TaskBase;
+  friend struct JoinAccess;
   template <class T>
   friend class detail::Pooled;
   struct Adopt {};

@@ -279,11 +279,15 @@ inline void bury_zombie(ThreadState& ts) noexcept {
 // greenlet without one, which the landing drops; the fast key is back
 // (unless a trace is set: every switch comes here then). `out`: what the
 // switch carries in a Transfer (for a trace: "throw" if an error).
+// `ending`: `from` is a finished greenlet, whose run has returned: every
+// handler on its stack has ended, so it has no exception state to keep.
+template <bool ending = false>
 [[gnu::always_inline]] inline void prepare_transfer(ThreadState& ts, GreenletImpl* from, GreenletImpl* target,
                                                     const Transfer* out = nullptr) noexcept {
   std::uint64_t suspends_as = kSuspended;
   EhGlobals* eh = ts.eh;
-  if (__builtin_expect(eh->caught_exceptions != nullptr || eh->uncaught_exceptions != 0 ||
+  assert(!ending || (eh->caught_exceptions == nullptr && eh->uncaught_exceptions == 0));
+  if (__builtin_expect((!ending && (eh->caught_exceptions != nullptr || eh->uncaught_exceptions != 0)) ||
                            status(target) == kSuspendedEh, 0))
     suspends_as = swap_eh_state(eh, from, target);
   if (__builtin_expect(from->refs == 0, 0)) {
@@ -828,7 +832,7 @@ void GreenletImpl::entry(void* arg, void* data) {
   }
   ts.zombie = self;
   ts.landing_work = true;  // and kXferLanding is in a register value's word (run_to_end)
-  prepare_transfer(ts, self, end.target);  // a trace finds its Transfer in ts.ending
+  prepare_transfer<true>(ts, self, end.target);  // a trace finds its Transfer in ts.ending
 #if FERN_FP_CHECKS
   if (self->fp_neutral) fp_neutral_leaves(self);
 #endif

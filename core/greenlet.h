@@ -151,7 +151,6 @@ struct RunSlot {
 struct DirectRun {
   void (*fn)(void* arg);
   void* arg;
-  void operator()() const { fn(arg); }
 };
 // The RunSlot's manage of a DirectRun, one function the entry recognizes.
 Value direct_manage(RunSlot::Op op, void* storage, Value* first);
@@ -186,8 +185,8 @@ struct RunThunk {
   // its error is the body's (GL-6: it goes to the parent) unless the body
   // threw already; a run destroyed unrun (or after the body threw) reports
   // it and goes on, as a kill's other exception does (GL-19).
-  // (Every callable that cannot throw there, a task's among them, takes the
-  // first path: the result is returned in place.)
+  // (Every callable that cannot throw there takes the first path: the
+  // result is returned in place.)
   static Value manage(RunSlot::Op op, void* storage, Value* first) {
     if (op == RunSlot::kDestroy) {
       destroy_reporting(storage);

@@ -134,7 +134,8 @@ void Socket::wait(bool write, Deadline d, const char* op) {
 }
 
 // EINTR (and also_retry, e.g. ECONNABORTED) retries; would-block waits for
-// readiness (or, where poll(2) cannot see it, sleeps on attempt's back-off); anything else throws with the operation's name. The clock is
+// readiness (or, where poll(2) cannot see it, sleeps on the attempt's
+// back-off); anything else throws with the operation's name. The clock is
 // read only when the call has to wait, once for the whole operation.
 template <class Call>
 long Socket::retry(Call&& call, bool write, const char* op, Attempt& attempt, int also_retry) {

@@ -624,7 +624,28 @@ void kill_on_release(GreenletImpl* g) noexcept {
   return true;
 }
 
+[[gnu::noinline]] void destroy_general(GreenletImpl* g) noexcept;
+
+// The common end is a leaf (a dead greenlet of this thread: its stack went
+// back when it finished; nothing out of line to free; its parent lives on);
+// anything else takes the general path.
 void destroy(GreenletImpl* g) noexcept {
+  ThreadState& ts = t_state;
+  GreenletImpl* p = g->parent;
+  if (__builtin_expect(is_active(g) || g->stack || thread_of(g) != ts.serial || !p || p->refs == 1 ||
+                           g->extras || g->run.manage || ts.free_room == 0,
+                       0))
+    return destroy_general(g);
+  --p->refs;
+  --ts.live;
+  registry_unlink(ts, g);
+  g->~GreenletImpl();  // nothing to run: no extras, no run
+  *reinterpret_cast<void**>(g) = ts.free_blocks;
+  ts.free_blocks = g;
+  --ts.free_room;
+}
+
+void destroy_general(GreenletImpl* g) noexcept {
   if (__builtin_expect(is_active(g) && !g->is_main, 0) && !unwind_dropped(g)) return;
   bool ours = thread_of(g) == t_state.serial;
   if (g->stack && ours) {  // another thread's stack belongs to that thread's pool
@@ -860,18 +881,40 @@ void fp_neutral_leaves(GreenletCore* g) noexcept {
 
 using detail::GreenletImpl;
 
+namespace detail {
+namespace {
+// A new greenlet of ts with parent p (of ts), unstarted and without run.
+[[gnu::always_inline]] inline GreenletImpl* make_greenlet(ThreadState& ts, GreenletImpl* p, std::size_t stack_size) {
+  GreenletImpl* g = new_greenlet(ts);
+  g->parent = p;
+  retain(p);
+  g->key = ts.serial << kStatusBits | kUnstarted;
+  g->id = ts.next_id++;
+  g->stack.size = stack_size;  // the size asked for, until started
+  ++ts.live;
+  registry_link(ts, g);
+  return g;
+}
+}  // namespace
+}  // namespace detail
+
+// A kept block means the thread's state is made (the list is empty before
+// and drained at its cleanup), and then current is never null.
 Greenlet::Greenlet(const Greenlet& parent, std::size_t stack_size) {
+  detail::ThreadState& ts = detail::t_state;
+  GreenletImpl* p = parent.impl_ ? parent.impl_ : detail::impl(ts.current);
+  if (__builtin_expect(ts.free_blocks == nullptr || detail::thread_of(p) != ts.serial, 0)) {
+    make_slow(parent, stack_size);
+    return;
+  }
+  impl_ = detail::make_greenlet(ts, p, stack_size);
+}
+
+void Greenlet::make_slow(const Greenlet& parent, std::size_t stack_size) {
   detail::ThreadState& ts = detail::state();
   GreenletImpl* p = parent.impl_ ? parent.impl_ : detail::impl(ts.current);
   if (detail::thread_of(p) != ts.serial) throw CrossThreadError("fern: parent cannot be on a different thread");
-  impl_ = detail::new_greenlet(ts);
-  impl_->parent = p;
-  detail::retain(p);
-  impl_->key = ts.serial << detail::kStatusBits | detail::kUnstarted;
-  impl_->id = ts.next_id++;
-  impl_->stack.size = stack_size;  // the size asked for, until started
-  ++ts.live;
-  detail::registry_link(ts, impl_);
+  impl_ = detail::make_greenlet(ts, p, stack_size);
 }
 
 namespace detail {

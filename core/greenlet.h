@@ -428,6 +428,9 @@ class Greenlet {
   friend detail::GreenletImpl* detail::impl_of(const Greenlet& g) noexcept;
   // A new greenlet without run (the templated constructor adds it).
   Greenlet(const Greenlet& parent, std::size_t stack_size);
+  // The constructor's first use of the thread, empty block list or
+  // foreign parent (a call: the common case stays a leaf).
+  void make_slow(const Greenlet& parent, std::size_t stack_size);
   detail::RunSlot& run_slot() noexcept {
     return *reinterpret_cast<detail::RunSlot*>(reinterpret_cast<char*>(impl_) + detail::kRunSlotOffset);
   }

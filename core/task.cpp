@@ -183,7 +183,12 @@ AnyTask current_task() noexcept {
 TaskBase::~TaskBase() {
   if (!links_.empty()) drop_links();
   detail::head_of(detail::impl_of(greenlet_))->task = nullptr;  // made with the task, never emptied
-  if (ident_) give_back_ident(ident_);
+  if (extras_ && extras_->ident) give_back_ident(extras_->ident);
+}
+
+TaskBase::Extras& TaskBase::extras() const {
+  if (!extras_) extras_ = std::make_unique<Extras>();
+  return *extras_;
 }
 
 // Owned links are deleted; a join's node (on its greenlet's stack) only leaves.
@@ -195,13 +200,17 @@ void TaskBase::drop_links() noexcept {
 }
 
 const std::string& TaskBase::name() const {
-  if (!name_) name_ = std::make_unique<std::string>("Greenlet-" + std::to_string(minimal_ident() - 1));
-  return *name_;
+  Extras& e = extras();
+  if (!e.name) e.name = std::make_unique<std::string>("Greenlet-" + std::to_string(minimal_ident() - 1));
+  return *e.name;
 }
 
+void TaskBase::set_name(std::string name) { extras().name = std::make_unique<std::string>(std::move(name)); }
+
 unsigned long TaskBase::minimal_ident() const {
-  if (!ident_) ident_ = take_ident();
-  return ident_;
+  Extras& e = extras();
+  if (!e.ident) e.ident = take_ident();
+  return e.ident;
 }
 
 std::string TaskBase::describe() const {
@@ -216,10 +225,10 @@ void TaskBase::start_later(Duration delay) {
   scheduled_ = true;
   hub_hold();
   Hub& hub = Hub::current();
-  start_timer_ = std::make_unique<TaskTimer>();
-  start_timer_->fn = &TaskAccess::start_timer;
-  start_timer_->task = this;
-  hub.start_timer(start_timer_.get(), delay.from(hub.now()));  // cached clock (F5)
+  TaskTimer& timer = extras().start_timer.emplace();
+  timer.fn = &TaskAccess::start_timer;
+  timer.task = this;
+  hub.start_timer(&timer, delay.from(hub.now()));  // cached clock (F5)
 }
 
 void TaskBase::run_greenlet(void* task) { static_cast<TaskBase*>(task)->bootstrap(); }
@@ -353,7 +362,7 @@ bool TaskBase::kill_async(std::exception_ptr error) {
   if (!running_) {
     // Never ran: it dies now without running (GV-5); links still fire.
     node_.unlink();
-    start_timer_.reset();
+    if (extras_) extras_->start_timer.reset();
     bool exit = is_greenlet_exit(error);
     finish(exit ? nullptr : error, exit);
     return true;

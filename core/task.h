@@ -118,11 +118,11 @@ class TaskBase : public std::enable_shared_from_this<TaskBase> {
   // name()): the smallest free one then. A destroyed task's ident is reused
   // (gevent's IdentRegistry); spawning pays nothing for it.
   const std::string& name() const;
-  void set_name(std::string name) { name_ = std::make_unique<std::string>(std::move(name)); }
+  void set_name(std::string name);
   unsigned long minimal_ident() const;
   // The ident if minimal_ident() or name() gave it one already, else 0,
   // without giving one (the watchdog reads it in a signal handler).
-  unsigned long minimal_ident_if_given() const noexcept { return ident_; }
+  unsigned long minimal_ident_if_given() const noexcept { return extras_ ? extras_->ident : 0; }
   const Greenlet& greenlet() const noexcept { return greenlet_; }
 
   // Schedules the first run for the next callback batch; no-op if started
@@ -234,11 +234,18 @@ class TaskBase : public std::enable_shared_from_this<TaskBase> {
   // dead. (A running task needs no node: the hub finds the suspended ones
   // in the greenlet registry when it goes.)
   TaskCallback node_;
-  std::unique_ptr<TaskTimer> start_timer_;  // start_later only
   detail::HookList links_;  // of detail::TaskLink: few, and most tasks have none
   std::exception_ptr exception_;
-  mutable std::unique_ptr<std::string> name_;  // made on first use: spawning pays nothing for it
-  mutable unsigned long ident_ = 0;  // 0 until first asked for
+  // What few tasks use, out of line (an idle connection is mostly this
+  // object, and its end checks one pointer for all of it): made on first
+  // use, freed with the task (tools/fern_gdb.py reads name and ident).
+  struct Extras {
+    std::unique_ptr<std::string> name;  // set, or made on first use
+    unsigned long ident = 0;            // 0 until first asked for
+    std::optional<TaskTimer> start_timer;  // start_later only
+  };
+  Extras& extras() const;
+  mutable std::unique_ptr<Extras> extras_;
   std::uint32_t next_link_ = 1;  // beside the flags: an idle connection is mostly this object
   std::uint32_t refs_ = 0;       // handles, and the hub's while hub_holds_
   bool hub_holds_ = false;

@@ -91,16 +91,25 @@ def _field_offset(type_, name):
 
 
 def _task_name(addr):
-    """A TaskBase's name: its name_ if set, else gevent's default Greenlet-N.
-    Read from memory by field offsets: a TaskBase is polymorphic, and making
-    a gdb value of it asks for its dynamic type (noisy for lambda tasks)."""
+    """A TaskBase's name: its extras' name if set, else gevent's default
+    Greenlet-N (N from the extras' ident). Read from memory by field offsets:
+    a TaskBase is polymorphic, and making a gdb value of it asks for its
+    dynamic type (noisy for lambda tasks)."""
     task_t = gdb.lookup_type("fern::TaskBase")
+    extras_t = gdb.lookup_type("fern::TaskBase::Extras")
     inf = gdb.selected_inferior()
-    ident = int.from_bytes(bytes(inf.read_memory(addr + _field_offset(task_t, "ident_"), 8)), "little")
+
+    def word(at):
+        return int.from_bytes(bytes(inf.read_memory(at, 8)), "little")
+
+    # A std::unique_ptr with the default deleter is one pointer.
+    extras = word(addr + _field_offset(task_t, "extras_"))
+    if not extras:
+        return "Greenlet-%d" % -1
+    ident = word(extras + _field_offset(extras_t, "ident"))
     try:
-        name_f = [f for f in task_t.fields() if f.name == "name_"][0]
-        # A std::unique_ptr with the default deleter is one pointer.
-        ptr = int.from_bytes(bytes(inf.read_memory(addr + name_f.bitpos // 8, 8)), "little")
+        name_f = [f for f in extras_t.fields() if f.name == "name"][0]
+        ptr = word(extras + name_f.bitpos // 8)
         if ptr:
             string_t = name_f.type.strip_typedefs().template_argument(0)
             v = gdb.Value(ptr).cast(string_t.pointer()).dereference()

@@ -152,14 +152,18 @@ GreenletImpl* new_greenlet(ThreadState& ts) {
   return ::new (block) GreenletImpl;
 }
 
+// A destroyed greenlet's memory joins the thread's list (free_room != 0).
+inline void keep_block(ThreadState& ts, void* block) noexcept {
+  *static_cast<void**>(block) = ts.free_blocks;
+  ts.free_blocks = block;
+  --ts.free_room;
+}
+
 // ours: g is of this thread (its memory may join this thread's list).
 void delete_greenlet(GreenletImpl* g, bool ours) noexcept {
   g->~GreenletImpl();  // may run user code (the run callable's captures)
   if (ours && t_state.free_room != 0) {
-    void* block = g;
-    *static_cast<void**>(block) = t_state.free_blocks;
-    t_state.free_blocks = block;
-    --t_state.free_room;
+    keep_block(t_state, g);
   } else {
     ::operator delete(static_cast<void*>(g));
   }
@@ -640,9 +644,7 @@ void destroy(GreenletImpl* g) noexcept {
   --ts.live;
   registry_unlink(ts, g);
   g->~GreenletImpl();  // nothing to run: no extras, no run
-  *reinterpret_cast<void**>(g) = ts.free_blocks;
-  ts.free_blocks = g;
-  --ts.free_room;
+  keep_block(ts, g);
 }
 
 void destroy_general(GreenletImpl* g) noexcept {
